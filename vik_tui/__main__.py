@@ -1,0 +1,5 @@
+"""Allow `python -m vik_tui`."""
+
+from vik_tui.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""How an agent's `args:` mapping becomes CLI flags, plus small JSON-coercion helpers.
+
+`forward_args` must match the Rust tool vik exactly, so that a workflow.yml written for vik
+starts the same command line here. The helpers below are shared by the runtime mappers: CLI
+output is untrusted JSON that changes between releases, so every field is read defensively
+(a wrong type becomes "absent", never an exception).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import UTC, datetime
+from typing import Any
+
+
+def _scalar_text(value: Any) -> str:
+    """One value as vik prints it: JSON spelling for bools/null/containers, plain text otherwise."""
+    if isinstance(value, str):
+        return value
+    if value is None or isinstance(value, bool | dict | list):
+        return json.dumps(value)
+    return str(value)
+
+
+def forward_args(args: dict[str, Any]) -> list[str]:
+    """Turn an agent's `args` into flags, in key order, exactly as vik does.
+
+    `key` becomes `--key` unless it already starts with `-`; a string or number gives
+    `flag value`; `true` gives `flag`; `false`/null are omitted; a list gives `flag a,b`;
+    a mapping gives `flag <json>`.
+    """
+    out: list[str] = []
+    for key, value in args.items():
+        name = str(key)
+        flag = name if name.startswith("-") else f"--{name}"
+        if value is None or value is False:
+            continue
+        if value is True:
+            out.append(flag)
+        elif isinstance(value, list | tuple):
+            out += [flag, ",".join(_scalar_text(item) for item in value)]
+        elif isinstance(value, dict):
+            out += [flag, json.dumps(value)]
+        else:
+            out += [flag, _scalar_text(value)]
+    return out
+
+
+# --- defensive readers for provider JSON -------------------------------------------------
+
+
+def as_dict(value: Any) -> dict[str, Any]:
+    """`value` if it is a JSON object, else an empty one (so `.get` chains never fail)."""
+    return value if isinstance(value, dict) else {}
+
+
+def as_list(value: Any) -> list[Any]:
+    """`value` if it is a JSON array, else an empty one."""
+    return value if isinstance(value, list) else []
+
+
+def as_str(value: Any) -> str | None:
+    """`value` if it is a string, else None (numbers are not silently turned into ids)."""
+    return value if isinstance(value, str) else None
+
+
+def as_int(value: Any) -> int | None:
+    """An integer from an int or a finite float; bools and everything else are None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return int(value)
+    return None
+
+
+def as_float(value: Any) -> float | None:
+    """A finite float from an int or float; bools and everything else are None."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def compact_json(value: Any) -> str:
+    """Compact JSON for showing a structured tool input on one line."""
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def epoch_to_iso(value: Any) -> str | None:
+    """A reset time as ISO-8601 UTC: epoch seconds (or milliseconds) or an existing string."""
+    if isinstance(value, str):
+        return value or None
+    seconds = as_float(value)
+    if seconds is None:
+        return None
+    if seconds > 1e11:  # milliseconds, not seconds (1e11 s is the year 5138)
+        seconds /= 1000
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC).isoformat().replace("+00:00", "Z")
+    except (OverflowError, OSError, ValueError):
+        return None

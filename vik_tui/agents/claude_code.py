@@ -1,0 +1,231 @@
+"""Claude Code adapter: the `claude -p --output-format stream-json` command line and its mapper.
+
+Shapes follow the real 2.1.197 captures in shared/reference. Claude reports a tool's result in
+a later `user` message that only carries the `tool_use_id`, so the mapper remembers each
+tool_use's name; Task/Agent tool calls are sub-agents and are reported as `Subagent` events.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vik_tui.agents.args import (
+    as_dict,
+    as_float,
+    as_int,
+    as_list,
+    as_str,
+    compact_json,
+    epoch_to_iso,
+    forward_args,
+)
+from vik_tui.agents.events import (
+    AgentEvent,
+    Completed,
+    Message,
+    RateLimit,
+    SessionStarted,
+    Subagent,
+    TokenUsage,
+    ToolCall,
+    Unknown,
+)
+from vik_tui.config.schema import AgentConfig
+
+SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
+
+
+def build_command(agent: AgentConfig) -> list[str]:
+    """`claude --verbose --output-format stream-json [--model m] -p <args>`, as vik runs it.
+
+    `--verbose` is required by Claude Code for stream-json with `-p`; the prompt goes on stdin.
+    """
+    cmd = [agent.executable, "--verbose", "--output-format", "stream-json"]
+    if agent.model:
+        cmd += ["--model", agent.model]
+    return [*cmd, "-p", *forward_args(agent.args)]
+
+
+def _tool_result_text(content: Any) -> str | None:
+    """A tool_result's content as text: a plain string, or the text blocks of a list."""
+    if content is None:
+        return None
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for block in content:
+            if isinstance(block, str):
+                texts.append(block)
+            elif (text := as_str(as_dict(block).get("text"))) is not None:
+                texts.append(text)
+        return "\n".join(texts)
+    return compact_json(content)
+
+
+def _utilization_percent(value: Any) -> float | None:
+    """Claude's `utilization` is a 0..1 fraction; a value above 1 is taken as a percentage."""
+    number = as_float(value)
+    if number is None:
+        return None
+    return number * 100 if 0 <= number <= 1 else number
+
+
+class ClaudeMapper:
+    """Maps decoded Claude Code stream-json lines to AgentEvents, one line at a time."""
+
+    def __init__(self) -> None:
+        # tool_use id -> (tool name, subagent name or None, input or subagent description)
+        self.tools: dict[str, tuple[str, str | None, str | None]] = {}
+
+    def feed(self, obj: object) -> list[AgentEvent]:
+        """Map one decoded JSON value. Never raises: a mapping bug degrades to `Unknown`."""
+        try:
+            return self._map(obj)
+        except Exception:  # noqa: BLE001 - an adapter must never take the session down
+            return [Unknown(raw=obj)]
+
+    def _map(self, obj: object) -> list[AgentEvent]:
+        if not isinstance(obj, dict):
+            return [Unknown(raw=obj)]
+        event_type = as_str(obj.get("type"))
+        if event_type == "system" and obj.get("subtype") == "init":
+            return [
+                SessionStarted(
+                    session_id=as_str(obj.get("session_id")),
+                    model=as_str(obj.get("model")),
+                    cwd=as_str(obj.get("cwd")),
+                )
+            ]
+        if event_type == "assistant":
+            return self._assistant(obj)
+        if event_type == "user":
+            return self._user(obj)
+        if event_type == "result":
+            return self._result(obj)
+        if event_type == "rate_limit_event":
+            return self._rate_limit(obj) or [Unknown(raw=obj)]
+        return [Unknown(raw=obj)]
+
+    def _assistant(self, obj: dict[str, Any]) -> list[AgentEvent]:
+        content = as_dict(obj.get("message")).get("content")
+        if isinstance(content, str):
+            return [Message(text=content)]
+        if not isinstance(content, list):
+            return [Unknown(raw=obj)]
+        events: list[AgentEvent] = []
+        for block in content:
+            block_dict = as_dict(block)
+            block_type = as_str(block_dict.get("type"))
+            if block_type == "text" and (text := as_str(block_dict.get("text"))) is not None:
+                events.append(Message(text=text))
+            elif block_type == "thinking" and (text := as_str(block_dict.get("thinking"))) is not None:
+                events.append(Message(text=text, role="reasoning"))
+            elif block_type == "tool_use":
+                events.append(self._tool_use(block_dict))
+            else:
+                events.append(Unknown(raw=block))
+        return events
+
+    def _tool_use(self, block: dict[str, Any]) -> AgentEvent:
+        call_id = as_str(block.get("id"))
+        name = as_str(block.get("name")) or "tool"
+        tool_input = block.get("input")
+        input_dict = as_dict(tool_input)
+        if name in SUBAGENT_TOOLS:
+            subagent = as_str(input_dict.get("subagent_type")) or name
+            description = as_str(input_dict.get("description"))
+            if call_id is not None:
+                self.tools[call_id] = (name, subagent, description)
+            return Subagent(call_id=call_id, name=subagent, status="started", description=description)
+        command = as_str(input_dict.get("command")) if name == "Bash" else None
+        if command is None:
+            command = None if tool_input is None else compact_json(tool_input)
+        if call_id is not None:
+            self.tools[call_id] = (name, None, command)
+        return ToolCall(call_id=call_id, name=name, status="started", input=command)
+
+    def _user(self, obj: dict[str, Any]) -> list[AgentEvent]:
+        content = as_dict(obj.get("message")).get("content")
+        if isinstance(content, str):
+            return [Message(text=content, role="user")]
+        if not isinstance(content, list):
+            return [Unknown(raw=obj)]
+        events: list[AgentEvent] = []
+        for block in content:
+            block_dict = as_dict(block)
+            block_type = as_str(block_dict.get("type"))
+            if block_type == "tool_result":
+                events.append(self._tool_result(block_dict))
+            elif block_type == "text" and (text := as_str(block_dict.get("text"))) is not None:
+                events.append(Message(text=text, role="user"))
+            else:
+                events.append(Unknown(raw=block))
+        return events
+
+    def _tool_result(self, block: dict[str, Any]) -> AgentEvent:
+        call_id = as_str(block.get("tool_use_id"))
+        status = "failed" if block.get("is_error") is True else "completed"
+        remembered = self.tools.pop(call_id, None) if call_id is not None else None
+        name, subagent, detail = remembered or ("tool", None, None)
+        if subagent is not None:
+            return Subagent(call_id=call_id, name=subagent, status=status, description=detail)
+        output = _tool_result_text(block.get("content"))
+        return ToolCall(call_id=call_id, name=name, status=status, input=detail, output=output)
+
+    @staticmethod
+    def _result(obj: dict[str, Any]) -> list[AgentEvent]:
+        usage = as_dict(obj.get("usage"))
+        is_error = obj.get("is_error")
+        if isinstance(is_error, bool):
+            success = not is_error  # subtype can say "success" while is_error is true (not logged in)
+        else:
+            success = (as_str(obj.get("subtype")) or "success") == "success"
+        result = as_str(obj.get("result"))
+        if result is None:
+            errors = [text for e in as_list(obj.get("errors")) if (text := as_str(e)) is not None]
+            result = "\n".join(errors) or None
+        return [
+            TokenUsage(
+                input_tokens=as_int(usage.get("input_tokens")) or 0,
+                output_tokens=as_int(usage.get("output_tokens")) or 0,
+                cache_read_tokens=as_int(usage.get("cache_read_input_tokens")) or 0,
+                cache_write_tokens=as_int(usage.get("cache_creation_input_tokens")) or 0,
+            ),
+            Completed(success=success, result=result),
+        ]
+
+    @staticmethod
+    def _rate_limit(obj: dict[str, Any]) -> list[AgentEvent]:
+        """`{"type":"rate_limit_event","rate_limit_info":{...}}` to one RateLimit per window.
+
+        Claude Code (2.1.45+) sends `status` (allowed / allowed_warning / rejected), `resetsAt`
+        (epoch seconds), `rateLimitType` (five_hour, seven_day, ...), overage fields and, in
+        some versions, `utilization` (0..1) or `unifiedWindows: {name: {utilization,
+        resetsAt}}`. A `rejected` window with no figure is reported as 100 % used.
+        """
+        info = as_dict(obj.get("rate_limit_info"))
+        windows = as_dict(info.get("unifiedWindows"))
+        events: list[AgentEvent] = []
+        for name, window in windows.items():
+            window_dict = as_dict(window)
+            if not window_dict:
+                continue
+            events.append(
+                RateLimit(
+                    scope=f"claude.{name}",
+                    used_percent=_utilization_percent(window_dict.get("utilization")),
+                    resets_at=epoch_to_iso(window_dict.get("resetsAt")),
+                    raw=obj,
+                )
+            )
+        if events:
+            return events
+        if not info:
+            return []
+        used = _utilization_percent(info.get("utilization"))
+        if used is None and info.get("status") == "rejected":
+            used = 100.0
+        scope = as_str(info.get("rateLimitType")) or "default"
+        resets_at = epoch_to_iso(info.get("resetsAt"))
+        return [RateLimit(scope=f"claude.{scope}", used_percent=used, resets_at=resets_at, raw=obj)]

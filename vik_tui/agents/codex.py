@@ -1,0 +1,294 @@
+"""Codex CLI adapter: the `codex exec --json` command line and a mapper for its JSONL stream.
+
+Event shapes follow codex-rs/exec/src/exec_events.rs (`ThreadEvent`, `ThreadItemDetails`) and
+the real 0.169.0 captures in shared/reference. Codex changes quickly, so the mapper reads every
+field defensively and keeps anything it does not understand as an `Unknown` event.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from vik_tui.agents.args import (
+    as_dict,
+    as_float,
+    as_int,
+    as_list,
+    as_str,
+    compact_json,
+    epoch_to_iso,
+    forward_args,
+)
+from vik_tui.agents.events import (
+    AgentEvent,
+    Completed,
+    Error,
+    Message,
+    RateLimit,
+    SessionStarted,
+    Subagent,
+    TokenUsage,
+    ToolCall,
+    Unknown,
+)
+from vik_tui.config.schema import AgentConfig
+
+ITEM_EVENTS = frozenset({"item.started", "item.updated", "item.completed"})
+_FAILED = frozenset({"failed", "declined", "errored", "error", "cancelled", "canceled"})
+_DONE = frozenset({"completed", "succeeded", "success", "done"})
+_RUNNING = frozenset({"in_progress", "pending", "running", "started", "pending_init"})
+
+
+def build_command(agent: AgentConfig) -> list[str]:
+    """`codex exec <args> --json [-m model]`, the order vik uses; the prompt goes on stdin."""
+    cmd = [agent.executable, "exec", *forward_args(agent.args), "--json"]
+    if agent.model:
+        cmd += ["-m", agent.model]
+    return cmd
+
+
+def _status(item: dict[str, Any], event_type: str) -> str:
+    """started/completed/failed from an item's `status`, else from which item.* event it is."""
+    status = as_str(item.get("status"))
+    if status in _FAILED:
+        return "failed"
+    if status in _DONE:
+        return "completed"
+    if status in _RUNNING:
+        return "started"
+    return "completed" if event_type == "item.completed" else "started"
+
+
+def _mcp_output(item: dict[str, Any]) -> str | None:
+    """An MCP call's result as text: its text blocks, else structured content, else the error."""
+    error = item.get("error")
+    if isinstance(error, dict) and as_str(error.get("message")) is not None:
+        return as_str(error.get("message"))
+    if isinstance(error, str):
+        return error
+    result = item.get("result")
+    if result is None:
+        return None
+    if isinstance(result, str):
+        return result
+    result_dict = as_dict(result)
+    texts = [
+        text
+        for block in as_list(result_dict.get("content"))
+        if (text := as_str(as_dict(block).get("text"))) is not None
+    ]
+    if texts:
+        return "\n".join(texts)
+    structured = result_dict.get("structured_content")
+    if structured is not None:
+        return compact_json(structured)
+    return compact_json(result)
+
+
+def _todo_text(item: dict[str, Any]) -> str:
+    """A to-do list as checklist lines, so the plan reads the same as in Codex's own UI."""
+    lines = []
+    for entry in as_list(item.get("items")):
+        entry_dict = as_dict(entry)
+        text = as_str(entry_dict.get("text"))
+        if text is None:
+            text = entry if isinstance(entry, str) else compact_json(entry)
+        mark = "x" if entry_dict.get("completed") is True else " "
+        lines.append(f"[{mark}] {text}")
+    return "\n".join(lines)
+
+
+def _is_collab(item_type: str) -> bool:
+    """Item types that delegate to another agent thread (collab_tool_call and relatives)."""
+    lowered = item_type.lower()
+    return "collab" in lowered or "subagent" in lowered or "spawn_agent" in lowered
+
+
+def _reset_time(window: dict[str, Any]) -> str | None:
+    """A window's reset as ISO time: absolute `resets_at`, else now + `resets_in_seconds`."""
+    absolute = window.get("resets_at", window.get("resetsAt"))
+    if absolute is not None:
+        return epoch_to_iso(absolute)
+    relative = as_float(window.get("resets_in_seconds", window.get("reset_after_seconds")))
+    if relative is None:
+        return None
+    try:
+        when = datetime.now(tz=UTC) + timedelta(seconds=relative)
+    except OverflowError:
+        return None
+    return when.isoformat().replace("+00:00", "Z")
+
+
+def rate_limits_from_snapshot(snapshot: Any, raw: dict[str, Any]) -> list[AgentEvent]:
+    """One RateLimit per window of a Codex `RateLimitSnapshot` (`primary`, `secondary`).
+
+    Codex reports `{"primary": {"used_percent", "window_minutes", "resets_at"}, "secondary":
+    {...}, "limit_id"?, "plan_type"?}` (app-server spells them camelCase). The scope is
+    `codex.<window>`, prefixed by a non-default `limit_id` so per-model limits stay apart.
+    """
+    snap = as_dict(snapshot)
+    limit_id = as_str(snap.get("limit_id", snap.get("limitId")))
+    prefix = "codex" if limit_id in (None, "", "codex") else f"codex.{limit_id}"
+    events: list[AgentEvent] = []
+    for name in ("primary", "secondary"):
+        window = snap.get(name)
+        if not isinstance(window, dict) or not window:
+            continue
+        used = as_float(window.get("used_percent", window.get("usedPercent")))
+        events.append(
+            RateLimit(scope=f"{prefix}.{name}", used_percent=used, resets_at=_reset_time(window), raw=raw)
+        )
+    return events
+
+
+class CodexMapper:
+    """Maps decoded `codex exec --json` lines to AgentEvents, one line at a time.
+
+    Stateful only to remember the last agent message, which becomes `Completed.result`.
+    """
+
+    def __init__(self) -> None:
+        self.last_message: str | None = None
+
+    def feed(self, obj: object) -> list[AgentEvent]:
+        """Map one decoded JSON value. Never raises: a mapping bug degrades to `Unknown`."""
+        try:
+            return self._map(obj)
+        except Exception:  # noqa: BLE001 - an adapter must never take the session down
+            return [Unknown(raw=obj)]
+
+    def _map(self, obj: object) -> list[AgentEvent]:
+        if not isinstance(obj, dict):
+            return [Unknown(raw=obj)]
+        event_type = as_str(obj.get("type")) or ""
+        if event_type == "thread.started":
+            thread_id = as_str(obj.get("thread_id"))
+            return [SessionStarted(session_id=thread_id)] if thread_id else [Unknown(raw=obj)]
+        if event_type == "turn.started":
+            return []  # pure noise: a turn always starts, and nothing in it is ours to keep
+        if event_type in ITEM_EVENTS:
+            return self._item(obj, event_type)
+        if event_type == "turn.completed":
+            return self._turn_completed(obj)
+        if event_type == "turn.failed":
+            message = as_str(as_dict(obj.get("error")).get("message")) or as_str(obj.get("error"))
+            return [Error(message=message or "turn failed", fatal=True)]
+        if event_type == "error":
+            # Transient notices ("Reconnecting... 2/5"): the turn goes on until turn.* says otherwise.
+            message = as_str(obj.get("message"))
+            return [Error(message=message if message is not None else compact_json(obj), fatal=False)]
+        limits = self._rate_limits(obj, event_type)
+        if limits:
+            return limits
+        return [Unknown(raw=obj)]
+
+    def _item(self, obj: dict[str, Any], event_type: str) -> list[AgentEvent]:
+        item = as_dict(obj.get("item"))
+        item_type = as_str(item.get("type")) or as_str(item.get("item_type")) or ""
+        item_id = as_str(item.get("id"))
+        status = _status(item, event_type)
+        done = event_type == "item.completed"
+
+        if item_type in ("agent_message", "assistant_message", "reasoning"):
+            # Codex sends the text whole on item.completed; started/updated would only duplicate it.
+            text = as_str(item.get("text"))
+            if text is None:
+                return [Unknown(raw=obj)] if done else []
+            if not done:
+                return []
+            if item_type == "reasoning":
+                return [Message(text=text, role="reasoning")]
+            self.last_message = text
+            return [Message(text=text)]
+        if item_type == "plan":
+            text = as_str(item.get("text"))
+            return [Message(text=text, role="plan")] if text is not None else [Unknown(raw=obj)]
+        if item_type == "command_execution":
+            exit_code = as_int(item.get("exit_code"))
+            if exit_code not in (None, 0):
+                status = "failed"
+            output = as_str(item.get("aggregated_output"))
+            return [
+                ToolCall(
+                    call_id=item_id,
+                    name="shell",
+                    status=status,
+                    input=as_str(item.get("command")),
+                    output=output if output or status != "started" else None,
+                    exit_code=exit_code,
+                )
+            ]
+        if item_type == "mcp_tool_call":
+            server = as_str(item.get("server")) or "mcp"
+            tool = as_str(item.get("tool")) or "tool"
+            arguments = item.get("arguments")
+            if isinstance(item.get("error"), dict | str) and item.get("error"):
+                status = "failed"
+            return [
+                ToolCall(
+                    call_id=item_id,
+                    name=f"{server}.{tool}",
+                    status=status,
+                    input=None if arguments is None else compact_json(arguments),
+                    output=_mcp_output(item),
+                )
+            ]
+        if item_type == "file_change":
+            changes = []
+            for change in as_list(item.get("changes")):
+                change_dict = as_dict(change)
+                kind = as_str(change_dict.get("kind")) or as_str(as_dict(change_dict.get("kind")).get("type"))
+                path = as_str(change_dict.get("path"))
+                if path is not None:
+                    changes.append(f"{kind or 'update'} {path}")
+            return [ToolCall(call_id=item_id, name="edit", status=status, input=", ".join(changes))]
+        if item_type == "web_search":
+            return [ToolCall(call_id=item_id, name="web_search", status=status, input=as_str(item.get("query")))]
+        if item_type == "todo_list":
+            return [Message(text=_todo_text(item), role="plan")]
+        if item_type == "error":
+            message = as_str(item.get("message"))
+            return [Error(message=message if message is not None else compact_json(item), fatal=False)]
+        if _is_collab(item_type):
+            tool = as_str(item.get("tool")) or item_type
+            prompt = as_str(item.get("prompt"))
+            return [Subagent(call_id=item_id, name=tool, status=status, description=prompt)]
+        return [Unknown(raw=obj)]
+
+    def _turn_completed(self, obj: dict[str, Any]) -> list[AgentEvent]:
+        events: list[AgentEvent] = []
+        usage = obj.get("usage")
+        if isinstance(usage, dict):
+            events.append(
+                TokenUsage(
+                    input_tokens=as_int(usage.get("input_tokens")) or 0,
+                    output_tokens=as_int(usage.get("output_tokens")) or 0,
+                    cache_read_tokens=as_int(usage.get("cached_input_tokens")) or 0,
+                    cache_write_tokens=as_int(usage.get("cache_write_input_tokens")) or 0,
+                    reasoning_tokens=as_int(usage.get("reasoning_output_tokens")) or 0,
+                )
+            )
+        events.append(Completed(success=True, result=self.last_message))
+        return events
+
+    @staticmethod
+    def _rate_limits(obj: dict[str, Any], event_type: str) -> list[AgentEvent]:
+        """Rate limits, wherever this Codex build puts them.
+
+        Upstream `codex exec --json` (through at least 0.169) prints none: the protocol's
+        `token_count` event carries `rate_limits`, but the JSONL processor drops it (see
+        openai/codex#14728). Builds and forks that do forward it use a `token_count` line, an
+        `event_msg` wrapper like the rollout files, or a `*rate_limits*` event; accept all.
+        """
+        payload = obj
+        if event_type == "event_msg":
+            payload = as_dict(obj.get("payload"))
+            event_type = as_str(payload.get("type")) or ""
+        normalized = event_type.lower().replace("ratelimits", "rate_limits")
+        if event_type != "token_count" and "rate_limit" not in normalized:
+            return []
+        snapshot = payload.get("rate_limits", payload.get("rateLimits"))
+        if snapshot is None and ("primary" in payload or "secondary" in payload):
+            snapshot = payload
+        return rate_limits_from_snapshot(snapshot, obj)

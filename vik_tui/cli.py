@@ -1,0 +1,156 @@
+"""Command line: `vik-tui [WORKFLOW]`, `vik-tui demo`, `vik-tui run --headless`, `vik-tui doctor`.
+
+Every failure a user can cause ends in a clear message and an exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import sys
+import time
+from pathlib import Path
+
+from vik_tui import __version__
+
+DEFAULT_WORKFLOW = "workflow.yml"
+SUBCOMMANDS = ("run", "doctor", "demo")
+
+
+def _doctor_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vik-tui doctor", description="Check a workflow.yml and explain every problem.")
+    parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
+    parser.add_argument("--strict", action="store_true", help="warnings also fail (exit 1)")
+    parser.add_argument("--json", action="store_true", help='print {"errors": [...], "warnings": [...]}')
+    parser.add_argument("--deep", action="store_true", help="also run the pull command once and check its issues")
+    return parser
+
+
+def _run_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vik-tui run", description="Run a workflow.")
+    parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
+    parser.add_argument("--headless", action="store_true", help="no UI: print engine events")
+    parser.add_argument("--json", action="store_true", help="with --headless: JSON Lines of engine events")
+    parser.add_argument("--no-watch", action="store_true", help="do not hot-reload workflow.yml and prompt files")
+    return parser
+
+
+def _demo_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vik-tui demo", description="Run the built-in demo (no agent CLI needed).")
+    parser.add_argument("--dir", default=None, help="where to write the demo project (default: ~/.cache/vik-tui/demo)")
+    parser.add_argument("--headless", action="store_true", help="no UI; exit 0 when every demo issue is done")
+    parser.add_argument("--json", action="store_true", help="with --headless: JSON Lines of engine events")
+    parser.add_argument("--speed", type=float, default=1.0, help="simulated agent speed multiplier (default 1.0)")
+    parser.add_argument("--timeout", type=float, default=600.0, help="with --headless: give up after this many seconds")
+    return parser
+
+
+def _tui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vik-tui",
+        description="Supervise coding agents working through tracker issues.",
+        epilog="subcommands: run --headless [WORKFLOW] | doctor [--strict] [--json] [--deep] [WORKFLOW] | demo [--dir DIR] [--headless]",
+    )
+    parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
+    parser.add_argument("--version", action="version", version=f"vik-tui {__version__}")
+    parser.add_argument("--no-watch", action="store_true", help="do not hot-reload workflow.yml and prompt files")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] == "doctor":
+            args = _doctor_parser().parse_args(argv[1:])
+            from vik_tui.config.doctor import run_doctor
+
+            return run_doctor(args.workflow, args.strict, args.json, args.deep, sys.stdout)
+        if argv and argv[0] == "run":
+            args = _run_parser().parse_args(argv[1:])
+            if not args.headless:
+                return _tui(args.workflow, watch=not args.no_watch)
+            return _headless(args.workflow, args.json, watch=not args.no_watch)
+        if argv and argv[0] == "demo":
+            return _demo(_demo_parser().parse_args(argv[1:]))
+        args = _tui_parser().parse_args(argv)
+        return _tui(args.workflow, watch=not args.no_watch)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _load_or_report(workflow_path: str):  # type: ignore[no-untyped-def]
+    """Load a workflow; on errors print them like doctor does and return None."""
+    from vik_tui.config.loader import load_workflow
+
+    result = load_workflow(workflow_path)
+    if not result.ok:
+        for diag in result.diagnostics:
+            print(diag.render(str(result.path)), file=sys.stderr)
+        print(f"{result.path}: cannot start: fix the errors above (see `vik-tui doctor`)", file=sys.stderr)
+        return None, (2 if result.fatal else 1)
+    for diag in result.warnings:
+        print(diag.render(str(result.path)), file=sys.stderr)
+    return result, 0
+
+
+def _headless(workflow_path: str, as_json: bool, watch: bool, extra_listener=None) -> int:  # type: ignore[no-untyped-def]
+    from vik_tui.engine.headless import run_headless
+    from vik_tui.engine.service import AlreadyRunning
+    from vik_tui.engine.supervisor import Supervisor
+
+    result, code = _load_or_report(workflow_path)
+    if result is None:
+        return code
+    supervisor = Supervisor(result.workflow, result.path, watch=watch)
+    try:
+        return asyncio.run(run_headless(supervisor, as_json, extra_listener=extra_listener and extra_listener(supervisor)))
+    except AlreadyRunning as exc:
+        print(f"vik-tui: {exc}", file=sys.stderr)
+        return 1
+    except OSError as exc:
+        print(f"vik-tui: {exc}", file=sys.stderr)
+        return 1
+
+
+def _tui(workflow_path: str, watch: bool, demo_dir: Path | None = None) -> int:
+    try:
+        from vik_tui.ui.app import run_app
+    except ImportError as exc:  # pragma: no cover - only when the UI is not installed
+        print(f"vik-tui: the terminal UI is unavailable ({exc}); use `vik-tui run --headless`", file=sys.stderr)
+        return 1
+    return run_app(workflow_path, watch=watch)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from vik_tui.demo.project import demo_all_done, reset_demo, write_demo_project
+
+    directory = Path(args.dir).expanduser() if args.dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vik-tui" / "demo"
+    directory = directory.resolve()
+    if directory.exists() and demo_all_done(directory):
+        reset_demo(directory)  # a finished demo starts over
+    workflow = write_demo_project(directory, speed=args.speed)
+    print(f"vik-tui demo: project in {directory}", file=sys.stderr)
+    if not args.headless:
+        return _tui(str(workflow), watch=True)
+
+    state = {"done": False}
+    deadline = time.monotonic() + args.timeout
+
+    def stop_when_done(supervisor):  # type: ignore[no-untyped-def]
+        def listener(event):  # type: ignore[no-untyped-def]
+            if event["event"] != "intake":
+                return
+            if demo_all_done(directory):
+                state["done"] = True
+                supervisor.finish()
+            elif time.monotonic() > deadline:
+                supervisor.stop()
+
+        return listener
+
+    code = _headless(str(workflow), args.json, watch=False, extra_listener=stop_when_done)
+    if code == 0 and not state["done"]:
+        print(f"vik-tui demo: not every issue reached done within {args.timeout:g}s", file=sys.stderr)
+        return 1
+    return code

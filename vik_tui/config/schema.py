@@ -1,0 +1,129 @@
+"""Pydantic models for vik's workflow.yml plus vik-tui's extensions under `loop:`.
+
+The models accept unknown keys (vik treats them as warnings, reported by diagnostics)
+and hold values exactly as written; path resolution lives in `engine.paths`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+
+RUNTIMES: tuple[str, ...] = ("codex", "claude_code", "demo")
+DEFAULT_EXECUTABLES: dict[str, str] = {"codex": "codex", "claude_code": "claude", "demo": ""}
+
+Number = StrictInt | float
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+class RetryConfig(_Model):
+    """Backoff for failed stages: backoff_sec * 2^(attempt-1), capped."""
+
+    max_attempts: StrictInt = 3
+    backoff_sec: Number = 10
+    max_backoff_sec: Number = 300
+
+
+class LoopConfig(_Model):
+    """vik's loop section and our limits (timeouts, retries, reconciliation)."""
+
+    max_issue_concurrency: StrictInt = 10
+    wait_ms: StrictInt = 200
+    max_iterations: StrictInt | None = None
+    stage_timeout_sec: Number = 3600
+    stall_timeout_sec: Number = 900
+    hook_timeout_sec: Number = 30
+    cancel_grace_sec: Number = 5
+    reconcile_grace_sec: Number = 30
+    pull_timeout_sec: Number = 60
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+
+
+class WorkspaceConfig(_Model):
+    """Where workspaces live; `root: null` means VIK_HOME or ~/.vik."""
+
+    root: StrictStr | None = None
+
+
+class AgentConfig(_Model):
+    """One named agent: a runtime, a model, extra CLI args, optional executable."""
+
+    runtime: StrictStr
+    model: StrictStr | None = None
+    args: dict[str, Any] = Field(default_factory=dict)
+    command: StrictStr | None = None
+
+    @property
+    def executable(self) -> str:
+        """The program to run: `command` if set, else the runtime's CLI."""
+        return self.command or DEFAULT_EXECUTABLES.get(self.runtime, self.runtime)
+
+
+class PullConfig(_Model):
+    """The shell command that prints the tracker's issues as a JSON array."""
+
+    command: StrictStr
+    idle_sec: Number = 5
+
+
+class IssuesConfig(_Model):
+    pull: PullConfig
+
+
+class IssueHooks(_Model):
+    after_create: StrictStr | None = None
+
+
+class StageHooks(_Model):
+    before_run: StrictStr | None = None
+    after_run: StrictStr | None = None
+
+
+class WhenConfig(_Model):
+    state: StrictStr
+
+
+class StageConfig(_Model):
+    """A stage runs `agent` with one prompt source when an issue's state matches."""
+
+    when: WhenConfig
+    agent: StrictStr
+    prompt: StrictStr | None = None
+    prompt_file: StrictStr | None = None
+    hooks: StageHooks = Field(default_factory=StageHooks)
+
+
+class IssueConfig(_Model):
+    hooks: IssueHooks = Field(default_factory=IssueHooks)
+    stages: dict[str, StageConfig]
+
+
+class Workflow(_Model):
+    """A whole workflow.yml. `workspace` absent vs `{}` matters (see engine.paths)."""
+
+    loop: LoopConfig = Field(default_factory=LoopConfig)
+    workspace: WorkspaceConfig | None = None
+    agents: dict[str, AgentConfig]
+    issues: IssuesConfig
+    issue: IssueConfig
+
+
+KNOWN_FIELDS: dict[type[BaseModel], set[str]] = {}
+
+
+def known_fields(model: type[BaseModel]) -> set[str]:
+    """Field names (and aliases) a model accepts, for unknown-field warnings."""
+    if model not in KNOWN_FIELDS:
+        names: set[str] = set()
+        for name, info in model.model_fields.items():
+            names.add(name)
+            if info.alias:
+                names.add(info.alias)
+        KNOWN_FIELDS[model] = names
+    return KNOWN_FIELDS[model]
+
+

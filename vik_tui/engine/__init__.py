@@ -1,0 +1,1 @@
+"""The engine: intake, dispatch, hooks, templates, sessions. It never imports Textual."""

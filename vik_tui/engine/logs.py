@@ -1,0 +1,73 @@
+"""Daily JSON-lines log files (INFO+ and errors), kept for 7 days."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any, TextIO
+
+RETENTION_DAYS = 7
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+_DATED = re.compile(r"^(vik|vik-error)\.log\.(\d{4}-\d{2}-\d{2})$")
+
+
+class DailyLog:
+    """Appends records to `vik.log.YYYY-MM-DD`; errors also to `vik-error.log.YYYY-MM-DD`."""
+
+    def __init__(self, directory: Path, retention_days: int = RETENTION_DAYS) -> None:
+        self.directory = directory
+        self.retention_days = retention_days
+        self._day: date | None = None
+        self._main: TextIO | None = None
+        self._errors: TextIO | None = None
+
+    def write(self, record: dict[str, Any]) -> None:
+        level = LEVELS.get(str(record.get("level", "info")), 20)
+        if level < LEVELS["info"]:
+            return
+        self._roll()
+        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        assert self._main is not None
+        self._main.write(line)
+        self._main.flush()
+        if level >= LEVELS["error"]:
+            if self._errors is None:
+                self._errors = open(self.directory / f"vik-error.log.{self._day}", "a", encoding="utf-8")
+            self._errors.write(line)
+            self._errors.flush()
+
+    def close(self) -> None:
+        for handle in (self._main, self._errors):
+            if handle is not None:
+                handle.close()
+        self._main = self._errors = None
+
+    def _roll(self) -> None:
+        today = datetime.now(timezone.utc).date()
+        if today == self._day and self._main is not None:
+            return
+        self.close()
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self._day = today
+        self._main = open(self.directory / f"vik.log.{today}", "a", encoding="utf-8")
+        prune(self.directory, today, self.retention_days)
+
+
+def prune(directory: Path, today: date, retention_days: int = RETENTION_DAYS) -> list[Path]:
+    """Delete dated log files older than the retention window; return what was removed."""
+    removed: list[Path] = []
+    cutoff = today - timedelta(days=retention_days - 1)
+    for path in directory.iterdir():
+        match = _DATED.match(path.name)
+        if not match:
+            continue
+        try:
+            day = date.fromisoformat(match.group(2))
+        except ValueError:
+            continue
+        if day < cutoff:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed

@@ -1,0 +1,136 @@
+"""Every on-disk location vik-tui uses, laid out exactly as vik lays it out.
+
+home = workspace.root | <workflow dir>/.vik (no `workspace`) | $VIK_HOME | ~/.vik (`workspace: {}`)
+root = home/workflows/<absolute workflow path, '/' replaced by '-'>/
+  issues/<id>/                       one workspace per issue
+  sessions/<id>/<stage>-<uuid7>.jsonl
+  logs/vik.log.YYYY-MM-DD, logs/vik-error.log.YYYY-MM-DD
+  service/state.json, service/lock
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from vik_tui.config.schema import Workflow
+
+MAX_ID_BYTES = 200
+
+
+class UnsafeIssueId(ValueError):
+    """An issue id that cannot be used as a single directory name."""
+
+
+def unsafe_id_reason(issue_id: str) -> str | None:
+    """Why `issue_id` is not a safe path segment, or None when it is."""
+    if not issue_id:
+        return "empty id"
+    if issue_id in (".", ".."):
+        return f"id `{issue_id}` is a relative path segment"
+    if issue_id.startswith("."):
+        return "id starts with `.`"
+    if "/" in issue_id or "\\" in issue_id:
+        return "id contains a path separator"
+    if "\x00" in issue_id:
+        return "id contains a NUL byte"
+    if any(ord(ch) < 32 for ch in issue_id):
+        return "id contains a control character"
+    if len(issue_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+        return f"id is longer than {MAX_ID_BYTES} bytes"
+    return None
+
+
+def resolve_from(base: Path, value: str) -> Path:
+    """Expand `~` and resolve a relative path from `base` (the workflow directory)."""
+    path = Path(os.path.expanduser(value))
+    return path if path.is_absolute() else base / path
+
+
+def workspace_home(workflow: Workflow, workflow_path: Path) -> Path:
+    """vik's rules for where the workspace home is."""
+    workflow_dir = workflow_path.parent
+    if workflow.workspace is None:
+        return workflow_dir / ".vik"
+    if workflow.workspace.root is None:
+        env_home = os.environ.get("VIK_HOME")
+        return Path(os.path.expanduser(env_home)) if env_home else Path.home() / ".vik"
+    return resolve_from(workflow_dir, workflow.workspace.root)
+
+
+def encode_workflow_path(workflow_path: Path) -> str:
+    """`/home/a/wf.yml` -> `-home-a-wf.yml`, as vik names a workflow's directory."""
+    return str(workflow_path).replace("/", "-")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """All paths of one workflow. Build with `Layout.for_workflow`."""
+
+    workflow_path: Path
+    home: Path
+    root: Path
+
+    @classmethod
+    def for_workflow(cls, workflow: Workflow, workflow_path: Path) -> "Layout":
+        workflow_path = Path(os.path.abspath(workflow_path))
+        home = workspace_home(workflow, workflow_path)
+        root = home / "workflows" / encode_workflow_path(workflow_path)
+        return cls(workflow_path=workflow_path, home=home, root=root)
+
+    @property
+    def workflow_dir(self) -> Path:
+        return self.workflow_path.parent
+
+    @property
+    def issues_dir(self) -> Path:
+        return self.root / "issues"
+
+    @property
+    def sessions_dir(self) -> Path:
+        return self.root / "sessions"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def service_dir(self) -> Path:
+        return self.root / "service"
+
+    @property
+    def state_file(self) -> Path:
+        return self.service_dir / "state.json"
+
+    @property
+    def lock_file(self) -> Path:
+        return self.service_dir / "lock"
+
+    def issue_workdir(self, issue_id: str) -> Path:
+        """The workspace of one issue; raises UnsafeIssueId for ids that could escape."""
+        reason = unsafe_id_reason(issue_id)
+        if reason:
+            raise UnsafeIssueId(reason)
+        path = self.issues_dir / issue_id
+        self._ensure_inside(path, self.issues_dir)
+        return path
+
+    def session_dir(self, issue_id: str) -> Path:
+        reason = unsafe_id_reason(issue_id)
+        if reason:
+            raise UnsafeIssueId(reason)
+        path = self.sessions_dir / issue_id
+        self._ensure_inside(path, self.sessions_dir)
+        return path
+
+    def session_file(self, issue_id: str, stage: str, session_uuid: str) -> Path:
+        return self.session_dir(issue_id) / f"{stage}-{session_uuid}.jsonl"
+
+    @staticmethod
+    def _ensure_inside(path: Path, parent: Path) -> None:
+        """Refuse a path whose real location (symlinks followed) leaves `parent`."""
+        real_parent = Path(os.path.realpath(parent))
+        real = Path(os.path.realpath(path))
+        if real != real_parent and real_parent not in real.parents:
+            raise UnsafeIssueId(f"workspace would resolve outside the root ({real})")

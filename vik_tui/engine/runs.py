@@ -1,0 +1,64 @@
+"""Scheduling state of one (issue, stage): its attempts, sessions and retry schedule."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+from vik_tui.config.schema import StageConfig
+from vik_tui.engine.session import SessionSnapshot, StageSession
+
+ACTIVE = ("reserved", "preparing", "running")
+TERMINAL = ("completed", "failed", "cancelled")
+
+
+def backoff_delay(attempt: int, backoff_sec: float, max_backoff_sec: float) -> float:
+    """Delay before retrying after failed attempt number `attempt` (1-based)."""
+    return float(min(backoff_sec * (2 ** max(attempt - 1, 0)), max_backoff_sec))
+
+
+@dataclass
+class StageRun:
+    """Owned by the Supervisor; nothing else mutates it."""
+
+    issue_id: str
+    stage: str
+    config: StageConfig
+    dispatched_state: str
+    status: str = "reserved"  # reserved|preparing|running|completed|failed|cancelled|retry_wait
+    attempt: int = 1
+    sessions: list[SessionSnapshot] = field(default_factory=list)
+    session: StageSession | None = None
+    task: asyncio.Task[Any] | None = None
+    reason: str | None = None
+    rerun_allowed: bool = False
+    gave_up: bool = False
+    retry_due: float | None = None  # event-loop time
+    retry_due_at: str | None = None  # wall clock, for display
+    retry_handle: asyncio.TimerHandle | None = None
+    reconcile_handle: asyncio.TimerHandle | None = None
+    abort: tuple[str, str] | None = None  # (cause, reason) requested before the agent started
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE
+
+    @property
+    def current(self) -> SessionSnapshot | None:
+        return self.sessions[-1] if self.sessions else None
+
+    def to_dict(self, now: float) -> dict[str, Any]:
+        current = self.current
+        return {
+            "issue": self.issue_id,
+            "stage": self.stage,
+            "status": self.status,
+            "attempt": self.attempt,
+            "reason": self.reason,
+            "gave_up": self.gave_up,
+            "retry_due_at": self.retry_due_at,
+            "retry_in": None if self.retry_due is None else max(0.0, self.retry_due - now),
+            "session": current.to_dict() if current else None,
+            "history": [s.to_dict() for s in self.sessions],
+        }

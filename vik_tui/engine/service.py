@@ -1,0 +1,67 @@
+"""One supervisor per workflow: a kernel lock, and service/state.json written atomically."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+
+class AlreadyRunning(Exception):
+    """Another supervisor holds the workflow's lock; the message says who."""
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Temp file in the same directory, fsync, rename: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, default=str)
+            handle.write("\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+class WorkflowLock:
+    """`fcntl.flock` on service/lock; the file names the holder for the next one who asks."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd: int | None = None
+
+    def acquire(self, holder: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise AlreadyRunning(self._describe_holder()) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, json.dumps(holder).encode())
+        os.fsync(fd)
+        self._fd = fd
+
+    def release(self) -> None:
+        if self._fd is not None:
+            fcntl.flock(self._fd, fcntl.LOCK_UN)
+            os.close(self._fd)
+            self._fd = None
+
+    def _describe_holder(self) -> str:
+        try:
+            info = json.loads(self.path.read_text(encoding="utf-8") or "{}")
+        except (OSError, ValueError):
+            info = {}
+        pid = info.get("pid", "?")
+        since = info.get("started_at", "?")
+        where = info.get("cwd", "?")
+        return f"another vik-tui supervises this workflow (pid {pid}, started {since}, cwd {where}); lock: {self.path}"

@@ -1,0 +1,369 @@
+"""One stage session: spawn the agent CLI, stream its JSONL, record everything, decide the outcome.
+
+Rules (DESIGN §3): the terminal state is decided once. Completed needs a provider completion
+and no provider-reported failure. Exit before completion, a non-zero exit, or death by signal
+fail with the exit status and the stderr tail. An undecodable line is recorded and skipped.
+Every stop (cancel, timeout, stall, shutdown, reconcile) kills the whole process group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal as signal_mod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from vik_tui.agents import events as ev
+from vik_tui.engine.clock import now_iso
+from vik_tui.engine.proc import kill_group
+
+STDERR_TAIL_BYTES = 4096
+READ_CHUNK = 256 * 1024
+MAX_REASON_LINE = 300
+
+
+class Mapper(Protocol):
+    def feed(self, obj: Any) -> list[ev.AgentEvent]: ...
+
+
+@dataclass
+class SessionLimits:
+    stage_timeout_sec: float = 3600
+    stall_timeout_sec: float = 900
+    cancel_grace_sec: float = 5
+
+
+# why a session was stopped from outside, and the (state, reason) each gives
+STOP_CANCEL, STOP_TIMEOUT, STOP_STALL, STOP_SHUTDOWN, STOP_RECONCILE = (
+    "cancel", "timeout", "stall", "shutdown", "reconcile",
+)
+
+
+@dataclass
+class SessionSnapshot:
+    """What the UI shows for one session; updated in place as events arrive."""
+
+    issue_id: str
+    stage: str
+    attempt: int
+    session_uuid: str
+    session_file: str
+    state: str = "starting"  # starting | running | completed | failed | cancelled
+    agent_session_id: str | None = None
+    pid: int | None = None
+    started_at: str | None = None
+    last_event_at: str | None = None
+    ended_at: str | None = None
+    last_message: str | None = None
+    tools_in_flight: dict[str, str] = field(default_factory=dict)
+    tokens: dict[str, int] = field(default_factory=lambda: {"input": 0, "output": 0, "cache_read": 0})
+    rate_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
+    reason: str | None = None
+    exit_code: int | None = None
+    signal: int | None = None
+    stop_cause: str | None = None
+    events: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("completed", "failed", "cancelled")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__, tools_in_flight=dict(self.tools_in_flight), tokens=dict(self.tokens))
+
+
+EventsCallback = Callable[["StageSession", list[dict[str, Any]]], None]
+
+
+class StageSession:
+    """Runs one agent process to its end. Create, then `await run()`; `stop()` from anywhere."""
+
+    def __init__(
+        self, snapshot: SessionSnapshot, command: list[str], cwd: Path, prompt: str, mapper: Mapper,
+        limits: SessionLimits, on_events: EventsCallback | None = None, env: dict[str, str] | None = None,
+        executable_label: str | None = None, on_start: Callable[["StageSession"], None] | None = None,
+    ) -> None:
+        self.snap = snapshot
+        self.command = command
+        self.cwd = cwd
+        self.prompt = prompt
+        self.mapper = mapper
+        self.limits = limits
+        self.on_events = on_events
+        self.env = env
+        self.executable_label = executable_label or (command[0] if command else "agent")
+        self.on_start = on_start
+        self.proc: asyncio.subprocess.Process | None = None
+        self._stop_cause: str | None = None
+        self._stop_reason: str | None = None
+        self._stopped = asyncio.Event()
+        self._completed_ok = False
+        self._provider_failure: str | None = None
+        self._stderr_tail = bytearray()
+        self._last_output = 0.0
+        self._file: Any = None
+
+    # -- public ------------------------------------------------------------------------
+    def stop(self, cause: str, reason: str) -> None:
+        """Ask the session to end; the first cause wins. Safe to call repeatedly."""
+        if self._stop_cause is None and not self.snap.finished:
+            self._stop_cause, self._stop_reason = cause, reason
+            self._stopped.set()
+
+    async def run(self) -> SessionSnapshot:
+        path = Path(self.snap.session_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = open(path, "a", encoding="utf-8")
+        self.snap.started_at = now_iso()
+        try:
+            await self._run()
+        finally:
+            self._file.close()
+        return self.snap
+
+    # -- internals ---------------------------------------------------------------------
+    async def _run(self) -> None:
+        if self._stop_cause is not None:  # stopped before it could start
+            self._finish(*self._stopped_outcome(), exit_code=None, sig=None)
+            return
+        try:
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.command, cwd=str(self.cwd), env=self.env, start_new_session=True,
+                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                limit=READ_CHUNK,
+            )
+        except FileNotFoundError:
+            self._finish("failed", f"`{self.executable_label}` not found on PATH", exit_code=None, sig=None)
+            return
+        except PermissionError as exc:
+            self._finish("failed", f"`{self.executable_label}` cannot be executed: {exc.strerror}", None, None)
+            return
+        except OSError as exc:
+            self._finish("failed", f"`{self.executable_label}` could not start: {exc}", None, None)
+            return
+        self.snap.pid = self.proc.pid
+        self.snap.state = "running"
+        if self.on_start is not None:
+            self.on_start(self)
+        loop = asyncio.get_running_loop()
+        self._last_output = loop.time()
+        tasks = [
+            asyncio.ensure_future(self._write_prompt()),
+            asyncio.ensure_future(self._read_stderr()),
+        ]
+        reader = asyncio.ensure_future(self._read_stdout())
+        watchdog = asyncio.ensure_future(self._watchdog())
+        stop_wait = asyncio.ensure_future(self._stopped.wait())
+        exited = asyncio.ensure_future(self.proc.wait())
+        try:
+            await asyncio.wait({reader, stop_wait, exited}, return_when=asyncio.FIRST_COMPLETED)
+            if not reader.done() and not stop_wait.done():
+                # the leader exited: let the pipe drain, unless a stray child keeps it open
+                await asyncio.wait({reader, stop_wait}, timeout=2.0, return_when=asyncio.FIRST_COMPLETED)
+            if not exited.done() and not stop_wait.done():
+                # stdout closed: wait for the leader to exit (the watchdog still applies)
+                await asyncio.wait({exited, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+            if self._stop_cause is not None:
+                await kill_group(self.proc, self.limits.cancel_grace_sec)
+            else:
+                await kill_group(self.proc, 0.5)  # the leader is gone: end any stray children
+            await reader
+            await asyncio.gather(*tasks, return_exceptions=True)
+        except asyncio.CancelledError:
+            # the supervisor itself is being torn down: never leave the group behind
+            self.stop(STOP_SHUTDOWN, "supervisor shutting down")
+            await kill_group(self.proc, self.limits.cancel_grace_sec)
+            self._decide_and_finish()
+            raise
+        finally:
+            for task in (watchdog, stop_wait, exited, *tasks):
+                task.cancel()
+        self._decide_and_finish()
+
+    async def _write_prompt(self) -> None:
+        assert self.proc and self.proc.stdin
+        try:
+            self.proc.stdin.write(self.prompt.encode("utf-8"))
+            await self.proc.stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+        finally:
+            try:
+                self.proc.stdin.close()
+            except (BrokenPipeError, ConnectionResetError, RuntimeError):
+                pass
+
+    async def _read_stderr(self) -> None:
+        assert self.proc and self.proc.stderr
+        while chunk := await self.proc.stderr.read(65536):
+            self._stderr_tail += chunk
+            if len(self._stderr_tail) > STDERR_TAIL_BYTES:
+                del self._stderr_tail[: len(self._stderr_tail) - STDERR_TAIL_BYTES]
+
+    async def _read_stdout(self) -> None:
+        """Read chunks and split lines ourselves: no line length can crash the reader."""
+        assert self.proc and self.proc.stdout
+        loop = asyncio.get_running_loop()
+        pending = b""
+        while chunk := await self.proc.stdout.read(READ_CHUNK):
+            self._last_output = loop.time()
+            data = pending + chunk if pending else chunk
+            lines = data.split(b"\n")
+            pending = lines.pop()
+            if lines:
+                self._handle_lines(lines)
+        if pending.strip():
+            self._handle_lines([pending])
+
+    def _handle_lines(self, lines: list[bytes]) -> None:
+        ts = now_iso()
+        records: list[dict[str, Any]] = []
+        loads = json.loads
+        feed = self.mapper.feed
+        for raw in lines:
+            if not raw.strip():
+                continue
+            try:
+                obj = loads(raw)
+            except ValueError as exc:
+                preview = raw[:200].decode("utf-8", "replace")
+                err = ev.Error(message=f"undecodable output line skipped ({exc}): {preview}", fatal=False)
+                records.append(self._apply(err, ts))
+                continue
+            try:
+                mapped = feed(obj)
+            except Exception as exc:  # an adapter bug must not kill the session
+                mapped = [ev.Unknown(raw=obj), ev.Error(message=f"adapter error: {exc!r}", fatal=False)]
+            for event in mapped:
+                records.append(self._apply(event, ts))
+        if records:
+            self._write(records)
+
+    def _apply(self, event: ev.AgentEvent, ts: str) -> dict[str, Any]:
+        """Fold one event into the snapshot and the outcome facts; return its record."""
+        snap = self.snap
+        kind = event.kind
+        if kind == "message":
+            if event.role == "assistant" and event.text:
+                snap.last_message = event.text
+        elif kind == "tool_call" or kind == "subagent":
+            key = event.call_id or event.name
+            if event.status == "started":
+                snap.tools_in_flight[key] = event.name
+            else:
+                snap.tools_in_flight.pop(key, None)
+        elif kind == "token_usage":
+            tokens = snap.tokens
+            tokens["input"] += event.input_tokens or 0
+            tokens["output"] += event.output_tokens or 0
+            tokens["cache_read"] += event.cache_read_tokens or 0
+        elif kind == "completed":
+            if event.success:
+                self._completed_ok = True
+            elif self._provider_failure is None:
+                self._provider_failure = event.result or "the agent reported a failure"
+        elif kind == "error":
+            if event.fatal and self._provider_failure is None:
+                self._provider_failure = event.message or "the agent reported a fatal error"
+        elif kind == "session_started":
+            snap.agent_session_id = event.session_id or snap.agent_session_id
+        elif kind == "rate_limit":
+            snap.rate_limits[event.scope] = {k: v for k, v in event.to_dict().items() if k not in ("kind", "raw")}
+        snap.last_event_at = ts
+        snap.events += 1
+        record = event.to_dict()
+        record["ts"] = ts
+        return record
+
+    def _write(self, records: list[dict[str, Any]]) -> None:
+        dumps = json.dumps
+        self._file.write("".join(dumps(r, ensure_ascii=False) + "\n" for r in records))
+        self._file.flush()
+        if self.on_events is not None:
+            self.on_events(self, records)
+
+    async def _watchdog(self) -> None:
+        loop = asyncio.get_running_loop()
+        stage_deadline = loop.time() + self.limits.stage_timeout_sec
+        while True:
+            now = loop.time()
+            stall_deadline = self._last_output + self.limits.stall_timeout_sec
+            if now >= stage_deadline:
+                self.stop(STOP_TIMEOUT, f"stage timed out after {self.limits.stage_timeout_sec:g}s (loop.stage_timeout_sec)")
+                return
+            if now >= stall_deadline:
+                self.stop(STOP_STALL, f"stalled: no output for {self.limits.stall_timeout_sec:g}s (loop.stall_timeout_sec)")
+                return
+            await asyncio.sleep(min(stage_deadline, stall_deadline) - now + 0.01)
+
+    def _stopped_outcome(self) -> tuple[str, str]:
+        cause, reason = self._stop_cause, self._stop_reason or ""
+        if cause in (STOP_CANCEL, STOP_SHUTDOWN, STOP_RECONCILE):
+            return "cancelled", reason
+        if self._completed_ok and self._provider_failure is None:
+            return "completed", f"completed; then {reason}"
+        return "failed", reason
+
+    def _decide_and_finish(self) -> None:
+        if self.snap.finished:
+            return
+        proc = self.proc
+        code = proc.returncode if proc else None
+        exit_code = code if code is not None and code >= 0 else None
+        sig = -code if code is not None and code < 0 else None
+        stderr = self._stderr_tail.decode("utf-8", "replace").strip()
+        if self._stop_cause is not None:
+            state, reason = self._stopped_outcome()
+        elif self._provider_failure is not None:
+            state, reason = "failed", self._provider_failure
+        elif sig is not None:
+            state, reason = "failed", f"killed by signal {_signal_name(sig)}"
+        elif exit_code not in (0, None):
+            state, reason = "failed", f"exited with code {exit_code}"
+        elif not self._completed_ok:
+            state, reason = "failed", f"exited with code {exit_code} before completing"
+        else:
+            state, reason = "completed", "completed"
+        if state == "failed" and stderr and self._provider_failure is None:
+            reason = f"{reason}; stderr: {stderr}"
+        self._finish(state, reason, exit_code, sig)
+
+    def _finish(self, state: str, reason: str, exit_code: int | None, sig: int | None) -> None:
+        snap = self.snap
+        snap.state, snap.reason, snap.exit_code, snap.signal = state, reason, exit_code, sig
+        snap.stop_cause = self._stop_cause
+        snap.ended_at = now_iso()
+        snap.tools_in_flight.clear()
+        outcome = ev.Outcome(
+            state=state, reason=reason, exit_code=exit_code, signal=sig, tokens=dict(snap.tokens),
+            started_at=snap.started_at, ended_at=snap.ended_at,
+        )
+        record = outcome.to_dict()
+        record["ts"] = snap.ended_at
+        snap.last_event_at = snap.ended_at
+        self._write([record])
+
+
+def _signal_name(sig: int) -> str:
+    try:
+        return signal_mod.Signals(sig).name
+    except ValueError:
+        return str(sig)
+
+
+def write_outcome_only(snapshot: SessionSnapshot, state: str, reason: str) -> None:
+    """For a stage that failed before any agent started (hook, template): the file still tells."""
+    path = Path(snapshot.session_file)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    snapshot.state, snapshot.reason = state, reason
+    snapshot.ended_at = now_iso()
+    snapshot.started_at = snapshot.started_at or snapshot.ended_at
+    record = ev.Outcome(
+        state=state, reason=reason, tokens=dict(snapshot.tokens), started_at=snapshot.started_at, ended_at=snapshot.ended_at,
+    ).to_dict()
+    record["ts"] = snapshot.ended_at
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(record, ensure_ascii=False) + "\n")

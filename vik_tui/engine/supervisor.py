@@ -1,0 +1,574 @@
+"""The Supervisor owns all scheduling state and runs the loop: intake, dispatch, sessions.
+
+Everything else reports to it; only it mutates runs. It publishes typed engine events (plain
+dicts with `event` and `ts`) to subscribers: the headless printer or the Textual app.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import uuid6
+
+from vik_tui.agents.registry import adapter_for
+from vik_tui.config.loader import LoadResult, load_workflow
+from vik_tui.config.schema import StageConfig, Workflow
+from vik_tui.engine import templates
+from vik_tui.engine.clock import now_iso
+from vik_tui.engine.hooks import HookResult, run_hook
+from vik_tui.engine.intake import Issue, PullResult, run_pull
+from vik_tui.engine.logs import DailyLog
+from vik_tui.engine.paths import Layout, UnsafeIssueId, resolve_from
+from vik_tui.engine.runs import StageRun, backoff_delay
+from vik_tui.engine.service import WorkflowLock, write_json_atomic
+from vik_tui.engine.session import (
+    STOP_CANCEL, STOP_RECONCILE, STOP_SHUTDOWN, SessionLimits, SessionSnapshot, StageSession, write_outcome_only,
+)
+
+Listener = Callable[[dict[str, Any]], None]
+NOT_RETRIED = (STOP_CANCEL, STOP_SHUTDOWN, STOP_RECONCILE)
+
+
+class Supervisor:
+    """One per workflow. `await run()`; commands may be called from the same event loop."""
+
+    def __init__(self, workflow: Workflow, workflow_path: Path, *, watch: bool = False, lock: bool = True) -> None:
+        self.workflow = workflow
+        self.workflow_path = Path(os.path.abspath(workflow_path))
+        self.layout = Layout.for_workflow(workflow, self.workflow_path)
+        self.watch = watch
+        self.use_lock = lock
+        self.issues: dict[str, Issue] = {}
+        self.listed: list[str] = []
+        self.rejected: list[dict[str, Any]] = []
+        self.runs: dict[tuple[str, str], StageRun] = {}
+        self.iterations = 0
+        self.paused = False
+        self.intake_status = "starting"  # starting|polling|idle|paused|error|done|stopping
+        self.intake_error: str | None = None
+        self.next_poll_at: float | None = None
+        self.stopping = False
+        self.finished_polling = False
+        self._listeners: list[Listener] = []
+        self._wake = asyncio.Event()
+        self._stop_event = asyncio.Event()
+        self._log = DailyLog(self.layout.logs_dir)
+        self._lock = WorkflowLock(self.layout.lock_file)
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- subscription ------------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def emit(self, name: str, level: str = "info", log: bool = True, **fields: Any) -> None:
+        event = {"event": name, "ts": now_iso(), "level": level, **fields}
+        if log:
+            self._log.write(event)
+        for listener in list(self._listeners):
+            listener(event)
+
+    def log(self, level: str, message: str, **fields: Any) -> None:
+        self.emit("log", level=level, message=message, **fields)
+
+    # -- commands ----------------------------------------------------------------------
+    def cancel(self, issue_id: str, stage: str) -> str:
+        """Cancel a reserved, preparing, running or retry-waiting stage."""
+        run = self.runs.get((issue_id, stage))
+        if run is None:
+            return f"no stage {stage} for issue {issue_id}"
+        if run.status == "retry_wait":
+            self._clear_retry(run)
+            run.status, run.reason = "cancelled", "retry cancelled by user"
+            self.emit("stage_finished", **self._finished_fields(run, None))
+            return "retry cancelled"
+        if not run.active:
+            return f"{issue_id}/{stage} is not running ({run.status})"
+        self._stop_run(run, STOP_CANCEL, "cancelled by user")
+        return "cancelling"
+
+    def retry(self, issue_id: str, stage: str) -> str:
+        """Run a stage again now, whatever its state, with a fresh attempt count."""
+        run = self.runs.get((issue_id, stage))
+        issue = self.issues.get(issue_id)
+        if run is None or issue is None:
+            return f"no stage {stage} for issue {issue_id}"
+        if run.active:
+            return f"{issue_id}/{stage} is already {run.status}"
+        self._clear_retry(run)
+        config = self.workflow.issue.stages.get(stage, run.config)
+        self._start_run(issue, stage, config, attempt=1, previous=run)
+        return "retrying"
+
+    def poll_now(self) -> None:
+        self.next_poll_at = None
+        self._wake.set()
+
+    def pause(self) -> None:
+        self.paused = True
+        self.intake_status = "paused"
+        self.emit("intake_paused")
+
+    def resume(self) -> None:
+        self.paused = False
+        self.intake_status = "idle"
+        self.emit("intake_resumed")
+        self._wake.set()
+
+    def finish(self) -> None:
+        """Stop polling, let running sessions and pending retries end, then `run()` returns."""
+        self.finished_polling = True
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Begin a clean shutdown: stop every session, then `run()` returns."""
+        if not self.stopping:
+            self.stopping = True
+            self.intake_status = "stopping"
+            self._stop_event.set()
+            self._wake.set()
+
+    # -- snapshot ----------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        now = self._now()
+        order = list(self.listed) + [i for i in self.issues if i not in self.listed and self._runs_of(i)]
+        issues = []
+        for issue_id in order:
+            issue = self.issues[issue_id]
+            issues.append({
+                "id": issue.id, "title": issue.title, "state": issue.state, "description": issue.description,
+                "listed": issue_id in self.listed, "extra": issue.extra,
+                "stages": [run.to_dict(now) for run in self._runs_of(issue_id)],
+            })
+        totals = {"input": 0, "output": 0, "cache_read": 0}
+        rate_limits: dict[str, Any] = {}
+        for run in self.runs.values():
+            for session in run.sessions:
+                for key in totals:
+                    totals[key] += session.tokens.get(key, 0)
+                rate_limits.update(session.rate_limits)
+        return {
+            "workflow": str(self.workflow_path),
+            "name": self.workflow_path.parent.name + "/" + self.workflow_path.name,
+            "intake": {
+                "status": self.intake_status, "error": self.intake_error, "iterations": self.iterations,
+                "max_iterations": self.workflow.loop.max_iterations, "paused": self.paused,
+                "next_poll_in": None if self.next_poll_at is None else max(0.0, self.next_poll_at - now),
+            },
+            "running": len(self._active_issue_ids()),
+            "max_issue_concurrency": self.workflow.loop.max_issue_concurrency,
+            "tokens": totals,
+            "rate_limits": rate_limits,
+            "issues": issues,
+            "rejected": list(self.rejected),
+            "retries": [
+                {"issue": r.issue_id, "stage": r.stage, "attempt": r.attempt, "due_at": r.retry_due_at,
+                 "due_in": max(0.0, (r.retry_due or now) - now)}
+                for r in self.runs.values() if r.status == "retry_wait"
+            ],
+            "layout": {"root": str(self.layout.root), "sessions": str(self.layout.sessions_dir), "logs": str(self.layout.logs_dir)},
+        }
+
+    def workdir_of(self, issue_id: str) -> Path:
+        return self.layout.issue_workdir(issue_id)
+
+    # -- main loop ---------------------------------------------------------------------
+    async def run(self) -> int:
+        """Run until max_iterations cycles are done and all sessions ended, or until stop()."""
+        self._loop = asyncio.get_running_loop()
+        holder = {"pid": os.getpid(), "started_at": now_iso(), "cwd": os.getcwd(), "workflow": str(self.workflow_path)}
+        if self.use_lock:
+            self._lock.acquire(holder)  # raises AlreadyRunning
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(self.layout.state_file, {
+            **holder, "workflow_path": str(self.workflow_path),
+            "log_dir": str(self.layout.logs_dir), "sessions_dir": str(self.layout.sessions_dir),
+        })
+        self.emit("supervisor_started", workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid())
+        watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
+        try:
+            await self._loop_cycles()
+            await self._drain()
+        finally:
+            if watcher:
+                watcher.cancel()
+            await self._shutdown()
+            self.emit("supervisor_stopped", iterations=self.iterations)
+            self._log.close()
+            if self.use_lock:
+                self._lock.release()
+        return 0
+
+    async def _loop_cycles(self) -> None:
+        while not self.stopping and not self.finished_polling:
+            if not self.paused:
+                await self._intake_cycle()
+                if self.stopping:
+                    return
+                max_iter = self.workflow.loop.max_iterations
+                if max_iter is not None and self.iterations >= max_iter:
+                    self.finished_polling = True
+                    self.intake_status = "done"
+                    self.next_poll_at = None
+                    return
+            await self._sleep_until_next_poll()
+        if self.finished_polling:
+            self.intake_status = "done"
+            self.next_poll_at = None
+
+    async def _sleep_until_next_poll(self) -> None:
+        idle = float(self.workflow.issues.pull.idle_sec)
+        self.next_poll_at = None if self.paused else self._now() + idle
+        self._wake.clear()
+        if not self.paused:
+            self.intake_status = "idle" if self.intake_error is None else "error"
+        try:
+            await asyncio.wait_for(self._wake.wait(), None if self.paused else idle)
+        except asyncio.TimeoutError:
+            pass
+
+    async def _drain(self) -> None:
+        """After the last cycle: wait until every session ended and no retry is pending."""
+        while not self.stopping and any(r.active or r.status == "retry_wait" for r in self.runs.values()):
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+
+    async def _shutdown(self) -> None:
+        self.stopping = True
+        for run in self.runs.values():
+            self._clear_retry(run)
+            if run.reconcile_handle:
+                run.reconcile_handle.cancel()
+            if run.active:
+                self._stop_run(run, STOP_SHUTDOWN, "supervisor shutting down")
+        tasks = [r.task for r in self.runs.values() if r.task and not r.task.done()]
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- intake ------------------------------------------------------------------------
+    async def _intake_cycle(self) -> None:
+        self.intake_status = "polling"
+        self.emit("intake_polling", log=False)
+        pull = self.workflow.issues.pull
+        result = await run_pull(pull.command, self.layout.workflow_dir, float(self.workflow.loop.pull_timeout_sec))
+        self.iterations += 1
+        if not result.ok:
+            self.intake_error = result.error
+            self.intake_status = "error"
+            self.emit(
+                "intake_failed", level="error", error=result.error, exit_code=result.exit_code,
+                stderr=result.stderr_tail[-1000:], iteration=self.iterations,
+            )
+            return
+        self.intake_error = None
+        self._apply_intake(result)
+        self.emit("intake", issues=len(result.issues), rejected=len(result.rejected), iteration=self.iterations)
+        for item in result.rejected:
+            self.emit("issue_rejected", level="warning", id=item.issue_id, index=item.index, reason=item.reason)
+        self._dispatch()
+
+    def _apply_intake(self, result: PullResult) -> None:
+        self.listed = [i.id for i in result.issues]
+        for issue in result.issues:
+            self.issues[issue.id] = issue
+        self.rejected = [{"index": r.index, "id": r.issue_id, "reason": r.reason} for r in result.rejected]
+        listed = set(self.listed)
+        for run in self.runs.values():
+            issue = self.issues.get(run.issue_id)
+            present = run.issue_id in listed
+            in_state = present and issue is not None and issue.state == run.config.when.state
+            if in_state:
+                if run.reconcile_handle:
+                    run.reconcile_handle.cancel()
+                    run.reconcile_handle = None
+                    self.log("info", f"{run.issue_id}/{run.stage}: issue is back in `{run.config.when.state}`; not stopping")
+                continue
+            reason = f"issue moved to {issue.state}" if present and issue else "issue no longer listed"
+            if run.status in ("completed", "failed", "cancelled"):
+                run.rerun_allowed = True
+            elif run.status == "retry_wait":
+                self._clear_retry(run)
+                run.status, run.reason = "failed", f"{run.reason}; retry dropped: {reason}"
+                run.rerun_allowed = True
+                self.emit("retry_dropped", issue=run.issue_id, stage=run.stage, reason=reason)
+            elif run.active and run.reconcile_handle is None:
+                grace = float(self.workflow.loop.reconcile_grace_sec)
+                assert self._loop is not None
+                run.reconcile_handle = self._loop.call_later(grace, self._reconcile_now, run, reason)
+                self.emit("reconcile_pending", issue=run.issue_id, stage=run.stage, reason=reason, grace_sec=grace)
+
+    def _reconcile_now(self, run: StageRun, reason: str) -> None:
+        run.reconcile_handle = None
+        if run.active:
+            self._stop_run(run, STOP_RECONCILE, reason)
+
+    # -- dispatch ----------------------------------------------------------------------
+    def _active_issue_ids(self) -> set[str]:
+        return {r.issue_id for r in self.runs.values() if r.active}
+
+    def _dispatch(self) -> None:
+        """DESIGN §2: exact state match, stages in file order, reserve before any await."""
+        if self.stopping:
+            return
+        limit = self.workflow.loop.max_issue_concurrency
+        active = self._active_issue_ids()
+        for issue_id in self.listed:
+            issue = self.issues[issue_id]
+            for stage_name, stage in self.workflow.issue.stages.items():
+                if issue.state != stage.when.state:
+                    continue
+                run = self.runs.get((issue_id, stage_name))
+                if run is not None and not (run.status in ("completed", "failed", "cancelled") and run.rerun_allowed):
+                    continue  # active, waiting to retry, or finished while the issue kept this state
+                if issue_id not in active and len(active) >= limit:
+                    continue
+                active.add(issue_id)
+                self._start_run(issue, stage_name, stage, attempt=1, previous=run)
+
+    def _start_run(self, issue: Issue, stage_name: str, stage: StageConfig, attempt: int, previous: StageRun | None) -> None:
+        run = StageRun(issue_id=issue.id, stage=stage_name, config=stage, dispatched_state=issue.state, attempt=attempt)
+        if previous is not None:
+            run.sessions = previous.sessions  # history of every attempt stays visible
+        self.runs[(issue.id, stage_name)] = run
+        self.emit("stage_reserved", issue=issue.id, stage=stage_name, attempt=attempt, log=False)
+        run.task = asyncio.ensure_future(self._execute(run, issue))
+
+    def _stop_run(self, run: StageRun, cause: str, reason: str) -> None:
+        if run.session is not None:
+            run.session.stop(cause, reason)
+        elif run.abort is None:
+            run.abort = (cause, reason)
+            if run.task and cause == STOP_SHUTDOWN:
+                run.task.cancel()
+
+    # -- one attempt -------------------------------------------------------------------
+    async def _execute(self, run: StageRun, issue: Issue) -> None:
+        workflow = self.workflow  # running sessions keep the configuration they started with
+        session_uuid = str(uuid6.uuid7())
+        try:
+            session_file = self.layout.session_file(issue.id, run.stage, session_uuid)
+            workdir = self.layout.issue_workdir(issue.id)
+        except UnsafeIssueId as exc:  # intake already filters these; defence in depth
+            run.status, run.reason = "failed", str(exc)
+            self.emit("issue_rejected", level="error", id=issue.id, reason=str(exc))
+            return
+        snap = SessionSnapshot(issue.id, run.stage, run.attempt, session_uuid, str(session_file))
+        run.sessions.append(snap)
+        try:
+            run.status = "preparing"
+            failure, prompt = await self._prepare(run, issue, workflow, workdir)
+            if failure is None and run.abort:
+                failure = run.abort[1]
+            if failure is not None:
+                state = "cancelled" if run.abort and run.abort[0] in NOT_RETRIED else "failed"
+                write_outcome_only(snap, state, failure)
+                snap.stop_cause = run.abort[0] if run.abort else None
+                await self._finish(run, snap, issue, workflow, workdir, ran_agent=False)
+                return
+            agent = workflow.agents[run.config.agent]
+            adapter = adapter_for(agent.runtime)
+            loop = workflow.loop
+            session = StageSession(
+                snap, adapter.build_command(agent), workdir, prompt, adapter.new_mapper(),
+                SessionLimits(float(loop.stage_timeout_sec), float(loop.stall_timeout_sec), float(loop.cancel_grace_sec)),
+                on_events=self._on_session_events, executable_label=agent.executable, on_start=self._on_session_start,
+            )
+            run.session = session
+            run.status = "running"
+            await session.run()
+            await self._finish(run, snap, issue, workflow, workdir, ran_agent=True)
+        except asyncio.CancelledError:
+            if not snap.finished:
+                write_outcome_only(snap, "cancelled", "supervisor shutting down")
+            run.status, run.reason = "cancelled", snap.reason
+            self.emit("stage_finished", **self._finished_fields(run, snap))
+            raise
+        except Exception as exc:  # a bug must never take the loop down; record it instead
+            reason = f"internal error: {type(exc).__name__}: {exc}"
+            if not snap.finished:
+                write_outcome_only(snap, "failed", reason)
+            run.status, run.reason = "failed", reason
+            self.emit("stage_finished", level="error", **self._finished_fields(run, snap))
+        finally:
+            run.session = None
+            self._wake.set()
+            if not self.stopping:
+                self._dispatch()
+
+    def _on_session_start(self, session: StageSession) -> None:
+        snap = session.snap
+        self.emit("stage_started", issue=snap.issue_id, stage=snap.stage, attempt=snap.attempt, pid=snap.pid,
+                  session_file=snap.session_file)
+
+    async def _prepare(self, run: StageRun, issue: Issue, workflow: Workflow, workdir: Path) -> tuple[str | None, str]:
+        """Workspace, hooks and prompt. Returns (failure reason or None, rendered prompt)."""
+        hooks_timeout = float(workflow.loop.hook_timeout_sec)
+        context = templates.build_context(issue.template_fields(), run.stage, workdir, self.layout.root, self.workflow_path)
+        created = not workdir.exists()
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.layout.issue_workdir(issue.id)  # re-check: the directory must not be a symlink out
+        after_create = workflow.issue.hooks.after_create
+        if created and after_create:
+            result = await self._hook(run, "after_create", after_create, context, workdir, hooks_timeout)
+            if not result.ok:
+                shutil.rmtree(workdir, ignore_errors=True)  # so the next attempt creates it afresh
+                return result.summary, ""
+        if run.config.hooks.before_run:
+            result = await self._hook(run, "before_run", run.config.hooks.before_run, context, workdir, hooks_timeout)
+            if not result.ok:
+                return result.summary, ""
+        try:
+            source = run.config.prompt
+            if source is None:
+                prompt_path = resolve_from(self.layout.workflow_dir, run.config.prompt_file or "")
+                source = prompt_path.read_text(encoding="utf-8")
+            prompt = await templates.render_prompt(source, context, workdir, f"stage {run.stage} prompt")
+        except (OSError, UnicodeDecodeError) as exc:
+            return f"cannot read prompt file: {exc}", ""
+        except templates.TemplateError as exc:
+            return f"prompt render failed: {exc}", ""
+        return None, prompt
+
+    async def _hook(self, run: StageRun, name: str, source: str, context: dict[str, Any], workdir: Path, timeout: float) -> HookResult:
+        try:
+            script = templates.render(source, context, f"hook {name}")
+        except templates.TemplateError as exc:
+            result = HookResult(name, False, None, "", "", error=str(exc))
+        else:
+            result = await run_hook(name, script, workdir, timeout, grace_sec=float(self.workflow.loop.cancel_grace_sec))
+        self.emit(
+            "hook_finished", level="info" if result.ok else "error", issue=run.issue_id, stage=run.stage, hook=name,
+            ok=result.ok, exit_code=result.exit_code, timed_out=result.timed_out, error=result.error,
+            stdout_tail=result.stdout_tail[-500:], stderr_tail=result.stderr_tail[-500:],
+        )
+        return result
+
+    async def _finish(self, run: StageRun, snap: SessionSnapshot, issue: Issue, workflow: Workflow, workdir: Path, ran_agent: bool) -> None:
+        if run.reconcile_handle:
+            run.reconcile_handle.cancel()
+            run.reconcile_handle = None
+        cause = snap.stop_cause
+        if ran_agent and cause not in (STOP_CANCEL, STOP_SHUTDOWN) and run.config.hooks.after_run:
+            context = templates.build_context(issue.template_fields(), run.stage, workdir, self.layout.root, self.workflow_path)
+            context["issue"]["outcome"] = snap.state
+            await self._hook(run, "after_run", run.config.hooks.after_run, context, workdir, float(workflow.loop.hook_timeout_sec))
+        run.status, run.reason = snap.state, snap.reason
+        level = "error" if snap.state == "failed" else "info"
+        self.emit("stage_finished", level=level, **self._finished_fields(run, snap))
+        if snap.state == "failed" and cause not in NOT_RETRIED:
+            self._schedule_retry(run, workflow)
+
+    def _finished_fields(self, run: StageRun, snap: SessionSnapshot | None) -> dict[str, Any]:
+        return {
+            "issue": run.issue_id, "stage": run.stage, "attempt": run.attempt, "state": run.status,
+            "reason": run.reason, "exit_code": snap.exit_code if snap else None,
+            "signal": snap.signal if snap else None, "tokens": dict(snap.tokens) if snap else {},
+            "session_file": snap.session_file if snap else None,
+        }
+
+    # -- retries -----------------------------------------------------------------------
+    def _schedule_retry(self, run: StageRun, workflow: Workflow) -> None:
+        policy = workflow.loop.retry
+        if self.stopping:
+            return
+        if run.attempt >= policy.max_attempts:
+            run.gave_up = True
+            self.emit("retry_given_up", level="error", issue=run.issue_id, stage=run.stage, attempts=run.attempt, reason=run.reason)
+            return
+        delay = backoff_delay(run.attempt, float(policy.backoff_sec), float(policy.max_backoff_sec))
+        assert self._loop is not None
+        run.status = "retry_wait"
+        run.retry_due = self._now() + delay
+        run.retry_due_at = _iso_in(delay)
+        run.retry_handle = self._loop.call_later(delay, self._retry_due, run)
+        self.emit("retry_scheduled", issue=run.issue_id, stage=run.stage, attempt=run.attempt + 1, delay_sec=delay, due_at=run.retry_due_at)
+
+    def _retry_due(self, run: StageRun) -> None:
+        run.retry_handle = None
+        if self.runs.get((run.issue_id, run.stage)) is not run or run.status != "retry_wait" or self.stopping:
+            return
+        issue = self.issues.get(run.issue_id)
+        if issue is None or run.issue_id not in self.listed or issue.state != run.config.when.state:
+            run.status = "failed"
+            run.rerun_allowed = True
+            self.emit("retry_dropped", issue=run.issue_id, stage=run.stage, reason="issue left the stage's state")
+            return
+        config = self.workflow.issue.stages.get(run.stage, run.config)
+        self._start_run(issue, run.stage, config, attempt=run.attempt + 1, previous=run)
+
+    def _clear_retry(self, run: StageRun) -> None:
+        if run.retry_handle:
+            run.retry_handle.cancel()
+        run.retry_handle, run.retry_due, run.retry_due_at = None, None, None
+
+    # -- hot reload --------------------------------------------------------------------
+    def watched_paths(self) -> list[Path]:
+        paths = {self.workflow_path}
+        for stage in self.workflow.issue.stages.values():
+            if stage.prompt_file:
+                paths.add(resolve_from(self.layout.workflow_dir, stage.prompt_file))
+        return sorted(paths)
+
+    def reload(self) -> LoadResult:
+        """Validate the files on disk; apply only a clean configuration."""
+        result = load_workflow(self.workflow_path)
+        if not result.ok or result.workflow is None:
+            for diag in result.errors:
+                self.log("error", f"config reload rejected: {diag.render(self.workflow_path.name)}")
+            self.emit("config_rejected", level="error", errors=[d.to_dict() for d in result.errors])
+            return result
+        new_layout = Layout.for_workflow(result.workflow, self.workflow_path)
+        if new_layout.root != self.layout.root:
+            self.log("warning", "workspace location changed; it applies after a restart")
+        self.workflow = result.workflow
+        self.emit("config_reloaded", warnings=len(result.warnings))
+        self._wake.set()
+        return result
+
+    async def _watch_config(self) -> None:
+        import watchfiles
+
+        while not self.stopping:
+            targets = {str(p) for p in self.watched_paths()}
+            dirs = sorted({str(Path(p).parent) for p in targets if Path(p).parent.exists()})
+            try:
+                async for _changes in watchfiles.awatch(
+                    *dirs, watch_filter=lambda _c, path: path in targets, recursive=False,
+                    stop_event=self._stop_event, debounce=200, step=50,
+                ):
+                    self.reload()
+                    break  # the set of prompt files may have changed: rebuild the watch
+            except Exception as exc:  # never let the watcher take the supervisor down
+                self.log("warning", f"config watcher stopped: {exc}")
+                return
+
+    # -- helpers -----------------------------------------------------------------------
+    def _runs_of(self, issue_id: str) -> list[StageRun]:
+        order = list(self.workflow.issue.stages)
+        runs = [r for (i, _), r in self.runs.items() if i == issue_id]
+        return sorted(runs, key=lambda r: order.index(r.stage) if r.stage in order else len(order))
+
+    def _on_session_events(self, session: StageSession, records: list[dict[str, Any]]) -> None:
+        snap = session.snap
+        if not self._listeners:
+            return
+        self.emit("agent_events", log=False, issue=snap.issue_id, stage=snap.stage, attempt=snap.attempt,
+                  session_file=snap.session_file, records=records)
+
+    def _now(self) -> float:
+        loop = self._loop or asyncio.get_event_loop()
+        return loop.time()
+
+
+def _iso_in(seconds: float) -> str:
+    from datetime import datetime, timedelta, timezone
+
+    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat(timespec="seconds").replace("+00:00", "Z")
