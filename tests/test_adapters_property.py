@@ -114,17 +114,20 @@ claude_tool_use = st.fixed_dictionaries({
     "name": maybe(st.sampled_from(["Bash", "Task", "Agent", "Read"])),
     "input": maybe(shaped({}, ["command", "subagent_type", "description", "prompt"])),
 })  # fmt: skip
+text_blocks = st.fixed_dictionaries({"type": st.just("text"), "text": maybe(texts)})
 claude_tool_result = st.fixed_dictionaries(
     {"type": st.just("tool_result"), "tool_use_id": maybe(st.sampled_from(["t1", "t2"]))},
     optional={
-        "content": maybe(texts | st.lists(maybe(st.fixed_dictionaries({"type": st.just("text"), "text": maybe(texts)})))),
+        "content": maybe(texts | st.lists(maybe(text_blocks))),
         "is_error": maybe(st.booleans()),
     },
 )
 claude_text = st.fixed_dictionaries(
     {"type": st.sampled_from(["text", "thinking"]), "text": maybe(texts), "thinking": maybe(texts)}
 )
-any_block = st.one_of(claude_blocks, claude_text, claude_tool_use, claude_tool_use, claude_tool_result, claude_tool_result)
+any_block = st.one_of(
+    claude_blocks, claude_text, claude_tool_use, claude_tool_use, claude_tool_result, claude_tool_result
+)
 messages = shaped({"content": maybe(st.lists(any_block, min_size=1, max_size=4))}, ["role", "model"])
 rate_info = shaped({}, ["status", "resetsAt", "rateLimitType", "utilization", "unifiedWindows", "isUsingOverage"])
 chat_lines = shaped({"type": st.sampled_from(["assistant", "user"]), "message": maybe(messages)}, ["error"])

@@ -24,6 +24,7 @@ from vik_tui.engine.hooks import HookResult, run_hook
 from vik_tui.engine.intake import Issue, PullResult, run_pull
 from vik_tui.engine.logs import DailyLog
 from vik_tui.engine.paths import Layout, UnsafeIssueId, resolve_from
+from vik_tui.engine.replay import list_sessions, outcome_of, read_session_records
 from vik_tui.engine.runs import StageRun, backoff_delay
 from vik_tui.engine.service import WorkflowLock, write_json_atomic
 from vik_tui.engine.session import (
@@ -176,6 +177,40 @@ class Supervisor:
 
     def workdir_of(self, issue_id: str) -> Path:
         return self.layout.issue_workdir(issue_id)
+
+    def session_records(self, session_file: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """Replay a session file (for panes opened late or after a restart)."""
+        return read_session_records(session_file, limit)
+
+    def load_history(self) -> int:
+        """Adopt session files left by an earlier run, so history survives restarts."""
+        count = 0
+        if not self.layout.sessions_dir.is_dir():
+            return 0
+        stage_names = list(self.workflow.issue.stages)
+        for issue_dir in sorted(self.layout.sessions_dir.iterdir()):
+            for path in list_sessions(self.layout.sessions_dir, issue_dir.name):
+                stage = path.name.rsplit("-", 5)[0] if path.name.count("-") >= 5 else path.stem
+                if stage not in stage_names:
+                    continue
+                outcome = outcome_of(path) or {"state": "failed", "reason": "no outcome recorded (supervisor stopped abruptly)"}
+                snap = SessionSnapshot(issue_dir.name, stage, 0, path.stem[len(stage) + 1:], str(path))
+                snap.state = outcome.get("state", "failed")
+                snap.reason = outcome.get("reason")
+                snap.exit_code = outcome.get("exit_code")
+                snap.tokens.update({k: v for k, v in (outcome.get("tokens") or {}).items() if isinstance(v, int)})
+                snap.started_at, snap.ended_at = outcome.get("started_at"), outcome.get("ended_at")
+                key = (issue_dir.name, stage)
+                run = self.runs.get(key)
+                if run is None:
+                    run = StageRun(issue_dir.name, stage, self.workflow.issue.stages[stage], dispatched_state="")
+                    run.rerun_allowed = True  # a restart re-dispatches, as vik does
+                    self.runs[key] = run
+                run.sessions.append(snap)
+                run.status, run.reason, run.attempt = snap.state, snap.reason, len(run.sessions)
+                snap.attempt = len(run.sessions)
+                count += 1
+        return count
 
     # -- main loop ---------------------------------------------------------------------
     async def run(self) -> int:

@@ -1,0 +1,74 @@
+"""Shared fixtures: real workflow files in temp dirs, a file tracker, fake agents on disk."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+FAKES = Path(__file__).parent / "fakes"
+FAKE_CODEX = FAKES / "fake_codex"
+FAKE_CLAUDE = FAKES / "fake_claude"
+
+
+class Project:
+    """A workflow directory with a JSON-file tracker the pull command reads."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.tracker = root / "issues.json"
+        self.workflow_path = root / "workflow.yml"
+
+    def set_issues(self, issues: list[dict[str, Any]] | str) -> None:
+        text = issues if isinstance(issues, str) else json.dumps(issues)
+        tmp = self.tracker.with_suffix(".tmp")
+        tmp.write_text(text)
+        tmp.replace(self.tracker)
+
+    def write(self, data: dict[str, Any] | str) -> Path:
+        text = data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False)
+        self.workflow_path.write_text(text)
+        return self.workflow_path
+
+    @property
+    def pull_command(self) -> str:
+        return f"cat {shlex.quote(str(self.tracker))}"
+
+
+def base_workflow(project: Project, **overrides: Any) -> dict[str, Any]:
+    """A small valid workflow: one `codex` agent backed by the fake, one stage on `todo`."""
+    data: dict[str, Any] = {
+        "loop": {"max_issue_concurrency": 4, "max_iterations": 1, "stage_timeout_sec": 60,
+                 "stall_timeout_sec": 60, "hook_timeout_sec": 10, "cancel_grace_sec": 1,
+                 "retry": {"max_attempts": 1, "backoff_sec": 1, "max_backoff_sec": 1}},
+        "agents": {"codex": {"runtime": "codex", "model": "gpt-5.5", "command": str(FAKE_CODEX), "args": {}}},
+        "issues": {"pull": {"command": project.pull_command, "idle_sec": 1}},
+        "issue": {"stages": {"plan": {"when": {"state": "todo"}, "agent": "codex",
+                                      "prompt": "Work on {{ issue.id }}: {{ issue.title }}"}}},
+    }
+    for key, value in overrides.items():
+        data[key] = value
+    return data
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Project:
+    root = tmp_path / "proj"
+    root.mkdir()
+    p = Project(root)
+    p.set_issues([])
+    return p
+
+
+@pytest.fixture
+def python_exe() -> str:
+    return sys.executable
+
+
+WaitFn = Callable[..., Any]

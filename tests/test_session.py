@@ -1,0 +1,181 @@
+"""Outcome rules and process lifecycle of one stage session, with real fake-agent processes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import pytest
+
+from conftest import FAKE_CLAUDE, FAKE_CODEX
+from vik_tui.agents.registry import adapter_for
+from vik_tui.config.schema import AgentConfig
+from vik_tui.engine.proc import group_alive
+from vik_tui.engine.session import SessionLimits, SessionSnapshot, StageSession
+
+
+def make_session(tmp_path: Path, runtime: str = "codex", args: dict | None = None, command: str | None = None,
+                 limits: SessionLimits | None = None, prompt: str = "do the thing", env: dict | None = None) -> StageSession:
+    exe = command or str(FAKE_CODEX if runtime == "codex" else FAKE_CLAUDE)
+    agent = AgentConfig(runtime=runtime, model="m", args=args or {}, command=exe)
+    adapter = adapter_for(runtime)
+    snap = SessionSnapshot("ISS-1", "plan", 1, "u1", str(tmp_path / "sessions" / "plan-u1.jsonl"))
+    workdir = tmp_path / "work"
+    workdir.mkdir(exist_ok=True)
+    full_env = dict(os.environ, **(env or {}))
+    return StageSession(snap, adapter.build_command(agent), workdir, prompt, adapter.new_mapper(),
+                        limits or SessionLimits(60, 60, 1), env=full_env, executable_label=agent.executable)
+
+
+def records(session: StageSession) -> list[dict]:
+    return [json.loads(line) for line in Path(session.snap.session_file).read_text().splitlines()]
+
+
+async def test_codex_success_is_completed_with_tokens(tmp_path: Path) -> None:
+    session = make_session(tmp_path, args={"lines": 2})
+    snap = await session.run()
+    assert snap.state == "completed", snap.reason
+    assert snap.tokens == {"input": 240, "output": 90, "cache_read": 24}
+    recs = records(session)
+    assert recs[0]["kind"] == "session_started"
+    assert recs[-1]["kind"] == "outcome" and recs[-1]["state"] == "completed"
+    assert recs[-1]["exit_code"] == 0 and recs[-1]["tokens"]["input"] == 240
+    assert [r["status"] for r in recs if r["kind"] == "tool_call"] == ["started", "completed"] * 2
+    assert snap.last_message == "DONE: the work is finished."
+    assert all("ts" in r for r in recs)
+
+
+async def test_claude_success_and_not_logged_in(tmp_path: Path) -> None:
+    ok = await make_session(tmp_path, runtime="claude_code").run()
+    assert ok.state == "completed" and ok.tokens["input"] == 100 and ok.tokens["output"] == 40
+    (tmp_path / "b").mkdir()
+    bad = await make_session(tmp_path / "b", runtime="claude_code", args={"mode": "not_logged_in"}).run()
+    assert bad.state == "failed"
+    assert bad.reason == "Not logged in · Please run /login"
+    assert bad.exit_code == 1
+
+
+async def test_reconnecting_errors_do_not_end_the_run(tmp_path: Path) -> None:
+    session = make_session(tmp_path, args={"mode": "reconnecting"})
+    snap = await session.run()
+    assert snap.state == "completed"
+    errors = [r for r in records(session) if r["kind"] == "error"]
+    assert len(errors) == 2 and all(not e["fatal"] for e in errors)
+
+
+@pytest.mark.parametrize(
+    ("mode", "reason_part", "exit_code", "sig"),
+    [
+        ("turn_failed", "model refused: context window exceeded", 1, None),
+        ("exit_nonzero", "exited with code 3; stderr: fatal: something broke badly", 3, None),
+        ("exit_early", "exited with code 0 before completing; stderr: bye before completing", 0, None),
+        ("die_by_signal", "killed by signal SIGKILL; stderr: about to be killed", None, signal.SIGKILL),
+    ],
+)
+async def test_failures_carry_exit_status_and_stderr(tmp_path: Path, mode: str, reason_part: str, exit_code, sig) -> None:
+    session = make_session(tmp_path, args={"mode": mode})
+    snap = await session.run()
+    assert snap.state == "failed"
+    assert reason_part in snap.reason
+    assert snap.exit_code == exit_code
+    assert snap.signal == sig
+    outcome = records(session)[-1]
+    assert outcome["kind"] == "outcome" and outcome["state"] == "failed" and reason_part in outcome["reason"]
+
+
+async def test_undecodable_line_is_recorded_and_skipped(tmp_path: Path) -> None:
+    session = make_session(tmp_path, args={"mode": "garbage"})
+    snap = await session.run()
+    assert snap.state == "completed"
+    errors = [r for r in records(session) if r["kind"] == "error"]
+    assert any("undecodable output line" in e["message"] and "this is not json" in e["message"] for e in errors)
+
+
+async def test_ten_megabyte_line_is_handled(tmp_path: Path) -> None:
+    session = make_session(tmp_path, args={"mode": "big_line"})
+    snap = await session.run()
+    assert snap.state == "completed"
+    big = [r for r in records(session) if r["kind"] == "message" and len(r.get("text", "")) >= 10 * 1024 * 1024]
+    assert len(big) == 1
+
+
+async def test_large_prompt_written_without_deadlock(tmp_path: Path) -> None:
+    out = tmp_path / "prompt.txt"
+    prompt = "p" * (8 * 1024 * 1024)
+    session = make_session(tmp_path, prompt=prompt, env={"FAKE_PROMPT_OUT": str(out)})
+    snap = await session.run()
+    assert snap.state == "completed"
+    assert out.stat().st_size == len(prompt)
+
+
+async def test_missing_executable_fails_at_once(tmp_path: Path) -> None:
+    agent = AgentConfig(runtime="codex", model="m")
+    adapter = adapter_for("codex")
+    snap = SessionSnapshot("I", "plan", 1, "u", str(tmp_path / "s.jsonl"))
+    (tmp_path / "w").mkdir()
+    session = StageSession(snap, adapter.build_command(agent), tmp_path / "w", "x", adapter.new_mapper(),
+                           SessionLimits(), env={"PATH": str(tmp_path)}, executable_label=agent.executable)
+    result = await session.run()
+    assert result.state == "failed"
+    assert result.reason == "`codex` not found on PATH"
+    assert records(session)[-1]["reason"] == "`codex` not found on PATH"
+
+
+async def test_cancel_cooperative_agent(tmp_path: Path) -> None:
+    import asyncio
+
+    session = make_session(tmp_path, args={"mode": "cooperative"})
+    task = asyncio.ensure_future(session.run())
+    while session.snap.last_message != "working until told to stop":
+        await asyncio.sleep(0.02)
+    pid = session.snap.pid
+    session.stop("cancel", "cancelled by user")
+    snap = await task
+    assert snap.state == "cancelled" and snap.reason == "cancelled by user"
+    assert not group_alive(pid)
+
+
+async def test_stubborn_agent_and_grandchild_leave_nothing_behind(tmp_path: Path) -> None:
+    import asyncio
+
+    child_pid_file = tmp_path / "child.pid"
+    session = make_session(tmp_path, args={"mode": "hang"}, env={"FAKE_CHILD_PID": str(child_pid_file)},
+                           limits=SessionLimits(60, 60, 0.5))
+    task = asyncio.ensure_future(session.run())
+    while not (child_pid_file.exists() and child_pid_file.read_text() and session.snap.tools_in_flight):
+        await asyncio.sleep(0.02)
+    grandchild = int(child_pid_file.read_text())
+    pid = session.snap.pid
+    session.stop("cancel", "cancelled by user")
+    snap = await task
+    assert snap.state == "cancelled"
+    assert not group_alive(pid)
+    with pytest.raises(ProcessLookupError):
+        os.kill(grandchild, 0)
+
+
+async def test_stall_timeout_kills_and_fails(tmp_path: Path) -> None:
+    session = make_session(tmp_path, args={"mode": "stall"}, limits=SessionLimits(60, 0.5, 0.5))
+    snap = await session.run()
+    assert snap.state == "failed"
+    assert snap.reason.startswith("stalled: no output for 0.5s (loop.stall_timeout_sec)")
+    assert not group_alive(snap.pid)
+
+
+async def test_stage_timeout_kills_and_fails(tmp_path: Path) -> None:
+    session = make_session(tmp_path, args={"mode": "hang"}, limits=SessionLimits(0.7, 60, 0.3))
+    snap = await session.run()
+    assert snap.state == "failed"
+    assert snap.reason.startswith("stage timed out after 0.7s (loop.stage_timeout_sec)")
+    assert not group_alive(snap.pid)
+
+
+async def test_terminal_state_never_changes(tmp_path: Path) -> None:
+    session = make_session(tmp_path)
+    snap = await session.run()
+    assert snap.state == "completed"
+    session.stop("cancel", "too late")
+    assert snap.state == "completed"
+    assert sum(1 for r in records(session) if r["kind"] == "outcome") == 1

@@ -1,0 +1,292 @@
+"""Dispatch, retries, reconciliation, hooks and commands of the Supervisor, all with real processes."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import Project, base_workflow
+from engine_helpers import Harness
+from vik_tui.engine.proc import group_alive
+
+
+def stage(state: str, prompt: str = "go {{ issue.id }}", **extra) -> dict:
+    return {"when": {"state": state}, "agent": "codex", "prompt": prompt, **extra}
+
+
+async def test_dispatch_exact_state_file_order_and_several_stages(project: Project) -> None:
+    project.set_issues([
+        {"id": "A", "title": "a", "state": "todo"},
+        {"id": "B", "title": "b", "state": "Todo"},
+        {"identifier": "C", "title": "c", "status": "work"},
+    ])
+    wf = base_workflow(project)
+    wf["issue"]["stages"] = {"plan": stage("todo"), "lint": stage("todo"), "impl": stage("work")}
+    h = Harness(project.write(wf)).start()
+    assert await h.finish() == 0
+    reserved = [(e["issue"], e["stage"]) for e in h.named("stage_reserved")]
+    assert reserved == [("A", "plan"), ("A", "lint"), ("C", "impl")]
+    finished = {(e["issue"], e["stage"]): e for e in h.named("stage_finished")}
+    assert set(finished) == set(reserved)
+    assert all(e["state"] == "completed" for e in finished.values())
+    for e in finished.values():
+        lines = Path(e["session_file"]).read_text().splitlines()
+        assert json.loads(lines[-1])["kind"] == "outcome"
+        assert Path(e["session_file"]).parent.name == e["issue"]
+        assert Path(e["session_file"]).name.startswith(e["stage"] + "-")
+
+
+async def test_concurrency_counts_distinct_issues(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}, {"id": "B", "title": "b", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"].update(max_issue_concurrency=1, max_iterations=None)
+    wf["issues"]["pull"]["idle_sec"] = 0.2
+    wf["agents"]["codex"]["args"] = {"sleep": 0.5}
+    wf["issue"]["stages"] = {"plan": stage("todo"), "lint": stage("todo")}
+    h = Harness(project.write(wf))
+    seen_active: list[set[str]] = []
+    h.supervisor.subscribe(lambda e: seen_active.append({r.issue_id for r in h.supervisor.runs.values() if r.active}))
+    h.start()
+    await h.wait_for(lambda: len(h.named("stage_finished")) == 4, timeout=30)
+    await h.stop()
+    assert max(len(s) for s in seen_active) == 1
+    starts = [(e["issue"], e["stage"]) for e in h.named("stage_reserved")]
+    assert starts[:2] == [("A", "plan"), ("A", "lint")]  # both stages of A run together
+
+
+async def test_completed_stage_not_rerun_while_state_unchanged(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"]["max_iterations"] = 4
+    wf["issues"]["pull"]["idle_sec"] = 0.3
+    h = Harness(project.write(wf)).start()
+    await h.finish()
+    assert len(h.named("intake")) == 4
+    assert len(h.named("stage_reserved")) == 1
+
+
+async def test_stage_runs_again_after_issue_leaves_and_returns(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"]["max_iterations"] = None
+    wf["issues"]["pull"]["idle_sec"] = 0.2
+    h = Harness(project.write(wf)).start()
+    await h.wait_event("stage_finished")
+    project.set_issues([{"id": "A", "title": "a", "state": "blocked"}])
+    n = len(h.named("intake"))
+    await h.wait_for(lambda: len(h.named("intake")) > n + 1)
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    await h.wait_for(lambda: len(h.named("stage_finished")) == 2)
+    await h.stop()
+    assert len(h.supervisor.runs[("A", "plan")].sessions) == 2
+
+
+async def test_failed_stage_retries_with_capped_backoff_then_gives_up(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"]["retry"] = {"max_attempts": 3, "backoff_sec": 0.2, "max_backoff_sec": 0.3}
+    wf["agents"]["codex"]["args"] = {"mode": "turn_failed"}
+    h = Harness(project.write(wf)).start()
+    await h.finish()
+    retries = h.named("retry_scheduled")
+    assert [(r["attempt"], r["delay_sec"]) for r in retries] == [(2, 0.2), (3, 0.3)]
+    finished = h.named("stage_finished")
+    assert [f["attempt"] for f in finished] == [1, 2, 3]
+    assert all(f["state"] == "failed" and f["reason"] == "model refused: context window exceeded" for f in finished)
+    gave_up = h.named("retry_given_up")
+    assert len(gave_up) == 1 and gave_up[0]["attempts"] == 3
+    run = h.supervisor.runs[("A", "plan")]
+    assert len(run.sessions) == 3 and run.gave_up
+
+
+async def test_retry_waits_only_while_issue_keeps_state(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"].update(max_iterations=None, retry={"max_attempts": 3, "backoff_sec": 30, "max_backoff_sec": 30})
+    wf["issues"]["pull"]["idle_sec"] = 0.2
+    wf["agents"]["codex"]["args"] = {"mode": "turn_failed"}
+    h = Harness(project.write(wf)).start()
+    await h.wait_event("retry_scheduled")
+    snap = h.supervisor.snapshot()
+    assert snap["retries"][0]["attempt"] == 1 and 25 < snap["retries"][0]["due_in"] <= 30
+    project.set_issues([{"id": "A", "title": "a", "state": "done"}])
+    dropped = await h.wait_event("retry_dropped")
+    assert dropped["reason"] == "issue moved to done"
+    await h.stop()
+    assert len(h.named("stage_started")) == 1
+
+
+async def test_manual_retry_runs_now_and_resets_count(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"].update(max_iterations=None, retry={"max_attempts": 2, "backoff_sec": 60, "max_backoff_sec": 60})
+    wf["agents"]["codex"]["args"] = {"mode": "turn_failed"}
+    h = Harness(project.write(wf)).start()
+    await h.wait_event("retry_scheduled")
+    assert h.supervisor.retry("A", "plan") == "retrying"
+    await h.wait_for(lambda: len(h.named("stage_finished")) == 2)
+    await h.stop()
+    assert [e["attempt"] for e in h.named("stage_finished")][:2] == [1, 1]
+    assert len(h.supervisor.runs[("A", "plan")].sessions) == 2
+
+
+async def test_reconcile_stops_stage_when_issue_moves(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}, {"id": "B", "title": "b", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"].update(max_iterations=None, reconcile_grace_sec=0.3)
+    wf["issues"]["pull"]["idle_sec"] = 0.2
+    wf["agents"]["codex"]["args"] = {"mode": "cooperative"}
+    wf["issue"]["stages"]["plan"]["hooks"] = {"after_run": "echo {{ issue.outcome }} > after_run.txt"}
+    h = Harness(project.write(wf)).start()
+    await h.wait_for(lambda: len(h.named("stage_started")) == 2)
+    pids = [e["pid"] for e in h.named("stage_started")]
+    project.set_issues([{"id": "A", "title": "a", "state": "review"}])
+    a = await h.wait_event("stage_finished", issue="A")
+    b = await h.wait_event("stage_finished", issue="B")
+    await h.stop()
+    assert a["state"] == "cancelled" and a["reason"] == "issue moved to review"
+    assert b["state"] == "cancelled" and b["reason"] == "issue no longer listed"
+    assert all(not group_alive(pid) for pid in pids)
+    for issue in ("A", "B"):
+        assert (h.supervisor.workdir_of(issue) / "after_run.txt").read_text().strip() == "cancelled"
+
+
+async def test_cancel_command_skips_after_run(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"]["max_iterations"] = None
+    wf["agents"]["codex"]["args"] = {"mode": "cooperative"}
+    wf["issue"]["stages"]["plan"]["hooks"] = {"after_run": "touch after_run.txt"}
+    h = Harness(project.write(wf)).start()
+    started = await h.wait_event("stage_started")
+    assert h.supervisor.cancel("A", "plan") == "cancelling"
+    finished = await h.wait_event("stage_finished")
+    await h.stop()
+    assert finished["state"] == "cancelled" and finished["reason"] == "cancelled by user"
+    assert not h.named("retry_scheduled")
+    assert not (h.supervisor.workdir_of("A") / "after_run.txt").exists()
+    assert not group_alive(started["pid"])
+
+
+async def test_hooks_after_create_once_before_run_failure_aborts(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "it's tricky; rm -rf /", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"]["retry"] = {"max_attempts": 2, "backoff_sec": 0.1, "max_backoff_sec": 0.1}
+    wf["issue"]["hooks"] = {"after_create": "echo {{ issue.title | shquote }} >> created.txt"}
+    wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": "echo nope >&2; exit 3", "after_run": "touch after.txt"}
+    h = Harness(project.write(wf)).start()
+    await h.finish()
+    workdir = h.supervisor.workdir_of("A")
+    assert (workdir / "created.txt").read_text() == "it's tricky; rm -rf /\n"  # once, though two attempts ran
+    assert not h.named("stage_started")
+    finished = h.named("stage_finished")
+    assert len(finished) == 2
+    assert finished[0]["state"] == "failed" and finished[0]["reason"] == "hook before_run exited with code 3: nope"
+    hooks = [(e["hook"], e["ok"], e["exit_code"]) for e in h.named("hook_finished")]
+    assert hooks == [("after_create", True, 0), ("before_run", False, 3), ("before_run", False, 3)]
+    assert not (workdir / "after.txt").exists()
+    records = [json.loads(line) for line in Path(finished[0]["session_file"]).read_text().splitlines()]
+    assert [r["kind"] for r in records] == ["outcome"]
+
+
+async def test_prompt_is_rendered_with_context_and_exec(project: Project, tmp_path: Path) -> None:
+    out = tmp_path / "prompt_seen.txt"
+    project.set_issues([{"id": "A", "title": "Fix it", "state": "todo", "priority": "high"}])
+    wf = base_workflow(project)
+    prompt_file = project.root / "prompts" / "plan.md"
+    prompt_file.parent.mkdir()
+    prompt_file.write_text("{{ issue.id }} {{ issue.title }} {{ issue.priority }} {{ issue.stage }} "
+                           "in {{ issue.workdir }} !`exec(echo hi-from-exec)`\n")
+    wf["issue"]["stages"]["plan"] = {"when": {"state": "todo"}, "agent": "codex", "prompt_file": "prompts/plan.md"}
+    wf["agents"]["codex"]["command"] = f"{project.root}/agent.sh"
+    (project.root / "agent.sh").write_text(f"#!/bin/sh\nFAKE_PROMPT_OUT={out} exec {Path(__file__).parent / 'fakes' / 'fake_codex'} \"$@\"\n")
+    (project.root / "agent.sh").chmod(0o755)
+    h = Harness(project.write(wf)).start()
+    await h.finish()
+    text = out.read_text()
+    assert text.startswith("A Fix it high plan in ")
+    assert text.endswith("hi-from-exec\n")
+    assert h.named("stage_finished")[0]["state"] == "completed"
+
+
+async def test_prompt_with_unknown_variable_fails_stage_clearly(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["issue"]["stages"]["plan"]["prompt"] = "{{ issue.nope }}"
+    h = Harness(project.write(wf)).start()
+    await h.finish()
+    reason = h.named("stage_finished")[0]["reason"]
+    assert reason.startswith("prompt render failed: stage plan prompt: undefined variable")
+    assert "nope" in reason
+
+
+async def test_bad_payloads_never_stop_the_loop(project: Project) -> None:
+    script = project.root / "pull.sh"
+    counter = project.root / "n"
+    script.write_text(
+        "#!/bin/sh\nn=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n\n"
+        "case $n in 1) echo 'tracker down' >&2; exit 1;; 2) echo 'not json';; 3) echo '{\"a\":1}';;\n"
+        "*) echo '[{\"id\":\"../x\",\"title\":\"t\",\"state\":\"todo\"},{\"id\":\"A\",\"state\":\"todo\"},{\"id\":\"B\",\"title\":\"b\",\"state\":\"todo\"}]';; esac\n"
+    )
+    script.chmod(0o755)
+    wf = base_workflow(project)
+    wf["loop"]["max_iterations"] = 4
+    wf["issues"]["pull"] = {"command": "./pull.sh", "idle_sec": 0.1}
+    h = Harness(project.write(wf)).start()
+    await h.finish()
+    failed = h.named("intake_failed")
+    assert [f["error"].split(":")[0] for f in failed] == [
+        "pull command exited with code 1", "pull command output is not JSON (Expecting value at line 1 column 1)",
+        "pull command output must be a JSON array (got dict)"]
+    assert failed[0]["exit_code"] == 1 and "tracker down" in failed[0]["stderr"]
+    rejected = {e["id"]: e["reason"] for e in h.named("issue_rejected")}
+    assert "unsafe issue id '../x'" in rejected["../x"]
+    assert rejected["A"] == "issue A: missing `title`"
+    assert [e["issue"] for e in h.named("stage_finished")] == ["B"]
+    assert counter.read_text().strip() == "4"
+    assert not (h.supervisor.layout.root / "x").exists()
+
+
+async def test_state_file_and_daily_logs(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    h = Harness(project.write(base_workflow(project))).start()
+    await h.finish()
+    layout = h.supervisor.layout
+    assert layout.root == project.root / ".vik" / "workflows" / str(project.workflow_path).replace("/", "-")
+    state = json.loads(layout.state_file.read_text())
+    assert {"pid", "workflow_path", "cwd", "started_at", "log_dir", "sessions_dir"} <= set(state)
+    logs = list(layout.logs_dir.glob("vik.log.*"))
+    assert len(logs) == 1
+    events = [json.loads(line)["event"] for line in logs[0].read_text().splitlines()]
+    assert "intake" in events and "stage_started" in events and "stage_finished" in events
+
+
+async def test_hot_reload_applies_clean_config_and_keeps_last_good(project: Project) -> None:
+    project.set_issues([])
+    wf = base_workflow(project)
+    wf["loop"]["max_iterations"] = None
+    wf["issues"]["pull"]["idle_sec"] = 0.2
+    h = Harness(project.write(wf), watch=True).start()
+    await h.wait_event("intake")
+    wf["issue"]["stages"]["plan"]["prompt"] = "changed"
+    project.write(wf)
+    await h.wait_event("config_reloaded")
+    assert h.supervisor.workflow.issue.stages["plan"].prompt == "changed"
+    project.write("loop: [broken\n")
+    rejected = await h.wait_event("config_rejected")
+    assert rejected["errors"][0]["code"] == "yaml_syntax"
+    assert h.supervisor.workflow.issue.stages["plan"].prompt == "changed"
+    await h.stop()
+
+
+async def test_snapshot_shape(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo", "labels": ["x"]}])
+    h = Harness(project.write(base_workflow(project))).start()
+    await h.finish()
+    snap = h.supervisor.snapshot()
+    assert snap["tokens"] == {"input": 240, "output": 90, "cache_read": 24}
+    issue = snap["issues"][0]
+    assert issue["id"] == "A" and issue["extra"] == {"labels": ["x"]}
+    stage_run = issue["stages"][0]
+    assert stage_run["status"] == "completed" and stage_run["session"]["agent_session_id"]
+    assert snap["intake"]["status"] == "done"
