@@ -14,6 +14,9 @@ ToolStatus = Literal["started", "completed", "failed"]
 SessionState = Literal["completed", "failed", "cancelled"]
 
 
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
 @dataclass(slots=True)
 class AgentEvent:
     """Base: every event has a `kind`; subclasses add vik's fields."""
@@ -21,11 +24,16 @@ class AgentEvent:
     kind: ClassVar[str] = ""
 
     def to_dict(self) -> dict[str, Any]:
+        """`kind` plus every field that is set (None fields are left out)."""
+        cls = type(self)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
         data: dict[str, Any] = {"kind": self.kind}
-        for f in fields(self):
-            value = getattr(self, f.name)
+        for name in names:
+            value = getattr(self, name)
             if value is not None:
-                data[f.name] = value
+                data[name] = value
         return data
 
 

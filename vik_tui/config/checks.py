@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import shutil
 import types
 import typing
@@ -17,6 +18,9 @@ from vik_tui.config.yaml_lines import LineMap, Pointer
 
 # Maps that must not be empty (vik: "empty maps"); `workspace: {}` and `args: {}` are meaningful.
 _NON_EMPTY_MAPS: set[tuple[str, ...]] = {("agents",), ("issue", "stages"), ("issues",), ("issue",)}
+# Numbers under `loop` / `issues` are counts, milliseconds or seconds; beyond this they are typos
+# (and a 400-digit integer would overflow float conversion in the engine).
+MAX_NUMBER = 1_000_000_000
 
 
 def _model_of(annotation: Any) -> tuple[str, type[BaseModel]] | None:
@@ -56,8 +60,32 @@ class Checker:
             elif isinstance(value, dict) and not value and pointer in _NON_EMPTY_MAPS:
                 self.add(Severity.ERROR, pointer, "empty_map", "must not be an empty map")
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                if pointer and pointer[0] in ("loop", "issues") and value <= 0:
+                if not pointer or pointer[0] not in ("loop", "issues"):
+                    continue
+                if isinstance(value, float) and not math.isfinite(value):
+                    self.add(Severity.ERROR, pointer, "not_finite", f"must be a finite number (got {value})")
+                elif value <= 0:
                     self.add(Severity.ERROR, pointer, "non_positive", f"must be greater than 0 (got {value})")
+                elif value > MAX_NUMBER:
+                    shown = str(value) if len(str(value)) <= 30 else f"a {len(str(value))}-digit number"
+                    self.add(Severity.ERROR, pointer, "too_large", f"must be at most {MAX_NUMBER} (got {shown})")
+        for pointer, line, first_line in self.lines.duplicates:
+            self.found.append(Diagnostic(
+                Severity.ERROR, dotted(pointer), "duplicate_key",
+                f"duplicate key `{pointer[-1]}` (first defined on line {first_line}); only the last one would be used",
+                line,
+            ))
+        stages = data.get("issue", {}).get("stages") if isinstance(data.get("issue"), dict) else None
+        if isinstance(stages, dict):
+            from vik_tui.engine.paths import unsafe_id_reason  # lazy: engine.paths imports config.schema
+
+            for name in stages:
+                reason = unsafe_id_reason(str(name))
+                if reason:
+                    self.add(
+                        Severity.ERROR, ("issue", "stages", str(name)), "unsafe_stage_name",
+                        f"stage name {str(name)!r} cannot be used in session file names: {reason.replace('id', 'name', 1)}",
+                    )
         for section in ("agents", "issues", "issue"):
             if section not in data:
                 self.add(Severity.ERROR, (section,), "missing_field", f"required section `{section}` is missing")
@@ -82,18 +110,28 @@ class Checker:
                     self._walk_model(sub, item, child + (str(name),))
 
     # -- pydantic type errors ---------------------------------------------------------
-    def add_validation_errors(self, error: ValidationError) -> None:
-        for item in error.errors():
-            pointer = tuple(p for p in item["loc"] if isinstance(p, (str, int)))
+    def add_validation_errors(self, error: ValidationError, data: Any = None) -> None:
+        items = error.errors()
+        locs = {tuple(item["loc"]) for item in items}
+        for item in items:
+            loc = tuple(item["loc"])
+            # `StrictInt | float`: pydantic reports both branches; the `float` one says "number".
+            if loc and loc[-1] == "int" and loc[:-1] + ("float",) in locs:
+                continue
+            is_key = bool(loc) and loc[-1] == "[key]"
+            pointer = _real_pointer(loc[:-1] if is_key else loc, data)
             # pydantic appends union branch names like 'int'/'float'; trim to real keys.
             pointer = _trim_to_known(pointer, self.lines)
             code = "missing_field" if item["type"] == "missing" else "invalid_type"
-            if code == "missing_field" and any(d.pointer == dotted(pointer) for d in self.found):
-                continue
+            if any(d.pointer == dotted(pointer) and d.severity is Severity.ERROR for d in self.found):
+                continue  # already explained (missing section, non-positive, too large, bad key ...)
             if code == "missing_field":
                 message = "required field is missing"
+            elif is_key:
+                key = pointer[-1] if pointer else "?"
+                message = f"key `{key}` must be a string (got {_yaml_type(item.get('input'))}); quote it"
             else:
-                message = f"{item['msg']} (got {item.get('input')!r})"
+                message = f"{item['msg']} (got {_short(item.get('input'))})"
             self.add(Severity.ERROR, pointer, code, message)
 
     # -- semantic checks on a valid model ---------------------------------------------
@@ -144,6 +182,35 @@ def _iter_values(data: Any, pointer: Pointer) -> Iterator[tuple[Pointer, Any]]:
     elif isinstance(data, list):
         for index, value in enumerate(data):
             yield from _iter_values(value, pointer + (index,))
+
+
+def _real_pointer(loc: tuple[Any, ...], data: Any) -> Pointer:
+    """pydantic's error location as a document pointer: mapping keys as text, list indexes as ints."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict):
+            match = next((k for k in node if k == part or str(k) == str(part)), part)
+            out.append(str(match))
+            node = node.get(match)
+        elif isinstance(node, list) and isinstance(part, int) and not isinstance(part, bool):
+            out.append(part)
+            node = node[part] if 0 <= part < len(node) else None
+        else:
+            out.append(part if isinstance(part, (str, int)) and not isinstance(part, bool) else str(part))
+            node = None
+    return tuple(out)
+
+
+def _yaml_type(value: Any) -> str:
+    names = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string",
+             list: "list", dict: "mapping"}
+    return names.get(type(value), type(value).__name__)
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _trim_to_known(pointer: Pointer, lines: LineMap) -> Pointer:

@@ -57,7 +57,7 @@ def load_workflow(path: str | Path, check_path: bool = True) -> LoadResult:
     try:
         data, lines = parse_yaml(text)
     except YamlSyntaxError as exc:
-        return _fatal(path, "yaml_syntax", exc.message, exc.line, exc.column)
+        return _fatal(path, exc.code, exc.message, exc.line, exc.column)
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         return _fatal(path, "not_a_mapping", f"workflow must be a YAML mapping at the top level (got {kind})", 1)
@@ -67,7 +67,7 @@ def load_workflow(path: str | Path, check_path: bool = True) -> LoadResult:
     try:
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
-        checker.add_validation_errors(exc)
+        checker.add_validation_errors(exc, data)
     if workflow is not None:
         checker.check_semantics(workflow, check_path=check_path)
     result = LoadResult(path=path, workflow=workflow, diagnostics=_dedupe(checker.found), lines=lines)

@@ -6,14 +6,15 @@ and hold values exactly as written; path resolution lives in `engine.paths`.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, StrictStr
 
 RUNTIMES: tuple[str, ...] = ("codex", "claude_code", "demo")
 DEFAULT_EXECUTABLES: dict[str, str] = {"codex": "codex", "claude_code": "claude", "demo": ""}
 
-Number = StrictInt | float
+# A YAML number: ints stay ints; no strings ("10"), no booleans, no .nan / .inf.
+Number = StrictInt | Annotated[float, Strict(), Field(allow_inf_nan=False)]
 
 
 class _Model(BaseModel):

@@ -1,4 +1,11 @@
-"""Parse YAML while remembering the line of every key, so diagnostics can name it."""
+"""Parse YAML while remembering the line of every key, so diagnostics can name it.
+
+The document is composed into nodes first and walked once, with limits, before any Python
+data is built from it: a self-referencing alias, an alias bomb (a few lines that expand to
+millions of values) or absurd nesting becomes a clear YamlSyntaxError instead of a
+RecursionError or a hang. Duplicate keys (which PyYAML silently resolves to the last value)
+are recorded so diagnostics can report them.
+"""
 
 from __future__ import annotations
 
@@ -9,12 +16,17 @@ import yaml
 
 Pointer = tuple[str | int, ...]
 
+MAX_NODES = 100_000  # values in the document after expanding aliases
+MAX_DEPTH = 64  # nesting of mappings and lists; a workflow needs about 6
+
 
 @dataclass
 class LineMap:
     """Maps a path inside the document (keys and list indexes) to a 1-based line."""
 
     lines: dict[Pointer, int] = field(default_factory=dict)
+    # (pointer of the repeated key, line of the repeat, line of the first occurrence)
+    duplicates: list[tuple[Pointer, int, int]] = field(default_factory=list)
 
     def line_of(self, pointer: Pointer) -> int | None:
         """The line of `pointer`, or of its nearest ancestor that has one."""
@@ -27,44 +39,138 @@ class LineMap:
 
 
 class YamlSyntaxError(Exception):
-    """A YAML document that cannot be parsed; carries 1-based line and column."""
+    """A YAML document that cannot be parsed; carries 1-based line and column and a stable code."""
 
-    def __init__(self, message: str, line: int | None, column: int | None) -> None:
+    def __init__(self, message: str, line: int | None, column: int | None, code: str = "yaml_syntax") -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
+        self.code = code
 
 
-def _walk(node: yaml.Node, pointer: Pointer, out: dict[Pointer, int]) -> None:
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
-            child = pointer + (key,)
-            out.setdefault(child, key_node.start_mark.line + 1)
-            _walk(value_node, child, out)
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            child = pointer + (index,)
-            out.setdefault(child, item.start_mark.line + 1)
-            _walk(item, child, out)
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _key_text(key_node: yaml.Node) -> str:
+    return key_node.value if isinstance(key_node, yaml.ScalarNode) else f"<{key_node.id} key>"
+
+
+def _walk(root: yaml.Node, out: dict[Pointer, int], duplicates: list[tuple[Pointer, int, int]]) -> None:
+    """Record lines; refuse recursive aliases, too many values and too deep nesting. Iterative."""
+    count = 0
+    # (node, pointer, ids of the collections enclosing it)
+    stack: list[tuple[yaml.Node, Pointer, frozenset[int]]] = [(root, (), frozenset())]
+    while stack:
+        node, pointer, enclosing = stack.pop()
+        count += 1
+        if count > MAX_NODES:
+            line, column = _mark(node)
+            raise YamlSyntaxError(
+                f"YAML document is too large: more than {MAX_NODES} values (after expanding aliases)",
+                line, column, code="yaml_too_large",
+            )
+        if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            continue
+        if id(node) in enclosing:
+            line, column = _mark(node)
+            raise YamlSyntaxError(
+                "YAML alias refers to a collection that contains it (a recursive structure)",
+                line, column, code="yaml_recursive",
+            )
+        if len(pointer) >= MAX_DEPTH:
+            line, column = _mark(node)
+            raise YamlSyntaxError(
+                f"YAML document is nested too deeply (more than {MAX_DEPTH} levels)", line, column,
+                code="yaml_too_deep",
+            )
+        inner = enclosing | {id(node)}
+        children: list[tuple[yaml.Node, Pointer]] = []
+        if isinstance(node, yaml.MappingNode):
+            first_seen: dict[tuple[str, str], int] = {}
+            for key_node, value_node in node.value:
+                key = _key_text(key_node)
+                child = pointer + (key,)
+                key_line = key_node.start_mark.line + 1
+                if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+                    ident = (key_node.tag, key_node.value)
+                    if ident in first_seen:
+                        duplicates.append((child, key_line, first_seen[ident]))
+                    else:
+                        first_seen[ident] = key_line
+                out.setdefault(child, key_line)
+                children.append((value_node, child))
+        else:
+            for index, item in enumerate(node.value):
+                child = pointer + (index,)
+                out.setdefault(child, item.start_mark.line + 1)
+                children.append((item, child))
+        for value_node, child in reversed(children):
+            stack.append((value_node, child, inner))
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError) -> YamlSyntaxError:
+    mark = exc.problem_mark or exc.context_mark
+    line = mark.line + 1 if mark else None
+    column = mark.column + 1 if mark else None
+    problem = exc.problem or exc.context or "invalid YAML"
+    return YamlSyntaxError(f"YAML syntax error: {problem}", line, column)
+
+
+def _bad_scalar(root: yaml.Node) -> yaml.Node | None:
+    """The first scalar that cannot be built on its own (to point at its line)."""
+    stack, seen = [root], set()
+    while stack:
+        node = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, yaml.ScalarNode):
+            loader = yaml.SafeLoader("")
+            try:
+                loader.construct_object(node)
+            except Exception:
+                return node
+            finally:
+                loader.dispose()
+        elif isinstance(node, yaml.MappingNode):
+            for key_node, value_node in reversed(node.value):
+                stack += [value_node, key_node]
+        elif isinstance(node, yaml.SequenceNode):
+            stack += list(reversed(node.value))
+    return None
 
 
 def parse_yaml(text: str) -> tuple[Any, LineMap]:
-    """Return the plain data and a line map; raise YamlSyntaxError on bad YAML."""
+    """Return the plain data and a line map; raise YamlSyntaxError on bad or hostile YAML."""
     try:
-        data = yaml.safe_load(text)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else None
-        column = mark.column + 1 if mark else None
-        problem = exc.problem or exc.context or "invalid YAML"
-        raise YamlSyntaxError(f"YAML syntax error: {problem}", line, column) from None
+        raise _syntax_error(exc) from None
     except yaml.YAMLError as exc:  # pragma: no cover - non-marked errors are rare
         raise YamlSyntaxError(f"YAML error: {exc}", None, None) from None
+    except RecursionError:
+        raise YamlSyntaxError(
+            f"YAML document is nested too deeply (more than {MAX_DEPTH} levels)", None, None, code="yaml_too_deep",
+        ) from None
     lines: dict[Pointer, int] = {}
-    if node is not None:
-        lines[()] = node.start_mark.line + 1
-        _walk(node, (), lines)
-    return data, LineMap(lines)
+    duplicates: list[tuple[Pointer, int, int]] = []
+    if node is None:
+        return None, LineMap(lines)
+    lines[()] = node.start_mark.line + 1
+    _walk(node, lines, duplicates)
+    loader = yaml.SafeLoader("")
+    try:
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as exc:
+        raise _syntax_error(exc) from None
+    except yaml.YAMLError as exc:  # pragma: no cover
+        raise YamlSyntaxError(f"YAML error: {exc}", None, None) from None
+    except (ValueError, OverflowError, TypeError) as exc:
+        # e.g. a timestamp like 2024-13-45, which PyYAML's resolver accepts but cannot build
+        line, column = _mark(_bad_scalar(node) or node)
+        raise YamlSyntaxError(f"YAML value cannot be read: {exc}", line, column) from None
+    finally:
+        loader.dispose()
+    return data, LineMap(lines, duplicates)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import orjson
+
 from vik_tui.agents import events as ev
 from vik_tui.engine.clock import now_iso
 from vik_tui.engine.proc import kill_group
@@ -116,7 +118,7 @@ class StageSession:
     async def run(self) -> SessionSnapshot:
         path = Path(self.snap.session_file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "a", encoding="utf-8")
+        self._file = open(path, "ab")
         self.snap.started_at = now_iso()
         try:
             await self._run()
@@ -221,13 +223,12 @@ class StageSession:
     def _handle_lines(self, lines: list[bytes]) -> None:
         ts = now_iso()
         records: list[dict[str, Any]] = []
-        loads = json.loads
         feed = self.mapper.feed
         for raw in lines:
             if not raw.strip():
                 continue
             try:
-                obj = loads(raw)
+                obj = _loads(raw)
             except ValueError as exc:
                 preview = raw[:200].decode("utf-8", "replace")
                 err = ev.Error(message=f"undecodable output line skipped ({exc}): {preview}", fatal=False)
@@ -279,8 +280,7 @@ class StageSession:
         return record
 
     def _write(self, records: list[dict[str, Any]]) -> None:
-        dumps = json.dumps
-        self._file.write("".join(dumps(r, ensure_ascii=False) + "\n" for r in records))
+        self._file.write(b"".join([_dumps_line(r) for r in records]))
         self._file.flush()
         if self.on_events is not None:
             self.on_events(self, records)
@@ -347,6 +347,21 @@ class StageSession:
         self._write([record])
 
 
+def _loads(raw: bytes) -> Any:
+    """orjson for speed; the stdlib for what orjson refuses (huge ints, NaN)."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
+
+
+def _dumps_line(record: dict[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # e.g. an integer beyond 64 bits inside `raw`
+        return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+
+
 def _signal_name(sig: int) -> str:
     try:
         return signal_mod.Signals(sig).name
@@ -365,5 +380,5 @@ def write_outcome_only(snapshot: SessionSnapshot, state: str, reason: str) -> No
         state=state, reason=reason, tokens=dict(snapshot.tokens), started_at=snapshot.started_at, ended_at=snapshot.ended_at,
     ).to_dict()
     record["ts"] = snapshot.ended_at
-    with open(path, "a", encoding="utf-8") as handle:
-        handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    with open(path, "ab") as handle:
+        handle.write(_dumps_line(record))
