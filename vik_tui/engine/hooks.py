@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from vik_tui.engine.proc import kill_group, tail
+from vik_tui.engine.proc import describe_exit, run_shell, tail
 
 TAIL_CHARS = 2000
 
@@ -27,44 +26,28 @@ class HookResult:
             return f"hook {self.name} succeeded"
         if self.error:
             return f"hook {self.name} failed: {self.error}"
-        if self.timed_out:
-            return f"hook {self.name} timed out"
         detail = self.stderr_tail.strip().splitlines()[-1:] or [""]
-        return f"hook {self.name} exited with code {self.exit_code}" + (f": {detail[0]}" if detail[0] else "")
+        return f"hook {self.name} {describe_exit(self.exit_code)}" + (f": {detail[0]}" if detail[0] else "")
 
 
 async def run_hook(name: str, script: str, cwd: Path, timeout_sec: float, grace_sec: float = 2.0) -> HookResult:
-    """Run one hook; on timeout its whole process group is killed."""
+    """Run one hook; on timeout (or cancellation) its whole process group is killed.
+
+    Children the script leaves running in the background while holding its stdout/stderr are
+    killed too once the script has exited (otherwise they would keep the hook "running").
+    """
     try:
-        proc = await asyncio.create_subprocess_exec(
-            "sh", "-c", script, cwd=str(cwd), stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-        )
+        run = await run_shell(script, cwd, timeout_sec, grace_sec=grace_sec)
     except OSError as exc:
-        return HookResult(name, False, None, "", "", error=f"could not start: {exc}")
-    reader = asyncio.ensure_future(proc.communicate())
-    try:
-        out, err = await asyncio.wait_for(asyncio.shield(reader), timeout_sec)
-    except asyncio.TimeoutError:
-        await kill_group(proc, grace_sec=grace_sec)
-        out, err = await _drain(reader)
+        where = f" (workspace {cwd})" if not Path(cwd).is_dir() else ""
+        return HookResult(name, False, None, "", "", error=f"could not start: {exc.strerror or exc}{where}")
+    out, err = _text(run.stdout), _text(run.stderr)
+    if run.timed_out:
         return HookResult(
-            name, False, proc.returncode, _text(out), _text(err), timed_out=True,
+            name, False, run.returncode, out, err, timed_out=True,
             error=f"timed out after {timeout_sec:g}s (process group killed)",
         )
-    except asyncio.CancelledError:
-        await kill_group(proc, grace_sec=grace_sec)
-        reader.cancel()
-        raise
-    return HookResult(name, proc.returncode == 0, proc.returncode, _text(out), _text(err))
-
-
-async def _drain(reader: asyncio.Future[tuple[bytes, bytes]]) -> tuple[bytes, bytes]:
-    try:
-        return await asyncio.wait_for(reader, 2.0)
-    except (asyncio.TimeoutError, Exception):
-        reader.cancel()
-        return b"", b""
+    return HookResult(name, run.returncode == 0, run.returncode, out, err)
 
 
 def _text(data: bytes | None) -> str:

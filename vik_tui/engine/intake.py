@@ -6,14 +6,13 @@ Nothing here stops the loop: a failed command or a bad payload yields a PullResu
 
 from __future__ import annotations
 
-import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from vik_tui.engine.paths import unsafe_id_reason
-from vik_tui.engine.proc import kill_group, tail
+from vik_tui.engine.proc import describe_exit, run_shell, tail
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "identifier"),
@@ -63,29 +62,37 @@ class PullResult:
 
 def _pick(record: dict[str, Any], name: str) -> Any:
     for key in ALIASES.get(name, (name,)):
-        if key in record:
+        if record.get(key) is not None:
             return record[key]
     return None
+
+
+def _json_type(value: Any) -> str:
+    names = {type(None): "null", bool: "boolean", int: "number", float: "number", str: "string",
+             list: "array", dict: "object"}
+    return names.get(type(value), type(value).__name__)
 
 
 def parse_record(index: int, record: Any) -> Issue | Rejected:
     """Validate one array element; never raises."""
     if not isinstance(record, dict):
-        return Rejected(index, None, f"record #{index} is not an object (got {type(record).__name__})")
+        return Rejected(index, None, f"record #{index} is not an object (got {_json_type(record)})")
     raw_id = _pick(record, "id")
     issue_id = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else None
     if issue_id is None:
-        reason = "missing `id`" if raw_id is None else f"`id` must be a string (got {type(raw_id).__name__})"
+        reason = "missing `id` (or `identifier`)" if raw_id is None else f"`id` must be a string or an integer (got {_json_type(raw_id)})"
         return Rejected(index, None, f"record #{index}: {reason}")
     unsafe = unsafe_id_reason(issue_id)
     if unsafe:
-        return Rejected(index, issue_id, f"unsafe issue id {issue_id!r}: {unsafe}")
+        shown = repr(issue_id) if len(issue_id) <= 60 else repr(issue_id[:57]) + "..."
+        return Rejected(index, issue_id, f"record #{index}: unsafe issue id {shown}: {unsafe}")
     title, state = record.get("title"), _pick(record, "state")
     for name, value in (("title", title), ("state", state)):
         if value is None:
-            return Rejected(index, issue_id, f"issue {issue_id}: missing `{name}`")
+            label = "`state` (or `status`)" if name == "state" else "`title`"
+            return Rejected(index, issue_id, f"issue {issue_id}: missing {label}")
         if not isinstance(value, str):
-            return Rejected(index, issue_id, f"issue {issue_id}: `{name}` must be a string (got {type(value).__name__})")
+            return Rejected(index, issue_id, f"issue {issue_id}: `{name}` must be a string (got {_json_type(value)})")
     description = _pick(record, "description")
     if description is not None and not isinstance(description, str):
         description = json.dumps(description)
@@ -103,8 +110,12 @@ def parse_issues(stdout: str) -> PullResult:
     except json.JSONDecodeError as exc:
         snippet = text[:80].replace("\n", " ")
         return PullResult(error=f"pull command output is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {snippet!r}")
+    except RecursionError:
+        return PullResult(error="pull command output is not usable JSON: nested too deeply")
+    except ValueError as exc:  # e.g. an integer with more digits than Python will convert
+        return PullResult(error=f"pull command output is not usable JSON: {exc}")
     if not isinstance(data, list):
-        return PullResult(error=f"pull command output must be a JSON array (got {type(data).__name__})")
+        return PullResult(error=f"pull command output must be a JSON array (got {_json_type(data)})")
     result = PullResult()
     seen: set[str] = set()
     for index, record in enumerate(data):
@@ -122,27 +133,21 @@ def parse_issues(stdout: str) -> PullResult:
 async def run_pull(command: str, cwd: Path, timeout_sec: float) -> PullResult:
     """Run `sh -c command` in `cwd` with a timeout and parse its output."""
     try:
-        proc = await asyncio.create_subprocess_exec(
-            "sh", "-c", command, cwd=str(cwd),
-            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-            start_new_session=True,
-        )
+        run = await run_shell(command, cwd, timeout_sec)
     except OSError as exc:
-        return PullResult(error=f"pull command could not start: {exc}")
-    try:
-        stdout, stderr = await asyncio.wait_for(proc.communicate(), timeout_sec)
-    except asyncio.TimeoutError:
-        await kill_group(proc, grace_sec=1.0)
-        return PullResult(error=f"pull command timed out after {timeout_sec:g}s")
-    except asyncio.CancelledError:
-        await kill_group(proc, grace_sec=1.0)
-        raise
-    err_tail = tail(stderr.decode("utf-8", "replace"), 2000)
-    if proc.returncode != 0:
+        return PullResult(error=f"pull command could not start in {cwd}: {exc.strerror or exc}")
+    err_tail = tail(run.stderr.decode("utf-8", "replace"), 2000)
+    if run.timed_out:
         return PullResult(
-            error=f"pull command exited with code {proc.returncode}" + (f": {err_tail.strip()}" if err_tail.strip() else ""),
-            exit_code=proc.returncode, stderr_tail=err_tail,
+            error=f"pull command timed out after {timeout_sec:g}s (process group killed)",
+            exit_code=run.returncode, stderr_tail=err_tail,
         )
-    result = parse_issues(stdout.decode("utf-8", "replace"))
-    result.exit_code, result.stderr_tail = proc.returncode, err_tail
+    if run.returncode != 0:
+        detail = err_tail.strip()
+        return PullResult(
+            error=f"pull command {describe_exit(run.returncode)}" + (f": {detail}" if detail else ""),
+            exit_code=run.returncode, stderr_tail=err_tail,
+        )
+    result = parse_issues(run.stdout.decode("utf-8", "replace"))
+    result.exit_code, result.stderr_tail = run.returncode, err_tail
     return result

@@ -37,7 +37,9 @@ def unsafe_id_reason(issue_id: str) -> str | None:
         return "id contains a NUL byte"
     if any(ord(ch) < 32 for ch in issue_id):
         return "id contains a control character"
-    if len(issue_id.encode("utf-8", "surrogatepass")) > MAX_ID_BYTES:
+    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in issue_id):
+        return "id is not valid Unicode text (it contains a lone surrogate)"
+    if len(issue_id.encode("utf-8")) > MAX_ID_BYTES:
         return f"id is longer than {MAX_ID_BYTES} bytes"
     return None
 
@@ -55,7 +57,8 @@ def workspace_home(workflow: Workflow, workflow_path: Path) -> Path:
         return workflow_dir / ".vik"
     if workflow.workspace.root is None:
         env_home = os.environ.get("VIK_HOME")
-        return Path(os.path.expanduser(env_home)) if env_home else Path.home() / ".vik"
+        # absolute: agents and hooks run with another working directory
+        return Path(os.path.abspath(os.path.expanduser(env_home))) if env_home else Path.home() / ".vik"
     return resolve_from(workflow_dir, workflow.workspace.root)
 
 
@@ -125,7 +128,15 @@ class Layout:
         return path
 
     def session_file(self, issue_id: str, stage: str, session_uuid: str) -> Path:
-        return self.session_dir(issue_id) / f"{stage}-{session_uuid}.jsonl"
+        """`sessions/<id>/<stage>-<uuid>.jsonl`; the stage name must be a safe file-name part too."""
+        directory = self.session_dir(issue_id)
+        for label, part in (("stage name", stage), ("session id", session_uuid)):
+            reason = unsafe_id_reason(part)
+            if reason:
+                raise UnsafeIssueId(f"{label} {part!r} is not a safe file name: {reason.replace('id', label, 1)}")
+        path = directory / f"{stage}-{session_uuid}.jsonl"
+        self._ensure_inside(path, self.sessions_dir)
+        return path
 
     @staticmethod
     def _ensure_inside(path: Path, parent: Path) -> None:

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
 
-from vik_tui.engine.proc import kill_group, tail
+from vik_tui.engine.proc import describe_exit, run_shell, tail
 
 EXEC_PATTERN = re.compile(r"!?`exec\((.*?)\)`", re.DOTALL)
 EXEC_TIMEOUT_SEC = 30.0
@@ -27,8 +27,10 @@ def shquote(value: Any) -> str:
     return shlex.quote("" if value is None else str(value))
 
 
-def _environment() -> SandboxedEnvironment:
-    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True)
+def _environment(finalize: Callable[[Any], Any] | None = None) -> SandboxedEnvironment:
+    env = SandboxedEnvironment(
+        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=finalize,
+    )
     env.filters["shquote"] = shquote
     return env
 
@@ -53,8 +55,12 @@ def build_context(
 
 def render(source: str, context: dict[str, Any], name: str = "template") -> str:
     """Render strictly: an unknown variable is an error naming it."""
+    return _render_with(_ENV, source, context, name)
+
+
+def _render_with(env: SandboxedEnvironment, source: str, context: dict[str, Any], name: str) -> str:
     try:
-        return _ENV.from_string(source).render(context)
+        return env.from_string(source).render(context)
     except jinja2.UndefinedError as exc:
         raise TemplateError(f"{name}: undefined variable ({exc.message})") from None
     except jinja2.TemplateSyntaxError as exc:
@@ -67,36 +73,63 @@ def render(source: str, context: dict[str, Any], name: str = "template") -> str:
 
 async def expand_exec(text: str, cwd: Path, timeout_sec: float = EXEC_TIMEOUT_SEC) -> str:
     """Replace each ``!`exec(cmd)` `` / `` `exec(cmd)` `` with cmd's stdout (one trailing newline trimmed)."""
+    return await _expand(text, cwd, timeout_sec, restore=lambda part: part)
+
+
+async def _expand(text: str, cwd: Path, timeout_sec: float, restore: Callable[[str], str]) -> str:
     parts: list[str] = []
     last = 0
     for match in EXEC_PATTERN.finditer(text):
-        parts.append(text[last:match.start()])
-        parts.append(await _run_exec(match.group(1), cwd, timeout_sec))
+        parts.append(restore(text[last:match.start()]))
+        parts.append(await _run_exec(restore(match.group(1)), cwd, timeout_sec))
         last = match.end()
-    parts.append(text[last:])
+    parts.append(restore(text[last:]))
     return "".join(parts)
 
 
 async def _run_exec(command: str, cwd: Path, timeout_sec: float) -> str:
-    proc = await asyncio.create_subprocess_exec(
-        "sh", "-c", command, cwd=str(cwd), stdin=asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
-    )
     try:
-        out, err = await asyncio.wait_for(proc.communicate(), timeout_sec)
-    except asyncio.TimeoutError:
-        await kill_group(proc, grace_sec=1.0)
-        raise TemplateError(f"prompt exec({command}) timed out after {timeout_sec:g}s") from None
-    except asyncio.CancelledError:
-        await kill_group(proc, grace_sec=1.0)
-        raise
-    if proc.returncode != 0:
-        detail = tail(err.decode("utf-8", "replace").strip(), 500)
-        raise TemplateError(f"prompt exec({command}) exited with code {proc.returncode}" + (f": {detail}" if detail else ""))
-    output = out.decode("utf-8", "replace")
+        run = await run_shell(command, cwd, timeout_sec)
+    except OSError as exc:
+        raise TemplateError(f"prompt exec({command}) could not start in {cwd}: {exc.strerror or exc}") from None
+    if run.timed_out:
+        raise TemplateError(f"prompt exec({command}) timed out after {timeout_sec:g}s (process group killed)")
+    if run.returncode != 0:
+        detail = tail(run.stderr.decode("utf-8", "replace").strip(), 500)
+        raise TemplateError(f"prompt exec({command}) {describe_exit(run.returncode)}" + (f": {detail}" if detail else ""))
+    output = run.stdout.decode("utf-8", "replace")
     return output[:-1] if output.endswith("\n") else output
 
 
-async def render_prompt(source: str, context: dict[str, Any], cwd: Path, name: str = "prompt") -> str:
-    """Jinja first, then exec expansion in the issue workspace."""
-    return await expand_exec(render(source, context, name), cwd)
+# Text substituted by `{{ ... }}` in a prompt (tracker titles, descriptions, ...) must not be able
+# to smuggle in an `exec(...)`: while rendering a prompt, its backticks are swapped for private-use
+# markers that the exec pattern cannot match, and swapped back afterwards.
+_MARK = "\ue000"
+_SHIELD = str.maketrans({"`": _MARK + "\ue001", _MARK: _MARK + "\ue002"})
+_UNSHIELD = re.compile(_MARK + "([\ue001\ue002])")
+
+
+def _shield(value: Any) -> Any:
+    if isinstance(value, jinja2.Undefined):
+        return value
+    return str(value).translate(_SHIELD)
+
+
+def _unshield(text: str) -> str:
+    return _UNSHIELD.sub(lambda m: "`" if m.group(1) == "\ue001" else _MARK, text)
+
+
+_PROMPT_ENV = _environment(finalize=_shield)
+
+
+async def render_prompt(
+    source: str, context: dict[str, Any], cwd: Path, name: str = "prompt",
+    exec_timeout_sec: float = EXEC_TIMEOUT_SEC,
+) -> str:
+    """Jinja first, then exec expansion in the issue workspace.
+
+    Only `exec(...)` written in the prompt source runs; one arriving inside a substituted value
+    (an issue title, say) stays literal text.
+    """
+    rendered = _render_with(_PROMPT_ENV, source, context, name)
+    return await _expand(rendered, cwd, exec_timeout_sec, restore=_unshield)

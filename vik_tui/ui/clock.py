@@ -1,0 +1,80 @@
+"""Time as the UI shows it. A FrozenClock makes snapshot tests deterministic.
+
+Engine timestamps are ISO-8601 UTC strings ("2026-11-23T04:09:26.098Z"); the live UI shows
+local wall-clock time, the frozen one shows UTC so a snapshot does not depend on the host's TZ.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timezone
+
+_PARSED: dict[str, datetime | None] = {}
+
+
+def parse_ts(ts: str | None) -> datetime | None:
+    """ISO timestamp → aware datetime, memoised (many records share the same few strings)."""
+    if not ts:
+        return None
+    hit = _PARSED.get(ts)
+    if hit is not None or ts in _PARSED:
+        return hit
+    try:
+        value: datetime | None = datetime.fromisoformat(ts)
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+    except ValueError:
+        value = None
+    if len(_PARSED) > 50_000:
+        _PARSED.clear()
+    _PARSED[ts] = value
+    return value
+
+
+class Clock:
+    """Real time; spinner frames advance ~8 per second."""
+
+    frozen = False
+
+    def now(self) -> datetime:
+        return datetime.now(timezone.utc)
+
+    def spinner_index(self) -> int:
+        return int(time.monotonic() * 8)
+
+    def to_display(self, moment: datetime) -> datetime:
+        return moment.astimezone()
+
+    def hhmmss(self, ts: str | None) -> str:
+        """`HH:MM:SS` of an engine timestamp; 8 spaces when unknown, so columns stay aligned."""
+        moment = parse_ts(ts)
+        if moment is None:
+            return " " * 8
+        return self.to_display(moment).strftime("%H:%M:%S")
+
+    def seconds_since(self, ts: str | None, until: str | None = None) -> float | None:
+        start = parse_ts(ts)
+        if start is None:
+            return None
+        end = parse_ts(until) if until else None
+        return max(0.0, ((end or self.now()) - start).total_seconds())
+
+
+class FrozenClock(Clock):
+    """Always the same instant, UTC display, spinner on frame 0: for snapshots and screenshots."""
+
+    frozen = True
+
+    def __init__(self, at: str = "2026-01-15T12:00:00Z") -> None:
+        parsed = parse_ts(at)
+        assert parsed is not None
+        self._at = parsed
+
+    def now(self) -> datetime:
+        return self._at
+
+    def spinner_index(self) -> int:
+        return 0
+
+    def to_display(self, moment: datetime) -> datetime:
+        return moment.astimezone(timezone.utc)

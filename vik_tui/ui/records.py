@@ -1,0 +1,149 @@
+"""Session records (the `kind`-tagged dicts of agents/events.py) → plain lines for a pane's Log.
+
+A pure function of (records, clock, glyphs, width) so it can run in a thread for a replay of
+thousands of records, and be tested without a terminal. Layout of every line:
+
+    HH:MM:SS  text            agent message (continuation lines indented by 10)
+    HH:MM:SS  ~ text          reasoning (dimmed by the highlighter)
+    HH:MM:SS  ▸ shell  cmd    tool start;   ✓ exit 0 / ✗ exit 2 + 3 output lines on completion
+    HH:MM:SS  [error] msg     provider error; [warn] for transient ones
+    HH:MM:SS  ── completed · exit 0 · tokens … ──   the outcome, last
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Iterable
+from typing import Any
+
+from vik_tui.ui.clock import Clock
+from vik_tui.ui.glyphs import Glyphs
+from vik_tui.ui.text import human_count, one_line, sanitize
+
+INDENT = " " * 10
+OUTPUT_PREVIEW_LINES = 3
+DEFAULT_WIDTH = 100
+MIN_WRAP = 30
+
+
+def format_records(records: Iterable[dict[str, Any]], clock: Clock, glyphs: Glyphs, width: int = DEFAULT_WIDTH) -> list[str]:
+    """Every record's lines, in order. Unknown shapes never raise: they become a short line."""
+    out: list[str] = []
+    wrap = max(MIN_WRAP, (width or DEFAULT_WIDTH) - len(INDENT) - 1)
+    for record in records:
+        try:
+            out.extend(format_record(record, clock, glyphs, wrap))
+        except Exception as exc:  # a malformed record must not break the pane
+            out.append(f"{clock.hhmmss(None)}  [error] unreadable record ({type(exc).__name__})")
+    return out
+
+
+def format_record(record: dict[str, Any], clock: Clock, glyphs: Glyphs, wrap: int = DEFAULT_WIDTH) -> list[str]:
+    kind = record.get("kind")
+    stamp = clock.hhmmss(record.get("ts"))
+    if kind == "message":
+        return _message(stamp, record, wrap)
+    if kind == "tool_call":
+        return _tool(stamp, record, glyphs, wrap)
+    if kind == "subagent":
+        status = record.get("status")
+        mark = glyphs.tool if status == "started" else (glyphs.ok if status == "completed" else glyphs.bad)
+        detail = one_line(record.get("description"), wrap)
+        return [f"{stamp}  {mark} agent {one_line(record.get('name'), 40)}  {detail}".rstrip()]
+    if kind == "error":
+        tag = "[error]" if record.get("fatal") else "[warn]"
+        return _block(stamp, f"{tag} ", sanitize(str(record.get("message") or "error")), wrap)
+    if kind == "completed":
+        if record.get("success", True):
+            return [f"{stamp}  {glyphs.ok} turn completed"]
+        return _block(stamp, "[error] ", "turn failed: " + sanitize(str(record.get("result") or "")), wrap)
+    if kind == "outcome":
+        return [_outcome(stamp, record)]
+    if kind == "session_started":
+        bits = [b for b in (record.get("model"), record.get("session_id")) if b]
+        return [f"{stamp}  ~ session started" + (f" ({one_line(' · '.join(map(str, bits)), 80)})" if bits else "")]
+    if kind in ("token_usage", "rate_limit"):
+        return []  # shown in the header and the issue list, not worth a line each
+    if kind == "unknown":
+        raw = record.get("raw")
+        label = raw.get("type") if isinstance(raw, dict) else None
+        return [f"{stamp}  ~ unhandled event {one_line(str(label or raw), 60)}"]
+    return [f"{stamp}  ~ {one_line(str(kind), 40)} record"]
+
+
+def _message(stamp: str, record: dict[str, Any], wrap: int) -> list[str]:
+    role = record.get("role", "assistant")
+    text = sanitize(str(record.get("text") or "")).strip("\n")
+    prefix = {"reasoning": "~ ", "user": "> "}.get(role, "")
+    return _block(stamp, prefix, text, wrap)
+
+
+def _block(stamp: str, prefix: str, text: str, wrap: int) -> list[str]:
+    """First line after the time stamp, the rest indented; long lines wrapped to the pane."""
+    lines: list[str] = []
+    width = max(MIN_WRAP, wrap - len(prefix))
+    for paragraph in text.split("\n") or [""]:
+        if len(paragraph) <= width:
+            lines.append(paragraph)
+        else:
+            lines.extend(textwrap.wrap(paragraph, width, break_long_words=True, break_on_hyphens=False) or [""])
+    # a continuation keeps a reasoning/user marker so the highlighter can dim it line by line
+    cont = prefix if prefix in ("~ ", "> ") else " " * len(prefix)
+    return [f"{stamp}  {prefix}{lines[0]}"] + [f"{INDENT}{cont}{line}" for line in lines[1:]]
+
+
+def _tool(stamp: str, record: dict[str, Any], glyphs: Glyphs, wrap: int) -> list[str]:
+    name = one_line(str(record.get("name") or "tool"), 40)
+    status = record.get("status")
+    command = one_line(record.get("input"), max(wrap - len(name) - 4, 20))
+    if status == "started":
+        return [f"{stamp}  {glyphs.tool} {name}  {command}".rstrip()]
+    mark = glyphs.ok if status == "completed" else glyphs.bad
+    code = record.get("exit_code")
+    if code is not None:
+        head = f"{stamp}  {mark} exit {code}"
+    else:
+        head = f"{stamp}  {mark} {name}  {command}".rstrip()
+    lines = [head]
+    output = record.get("output")
+    if output:
+        body = [line for line in sanitize(str(output)).rstrip("\n").split("\n")]
+        for line in body[:OUTPUT_PREVIEW_LINES]:
+            lines.append(f"{INDENT}│ {line[: max(wrap - 2, 10)]}")
+        hidden = len(body) - OUTPUT_PREVIEW_LINES
+        if hidden > 0:
+            lines.append(f"{INDENT}│ {glyphs.more} {hidden} more line{'s' if hidden != 1 else ''}")
+    return lines
+
+
+def _outcome(stamp: str, record: dict[str, Any]) -> str:
+    state = str(record.get("state") or "ended")
+    parts = [state]
+    reason = one_line(record.get("reason"), 160)
+    if reason and reason != state:
+        parts.append(reason)
+    if record.get("exit_code") is not None:
+        parts.append(f"exit {record['exit_code']}")
+    if record.get("signal") is not None:
+        parts.append(f"signal {record['signal']}")
+    tokens = record.get("tokens") or {}
+    if tokens.get("input") or tokens.get("output"):
+        parts.append(f"tokens in {human_count(tokens.get('input'))} out {human_count(tokens.get('output'))}")
+    return f"{stamp}  ── {' · '.join(parts)} ──"
+
+
+def merge_replay(replayed: list[dict[str, Any]], live: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The live records not already in the replay.
+
+    The replay reads the file while the agent may still be appending: live batches that arrived
+    meanwhile may or may not be in it. The longest tail of `replayed` equal to a head of `live`
+    is the overlap (records carry millisecond time stamps, so equal means same).
+    """
+    if not live:
+        return []
+    if replayed and "ts" not in replayed[-1] and str(replayed[-1].get("message", "")).startswith("unreadable record"):
+        replayed = replayed[:-1]  # a line caught half-written; its live copy follows
+    for k in range(min(len(replayed), len(live)), 0, -1):
+        if replayed[-k:] == live[:k]:
+            return live[k:]
+    return live

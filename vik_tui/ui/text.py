@@ -1,0 +1,90 @@
+"""Text helpers: make agent output safe for the terminal, and format numbers compactly.
+
+Agent output is untrusted: an escape sequence written into a `Log` reaches the real terminal
+(measured: `\x1b[2J` cleared it). Everything shown from an agent or a tracker goes through
+`sanitize()` first.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+# CSI (incl. 8-bit \x9b), OSC (ended by BEL or ST), DCS/SOS/PM/APC strings, two-byte ESC
+# sequences, then any remaining C0/C1 control except \t \n \r (handled separately).
+_ESCAPES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
+    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"|\x1b[ -/]*[0-~]?"
+    r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
+)
+_NEEDS_WORK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def sanitize(text: str) -> str:
+    """Strip ANSI/control sequences, collapse `\\r` progress updates, expand tabs.
+
+    `"10%\\r50%\\r100%"` becomes `"100%"`: a carriage return means "overwrite this line", so
+    only the last non-empty segment of each line is kept.
+    """
+    if not text:
+        return ""
+    if _NEEDS_WORK.search(text):
+        text = text.replace("\r\n", "\n")
+        text = _ESCAPES.sub("", text)
+        if "\r" in text:
+            text = "\n".join(_last_segment(line) for line in text.split("\n"))
+    if "\t" in text:
+        text = text.expandtabs(4)
+    return text
+
+
+def _last_segment(line: str) -> str:
+    if "\r" not in line:
+        return line
+    parts = [p for p in line.split("\r") if p]
+    return parts[-1] if parts else ""
+
+
+def one_line(text: str | None, limit: int = 200) -> str:
+    """First line of sanitized text, shortened with an ellipsis; marks that more lines exist."""
+    if not text:
+        return ""
+    clean = sanitize(text).strip("\n")
+    first, _, rest = clean.partition("\n")
+    more = bool(rest.strip())
+    if len(first) > limit:
+        return first[: limit - 1] + "…"
+    return first + (" …" if more else "")
+
+
+def truncate(text: str, width: int) -> str:
+    if width <= 0:
+        return ""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def human_count(value: int | float | None) -> str:
+    """12345 → `12.3k`, 4_100_000 → `4.1M`; small numbers as they are."""
+    n = float(value or 0)
+    for unit, size in (("M", 1_000_000.0), ("k", 1_000.0)):
+        if n >= size:
+            scaled = n / size
+            return f"{scaled:.1f}{unit}" if scaled < 100 else f"{scaled:.0f}{unit}"
+    return str(int(n))
+
+
+def mmss(seconds: float | None) -> str:
+    """Elapsed time as `m:ss` (minutes keep counting past an hour: `75:02`)."""
+    if seconds is None:
+        return ""
+    total = int(seconds)
+    return f"{total // 60}:{total % 60:02d}"
+
+
+def countdown(seconds: float | None) -> str:
+    """Whole seconds left, rounded up so a countdown never shows 0 while still waiting."""
+    if seconds is None:
+        return ""
+    return f"{max(0, math.ceil(seconds - 1e-9))}s"
