@@ -290,3 +290,25 @@ async def test_snapshot_shape(project: Project) -> None:
     stage_run = issue["stages"][0]
     assert stage_run["status"] == "completed" and stage_run["session"]["agent_session_id"]
     assert snap["intake"]["status"] == "done"
+
+
+async def test_due_retry_waits_for_a_free_slot(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}, {"id": "B", "title": "b", "state": "work"}])
+    wf = base_workflow(project)
+    fake = wf["agents"]["codex"]["command"]
+    wf["loop"].update(max_issue_concurrency=1, max_iterations=None,
+                      retry={"max_attempts": 2, "backoff_sec": 0.1, "max_backoff_sec": 0.1})
+    wf["issues"]["pull"]["idle_sec"] = 0.2
+    wf["agents"] = {"bad": {"runtime": "codex", "command": fake, "args": {"mode": "turn_failed"}},
+                    "slow": {"runtime": "codex", "command": fake, "args": {"sleep": 1.0}}}
+    wf["issue"]["stages"] = {"plan": {"when": {"state": "todo"}, "agent": "bad", "prompt": "x"},
+                             "work": {"when": {"state": "work"}, "agent": "slow", "prompt": "x"}}
+    h = Harness(project.write(wf))
+    most_active = []
+    h.supervisor.subscribe(lambda e: most_active.append(len({r.issue_id for r in h.supervisor.runs.values() if r.active})))
+    h.start()
+    await h.wait_for(lambda: len(h.named("stage_finished", issue="A")) == 2, timeout=30)
+    await h.stop()
+    assert max(most_active) == 1
+    order = [(e["event"], e["issue"], e.get("attempt")) for e in h.events if e["event"] in ("stage_started", "stage_finished")]
+    assert order.index(("stage_finished", "B", 1)) < order.index(("stage_started", "A", 2))

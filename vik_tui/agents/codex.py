@@ -186,8 +186,6 @@ class CodexMapper:
     def _item(self, obj: dict[str, Any], event_type: str) -> list[AgentEvent]:
         item = as_dict(obj.get("item"))
         item_type = as_str(item.get("type")) or as_str(item.get("item_type")) or ""
-        item_id = as_str(item.get("id"))
-        status = _status(item, event_type)
         done = event_type == "item.completed"
 
         if item_type in ("agent_message", "assistant_message", "reasoning"):
@@ -201,6 +199,8 @@ class CodexMapper:
                 return [Message(text=text, role="reasoning")]
             self.last_message = text
             return [Message(text=text)]
+        item_id = as_str(item.get("id"))
+        status = _status(item, event_type)
         if item_type == "plan":
             text = as_str(item.get("text"))
             return [Message(text=text, role="plan")] if text is not None else [Unknown(raw=obj)]

@@ -49,12 +49,20 @@ class Checker:
         self.found: list[Diagnostic] = []
 
     def add(self, severity: Severity, pointer: Pointer, code: str, message: str) -> None:
-        self.found.append(Diagnostic(severity, dotted(pointer), code, message, self.lines.line_of(pointer)))
+        self.found.append(Diagnostic(
+            severity, _clip(printable(dotted(pointer)), 300), code, _clip(printable(message), 1000),
+            self.lines.line_of(pointer),
+        ))
 
     # -- structural checks on raw data -------------------------------------------------
     def check_raw(self, data: dict[str, Any]) -> None:
         self._walk_model(Workflow, data, ())
         for pointer, value in _iter_values(data, ()):
+            if isinstance(value, dict):
+                for key in value:
+                    if isinstance(key, str) and not key.strip():
+                        self.add(Severity.ERROR, pointer + (key,), "empty_string",
+                                 f"empty key {key!r} under `{dotted(pointer) or 'the top level'}`")
             if isinstance(value, str) and not value.strip():
                 self.add(Severity.ERROR, pointer, "empty_string", "must not be an empty string")
             elif isinstance(value, dict) and not value and pointer in _NON_EMPTY_MAPS:
@@ -71,8 +79,9 @@ class Checker:
                     self.add(Severity.ERROR, pointer, "too_large", f"must be at most {MAX_NUMBER} (got {shown})")
         for pointer, line, first_line in self.lines.duplicates:
             self.found.append(Diagnostic(
-                Severity.ERROR, dotted(pointer), "duplicate_key",
-                f"duplicate key `{pointer[-1]}` (first defined on line {first_line}); only the last one would be used",
+                Severity.ERROR, _clip(printable(dotted(pointer)), 300), "duplicate_key",
+                _clip(printable(f"duplicate key `{pointer[-1]}` (first defined on line {first_line}); "
+                                "only the last one would be used"), 1000),
                 line,
             ))
         stages = data.get("issue", {}).get("stages") if isinstance(data.get("issue"), dict) else None
@@ -97,7 +106,8 @@ class Checker:
         for key, value in data.items():
             child = pointer + (str(key),)
             if str(key) not in allowed:
-                self.add(Severity.WARNING, child, "unknown_field", f"unknown field `{key}` is ignored")
+                if str(key).strip():  # an empty key is already an error
+                    self.add(Severity.WARNING, child, "unknown_field", f"unknown field `{key}` is ignored")
                 continue
             nested = _model_of(model.model_fields[str(key)].annotation)
             if not nested:
@@ -182,6 +192,18 @@ def _iter_values(data: Any, pointer: Pointer) -> Iterator[tuple[Pointer, Any]]:
     elif isinstance(data, list):
         for index, value in enumerate(data):
             yield from _iter_values(value, pointer + (index,))
+
+
+def _clip(text: str, limit: int) -> str:
+    """Keep findings readable when the document holds megabyte-long values or keys."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}... ({len(text) - limit} more characters)"
+
+
+def printable(text: str) -> str:
+    """Text that can be written to any UTF-8 stream: lone surrogates become `\\udXXX` escapes."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _real_pointer(loc: tuple[Any, ...], data: Any) -> Pointer:

@@ -39,6 +39,17 @@ def deep_checks(result: LoadResult) -> list[Diagnostic]:
     return found
 
 
+class _SafeWriter:
+    """Writes text that the stream's encoding cannot hold as backslash escapes, never raising."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+        self.encoding = getattr(out, "encoding", None) or "utf-8"
+
+    def write(self, text: str) -> None:
+        self.out.write(text.encode(self.encoding, "backslashreplace").decode(self.encoding, "replace"))
+
+
 def run_doctor(path: str | Path, strict: bool, as_json: bool, deep: bool, out: TextIO) -> int:
     result = load_workflow(path)
     diagnostics = list(result.diagnostics)
@@ -46,14 +57,15 @@ def run_doctor(path: str | Path, strict: bool, as_json: bool, deep: bool, out: T
         diagnostics += deep_checks(result)
     errors = [d for d in diagnostics if d.severity is Severity.ERROR]
     warnings = [d for d in diagnostics if d.severity is Severity.WARNING]
+    writer = _SafeWriter(out)
     if as_json:
-        out.write(json.dumps({"errors": [d.to_dict() for d in errors], "warnings": [d.to_dict() for d in warnings]}, indent=2) + "\n")
+        writer.write(json.dumps({"errors": [d.to_dict() for d in errors], "warnings": [d.to_dict() for d in warnings]}, indent=2) + "\n")
     else:
         name = str(result.path)
         for diag in diagnostics:
-            out.write(diag.render(name) + "\n")
+            writer.write(diag.render(name) + "\n")
         verdict = "ok" if not errors and not warnings else f"{len(errors)} error(s), {len(warnings)} warning(s)"
-        out.write(f"{name}: {verdict}\n")
+        writer.write(f"{name}: {verdict}\n")
     if result.fatal:
         return 2
     if errors or (strict and warnings):

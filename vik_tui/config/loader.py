@@ -52,8 +52,14 @@ def load_workflow(path: str | Path, check_path: bool = True) -> LoadResult:
         return _fatal(path, "file_missing", f"workflow file not found: {path}")
     except IsADirectoryError:
         return _fatal(path, "file_unreadable", f"workflow path is a directory: {path}")
-    except (OSError, UnicodeDecodeError) as exc:
-        return _fatal(path, "file_unreadable", f"cannot read workflow file {path}: {exc}")
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        return _fatal(
+            path, "file_unreadable",
+            f"workflow file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", line,
+        )
+    except OSError as exc:
+        return _fatal(path, "file_unreadable", f"cannot read workflow file {path}: {exc.strerror or exc}")
     try:
         data, lines = parse_yaml(text)
     except YamlSyntaxError as exc:

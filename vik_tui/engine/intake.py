@@ -115,7 +115,7 @@ def parse_issues(stdout: str) -> PullResult:
     except ValueError as exc:  # e.g. an integer with more digits than Python will convert
         return PullResult(error=f"pull command output is not usable JSON: {exc}")
     if not isinstance(data, list):
-        return PullResult(error=f"pull command output must be a JSON array (got {_json_type(data)})")
+        return PullResult(error=f"pull command output must be a JSON array (got {type(data).__name__})")
     result = PullResult()
     seen: set[str] = set()
     for index, record in enumerate(data):

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 RETENTION_DAYS = 7
-LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40}
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50, "fatal": 50}
 _DATED = re.compile(r"^(vik|vik-error)\.log\.(\d{4}-\d{2}-\d{2})$")
 
 
@@ -24,7 +24,7 @@ class DailyLog:
         self._errors: TextIO | None = None
 
     def write(self, record: dict[str, Any]) -> None:
-        level = LEVELS.get(str(record.get("level", "info")), 20)
+        level = LEVELS.get(str(record.get("level", "info")).lower(), 20)
         if level < LEVELS["info"]:
             return
         self._roll()

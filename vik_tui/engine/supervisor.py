@@ -355,6 +355,13 @@ class Supervisor:
             return
         limit = self.workflow.loop.max_issue_concurrency
         active = self._active_issue_ids()
+        for run in [r for r in self.runs.values() if r.status == "retry_wait" and r.retry_handle is None]:
+            issue = self.issues.get(run.issue_id)
+            if issue is None or (run.issue_id not in active and len(active) >= limit):
+                continue
+            active.add(run.issue_id)
+            config = self.workflow.issue.stages.get(run.stage, run.config)
+            self._start_run(issue, run.stage, config, attempt=run.attempt + 1, previous=run)
         for issue_id in self.listed:
             issue = self.issues[issue_id]
             for stage_name, stage in self.workflow.issue.stages.items():
@@ -527,6 +534,7 @@ class Supervisor:
         self.emit("retry_scheduled", issue=run.issue_id, stage=run.stage, attempt=run.attempt + 1, delay_sec=delay, due_at=run.retry_due_at)
 
     def _retry_due(self, run: StageRun) -> None:
+        """The backoff is over: run it when the issue still shows the state and a slot is free."""
         run.retry_handle = None
         if self.runs.get((run.issue_id, run.stage)) is not run or run.status != "retry_wait" or self.stopping:
             return
@@ -536,8 +544,7 @@ class Supervisor:
             run.rerun_allowed = True
             self.emit("retry_dropped", issue=run.issue_id, stage=run.stage, reason="issue left the stage's state")
             return
-        config = self.workflow.issue.stages.get(run.stage, run.config)
-        self._start_run(issue, run.stage, config, attempt=run.attempt + 1, previous=run)
+        self._dispatch()  # picks up due retries first, within max_issue_concurrency
 
     def _clear_retry(self, run: StageRun) -> None:
         if run.retry_handle:

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
 
 from vik_tui.engine.proc import describe_exit, run_shell, tail
 
@@ -28,7 +28,9 @@ def shquote(value: Any) -> str:
 
 
 def _environment(finalize: Callable[[Any], Any] | None = None) -> SandboxedEnvironment:
-    env = SandboxedEnvironment(
+    # Immutable: a template cannot modify the lists and dicts it is given (they are shared with
+    # the engine's copy of the issue).
+    env = ImmutableSandboxedEnvironment(
         undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=finalize,
     )
     env.filters["shquote"] = shquote

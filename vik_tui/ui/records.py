@@ -29,13 +29,15 @@ MIN_WRAP = 30
 def format_records(records: Iterable[dict[str, Any]], clock: Clock, glyphs: Glyphs, width: int = DEFAULT_WIDTH) -> list[str]:
     """Every record's lines, in order. Unknown shapes never raise: they become a short line."""
     out: list[str] = []
-    wrap = max(MIN_WRAP, (width or DEFAULT_WIDTH) - len(INDENT) - 1)
+    width = max(MIN_WRAP + len(INDENT), width or DEFAULT_WIDTH)
+    wrap = width - len(INDENT)
     for record in records:
         try:
             out.extend(format_record(record, clock, glyphs, wrap))
         except Exception as exc:  # a malformed record must not break the pane
             out.append(f"{clock.hhmmss(None)}  [error] unreadable record ({type(exc).__name__})")
-    return out
+    # nothing wider than the pane: no horizontal scrollbar, no half-hidden lines
+    return [line if len(line) <= width else line[: width - 1] + "…" for line in out]
 
 
 def format_record(record: dict[str, Any], clock: Clock, glyphs: Glyphs, wrap: int = DEFAULT_WIDTH) -> list[str]:
@@ -89,13 +91,13 @@ def _block(stamp: str, prefix: str, text: str, wrap: int) -> list[str]:
             lines.extend(textwrap.wrap(paragraph, width, break_long_words=True, break_on_hyphens=False) or [""])
     # a continuation keeps a reasoning/user marker so the highlighter can dim it line by line
     cont = prefix if prefix in ("~ ", "> ") else " " * len(prefix)
-    return [f"{stamp}  {prefix}{lines[0]}"] + [f"{INDENT}{cont}{line}" for line in lines[1:]]
+    return [f"{stamp}  {prefix}{lines[0]}"] + [f"{INDENT}{cont}{line}" if line else "" for line in lines[1:]]
 
 
 def _tool(stamp: str, record: dict[str, Any], glyphs: Glyphs, wrap: int) -> list[str]:
     name = one_line(str(record.get("name") or "tool"), 40)
     status = record.get("status")
-    command = one_line(record.get("input"), max(wrap - len(name) - 4, 20))
+    command = one_line(record.get("input"), max(wrap - len(name) - 4, 10))
     if status == "started":
         return [f"{stamp}  {glyphs.tool} {name}  {command}".rstrip()]
     mark = glyphs.ok if status == "completed" else glyphs.bad
@@ -109,7 +111,7 @@ def _tool(stamp: str, record: dict[str, Any], glyphs: Glyphs, wrap: int) -> list
     if output:
         body = [line for line in sanitize(str(output)).rstrip("\n").split("\n")]
         for line in body[:OUTPUT_PREVIEW_LINES]:
-            lines.append(f"{INDENT}│ {line[: max(wrap - 2, 10)]}")
+            lines.append(f"{INDENT}│ {line}")
         hidden = len(body) - OUTPUT_PREVIEW_LINES
         if hidden > 0:
             lines.append(f"{INDENT}│ {glyphs.more} {hidden} more line{'s' if hidden != 1 else ''}")

@@ -1,0 +1,155 @@
+"""Hooks: `sh -c` in the workspace, bounded; on timeout the whole process group dies."""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from vik_tui.engine.hooks import TAIL_CHARS, HookResult, run_hook
+
+
+def dead(pid: int) -> bool:
+    """Gone, or a zombie nobody reaped yet (it runs nothing)."""
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def read_pids(path: Path) -> list[int]:
+    return [int(line) for line in path.read_text().split()]
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "issues" / "ENG-1"
+    path.mkdir(parents=True)
+    return path
+
+
+async def test_runs_with_sh_in_the_workspace(workdir: Path) -> None:
+    result = await run_hook("after_create", "pwd; echo made > created.txt; [ -n \"$0\" ] && echo sh", workdir, 10)
+    assert result.ok and result.exit_code == 0 and not result.timed_out and result.error is None
+    assert result.stdout_tail == f"{workdir}\nsh\n"
+    assert (workdir / "created.txt").read_text() == "made\n"
+    assert result.summary == "hook after_create succeeded"
+
+
+async def test_stdin_is_closed(workdir: Path) -> None:
+    result = await run_hook("before_run", "cat; echo done", workdir, 10)  # would hang on an inherited stdin
+    assert result.ok and result.stdout_tail == "done\n"
+
+
+async def test_failure_keeps_tails_and_names_the_exit_code(workdir: Path) -> None:
+    script = "echo out-line; echo 'first problem' >&2; echo 'tests failed: 3' >&2; exit 3"
+    result = await run_hook("before_run", script, workdir, 10)
+    assert not result.ok and result.exit_code == 3 and not result.timed_out
+    assert result.stdout_tail == "out-line\n"
+    assert result.stderr_tail == "first problem\ntests failed: 3\n"
+    assert result.summary == "hook before_run exited with code 3: tests failed: 3"
+
+
+async def test_failure_without_stderr(workdir: Path) -> None:
+    result = await run_hook("after_run", "exit 1", workdir, 10)
+    assert result.summary == "hook after_run exited with code 1"
+
+
+async def test_killed_by_a_signal_is_described(workdir: Path) -> None:
+    result = await run_hook("before_run", "kill -TERM $$", workdir, 10)
+    assert result.exit_code == -15 and result.summary == "hook before_run was killed by signal 15 (SIGTERM)"
+
+
+async def test_tails_are_bounded(workdir: Path) -> None:
+    script = "i=0; while [ $i -lt 3000 ]; do echo \"line $i\"; echo \"err $i\" >&2; i=$((i+1)); done"
+    result = await run_hook("after_create", script, workdir, 30)
+    assert result.ok
+    assert len(result.stdout_tail) <= TAIL_CHARS and result.stdout_tail.endswith("line 2999\n")
+    assert len(result.stderr_tail) <= TAIL_CHARS and result.stderr_tail.endswith("err 2999\n")
+
+
+async def test_binary_output_does_not_break_anything(workdir: Path) -> None:
+    result = await run_hook("after_create", "printf '\\377\\376ok'", workdir, 10)
+    assert result.ok and result.stdout_tail.endswith("ok")
+
+
+async def test_timeout_kills_every_child(workdir: Path, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    q = shlex.quote(str(pids))
+    script = (f"sleep 1000 & echo $! >> {q}; sleep 1000 & echo $! >> {q}; "
+              f"sh -c 'sleep 1000 & echo $! >> {q}; wait' & echo $! >> {q}; echo started; wait")
+    started = time.monotonic()
+    result = await run_hook("before_run", script, workdir, timeout_sec=0.5, grace_sec=0.5)
+    assert time.monotonic() - started < 10
+    assert not result.ok and result.timed_out
+    assert result.error == "timed out after 0.5s (process group killed)"
+    assert result.summary == "hook before_run failed: timed out after 0.5s (process group killed)"
+    assert result.stdout_tail == "started\n"  # output before the kill is kept
+    children = read_pids(pids)
+    assert len(children) >= 3
+    assert all(dead(pid) for pid in children), [(p, dead(p)) for p in children]
+
+
+async def test_timeout_kills_children_that_ignore_sigterm(workdir: Path, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    script = f"trap '' TERM; (trap '' TERM; sleep 1000) & echo $! > {shlex.quote(str(pids))}; wait"
+    result = await run_hook("before_run", script, workdir, timeout_sec=0.3, grace_sec=0.3)
+    assert result.timed_out
+    assert all(dead(pid) for pid in read_pids(pids))
+
+
+async def test_background_child_holding_output_is_killed_after_the_script_exits(workdir: Path, tmp_path: Path) -> None:
+    """`sleep 1000 &` keeps the hook's stdout open; the hook still ends when its script does."""
+    pids = tmp_path / "pids"
+    script = f"sleep 1000 & echo $! > {shlex.quote(str(pids))}; echo ready"
+    started = time.monotonic()
+    result = await run_hook("after_create", script, workdir, timeout_sec=60)
+    assert time.monotonic() - started < 15  # nowhere near the 60 s timeout
+    assert result.ok and not result.timed_out and result.stdout_tail == "ready\n"
+    assert all(dead(pid) for pid in read_pids(pids))
+
+
+async def test_detached_background_child_is_left_alone(workdir: Path, tmp_path: Path) -> None:
+    """A hook may start a helper that does not hold its output (e.g. a dev server)."""
+    pids = tmp_path / "pids"
+    script = f"sleep 1000 >/dev/null 2>&1 & echo $! > {shlex.quote(str(pids))}"
+    result = await run_hook("before_run", script, workdir, timeout_sec=30)
+    try:
+        assert result.ok
+        (pid,) = read_pids(pids)
+        assert not dead(pid)
+    finally:
+        for pid in read_pids(pids):
+            try:
+                psutil.Process(pid).kill()
+            except psutil.NoSuchProcess:
+                pass
+
+
+async def test_cancelling_a_hook_kills_its_group(workdir: Path, tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    script = f"sleep 1000 & echo $! > {shlex.quote(str(pids))}; wait"
+    task = asyncio.create_task(run_hook("before_run", script, workdir, timeout_sec=60, grace_sec=0.5))
+    deadline = time.monotonic() + 10
+    while not (pids.exists() and pids.read_text().strip()):  # wait for the condition, not a fixed time
+        assert time.monotonic() < deadline, "hook never started"
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert all(dead(pid) for pid in read_pids(pids))
+
+
+async def test_missing_workspace_is_a_clear_failure(tmp_path: Path) -> None:
+    result = await run_hook("after_create", "true", tmp_path / "nope", 10)
+    assert not result.ok and result.exit_code is None
+    assert result.summary.startswith("hook after_create failed: could not start")
+    assert str(tmp_path / "nope") in result.summary
+
+
+def test_summary_of_a_constructed_result() -> None:
+    assert HookResult("h", False, 2, "", "a\nb\n").summary == "hook h exited with code 2: b"

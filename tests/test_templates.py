@@ -1,0 +1,225 @@
+"""Templates: strict sandboxed Jinja2, the shquote filter, and prompt exec(...) expansion."""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+
+from vik_tui.engine.intake import Issue
+from vik_tui.engine.templates import (
+    EXEC_TIMEOUT_SEC, TemplateError, build_context, expand_exec, render, render_prompt, shquote,
+)
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Path:
+    path = tmp_path / "ws" / "issues" / "ENG-1"
+    path.mkdir(parents=True)
+    return path
+
+
+@pytest.fixture
+def context(tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("VIK_TEST_TOKEN", "tok-123")
+    issue = Issue(id="ENG-1", title="Fix the flaky test", state="todo", description="It fails on Tuesdays",
+                  extra={"priority": 2, "labels": ["bug", "ci"], "assignee": {"name": "ada"}})
+    return build_context(issue.template_fields(), "plan", workdir, tmp_path / "ws", tmp_path / "proj" / "workflow.yml")
+
+
+def test_context_has_everything_vik_exposes(context: dict[str, Any], tmp_path: Path, workdir: Path) -> None:
+    source = ("{{ issue.id }}|{{ issue.title }}|{{ issue.description }}|{{ issue.state }}|{{ issue.workdir }}|"
+              "{{ issue.stage }}|{{ workspace_root }}|{{ workflow_path }}|{{ workflow_dir }}|{{ env.VIK_TEST_TOKEN }}")
+    assert render(source, context).split("|") == [
+        "ENG-1", "Fix the flaky test", "It fails on Tuesdays", "todo", str(workdir), "plan", str(tmp_path / "ws"),
+        str(tmp_path / "proj" / "workflow.yml"), str(tmp_path / "proj"), "tok-123"]
+
+
+def test_extra_fields_are_visible(context: dict[str, Any]) -> None:
+    out = render("{{ issue.priority }} {{ issue.labels | join(',') }} {{ issue.assignee.name }}", context)
+    assert out == "2 bug,ci ada"
+
+
+def test_control_structures_and_filters_work(context: dict[str, Any]) -> None:
+    source = "{% for l in issue.labels %}[{{ l | upper }}]{% endfor %}{% if issue.priority > 1 %} urgent{% endif %}"
+    assert render(source, context) == "[BUG][CI] urgent"
+
+
+def test_trailing_newline_is_kept(context: dict[str, Any]) -> None:
+    assert render("line\n", context) == "line\n"
+
+
+@pytest.mark.parametrize("source, name", [
+    ("{{ nope }}", "'nope' is undefined"),
+    ("{{ issue.nope }}", "nope"),
+    ("{{ env.VIK_SURELY_UNSET_VAR }}", "VIK_SURELY_UNSET_VAR"),
+    ("{% if missing_flag %}x{% endif %}", "missing_flag"),
+    ("{{ issue.assignee.email }}", "email"),
+])
+def test_unknown_variables_are_errors_naming_them(context: dict[str, Any], source: str, name: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        render(source, context, "hook before_run")
+    message = str(info.value)
+    assert message.startswith("hook before_run: undefined variable") and name in message
+
+
+def test_syntax_errors_name_the_line(context: dict[str, Any]) -> None:
+    with pytest.raises(TemplateError, match=r"stage plan prompt: template syntax error at line 2"):
+        render("ok\n{{ issue.id \n", context, "stage plan prompt")
+    with pytest.raises(TemplateError, match="syntax error"):
+        render("{% for %}", context)
+
+
+@pytest.mark.parametrize("source", [
+    "{{ ''.__class__.__mro__ }}",
+    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+    "{{ issue.__class__ }}",
+    "{{ cycler.__init__.__globals__ }}",
+    "{{ (1).__class__.__base__.__subclasses__() }}",
+    "{{ env.__class__.__init__ }}",
+    "{% set x = ''.__class__ %}{{ x }}",
+    "{{ ''.format.__self__ }}",
+    "{{ render.__globals__ }}",
+])
+def test_sandbox_blocks_attribute_tricks(context: dict[str, Any], source: str) -> None:
+    with pytest.raises(TemplateError) as info:
+        render(source, context)
+    assert "object at 0x" not in str(info.value) and "<class" not in str(info.value)
+
+
+def test_sandbox_names_what_it_blocked(context: dict[str, Any]) -> None:
+    with pytest.raises(TemplateError) as info:
+        render("{{ ''.__class__.__mro__ }}", context, "stage plan prompt")
+    assert str(info.value) == ("stage plan prompt: blocked by the template sandbox: "
+                               "access to attribute '__class__' of 'str' object is unsafe.")
+
+
+@pytest.mark.parametrize("source", ["{{ issue.labels.append('x') }}", "{{ issue.assignee.update(name='eve') }}",
+                                    "{{ issue.labels.__setitem__(0, 'y') }}", "{{ issue.assignee.clear() }}"])
+def test_templates_cannot_modify_the_issue(context: dict[str, Any], source: str) -> None:
+    with pytest.raises(TemplateError):
+        render(source, context)
+    assert context["issue"]["labels"] == ["bug", "ci"] and context["issue"]["assignee"] == {"name": "ada"}
+
+
+def test_runaway_templates_fail_cleanly(context: dict[str, Any]) -> None:
+    with pytest.raises(TemplateError, match="range too big|OverflowError"):
+        render("{% for i in range(10**9) %}{% endfor %}", context)
+    with pytest.raises(TemplateError):
+        render("{{ 1 / 0 }}", context)
+
+
+# -- shquote ------------------------------------------------------------------------------------
+
+NASTY = ["'; rm -rf /", "plain", "", "a b  c", "$(touch pwned)", "`touch pwned`", "back\\slash", 'say "hi"',
+         "it's", "new\nline", "tab\there", "*", "~", "-n", "é ☃ 🙂", "${HOME}", "!!", ";&|<>"]
+
+
+@pytest.mark.parametrize("title", NASTY)
+def test_shquote_round_trips_through_sh(context: dict[str, Any], workdir: Path, title: str) -> None:
+    context["issue"]["title"] = title
+    script = render("printf '%s' {{ issue.title | shquote }}", context)
+    out = subprocess.run(["sh", "-c", script], cwd=workdir, capture_output=True, text=True, timeout=10)
+    assert out.returncode == 0 and out.stdout == title
+    assert not (workdir / "pwned").exists()
+
+
+def test_shquote_with_echo_as_in_the_issue(context: dict[str, Any], workdir: Path, tmp_path: Path) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    context["issue"]["title"] = f"'; rm -rf {victim}; echo '"
+    script = render("echo {{ issue.title | shquote }}", context)
+    out = subprocess.run(["sh", "-c", script], cwd=workdir, capture_output=True, text=True, timeout=10)
+    assert out.stdout == f"'; rm -rf {victim}; echo '\n"
+    assert victim.is_dir()
+
+
+def test_shquote_values() -> None:
+    assert shquote(None) == "''"
+    assert shquote(42) == "42"
+    assert shlex.split(shquote("a'b")) == ["a'b"]
+
+
+# -- prompt exec(...) expansion ------------------------------------------------------------------
+
+
+async def test_exec_forms_are_expanded_in_the_workspace(context: dict[str, Any], workdir: Path) -> None:
+    (workdir / "notes.txt").write_text("remember the milk\n")
+    source = "A !`exec(cat notes.txt)` B `exec(pwd)` C `exec(printf 'x\\n\\n')`."
+    out = await render_prompt(source, context, workdir)
+    assert out == f"A remember the milk B {workdir} C x\n."  # exactly one trailing newline trimmed
+
+
+async def test_exec_sees_rendered_variables(context: dict[str, Any], workdir: Path) -> None:
+    out = await render_prompt("`exec(echo {{ issue.id | shquote }}-{{ issue.stage }})`", context, workdir)
+    assert out == "ENG-1-plan"
+
+
+async def test_exec_with_parentheses_and_multiline_output(context: dict[str, Any], workdir: Path) -> None:
+    out = await render_prompt("[`exec(echo $(echo a); printf 'b\\nc\\n')`]", context, workdir)
+    assert out == "[a\nb\nc]"
+
+
+async def test_exec_non_zero_exit_fails_the_render(context: dict[str, Any], workdir: Path) -> None:
+    with pytest.raises(TemplateError) as info:
+        await render_prompt("before `exec(echo partial; echo broken >&2; exit 7)` after", context, workdir)
+    assert "exited with code 7" in str(info.value) and "broken" in str(info.value)
+
+
+async def test_exec_timeout_kills_the_group(context: dict[str, Any], workdir: Path, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pid"
+    started = time.monotonic()
+    with pytest.raises(TemplateError, match=r"timed out after 0.3s"):
+        await render_prompt(f"`exec(sleep 1000 & echo $! > {pidfile}; wait)`", context, workdir, exec_timeout_sec=0.3)
+    assert time.monotonic() - started < 10
+    pid = int(pidfile.read_text())
+    try:
+        assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        pass
+
+
+async def test_expand_exec_timeout_argument(workdir: Path) -> None:
+    assert EXEC_TIMEOUT_SEC == 30
+    with pytest.raises(TemplateError, match="timed out after 0.2s"):
+        await expand_exec("`exec(sleep 1000)`", workdir, timeout_sec=0.2)
+    assert await expand_exec("no exec here", workdir) == "no exec here"
+
+
+async def test_exec_in_a_missing_workspace_is_a_template_error(context: dict[str, Any], tmp_path: Path) -> None:
+    with pytest.raises(TemplateError, match="could not start"):
+        await render_prompt("`exec(echo hi)`", context, tmp_path / "missing")
+
+
+async def test_undefined_variable_in_a_prompt_runs_nothing(context: dict[str, Any], workdir: Path) -> None:
+    with pytest.raises(TemplateError, match="undefined"):
+        await render_prompt("`exec(touch ran)` {{ nope }}", context, workdir)
+    assert not (workdir / "ran").exists()
+
+
+@pytest.mark.parametrize("field", ["title", "description", "labels"])
+async def test_tracker_text_cannot_inject_exec(context: dict[str, Any], workdir: Path, field: str) -> None:
+    """An issue whose text contains `exec(...)` must not run commands on the operator's machine."""
+    payload = "`exec(touch pwned)` and !`exec(touch pwned2)`"
+    context["issue"][field] = [payload] if field == "labels" else payload
+    source = "Issue: {{ issue.%s }}" % field
+    out = await render_prompt(source, context, workdir)
+    assert not (workdir / "pwned").exists() and not (workdir / "pwned2").exists()
+    assert payload in out  # kept literally, backticks and all
+
+
+async def test_injected_text_inside_a_real_exec_stays_quoted(context: dict[str, Any], workdir: Path) -> None:
+    context["issue"]["title"] = "x)` `exec(touch pwned)"
+    out = await render_prompt("`exec(printf '%s' {{ issue.title | shquote }})`", context, workdir)
+    assert out == "x)` `exec(touch pwned)"
+    assert not (workdir / "pwned").exists()
+
+
+async def test_private_use_characters_survive(context: dict[str, Any], workdir: Path) -> None:
+    context["issue"]["title"] = "\ue000\ue001 \ue000\ue002 `"
+    assert await render_prompt("{{ issue.title }}", context, workdir) == "\ue000\ue001 \ue000\ue002 `"

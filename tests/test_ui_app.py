@@ -1,0 +1,375 @@
+"""The Textual app driven by Pilot against real Supervisors, real workflows and the fake agent.
+
+Every wait polls a condition with a deadline (never a fixed sleep): the engine runs real
+processes, so timings vary between machines.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from textual.pilot import Pilot
+from textual.widgets import Input, Static
+
+from conftest import Project, base_workflow
+from vik_tui.config.loader import load_workflow
+from vik_tui.engine.proc import group_alive
+from vik_tui.engine.service import WorkflowLock
+from vik_tui.engine.supervisor import Supervisor
+from vik_tui.ui.app import DiagnosticsApp, VikApp
+from vik_tui.ui.screens.confirm import ConfirmScreen
+from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
+from vik_tui.ui.screens.help import HelpScreen
+from vik_tui.ui.widgets.issue_table import IssueTable
+from vik_tui.ui.widgets.stage_panes import SessionPane, StagePanes
+
+SIZE = (120, 40)
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def workflow(project: Project, *, mode: str = "success", max_iterations: int | None = None, idle_sec: float = 1,
+             grace: float = 1, max_attempts: int = 1, **agent_args: Any) -> Path:
+    data = base_workflow(project)
+    data["loop"].update(max_iterations=max_iterations, cancel_grace_sec=grace,
+                        retry={"max_attempts": max_attempts, "backoff_sec": 1, "max_backoff_sec": 1})
+    data["agents"]["codex"]["args"] = {"mode": mode, **agent_args}
+    data["issues"]["pull"]["idle_sec"] = idle_sec
+    return project.write(data)
+
+
+def supervisor(path: Path) -> Supervisor:
+    result = load_workflow(path)
+    assert result.ok and result.workflow is not None, [d.render() for d in result.diagnostics]
+    return Supervisor(result.workflow, result.path, watch=False)
+
+
+async def wait_for(pilot: Pilot[Any], predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await pilot.pause(0.05)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+def run_status(app: VikApp, issue_id: str, stage: str = "plan") -> str | None:
+    for issue in app.engine.snapshot()["issues"]:
+        if issue["id"] == issue_id:
+            for run in issue["stages"]:
+                if run["stage"] == stage:
+                    return run["status"]
+    return None
+
+
+def run_dict(app: VikApp, issue_id: str, stage: str = "plan") -> dict[str, Any]:
+    for issue in app.engine.snapshot()["issues"]:
+        if issue["id"] == issue_id:
+            for run in issue["stages"]:
+                if run["stage"] == stage:
+                    return run
+    raise AssertionError(f"no run {issue_id}/{stage}")
+
+
+def rows(app: VikApp) -> list[str]:
+    return list(app.main.query_one(IssueTable)._order)
+
+
+def active_pane(app: VikApp) -> SessionPane | None:
+    panes = app.main.query_one(StagePanes)
+    uuid = panes.active_session_uuid()
+    return panes._panes.get(uuid) if uuid else None
+
+
+def pane_text(app: VikApp) -> str:
+    pane = active_pane(app)
+    return "\n".join(pane.log_widget.lines) if pane is not None and pane.state == "live" else ""
+
+
+def group_gone(pid: int) -> bool:
+    """No process of the group runs: killpg finds none, or only zombies not reaped yet
+    (in a bare container PID 1 may reap late or never)."""
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return True
+    return not group_alive(pid)
+
+
+def dead(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+async def quit_app(pilot: Pilot[Any], app: VikApp) -> None:
+    """q, answering yes if asked; then wait until the supervisor has stopped."""
+    await pilot.press("q")
+    await pilot.pause(0.1)
+    if isinstance(app.screen, ConfirmScreen):
+        await pilot.press("y")
+    await wait_for(pilot, lambda: app.engine_done, "the supervisor to stop")
+
+
+# -- tests -------------------------------------------------------------------------------------
+async def test_issues_appear_in_intake_order(project: Project) -> None:
+    project.set_issues([
+        {"id": "B-2", "title": "Second in the tracker", "state": "backlog"},
+        {"id": "A-1", "title": "First stage work", "state": "todo"},
+    ])
+    app = VikApp(supervisor(workflow(project)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: rows(app) == ["B-2", "A-1"], "both rows")
+        table = app.main.query_one(IssueTable)
+        assert table.get_row("B-2")[1].plain.startswith("Second")
+        await wait_for(pilot, lambda: run_status(app, "A-1") == "completed", "A-1 to complete")
+        await wait_for(pilot, lambda: "✓" in table.get_row("A-1")[3].plain, "the completed glyph")
+        assert "workflow.yml" in str(app.main.query_one("#status", Static).render())
+        await quit_app(pilot, app)
+
+
+async def test_rejected_issue_shows_dimmed_with_reason(project: Project) -> None:
+    project.set_issues([{"id": "ok-1", "title": "fine", "state": "backlog"},
+                        {"id": "../escape", "title": "bad id", "state": "todo"}])
+    app = VikApp(supervisor(workflow(project)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(rows(app)) == 2, "the rejected row")
+        key = rows(app)[1]
+        assert key.startswith("!rejected:")
+        cells = app.main.query_one(IssueTable).get_row(key)
+        assert cells[2].plain == "rejected"
+        assert cells[1].plain  # the reason
+        await quit_app(pilot, app)
+
+
+async def test_pane_replays_a_session_opened_after_it_finished(project: Project) -> None:
+    project.set_issues([{"id": "X-0", "title": "nothing to do", "state": "backlog"},
+                        {"id": "X-1", "title": "does work", "state": "todo"}])
+    app = VikApp(supervisor(workflow(project, lines=3)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: run_status(app, "X-1") == "completed", "X-1 to complete")
+        assert app.main.selected == "X-0"  # the session ran while another issue was shown
+        await pilot.press("j")
+        await wait_for(pilot, lambda: "── completed" in pane_text(app), "the replayed outcome line")
+        text = pane_text(app)
+        assert "▸ shell" in text and "echo 2" in text
+        assert "✓ exit 0" in text
+        assert "DONE: the work is finished." in text
+        assert text.count("▸ shell") == 3  # replay + live, without duplicates
+        await quit_app(pilot, app)
+
+
+async def test_pane_streams_live_records(project: Project) -> None:
+    project.set_issues([{"id": "S-1", "title": "streams", "state": "todo"}])
+    app = VikApp(supervisor(workflow(project, mode="cooperative", lines=2)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: "working until told to stop" in pane_text(app), "the live message")
+        text = pane_text(app)
+        assert text.count("▸ shell") == 2
+        tab = app.main.query_one(StagePanes).tabbed.get_tab(active_pane(app))  # type: ignore[arg-type]
+        assert "plan #1" in tab.label_text
+        await quit_app(pilot, app)
+
+
+async def test_restart_replays_history(project: Project) -> None:
+    project.set_issues([{"id": "R-1", "title": "restart me", "state": "todo"}])
+    path = workflow(project, lines=2)
+    first = VikApp(supervisor(path), bell=False)
+    async with first.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: run_status(first, "R-1") == "completed", "R-1 to complete")
+        await quit_app(pilot, first)
+    project.set_issues([{"id": "R-1", "title": "restart me", "state": "done"}])  # no stage re-runs it
+    second = VikApp(supervisor(path), bell=False)
+    async with second.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: rows(second) == ["R-1"], "the row after restart")
+        await wait_for(pilot, lambda: "── completed" in pane_text(second), "the replayed session")
+        assert "DONE: the work is finished." in pane_text(second)
+        assert run_dict(second, "R-1")["history"][0]["attempt"] == 1
+        await quit_app(pilot, second)
+
+
+async def test_cancel_asks_then_cancels_a_cooperative_agent(project: Project) -> None:
+    project.set_issues([{"id": "C-1", "title": "cancel me", "state": "todo"}])
+    app = VikApp(supervisor(workflow(project, mode="cooperative")), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: run_status(app, "C-1") == "running", "C-1 to run")
+        await wait_for(pilot, lambda: app.main.check_action("cancel", ()) is True, "cancel to apply")
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("n")  # keep it
+        await pilot.pause(0.2)
+        assert run_status(app, "C-1") == "running"
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        started = time.monotonic()
+        await pilot.press("y")
+        await wait_for(pilot, lambda: run_status(app, "C-1") == "cancelled", "the cancel", timeout=10)
+        assert time.monotonic() - started < 5
+        await wait_for(pilot, lambda: "── cancelled" in pane_text(app), "the outcome line")
+        await quit_app(pilot, app)
+
+
+async def test_cancel_of_a_hanging_agent_leaves_no_process(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    child_file = tmp_path / "child.pid"
+    monkeypatch.setenv("FAKE_CHILD_PID", str(child_file))
+    project.set_issues([{"id": "H-1", "title": "hangs", "state": "todo"}])
+    app = VikApp(supervisor(workflow(project, mode="hang", grace=1)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: run_status(app, "H-1") == "running" and child_file.exists()
+                       and child_file.read_text().strip(), "the agent and its grandchild")
+        pid = run_dict(app, "H-1")["session"]["pid"]
+        child = int(child_file.read_text())
+        assert pid and not group_gone(pid)
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: run_status(app, "H-1") == "cancelled", "the cancel", timeout=15)
+        assert group_gone(pid)
+        assert dead(child)
+        await quit_app(pilot, app)
+
+
+async def test_retry_after_failure_with_r(project: Project) -> None:
+    project.set_issues([{"id": "F-1", "title": "fails", "state": "todo"}])
+    app = VikApp(supervisor(workflow(project, mode="turn_failed", max_attempts=1)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: run_status(app, "F-1") == "failed" and run_dict(app, "F-1")["gave_up"], "the failure")
+        await wait_for(pilot, lambda: any("needs a human" in (n.title or "") for n in app._notifications), "the toast")
+        await wait_for(pilot, lambda: "── failed" in pane_text(app), "the failed outcome in the pane")
+        assert "[error]" in pane_text(app)
+        await wait_for(pilot, lambda: app.main.check_action("retry", ()) is True, "retry to apply")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: len(run_dict(app, "F-1")["history"]) == 2, "a second attempt")
+        await wait_for(pilot, lambda: len(app.main.query_one(StagePanes)._panes) == 2, "a second pane")
+        await wait_for(pilot, lambda: run_status(app, "F-1") == "failed", "the second failure")
+        await quit_app(pilot, app)
+
+
+async def test_filter_with_slash_and_escape(project: Project) -> None:
+    project.set_issues([
+        {"id": "AL-1", "title": "alpha work", "state": "backlog"},
+        {"id": "BE-2", "title": "beta work", "state": "backlog"},
+        {"id": "GA-3", "title": "gamma", "state": "review"},
+    ])
+    app = VikApp(supervisor(workflow(project)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(rows(app)) == 3, "three rows")
+        await pilot.press("slash")
+        assert isinstance(app.focused, Input)
+        await pilot.press("b", "e", "t")
+        await wait_for(pilot, lambda: rows(app) == ["BE-2"], "the title filter")
+        await pilot.press("backspace", "backspace", "backspace", "r", "e", "v")
+        await wait_for(pilot, lambda: rows(app) == ["GA-3"], "the state filter")
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: len(rows(app)) == 3, "the cleared filter")
+        assert isinstance(app.focused, IssueTable)
+        await quit_app(pilot, app)
+
+
+async def test_pause_resume_and_poll_now(project: Project) -> None:
+    project.set_issues([{"id": "P-1", "title": "idle", "state": "backlog"}])
+    app = VikApp(supervisor(workflow(project, idle_sec=60)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine.snapshot()["intake"]["status"] == "idle", "the first poll")
+        iterations = app.engine.snapshot()["intake"]["iterations"]
+        await pilot.press("f")
+        await wait_for(pilot, lambda: app.engine.snapshot()["intake"]["iterations"] > iterations, "poll now")
+        await pilot.press("p")
+        await wait_for(pilot, lambda: app.engine.snapshot()["intake"]["paused"], "pause")
+        await wait_for(pilot, lambda: "paused" in str(app.main.query_one("#status", Static).render()), "the header")
+        assert app.main.check_action("poll_now", ()) is None  # dimmed while paused
+        assert app.main.check_action("pause", ()) is False and app.main.check_action("resume", ()) is True
+        await pilot.press("p")
+        await wait_for(pilot, lambda: not app.engine.snapshot()["intake"]["paused"], "resume")
+        await quit_app(pilot, app)
+
+
+async def test_help_lists_every_key(project: Project) -> None:
+    app = VikApp(supervisor(workflow(project)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("question_mark")
+        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+        text = str(app.screen.query_one("#help-keys", Static).render())
+        for word in ("cancel", "Retry", "shell", "git diff", "Filter", "log pane", "Pause", "Poll", "session JSONL", "Quit"):
+            assert word.lower() in text.lower(), word
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
+        await quit_app(pilot, app)
+
+
+async def test_log_pane_toggles_and_starts_collapsed_when_small(project: Project) -> None:
+    app = VikApp(supervisor(workflow(project)), bell=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        log = app.main.query_one("#log")
+        await pilot.pause()
+        assert not log.display
+        await pilot.press("l")
+        await pilot.pause()
+        assert log.display
+        await quit_app(pilot, app)
+    app = VikApp(supervisor(workflow(project)), bell=False)
+    async with app.run_test(size=(120, 40)) as pilot:
+        log = app.main.query_one("#log")
+        await wait_for(pilot, lambda: "intake" in "\n".join(line.text for line in log.lines), "the intake line")
+        assert log.display
+        await pilot.press("l")
+        await pilot.pause()
+        assert not log.display
+        await quit_app(pilot, app)
+
+
+async def test_quit_with_running_agents_asks_then_stops_them(project: Project) -> None:
+    project.set_issues([{"id": "Q-1", "title": "runs", "state": "todo"}, {"id": "Q-2", "title": "runs", "state": "todo"}])
+    app = VikApp(supervisor(workflow(project, mode="cooperative")), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: run_status(app, "Q-1") == "running" and run_status(app, "Q-2") == "running", "two agents")
+        pids = [run_dict(app, i)["session"]["pid"] for i in ("Q-1", "Q-2")]
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        assert "2 agents are running" in app.screen.question
+        await pilot.press("n")
+        await pilot.pause(0.2)
+        assert run_status(app, "Q-1") == "running" and app.is_running
+        await pilot.press("q")
+        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question again")
+        await pilot.press("y")
+        await wait_for(pilot, lambda: app.engine_done, "the supervisor to stop", timeout=15)
+    assert app.return_code == 0
+    assert all(group_gone(pid) for pid in pids)
+
+
+async def test_second_instance_exits_with_the_lock_message(project: Project) -> None:
+    sup = supervisor(workflow(project))
+    lock = WorkflowLock(sup.layout.lock_file)
+    lock.acquire({"pid": 4242, "started_at": "earlier", "cwd": "/somewhere"})
+    try:
+        app = VikApp(sup, bell=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await wait_for(pilot, lambda: app.exit_message is not None, "the lock failure")
+        assert app.return_code == 1
+        assert "another vik-tui supervises this workflow (pid 4242" in (app.exit_message or "")
+    finally:
+        lock.release()
+
+
+async def test_diagnostics_screen_for_a_broken_workflow(project: Project) -> None:
+    data = base_workflow(project)
+    data["issue"]["stages"]["plan"]["agent"] = "nobody"
+    result = load_workflow(project.write(data))
+    assert not result.ok
+    app = DiagnosticsApp(result)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: isinstance(app.screen, DiagnosticsScreen), "the diagnostics")
+        text = str(app.screen.query_one("#findings-text", Static).render())
+        assert "error" in text and "issue.stages.plan.agent" in text
+        code = result.errors[0].code
+        assert code in text
+        await pilot.press("q")
+    assert app.return_code == 1

@@ -1,0 +1,98 @@
+"""SVG snapshots of the real app on scripted engine state with a frozen clock.
+
+`snap_compare` is synchronous (it runs its own event loop): these test functions must not be
+async. Refresh the SVGs with `pytest tests/test_ui_snapshots.py --snapshot-update` and look at
+them before committing (tests/__snapshots__/test_ui_snapshots/).
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+
+from conftest import Project, base_workflow
+from vik_tui.config.loader import load_workflow
+from vik_tui.ui import scripted
+from vik_tui.ui.app import DiagnosticsApp, VikApp
+from vik_tui.ui.clock import FrozenClock
+from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
+from vik_tui.ui.screens.help import HelpScreen
+from vik_tui.ui.widgets.stage_panes import StagePanes
+
+
+def app_for(name: str) -> VikApp:
+    return VikApp(scripted.SCENARIOS[name](), clock=FrozenClock(scripted.NOW), bell=False)
+
+
+async def settled(pilot: Pilot[Any]) -> None:
+    """Wait until the first refresh happened and the shown pane has replayed its session."""
+    app = pilot.app
+    assert isinstance(app, VikApp)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        await pilot.pause(0.05)
+        if not app.main.ready or not app.main.snap:
+            continue
+        panes = app.main.query_one(StagePanes)
+        uuid = panes.active_session_uuid()
+        pane = panes._panes.get(uuid) if uuid else None
+        expects_pane = bool(app.main.snap.get("issues"))
+        if panes._busy or (expects_pane and (pane is None or pane.state != "live")):
+            continue
+        break
+    await pilot.pause(0.3)  # two more refreshes: widths settle after the first layout
+    await pilot.wait_for_scheduled_animations()
+
+
+def test_main_idle(snap_compare: Any) -> None:
+    assert snap_compare(app_for("idle"), terminal_size=(110, 30), run_before=settled)
+
+
+def test_busy_streaming_pane(snap_compare: Any) -> None:
+    assert snap_compare(app_for("busy"), terminal_size=(140, 40), run_before=settled)
+
+
+def test_failure_with_retry_countdown(snap_compare: Any) -> None:
+    assert snap_compare(app_for("failure"), terminal_size=(120, 32), run_before=settled)
+
+
+def test_small_terminal_80x24(snap_compare: Any) -> None:
+    assert snap_compare(app_for("busy"), terminal_size=(80, 24), run_before=settled)
+
+
+def test_help_screen(snap_compare: Any) -> None:
+    async def open_help(pilot: Pilot[Any]) -> None:
+        await settled(pilot)
+        await pilot.press("question_mark")
+        while not isinstance(pilot.app.screen, HelpScreen):
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app_for("busy"), terminal_size=(120, 36), run_before=open_help)
+
+
+def test_diagnostics_screen(snap_compare: Any, project: Project) -> None:
+    data = base_workflow(project)
+    data["issue"]["stages"]["plan"]["agent"] = "nobody"
+    data["loop"]["max_issue_concurrency"] = "four"
+    data["loop"]["colour"] = "blue"
+    result = load_workflow(project.write(data))
+    assert not result.ok
+    app = DiagnosticsApp(result, display_path="/home/dev/project/workflow.yml")
+
+    async def shown(pilot: Pilot[Any]) -> None:
+        while not isinstance(pilot.app.screen, DiagnosticsScreen):
+            await pilot.pause(0.05)
+        await pilot.pause(0.2)
+
+    assert snap_compare(app, terminal_size=(100, 30), run_before=shown)
+
+
+def test_snapshot_inputs_are_fixed() -> None:
+    """The scripted state must not depend on the host: no tmp paths, fixed times."""
+    for name, build in scripted.SCENARIOS.items():
+        text = repr(build().snapshot())
+        assert "/tmp" not in text and str(Path.home()) not in text.replace("/home/dev", ""), name

@@ -1,0 +1,128 @@
+"""Pure UI helpers: sanitising agent text, formatting records, merging a replay with live records."""
+
+from __future__ import annotations
+
+import pytest
+
+from vik_tui.ui.clock import FrozenClock
+from vik_tui.ui.glyphs import ASCII, UNICODE, default_glyphs
+from vik_tui.ui.records import format_records, merge_replay
+from vik_tui.ui.text import countdown, human_count, mmss, one_line, sanitize
+from vik_tui.ui.widgets.status_line import render_status
+
+CLOCK = FrozenClock("2026-01-15T12:00:00Z")
+
+
+@pytest.mark.parametrize("raw", [
+    "\x1b[2J", "\x1b[H\x1b[2J", "\x1b[31mred\x1b[0m", "\x1b]0;title\x07", "\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\",
+    "\x1bPq#0;2;0;0;0\x1b\\", "\x9b2J", "\x1b7\x1b8", "\x1b(B", "bell\x07", "nul\x00", "\x1b[?1049h", "\x1b[6n",
+])
+def test_sanitize_removes_every_escape(raw: str) -> None:
+    clean = sanitize(raw)
+    assert "\x1b" not in clean and "\x9b" not in clean
+    assert all(ch in "\n\t" or (ord(ch) >= 32 and not 0x7F <= ord(ch) <= 0x9F) for ch in clean)
+
+
+def test_sanitize_keeps_text_and_collapses_progress() -> None:
+    assert sanitize("\x1b[31mred\x1b[0m text") == "red text"
+    assert sanitize("10%\r50%\r100%") == "100%"
+    assert sanitize("downloading\r\ndone") == "downloading\ndone"
+    assert sanitize("a\r") == "a"
+    assert sanitize("tab\there") == "tab here"
+    assert sanitize("plain ünïcödé ✓") == "plain ünïcödé ✓"
+
+
+def test_one_line_and_numbers() -> None:
+    assert one_line("first\nsecond") == "first …"
+    assert one_line("x" * 50, 10) == "x" * 9 + "…"
+    assert human_count(999) == "999"
+    assert human_count(12_345) == "12.3k"
+    assert human_count(4_100_000) == "4.1M"
+    assert mmss(72.9) == "1:12"
+    assert countdown(11.2) == "12s"
+    assert countdown(0) == "0s"
+
+
+def test_format_records_layout() -> None:
+    ts = "2026-01-15T11:58:48.000Z"
+    records = [
+        {"kind": "message", "role": "assistant", "text": "hello\nworld", "ts": ts},
+        {"kind": "message", "role": "reasoning", "text": "thinking", "ts": ts},
+        {"kind": "tool_call", "call_id": "1", "name": "shell", "status": "started", "input": "ls -la", "ts": ts},
+        {"kind": "tool_call", "call_id": "1", "name": "shell", "status": "failed", "exit_code": 2,
+         "output": "a\nb\nc\nd\ne\n", "ts": ts},
+        {"kind": "tool_call", "call_id": "2", "name": "edit", "status": "completed", "input": "update x.py", "ts": ts},
+        {"kind": "token_usage", "input_tokens": 5, "ts": ts},
+        {"kind": "error", "message": "\x1b[31mboom\x1b[0m", "fatal": True, "ts": ts},
+        {"kind": "outcome", "state": "failed", "reason": "boom", "exit_code": 1, "tokens": {"input": 1200, "output": 30}, "ts": ts},
+    ]
+    lines = format_records(records, CLOCK, UNICODE, width=100)
+    assert lines == [
+        "11:58:48  hello",
+        "          world",
+        "11:58:48  ~ thinking",
+        "11:58:48  ▸ shell  ls -la",
+        "11:58:48  ✗ exit 2",
+        "          │ a",
+        "          │ b",
+        "          │ c",
+        "          │ … 2 more lines",
+        "11:58:48  ✓ edit  update x.py",
+        "11:58:48  [error] boom",
+        "11:58:48  ── failed · boom · exit 1 · tokens in 1.2k out 30 ──",
+    ]
+    ascii_lines = format_records(records[2:4], CLOCK, ASCII, width=100)
+    assert ascii_lines[0] == "11:58:48  > shell  ls -la"
+    assert ascii_lines[1] == "11:58:48  x exit 2"
+    assert ascii_lines[-1].endswith("... 2 more lines")
+
+
+def test_format_records_wraps_and_clips_to_width() -> None:
+    text = "word " * 60
+    lines = format_records([{"kind": "message", "text": text, "ts": "2026-01-15T11:00:00Z"},
+                            {"kind": "tool_call", "name": "shell", "status": "started", "input": "x" * 500}], CLOCK, UNICODE, width=60)
+    assert len(lines) > 3
+    assert all(len(line) <= 60 for line in lines)
+
+
+def test_format_records_never_raises_on_odd_records() -> None:
+    lines = format_records([{"kind": "message", "text": None}, {"kind": "tool_call"}, {"kind": "unknown", "raw": {"type": "x.y"}},
+                            {"kind": "brand_new"}, {}], CLOCK, UNICODE)
+    assert len(lines) == 5
+
+
+def test_merge_replay_drops_the_overlap() -> None:
+    a, b, c, d = ({"kind": "message", "text": t, "ts": f"2026-01-15T11:00:0{i}Z"} for i, t in enumerate("abcd"))
+    assert merge_replay([a, b], [c, d]) == [c, d]  # read before the live batches
+    assert merge_replay([a, b, c], [c, d]) == [d]  # the file already had c
+    assert merge_replay([a, b, c, d], [c, d]) == []  # and d
+    assert merge_replay([], [a]) == [a]
+    half = {"kind": "error", "message": "unreadable record in session file: {\"kind\": \"mes"}
+    assert merge_replay([a, b, half], [c]) == [c]
+
+
+def test_status_line_text() -> None:
+    snap = {
+        "name": "proj/workflow.yml", "running": 2, "max_issue_concurrency": 4,
+        "intake": {"status": "idle", "next_poll_in": 2.2, "paused": False},
+        "tokens": {"input": 12_300, "output": 4_100}, "rate_limits": {"primary": {"used_percent": 42.0}},
+    }
+    text = render_status(snap, UNICODE)
+    assert "proj/workflow.yml" in text and "next in 3s" in text and "running 2/4" in text
+    assert "tokens in 12.3k out 4.1k" in text and "primary 42%" in text
+    snap["intake"] = {"status": "error", "error": "pull failed: \x1b[2Jboom", "next_poll_in": 1.0}
+    text = render_status(snap, UNICODE)
+    assert "error: pull failed: boom" in text and "\x1b" not in text
+    snap["intake"] = {"status": "paused", "paused": True}
+    assert "paused" in render_status(snap, UNICODE)
+
+
+def test_ascii_glyphs_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VIK_TUI_ASCII", "1")
+    assert default_glyphs() is ASCII
+    monkeypatch.delenv("VIK_TUI_ASCII")
+    assert default_glyphs() is UNICODE
+    assert UNICODE.for_status("running", 3) == UNICODE.spinner[3]
+    assert ASCII.for_status("retry_wait") == "R"
+    assert all(ord(ch) < 128 for field in ("reserved", "preparing", "completed", "failed", "cancelled", "retry", "none", "tool")
+               for ch in getattr(ASCII, field))

@@ -1,0 +1,284 @@
+"""The Textual app: runs the Supervisor inside its event loop and repaints from its events.
+
+Engine events arrive through `subscribe()` (a plain callback in the same loop). They only go
+into a pending buffer; a 50 ms timer turns a burst into one repaint: one snapshot, changed
+table cells, one `write_lines` per visible pane, one write to the log pane.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from textual.app import App, SystemCommand
+from textual.screen import Screen
+from textual.worker import Worker, WorkerState
+
+from vik_tui.config.diagnostics import Diagnostic
+from vik_tui.config.loader import LoadResult, load_workflow
+from vik_tui.engine.service import AlreadyRunning
+from vik_tui.ui.clock import Clock
+from vik_tui.ui.engine_api import Engine
+from vik_tui.ui.event_lines import EventLines
+from vik_tui.ui.glyphs import Glyphs, default_glyphs
+from vik_tui.ui.keys import KEYS
+from vik_tui.ui.model import active_run_count
+from vik_tui.ui.paths import stylesheet
+from vik_tui.ui.screens.confirm import ConfirmScreen
+from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
+from vik_tui.ui.screens.main import MainScreen
+from vik_tui.ui.text import one_line
+
+FLUSH_INTERVAL = 0.05
+IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (timers, spinner)
+CSS_FILES = [stylesheet("app.tcss"), stylesheet("screens.tcss")]
+
+
+class VikApp(App[int]):
+    """One app per Supervisor. `clock=FrozenClock()` gives deterministic output for snapshots."""
+
+    CSS_PATH = CSS_FILES
+    TITLE = "vik-tui"
+
+    def __init__(
+        self, engine: Engine, *, clock: Clock | None = None, bell: bool = True, glyphs: Glyphs | None = None,
+        load_history: bool = True, warnings: Iterable[Diagnostic] = (),
+    ) -> None:
+        super().__init__()
+        self.engine = engine
+        self.clock = clock or Clock()
+        self.glyphs = glyphs or default_glyphs()
+        self.bell_enabled = bell
+        self.load_history = load_history
+        self.warnings = list(warnings)
+        self.engine_done = False
+        self.quitting = False
+        self.exit_message: str | None = None
+        self._engine_worker: Worker[Any] | None = None
+        self._unsubscribe: Any = None
+        self._pending_events: list[dict[str, Any]] = []
+        self._pending_records: dict[str, list[dict[str, Any]]] = {}
+        self._dirty = True
+        self._tick = 0
+        self._event_lines = EventLines(self.clock)
+        self._last_intake_error: str | None = None
+        self.main = MainScreen()
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def get_default_screen(self) -> Screen[Any]:
+        return self.main
+
+    async def on_mount(self) -> None:
+        if self.load_history:
+            try:  # reads session files: off the UI loop, before anything else uses the engine
+                await asyncio.to_thread(self.engine.load_history)
+            except Exception as exc:
+                self.notify(f"could not load earlier sessions: {exc}", severity="warning")
+        self._unsubscribe = self.engine.subscribe(self._on_engine_event)
+        self._engine_worker = self.run_worker(
+            self._run_engine(), name="supervisor", group="supervisor", exclusive=True, exit_on_error=False,
+        )
+        for diag in self.warnings:
+            self._pending_events.append({"event": "log", "ts": "", "level": "warning", "message": diag.render(self.engine.workflow_path.name)})
+        if self.warnings:
+            self.notify(f"{len(self.warnings)} warning(s) in the workflow; see the log pane or `vik-tui doctor`", severity="warning")
+        self._flush()
+        self.set_interval(FLUSH_INTERVAL, self._flush)
+
+    async def _run_engine(self) -> None:
+        try:
+            await self.engine.run()
+        except AlreadyRunning as exc:
+            self._fail(f"vik-tui: {exc}")
+        except OSError as exc:
+            self._fail(f"vik-tui: cannot run the workflow: {exc}")
+        finally:
+            self.engine_done = True
+            self._dirty = True
+
+    def _fail(self, message: str) -> None:
+        self.exit_message = message
+        self.exit(return_code=1, message=message)
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+
+    # -- engine events → pending buffer → one repaint per frame ------------------------------
+    def _on_engine_event(self, event: dict[str, Any]) -> None:
+        """Called synchronously by the engine: only buffer, never touch widgets here."""
+        self._dirty = True
+        if event.get("event") == "agent_events":
+            session_file = event.get("session_file")
+            if session_file and self._panes_want(session_file):
+                self._pending_records.setdefault(session_file, []).extend(event.get("records") or [])
+            return
+        self._pending_events.append(event)
+
+    def _panes_want(self, session_file: str) -> bool:
+        return self.main.ready and self.main.panes.wants(session_file)
+
+    def request_refresh(self) -> None:
+        self._dirty = True
+
+    def bindings_may_change(self) -> None:
+        if self.main.ready:
+            self.main.bindings_may_change()
+
+    def _flush(self) -> None:
+        self._tick += 1
+        if not self.main.ready:
+            return
+        if not (self._dirty or self._tick % IDLE_REFRESH_TICKS == 0):
+            return
+        self._dirty = False
+        events, self._pending_events = self._pending_events, []
+        records, self._pending_records = self._pending_records, {}
+        lines = [line for line in map(self._event_lines.line, events) if line is not None]
+        self.main.apply(self.engine.snapshot(), lines, records)
+        if events:
+            self._alert(events)
+
+    # -- notifications ----------------------------------------------------------------------
+    def _alert(self, events: list[dict[str, Any]]) -> None:
+        ring = False
+        for event in events:
+            name = event.get("event")
+            where = f"{event.get('issue')}/{event.get('stage')}"
+            if name == "stage_finished":
+                state = event.get("state")
+                if state == "completed":
+                    self.notify(f"{where} completed", title="stage done")
+                    ring = True
+                elif state == "failed":
+                    self.notify(one_line(event.get("reason"), 200) or "failed", title=f"{where} failed", severity="error")
+                    ring = True
+            elif name == "retry_given_up":
+                self.notify(f"gave up after {event.get('attempts')} attempt(s): {one_line(event.get('reason'), 160)}",
+                            title=f"{where} needs a human", severity="error", timeout=15)
+                ring = True
+            elif name == "intake_failed":
+                error = one_line(event.get("error"), 200)
+                if error != self._last_intake_error:
+                    self.notify(error, title="intake failed", severity="error")
+                self._last_intake_error = error
+            elif name == "intake":
+                self._last_intake_error = None
+            elif name == "config_rejected":
+                self._show_rejected_config(event.get("errors") or [])
+            elif name == "config_reloaded":
+                self.notify("workflow reloaded", title="config")
+            elif event.get("level") == "error" and name not in ("stage_finished",):
+                text = event.get("message") or event.get("error") or name
+                self.notify(one_line(str(text), 200), severity="error")
+        if ring and self.bell_enabled:
+            self.bell()
+
+    def _show_rejected_config(self, errors: list[dict[str, Any]]) -> None:
+        self.notify(f"{len(errors)} error(s); the last good configuration stays", title="workflow edit rejected", severity="error")
+        if isinstance(self.screen, DiagnosticsScreen):
+            return
+        path = str(self.engine.workflow_path)
+        self.push_screen(DiagnosticsScreen(errors, path, "This edit of the workflow was not applied", closable=True))
+
+    # -- quitting ---------------------------------------------------------------------------
+    async def action_quit(self) -> None:
+        """Stop every agent cleanly (asking first when any runs), then exit."""
+        if self.quitting:
+            return
+        running = 0 if self.engine_done else active_run_count(self.engine.snapshot())
+        if not running:
+            self._begin_quit()
+            return
+        noun = "agent is" if running == 1 else "agents are"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._begin_quit()
+
+        self.push_screen(ConfirmScreen(f"{running} {noun} running; stop them and quit?", yes="Stop and quit", no="Stay"), answered)
+
+    def _begin_quit(self) -> None:
+        self.quitting = True
+        self._dirty = True
+        worker = self._engine_worker
+        if self.engine_done or worker is None or worker.state not in (WorkerState.PENDING, WorkerState.RUNNING):
+            self.exit(return_code=0)
+            return
+        self.engine.stop()
+        self.run_worker(self._exit_when_stopped(worker), group="shutdown")
+
+    async def _exit_when_stopped(self, worker: Worker[Any]) -> None:
+        try:
+            await worker.wait()  # every session's process group is gone when run() returns
+        except Exception:
+            pass
+        if self.exit_message is None:
+            self.exit(return_code=0)
+
+    # -- command palette --------------------------------------------------------------------
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, MainScreen):
+            return
+        for key in KEYS:
+            if not key.palette or key.action.startswith("app."):
+                continue
+            if screen.check_action(key.action, ()) is not True:
+                continue
+            yield SystemCommand(key.label.capitalize(), key.help, _runner(screen, key.action))
+
+
+def _runner(screen: MainScreen, action: str) -> Any:
+    async def run() -> None:
+        await screen.run_action(action)
+
+    return run
+
+
+class DiagnosticsApp(App[str]):
+    """Shown instead of the main app when the workflow has errors: never a traceback."""
+
+    CSS_PATH = CSS_FILES
+    TITLE = "vik-tui"
+
+    def __init__(self, result: LoadResult, display_path: str | None = None) -> None:
+        super().__init__()
+        self.result = result
+        self.display_path = display_path or str(result.path)
+
+    def on_mount(self) -> None:
+        findings = [d.to_dict() for d in self.result.diagnostics]
+        headline = "The workflow cannot start" if not self.result.fatal else "The workflow file cannot be read"
+        self.push_screen(DiagnosticsScreen(findings, self.display_path, headline), self._finished)
+
+    def _finished(self, result: str | None) -> None:
+        if result == "recheck":
+            self.exit("recheck")
+        else:
+            self.exit("quit", return_code=1)
+
+
+def run_app(workflow_path: str | Path, watch: bool = True, bell: bool = True) -> int:
+    """The `vik-tui [WORKFLOW]` entry point. Returns the process exit code."""
+    from vik_tui.engine.supervisor import Supervisor
+
+    while True:
+        result = load_workflow(workflow_path)
+        if result.ok and result.workflow is not None:
+            break
+        diagnostics = DiagnosticsApp(result)
+        outcome = diagnostics.run()
+        if outcome != "recheck":
+            return 1
+    try:
+        supervisor = Supervisor(result.workflow, result.path, watch=watch)
+    except (OSError, ValueError) as exc:
+        print(f"vik-tui: cannot set up the workflow: {exc}", file=sys.stderr)
+        return 1
+    app = VikApp(supervisor, bell=bell, warnings=result.warnings)
+    app.run()
+    return app.return_code if app.return_code is not None else 0

@@ -1,0 +1,1 @@
+"""Screens: the main view, and the modals it opens (confirm, help, diff, diagnostics)."""

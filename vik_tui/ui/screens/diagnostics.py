@@ -1,0 +1,75 @@
+"""Workflow findings (the same as `vik-tui doctor`): shown instead of a traceback when the
+workflow cannot start, and over the main screen when a hot-reload edit is rejected."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.markup import escape
+from textual.screen import ModalScreen
+from textual.widgets import Footer, Static
+
+
+def findings_markup(findings: list[dict[str, Any]], file_name: str) -> str:
+    """One block per finding: `severity [code] line N · pointer` then the message."""
+    blocks = []
+    for item in findings:
+        severity = str(item.get("severity", "error"))
+        style = "$error" if severity == "error" else "$warning"
+        where = f"{file_name}:{item['line']}" if item.get("line") else file_name
+        if item.get("line") and item.get("column"):
+            where += f":{item['column']}"
+        pointer = f" · [b]{escape(str(item['pointer']))}[/]" if item.get("pointer") else ""
+        blocks.append(
+            f"[{style} b]{severity}[/] [$text-muted]\\[{escape(str(item.get('code', '')))}][/] "
+            f"{escape(where)}{pointer}\n    {escape(str(item.get('message', '')))}"
+        )
+    return "\n\n".join(blocks) if blocks else "[$success]No findings.[/]"
+
+
+def summary(findings: list[dict[str, Any]]) -> str:
+    errors = sum(1 for f in findings if f.get("severity", "error") == "error")
+    warnings = len(findings) - errors
+    return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+
+
+class DiagnosticsScreen(ModalScreen[str]):
+    """Dismisses with "quit", "recheck" or "close"; the caller decides what each means."""
+
+    BINDINGS = [
+        Binding("q", "finish('quit')", "quit"),
+        Binding("r", "finish('recheck')", "re-check"),
+        Binding("escape", "finish('close')", "close", show=False),
+    ]
+
+    def __init__(self, findings: list[dict[str, Any]], path: str, headline: str, closable: bool = False) -> None:
+        super().__init__(classes="modal diagnostics")
+        self.findings = findings
+        self.path = path
+        self.headline = headline
+        self.closable = closable
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="diagnostics", classes="dialog"):
+            yield Static(
+                f"[b $error]{escape(self.headline)}[/]\n[b]{escape(self.path)}[/] · {summary(self.findings)}",
+                classes="dialog-title",
+            )
+            with VerticalScroll(id="findings"):
+                yield Static(findings_markup(self.findings, self.path.rsplit("/", 1)[-1]), id="findings-text")
+            hint = "fix the file: it is reloaded on save · esc closes" if self.closable else "fix the file, then r re-checks · q quits"
+            yield Static(f"[$text-muted]{hint} · `vik-tui doctor` prints the same[/]", classes="dialog-hint")
+        yield Footer()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "finish" and parameters and parameters[0] == "recheck":
+            return not self.closable or None
+        return True
+
+    def action_finish(self, result: str) -> None:
+        if result == "close" and not self.closable:
+            result = "quit"
+        self.dismiss(result)

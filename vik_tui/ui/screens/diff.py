@@ -1,0 +1,54 @@
+"""`d`: the workspace's `git diff`, fetched by the engine's async `git_diff`, shown scrollable."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.markup import escape
+from textual.screen import ModalScreen
+from textual.widgets import Log, Static
+
+from vik_tui.engine.workspace_tools import git_diff
+from vik_tui.ui.highlight import DiffHighlighter, theme_styles
+from vik_tui.ui.text import sanitize
+
+MAX_DIFF_LINES = 50_000
+
+
+class DiffScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,q,d", "close", "close")]
+
+    def __init__(self, issue_id: str, workdir: Path) -> None:
+        super().__init__(classes="modal")
+        self.issue_id = issue_id
+        self.workdir = workdir
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="diff", classes="dialog"):
+            yield Static(f"[b]git diff[/] · {escape(self.issue_id)} · [$text-muted]{escape(str(self.workdir))}[/]", classes="dialog-title")
+            log = Log(max_lines=MAX_DIFF_LINES, highlight=True, id="diff-log")
+            log.highlighter = DiffHighlighter(theme_styles(self.app.theme_variables))
+            yield log
+            yield Static("[$text-muted]esc or q closes[/]", classes="dialog-hint")
+
+    def on_mount(self) -> None:
+        log = self.query_one("#diff-log", Log)
+        log.write_line("loading…")
+        self.run_worker(self._load(), exclusive=True)
+
+    async def _load(self) -> None:
+        try:
+            text = await git_diff(self.workdir)
+        except Exception as exc:  # git missing, permissions: say so instead of failing
+            text = f"(git diff failed: {exc})"
+        log = self.query_one("#diff-log", Log)
+        log.clear()
+        lines = sanitize(text).rstrip("\n").split("\n")
+        log.write_lines(lines if any(lines) else ["(no changes)"])
+        log.scroll_home(animate=False)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

@@ -1,0 +1,292 @@
+"""The main screen (DESIGN §4): status line, issue list, session panes, engine log, footer.
+
+It owns the view state (selection, filter, log visibility) and the user commands. The app
+feeds it a fresh engine snapshot plus the events and records of a refresh via `apply()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult, SuspendNotSupported
+from textual.containers import Container, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Input
+
+from vik_tui.engine.workspace_tools import inside_tmux, open_tmux_split, run_shell_foreground
+from vik_tui.ui.engine_api import stage_names
+from vik_tui.ui.keys import bindings
+from vik_tui.ui.model import CANCELLABLE, ACTIVE, Issue, Run, Session, find_issue, find_session, first_active_run, run_of
+from vik_tui.ui.screens.confirm import ConfirmScreen
+from vik_tui.ui.screens.diff import DiffScreen
+from vik_tui.ui.screens.help import HelpScreen
+from vik_tui.ui.widgets.event_log import EventLog
+from vik_tui.ui.widgets.issue_table import REJECTED_PREFIX, IssueTable
+from vik_tui.ui.widgets.stage_panes import StagePanes
+from vik_tui.ui.widgets.status_line import StatusLine
+
+if TYPE_CHECKING:
+    from vik_tui.ui.app import VikApp
+
+LOG_MIN_HEIGHT = 30  # below this many rows the log pane starts collapsed
+ENGINE_ACTIONS = ("cancel", "retry", "shell", "diff", "open_session", "pause", "resume", "poll_now")
+
+
+class MainScreen(Screen[None]):
+    BINDINGS = bindings()
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+
+    def __init__(self) -> None:
+        super().__init__(id="main")
+        self.snap: dict[str, Any] = {}
+        self.selected: str | None = None  # issue id (or rejected-row key) under the cursor
+        self.needle = ""
+        self._binding_state: tuple[Any, ...] = ()
+        self.ready = False  # composed and mounted: apply() may run
+
+    @property
+    def vik(self) -> VikApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def panes(self) -> StagePanes:
+        return self.query_one(StagePanes)
+
+    @property
+    def table(self) -> IssueTable:
+        return self.query_one(IssueTable)
+
+    def compose(self) -> ComposeResult:
+        yield StatusLine(id="status")
+        with Container(id="body"):
+            with Vertical(id="issues"):
+                filter_input = Input(placeholder="filter: id, title or state (esc clears)", id="filter")
+                filter_input.cursor_blink = not self.vik.clock.frozen
+                yield filter_input
+                yield IssueTable(id="issue-table")
+            yield StagePanes(id="panes")
+        yield EventLog(id="log")
+        yield Footer(id="footer")
+
+    def on_mount(self) -> None:
+        self.query_one("#issues").border_title = "Issues"
+        self.query_one("#log").border_title = "Log"
+        self.set_class(self.app.size.height >= LOG_MIN_HEIGHT, "-show-log")
+        self.query_one("#filter").display = False
+        self.table.focus()
+        self.app.theme_changed_signal.subscribe(self, self._theme_changed)
+        self.ready = True
+
+    def _theme_changed(self, _theme: object) -> None:
+        self.table.refresh_styles()
+        self.panes.restyle()
+        self.query_one(EventLog).restyle()
+
+    # -- refresh (called by the app's coalescing timer) ------------------------------------
+    def apply(self, snap: dict[str, Any], log_lines: list[tuple[str, str]], records: dict[str, list[dict[str, Any]]]) -> None:
+        self.snap = snap
+        vik = self.vik
+        self.query_one(StatusLine).show(snap, vik.glyphs, stopping=vik.quitting)
+        table = self.table
+        table.show(snap, stage_names(vik.engine), self.needle, vik.clock, vik.glyphs, self.selected)
+        if self.selected is None or self.selected not in self._row_keys(table):
+            self.selected = table.current_key()
+        panes = self.panes
+        panes.sync(self._selected_issue())
+        panes.feed(records)
+        self.query_one(EventLog).add(log_lines)
+        self.bindings_may_change()
+
+    def _row_keys(self, table: IssueTable) -> list[str]:
+        return table._order
+
+    def _selected_issue(self) -> Issue | None:
+        key = self.selected
+        if key is None:
+            return None
+        if key.startswith(REJECTED_PREFIX):
+            index, _, issue_id = key[len(REJECTED_PREFIX):].partition(":")
+            for item in self.snap.get("rejected", []):
+                if str(item.get("index")) == index:
+                    return {"id": key, "title": f"rejected issue {issue_id}", "state": "rejected",
+                            "rejected": True, "reason": item.get("reason"), "stages": []}
+            return None
+        return find_issue(self.snap, key)
+
+    @on(DataTable.RowHighlighted, "#issue-table")
+    def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        key = self.table.current_key()  # the cursor now, not when the message was sent
+        if key != self.selected:
+            self.selected = key
+            self.panes.sync(self._selected_issue())
+            self.vik.request_refresh()
+
+    # -- what commands apply to -------------------------------------------------------------
+    def target(self) -> tuple[Issue | None, Run | None, Session | None]:
+        """(issue, stage run, session): the active pane's session, else the first active stage."""
+        issue = self._selected_issue()
+        if issue is None or issue.get("rejected"):
+            return None, None, None
+        session = find_session(issue, self.panes.active_session_uuid())
+        if session is not None:
+            return issue, run_of(issue, session["stage"]), session
+        run = first_active_run(issue)
+        return issue, run, (run or {}).get("session")
+
+    def bindings_may_change(self) -> None:
+        """refresh_bindings() only when something a key depends on changed (not every frame)."""
+        issue, run, session = self.target()
+        intake = self.snap.get("intake") or {}
+        state = (
+            issue is not None, (run or {}).get("status"), (session or {}).get("session_file"),
+            intake.get("paused"), intake.get("status"), self.vik.engine_done, self.vik.quitting,
+        )
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action not in ENGINE_ACTIONS:
+            return True
+        issue, run, session = self.target()
+        intake = self.snap.get("intake") or {}
+        live = not self.vik.engine_done and not self.vik.quitting
+        status = (run or {}).get("status")
+        if action == "cancel":
+            return True if live and status in CANCELLABLE else None
+        if action == "retry":
+            return True if live and run is not None and status not in ACTIVE else None
+        if action in ("shell", "diff"):
+            return True if issue is not None else None
+        if action == "open_session":
+            return True if session is not None else None
+        if action == "pause":
+            return (True if live and intake.get("status") != "done" else None) if not intake.get("paused") else False
+        if action == "resume":
+            return (True if live else None) if intake.get("paused") else False
+        if action == "poll_now":
+            return True if live and not intake.get("paused") and intake.get("status") not in ("done", "stopping") else None
+        return True
+
+    # -- actions ----------------------------------------------------------------------------
+    def action_cancel(self) -> None:
+        issue, run, _session = self.target()
+        if issue is None or run is None:
+            return
+        issue_id, stage = issue["id"], run["stage"]
+        what = "the pending retry of" if run.get("status") == "retry_wait" else "the running"
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.notify(self.vik.engine.cancel(issue_id, stage), title=f"{issue_id}/{stage}")
+                self.vik.request_refresh()
+
+        self.app.push_screen(ConfirmScreen(f"Cancel {what} stage {stage} of {issue_id}?", yes="Cancel it", no="Keep"), answered)
+
+    def action_retry(self) -> None:
+        issue, run, _session = self.target()
+        if issue is None or run is None:
+            return
+        self.notify(self.vik.engine.retry(issue["id"], run["stage"]), title=f"{issue['id']}/{run['stage']}")
+        self.vik.request_refresh()
+
+    async def action_shell(self) -> None:
+        issue, _run, _session = self.target()
+        if issue is None:
+            return
+        try:
+            workdir = self.vik.engine.workdir_of(issue["id"])
+        except Exception as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if inside_tmux():
+            ok, message = await asyncio.to_thread(open_tmux_split, workdir)
+            self.notify(message, severity="information" if ok else "error")
+            return
+        if not workdir.is_dir():
+            self.notify(f"the workspace does not exist yet: {workdir}", severity="warning")
+            return
+        try:
+            with self.app.suspend():
+                run_shell_foreground(workdir)  # synchronous on purpose: never await while suspended
+        except SuspendNotSupported:
+            self.notify(f"cannot suspend this terminal; the workspace is {workdir}", title="shell", timeout=10)
+
+    def action_diff(self) -> None:
+        issue, _run, _session = self.target()
+        if issue is None:
+            return
+        try:
+            workdir = self.vik.engine.workdir_of(issue["id"])
+        except Exception as exc:
+            self.notify(str(exc), severity="error")
+            return
+        self.app.push_screen(DiffScreen(issue["id"], workdir))
+
+    def action_open_session(self) -> None:
+        _issue, _run, session = self.target()
+        if session is None:
+            return
+        path = str(session["session_file"])
+        self.app.copy_to_clipboard(path)
+        self.notify(path, title="session file (copied)", timeout=10)
+
+    def action_pause(self) -> None:
+        self.vik.engine.pause()
+        self.notify("intake paused; running stages continue", title="intake")
+        self.vik.request_refresh()
+
+    def action_resume(self) -> None:
+        self.vik.engine.resume()
+        self.notify("intake resumed", title="intake")
+        self.vik.request_refresh()
+
+    def action_poll_now(self) -> None:
+        self.vik.engine.poll_now()
+        self.vik.request_refresh()
+
+    def action_cursor_down(self) -> None:
+        self.table.action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        self.table.action_cursor_up()
+
+    def action_next_pane(self) -> None:
+        self.panes.cycle(1)
+
+    def action_prev_pane(self) -> None:
+        self.panes.cycle(-1)
+
+    def action_toggle_log(self) -> None:
+        self.toggle_class("-show-log")
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen())
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        if not box.display and not self.needle:
+            return
+        box.value = ""
+        box.display = False
+        self.needle = ""
+        self.table.focus()
+        self.vik.request_refresh()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.needle = event.value.strip()
+        self.vik.request_refresh()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, _event: Input.Submitted) -> None:
+        if not self.needle:
+            self.query_one("#filter").display = False
+        self.table.focus()

@@ -1,0 +1,1 @@
+"""Widgets of the main screen: status line, issue list, session panes, engine log."""

@@ -1,0 +1,181 @@
+"""The issue list: one row per issue in the engine's (intake) order, updated cell by cell.
+
+Rows are rebuilt only when the set or order of visible rows changes (new issue, filter); on
+every other refresh only the cells whose text changed are updated, and the cursor stays on
+the same issue id either way. Rejected issues follow as dimmed rows with their reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from rich.cells import cell_len
+from rich.style import Style
+from rich.text import Text
+from textual.widgets import DataTable
+
+from vik_tui.ui.clock import Clock
+from vik_tui.ui.glyphs import Glyphs
+from vik_tui.ui.model import issue_tokens, latest_session, session_elapsed
+from vik_tui.ui.text import countdown, human_count, mmss, one_line, truncate
+
+COLUMNS = (("ID", "id"), ("TITLE", "title"), ("STATE", "state"), ("STAGES", "stages"), ("TIME", "time"), ("TOKENS", "tokens"))
+REJECTED_PREFIX = "!rejected:"
+STATUS_STYLE = {
+    "running": "primary", "reserved": "muted", "preparing": "muted", "completed": "success",
+    "failed": "error", "cancelled": "warning", "retry_wait": "warning", None: "muted",
+}
+
+# A cell spec is (text, style name); turned into a Rich Text only when it changed.
+Spec = tuple[tuple[str, str], ...]
+
+
+def row_matches(issue: dict[str, Any], needle: str) -> bool:
+    """Filter: case-insensitive substring of id, title or state."""
+    if not needle:
+        return True
+    needle = needle.lower()
+    return any(needle in str(issue.get(k) or "").lower() for k in ("id", "title", "state"))
+
+
+class IssueTable(DataTable[Text]):
+    """A row-cursor DataTable fed from snapshots; call `show()` every refresh."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
+        self._order: list[str] = []
+        self._cells: dict[str, tuple[Spec, ...]] = {}
+        self._styles: dict[str, Style] = {}
+        self.title_width = 24
+
+    def on_mount(self) -> None:
+        self._add_columns()
+        self.refresh_styles()
+
+    def _add_columns(self) -> None:
+        for label, key in COLUMNS:
+            self.add_column(label, key=key)
+
+    def refresh_styles(self) -> None:
+        """Colours from the current theme; forgets cached cells so every cell is re-rendered."""
+        variables = self.app.theme_variables
+
+        def color(name: str, fallback: str) -> Style:
+            value = variables.get(name, "")
+            return Style(color=value if value.startswith("#") else fallback)
+
+        self._styles = {
+            "": Style(), "muted": Style(dim=True), "primary": color("primary", "blue") + Style(bold=True),
+            "success": color("success", "green"), "error": color("error", "red") + Style(bold=True),
+            "warning": color("warning", "yellow"), "rejected": Style(dim=True, italic=True),
+        }
+        self._cells.clear()
+
+    def current_key(self) -> str | None:
+        """Row key under the cursor (an issue id, or a rejected-row key)."""
+        if not self.row_count:
+            return None
+        try:
+            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        except Exception:
+            return None
+        return key
+
+    def show(
+        self, snapshot: dict[str, Any], stages: Sequence[str], needle: str, clock: Clock, glyphs: Glyphs,
+        selected: str | None,
+    ) -> None:
+        rows: list[tuple[str, tuple[Spec, ...]]] = []
+        frame = clock.spinner_index()
+        for issue in snapshot.get("issues", []):
+            if row_matches(issue, needle):
+                rows.append((issue["id"], self._issue_cells(issue, stages, clock, glyphs, frame)))
+        for item in snapshot.get("rejected", []):
+            probe = {"id": item.get("id"), "title": item.get("reason"), "state": "rejected"}
+            if row_matches(probe, needle):
+                rows.append((f"{REJECTED_PREFIX}{item.get('index')}:{item.get('id')}", self._rejected_cells(item)))
+        self._fit_title(rows)
+        rows = [(key, cells[:1] + (tuple((truncate(t, self.title_width), st) for t, st in cells[1]),) + cells[2:])
+                for key, cells in rows]
+        order = [key for key, _ in rows]
+        if order != self._order:
+            self._rebuild(rows, selected)
+            return
+        for key, cells in rows:
+            old = self._cells.get(key)
+            if old == cells:
+                continue
+            for index, (spec, (_label, column)) in enumerate(zip(cells, COLUMNS)):
+                if old is None or old[index] != spec:
+                    self.update_cell(key, column, self._text(spec), update_width=True)
+            self._cells[key] = cells
+
+    def _rebuild(self, rows: list[tuple[str, tuple[Spec, ...]]], selected: str | None) -> None:
+        """Structure changed: re-add every row, then put the cursor back on the same issue."""
+        keep = selected if selected is not None else self.current_key()
+        self.clear(columns=True)  # columns too: auto widths only ever grow otherwise
+        self._add_columns()
+        self._cells.clear()
+        for key, cells in rows:
+            self.add_row(*(self._text(spec) for spec in cells), key=key)
+            self._cells[key] = cells
+        self._order = [key for key, _ in rows]
+        if keep in self._order:
+            self.move_cursor(row=self._order.index(keep), animate=False)
+
+    def _text(self, spec: Spec) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for part, style in spec:
+            text.append(part, self._styles.get(style) or Style())
+        return text
+
+    def _issue_cells(self, issue: dict[str, Any], stages: Sequence[str], clock: Clock, glyphs: Glyphs, frame: int) -> tuple[Spec, ...]:
+        runs = {run["stage"]: run for run in issue.get("stages", [])}
+        stage_spec: list[tuple[str, str]] = []
+        for index, name in enumerate(stages):
+            run = runs.get(name)
+            status = run.get("status") if run else None
+            if index:
+                stage_spec.append((" ", ""))
+            glyph = glyphs.for_status(status, frame)
+            if status == "retry_wait" and run is not None and run.get("retry_in") is not None:
+                glyph += countdown(run["retry_in"])
+            stage_spec.append((glyph, STATUS_STYLE.get(status, "muted")))
+        session = latest_session(issue)
+        elapsed = mmss(session_elapsed(session, clock)) if session and session.get("started_at") else ""
+        tokens = issue_tokens(issue)
+        listed = issue.get("listed", True)
+        return (
+            ((one_line(str(issue["id"]), 24), "" if listed else "muted"),),
+            ((one_line(issue.get("title"), 200), "" if listed else "muted"),),
+            ((one_line(str(issue.get("state") or ""), 16), "" if listed else "muted"),),
+            tuple(stage_spec),
+            ((elapsed, ""),),
+            ((human_count(tokens) if tokens else "", "muted"),),
+        )
+
+    def _rejected_cells(self, item: dict[str, Any]) -> tuple[Spec, ...]:
+        return (
+            ((one_line(str(item.get("id") or f"#{item.get('index')}"), 24), "rejected"),),
+            ((one_line(item.get("reason"), 200), "rejected"),),
+            (("rejected", "rejected"),),
+            (("", ""),), (("", ""),), (("", ""),),
+        )
+
+    def _fit_title(self, rows: list[tuple[str, tuple[Spec, ...]]]) -> None:
+        """Titles get what the other columns leave, measured from the cells themselves (the
+        DataTable's own widths lag behind until it is idle, which would make this oscillate)."""
+        width = self.size.width
+        if not width:
+            return
+        others = 0
+        for index, (label, _key) in enumerate(COLUMNS):
+            if index == 1:
+                continue
+            content = max([cell_len(label)] + [sum(cell_len(t) for t, _ in cells[index]) for _, cells in rows])
+            others += content + 2 * self.cell_padding
+        title = max(10, min(48, width - others - 2 * self.cell_padding - 1))  # 1: vertical scrollbar
+        if title != self.title_width:
+            self.title_width = title
+            self._order = []  # forces a rebuild, so the column shrinks as well as grows

@@ -1,0 +1,285 @@
+"""Session panes of the selected issue: one tab per session (every attempt of every stage).
+
+A pane fills lazily: the first time it is shown it replays the session file through the
+engine (`session_records`, in a thread, never on the UI loop), then appends live records.
+Live records that arrive while the replay reads are buffered and de-duplicated against the
+replay's tail (`records.merge_replay`). All lines reach the Log in one `write_lines` call per
+refresh, never one call per line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.markup import escape
+from textual.widgets import Log, Static, TabbedContent, TabPane
+
+from vik_tui.ui.highlight import SessionHighlighter, theme_styles
+from vik_tui.ui.model import Session, default_session, find_session, run_of, sessions_of
+from vik_tui.ui.records import format_records, merge_replay
+from vik_tui.ui.text import countdown, human_count, mmss, one_line
+
+if TYPE_CHECKING:
+    from vik_tui.ui.app import VikApp
+
+REPLAY_LIMIT = 5000
+STATE_STYLE = {"running": "$primary", "starting": "$text-muted", "completed": "$success", "failed": "$error",
+               "cancelled": "$warning"}
+
+
+def pane_id(session_uuid: str) -> str:
+    return f"s-{session_uuid}"
+
+
+class SessionLog(Log):
+    """A pane's text: plain lines, coloured by prefix at render time."""
+
+
+class SessionPane(TabPane):
+    """One session. `state`: unloaded (never shown) → loading (replaying) → live."""
+
+    def __init__(self, session: Session, label: str) -> None:
+        super().__init__(label, id=pane_id(session["session_uuid"]))
+        self.session_uuid: str = session["session_uuid"]
+        self.session_file: str = session["session_file"]
+        self.stage: str = session["stage"]
+        self.label_markup = label
+        self.state = "unloaded"
+        self.live: list[dict[str, Any]] = []
+        self.log_widget = SessionLog(max_lines=REPLAY_LIMIT, highlight=True, auto_scroll=True)
+
+    def compose(self) -> ComposeResult:
+        yield self.log_widget
+
+
+def session_label(session: Session, vik: VikApp) -> str:
+    glyphs = vik.glyphs
+    state = session.get("state")
+    glyph = glyphs.running if state == "running" else glyphs.for_status(state)
+    style = STATE_STYLE.get(str(state), "$text-muted")
+    return f"{escape(session['stage'])} #{session.get('attempt', '?')} [{style}]{glyph}[/]"
+
+
+class StagePanes(Vertical):
+    """Title line, a TabbedContent of SessionPanes, and an info line about the active one."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._issue: dict[str, Any] | None = None
+        self._shown_issue: str | None = None
+        self._panes: dict[str, SessionPane] = {}  # session_uuid → pane
+        self._by_file: dict[str, SessionPane] = {}
+        self._busy = False
+        self._again = False
+        self._info = ""
+        self._title = ""
+
+    @property
+    def vik(self) -> VikApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="pane-info", markup=True)
+        yield TabbedContent(id="sessions")
+
+    @property
+    def tabbed(self) -> TabbedContent:
+        return self.query_one("#sessions", TabbedContent)
+
+    # -- what the app calls ----------------------------------------------------------------
+    def wants(self, session_file: str) -> bool:
+        """Live records of this session are needed now (its pane is loading or live)."""
+        pane = self._by_file.get(session_file)
+        return pane is not None and pane.state != "unloaded"
+
+    def active_session_uuid(self) -> str | None:
+        if self._shown_issue is None or not self._panes:
+            return None
+        active = self.tabbed.active
+        return active[2:] if active.startswith("s-") else None
+
+    def sync(self, issue: dict[str, Any] | None) -> None:
+        """Every refresh: follow the selected issue; add panes for new sessions; relabel."""
+        self._issue = issue
+        issue_id = issue["id"] if issue else None
+        sessions = sessions_of(issue) if issue else []
+        if issue_id != self._shown_issue or any(s["session_uuid"] not in self._panes for s in sessions):
+            self._schedule()
+        for session in sessions:
+            pane = self._panes.get(session["session_uuid"])
+            if pane is not None:
+                label = session_label(session, self.vik)
+                if label != pane.label_markup:
+                    pane.label_markup = label
+                    self.tabbed.get_tab(pane).label = label
+        self._show_info(issue)
+
+    def feed(self, batches: dict[str, list[dict[str, Any]]]) -> None:
+        """Append live records: buffered while a pane replays, else one write per pane."""
+        for session_file, records in batches.items():
+            pane = self._by_file.get(session_file)
+            if pane is None or not pane.is_attached:
+                continue
+            if pane.state == "loading":
+                pane.live.extend(records)
+            elif pane.state == "live":
+                lines = format_records(records, self.vik.clock, self.vik.glyphs, self._width(pane))
+                if lines:
+                    pane.log_widget.write_lines(lines)
+
+    def cycle(self, step: int) -> None:
+        """tab / shift+tab: next or previous pane, wrapping around."""
+        order = list(self._panes)
+        current = self.active_session_uuid()
+        if len(order) < 2 or current not in order:
+            return
+        target = order[(order.index(current) + step) % len(order)]
+        self.tabbed.active = pane_id(target)
+
+    def restyle(self) -> None:
+        styles = theme_styles(self.app.theme_variables)
+        for pane in self._panes.values():
+            pane.log_widget.highlighter = SessionHighlighter(styles, self.vik.glyphs.tool == ">")
+            pane.log_widget.refresh()
+
+    # -- structure (async: mounting and removing panes) ------------------------------------
+    def _schedule(self) -> None:
+        if self._busy:
+            self._again = True
+            return
+        self._busy = True
+        self.run_worker(self._reconcile(), group="panes")
+
+    async def _reconcile(self) -> None:
+        try:
+            while True:
+                self._again = False
+                await self._apply(self._issue)
+                if not self._again:
+                    break
+        finally:
+            self._busy = False
+
+    async def _apply(self, issue: dict[str, Any] | None) -> None:
+        tabbed = self.tabbed
+        issue_id = issue["id"] if issue else None
+        sessions = sessions_of(issue) if issue else []
+        if issue_id != self._shown_issue:
+            self._panes.clear()
+            self._by_file.clear()
+            await tabbed.clear_panes()
+            self._shown_issue = issue_id
+            follow = True
+        else:
+            newest = list(self._panes)[-1] if self._panes else None
+            follow = newest is None or self.active_session_uuid() == newest
+        styles = theme_styles(self.app.theme_variables)
+        added = False
+        for session in sessions:
+            if session["session_uuid"] in self._panes:
+                continue
+            pane = SessionPane(session, session_label(session, self.vik))
+            pane.log_widget.highlighter = SessionHighlighter(styles, self.vik.glyphs.tool == ">")
+            self._panes[pane.session_uuid] = pane
+            self._by_file[pane.session_file] = pane
+            await tabbed.add_pane(pane)
+            added = True
+        if added and follow:
+            target = default_session(sessions)
+            if target is not None:
+                tabbed.active = pane_id(target["session_uuid"])
+        tabbed.display = bool(sessions)
+        active = self.active_session_uuid()
+        if active in self._panes:
+            self._load(self._panes[active])
+        self._show_info(self._issue)
+        self.vik.bindings_may_change()
+
+    @on(TabbedContent.TabActivated)
+    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
+        event.stop()
+        pane = event.pane
+        if isinstance(pane, SessionPane):
+            self._load(pane)
+        self._show_info(self._issue)
+        self.vik.bindings_may_change()
+
+    # -- replay -----------------------------------------------------------------------------
+    def _load(self, pane: SessionPane) -> None:
+        if pane.state == "unloaded":
+            pane.state = "loading"  # live records are buffered from now on
+            # after the next refresh the pane is laid out, so lines are wrapped to its real width
+            self.call_after_refresh(lambda: self.run_worker(self._replay(pane), group="replay"))
+
+    async def _replay(self, pane: SessionPane) -> None:
+        vik = self.vik
+        engine, clock, glyphs, width = vik.engine, vik.clock, vik.glyphs, self._width(pane)
+
+        def read() -> tuple[list[dict[str, Any]], list[str]]:
+            records = engine.session_records(pane.session_file, limit=REPLAY_LIMIT)
+            return records, format_records(records, clock, glyphs, width)
+
+        try:
+            records, lines = await asyncio.to_thread(read)
+        except Exception as exc:  # an unreadable file must not take the screen down
+            records, lines = [], [f"{clock.hhmmss(None)}  [error] cannot replay the session: {exc}"]
+        if not pane.is_attached:
+            return
+        extra = merge_replay(records, pane.live)
+        pane.live = []
+        lines += format_records(extra, clock, glyphs, width)
+        pane.state = "live"
+        if lines:
+            pane.log_widget.write_lines(lines)
+
+    def _width(self, _pane: SessionPane) -> int:
+        """Columns a line may use: this container's inner width less the Log's padding and a
+        vertical scrollbar. Taken from the container, not the Log, so it does not depend on
+        whether the Log is laid out yet or shows a scrollbar at this moment."""
+        width = self.content_region.width - 2 - 1
+        return width if width >= 40 else 100 if width <= 0 else 40
+
+    # -- the info line ----------------------------------------------------------------------
+    def _show_info(self, issue: dict[str, Any] | None) -> None:
+        title = "Sessions" if issue is None else (
+            f"{one_line(str(issue['id']), 30)} {one_line(issue.get('title'), 80)} · {one_line(str(issue.get('state')), 30)}"
+        )
+        if title != self._title:
+            self._title = title
+            self.border_title = escape(title)
+        text = self._info_text(issue)
+        if text != self._info:
+            self._info = text
+            self.query_one("#pane-info", Static).update(text)
+
+    def _info_text(self, issue: dict[str, Any] | None) -> str:
+        if issue is None:
+            return "[$text-muted]No issue selected.[/]"
+        if issue.get("rejected"):
+            return f"[$warning]rejected:[/] {escape(one_line(issue.get('reason'), 200))}"
+        session = find_session(issue, self.active_session_uuid())
+        if session is None:
+            return "[$text-muted]No session yet for this issue.[/]"
+        vik = self.vik
+        bits = [f"{escape(session['stage'])} #{session.get('attempt')}"]
+        state = str(session.get("state"))
+        style = STATE_STYLE.get(state, "$text-muted")
+        bits.append(f"[{style}]{state}[/]")
+        elapsed = vik.clock.seconds_since(session.get("started_at"), session.get("ended_at")) if session.get("started_at") else None
+        if elapsed is not None:
+            bits.append(mmss(elapsed))
+        if session.get("pid") and state == "running":
+            bits.append(f"pid {session['pid']}")
+        tokens = session.get("tokens") or {}
+        if tokens.get("input") or tokens.get("output"):
+            bits.append(f"tokens in {human_count(tokens.get('input'))} out {human_count(tokens.get('output'))}")
+        run = run_of(issue, session["stage"])
+        if run and run.get("status") == "retry_wait" and run.get("retry_in") is not None:
+            bits.append(f"[$warning]{vik.glyphs.retry} retry #{int(run.get('attempt', 0)) + 1} in {countdown(run['retry_in'])}[/]")
+        if state in ("failed", "cancelled") and session.get("reason"):
+            bits.append(f"[$text-muted]{escape(one_line(session['reason'], 160))}[/]")
+        return " · ".join(bits)
