@@ -72,3 +72,12 @@ def python_exe() -> str:
 
 
 WaitFn = Callable[..., Any]
+
+
+def process_running(pid: int) -> bool:
+    """True if `pid` exists and is not a zombie (a killed orphan may wait a while to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2:].split()[0] not in (b"Z", b"X")

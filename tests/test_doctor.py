@@ -154,8 +154,7 @@ def test_deep_reports_records_intake_would_reject(project: Project) -> None:
     assert any("unsafe issue id '../etc'" in m for m in messages)
     assert any("missing `id`" in m for m in messages)
     assert all(w["pointer"] == "issues.pull.command" and w["line"] for w in data["warnings"])
-    unmatched = [w for w in data["warnings"] if w["code"] == "no_stage_for_state"]
-    assert len(unmatched) == 1 and "review" in unmatched[0]["message"]
+    assert len(data["warnings"]) == 3  # an issue in a state no stage handles (review) is normal, not a warning
     assert doctor("--deep", "--strict", str(project.workflow_path)).returncode == 1
 
 
@@ -261,6 +260,7 @@ GARBAGE: dict[str, bytes | str] = {
     "bad indentation": "agents:\n  a: 1\n b: 2\n",
     "duplicate keys": _with() + "agents: {}\n",
     "huge integer": _with(loop={"stage_timeout_sec": 10 ** 400}),
+    "5000-digit number": "loop: {stage_timeout_sec: " + "9" * 5000 + "}\n" + _with(),
     "huge concurrency": _with(loop={"max_issue_concurrency": 10 ** 30, "wait_ms": 10 ** 20}),
     "nan and inf": "loop: {stage_timeout_sec: .nan, stall_timeout_sec: .inf, cancel_grace_sec: -.inf}\n" + _with(),
     "negative and zero": _with(loop={"max_iterations": -1, "retry": {"max_attempts": 0, "backoff_sec": -2}}),
@@ -310,7 +310,8 @@ def test_garbage_never_crashes(project: Project, name: str, as_json: bool) -> No
     assert len(proc.stdout) < 50_000  # findings quote values, but never megabytes of them
 
 
-SPECIAL_PATHS = ["directory", "missing", "through a file", "proc mem", "unreadable", "name too long", "trailing slash"]
+# ("unreadable by mode" is not listed: CI runs as root, who reads any file; "proc mem" covers a failing read)
+SPECIAL_PATHS = ["directory", "missing", "through a file", "proc mem", "name too long", "trailing slash"]
 
 
 @pytest.mark.parametrize("kind", SPECIAL_PATHS)
@@ -326,12 +327,6 @@ def test_paths_that_cannot_be_read_exit_two(project: Project, tmp_path: Path, ki
         if not Path("/proc/self/mem").exists():
             pytest.skip("needs Linux /proc")
         target = "/proc/self/mem"
-    elif kind == "unreadable":
-        if os.geteuid() == 0:
-            pytest.skip("root reads files whatever their mode (the proc mem case covers a failing read)")
-        project.write(base_workflow(project))
-        project.workflow_path.chmod(0)
-        target = str(project.workflow_path)
     elif kind == "name too long":
         target = str(tmp_path / ("x" * 300 + ".yml"))
     else:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import shlex
+import shutil
 import time
 from pathlib import Path
 
@@ -153,3 +154,27 @@ async def test_missing_workspace_is_a_clear_failure(tmp_path: Path) -> None:
 
 def test_summary_of_a_constructed_result() -> None:
     assert HookResult("h", False, 2, "", "a\nb\n").summary == "hook h exited with code 2: b"
+
+
+@pytest.mark.skipif(shutil.which("setsid") is None, reason="needs setsid(1)")
+@pytest.mark.parametrize("timeout_sec", [0.5, 60], ids=["script-hangs", "script-exits"])
+async def test_a_child_that_left_the_group_cannot_hang_the_hook(workdir: Path, tmp_path: Path, timeout_sec: float) -> None:
+    """`setsid` puts a child out of reach of the group kill; it must not keep us waiting on its pipe."""
+    pids = tmp_path / "pids"
+    tail_cmd = "sleep 1000" if timeout_sec < 1 else "true"
+    script = f"echo before; setsid sh -c 'echo $$ > {shlex.quote(str(pids))}; exec sleep 1000' & {tail_cmd}"
+    started = time.monotonic()
+    try:
+        result = await run_hook("before_run", script, workdir, timeout_sec=timeout_sec, grace_sec=0.3)
+        assert time.monotonic() - started < 20
+        assert result.stdout_tail == "before\n"  # what was read before giving up is kept
+        assert result.timed_out == (timeout_sec < 1)
+    finally:
+        deadline = time.monotonic() + 10
+        while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        for pid in read_pids(pids):  # we started it: clean it up
+            try:
+                psutil.Process(pid).kill()
+            except psutil.NoSuchProcess:
+                pass

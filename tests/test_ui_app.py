@@ -296,7 +296,7 @@ async def test_help_lists_every_key(project: Project) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
-        text = str(app.screen.query_one("#help-keys", Static).render())
+        text = "\n".join(str(cell.render()) for cell in app.screen.query("#help-keys Static").results(Static))
         for word in ("cancel", "Retry", "shell", "git diff", "Filter", "log pane", "Pause", "Poll", "session JSONL", "Quit"):
             assert word.lower() in text.lower(), word
         await pilot.press("escape")

@@ -20,6 +20,7 @@ from vik_tui.ui.app import DiagnosticsApp, VikApp
 from vik_tui.ui.clock import FrozenClock
 from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
 from vik_tui.ui.screens.help import HelpScreen
+from vik_tui.ui.widgets.issue_table import IssueTable
 from vik_tui.ui.widgets.stage_panes import StagePanes
 
 
@@ -28,10 +29,13 @@ def app_for(name: str) -> VikApp:
 
 
 async def settled(pilot: Pilot[Any]) -> None:
-    """Wait until the first refresh happened and the shown pane has replayed its session."""
+    """Wait until the shown pane has replayed its session and the layout stopped changing
+    (the issue table re-fits its title column once the wide/narrow layout applies)."""
     app = pilot.app
     assert isinstance(app, VikApp)
     deadline = time.monotonic() + 10
+    last: tuple[Any, ...] = ()
+    quiet_since = time.monotonic()
     while time.monotonic() < deadline:
         await pilot.pause(0.05)
         if not app.main.ready or not app.main.snap:
@@ -42,9 +46,13 @@ async def settled(pilot: Pilot[Any]) -> None:
         expects_pane = bool(app.main.snap.get("issues"))
         if panes._busy or (expects_pane and (pane is None or pane.state != "live")):
             continue
-        break
-    await pilot.pause(0.3)  # two more refreshes: widths settle after the first layout
+        state = (app.main.query_one(IssueTable).rebuilds, app.size, pane.log_widget.line_count if pane else 0)
+        if state != last:
+            last, quiet_since = state, time.monotonic()
+        elif time.monotonic() - quiet_since > 0.4:
+            break
     await pilot.wait_for_scheduled_animations()
+    await pilot.pause()
 
 
 def test_main_idle(snap_compare: Any) -> None:

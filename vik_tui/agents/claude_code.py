@@ -40,7 +40,7 @@ def build_command(agent: AgentConfig) -> list[str]:
 
     `--verbose` is required by Claude Code for stream-json with `-p`; the prompt goes on stdin.
     """
-    cmd = [agent.executable, "--verbose", "--output-format", "stream-json"]
+    cmd = [*agent.program, "--verbose", "--output-format", "stream-json"]
     if agent.model:
         cmd += ["--model", agent.model]
     return [*cmd, "-p", *forward_args(agent.args)]

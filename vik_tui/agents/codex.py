@@ -42,7 +42,7 @@ _RUNNING = frozenset({"in_progress", "pending", "running", "started", "pending_i
 
 def build_command(agent: AgentConfig) -> list[str]:
     """`codex exec <args> --json [-m model]`, the order vik uses; the prompt goes on stdin."""
-    cmd = [agent.executable, "exec", *forward_args(agent.args), "--json"]
+    cmd = [*agent.program, "exec", *forward_args(agent.args), "--json"]
     if agent.model:
         cmd += ["-m", agent.model]
     return cmd

@@ -6,7 +6,6 @@ callables; adding a provider means adding one entry here.
 
 from __future__ import annotations
 
-import shlex
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +36,7 @@ class RuntimeAdapter:
 
 def build_demo_command(agent: AgentConfig) -> list[str]:
     """The bundled fake agent (speaks Codex JSONL); `command` replaces the program if set."""
-    prefix = shlex.split(agent.command) if agent.command else [sys.executable, "-m", DEMO_MODULE]
+    prefix = agent.program if agent.command else [sys.executable, "-m", DEMO_MODULE]
     return [*prefix, *forward_args(agent.args)]
 
 

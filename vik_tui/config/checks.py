@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import shlex
 import shutil
 import types
 import typing
@@ -13,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from vik_tui.config.diagnostics import Diagnostic, Severity, dotted
-from vik_tui.config.schema import RUNTIMES, Workflow, known_fields
+from vik_tui.config.schema import DEFAULT_EXECUTABLES, RUNTIMES, Workflow, known_fields
 from vik_tui.config.yaml_lines import LineMap, Pointer
 
 # Maps that must not be empty (vik: "empty maps"); `workspace: {}` and `args: {}` are meaningful.
@@ -145,41 +147,69 @@ class Checker:
             self.add(Severity.ERROR, pointer, code, message)
 
     # -- semantic checks on a valid model ---------------------------------------------
-    def check_semantics(self, workflow: Workflow, check_path: bool = True) -> None:
-        for name, agent in workflow.agents.items():
-            if agent.runtime not in RUNTIMES:
+    def check_semantics(self, data: dict[str, Any], check_path: bool = True) -> None:
+        """Cross-field checks on the raw data, so they run even when types are wrong elsewhere."""
+        agents = data.get("agents") if isinstance(data.get("agents"), dict) else {}
+        for name, agent in agents.items():
+            if not isinstance(agent, dict) or not isinstance(agent.get("runtime"), str):
+                continue
+            runtime = agent["runtime"]
+            command = agent.get("command") if isinstance(agent.get("command"), str) else None
+            if runtime not in RUNTIMES:
                 self.add(
-                    Severity.ERROR, ("agents", name, "runtime"), "unknown_runtime",
-                    f"unknown runtime `{agent.runtime}` (expected one of: {', '.join(RUNTIMES)})",
+                    Severity.ERROR, ("agents", str(name), "runtime"), "unknown_runtime",
+                    f"unknown runtime `{printable(runtime)}` (expected one of: {', '.join(RUNTIMES)})",
                 )
-            elif check_path and agent.runtime != "demo" and shutil.which(agent.executable) is None:
-                self.add(
-                    Severity.WARNING, ("agents", name, "command" if agent.command else "runtime"),
-                    "executable_not_found", f"`{agent.executable}` not found on PATH",
-                )
-        for stage_name, stage in workflow.issue.stages.items():
-            base = ("issue", "stages", stage_name)
-            if stage.agent not in workflow.agents:
+            elif check_path and runtime != "demo" and command != "":
+                executable = resolve_executable(command or DEFAULT_EXECUTABLES[runtime], self.workflow_dir)
+                if executable is None:
+                    shown = command or DEFAULT_EXECUTABLES[runtime]
+                    self.add(
+                        Severity.WARNING, ("agents", str(name), "command" if command else "runtime"),
+                        "executable_not_found", f"`{printable(shown)}` not found on PATH",
+                    )
+        issue = data.get("issue") if isinstance(data.get("issue"), dict) else {}
+        stages = issue.get("stages") if isinstance(issue.get("stages"), dict) else {}
+        for stage_name, stage in stages.items():
+            if not isinstance(stage, dict):
+                continue
+            base = ("issue", "stages", str(stage_name))
+            agent_name = stage.get("agent")
+            if isinstance(agent_name, str) and agent_name.strip() and agent_name not in agents:
                 self.add(
                     Severity.ERROR, base + ("agent",), "undefined_agent",
-                    f"agent `{stage.agent}` is not defined in `agents`",
+                    f"agent `{printable(agent_name)}` is not defined in `agents`",
                 )
-            sources = [s for s in ("prompt", "prompt_file") if getattr(stage, s) is not None]
+            sources = [s for s in ("prompt", "prompt_file") if stage.get(s) is not None]
             if len(sources) != 1:
                 detail = "neither is set" if not sources else "both are set"
                 self.add(
                     Severity.ERROR, base, "prompt_source",
                     f"a stage needs exactly one of `prompt` or `prompt_file` ({detail})",
                 )
-            if stage.prompt_file:
-                path = Path(stage.prompt_file).expanduser()
+            prompt_file = stage.get("prompt_file")
+            if isinstance(prompt_file, str) and prompt_file.strip():
+                path = Path(prompt_file).expanduser()
                 if not path.is_absolute():
                     path = self.workflow_dir / path
                 if not path.is_file():
                     self.add(
                         Severity.ERROR, base + ("prompt_file",), "prompt_file_missing",
-                        f"prompt file not found: {path}",
+                        f"prompt file not found: {printable(str(path))}",
                     )
+
+
+def resolve_executable(command: str, workflow_dir: Path) -> str | None:
+    """Where `command`'s program is: a relative path with a slash resolves from the workflow dir."""
+    try:
+        program = shlex.split(command)[0]
+    except (ValueError, IndexError):
+        return None
+    if "/" in program:
+        path = Path(program).expanduser()
+        path = path if path.is_absolute() else workflow_dir / path
+        return str(path) if os.access(path, os.X_OK) and path.is_file() else None
+    return shutil.which(program)
 
 
 def _iter_values(data: Any, pointer: Pointer) -> Iterator[tuple[Pointer, Any]]:

@@ -28,14 +28,6 @@ def deep_checks(result: LoadResult) -> list[Diagnostic]:
     found = [
         Diagnostic(Severity.WARNING, pointer, "issue_rejected", rejected.reason, line) for rejected in pulled.rejected
     ]
-    states = {stage.when.state for stage in workflow.issue.stages.values()}
-    unmatched = sorted({i.state for i in pulled.issues} - states)
-    if pulled.issues and unmatched:
-        found.append(Diagnostic(
-            Severity.WARNING, pointer, "no_stage_for_state",
-            f"{sum(i.state in unmatched for i in pulled.issues)} issue(s) in states no stage handles: {', '.join(unmatched)}",
-            line,
-        ))
     return found
 
 

@@ -74,8 +74,7 @@ def load_workflow(path: str | Path, check_path: bool = True) -> LoadResult:
         workflow = Workflow.model_validate(data)
     except ValidationError as exc:
         checker.add_validation_errors(exc, data)
-    if workflow is not None:
-        checker.check_semantics(workflow, check_path=check_path)
+    checker.check_semantics(data, check_path=check_path)
     result = LoadResult(path=path, workflow=workflow, diagnostics=_dedupe(checker.found), lines=lines)
     return result
 

@@ -6,6 +6,9 @@ and hold values exactly as written; path resolution lives in `engine.paths`.
 
 from __future__ import annotations
 
+import os
+import shlex
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, StrictStr
@@ -59,9 +62,31 @@ class AgentConfig(_Model):
     command: StrictStr | None = None
 
     @property
+    def program(self) -> list[str]:
+        """The program and its leading words: `command` split like a shell would, else the CLI."""
+        if self.command:
+            try:
+                words = shlex.split(self.command)
+            except ValueError:
+                words = [self.command]
+            if words:
+                return words
+        return [DEFAULT_EXECUTABLES.get(self.runtime, self.runtime)]
+
+    @property
     def executable(self) -> str:
-        """The program to run: `command` if set, else the runtime's CLI."""
-        return self.command or DEFAULT_EXECUTABLES.get(self.runtime, self.runtime)
+        """The program's name, for messages such as "`codex` not found on PATH"."""
+        return self.program[0]
+
+    def resolved(self, workflow_dir: Path) -> "AgentConfig":
+        """A copy whose relative `command` path (e.g. ./bin/agent) resolves from the workflow dir."""
+        program = self.program
+        if not self.command or "/" not in program[0] or Path(program[0]).expanduser().is_absolute():
+            if self.command and program[0].startswith("~"):
+                return self.model_copy(update={"command": shlex.join([os.path.expanduser(program[0]), *program[1:]])})
+            return self
+        absolute = str(workflow_dir / program[0])
+        return self.model_copy(update={"command": shlex.join([absolute, *program[1:]])})
 
 
 class PullConfig(_Model):

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,22 +26,45 @@ def signal_group(pid: int, sig: int) -> bool:
 
 
 def group_alive(pgid: int) -> bool:
-    """True while any process of group `pgid` exists."""
+    """True while any *running* process of group `pgid` exists.
+
+    Zombies do not count: a killed grandchild stays a zombie until its new parent (often a
+    container's PID 1 that reaps lazily) collects it, yet it holds nothing and runs nothing.
+    """
     try:
         os.killpg(pgid, 0)
-        return True
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
+    return _has_live_member(pgid)
 
 
-async def wait_group_gone(pgid: int, timeout_sec: float) -> bool:
-    """Poll until no process of the group remains (grandchildren included)."""
+def _has_live_member(pgid: int) -> bool:
+    try:
+        entries = os.listdir("/proc")
+    except OSError:
+        return True  # no /proc: trust kill(0)
+    for entry in entries:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                stat = handle.read()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(b")") + 2:].split()
+        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
+            return True
+    return False
+
+
+async def _wait_until(condition: Callable[[], bool], timeout_sec: float) -> bool:
+    """Poll `condition` (10 ms growing to 100 ms) until it holds or `timeout_sec` passes."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_sec
     delay = 0.01
-    while group_alive(pgid):
+    while not condition():
         if loop.time() >= deadline:
             return False
         await asyncio.sleep(delay)
@@ -48,19 +72,24 @@ async def wait_group_gone(pgid: int, timeout_sec: float) -> bool:
     return True
 
 
+async def wait_group_gone(pgid: int, timeout_sec: float) -> bool:
+    """Poll until no process of the group remains (grandchildren included)."""
+    return await _wait_until(lambda: not group_alive(pgid), timeout_sec)
+
+
 async def kill_group(proc: asyncio.subprocess.Process, grace_sec: float) -> None:
-    """SIGTERM the whole group, SIGKILL whatever is left after `grace_sec`, reap the leader."""
-    loop = asyncio.get_running_loop()
+    """SIGTERM the whole group, SIGKILL whatever is left after `grace_sec`, make sure the leader exited.
+
+    Waits for the leader's *exit*, not for `proc.wait()`: on Python 3.11 that only returns once
+    every pipe is closed, which never happens while a process that left the group (`setsid`)
+    still holds one.
+    """
     pgid = proc.pid
-    deadline = loop.time() + grace_sec
     signal_group(pgid, signal.SIGTERM)
-    try:
-        await asyncio.wait_for(asyncio.shield(proc.wait()), max(0.0, deadline - loop.time()))
-    except asyncio.TimeoutError:
-        pass
-    if not await wait_group_gone(pgid, max(0.0, deadline - loop.time())):
+    await _wait_until(lambda: proc.returncode is not None and not group_alive(pgid), grace_sec)
+    if proc.returncode is None or group_alive(pgid):
         signal_group(pgid, signal.SIGKILL)
-    await proc.wait()
+    await _wait_until(lambda: proc.returncode is not None, 5.0)
     if not await wait_group_gone(pgid, 2.0):
         signal_group(pgid, signal.SIGKILL)
         await wait_group_gone(pgid, 2.0)
@@ -111,7 +140,8 @@ async def run_shell(
     On timeout (or cancellation) the whole group gets SIGTERM, then SIGKILL after `grace_sec`.
     When the shell exits but children it left behind still hold stdout/stderr open, they get
     `drain_sec` to finish and are then killed the same way, so a caller never hangs on them.
-    Raises OSError when `sh` cannot be started (for example a missing `cwd`).
+    Output read before a kill is kept. Raises OSError when `sh` cannot be started (for
+    example a missing `cwd`).
     """
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.subprocess_exec(
@@ -119,33 +149,38 @@ async def run_shell(
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
     )
     proc = asyncio.subprocess.Process(transport, protocol, loop)
-    reader = asyncio.ensure_future(proc.communicate())
+    out, err = bytearray(), bytearray()
+    assert proc.stdout is not None and proc.stderr is not None
+    readers = asyncio.gather(_pump(proc.stdout, out), _pump(proc.stderr, err))
+    timed_out = leftovers = False
     try:
         try:
             await asyncio.wait_for(protocol.exited.wait(), timeout_sec)
         except asyncio.TimeoutError:
+            timed_out = True
             await kill_group(proc, grace_sec)
-            out, err = await _collect(reader)
-            return ShellRun(proc.returncode, out, err, timed_out=True)
-        leftovers = False
-        try:
-            out, err = await asyncio.wait_for(asyncio.shield(reader), drain_sec)
-        except asyncio.TimeoutError:
-            leftovers = True
-            await kill_group(proc, grace_sec)
-            out, err = await _collect(reader)
-        return ShellRun(proc.returncode, out, err, leftovers_killed=leftovers)
+        if not timed_out:
+            try:
+                await asyncio.wait_for(asyncio.shield(readers), drain_sec)
+            except asyncio.TimeoutError:
+                leftovers = True
+                await kill_group(proc, grace_sec)
+        if not readers.done():
+            # the group is dead, so EOF is near, unless a process that left the group holds a pipe
+            try:
+                await asyncio.wait_for(asyncio.shield(readers), 2.0)
+            except asyncio.TimeoutError:
+                pass
     except BaseException:  # cancelled: nothing we started may outlive us
-        if not reader.done():
+        if proc.returncode is None or not readers.done():
             await asyncio.shield(kill_group(proc, grace_sec))
-            reader.cancel()
         raise
+    finally:
+        readers.cancel()
+        transport.close()
+    return ShellRun(proc.returncode, bytes(out), bytes(err), timed_out=timed_out, leftovers_killed=leftovers)
 
 
-async def _collect(reader: "asyncio.Future[tuple[bytes, bytes]]") -> tuple[bytes, bytes]:
-    """The output of a process whose group is already dead (pipes closed, so this is quick)."""
-    try:
-        return await asyncio.wait_for(asyncio.shield(reader), 2.0)
-    except asyncio.TimeoutError:  # a child escaped the group (setsid) and holds the pipe
-        reader.cancel()
-        return b"", b""
+async def _pump(stream: asyncio.StreamReader, buffer: bytearray) -> None:
+    while chunk := await stream.read(65536):
+        buffer += chunk

@@ -25,6 +25,7 @@ from vik_tui.engine.proc import kill_group
 STDERR_TAIL_BYTES = 4096
 READ_CHUNK = 256 * 1024
 MAX_REASON_LINE = 300
+PIPE_DRAIN_SEC = 2.0
 
 
 class Mapper(Protocol):
@@ -172,8 +173,12 @@ class StageSession:
                 await kill_group(self.proc, self.limits.cancel_grace_sec)
             else:
                 await kill_group(self.proc, 0.5)  # the leader is gone: end any stray children
-            await reader
-            await asyncio.gather(*tasks, return_exceptions=True)
+            # a process that left the group (setsid) may still hold the pipes: bounded wait
+            await asyncio.wait({reader, *tasks}, timeout=PIPE_DRAIN_SEC)
+            for task in (reader, *tasks):
+                if not task.done():
+                    task.cancel()
+            await asyncio.gather(reader, *tasks, return_exceptions=True)
         except asyncio.CancelledError:
             # the supervisor itself is being torn down: never leave the group behind
             self.stop(STOP_SHUTDOWN, "supervisor shutting down")

@@ -415,7 +415,7 @@ class Supervisor:
                 snap.stop_cause = run.abort[0] if run.abort else None
                 await self._finish(run, snap, issue, workflow, workdir, ran_agent=False)
                 return
-            agent = workflow.agents[run.config.agent]
+            agent = workflow.agents[run.config.agent].resolved(self.layout.workflow_dir)
             adapter = adapter_for(agent.runtime)
             loop = workflow.loop
             session = StageSession(

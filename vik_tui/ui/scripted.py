@@ -245,8 +245,6 @@ def failure_engine() -> ScriptedEngine:
     ]
     records = {failed["session_file"]: _failed_run("ENG-21", "11:59:03")}
     events = [
-        event("intake_failed", "11:58:00", "error", error="pull command exited with code 1: tracker timeout", exit_code=1,
-              stderr="", iteration=1),
         event("intake", "11:59:00", issues=2, rejected=0, iteration=2),
         event("retry_given_up", "11:56:30", "error", issue="ENG-22", stage="plan", attempts=2, reason="exited with code 3"),
         event("stage_started", "11:59:03", issue="ENG-21", stage="plan", attempt=1, pid=5120, session_file=failed["session_file"]),
@@ -254,7 +252,11 @@ def failure_engine() -> ScriptedEngine:
               timed_out=False, error=None, stdout_tail="", stderr_tail=""),
         event("retry_scheduled", "11:59:31", issue="ENG-21", stage="plan", attempt=2, delay_sec=15.0, due_at=_at("11:59:46")),
     ]
-    return ScriptedEngine(snapshot(issues, status="idle", next_poll_in=3.0, tokens=(26300, 1530)), records=records, events=events)
+    return ScriptedEngine(
+        snapshot(issues, status="error", error="pull command exited with code 1: tracker timeout", next_poll_in=3.0,
+                 tokens=(26300, 1530)),
+        records=records, events=events,
+    )
 
 
 SCENARIOS = {"idle": idle_engine, "busy": busy_engine, "failure": failure_engine}

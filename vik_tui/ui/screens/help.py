@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Grid, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static
@@ -24,20 +24,17 @@ def _display(keys: str, display: str | None) -> str:
     return " ".join({"question_mark": "?", "slash": "/", "escape": "esc"}.get(k, k) for k in keys.split(","))
 
 
-def help_text() -> str:
+def help_rows() -> list[tuple[str, str]]:
+    """(key, what it does), one row per key; `p` (pause and resume) is one row."""
     rows: list[tuple[str, str]] = []
-    seen: set[str] = set()
     for key in KEYS:
         shown = _display(key.keys, key.display)
-        label = key.help
-        if shown in seen:  # p pauses or resumes: one line
-            rows = [(k, f"{h} Pressed again: {label.lower()}" if k == shown else h) for k, h in rows]
+        if rows and any(k == shown for k, _ in rows):
+            rows = [(k, f"{h} Again: {key.help[0].lower()}{key.help[1:]}" if k == shown else h) for k, h in rows]
             continue
-        seen.add(shown)
-        rows.append((shown, label))
+        rows.append((shown, key.help))
     rows.extend(EXTRA)
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"[b $accent]{escape(k).ljust(width)}[/]  {escape(h)}" for k, h in rows)
+    return rows
 
 
 class HelpScreen(ModalScreen[None]):
@@ -52,7 +49,10 @@ class HelpScreen(ModalScreen[None]):
         with Vertical(id="help", classes="dialog"):
             yield Static("[b]Keys[/]", classes="dialog-title")
             with VerticalScroll():
-                yield Static(help_text(), id="help-keys")
+                with Grid(id="help-keys"):
+                    for key, text in help_rows():
+                        yield Static(escape(key), classes="help-key")
+                        yield Static(escape(text), classes="help-text")
             yield Static("[$text-muted]esc, q or ? closes[/]", classes="dialog-hint")
 
     def action_close(self) -> None:

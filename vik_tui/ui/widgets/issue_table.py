@@ -45,17 +45,14 @@ class IssueTable(DataTable[Text]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._order: list[str] = []
+        self._widths: list[int] = []
         self._cells: dict[str, tuple[Spec, ...]] = {}
         self._styles: dict[str, Style] = {}
         self.title_width = 24
+        self.rebuilds = 0
 
     def on_mount(self) -> None:
-        self._add_columns()
         self.refresh_styles()
-
-    def _add_columns(self) -> None:
-        for label, key in COLUMNS:
-            self.add_column(label, key=key)
 
     def refresh_styles(self) -> None:
         """Colours from the current theme; forgets cached cells so every cell is re-rendered."""
@@ -71,6 +68,9 @@ class IssueTable(DataTable[Text]):
             "warning": color("warning", "yellow"), "rejected": Style(dim=True, italic=True),
         }
         self._cells.clear()
+
+    def on_resize(self) -> None:
+        self.app.request_refresh()  # type: ignore[attr-defined]  # re-fit the title column now
 
     def current_key(self) -> str | None:
         """Row key under the cursor (an issue id, or a rejected-row key)."""
@@ -99,8 +99,9 @@ class IssueTable(DataTable[Text]):
         rows = [(key, cells[:1] + (tuple((truncate(t, self.title_width), st) for t, st in cells[1]),) + cells[2:])
                 for key, cells in rows]
         order = [key for key, _ in rows]
-        if order != self._order:
-            self._rebuild(rows, selected)
+        widths = self._measure(rows)
+        if order != self._order or widths != self._widths:
+            self._rebuild(rows, selected, widths)
             return
         for key, cells in rows:
             old = self._cells.get(key)
@@ -108,14 +109,26 @@ class IssueTable(DataTable[Text]):
                 continue
             for index, (spec, (_label, column)) in enumerate(zip(cells, COLUMNS)):
                 if old is None or old[index] != spec:
-                    self.update_cell(key, column, self._text(spec), update_width=True)
+                    self.update_cell(key, column, self._text(spec))
             self._cells[key] = cells
 
-    def _rebuild(self, rows: list[tuple[str, tuple[Spec, ...]]], selected: str | None) -> None:
-        """Structure changed: re-add every row, then put the cursor back on the same issue."""
+    @staticmethod
+    def _measure(rows: list[tuple[str, tuple[Spec, ...]]]) -> list[int]:
+        """Column widths from the cells themselves. Explicit widths make the layout exact at
+        once; the DataTable's auto widths are only settled when it next goes idle."""
+        return [
+            max([cell_len(label)] + [sum(cell_len(t) for t, _ in cells[index]) for _, cells in rows])
+            for index, (label, _key) in enumerate(COLUMNS)
+        ]
+
+    def _rebuild(self, rows: list[tuple[str, tuple[Spec, ...]]], selected: str | None, widths: list[int]) -> None:
+        """Structure or widths changed: re-add every row, then put the cursor back on the same issue."""
+        self.rebuilds += 1
         keep = selected if selected is not None else self.current_key()
-        self.clear(columns=True)  # columns too: auto widths only ever grow otherwise
-        self._add_columns()
+        self.clear(columns=True)
+        for (label, key), width in zip(COLUMNS, widths):
+            self.add_column(label, key=key, width=width)
+        self._widths = widths
         self._cells.clear()
         for key, cells in rows:
             self.add_row(*(self._text(spec) for spec in cells), key=key)
@@ -176,6 +189,4 @@ class IssueTable(DataTable[Text]):
             content = max([cell_len(label)] + [sum(cell_len(t) for t, _ in cells[index]) for _, cells in rows])
             others += content + 2 * self.cell_padding
         title = max(10, min(48, width - others - 2 * self.cell_padding - 1))  # 1: vertical scrollbar
-        if title != self.title_width:
-            self.title_width = title
-            self._order = []  # forces a rebuild, so the column shrinks as well as grows
+        self.title_width = title

@@ -36,7 +36,21 @@ def pane_id(session_uuid: str) -> str:
 
 
 class SessionLog(Log):
-    """A pane's text: plain lines, coloured by prefix at render time."""
+    """A pane's text: plain lines, coloured by prefix at render time.
+
+    Sticks to the newest line like `tail -f` until the user scrolls up, also across resizes
+    and the first layout (Log alone only re-scrolls when lines are written)."""
+
+    following = True
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if self.size.height:
+            self.following = new_value >= self.max_scroll_y
+
+    def on_resize(self) -> None:
+        if self.auto_scroll and self.following:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
 
 class SessionPane(TabPane):
@@ -234,13 +248,16 @@ class StagePanes(Vertical):
         lines += format_records(extra, clock, glyphs, width)
         pane.state = "live"
         if lines:
-            pane.log_widget.write_lines(lines)
+            log = pane.log_widget
+            log.write_lines(lines)
+            # a pane just laid out may not know its height yet: end up at the newest line
+            self.call_after_refresh(log.scroll_end, animate=False, immediate=True, x_axis=False)
 
     def _width(self, _pane: SessionPane) -> int:
-        """Columns a line may use: this container's inner width less the Log's padding and a
-        vertical scrollbar. Taken from the container, not the Log, so it does not depend on
+        """Columns a line may use: this container's inner width less the Log's padding, a
+        vertical scrollbar and a column of slack (an exact fit still shows a horizontal bar). Taken from the container, not the Log, so it does not depend on
         whether the Log is laid out yet or shows a scrollbar at this moment."""
-        width = self.content_region.width - 2 - 1
+        width = self.content_region.width - 2 - 1 - 1  # padding, scrollbar, one column of slack
         return width if width >= 40 else 100 if width <= 0 else 40
 
     # -- the info line ----------------------------------------------------------------------
@@ -269,6 +286,9 @@ class StagePanes(Vertical):
         state = str(session.get("state"))
         style = STATE_STYLE.get(state, "$text-muted")
         bits.append(f"[{style}]{state}[/]")
+        run = run_of(issue, session["stage"])
+        if run and run.get("status") == "retry_wait" and run.get("retry_in") is not None:
+            bits.append(f"[$warning]{vik.glyphs.retry} retry #{int(run.get('attempt', 0)) + 1} in {countdown(run['retry_in'])}[/]")
         elapsed = vik.clock.seconds_since(session.get("started_at"), session.get("ended_at")) if session.get("started_at") else None
         if elapsed is not None:
             bits.append(mmss(elapsed))
@@ -277,9 +297,6 @@ class StagePanes(Vertical):
         tokens = session.get("tokens") or {}
         if tokens.get("input") or tokens.get("output"):
             bits.append(f"tokens in {human_count(tokens.get('input'))} out {human_count(tokens.get('output'))}")
-        run = run_of(issue, session["stage"])
-        if run and run.get("status") == "retry_wait" and run.get("retry_in") is not None:
-            bits.append(f"[$warning]{vik.glyphs.retry} retry #{int(run.get('attempt', 0)) + 1} in {countdown(run['retry_in'])}[/]")
         if state in ("failed", "cancelled") and session.get("reason"):
             bits.append(f"[$text-muted]{escape(one_line(session['reason'], 160))}[/]")
         return " · ".join(bits)
