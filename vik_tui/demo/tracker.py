@@ -21,6 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from vik_tui.engine.service import fsync_dir
+
 TRACKER_ENV = "VIK_DEMO_TRACKER"
 DEFAULT_TRACKER_NAME = "tracker.json"
 
@@ -91,7 +93,7 @@ def write_issues(path: str | Path, issues: list[Issue]) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _file_mode(path: Path) -> int:
@@ -103,20 +105,6 @@ def _file_mode(path: Path) -> int:
         return path.stat().st_mode & 0o7777
     except OSError:
         return 0o644
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable; best effort (not every filesystem allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 @contextlib.contextmanager

@@ -272,7 +272,7 @@ class Supervisor:
         while not self.stopping and any(r.active or r.status == "retry_wait" for r in self.runs.values()):
             self._wake.clear()
             try:
-                await asyncio.wait_for(self._wake.wait(), 0.5)
+                await asyncio.wait_for(self._wake.wait(), self.workflow.loop.wait_ms / 1000)
             except asyncio.TimeoutError:
                 pass
 

@@ -66,6 +66,8 @@ class VikApp(App[int]):
         self._event_lines = EventLines(self.clock)
         self._last_intake_error: str | None = None
         self.main = MainScreen()
+        if self.clock.frozen:
+            self.animation_level = "none"  # snapshots: no half-moved tab underline
 
     # -- lifecycle --------------------------------------------------------------------------
     def get_default_screen(self) -> Screen[Any]:
