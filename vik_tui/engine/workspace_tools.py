@@ -43,27 +43,40 @@ def run_shell_foreground(workdir: Path) -> int:
         return 127
 
 
+async def _git(workdir: Path, *args: str, timeout_sec: float) -> tuple[int, str]:
+    proc = await asyncio.create_subprocess_exec(
+        "git", *args, cwd=str(workdir), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        stdin=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), timeout_sec)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return 124, f"(`git {' '.join(args)}` timed out)"
+    return proc.returncode or 0, out.decode("utf-8", "replace")
+
+
+MAX_UNTRACKED = 20
+
+
 async def git_diff(workdir: Path, timeout_sec: float = 20.0) -> str:
-    """`git diff` (tracked changes plus untracked file names) of a workspace, as text."""
+    """What changed in a workspace: `git status`, the diff of tracked files, and new files in full."""
     if not workdir.is_dir():
         return f"(workspace {workdir} does not exist yet)"
     if shutil.which("git") is None:
         return "(git is not installed)"
-    chunks: list[str] = []
-    for args in (["git", "diff", "--stat", "HEAD"], ["git", "diff", "HEAD"], ["git", "status", "--short"]):
-        proc = await asyncio.create_subprocess_exec(
-            *args, cwd=str(workdir), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            stdin=asyncio.subprocess.DEVNULL,
-        )
-        try:
-            out, _ = await asyncio.wait_for(proc.communicate(), timeout_sec)
-        except asyncio.TimeoutError:
-            proc.kill()
-            await proc.wait()
-            return f"(`{' '.join(args)}` timed out)"
-        text = out.decode("utf-8", "replace")
-        if proc.returncode != 0 and "HEAD" in args:
-            # no commit yet: fall back to the plain working-tree diff
-            continue
-        chunks.append(f"$ {' '.join(args)}\n{text}")
-    return "\n".join(chunks) if chunks else "(not a git repository)"
+    code, status = await _git(workdir, "status", "--short", timeout_sec=timeout_sec)
+    if code != 0:
+        return f"(not a git repository: {workdir})\n{status}"
+    parts = [f"$ git status --short\n{status or '(clean)'}"]
+    has_head = (await _git(workdir, "rev-parse", "--verify", "-q", "HEAD", timeout_sec=timeout_sec))[0] == 0
+    code, diff = await _git(workdir, "diff", "HEAD" if has_head else "--cached", timeout_sec=timeout_sec)
+    if diff.strip():
+        parts.append(diff)
+    _, untracked = await _git(workdir, "ls-files", "--others", "--exclude-standard", timeout_sec=timeout_sec)
+    names = [n for n in untracked.splitlines() if n][:MAX_UNTRACKED]
+    for name in names:  # new files: show them as additions (git exits 1 when they differ)
+        _, text = await _git(workdir, "diff", "--no-index", "--", "/dev/null", name, timeout_sec=timeout_sec)
+        parts.append(text)
+    return "\n".join(parts)
