@@ -15,7 +15,7 @@ from typing import Any
 import psutil
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input, Static
+from textual.widgets import Input, Log, Static
 
 from conftest import Project, base_workflow
 from vik_tui.config.loader import load_workflow
@@ -25,6 +25,7 @@ from vik_tui.engine.supervisor import Supervisor
 from vik_tui.ui.app import DiagnosticsApp, VikApp
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
+from vik_tui.ui.screens.diff import DiffScreen
 from vik_tui.ui.screens.help import HelpScreen
 from vik_tui.ui.widgets.issue_table import IssueTable
 from vik_tui.ui.widgets.stage_panes import SessionPane, StagePanes
@@ -77,8 +78,18 @@ def run_dict(app: VikApp, issue_id: str, stage: str = "plan") -> dict[str, Any]:
     raise AssertionError(f"no run {issue_id}/{stage}")
 
 
+def history(app: VikApp, issue_id: str, stage: str = "plan") -> list[dict[str, Any]]:
+    """Every attempt's session of a stage so far ([] before the stage exists)."""
+    for issue in app.engine.snapshot()["issues"]:
+        if issue["id"] == issue_id:
+            for run in issue["stages"]:
+                if run["stage"] == stage:
+                    return run["history"]
+    return []
+
+
 def rows(app: VikApp) -> list[str]:
-    return list(app.main.query_one(IssueTable)._order)
+    return list(app.main.query_one(IssueTable).keys)
 
 
 def active_pane(app: VikApp) -> SessionPane | None:
@@ -154,7 +165,7 @@ async def test_pane_replays_a_session_opened_after_it_finished(project: Project)
                         {"id": "X-1", "title": "does work", "state": "todo"}])
     app = VikApp(supervisor(workflow(project, lines=3)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: run_status(app, "X-1") == "completed", "X-1 to complete")
+        await wait_for(pilot, lambda: run_status(app, "X-1") == "completed" and rows(app) == ["X-0", "X-1"], "X-1 to complete")
         assert app.main.selected == "X-0"  # the session ran while another issue was shown
         await pilot.press("j")
         await wait_for(pilot, lambda: "── completed" in pane_text(app), "the replayed outcome line")
@@ -246,7 +257,7 @@ async def test_retry_after_failure_with_r(project: Project) -> None:
         assert "[error]" in pane_text(app)
         await wait_for(pilot, lambda: app.main.check_action("retry", ()) is True, "retry to apply")
         await pilot.press("r")
-        await wait_for(pilot, lambda: len(run_dict(app, "F-1")["history"]) == 2, "a second attempt")
+        await wait_for(pilot, lambda: len(history(app, "F-1")) == 2, "a second attempt")
         await wait_for(pilot, lambda: len(app.main.query_one(StagePanes)._panes) == 2, "a second pane")
         await wait_for(pilot, lambda: run_status(app, "F-1") == "failed", "the second failure")
         await quit_app(pilot, app)
@@ -329,7 +340,8 @@ async def test_quit_with_running_agents_asks_then_stops_them(project: Project) -
     project.set_issues([{"id": "Q-1", "title": "runs", "state": "todo"}, {"id": "Q-2", "title": "runs", "state": "todo"}])
     app = VikApp(supervisor(workflow(project, mode="cooperative")), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: run_status(app, "Q-1") == "running" and run_status(app, "Q-2") == "running", "two agents")
+        await wait_for(pilot, lambda: all(run_status(app, i) == "running" and history(app, i)[-1].get("pid")
+                                          for i in ("Q-1", "Q-2")), "two agents")
         pids = [run_dict(app, i)["session"]["pid"] for i in ("Q-1", "Q-2")]
         await pilot.press("q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
@@ -373,3 +385,89 @@ async def test_diagnostics_screen_for_a_broken_workflow(project: Project) -> Non
         assert code in text
         await pilot.press("q")
     assert app.return_code == 1
+
+
+async def test_shell_diff_and_session_path_keys(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TMUX", raising=False)  # not inside tmux: `s` suspends, which run_test cannot
+    project.set_issues([{"id": "W-1", "title": "workspace", "state": "todo"}])
+    app = VikApp(supervisor(workflow(project)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: run_status(app, "W-1") == "completed", "W-1 to complete")
+        await wait_for(pilot, lambda: app.main.check_action("open_session", ()) is True, "a selected session")
+        await pilot.press("o")
+        session_file = run_dict(app, "W-1")["session"]["session_file"]
+        await wait_for(pilot, lambda: any(n.message == session_file for n in app._notifications), "the path toast")
+        await pilot.press("s")
+        workdir = str(app.engine.workdir_of("W-1"))
+        await wait_for(pilot, lambda: any(workdir in n.message and "suspend" in n.message for n in app._notifications),
+                       "the shell fallback toast")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff screen")
+        diff_log = app.screen.query_one("#diff-log", Log)
+        await wait_for(pilot, lambda: diff_log.line_count >= 1 and diff_log.lines[0] != "loading…", "the diff text")
+        assert any("git" in line for line in diff_log.lines)
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, DiffScreen), "the diff to close")
+        await quit_app(pilot, app)
+
+
+async def test_command_palette_lists_applicable_actions(project: Project) -> None:
+    project.set_issues([{"id": "K-1", "title": "palette", "state": "todo"}])
+    app = VikApp(supervisor(workflow(project, mode="cooperative")), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: run_status(app, "K-1") == "running", "K-1 to run")
+        await wait_for(pilot, lambda: app.main.check_action("cancel", ()) is True, "cancel to apply")
+        titles = {command.title for command in app.get_system_commands(app.main)}
+        assert {"Cancel", "Shell", "Diff", "Pause", "Filter", "Help", "Quit"} <= titles
+        assert "Retry" not in titles and "Resume" not in titles  # not applicable now
+        await quit_app(pilot, app)
+
+
+async def test_tab_switches_between_attempt_panes(project: Project) -> None:
+    project.set_issues([{"id": "T-1", "title": "two attempts", "state": "todo"}])
+    app = VikApp(supervisor(workflow(project, mode="turn_failed", max_attempts=2)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: len(history(app, "T-1")) == 2 and run_status(app, "T-1") == "failed",
+                       "two failed attempts", timeout=30)
+        panes = app.main.query_one(StagePanes)
+        await wait_for(pilot, lambda: len(panes._panes) == 2, "two panes")
+        first, second = list(panes._panes)
+        await wait_for(pilot, lambda: panes.active_session_uuid() == second, "the newest pane")
+        await pilot.press("tab")
+        await wait_for(pilot, lambda: panes.active_session_uuid() == first, "tab to the first attempt")
+        assert "plan #1" in panes.tabbed.get_tab(panes._panes[first]).label_text
+        await wait_for(pilot, lambda: "── failed" in pane_text(app), "its replay")
+        await pilot.press("shift+tab")
+        await wait_for(pilot, lambda: panes.active_session_uuid() == second, "shift+tab back")
+        await quit_app(pilot, app)
+
+
+async def test_rejected_config_edit_shows_diagnostics(project: Project) -> None:
+    path = workflow(project)
+    app = VikApp(supervisor(path), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: app.engine.snapshot()["intake"]["iterations"] >= 1, "the first poll")
+        data = base_workflow(project)
+        data["issue"]["stages"]["plan"]["agent"] = "nobody"
+        project.write(data)
+        app.engine.reload()  # what the file watcher calls on save
+        await wait_for(pilot, lambda: isinstance(app.screen, DiagnosticsScreen), "the diagnostics over the app")
+        assert "undefined_agent" in str(app.screen.query_one("#findings-text", Static).render())
+        await pilot.press("escape")
+        await wait_for(pilot, lambda: not isinstance(app.screen, DiagnosticsScreen), "it to close")
+        assert app.is_running
+        await quit_app(pilot, app)
+
+
+async def test_opening_a_pane_mid_stream_shows_every_record_once(project: Project) -> None:
+    project.set_issues([{"id": "M-0", "title": "idle", "state": "backlog"}, {"id": "M-1", "title": "streams", "state": "todo"}])
+    app = VikApp(supervisor(workflow(project, mode="cooperative", lines=400)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(pilot, lambda: run_status(app, "M-1") == "running" and rows(app) == ["M-0", "M-1"], "M-1 to run")
+        await pilot.press("j")  # select it while it is (likely) still streaming
+        await wait_for(pilot, lambda: app.main.selected == "M-1", "the selection")
+        await wait_for(pilot, lambda: "working until told to stop" in pane_text(app), "the last record")
+        text = pane_text(app)
+        assert text.count("▸ shell") == 400
+        assert text.count("✓ exit 0") == 400
+        await quit_app(pilot, app)

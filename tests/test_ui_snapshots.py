@@ -18,6 +18,7 @@ from vik_tui.config.loader import load_workflow
 from vik_tui.ui import scripted
 from vik_tui.ui.app import DiagnosticsApp, VikApp
 from vik_tui.ui.clock import FrozenClock
+from vik_tui.ui.glyphs import UNICODE
 from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
 from vik_tui.ui.screens.help import HelpScreen
 from vik_tui.ui.widgets.issue_table import IssueTable
@@ -25,7 +26,8 @@ from vik_tui.ui.widgets.stage_panes import StagePanes
 
 
 def app_for(name: str) -> VikApp:
-    return VikApp(scripted.SCENARIOS[name](), clock=FrozenClock(scripted.NOW), bell=False)
+    # fixed glyphs too: VIK_TUI_ASCII in the environment must not change the pictures
+    return VikApp(scripted.SCENARIOS[name](), clock=FrozenClock(scripted.NOW), bell=False, glyphs=UNICODE)
 
 
 async def settled(pilot: Pilot[Any]) -> None:

@@ -71,10 +71,13 @@ def test_format_records_layout() -> None:
         "11:58:48  [error] boom",
         "11:58:48  ── failed · boom · exit 1 · tokens in 1.2k out 30 ──",
     ]
-    ascii_lines = format_records(records[2:4], CLOCK, ASCII, width=100)
-    assert ascii_lines[0] == "11:58:48  > shell  ls -la"
+    ascii_lines = format_records(records[2:4] + records[-1:], CLOCK, ASCII, width=100)
+    assert ascii_lines[0] == "11:58:48  $ shell  ls -la"
     assert ascii_lines[1] == "11:58:48  x exit 2"
-    assert ascii_lines[-1].endswith("... 2 more lines")
+    assert ascii_lines[-2].endswith("... 2 more lines")
+    assert ascii_lines[-1] == "11:58:48  -- failed · boom · exit 1 · tokens in 1.2k out 30 --"
+    wrapped = format_records([{"kind": "error", "fatal": True, "message": "word " * 30, "ts": records[0]["ts"]}], CLOCK, UNICODE, 60)
+    assert len(wrapped) > 1 and all("[error] " in line for line in wrapped)
 
 
 def test_format_records_wraps_and_clips_to_width() -> None:
@@ -126,3 +129,24 @@ def test_ascii_glyphs_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert ASCII.for_status("retry_wait") == "R"
     assert all(ord(ch) < 128 for field in ("reserved", "preparing", "completed", "failed", "cancelled", "retry", "none", "tool")
                for ch in getattr(ASCII, field))
+
+
+def test_session_highlighter_styles_line_kinds() -> None:
+    from rich.text import Text
+
+    from vik_tui.ui.highlight import SessionHighlighter, theme_styles
+
+    styles = theme_styles({"error": "#ff0000", "success": "#00ff00", "primary": "#0000ff", "warning": "#ffff00"})
+    highlighter = SessionHighlighter(styles, UNICODE)
+
+    def spans(line: str) -> set[str]:
+        text = Text(line)
+        highlighter.highlight(text)
+        return {str(span.style) for span in text.spans}
+
+    assert any("#ff0000" in s for s in spans("11:58:48  [error] boom"))
+    assert any("#00ff00" in s for s in spans("11:58:48  ✓ exit 0"))
+    assert any("#ff0000" in s for s in spans("11:58:48  ✗ exit 2"))
+    assert any("#0000ff" in s for s in spans("11:58:48  ▸ shell  ls"))
+    assert any("italic" in s for s in spans("          ~ more reasoning"))
+    assert spans("plain text without a stamp") == set()

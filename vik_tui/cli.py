@@ -33,6 +33,7 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--headless", action="store_true", help="no UI: print engine events")
     parser.add_argument("--json", action="store_true", help="with --headless: JSON Lines of engine events")
     parser.add_argument("--no-watch", action="store_true", help="do not hot-reload workflow.yml and prompt files")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage completes or fails")
     return parser
 
 
@@ -43,6 +44,7 @@ def _demo_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="with --headless: JSON Lines of engine events")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated agent speed multiplier (default 1.0)")
     parser.add_argument("--timeout", type=float, default=600.0, help="with --headless: give up after this many seconds")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage completes or fails")
     return parser
 
 
@@ -55,6 +57,7 @@ def _tui_parser() -> argparse.ArgumentParser:
     parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
     parser.add_argument("--version", action="version", version=f"vik-tui {__version__}")
     parser.add_argument("--no-watch", action="store_true", help="do not hot-reload workflow.yml and prompt files")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage completes or fails")
     return parser
 
 
@@ -69,12 +72,12 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "run":
             args = _run_parser().parse_args(argv[1:])
             if not args.headless:
-                return _tui(args.workflow, watch=not args.no_watch)
+                return _tui(args.workflow, watch=not args.no_watch, bell=not args.no_bell)
             return _headless(args.workflow, args.json, watch=not args.no_watch)
         if argv and argv[0] == "demo":
             return _demo(_demo_parser().parse_args(argv[1:]))
         args = _tui_parser().parse_args(argv)
-        return _tui(args.workflow, watch=not args.no_watch)
+        return _tui(args.workflow, watch=not args.no_watch, bell=not args.no_bell)
     except KeyboardInterrupt:
         return 130
 
@@ -113,13 +116,13 @@ def _headless(workflow_path: str, as_json: bool, watch: bool, extra_listener=Non
         return 1
 
 
-def _tui(workflow_path: str, watch: bool, demo_dir: Path | None = None) -> int:
+def _tui(workflow_path: str, watch: bool, bell: bool = True) -> int:
     try:
         from vik_tui.ui.app import run_app
     except ImportError as exc:  # pragma: no cover - only when the UI is not installed
         print(f"vik-tui: the terminal UI is unavailable ({exc}); use `vik-tui run --headless`", file=sys.stderr)
         return 1
-    return run_app(workflow_path, watch=watch)
+    return run_app(workflow_path, watch=watch, bell=bell)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -132,7 +135,7 @@ def _demo(args: argparse.Namespace) -> int:
     workflow = write_demo_project(directory, speed=args.speed)
     print(f"vik-tui demo: project in {directory}", file=sys.stderr)
     if not args.headless:
-        return _tui(str(workflow), watch=True)
+        return _tui(str(workflow), watch=True, bell=not args.no_bell)
 
     state = {"done": False}
     deadline = time.monotonic() + args.timeout

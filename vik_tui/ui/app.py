@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import sys
 from collections.abc import Iterable
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 from textual.app import App, SystemCommand
@@ -34,7 +34,7 @@ from vik_tui.ui.text import one_line
 
 FLUSH_INTERVAL = 0.05
 IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (timers, spinner)
-CSS_FILES = [stylesheet("app.tcss"), stylesheet("screens.tcss")]
+CSS_FILES: list[str | PurePath] = [stylesheet("app.tcss"), stylesheet("screens.tcss")]
 
 
 class VikApp(App[int]):
@@ -87,8 +87,8 @@ class VikApp(App[int]):
             self._pending_events.append({"event": "log", "ts": "", "level": "warning", "message": diag.render(self.engine.workflow_path.name)})
         if self.warnings:
             self.notify(f"{len(self.warnings)} warning(s) in the workflow; see the log pane or `vik-tui doctor`", severity="warning")
-        self._flush()
-        self.set_interval(FLUSH_INTERVAL, self._flush)
+        self._repaint()
+        self.set_interval(FLUSH_INTERVAL, self._repaint)
 
     async def _run_engine(self) -> None:
         try:
@@ -97,6 +97,8 @@ class VikApp(App[int]):
             self._fail(f"vik-tui: {exc}")
         except OSError as exc:
             self._fail(f"vik-tui: cannot run the workflow: {exc}")
+        except Exception as exc:  # an engine bug: say so plainly instead of a traceback
+            self._fail(f"vik-tui: the supervisor stopped unexpectedly: {type(exc).__name__}: {exc}")
         finally:
             self.engine_done = True
             self._dirty = True
@@ -123,6 +125,10 @@ class VikApp(App[int]):
     def _panes_want(self, session_file: str) -> bool:
         return self.main.ready and self.main.panes.wants(session_file)
 
+    def take_pending(self, session_file: str) -> list[dict[str, Any]]:
+        """Hand a session's buffered live records to a pane finishing its replay."""
+        return self._pending_records.pop(session_file, [])
+
     def request_refresh(self) -> None:
         self._dirty = True
 
@@ -130,7 +136,7 @@ class VikApp(App[int]):
         if self.main.ready:
             self.main.bindings_may_change()
 
-    def _flush(self) -> None:
+    def _repaint(self) -> None:
         self._tick += 1
         if not self.main.ready:
             return
@@ -191,7 +197,8 @@ class VikApp(App[int]):
         """Stop every agent cleanly (asking first when any runs), then exit."""
         if self.quitting:
             return
-        running = 0 if self.engine_done else active_run_count(self.engine.snapshot())
+        started = self._engine_worker is not None  # not while history still loads in a thread
+        running = active_run_count(self.engine.snapshot()) if started and not self.engine_done else 0
         if not running:
             self._begin_quit()
             return

@@ -24,6 +24,7 @@ class Glyphs:
     paused: str
     idle: str
     polling: str
+    rule: str  # brackets the outcome line: "── completed ──"
 
     def for_status(self, status: str | None, frame: int = 0) -> str:
         """The glyph of a stage run status (reserved|preparing|running|completed|...)."""
@@ -39,12 +40,12 @@ class Glyphs:
 UNICODE = Glyphs(
     reserved="◌", preparing="◔", spinner=("⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"), running="●",
     completed="✓", failed="✗", cancelled="⊘", retry="↻", none="·", tool="▸", ok="✓", bad="✗", more="…",
-    paused="‖", idle="○", polling="●",
+    paused="‖", idle="○", polling="●", rule="──",
 )
 ASCII = Glyphs(
     reserved="o", preparing="~", spinner=("|", "/", "-", "\\"), running="*", completed="+", failed="x",
-    cancelled="-", retry="R", none=".", tool=">", ok="ok", bad="x", more="...", paused="=", idle="o",
-    polling="*",
+    cancelled="-", retry="R", none=".", tool="$", ok="ok", bad="x", more="...", paused="=", idle="o",
+    polling="*", rule="--",
 )
 
 

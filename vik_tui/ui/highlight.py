@@ -13,6 +13,8 @@ from rich.highlighter import Highlighter
 from rich.style import Style
 from rich.text import Text
 
+from vik_tui.ui.glyphs import Glyphs
+
 _STAMP = re.compile(r"^(\d\d:\d\d:\d\d|\s{8})  ")
 
 
@@ -42,11 +44,12 @@ def theme_styles(variables: Mapping[str, str]) -> dict[str, Style]:
 class SessionHighlighter(Highlighter):
     """Styles the line kinds `records.format_records` produces, by their fixed prefixes."""
 
-    def __init__(self, styles: dict[str, Style], ascii_mode: bool = False) -> None:
+    def __init__(self, styles: dict[str, Style], glyphs: Glyphs) -> None:
         self.styles = styles
-        self.tool_marks = (">",) if ascii_mode else ("▸",)
-        self.ok_marks = ("ok ",) if ascii_mode else ("✓",)
-        self.bad_marks = ("x ",) if ascii_mode else ("✗",)
+        self.tool_marks = (glyphs.tool + " ",)
+        self.ok_marks = (glyphs.ok + " ",)
+        self.bad_marks = (glyphs.bad + " ",)
+        self.rule = glyphs.rule + " "
 
     def highlight(self, text: Text) -> None:
         plain = text.plain
@@ -63,8 +66,8 @@ class SessionHighlighter(Highlighter):
             style = "bad"
         elif body.startswith("[warn]"):
             style = "warn"
-        elif body.startswith("──"):
-            state = body[3:].split(" ", 1)[0]
+        elif body.startswith(self.rule):
+            state = body[len(self.rule) + 1:].split(" ", 1)[0]
             text.stylize(self.styles["outcome"], start, len(plain))
             style = {"completed": "ok", "failed": "bad", "cancelled": "warn"}.get(state)
         elif body.startswith("│"):

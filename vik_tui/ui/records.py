@@ -7,7 +7,7 @@ thousands of records, and be tested without a terminal. Layout of every line:
     HH:MM:SS  ~ text          reasoning (dimmed by the highlighter)
     HH:MM:SS  ▸ shell  cmd    tool start;   ✓ exit 0 / ✗ exit 2 + 3 output lines on completion
     HH:MM:SS  [error] msg     provider error; [warn] for transient ones
-    HH:MM:SS  ── completed · exit 0 · tokens … ──   the outcome, last
+    HH:MM:SS  ── completed · exit 0 · tokens … ──   the outcome, last (ASCII: "--")
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def format_record(record: dict[str, Any], clock: Clock, glyphs: Glyphs, wrap: in
             return [f"{stamp}  {glyphs.ok} turn completed"]
         return _block(stamp, "[error] ", "turn failed: " + sanitize(str(record.get("result") or "")), wrap)
     if kind == "outcome":
-        return [_outcome(stamp, record)]
+        return [_outcome(stamp, record, glyphs.rule)]
     if kind == "session_started":
         bits = [b for b in (record.get("model"), record.get("session_id")) if b]
         return [f"{stamp}  ~ session started" + (f" ({one_line(' · '.join(map(str, bits)), 80)})" if bits else "")]
@@ -89,8 +89,9 @@ def _block(stamp: str, prefix: str, text: str, wrap: int) -> list[str]:
             lines.append(paragraph)
         else:
             lines.extend(textwrap.wrap(paragraph, width, break_long_words=True, break_on_hyphens=False) or [""])
-    # a continuation keeps a reasoning/user marker so the highlighter can dim it line by line
-    cont = prefix if prefix in ("~ ", "> ") else " " * len(prefix)
+    # continuations keep a reasoning/user/error marker so the highlighter, which sees one
+    # line at a time, styles them like the first line
+    cont = prefix if prefix in ("~ ", "> ", "[error] ", "[warn] ") else " " * len(prefix)
     return [f"{stamp}  {prefix}{lines[0]}"] + [f"{INDENT}{cont}{line}" if line else "" for line in lines[1:]]
 
 
@@ -118,7 +119,7 @@ def _tool(stamp: str, record: dict[str, Any], glyphs: Glyphs, wrap: int) -> list
     return lines
 
 
-def _outcome(stamp: str, record: dict[str, Any]) -> str:
+def _outcome(stamp: str, record: dict[str, Any], rule: str) -> str:
     state = str(record.get("state") or "ended")
     parts = [state]
     reason = one_line(record.get("reason"), 160)
@@ -131,7 +132,7 @@ def _outcome(stamp: str, record: dict[str, Any]) -> str:
     tokens = record.get("tokens") or {}
     if tokens.get("input") or tokens.get("output"):
         parts.append(f"tokens in {human_count(tokens.get('input'))} out {human_count(tokens.get('output'))}")
-    return f"{stamp}  ── {' · '.join(parts)} ──"
+    return f"{stamp}  {rule} {' · '.join(parts)} {rule}"
 
 
 def merge_replay(replayed: list[dict[str, Any]], live: list[dict[str, Any]]) -> list[dict[str, Any]]:

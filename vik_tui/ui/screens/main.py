@@ -91,16 +91,13 @@ class MainScreen(Screen[None]):
         self.query_one(StatusLine).show(snap, vik.glyphs, stopping=vik.quitting)
         table = self.table
         table.show(snap, stage_names(vik.engine), self.needle, vik.clock, vik.glyphs, self.selected)
-        if self.selected is None or self.selected not in self._row_keys(table):
+        if self.selected is None or self.selected not in table.keys:
             self.selected = table.current_key()
         panes = self.panes
         panes.sync(self._selected_issue())
         panes.feed(records)
         self.query_one(EventLog).add(log_lines)
         self.bindings_may_change()
-
-    def _row_keys(self, table: IssueTable) -> list[str]:
-        return table._order
 
     def _selected_issue(self) -> Issue | None:
         key = self.selected

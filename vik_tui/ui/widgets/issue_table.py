@@ -21,6 +21,8 @@ from vik_tui.ui.model import issue_tokens, latest_session, session_elapsed
 from vik_tui.ui.text import countdown, human_count, mmss, one_line, truncate
 
 COLUMNS = (("ID", "id"), ("TITLE", "title"), ("STATE", "state"), ("STAGES", "stages"), ("TIME", "time"), ("TOKENS", "tokens"))
+TITLE = 1  # index of the TITLE column
+MIN_TITLE, MAX_TITLE = 8, 48
 REJECTED_PREFIX = "!rejected:"
 STATUS_STYLE = {
     "running": "primary", "reserved": "muted", "preparing": "muted", "completed": "success",
@@ -45,7 +47,7 @@ class IssueTable(DataTable[Text]):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._order: list[str] = []
-        self._widths: list[int] = []
+        self._widths: list[tuple[int, int]] = []
         self._cells: dict[str, tuple[Spec, ...]] = {}
         self._styles: dict[str, Style] = {}
         self.title_width = 24
@@ -68,6 +70,11 @@ class IssueTable(DataTable[Text]):
             "warning": color("warning", "yellow"), "rejected": Style(dim=True, italic=True),
         }
         self._cells.clear()
+
+    @property
+    def keys(self) -> list[str]:
+        """Row keys in display order: issue ids, then rejected-row keys."""
+        return self._order
 
     def on_resize(self) -> None:
         self.app.request_refresh()  # type: ignore[attr-defined]  # re-fit the title column now
@@ -98,40 +105,43 @@ class IssueTable(DataTable[Text]):
         self._fit_title(rows)
         rows = [(key, cells[:1] + (tuple((truncate(t, self.title_width), st) for t, st in cells[1]),) + cells[2:])
                 for key, cells in rows]
+        visible = [i for i in range(len(COLUMNS)) if i != TITLE or self.title_width]
         order = [key for key, _ in rows]
-        widths = self._measure(rows)
+        widths = self._measure(rows, visible)
         if order != self._order or widths != self._widths:
-            self._rebuild(rows, selected, widths)
+            self._rebuild(rows, selected, visible, widths)
             return
         for key, cells in rows:
             old = self._cells.get(key)
             if old == cells:
                 continue
-            for index, (spec, (_label, column)) in enumerate(zip(cells, COLUMNS)):
-                if old is None or old[index] != spec:
-                    self.update_cell(key, column, self._text(spec))
+            for index in visible:
+                if old is None or old[index] != cells[index]:
+                    self.update_cell(key, COLUMNS[index][1], self._text(cells[index]))
             self._cells[key] = cells
 
     @staticmethod
-    def _measure(rows: list[tuple[str, tuple[Spec, ...]]]) -> list[int]:
-        """Column widths from the cells themselves. Explicit widths make the layout exact at
-        once; the DataTable's auto widths are only settled when it next goes idle."""
+    def _measure(rows: list[tuple[str, tuple[Spec, ...]]], visible: list[int]) -> list[tuple[int, int]]:
+        """(column index, width) from the cells themselves. Explicit widths make the layout
+        exact at once; the DataTable's auto widths only settle when it next goes idle."""
         return [
-            max([cell_len(label)] + [sum(cell_len(t) for t, _ in cells[index]) for _, cells in rows])
-            for index, (label, _key) in enumerate(COLUMNS)
+            (index, max([cell_len(COLUMNS[index][0])] + [sum(cell_len(t) for t, _ in cells[index]) for _, cells in rows]))
+            for index in visible
         ]
 
-    def _rebuild(self, rows: list[tuple[str, tuple[Spec, ...]]], selected: str | None, widths: list[int]) -> None:
+    def _rebuild(self, rows: list[tuple[str, tuple[Spec, ...]]], selected: str | None, visible: list[int],
+                 widths: list[tuple[int, int]]) -> None:
         """Structure or widths changed: re-add every row, then put the cursor back on the same issue."""
         self.rebuilds += 1
         keep = selected if selected is not None else self.current_key()
         self.clear(columns=True)
-        for (label, key), width in zip(COLUMNS, widths):
+        for index, width in widths:
+            label, key = COLUMNS[index]
             self.add_column(label, key=key, width=width)
         self._widths = widths
         self._cells.clear()
         for key, cells in rows:
-            self.add_row(*(self._text(spec) for spec in cells), key=key)
+            self.add_row(*(self._text(cells[index]) for index in visible), key=key)
             self._cells[key] = cells
         self._order = [key for key, _ in rows]
         if keep in self._order:
@@ -162,7 +172,7 @@ class IssueTable(DataTable[Text]):
         return (
             ((one_line(str(issue["id"]), 24), "" if listed else "muted"),),
             ((one_line(issue.get("title"), 200), "" if listed else "muted"),),
-            ((one_line(str(issue.get("state") or ""), 16), "" if listed else "muted"),),
+            ((truncate(one_line(str(issue.get("state") or ""), 40), 12), "" if listed else "muted"),),
             tuple(stage_spec),
             ((elapsed, ""),),
             ((human_count(tokens) if tokens else "", "muted"),),
@@ -177,16 +187,16 @@ class IssueTable(DataTable[Text]):
         )
 
     def _fit_title(self, rows: list[tuple[str, tuple[Spec, ...]]]) -> None:
-        """Titles get what the other columns leave, measured from the cells themselves (the
-        DataTable's own widths lag behind until it is idle, which would make this oscillate)."""
+        """Titles get what the other columns leave (the pane shows the full title anyway);
+        below MIN_TITLE columns the TITLE column is left out rather than squeezed."""
         width = self.size.width
         if not width:
             return
         others = 0
         for index, (label, _key) in enumerate(COLUMNS):
-            if index == 1:
+            if index == TITLE:
                 continue
             content = max([cell_len(label)] + [sum(cell_len(t) for t, _ in cells[index]) for _, cells in rows])
             others += content + 2 * self.cell_padding
-        title = max(10, min(48, width - others - 2 * self.cell_padding - 1))  # 1: vertical scrollbar
-        self.title_width = title
+        room = width - others - 2 * self.cell_padding - 1  # 1: vertical scrollbar
+        self.title_width = min(MAX_TITLE, room) if room >= MIN_TITLE else 0

@@ -38,19 +38,38 @@ def pane_id(session_uuid: str) -> str:
 class SessionLog(Log):
     """A pane's text: plain lines, coloured by prefix at render time.
 
-    Sticks to the newest line like `tail -f` until the user scrolls up, also across resizes
-    and the first layout (Log alone only re-scrolls when lines are written)."""
+    Follows the newest line like `tail -f` until the user scrolls up, and back once they
+    reach the end again. `stick()` (every refresh) re-applies it after layout changes: a Log
+    alone only re-scrolls when lines are written."""
 
     following = True
 
+    def on_mouse_scroll_up(self) -> None:
+        self.following = False
+
+    def action_scroll_up(self) -> None:
+        self.following = False
+        super().action_scroll_up()
+
+    def action_page_up(self) -> None:
+        self.following = False
+        super().action_page_up()
+
+    def action_scroll_home(self) -> None:
+        self.following = False
+        super().action_scroll_home()
+
     def watch_scroll_y(self, old_value: float, new_value: float) -> None:
         super().watch_scroll_y(old_value, new_value)
-        if self.size.height:
-            self.following = new_value >= self.max_scroll_y
+        if self.size.height and new_value >= self.max_scroll_y:
+            self.following = True
+
+    def stick(self) -> None:
+        if self.following and not self.is_vertical_scrollbar_grabbed and self.scroll_y < self.max_scroll_y:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def on_resize(self) -> None:
-        if self.auto_scroll and self.following:
-            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.stick()
 
 
 class SessionPane(TabPane):
@@ -127,10 +146,16 @@ class StagePanes(Vertical):
             pane = self._panes.get(session["session_uuid"])
             if pane is not None:
                 label = session_label(session, self.vik)
-                if label != pane.label_markup:
+                if label != pane.label_markup and pane.is_attached:
+                    try:
+                        self.tabbed.get_tab(pane).label = label
+                    except Exception:  # its tab is still being mounted: next refresh
+                        continue
                     pane.label_markup = label
-                    self.tabbed.get_tab(pane).label = label
         self._show_info(issue)
+        active = self._panes.get(self.active_session_uuid() or "")
+        if active is not None and active.state == "live":
+            active.log_widget.stick()
 
     def feed(self, batches: dict[str, list[dict[str, Any]]]) -> None:
         """Append live records: buffered while a pane replays, else one write per pane."""
@@ -157,7 +182,7 @@ class StagePanes(Vertical):
     def restyle(self) -> None:
         styles = theme_styles(self.app.theme_variables)
         for pane in self._panes.values():
-            pane.log_widget.highlighter = SessionHighlighter(styles, self.vik.glyphs.tool == ">")
+            pane.log_widget.highlighter = SessionHighlighter(styles, self.vik.glyphs)
             pane.log_widget.refresh()
 
     # -- structure (async: mounting and removing panes) ------------------------------------
@@ -197,7 +222,7 @@ class StagePanes(Vertical):
             if session["session_uuid"] in self._panes:
                 continue
             pane = SessionPane(session, session_label(session, self.vik))
-            pane.log_widget.highlighter = SessionHighlighter(styles, self.vik.glyphs.tool == ">")
+            pane.log_widget.highlighter = SessionHighlighter(styles, self.vik.glyphs)
             self._panes[pane.session_uuid] = pane
             self._by_file[pane.session_file] = pane
             await tabbed.add_pane(pane)
@@ -212,6 +237,15 @@ class StagePanes(Vertical):
             self._load(self._panes[active])
         self._show_info(self._issue)
         self.vik.bindings_may_change()
+        self.call_after_refresh(self._place_underline)
+
+    def _place_underline(self) -> None:
+        """Tabs added and activated before their first layout can leave the underline at
+        column 0 (a Textual 8.2 race); re-place it once everything has a size."""
+        for tabs in self.tabbed.query("ContentTabs"):
+            highlight = getattr(tabs, "_highlight_active", None)
+            if callable(highlight):
+                highlight(animate=False)
 
     @on(TabbedContent.TabActivated)
     def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
@@ -221,6 +255,7 @@ class StagePanes(Vertical):
             self._load(pane)
         self._show_info(self._issue)
         self.vik.bindings_may_change()
+        self.call_after_refresh(self._place_underline)
 
     # -- replay -----------------------------------------------------------------------------
     def _load(self, pane: SessionPane) -> None:
@@ -243,15 +278,14 @@ class StagePanes(Vertical):
             records, lines = [], [f"{clock.hhmmss(None)}  [error] cannot replay the session: {exc}"]
         if not pane.is_attached:
             return
-        extra = merge_replay(records, pane.live)
+        # live records not flushed yet may already be in the file as well: merge them too
+        extra = merge_replay(records, pane.live + vik.take_pending(pane.session_file))
         pane.live = []
         lines += format_records(extra, clock, glyphs, width)
         pane.state = "live"
         if lines:
-            log = pane.log_widget
-            log.write_lines(lines)
-            # a pane just laid out may not know its height yet: end up at the newest line
-            self.call_after_refresh(log.scroll_end, animate=False, immediate=True, x_axis=False)
+            pane.log_widget.write_lines(lines)
+            self.call_after_refresh(pane.log_widget.stick)
 
     def _width(self, _pane: SessionPane) -> int:
         """Columns a line may use: this container's inner width less the Log's padding, a

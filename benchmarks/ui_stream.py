@@ -1,0 +1,229 @@
+"""Benchmark: the app headless (run_test) with 20 fake agents streaming as fast as they can.
+
+    python benchmarks/ui_stream.py [--agents 20] [--seconds 10]
+
+Same run, two phases: the engine alone (headless Supervisor), then the same workload with the
+Textual app attached. Prints events/s absorbed in each, the UI loop's lag (a 10 ms probe timer's
+overshoot), key-to-screen latency (`j`: until the cursor moved and the pane shows the new issue;
+`c`+`y`: until the confirm dialog shows, then until the stage shows cancelled), RSS over time,
+and the time from process start to the first frame of `vik-tui demo` in a real terminal (tmux).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+FAKE = ROOT / "tests" / "fakes" / "fake_codex"
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as handle:
+        return int(handle.read().split()[1]) * PAGE / 2**20
+
+
+def write_workflow(work: Path, agents: int, seconds: float) -> Path:
+    tracker = work / "issues.json"
+    tracker.write_text(json.dumps([{"id": f"ISSUE-{i:02d}", "title": f"streaming agent {i}", "state": "todo"}
+                                   for i in range(agents)]))
+    workflow = {
+        "loop": {"max_issue_concurrency": agents, "max_iterations": 1, "cancel_grace_sec": 2},
+        "agents": {"codex": {"runtime": "codex", "command": str(FAKE), "args": {"mode": "flood_for", "sleep": seconds}}},
+        "issues": {"pull": {"command": f"cat {tracker}", "idle_sec": 1}},
+        "issue": {"stages": {"work": {"when": {"state": "todo"}, "agent": "codex", "prompt": "go"}}},
+    }
+    path = work / "workflow.yml"
+    path.write_text(yaml.safe_dump(workflow))
+    return path
+
+
+def new_supervisor(path: Path):  # type: ignore[no-untyped-def]
+    from vik_tui.config.loader import load_workflow
+    from vik_tui.engine.supervisor import Supervisor
+
+    result = load_workflow(path)
+    assert result.ok, result.diagnostics
+    return Supervisor(result.workflow, result.path, lock=False)
+
+
+def events_rate(supervisor) -> tuple[int, float]:  # type: ignore[no-untyped-def]
+    """Events recorded and the span from the first session start to the last end."""
+    from vik_tui.engine.clock import parse_iso
+
+    sessions = [s for r in supervisor.runs.values() for s in r.sessions]
+    events = sum(s.events for s in sessions)
+    start = min(parse_iso(s.started_at) for s in sessions)
+    end = max(parse_iso(s.ended_at) for s in sessions)
+    return events, (end - start).total_seconds()
+
+
+def engine_alone(agents: int, seconds: float) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        supervisor = new_supervisor(write_workflow(Path(tmp), agents, seconds))
+        asyncio.run(supervisor.run())
+        events, span = events_rate(supervisor)
+    return {"events": events, "span": span, "rate": events / span}
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+async def with_ui(agents: int, seconds: float) -> dict[str, Any]:
+    from vik_tui.ui.app import VikApp
+    from vik_tui.ui.screens.confirm import ConfirmScreen
+
+    tmp = tempfile.TemporaryDirectory()
+    supervisor = new_supervisor(write_workflow(Path(tmp.name), agents, seconds))
+    app = VikApp(supervisor, bell=False, load_history=False)
+    lags: list[float] = []
+    rss: list[tuple[float, float]] = []
+    j_times: list[float] = []
+    confirm_times: list[float] = []
+    cancel_times: list[float] = []
+
+    async def probe() -> None:
+        loop = asyncio.get_running_loop()
+        t0 = loop.time()
+        last_rss = 0.0
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.01)
+            lags.append(max(0.0, loop.time() - before - 0.01))
+            if loop.time() - last_rss > 0.5:
+                last_rss = loop.time()
+                rss.append((last_rss - t0, rss_mib()))
+
+    def running() -> int:
+        return sum(1 for r in supervisor.runs.values() if r.status == "running")
+
+    async with app.run_test(size=(160, 50)) as pilot:
+        probe_task = asyncio.ensure_future(probe())
+        while running() < agents:
+            await pilot.pause(0.01)
+        await pilot.pause(1.0)
+        main = app.main
+        for _ in range(15):  # `j` while everything streams
+            before = main.selected
+            t0 = time.perf_counter()
+            await pilot.press("j")
+            while main.selected == before or not _pane_shows(main):
+                await asyncio.sleep(0.001)
+            j_times.append(time.perf_counter() - t0)
+            await pilot.pause(0.2)
+        for _ in range(5):  # `c` + `y` on the selected (running) stage
+            issue = main.selected
+            t0 = time.perf_counter()
+            await pilot.press("c")
+            while not isinstance(app.screen, ConfirmScreen):
+                await asyncio.sleep(0.001)
+            confirm_times.append(time.perf_counter() - t0)
+            t1 = time.perf_counter()
+            await pilot.press("y")
+            while not _shows_cancelled(main, issue):
+                await asyncio.sleep(0.001)
+            cancel_times.append(time.perf_counter() - t1)
+            await pilot.press("j")
+            await pilot.pause(0.2)
+        while supervisor.runs and any(r.active for r in supervisor.runs.values()) or not app.engine_done:
+            await pilot.pause(0.05)
+        probe_task.cancel()
+    events, span = events_rate(supervisor)
+    tmp.cleanup()
+    return {"events": events, "span": span, "rate": events / span, "lags": lags, "rss": rss,
+            "j": j_times, "confirm": confirm_times, "cancel": cancel_times}
+
+
+def _pane_shows(main) -> bool:  # type: ignore[no-untyped-def]
+    """The stage pane shows a session of the selected issue."""
+    from vik_tui.ui.widgets.stage_panes import StagePanes
+
+    panes = main.query_one(StagePanes)
+    uuid = panes.active_session_uuid()
+    issue = next((i for i in main.snap.get("issues", []) if i["id"] == main.selected), None) if main.snap else None
+    return bool(uuid and issue and any(s["session"] and s["session"]["session_uuid"] == uuid for s in issue["stages"]))
+
+
+def _shows_cancelled(main, issue_id: str) -> bool:  # type: ignore[no-untyped-def]
+    """The issue table row of `issue_id` shows the cancelled glyph."""
+    from vik_tui.ui.widgets.issue_table import IssueTable
+
+    table = main.query_one(IssueTable)
+    try:
+        row = table.get_row(issue_id)
+    except Exception:
+        return False
+    glyph = main.app.glyphs.cancelled
+    return any(glyph in str(cell) for cell in row)
+
+
+def first_frame_seconds(runs: int = 3) -> list[float]:
+    """Process start to the first frame of `vik-tui demo` in a real terminal (tmux capture-pane)."""
+    if shutil.which("tmux") is None:
+        return []
+    results = []
+    for i in range(runs):
+        sock = f"vik-bench-{os.getpid()}-{i}"
+        with tempfile.TemporaryDirectory() as tmp:
+            cmd = f"{sys.executable} -m vik_tui demo --dir {tmp}/demo"
+            t0 = time.perf_counter()
+            subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-x", "120", "-y", "35", cmd], check=True)
+            try:
+                while True:
+                    screen = subprocess.run(["tmux", "-L", sock, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                    if "Issues" in screen and "vik-tui" in screen:
+                        results.append(time.perf_counter() - t0)
+                        break
+                    if time.perf_counter() - t0 > 20:
+                        raise RuntimeError(f"no first frame within 20 s:\n{screen}")
+                    time.sleep(0.005)
+            finally:
+                subprocess.run(["tmux", "-L", sock, "kill-server"], capture_output=True)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--agents", type=int, default=20)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+    alone = engine_alone(args.agents, args.seconds)
+    ui = asyncio.run(with_ui(args.agents, args.seconds))
+    ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
+    print(f"{args.agents} agents streaming for {args.seconds:g} s (2-core machine)\n")
+    print(f"{'measure':<42} | {'value':>20} | target")
+    print("-" * 80)
+    print(f"{'events/s, engine alone':<42} | {alone['rate']:>20,.0f} |")
+    print(f"{'events/s, UI attached':<42} | {ui['rate']:>20,.0f} | >= 0.5x alone ({ui['rate'] / alone['rate']:.2f}x)")
+    lags = ui["lags"]
+    print(f"{'UI loop lag p50 / p95 / max':<42} | {ms(pct(lags, .5)) + ' / ' + ms(pct(lags, .95)) + ' / ' + ms(max(lags)):>20} | p95 <= 100 ms")
+    print(f"{'key j -> cursor + pane p50 / p95':<42} | {ms(pct(ui['j'], .5)) + ' / ' + ms(pct(ui['j'], .95)):>20} | p95 <= 150 ms")
+    print(f"{'key c -> confirm dialog p50 / p95':<42} | {ms(pct(ui['confirm'], .5)) + ' / ' + ms(pct(ui['confirm'], .95)):>20} | p95 <= 150 ms")
+    print(f"{'key y -> stage shows cancelled p50 / p95':<42} | {ms(pct(ui['cancel'], .5)) + ' / ' + ms(pct(ui['cancel'], .95)):>20} | < 1 s")
+    rss = ui["rss"]
+    half = len(rss) // 2
+    first, second = max(v for _, v in rss[:half]), max(v for _, v in rss[half:])
+    print(f"{'peak RSS first half / second half':<42} | {f'{first:.0f} / {second:.0f} MiB':>20} | flat")
+    frames = first_frame_seconds()
+    if frames:
+        print(f"{'process start -> first frame (vik-tui demo)':<42} | {ms(statistics.median(frames)) + ' (median of ' + str(len(frames)) + ')':>20} | <= 1.0 s")
+    print(f"\nevents: engine alone {alone['events']:,} in {alone['span']:.1f} s; UI attached {ui['events']:,} in {ui['span']:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
