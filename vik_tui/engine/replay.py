@@ -3,30 +3,56 @@
 from __future__ import annotations
 
 import json
-from collections import deque
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 
 def read_session_records(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """The last `limit` records of a session file (all when None); bad lines become error records."""
-    records: deque[dict[str, Any]] = deque(maxlen=limit)
+    """The last `limit` records of a session file (all when None); bad lines become error records.
+
+    With a limit only the file's tail is read, so opening the pane of a session with millions
+    of events costs the same as opening a small one.
+    """
     try:
-        handle = open(path, encoding="utf-8", errors="replace")
+        lines = _tail_lines(Path(path), limit) if limit is not None else Path(path).read_bytes().splitlines()
     except OSError:
         return []
-    with handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
+    records: list[dict[str, Any]] = []
+    for raw in lines:
+        raw = raw.strip()
+        if not raw:
+            continue
+        try:
+            record = orjson.loads(raw)
+        except orjson.JSONDecodeError:
             try:
-                record = json.loads(line)
+                record = json.loads(raw)
             except ValueError:
-                record = {"kind": "error", "message": f"unreadable record in session file: {line[:200]}"}
-            if isinstance(record, dict):
-                records.append(record)
-    return list(records)
+                record = {"kind": "error", "message": f"unreadable record in session file: {raw[:200].decode('utf-8', 'replace')}"}
+        if isinstance(record, dict):
+            records.append(record)
+    return records[-limit:] if limit is not None else records
+
+
+def _tail_lines(path: Path, limit: int, block: int = 64 * 1024) -> list[bytes]:
+    """The last `limit` non-empty lines of a file, reading backwards block by block."""
+    if limit <= 0:
+        return []
+    with open(path, "rb") as handle:
+        handle.seek(0, 2)
+        position = handle.tell()
+        data = b""
+        while position > 0 and data.count(b"\n") <= limit:
+            step = min(block, position)
+            position -= step
+            handle.seek(position)
+            data = handle.read(step) + data
+    lines = [line for line in data.split(b"\n") if line.strip()]
+    if position > 0 and lines:
+        lines = lines[1:]  # the first one may be cut in the middle
+    return lines[-limit:]
 
 
 def outcome_of(path: str | Path) -> dict[str, Any] | None:

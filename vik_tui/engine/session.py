@@ -23,7 +23,7 @@ from vik_tui.engine.clock import now_iso
 from vik_tui.engine.proc import kill_group
 
 STDERR_TAIL_BYTES = 4096
-READ_CHUNK = 256 * 1024
+READ_CHUNK = 16 * 1024
 MAX_REASON_LINE = 300
 PIPE_DRAIN_SEC = 2.0
 
@@ -222,6 +222,7 @@ class StageSession:
             pending = lines.pop()
             if lines:
                 self._handle_lines(lines)
+            await asyncio.sleep(0)  # fairness: let other sessions and the UI run between chunks
         if pending.strip():
             self._handle_lines([pending])
 

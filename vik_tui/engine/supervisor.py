@@ -72,7 +72,23 @@ class Supervisor:
         if log:
             self._log.write(event)
         for listener in list(self._listeners):
-            listener(event)
+            try:
+                listener(event)
+            except Exception as exc:  # a broken subscriber must never stop the engine
+                self._listener_failed(listener, exc)
+
+    def _listener_failed(self, listener: Listener, exc: Exception) -> None:
+        """Drop a subscriber that raised, and say so once (in the log file and to the others)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+        record = {"event": "log", "ts": now_iso(), "level": "error",
+                  "message": f"an engine subscriber failed and was detached: {type(exc).__name__}: {exc}"}
+        self._log.write(record)
+        for other in list(self._listeners):
+            try:
+                other(record)
+            except Exception:
+                pass
 
     def log(self, level: str, message: str, **fields: Any) -> None:
         self.emit("log", level=level, message=message, **fields)
@@ -161,6 +177,7 @@ class Supervisor:
                 "max_iterations": self.workflow.loop.max_iterations, "paused": self.paused,
                 "next_poll_in": None if self.next_poll_at is None else max(0.0, self.next_poll_at - now),
             },
+            "stages": list(self.workflow.issue.stages),
             "running": len(self._active_issue_ids()),
             "max_issue_concurrency": self.workflow.loop.max_issue_concurrency,
             "tokens": totals,
@@ -424,7 +441,6 @@ class Supervisor:
                 on_events=self._on_session_events, executable_label=agent.executable, on_start=self._on_session_start,
             )
             run.session = session
-            run.status = "running"
             await session.run()
             await self._finish(run, snap, issue, workflow, workdir, ran_agent=True)
         except asyncio.CancelledError:
@@ -447,6 +463,9 @@ class Supervisor:
 
     def _on_session_start(self, session: StageSession) -> None:
         snap = session.snap
+        run = self.runs.get((snap.issue_id, snap.stage))
+        if run is not None and run.session is session:
+            run.status = "running"  # only once the process exists, so a running stage has a pid
         self.emit("stage_started", issue=snap.issue_id, stage=snap.stage, attempt=snap.attempt, pid=snap.pid,
                   session_file=snap.session_file)
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections.abc import Iterable
 from pathlib import Path, PurePath
 from typing import Any
 
 from textual.app import App, SystemCommand
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -34,6 +36,7 @@ from vik_tui.ui.text import one_line
 
 FLUSH_INTERVAL = 0.05
 IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (timers, spinner)
+TABLE_INTERVAL = 0.25  # header and table repaint at most 4×/s unless an engine event changed them
 CSS_FILES: list[str | PurePath] = [stylesheet("app.tcss"), stylesheet("screens.tcss")]
 
 
@@ -62,6 +65,8 @@ class VikApp(App[int]):
         self._pending_events: list[dict[str, Any]] = []
         self._pending_records: dict[str, list[dict[str, Any]]] = {}
         self._dirty = True
+        self._force_full = True
+        self._last_full = 0.0
         self._tick = 0
         self._event_lines = EventLines(self.clock)
         self._last_intake_error: str | None = None
@@ -123,7 +128,12 @@ class VikApp(App[int]):
         self._pending_events.append(event)
 
     def _panes_want(self, session_file: str) -> bool:
-        return self.main.ready and self.main.panes.wants(session_file)
+        if not self.main.ready or not self.main.is_mounted:
+            return False  # not composed yet, or already torn down while the engine stops
+        try:
+            return self.main.panes.wants(session_file)
+        except NoMatches:
+            return False
 
     def take_pending(self, session_file: str) -> list[dict[str, Any]]:
         """Hand a session's buffered live records to a pane finishing its replay."""
@@ -131,6 +141,7 @@ class VikApp(App[int]):
 
     def request_refresh(self) -> None:
         self._dirty = True
+        self._force_full = True
 
     def bindings_may_change(self) -> None:
         if self.main.ready:
@@ -146,7 +157,14 @@ class VikApp(App[int]):
         events, self._pending_events = self._pending_events, []
         records, self._pending_records = self._pending_records, {}
         lines = [line for line in map(self._event_lines.line, events) if line is not None]
-        self.main.apply(self.engine.snapshot(), lines, records)
+        now = time.monotonic()
+        full = bool(events) or self._force_full or now - self._last_full >= TABLE_INTERVAL
+        if full:
+            self._last_full, self._force_full = now, False
+        try:
+            self.main.apply(self.engine.snapshot(), lines, records, full=full)
+        except NoMatches:
+            return  # the screen is being torn down (quit): nothing left to paint
         if events:
             self._alert(events)
 

@@ -45,6 +45,7 @@ class MainScreen(Screen[None]):
         self.needle = ""
         self._binding_state: tuple[Any, ...] = ()
         self.ready = False  # composed and mounted: apply() may run
+        self._panes_ref: StagePanes | None = None
 
     @property
     def vik(self) -> VikApp:
@@ -52,7 +53,11 @@ class MainScreen(Screen[None]):
 
     @property
     def panes(self) -> StagePanes:
-        return self.query_one(StagePanes)
+        """Cached: the engine asks `wants()` for every streamed batch, a DOM query each time adds up."""
+        cached = self._panes_ref
+        if cached is None or not cached.is_attached:
+            cached = self._panes_ref = self.query_one(StagePanes)
+        return cached
 
     @property
     def table(self) -> IssueTable:
@@ -85,12 +90,17 @@ class MainScreen(Screen[None]):
         self.query_one(EventLog).restyle()
 
     # -- refresh (called by the app's coalescing timer) ------------------------------------
-    def apply(self, snap: dict[str, Any], log_lines: list[tuple[str, str]], records: dict[str, list[dict[str, Any]]]) -> None:
+    def apply(self, snap: dict[str, Any], log_lines: list[tuple[str, str]], records: dict[str, list[dict[str, Any]]],
+              full: bool = True) -> None:
+        """Repaint from a snapshot. `full=False` (a frame with only streamed records) feeds the
+        panes and leaves the header and the table alone: re-rendering 20 table rows on every
+        frame while agents stream costs more than everything else the UI does."""
         self.snap = snap
         vik = self.vik
-        self.query_one(StatusLine).show(snap, vik.glyphs, stopping=vik.quitting)
         table = self.table
-        table.show(snap, stage_names(vik.engine), self.needle, vik.clock, vik.glyphs, self.selected)
+        if full:
+            self.query_one(StatusLine).show(snap, vik.glyphs, stopping=vik.quitting)
+            table.show(snap, stage_names(vik.engine), self.needle, vik.clock, vik.glyphs, self.selected)
         if self.selected is None or self.selected not in table.keys:
             self.selected = table.current_key()
         panes = self.panes

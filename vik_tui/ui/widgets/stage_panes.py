@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any
 
-from textual import on
+from rich.cells import cell_len
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.markup import escape
@@ -43,6 +44,23 @@ class SessionLog(Log):
     alone only re-scrolls when lines are written."""
 
     following = True
+
+    @work(thread=True, exit_on_error=False)
+    def _update_size(self, updates: int, lines: list[str]) -> None:
+        """Log's width worker, made safe: a pane closed (issue switched) while the thread ran
+        has no app any more, and Log's own worker would then take the whole app down."""
+        if not lines:
+            return
+        try:
+            app = self.app
+        except RuntimeError:  # textual's NoActiveAppError: this Log left the DOM
+            return
+        _process_line = self._process_line
+        max_length = max(cell_len(_process_line(line)) for line in lines)
+        try:
+            app.call_from_thread(self._update_maximum_width, updates, max_length)
+        except RuntimeError:
+            pass  # the app stopped meanwhile
 
     def on_mouse_scroll_up(self) -> None:
         self.following = False
