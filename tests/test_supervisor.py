@@ -312,3 +312,27 @@ async def test_due_retry_waits_for_a_free_slot(project: Project) -> None:
     assert max(most_active) == 1
     order = [(e["event"], e["issue"], e.get("attempt")) for e in h.events if e["event"] in ("stage_started", "stage_finished")]
     assert order.index(("stage_finished", "B", 1)) < order.index(("stage_started", "A", 2))
+
+
+async def test_pause_resume_and_poll_now(project: Project) -> None:
+    project.set_issues([])
+    wf = base_workflow(project)
+    wf["loop"]["max_iterations"] = None
+    wf["issues"]["pull"]["idle_sec"] = 3600  # only poll_now / resume can trigger a second cycle
+    h = Harness(project.write(wf)).start()
+    await h.wait_event("intake")
+    assert 3500 < h.supervisor.snapshot()["intake"]["next_poll_in"] <= 3600
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    h.supervisor.poll_now()
+    await h.wait_for(lambda: len(h.named("intake")) == 2)
+    await h.wait_event("stage_finished")
+    h.supervisor.pause()
+    snap = h.supervisor.snapshot()
+    assert snap["intake"]["status"] == "paused" and snap["intake"]["paused"]
+    h.supervisor.poll_now()  # paused: nothing is pulled
+    await h.wait_for(lambda: h.supervisor.snapshot()["intake"]["next_poll_in"] is None)
+    assert len(h.named("intake")) == 2
+    h.supervisor.resume()
+    await h.wait_for(lambda: len(h.named("intake")) == 3)
+    await h.stop()
+    assert [e["event"] for e in h.events if e["event"] in ("intake_paused", "intake_resumed")] == ["intake_paused", "intake_resumed"]

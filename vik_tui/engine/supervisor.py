@@ -56,7 +56,8 @@ class Supervisor:
         self.stopping = False
         self.finished_polling = False
         self._listeners: list[Listener] = []
-        self._wake = asyncio.Event()
+        self._wake = asyncio.Event()  # a session ended or the config changed (drain waits on it)
+        self._poll_requested = asyncio.Event()  # poll now, resume, finish or stop
         self._stop_event = asyncio.Event()
         self._log = DailyLog(self.layout.logs_dir)
         self._lock = WorkflowLock(self.layout.lock_file)
@@ -124,6 +125,7 @@ class Supervisor:
 
     def poll_now(self) -> None:
         self.next_poll_at = None
+        self._poll_requested.set()
         self._wake.set()
 
     def pause(self) -> None:
@@ -135,11 +137,13 @@ class Supervisor:
         self.paused = False
         self.intake_status = "idle"
         self.emit("intake_resumed")
+        self._poll_requested.set()
         self._wake.set()
 
     def finish(self) -> None:
         """Stop polling, let running sessions and pending retries end, then `run()` returns."""
         self.finished_polling = True
+        self._poll_requested.set()
         self._wake.set()
 
     def stop(self) -> None:
@@ -148,6 +152,7 @@ class Supervisor:
             self.stopping = True
             self.intake_status = "stopping"
             self._stop_event.set()
+            self._poll_requested.set()
             self._wake.set()
 
     # -- snapshot ----------------------------------------------------------------------
@@ -259,6 +264,7 @@ class Supervisor:
     async def _loop_cycles(self) -> None:
         while not self.stopping and not self.finished_polling:
             if not self.paused:
+                self._poll_requested.clear()  # a poll_now() during this cycle must not be lost
                 await self._intake_cycle()
                 if self.stopping:
                     return
@@ -276,11 +282,10 @@ class Supervisor:
     async def _sleep_until_next_poll(self) -> None:
         idle = float(self.workflow.issues.pull.idle_sec)
         self.next_poll_at = None if self.paused else self._now() + idle
-        self._wake.clear()
         if not self.paused:
             self.intake_status = "idle" if self.intake_error is None else "error"
         try:
-            await asyncio.wait_for(self._wake.wait(), None if self.paused else idle)
+            await asyncio.wait_for(self._poll_requested.wait(), None if self.paused else idle)
         except asyncio.TimeoutError:
             pass
 
