@@ -37,6 +37,8 @@ from vik_tui.ui.text import one_line
 FLUSH_INTERVAL = 0.05
 IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (timers, spinner)
 TABLE_INTERVAL = 0.25  # header and table repaint at most 4×/s unless an engine event changed them
+TABLE_INTERVAL_BUSY = 0.5  # ... and 2×/s while many agents stream (a DataTable repaint redraws every row)
+BUSY_STREAMS = 5
 CSS_FILES: list[str | PurePath] = [stylesheet("app.tcss"), stylesheet("screens.tcss")]
 
 
@@ -64,6 +66,7 @@ class VikApp(App[int]):
         self._unsubscribe: Any = None
         self._pending_events: list[dict[str, Any]] = []
         self._pending_records: dict[str, list[dict[str, Any]]] = {}
+        self._streams_seen: set[str | None] = set()  # sessions that streamed since the last frame
         self._dirty = True
         self._force_full = True
         self._last_full = 0.0
@@ -122,6 +125,7 @@ class VikApp(App[int]):
         self._dirty = True
         if event.get("event") == "agent_events":
             session_file = event.get("session_file")
+            self._streams_seen.add(session_file)
             if session_file and self._panes_want(session_file):
                 self._pending_records.setdefault(session_file, []).extend(event.get("records") or [])
             return
@@ -158,7 +162,10 @@ class VikApp(App[int]):
         records, self._pending_records = self._pending_records, {}
         lines = [line for line in map(self._event_lines.line, events) if line is not None]
         now = time.monotonic()
-        full = bool(events) or self._force_full or now - self._last_full >= TABLE_INTERVAL
+        busy = len(self._streams_seen) > BUSY_STREAMS
+        self._streams_seen = set()
+        interval = TABLE_INTERVAL_BUSY if busy else TABLE_INTERVAL
+        full = bool(events) or self._force_full or now - self._last_full >= interval
         if full:
             self._last_full, self._force_full = now, False
         try:

@@ -323,7 +323,7 @@ class StagePanes(Vertical):
         text = self._info_text(issue)
         if text != self._info:
             self._info = text
-            self.query_one("#pane-info", Static).update(text)
+            self.query_one("#pane-info", Static).update(text, layout=False)  # fixed height: no layout pass
 
     def _info_text(self, issue: dict[str, Any] | None) -> str:
         if issue is None:

@@ -72,4 +72,4 @@ class StatusLine(Static):
             text += "   [$warning b]stopping agents…[/]"
         if text != self._last:
             self._last = text
-            self.update(text)
+            self.update(text, layout=False)  # fixed height (tcss): a layout pass per second costs ~80 ms
