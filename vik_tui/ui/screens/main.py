@@ -7,6 +7,7 @@ feeds it a fresh engine snapshot plus the events and records of a refresh via `a
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import on
@@ -199,21 +200,28 @@ class MainScreen(Screen[None]):
         self.notify(self.vik.engine.retry(issue["id"], run["stage"]), title=f"{issue['id']}/{run['stage']}")
         self.vik.request_refresh()
 
-    async def action_shell(self) -> None:
+    def _selected_workdir(self) -> tuple[str, Path] | None:
+        """(issue id, workspace) of the selected issue; says why in a toast when there is none."""
         issue, _run, _session = self.target()
         if issue is None:
-            return
+            return None
         try:
-            workdir = self.vik.engine.workdir_of(issue["id"])
-        except Exception as exc:
+            return issue["id"], self.vik.engine.workdir_of(issue["id"])
+        except Exception as exc:  # an unsafe id: the engine refuses to name a path for it
             self.notify(str(exc), severity="error")
+            return None
+
+    async def action_shell(self) -> None:
+        selected = self._selected_workdir()
+        if selected is None:
+            return
+        workdir = selected[1]
+        if not workdir.is_dir():
+            self.notify(f"the workspace does not exist yet: {workdir}", severity="warning")
             return
         if inside_tmux():
             ok, message = await asyncio.to_thread(open_tmux_split, workdir)
             self.notify(message, severity="information" if ok else "error")
-            return
-        if not workdir.is_dir():
-            self.notify(f"the workspace does not exist yet: {workdir}", severity="warning")
             return
         try:
             with self.app.suspend():
@@ -222,15 +230,9 @@ class MainScreen(Screen[None]):
             self.notify(f"cannot suspend this terminal; the workspace is {workdir}", title="shell", timeout=10)
 
     def action_diff(self) -> None:
-        issue, _run, _session = self.target()
-        if issue is None:
-            return
-        try:
-            workdir = self.vik.engine.workdir_of(issue["id"])
-        except Exception as exc:
-            self.notify(str(exc), severity="error")
-            return
-        self.app.push_screen(DiffScreen(issue["id"], workdir))
+        selected = self._selected_workdir()
+        if selected is not None:
+            self.app.push_screen(DiffScreen(*selected))
 
     def action_open_session(self) -> None:
         _issue, _run, session = self.target()
