@@ -122,3 +122,16 @@ def test_demo_headless_finishes_every_issue(tmp_path: Path) -> None:
     tracker = json.loads((tmp_path / "demo" / "tracker.json").read_text())
     assert {i["state"] for i in tracker} == {"done"}
     assert not [e for e in finished if e["state"] == "cancelled"]
+
+
+def test_demo_bad_arguments_get_a_message_not_a_traceback(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    cases = [
+        (["--dir", str(blocker / "demo")], 1, "cannot write the demo project"),
+        (["--speed", "0", "--dir", str(tmp_path / "d")], 2, "--speed must be greater than 0"),
+    ]
+    for extra, code, message in cases:
+        proc = subprocess.run([*VIK, "demo", "--headless", *extra], capture_output=True, text=True, timeout=60)
+        assert proc.returncode == code, proc.stderr
+        assert message in proc.stderr and "Traceback" not in proc.stderr

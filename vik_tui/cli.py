@@ -130,9 +130,16 @@ def _demo(args: argparse.Namespace) -> int:
 
     directory = Path(args.dir).expanduser() if args.dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vik-tui" / "demo"
     directory = directory.resolve()
-    if directory.exists() and demo_all_done(directory):
-        reset_demo(directory)  # a finished demo starts over
-    workflow = write_demo_project(directory, speed=args.speed)
+    if not args.speed > 0:
+        print(f"vik-tui demo: --speed must be greater than 0 (got {args.speed:g})", file=sys.stderr)
+        return 2
+    try:
+        if directory.exists() and demo_all_done(directory):
+            reset_demo(directory)  # a finished demo starts over
+        workflow = write_demo_project(directory, speed=args.speed)
+    except OSError as exc:
+        print(f"vik-tui demo: cannot write the demo project in {directory}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"vik-tui demo: project in {directory}", file=sys.stderr)
     if not args.headless:
         return _tui(str(workflow), watch=True, bell=not args.no_bell)
