@@ -17,6 +17,7 @@ from pathlib import Path
 from vik_tui.config.schema import Workflow
 
 MAX_ID_BYTES = 200
+UUID_LEN = 36  # canonical text form of the uuid7 in session file names
 
 
 class UnsafeIssueId(ValueError):
@@ -137,6 +138,14 @@ class Layout:
         path = directory / f"{stage}-{session_uuid}.jsonl"
         self._ensure_inside(path, self.sessions_dir)
         return path
+
+    @staticmethod
+    def parse_session_name(path: Path) -> tuple[str, str] | None:
+        """(stage, session uuid) of a `<stage>-<uuid7>.jsonl` file, the inverse of `session_file`."""
+        stem = path.stem
+        if path.suffix != ".jsonl" or len(stem) <= UUID_LEN + 1 or stem[-UUID_LEN - 1] != "-":
+            return None
+        return stem[:-UUID_LEN - 1], stem[-UUID_LEN:]
 
     @staticmethod
     def _ensure_inside(path: Path, parent: Path) -> None:

@@ -66,4 +66,4 @@ def list_sessions(sessions_dir: Path, issue_id: str) -> list[Path]:
     directory = sessions_dir / issue_id
     if not directory.is_dir():
         return []
-    return sorted(directory.glob("*.jsonl"), key=lambda p: p.name.split("-", 1)[-1])
+    return sorted(directory.glob("*.jsonl"), key=lambda p: p.stem[-36:])  # the uuid7 part

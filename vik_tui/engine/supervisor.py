@@ -19,7 +19,7 @@ from vik_tui.agents.registry import adapter_for
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import templates
-from vik_tui.engine.clock import now_iso
+from vik_tui.engine.clock import iso_in, now_iso
 from vik_tui.engine.hooks import HookResult, run_hook
 from vik_tui.engine.intake import Issue, PullResult, run_pull
 from vik_tui.engine.logs import DailyLog
@@ -158,14 +158,16 @@ class Supervisor:
     # -- snapshot ----------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         now = self._now()
-        order = list(self.listed) + [i for i in self.issues if i not in self.listed and self._runs_of(i)]
+        by_issue = self._runs_by_issue()
+        listed = set(self.listed)
+        order = list(self.listed) + [i for i in self.issues if i not in listed and i in by_issue]
         issues = []
         for issue_id in order:
             issue = self.issues[issue_id]
             issues.append({
                 "id": issue.id, "title": issue.title, "state": issue.state, "description": issue.description,
-                "listed": issue_id in self.listed, "extra": issue.extra,
-                "stages": [run.to_dict(now) for run in self._runs_of(issue_id)],
+                "listed": issue_id in listed, "extra": issue.extra,
+                "stages": [run.to_dict(now) for run in by_issue.get(issue_id, [])],
             })
         totals = {"input": 0, "output": 0, "cache_read": 0}
         rate_limits: dict[str, Any] = {}
@@ -212,11 +214,12 @@ class Supervisor:
         stage_names = list(self.workflow.issue.stages)
         for issue_dir in sorted(self.layout.sessions_dir.iterdir()):
             for path in list_sessions(self.layout.sessions_dir, issue_dir.name):
-                stage = path.name.rsplit("-", 5)[0] if path.name.count("-") >= 5 else path.stem
-                if stage not in stage_names:
+                parsed = Layout.parse_session_name(path)
+                if parsed is None or parsed[0] not in stage_names:
                     continue
+                stage, session_uuid = parsed
                 outcome = outcome_of(path) or {"state": "failed", "reason": "no outcome recorded (supervisor stopped abruptly)"}
-                snap = SessionSnapshot(issue_dir.name, stage, 0, path.stem[len(stage) + 1:], str(path))
+                snap = SessionSnapshot(issue_dir.name, stage, 0, session_uuid, str(path))
                 snap.state = outcome.get("state", "failed")
                 snap.reason = outcome.get("reason")
                 snap.exit_code = outcome.get("exit_code")
@@ -553,7 +556,7 @@ class Supervisor:
         assert self._loop is not None
         run.status = "retry_wait"
         run.retry_due = self._now() + delay
-        run.retry_due_at = _iso_in(delay)
+        run.retry_due_at = iso_in(delay)
         run.retry_handle = self._loop.call_later(delay, self._retry_due, run)
         self.emit("retry_scheduled", issue=run.issue_id, stage=run.stage, attempt=run.attempt + 1, delay_sec=delay, due_at=run.retry_due_at)
 
@@ -617,10 +620,15 @@ class Supervisor:
                 return
 
     # -- helpers -----------------------------------------------------------------------
-    def _runs_of(self, issue_id: str) -> list[StageRun]:
-        order = list(self.workflow.issue.stages)
-        runs = [r for (i, _), r in self.runs.items() if i == issue_id]
-        return sorted(runs, key=lambda r: order.index(r.stage) if r.stage in order else len(order))
+    def _runs_by_issue(self) -> dict[str, list[StageRun]]:
+        """Runs grouped by issue in stage file order: one pass, not one scan per issue."""
+        order = {name: index for index, name in enumerate(self.workflow.issue.stages)}
+        grouped: dict[str, list[StageRun]] = {}
+        for (issue_id, _stage), run in self.runs.items():
+            grouped.setdefault(issue_id, []).append(run)
+        for runs in grouped.values():
+            runs.sort(key=lambda r: order.get(r.stage, len(order)))
+        return grouped
 
     def _on_session_events(self, session: StageSession, records: list[dict[str, Any]]) -> None:
         snap = session.snap
@@ -632,9 +640,3 @@ class Supervisor:
     def _now(self) -> float:
         loop = self._loop or asyncio.get_event_loop()
         return loop.time()
-
-
-def _iso_in(seconds: float) -> str:
-    from datetime import datetime, timedelta, timezone
-
-    return (datetime.now(timezone.utc) + timedelta(seconds=seconds)).isoformat(timespec="seconds").replace("+00:00", "Z")

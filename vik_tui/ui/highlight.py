@@ -18,12 +18,17 @@ from vik_tui.ui.glyphs import Glyphs
 _STAMP = re.compile(r"^(\d\d:\d\d:\d\d|\s{8})  ")
 
 
+def theme_color(variables: Mapping[str, str], name: str, fallback: str) -> str:
+    """A theme variable's hex colour, or `fallback` when the theme has none (or not as hex)."""
+    value = variables.get(name) or fallback
+    return value if value.startswith("#") else fallback
+
+
 def theme_styles(variables: Mapping[str, str]) -> dict[str, Style]:
     """Rich styles from Textual theme variables (`app.theme_variables`)."""
 
     def color(name: str, fallback: str) -> str:
-        value = variables.get(name) or fallback
-        return value if value.startswith("#") else fallback
+        return theme_color(variables, name, fallback)
 
     return {
         "stamp": Style(dim=True),

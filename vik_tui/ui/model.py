@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from vik_tui.engine.runs import ACTIVE  # the engine's definition of a stage that holds a slot
 from vik_tui.ui.clock import Clock
 
-ACTIVE = ("reserved", "preparing", "running")
 CANCELLABLE = (*ACTIVE, "retry_wait")
 SESSION_LIVE = ("starting", "running")
 

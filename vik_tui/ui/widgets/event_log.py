@@ -11,6 +11,8 @@ from rich.style import Style
 from rich.text import Text
 from textual.widgets import RichLog
 
+from vik_tui.ui.highlight import theme_color
+
 MAX_LINES = 1000
 
 
@@ -26,8 +28,7 @@ class EventLog(RichLog):
         variables = self.app.theme_variables
 
         def color(name: str, fallback: str) -> Style:
-            value = variables.get(name, "")
-            return Style(color=value if value.startswith("#") else fallback)
+            return Style(color=theme_color(variables, name, fallback))
 
         self._styles = {
             "error": color("error", "red") + Style(bold=True),

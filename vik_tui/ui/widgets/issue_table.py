@@ -17,6 +17,7 @@ from textual.widgets import DataTable
 
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.glyphs import Glyphs
+from vik_tui.ui.highlight import theme_color
 from vik_tui.ui.model import issue_tokens, latest_session, session_elapsed
 from vik_tui.ui.text import countdown, human_count, mmss, one_line, truncate
 
@@ -61,8 +62,7 @@ class IssueTable(DataTable[Text]):
         variables = self.app.theme_variables
 
         def color(name: str, fallback: str) -> Style:
-            value = variables.get(name, "")
-            return Style(color=value if value.startswith("#") else fallback)
+            return Style(color=theme_color(variables, name, fallback))
 
         self._styles = {
             "": Style(), "muted": Style(dim=True), "primary": color("primary", "blue") + Style(bold=True),
