@@ -169,7 +169,10 @@ class VikApp(App[int]):
         if full:
             self._last_full, self._force_full = now, False
         try:
-            self.main.apply(self.engine.snapshot(), lines, records, full=full)
+            # a frame that only streams records reuses the last snapshot: building one per
+            # frame for every issue is wasted work while nothing but output changed
+            snap = self.engine.snapshot() if full or not self.main.snap else self.main.snap
+            self.main.apply(snap, lines, records, full=full)
         except NoMatches:
             return  # the screen is being torn down (quit): nothing left to paint
         if events:
