@@ -35,8 +35,16 @@ def _usage() -> tuple[float, int]:
 async def _baseline(n: int, m: int, out_dir: Path) -> int:
     async def one(i: int) -> int:
         proc = await asyncio.create_subprocess_exec(
-            str(FAKE), "exec", "--mode", "flood", "--lines", str(m), "--json",
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            str(FAKE),
+            "exec",
+            "--mode",
+            "flood",
+            "--lines",
+            str(m),
+            "--json",
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.DEVNULL,
         )
         assert proc.stdin and proc.stdout
         proc.stdin.close()
@@ -71,7 +79,7 @@ def _engine(n: int, m: int, work: Path) -> int:
     result = load_workflow(path)
     assert result.ok, result.diagnostics
     supervisor = Supervisor(result.workflow, result.path)
-    sink = open(os.devnull, "w")
+    sink = open(os.devnull, "w")  # noqa: SIM115 - kept open for the whole run
     supervisor.subscribe(Printer(sink, as_json=True))
     snapshots = 0
 
@@ -90,6 +98,7 @@ def worker(mode: str, n: int, m: int) -> dict:
     import yaml  # noqa: F401  (imports are not part of the measured run)
 
     import vik_tui.engine.supervisor  # noqa: F401
+
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         cpu0, _ = _usage()
@@ -101,8 +110,13 @@ def worker(mode: str, n: int, m: int) -> dict:
 
 
 def measure(mode: str, n: int, m: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", mode, str(n), str(m)],
-                         capture_output=True, text=True, check=True, cwd=ROOT)
+    out = subprocess.run(
+        [sys.executable, __file__, "--worker", mode, str(n), str(m)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -128,9 +142,11 @@ def main() -> None:
         e_rate = eng["events"] / eng["wall"]
         b_rate = base["events"] / base["wall"]
         rows.append((n, e_rate, b_rate))
-        print(f"{n:>3} | {e_rate:>11,.0f} | {b_rate:>13,.0f} | {e_rate / b_rate:>5.2f} | "
-              f"{eng['cpu'] / eng['events'] * 1e5:>13.2f} | {base['cpu'] / base['events'] * 1e5:>15.2f} | "
-              f"{eng['rss_kib'] / 1024:>12.1f} | {base['rss_kib'] / 1024:>12.1f}")
+        print(
+            f"{n:>3} | {e_rate:>11,.0f} | {b_rate:>13,.0f} | {e_rate / b_rate:>5.2f} | "
+            f"{eng['cpu'] / eng['events'] * 1e5:>13.2f} | {base['cpu'] / base['events'] * 1e5:>15.2f} | "
+            f"{eng['rss_kib'] / 1024:>12.1f} | {base['rss_kib'] / 1024:>12.1f}"
+        )
     print("\nRSS as M grows (engine, N=8):")
     for mm in (m, m * 4):
         eng = measure("engine", 8, mm)

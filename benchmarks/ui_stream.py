@@ -38,11 +38,14 @@ def rss_mib() -> float:
 
 def write_workflow(work: Path, agents: int, seconds: float) -> Path:
     tracker = work / "issues.json"
-    tracker.write_text(json.dumps([{"id": f"ISSUE-{i:02d}", "title": f"streaming agent {i}", "state": "todo"}
-                                   for i in range(agents)]))
+    tracker.write_text(
+        json.dumps([{"id": f"ISSUE-{i:02d}", "title": f"streaming agent {i}", "state": "todo"} for i in range(agents)])
+    )
     workflow = {
         "loop": {"max_issue_concurrency": agents, "max_iterations": 1, "cancel_grace_sec": 2},
-        "agents": {"codex": {"runtime": "codex", "command": str(FAKE), "args": {"mode": "flood_for", "sleep": seconds}}},
+        "agents": {
+            "codex": {"runtime": "codex", "command": str(FAKE), "args": {"mode": "flood_for", "sleep": seconds}}
+        },
         "issues": {"pull": {"command": f"cat {tracker}", "idle_sec": 1}},
         "issue": {"stages": {"work": {"when": {"state": "todo"}, "agent": "codex", "prompt": "go"}}},
     }
@@ -136,28 +139,37 @@ async def with_ui(agents: int, seconds: float) -> dict[str, Any]:
             confirm_times.append(time.perf_counter() - t0)
             t1 = time.perf_counter()
             app.simulate_key("y")
-            await until(lambda: _shows_cancelled(main, issue), f"{issue} to show cancelled")
+            await until(lambda: _shows_cancelled(main, issue), f"{issue} to show cancelled")  # noqa: B023 - awaited inside the same iteration
             cancel_times.append(time.perf_counter() - t1)
             before = main.selected
             app.simulate_key("j")
-            await until(lambda: main.selected != before and _pane_shows(main), "the next issue")
+            await until(lambda: main.selected != before and _pane_shows(main), "the next issue")  # noqa: B023 - awaited inside the same iteration
             await asyncio.sleep(0.2)
         for i in range(16):  # `j` (then `k`) while everything streams
             before = main.selected
             t0 = time.perf_counter()
             app.simulate_key("j" if i < 8 else "k")  # as the terminal driver posts it
-            await until(lambda: main.selected != before, "the cursor to move")
+            await until(lambda: main.selected != before, "the cursor to move")  # noqa: B023 - awaited inside the same iteration
             j_times.append(time.perf_counter() - t0)
             await until(lambda: _pane_shows(main), "the pane to show the issue")
             pane_times.append(time.perf_counter() - t0)
             await asyncio.sleep(0.2)
-        while supervisor.runs and any(r.active for r in supervisor.runs.values()) or not app.engine_done:
+        while (supervisor.runs and any(r.active for r in supervisor.runs.values())) or not app.engine_done:
             await pilot.pause(0.05)
         probe_task.cancel()
     events, span = events_rate(supervisor)
     tmp.cleanup()
-    return {"events": events, "span": span, "rate": events / span, "lags": lags, "rss": rss,
-            "j": j_times, "pane": pane_times, "confirm": confirm_times, "cancel": cancel_times}
+    return {
+        "events": events,
+        "span": span,
+        "rate": events / span,
+        "lags": lags,
+        "rss": rss,
+        "j": j_times,
+        "pane": pane_times,
+        "confirm": confirm_times,
+        "cancel": cancel_times,
+    }
 
 
 def _pane_shows(main) -> bool:  # type: ignore[no-untyped-def]
@@ -196,7 +208,9 @@ def first_frame_seconds(runs: int = 3) -> list[float]:
             subprocess.run(["tmux", "-L", sock, "new-session", "-d", "-x", "120", "-y", "35", cmd], check=True)
             try:
                 while True:
-                    screen = subprocess.run(["tmux", "-L", sock, "capture-pane", "-p"], capture_output=True, text=True).stdout
+                    screen = subprocess.run(
+                        ["tmux", "-L", sock, "capture-pane", "-p"], capture_output=True, text=True
+                    ).stdout
                     if "Issues" in screen and "vik-tui" in screen:
                         results.append(time.perf_counter() - t0)
                         break
@@ -222,19 +236,33 @@ def main() -> None:
     print(f"{'events/s, engine alone':<42} | {alone['rate']:>20,.0f} |")
     print(f"{'events/s, UI attached':<42} | {ui['rate']:>20,.0f} | >= 0.5x alone ({ui['rate'] / alone['rate']:.2f}x)")
     lags = ui["lags"]
-    print(f"{'UI loop lag p50 / p95 / max':<42} | {ms(pct(lags, .5)) + ' / ' + ms(pct(lags, .95)) + ' / ' + ms(max(lags)):>20} | p95 <= 100 ms")
-    print(f"{'key j/k -> cursor row moved p50 / p95':<42} | {ms(pct(ui['j'], .5)) + ' / ' + ms(pct(ui['j'], .95)):>20} | p95 <= 150 ms")
-    print(f"{'key j/k -> pane shows that issue p50 / p95':<42} | {ms(pct(ui['pane'], .5)) + ' / ' + ms(pct(ui['pane'], .95)):>20} |")
-    print(f"{'key c -> confirm dialog p50 / p95':<42} | {ms(pct(ui['confirm'], .5)) + ' / ' + ms(pct(ui['confirm'], .95)):>20} | p95 <= 150 ms")
-    print(f"{'key y -> stage shows cancelled p50 / p95':<42} | {ms(pct(ui['cancel'], .5)) + ' / ' + ms(pct(ui['cancel'], .95)):>20} | < 1 s")
+    print(
+        f"{'UI loop lag p50 / p95 / max':<42} | {ms(pct(lags, 0.5)) + ' / ' + ms(pct(lags, 0.95)) + ' / ' + ms(max(lags)):>20} | p95 <= 100 ms"
+    )
+    print(
+        f"{'key j/k -> cursor row moved p50 / p95':<42} | {ms(pct(ui['j'], 0.5)) + ' / ' + ms(pct(ui['j'], 0.95)):>20} | p95 <= 150 ms"
+    )
+    print(
+        f"{'key j/k -> pane shows that issue p50 / p95':<42} | {ms(pct(ui['pane'], 0.5)) + ' / ' + ms(pct(ui['pane'], 0.95)):>20} |"
+    )
+    print(
+        f"{'key c -> confirm dialog p50 / p95':<42} | {ms(pct(ui['confirm'], 0.5)) + ' / ' + ms(pct(ui['confirm'], 0.95)):>20} | p95 <= 150 ms"
+    )
+    print(
+        f"{'key y -> stage shows cancelled p50 / p95':<42} | {ms(pct(ui['cancel'], 0.5)) + ' / ' + ms(pct(ui['cancel'], 0.95)):>20} | < 1 s"
+    )
     rss = ui["rss"]
     half = len(rss) // 2
     first, second = max(v for _, v in rss[:half]), max(v for _, v in rss[half:])
     print(f"{'peak RSS first half / second half':<42} | {f'{first:.0f} / {second:.0f} MiB':>20} | flat")
     frames = first_frame_seconds()
     if frames:
-        print(f"{'process start -> first frame (vik-tui demo)':<42} | {ms(statistics.median(frames)) + ' (median of ' + str(len(frames)) + ')':>20} | <= 1.0 s")
-    print(f"\nevents: engine alone {alone['events']:,} in {alone['span']:.1f} s; UI attached {ui['events']:,} in {ui['span']:.1f} s")
+        print(
+            f"{'process start -> first frame (vik-tui demo)':<42} | {ms(statistics.median(frames)) + ' (median of ' + str(len(frames)) + ')':>20} | <= 1.0 s"
+        )
+    print(
+        f"\nevents: engine alone {alone['events']:,} in {alone['span']:.1f} s; UI attached {ui['events']:,} in {ui['span']:.1f} s"
+    )
 
 
 if __name__ == "__main__":

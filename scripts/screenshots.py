@@ -48,14 +48,22 @@ async def main() -> None:
         app = VikApp(supervisor, bell=False)
         async with app.run_test(size=SIZE) as pilot:
             await wait_for(pilot, lambda: running(supervisor) >= 3, "three running stages")
-            await wait_for(pilot, lambda: any(s.events > 8 for r in supervisor.runs.values() for s in r.sessions),
-                           "a session with some output")
+            await wait_for(
+                pilot,
+                lambda: any(s.events > 8 for r in supervisor.runs.values() for s in r.sessions),
+                "a session with some output",
+            )
             await pilot.pause(1.0)
             app.save_screenshot("main-busy.svg", str(OUT))
             await pilot.press("l")  # hide the log: the pane gets the room
-            await wait_for(pilot, lambda: any(r.stage == "implement" and r.status == "running" for r in supervisor.runs.values()),
-                           "an implement stage")
-            issue = next(r.issue_id for r in supervisor.runs.values() if r.stage == "implement" and r.status == "running")
+            await wait_for(
+                pilot,
+                lambda: any(r.stage == "implement" and r.status == "running" for r in supervisor.runs.values()),
+                "an implement stage",
+            )
+            issue = next(
+                r.issue_id for r in supervisor.runs.values() if r.stage == "implement" and r.status == "running"
+            )
             for _ in range(10):
                 if app.main.selected == issue:
                     break

@@ -44,13 +44,26 @@ class Project:
 def base_workflow(project: Project, **overrides: Any) -> dict[str, Any]:
     """A small valid workflow: one `codex` agent backed by the fake, one stage on `todo`."""
     data: dict[str, Any] = {
-        "loop": {"max_issue_concurrency": 4, "max_iterations": 1, "stage_timeout_sec": 60,
-                 "stall_timeout_sec": 60, "hook_timeout_sec": 10, "cancel_grace_sec": 1,
-                 "retry": {"max_attempts": 1, "backoff_sec": 1, "max_backoff_sec": 1}},
+        "loop": {
+            "max_issue_concurrency": 4,
+            "max_iterations": 1,
+            "stage_timeout_sec": 60,
+            "stall_timeout_sec": 60,
+            "hook_timeout_sec": 10,
+            "cancel_grace_sec": 1,
+            "retry": {"max_attempts": 1, "backoff_sec": 1, "max_backoff_sec": 1},
+        },
         "agents": {"codex": {"runtime": "codex", "model": "gpt-5.5", "command": str(FAKE_CODEX), "args": {}}},
         "issues": {"pull": {"command": project.pull_command, "idle_sec": 1}},
-        "issue": {"stages": {"plan": {"when": {"state": "todo"}, "agent": "codex",
-                                      "prompt": "Work on {{ issue.id }}: {{ issue.title }}"}}},
+        "issue": {
+            "stages": {
+                "plan": {
+                    "when": {"state": "todo"},
+                    "agent": "codex",
+                    "prompt": "Work on {{ issue.id }}: {{ issue.title }}",
+                }
+            }
+        },
     }
     for key, value in overrides.items():
         data[key] = value
@@ -80,4 +93,4 @@ def process_running(pid: int) -> bool:
         stat = Path(f"/proc/{pid}/stat").read_bytes()
     except OSError:
         return False
-    return stat[stat.rfind(b")") + 2:].split()[0] not in (b"Z", b"X")
+    return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")

@@ -20,7 +20,7 @@ class Harness:
         self.supervisor.subscribe(self.events.append)
         self.task: asyncio.Task[int] | None = None
 
-    def start(self) -> "Harness":
+    def start(self) -> Harness:
         self.task = asyncio.ensure_future(self.supervisor.run())
         return self
 
@@ -37,7 +37,9 @@ class Harness:
             if self.task is not None and self.task.done():
                 self.task.result()
             if loop.time() > deadline:
-                raise AssertionError(f"condition not met within {timeout}s; events: {[e['event'] for e in self.events][-30:]}")
+                raise AssertionError(
+                    f"condition not met within {timeout}s; events: {[e['event'] for e in self.events][-30:]}"
+                )
             await asyncio.sleep(0.02)
 
     async def wait_event(self, name: str, timeout: float = 20.0, **match: Any) -> dict[str, Any]:

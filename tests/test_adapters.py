@@ -142,7 +142,7 @@ def test_registry_runtimes() -> None:
 
 
 def test_registry_unknown_runtime() -> None:
-    with pytest.raises(KeyError, match="unknown agent runtime 'gemini'.*claude_code, codex, demo"):
+    with pytest.raises(KeyError, match=r"unknown agent runtime 'gemini'.*claude_code, codex, demo"):
         adapter_for("gemini")
 
 
@@ -341,13 +341,34 @@ def test_codex_reasoning_plan_and_todo() -> None:
 
 
 def test_codex_mcp_file_change_web_search() -> None:
-    mcp_ok = item("item.completed", id="m", type="mcp_tool_call", server="github", tool="search_issues",
-                  arguments={"q": "is:open"}, status="completed",
-                  result={"content": [{"type": "text", "text": "3 issues"}], "structured_content": None})
-    mcp_err = item("item.completed", id="n", type="mcp_tool_call", server="db", tool="query",
-                   arguments={}, status="failed", result=None, error={"message": "timeout"})
-    change = item("item.completed", id="f", type="file_change", status="completed",
-                  changes=[{"path": "a.py", "kind": "update"}, {"path": "b.py", "kind": "add"}])
+    mcp_ok = item(
+        "item.completed",
+        id="m",
+        type="mcp_tool_call",
+        server="github",
+        tool="search_issues",
+        arguments={"q": "is:open"},
+        status="completed",
+        result={"content": [{"type": "text", "text": "3 issues"}], "structured_content": None},
+    )
+    mcp_err = item(
+        "item.completed",
+        id="n",
+        type="mcp_tool_call",
+        server="db",
+        tool="query",
+        arguments={},
+        status="failed",
+        result=None,
+        error={"message": "timeout"},
+    )
+    change = item(
+        "item.completed",
+        id="f",
+        type="file_change",
+        status="completed",
+        changes=[{"path": "a.py", "kind": "update"}, {"path": "b.py", "kind": "add"}],
+    )
     search = item("item.started", id="w", type="web_search", query="textual datatable")
     assert codex_feed(mcp_ok, mcp_err, change, search) == [
         {"kind": "tool_call", "call_id": "m", "name": "github.search_issues", "status": "completed",

@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import FAKE_CODEX, Project, base_workflow
+
 from vik_tui.config import Severity, load_workflow
 from vik_tui.config.diagnostics import Diagnostic, dotted
 from vik_tui.config.yaml_lines import MAX_DEPTH, MAX_NODES, YamlSyntaxError, parse_yaml
@@ -56,7 +56,11 @@ def test_defaults_of_our_loop_extensions(project: Project) -> None:
     loop = result.workflow.loop
     assert (loop.max_issue_concurrency, loop.wait_ms, loop.max_iterations) == (2, 200, None)
     assert (loop.stage_timeout_sec, loop.stall_timeout_sec, loop.hook_timeout_sec, loop.cancel_grace_sec) == (
-        3600, 900, 30, 5)
+        3600,
+        900,
+        30,
+        5,
+    )
     assert (loop.retry.max_attempts, loop.retry.backoff_sec, loop.retry.max_backoff_sec) == (3, 10, 300)
     assert result.workflow.issues.pull.idle_sec == 5
     assert result.workflow.workspace is None  # absent, not {}: decides where the workspace lives
@@ -71,7 +75,9 @@ def test_loop_section_absent_gives_vik_defaults(project: Project) -> None:
 def test_every_vik_field_and_extension_is_read(project: Project) -> None:
     (project.root / "prompts").mkdir()
     (project.root / "prompts" / "impl.md").write_text("Implement {{ issue.title }}\n")
-    result = load_text(project, f"""
+    result = load_text(
+        project,
+        f"""
         loop:
           max_issue_concurrency: 3
           wait_ms: 50
@@ -122,15 +128,21 @@ def test_every_vik_field_and_extension_is_read(project: Project) -> None:
                 state: doing
               agent: claude
               prompt_file: prompts/impl.md
-        """)
+        """,
+    )
     assert result.ok and result.diagnostics == [], result.diagnostics
     wf = result.workflow
     assert wf.loop.max_iterations == 7 and wf.loop.stall_timeout_sec == 45.5
     assert isinstance(wf.loop.stage_timeout_sec, int)  # ints stay ints
     assert wf.loop.retry.max_attempts == 4 and wf.loop.retry.backoff_sec == 1.5
     assert wf.workspace is not None and wf.workspace.root == "./ws"
-    assert wf.agents["codex"].args == {"--sandbox": "workspace-write", "--full-auto": True, "--skip": False,
-                                      "--tries": 3, "--tools": ["a", "b"]}
+    assert wf.agents["codex"].args == {
+        "--sandbox": "workspace-write",
+        "--full-auto": True,
+        "--skip": False,
+        "--tries": 3,
+        "--tools": ["a", "b"],
+    }
     assert wf.agents["codex"].executable == str(FAKE_CODEX)
     assert wf.agents["claude"].runtime == "claude_code"
     assert wf.issue.hooks.after_create == "git init -q"
@@ -155,7 +167,9 @@ def test_workspace_empty_map_and_null_root_are_allowed(project: Project) -> None
 
 
 def test_yaml_anchors_and_merge_keys_work(project: Project) -> None:
-    result = load_text(project, f"""
+    result = load_text(
+        project,
+        f"""
         base: &base
           runtime: codex
           command: {FAKE_CODEX}
@@ -175,7 +189,8 @@ def test_yaml_anchors_and_merge_keys_work(project: Project) -> None:
               when: {{state: todo}}
               agent: b
               prompt: x
-        """)
+        """,
+    )
     assert [d.code for d in result.diagnostics] == ["unknown_field"]  # only `base`
     assert result.ok
     assert result.workflow.agents["a"].model == "m1" and result.workflow.agents["b"].runtime == "codex"
@@ -185,7 +200,9 @@ def test_yaml_anchors_and_merge_keys_work(project: Project) -> None:
 
 
 def test_empty_strings_empty_maps_and_non_positive_numbers(project: Project) -> None:
-    result = load_text(project, f"""
+    result = load_text(
+        project,
+        f"""
         loop:
           max_issue_concurrency: 0
           retry:
@@ -201,7 +218,8 @@ def test_empty_strings_empty_maps_and_non_positive_numbers(project: Project) -> 
             idle_sec: -3
         issue:
           stages: {{}}
-        """)
+        """,
+    )
     assert not result.ok
     d = find(result, "non_positive", "loop.max_issue_concurrency")
     assert (d.line, d.severity) == (2, Severity.ERROR) and "got 0" in d.message
@@ -213,11 +231,14 @@ def test_empty_strings_empty_maps_and_non_positive_numbers(project: Project) -> 
 
 
 def test_empty_agents_map(project: Project) -> None:
-    result = load_text(project, """
+    result = load_text(
+        project,
+        """
         agents: {}
         issues: {pull: {command: x}}
         issue: {stages: {p: {when: {state: t}, agent: a, prompt: x}}}
-        """)
+        """,
+    )
     assert find(result, "empty_map", "agents").line == 1
 
 
@@ -230,8 +251,9 @@ def test_agent_args_false_and_empty_are_not_flagged(project: Project) -> None:
 
 
 def test_unknown_fields_are_warnings_with_their_line(project: Project) -> None:
-    result = load_text(project, GOOD.replace("    model: gpt-5.5\n", "    model: gpt-5.5\n    temperature: 3\n")
-                       + "extra_top: 1\n")
+    result = load_text(
+        project, GOOD.replace("    model: gpt-5.5\n", "    model: gpt-5.5\n    temperature: 3\n") + "extra_top: 1\n"
+    )
     assert result.ok  # warnings do not make a workflow unusable
     agent = find(result, "unknown_field", "agents.codex.temperature")
     assert agent.severity is Severity.WARNING and agent.line == 7 and "temperature" in agent.message
@@ -245,11 +267,14 @@ def test_stage_agent_not_defined(project: Project) -> None:
     assert d.line == 16 and "`claude`" in d.message and not result.ok
 
 
-@pytest.mark.parametrize("sources, detail", [
-    ("", "neither is set"),
-    ("      prompt: a\n      prompt_file: b.md\n", "both are set"),
-    ("      prompt: null\n", "neither is set"),
-])
+@pytest.mark.parametrize(
+    "sources, detail",
+    [
+        ("", "neither is set"),
+        ("      prompt: a\n      prompt_file: b.md\n", "both are set"),
+        ("      prompt: null\n", "neither is set"),
+    ],
+)
 def test_stage_needs_exactly_one_prompt_source(project: Project, sources: str, detail: str) -> None:
     text = GOOD.replace('      prompt: "Plan {{ issue.id }}"\n', sources)
     result = load_text(project, text)
@@ -263,8 +288,9 @@ def test_unknown_runtime(project: Project) -> None:
     assert d.line == 5 and "gemini" in d.message and "codex, claude_code" in d.message
 
 
-def test_prompt_file_missing_is_resolved_from_the_workflow_dir(project: Project, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_prompt_file_missing_is_resolved_from_the_workflow_dir(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     text = GOOD.replace('      prompt: "Plan {{ issue.id }}"\n', "      prompt_file: prompts/plan.md\n")
     monkeypatch.chdir(tmp_path)  # not the workflow dir
     result = load_text(project, text)
@@ -293,13 +319,19 @@ def test_agent_executable_not_on_path_is_a_warning(project: Project) -> None:
     result = load_text(project, GOOD.replace(f"    command: {FAKE_CODEX}\n", ""))
     path_hits = [d for d in result.diagnostics if d.code == "executable_not_found"]
     import shutil
+
     assert bool(path_hits) == (shutil.which("codex") is None)
     # check_path=False skips the lookup (hot reload, tests)
-    assert load_text(project, GOOD.replace(f"command: {FAKE_CODEX}", "command: nope-xyz"), check_path=False).diagnostics == []
+    assert (
+        load_text(project, GOOD.replace(f"command: {FAKE_CODEX}", "command: nope-xyz"), check_path=False).diagnostics
+        == []
+    )
 
 
 def test_missing_sections_and_fields(project: Project) -> None:
-    result = load_text(project, """
+    result = load_text(
+        project,
+        """
         agents:
           a:
             model: m
@@ -308,7 +340,8 @@ def test_missing_sections_and_fields(project: Project) -> None:
             p:
               agent: a
               prompt: x
-        """)
+        """,
+    )
     codes = {(d.code, d.pointer) for d in result.diagnostics}
     assert ("missing_field", "issues") in codes
     assert ("missing_field", "agents.a.runtime") in codes
@@ -318,14 +351,17 @@ def test_missing_sections_and_fields(project: Project) -> None:
     assert find(result, "missing_field", "issues").message == "required section `issues` is missing"
 
 
-@pytest.mark.parametrize("field, value, expect", [
-    ("stage_timeout_sec", '"10"', "valid number"),
-    ("stage_timeout_sec", "true", "valid number"),
-    ("stage_timeout_sec", "[1]", "valid number"),
-    ("max_issue_concurrency", "2.5", "valid integer"),
-    ("max_issue_concurrency", '"4"', "valid integer"),
-    ("wait_ms", "{a: 1}", "valid integer"),
-])
+@pytest.mark.parametrize(
+    "field, value, expect",
+    [
+        ("stage_timeout_sec", '"10"', "valid number"),
+        ("stage_timeout_sec", "true", "valid number"),
+        ("stage_timeout_sec", "[1]", "valid number"),
+        ("max_issue_concurrency", "2.5", "valid integer"),
+        ("max_issue_concurrency", '"4"', "valid integer"),
+        ("wait_ms", "{a: 1}", "valid integer"),
+    ],
+)
 def test_numbers_must_be_numbers(project: Project, field: str, value: str, expect: str) -> None:
     result = load_text(project, GOOD.replace("  max_issue_concurrency: 2\n", f"  {field}: {value}\n"))
     d = find(result, "invalid_type", f"loop.{field}")
@@ -333,15 +369,20 @@ def test_numbers_must_be_numbers(project: Project, field: str, value: str, expec
     assert result.workflow is None and not result.ok
 
 
-@pytest.mark.parametrize("value, code, text", [
-    (".nan", "not_finite", "finite"),
-    (".inf", "not_finite", "finite"),
-    ("-.inf", "not_finite", "finite"),
-    ("1" + "0" * 400, "too_large", "401-digit"),
-    ("1e12", None, None),  # YAML 1.1: `1e12` without a dot is a string
-    ("2000000000.0", "too_large", "at most"),
-])
-def test_non_finite_and_huge_numbers_are_errors(project: Project, value: str, code: str | None, text: str | None) -> None:
+@pytest.mark.parametrize(
+    "value, code, text",
+    [
+        (".nan", "not_finite", "finite"),
+        (".inf", "not_finite", "finite"),
+        ("-.inf", "not_finite", "finite"),
+        ("1" + "0" * 400, "too_large", "401-digit"),
+        ("1e12", None, None),  # YAML 1.1: `1e12` without a dot is a string
+        ("2000000000.0", "too_large", "at most"),
+    ],
+)
+def test_non_finite_and_huge_numbers_are_errors(
+    project: Project, value: str, code: str | None, text: str | None
+) -> None:
     result = load_text(project, GOOD.replace("  max_issue_concurrency: 2\n", f"  stage_timeout_sec: {value}\n"))
     assert not result.ok
     if code is None:
@@ -354,7 +395,9 @@ def test_non_finite_and_huge_numbers_are_errors(project: Project, value: str, co
 
 
 def test_wrong_types_everywhere_each_name_their_pointer(project: Project) -> None:
-    result = load_text(project, """
+    result = load_text(
+        project,
+        """
         loop: 5
         agents:
           a: [runtime, codex]
@@ -366,35 +409,53 @@ def test_wrong_types_everywhere_each_name_their_pointer(project: Project) -> Non
           stages:
             p: {when: {state: 1}, agent: {x: 1}, prompt: 5}
             q: null
-        """)
+        """,
+    )
     pointers = {d.pointer for d in result.errors if d.code == "invalid_type"}
-    assert {"loop", "agents.a", "agents.b.runtime", "agents.b.args", "issues.pull.command", "issue.hooks",
-            "issue.stages.p.when.state", "issue.stages.p.agent", "issue.stages.p.prompt", "issue.stages.q"} <= pointers
+    assert {
+        "loop",
+        "agents.a",
+        "agents.b.runtime",
+        "agents.b.args",
+        "issues.pull.command",
+        "issue.hooks",
+        "issue.stages.p.when.state",
+        "issue.stages.p.agent",
+        "issue.stages.p.prompt",
+        "issue.stages.q",
+    } <= pointers
     assert all(d.line is not None for d in result.diagnostics)
     assert find(result, "invalid_type", "issue.stages.q").line == 11
 
 
 def test_non_string_keys_are_named_as_written(project: Project) -> None:
-    result = load_text(project, """
+    result = load_text(
+        project,
+        """
         agents:
           7: {runtime: codex}
         issues: {pull: {command: x}}
         issue:
           stages:
             p: {when: {state: t}, agent: "7", prompt: x}
-        """)
+        """,
+    )
     d = find(result, "invalid_type", "agents.7")
     assert d.line == 2 and "key `7` must be a string" in d.message and "quote" in d.message
 
 
 def test_duplicate_keys_are_errors_naming_both_lines(project: Project) -> None:
-    result = load_text(project, GOOD + """\
+    result = load_text(
+        project,
+        GOOD
+        + """\
     plan:
       when:
         state: doing
       agent: codex
       prompt: again
-""")
+""",
+    )
     d = find(result, "duplicate_key", "issue.stages.plan")
     assert d.line == 18 and "first defined on line 13" in d.message
     assert not result.ok
@@ -408,7 +469,9 @@ def test_stage_names_must_be_safe_file_name_parts(project: Project, name: str) -
 
 
 def test_diagnostics_are_sorted_by_line_and_deduplicated(project: Project) -> None:
-    result = load_text(project, """
+    result = load_text(
+        project,
+        """
         agents:
           a: {runtime: nope}
         issues: {pull: {command: ""}}
@@ -416,7 +479,8 @@ def test_diagnostics_are_sorted_by_line_and_deduplicated(project: Project) -> No
           stages:
             p: {when: {state: t}, agent: b}
         zzz: 1
-        """)
+        """,
+    )
     lines = [d.line or 0 for d in result.diagnostics]
     assert lines == sorted(lines)
     keys = [(d.pointer, d.code) for d in result.diagnostics]
@@ -440,8 +504,9 @@ def test_tab_indentation_is_a_syntax_error(project: Project) -> None:
     assert result.fatal and d.code == "yaml_syntax" and (d.line, d.column) == (2, 1)
 
 
-@pytest.mark.parametrize("text, kind", [("", "empty"), ("# nothing\n", "empty"), ("- a\n- b\n", "list"),
-                                        ("hello\n", "str"), ("42\n", "int")])
+@pytest.mark.parametrize(
+    "text, kind", [("", "empty"), ("# nothing\n", "empty"), ("- a\n- b\n", "list"), ("hello\n", "str"), ("42\n", "int")]
+)
 def test_top_level_must_be_a_mapping(project: Project, text: str, kind: str) -> None:
     result = load_text(project, text)
     (d,) = result.diagnostics
@@ -482,13 +547,23 @@ def test_python_tags_are_refused(project: Project) -> None:
 
 def test_file_problems(tmp_path: Path) -> None:
     missing = load_workflow(tmp_path / "nope.yml")
-    assert missing.fatal and missing.diagnostics[0].code == "file_missing" and "nope.yml" in missing.diagnostics[0].message
+    assert (
+        missing.fatal and missing.diagnostics[0].code == "file_missing" and "nope.yml" in missing.diagnostics[0].message
+    )
     directory = load_workflow(tmp_path)
-    assert directory.fatal and directory.diagnostics[0].code == "file_unreadable" and "directory" in directory.diagnostics[0].message
+    assert (
+        directory.fatal
+        and directory.diagnostics[0].code == "file_unreadable"
+        and "directory" in directory.diagnostics[0].message
+    )
     binary = tmp_path / "bin.yml"
     binary.write_bytes(b"\x00\xff\xfe\x80garbage")
     result = load_workflow(binary)
-    assert result.fatal and result.diagnostics[0].code == "file_unreadable" and "not UTF-8" in result.diagnostics[0].message
+    assert (
+        result.fatal
+        and result.diagnostics[0].code == "file_unreadable"
+        and "not UTF-8" in result.diagnostics[0].message
+    )
 
 
 def test_relative_path_is_taken_from_cwd(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -520,6 +595,14 @@ def test_dotted_pointer_and_render() -> None:
     assert dotted(("issue", "stages", "plan", "agent")) == "issue.stages.plan.agent"
     assert dotted(("a", 0, "b")) == "a[0].b"
     d = Diagnostic(Severity.ERROR, "issue.stages.plan.agent", "undefined_agent", "agent `x` is not defined", 12)
-    assert d.render("workflow.yml") == "workflow.yml:12: error [undefined_agent] issue.stages.plan.agent: agent `x` is not defined"
-    assert d.to_dict() == {"severity": "error", "pointer": "issue.stages.plan.agent", "code": "undefined_agent",
-                           "message": "agent `x` is not defined", "line": 12}
+    assert (
+        d.render("workflow.yml")
+        == "workflow.yml:12: error [undefined_agent] issue.stages.plan.agent: agent `x` is not defined"
+    )
+    assert d.to_dict() == {
+        "severity": "error",
+        "pointer": "issue.stages.plan.agent",
+        "code": "undefined_agent",
+        "message": "agent `x` is not defined",
+        "line": 12,
+    }

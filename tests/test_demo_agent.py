@@ -55,14 +55,27 @@ def _prompt(project: Path, stage: str, issue_id: str) -> str:
 
 
 def _agent_cmd(project: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "vik_tui.demo.agent", "--speed", SPEED,
-            "--tracker", str(project / "tracker.json"), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "vik_tui.demo.agent",
+        "--speed",
+        SPEED,
+        "--tracker",
+        str(project / "tracker.json"),
+        *extra,
+    ]
 
 
 def _run(project: Path, workspace: Path, prompt: str, *extra: str) -> tuple[int, list[dict[str, Any]], str]:
     result = subprocess.run(
-        _agent_cmd(project, *extra), input=prompt, cwd=workspace, env=_env(),
-        capture_output=True, text=True, timeout=60,
+        _agent_cmd(project, *extra),
+        input=prompt,
+        cwd=workspace,
+        env=_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     events = [json.loads(line) for line in result.stdout.splitlines()]  # every line must be JSON
     return result.returncode, events, result.stderr
@@ -171,8 +184,12 @@ def test_bad_prompt_fails_visibly(project: Path, workspace: Path, prompt: str, n
 
 def test_closed_stdout_exits_quietly(project: Path, workspace: Path) -> None:
     proc = subprocess.Popen(
-        _agent_cmd(project), cwd=workspace, env=_env(), stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        _agent_cmd(project),
+        cwd=workspace,
+        env=_env(),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
     proc.stdin.write(_prompt(project, "plan", "DEMO-1").encode())
@@ -186,8 +203,9 @@ def test_closed_stdout_exits_quietly(project: Path, workspace: Path) -> None:
 
 def test_sigterm_stops_promptly(project: Path, workspace: Path) -> None:
     cmd = [sys.executable, "-m", "vik_tui.demo.agent", "--speed", "0.5", "--tracker", str(project / "tracker.json")]
-    proc = subprocess.Popen(cmd, cwd=workspace, env=_env(), stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        cmd, cwd=workspace, env=_env(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     assert proc.stdin is not None and proc.stdout is not None
     proc.stdin.write(_prompt(project, "plan", "DEMO-1").encode())
     proc.stdin.close()

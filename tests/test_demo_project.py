@@ -45,8 +45,13 @@ def test_pull_command_runs_from_workflow_dir(tmp_path: Path) -> None:
     env.pop("VIK_DEMO_TRACKER", None)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
     pulled = subprocess.run(
-        result.workflow.issues.pull.command, shell=True, cwd=directory, env=env,
-        capture_output=True, text=True, timeout=60,
+        result.workflow.issues.pull.command,
+        shell=True,
+        cwd=directory,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert pulled.returncode == 0, pulled.stderr
     issues = json.loads(pulled.stdout)

@@ -27,17 +27,25 @@ def _env(**extra: str) -> dict[str, str]:
 def _tracker(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "vik_tui.demo.tracker", *args],
-        cwd=cwd, env=_env(**env), capture_output=True, text=True, timeout=60,
+        cwd=cwd,
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 @pytest.fixture
 def tracker_file(tmp_path: Path) -> Path:
     path = tmp_path / "tracker.json"
-    path.write_text(json.dumps([
-        {"id": "T-1", "title": "First", "state": "todo", "description": "one", "labels": ["bug"]},
-        {"id": "T-2", "title": "Second", "state": "todo"},
-    ]))
+    path.write_text(
+        json.dumps(
+            [
+                {"id": "T-1", "title": "First", "state": "todo", "description": "one", "labels": ["bug"]},
+                {"id": "T-2", "title": "Second", "state": "todo"},
+            ]
+        )
+    )
     return path
 
 
@@ -104,8 +112,9 @@ def test_concurrent_moves_lose_no_update(tmp_path: Path) -> None:
     cmd = [sys.executable, "-m", "vik_tui.demo.tracker", "--file", str(path)]
     env = _env()
     movers = [
-        subprocess.Popen([*cmd, "move", f"C-{n}", "done"], cwd=tmp_path, env=env,
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [*cmd, "move", f"C-{n}", "done"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         for n in range(count)
     ]
     readers = [

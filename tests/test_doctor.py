@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import subprocess
 import sys
@@ -13,7 +12,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from conftest import FAKE_CODEX, Project, base_workflow
 
 VIK_TUI = Path(sys.executable).parent / "vik-tui"
@@ -54,8 +52,12 @@ def test_default_path_is_workflow_yml_in_cwd(project: Project, tmp_path: Path) -
 
 def test_python_dash_m_entry_point(project: Project) -> None:
     project.write(base_workflow(project))
-    proc = subprocess.run([sys.executable, "-m", "vik_tui", "doctor", str(project.workflow_path)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "vik_tui", "doctor", str(project.workflow_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
@@ -87,7 +89,10 @@ def test_errors_and_warnings_in_text_form(project: Project) -> None:
     name = str(project.workflow_path)
     assert f"{name}:5: warning [unknown_field] agents.codex.colour: unknown field `colour` is ignored" in lines
     assert f"{name}:9: error [non_positive] issues.pull.idle_sec: must be greater than 0 (got 0)" in lines
-    assert f"{name}:15: error [undefined_agent] issue.stages.plan.agent: agent `claude` is not defined in `agents`" in lines
+    assert (
+        f"{name}:15: error [undefined_agent] issue.stages.plan.agent: agent `claude` is not defined in `agents`"
+        in lines
+    )
     assert lines[-1] == f"{name}: 2 error(s), 1 warning(s)"
 
 
@@ -98,10 +103,19 @@ def test_json_form_has_every_field(project: Project) -> None:
     assert set(data) == {"errors", "warnings"}
     for item in data["errors"] + data["warnings"]:
         assert set(item) == {"severity", "pointer", "code", "message", "line"}
-    assert data["warnings"] == [{"severity": "warning", "pointer": "agents.codex.colour", "code": "unknown_field",
-                                 "message": "unknown field `colour` is ignored", "line": 5}]
+    assert data["warnings"] == [
+        {
+            "severity": "warning",
+            "pointer": "agents.codex.colour",
+            "code": "unknown_field",
+            "message": "unknown field `colour` is ignored",
+            "line": 5,
+        }
+    ]
     assert {(e["pointer"], e["code"], e["line"]) for e in data["errors"]} == {
-        ("issues.pull.idle_sec", "non_positive", 9), ("issue.stages.plan.agent", "undefined_agent", 15)}
+        ("issues.pull.idle_sec", "non_positive", 9),
+        ("issue.stages.plan.agent", "undefined_agent", 15),
+    }
     assert all(e["severity"] == "error" for e in data["errors"])
 
 
@@ -138,13 +152,15 @@ def test_unknown_option_is_a_usage_error(project: Project) -> None:
 
 def test_deep_reports_records_intake_would_reject(project: Project) -> None:
     project.write(base_workflow(project))
-    project.set_issues([
-        {"id": "1", "title": "ok", "state": "todo"},
-        {"id": "1", "title": "dup", "state": "todo"},
-        {"id": "../etc", "title": "x", "state": "todo"},
-        {"title": "no id", "state": "todo"},
-        {"id": "5", "title": "waiting", "state": "review"},
-    ])
+    project.set_issues(
+        [
+            {"id": "1", "title": "ok", "state": "todo"},
+            {"id": "1", "title": "dup", "state": "todo"},
+            {"id": "../etc", "title": "x", "state": "todo"},
+            {"title": "no id", "state": "todo"},
+            {"id": "5", "title": "waiting", "state": "review"},
+        ]
+    )
     assert doctor(str(project.workflow_path)).returncode == 0  # without --deep nothing runs
     code, data = doctor_json("--deep", str(project.workflow_path))
     assert code == 0 and data["errors"] == []
@@ -167,12 +183,15 @@ def test_deep_runs_the_pull_command_from_the_workflow_dir(project: Project, tmp_
     assert (code, data) == (0, {"errors": [], "warnings": []})
 
 
-@pytest.mark.parametrize("command, expect", [
-    ("echo boom >&2; exit 4", "pull command exited with code 4: boom"),
-    ("echo '{\"not\": \"a list\"}'", "must be a JSON array"),
-    ("echo not json", "not JSON"),
-    ("true", "printed nothing"),
-])
+@pytest.mark.parametrize(
+    "command, expect",
+    [
+        ("echo boom >&2; exit 4", "pull command exited with code 4: boom"),
+        ('echo \'{"not": "a list"}\'', "must be a JSON array"),
+        ("echo not json", "not JSON"),
+        ("true", "printed nothing"),
+    ],
+)
 def test_deep_pull_failures_are_errors(project: Project, command: str, expect: str) -> None:
     wf = base_workflow(project)
     wf["issues"]["pull"]["command"] = command
@@ -243,15 +262,16 @@ GARBAGE: dict[str, bytes | str] = {
     "stage is null": _with(issue={"stages": {"p": None}}),
     "stage is a number": _with(issue={"stages": {"p": 3}}),
     "when is a string": _with(issue={"stages": {"p": {"when": "todo", "agent": "a", "prompt": "x"}}}),
-    "hooks are a list": _with(issue={"hooks": ["a"], "stages": {"p": {"when": {"state": "t"}, "agent": "a",
-                                                                      "prompt": "x", "hooks": "b"}}}),
+    "hooks are a list": _with(
+        issue={"hooks": ["a"], "stages": {"p": {"when": {"state": "t"}, "agent": "a", "prompt": "x", "hooks": "b"}}}
+    ),
     "deeply wrong types": "loop: [1]\nworkspace: 3\nagents: {a: [1, {b: [c]}]}\nissues: {pull: [x]}\n"
-                          "issue: {stages: {p: {when: [[]], agent: {}, prompt: [], prompt_file: {}}}}\n",
+    "issue: {stages: {p: {when: [[]], agent: {}, prompt: [], prompt_file: {}}}}\n",
     "everything null": "loop: null\nworkspace: null\nagents: null\nissues: null\nissue: null\n",
     "non-string keys": "agents: {1: {runtime: codex}, null: {runtime: codex}, true: x}\n"
-                       "issues: {pull: {command: x}}\nissue: {stages: {3: {when: {state: t}, agent: a, prompt: x}}}\n",
+    "issues: {pull: {command: x}}\nissue: {stages: {3: {when: {state: t}, agent: a, prompt: x}}}\n",
     "empty keys": '"": 1\nagents: {"": {runtime: codex}}\nissues: {pull: {command: x}}\n'
-                  'issue: {stages: {"": {when: {state: t}, agent: "", prompt: x}}}\n',
+    'issue: {stages: {"": {when: {state: t}, agent: "", prompt: x}}}\n',
     "complex key": "? [a, b]\n: c\n",
     "tabs": "agents:\n\tcodex:\n\t\truntime: codex\n",
     "tab after key": "agents:\t{}\nissues:\t5\n",
@@ -259,9 +279,9 @@ GARBAGE: dict[str, bytes | str] = {
     "unclosed flow": "agents: {a: [1, 2\n",
     "bad indentation": "agents:\n  a: 1\n b: 2\n",
     "duplicate keys": _with() + "agents: {}\n",
-    "huge integer": _with(loop={"stage_timeout_sec": 10 ** 400}),
+    "huge integer": _with(loop={"stage_timeout_sec": 10**400}),
     "5000-digit number": "loop: {stage_timeout_sec: " + "9" * 5000 + "}\n" + _with(),
-    "huge concurrency": _with(loop={"max_issue_concurrency": 10 ** 30, "wait_ms": 10 ** 20}),
+    "huge concurrency": _with(loop={"max_issue_concurrency": 10**30, "wait_ms": 10**20}),
     "nan and inf": "loop: {stage_timeout_sec: .nan, stall_timeout_sec: .inf, cancel_grace_sec: -.inf}\n" + _with(),
     "negative and zero": _with(loop={"max_iterations": -1, "retry": {"max_attempts": 0, "backoff_sec": -2}}),
     "numbers as strings and bools": _with(loop={"stage_timeout_sec": "10", "hook_timeout_sec": True}),
@@ -277,11 +297,20 @@ GARBAGE: dict[str, bytes | str] = {
     "bad int tag": "agents: !!int abc\n",
     "set tag": "agents: !!set {a, b}\n",
     "lone surrogate": 'agents: {"\\ud800": {runtime: codex}}\nissues: {pull: {command: "\\udcff"}}\n'
-                      'issue: {stages: {"\\ud800": {when: {state: t}, agent: a, prompt: x}}}\n',
-    "unsafe stage names": _with(issue={"stages": {"../x": {"when": {"state": "t"}, "agent": "a", "prompt": "x"},
-                                                  ".h": {"when": {"state": "t"}, "agent": "a", "prompt": "x"}}}),
-    "two prompt sources": _with(issue={"stages": {"p": {"when": {"state": "t"}, "agent": "a", "prompt": "x",
-                                                        "prompt_file": "/nonexistent/p.md"}}}),
+    'issue: {stages: {"\\ud800": {when: {state: t}, agent: a, prompt: x}}}\n',
+    "unsafe stage names": _with(
+        issue={
+            "stages": {
+                "../x": {"when": {"state": "t"}, "agent": "a", "prompt": "x"},
+                ".h": {"when": {"state": "t"}, "agent": "a", "prompt": "x"},
+            }
+        }
+    ),
+    "two prompt sources": _with(
+        issue={
+            "stages": {"p": {"when": {"state": "t"}, "agent": "a", "prompt": "x", "prompt_file": "/nonexistent/p.md"}}
+        }
+    ),
     "unknown runtime": _with(agents={"a": {"runtime": "gpt", "args": {"x": {"y": [1, {"z": None}]}}}}),
     "workspace root wrong": _with(workspace={"root": ["a"]}),
     "only unknown fields": "foo: 1\nbar: [1, 2]\n",

@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from conftest import Project, base_workflow
+
 from vik_tui.engine.proc import group_alive
 
 VIK = [sys.executable, "-m", "vik_tui"]
@@ -29,18 +30,31 @@ def read_events(proc: subprocess.Popen, until: str, timeout: float = 30.0) -> li
 
 
 def test_headless_json_reports_each_outcome(project: Project) -> None:
-    project.set_issues([{"id": m, "title": m, "state": m} for m in
-                        ("success", "turn_failed", "exit_nonzero", "exit_early", "reconnecting", "garbage")])
+    project.set_issues(
+        [
+            {"id": m, "title": m, "state": m}
+            for m in ("success", "turn_failed", "exit_nonzero", "exit_early", "reconnecting", "garbage")
+        ]
+    )
     wf = base_workflow(project)
-    wf["agents"] = {m: {"runtime": "codex", "command": wf["agents"]["codex"]["command"], "args": {"mode": m}}
-                    for m in ("success", "turn_failed", "exit_nonzero", "exit_early", "reconnecting", "garbage")}
-    wf["agents"]["claude_bad"] = {"runtime": "claude_code", "command": str(Path(__file__).parent / "fakes" / "fake_claude"),
-                                  "args": {"mode": "not_logged_in"}}
+    wf["agents"] = {
+        m: {"runtime": "codex", "command": wf["agents"]["codex"]["command"], "args": {"mode": m}}
+        for m in ("success", "turn_failed", "exit_nonzero", "exit_early", "reconnecting", "garbage")
+    }
+    wf["agents"]["claude_bad"] = {
+        "runtime": "claude_code",
+        "command": str(Path(__file__).parent / "fakes" / "fake_claude"),
+        "args": {"mode": "not_logged_in"},
+    }
     wf["agents"]["missing"] = {"runtime": "codex", "command": "definitely-not-installed-agent"}
     wf["issue"]["stages"] = {m: {"when": {"state": m}, "agent": m, "prompt": "x"} for m in wf["agents"]}
     project.set_issues([{"id": m, "title": m, "state": m} for m in wf["agents"]])
-    proc = subprocess.run([*VIK, "run", "--headless", "--json", "--no-watch", str(project.write(wf))],
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [*VIK, "run", "--headless", "--json", "--no-watch", str(project.write(wf))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     assert all("event" in e and "ts" in e for e in events)
@@ -70,8 +84,12 @@ def test_headless_sigterm_stops_sessions_cleanly(project: Project) -> None:
     wf = base_workflow(project)
     wf["loop"]["max_iterations"] = None
     wf["agents"]["codex"]["args"] = {"mode": "cooperative"}
-    proc = subprocess.Popen([*VIK, "run", "--headless", "--json", str(project.write(wf))],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [*VIK, "run", "--headless", "--json", str(project.write(wf))],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     started = read_events(proc, "stage_started")[-1]
     assert started["event"] == "stage_started"
     proc.send_signal(signal.SIGTERM)
@@ -104,7 +122,9 @@ def test_second_supervisor_of_same_workflow_exits_1(project: Project) -> None:
 
 def test_run_refuses_broken_workflow_with_diagnostics(project: Project) -> None:
     project.write("agents: {}\nissues: {pull: {command: ''}}\nissue: {stages: {}}\n")
-    proc = subprocess.run([*VIK, "run", "--headless", str(project.workflow_path)], capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(
+        [*VIK, "run", "--headless", str(project.workflow_path)], capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 1
     assert "error [empty_map] agents" in proc.stderr
     assert "cannot start" in proc.stderr and "Traceback" not in proc.stderr
@@ -112,8 +132,13 @@ def test_run_refuses_broken_workflow_with_diagnostics(project: Project) -> None:
 
 def test_demo_headless_finishes_every_issue(tmp_path: Path) -> None:
     env = dict(os.environ)
-    proc = subprocess.run([*VIK, "demo", "--headless", "--dir", str(tmp_path / "demo"), "--speed", "20", "--json"],
-                          capture_output=True, text=True, timeout=300, env=env)
+    proc = subprocess.run(
+        [*VIK, "demo", "--headless", "--dir", str(tmp_path / "demo"), "--speed", "20", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     events = [json.loads(line) for line in proc.stdout.splitlines()]
     finished = [e for e in events if e["event"] == "stage_finished"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shlex
 import shutil
 import time
@@ -34,7 +35,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 async def test_runs_with_sh_in_the_workspace(workdir: Path) -> None:
-    result = await run_hook("after_create", "pwd; echo made > created.txt; [ -n \"$0\" ] && echo sh", workdir, 10)
+    result = await run_hook("after_create", 'pwd; echo made > created.txt; [ -n "$0" ] && echo sh', workdir, 10)
     assert result.ok and result.exit_code == 0 and not result.timed_out and result.error is None
     assert result.stdout_tail == f"{workdir}\nsh\n"
     assert (workdir / "created.txt").read_text() == "made\n"
@@ -66,7 +67,7 @@ async def test_killed_by_a_signal_is_described(workdir: Path) -> None:
 
 
 async def test_tails_are_bounded(workdir: Path) -> None:
-    script = "i=0; while [ $i -lt 3000 ]; do echo \"line $i\"; echo \"err $i\" >&2; i=$((i+1)); done"
+    script = 'i=0; while [ $i -lt 3000 ]; do echo "line $i"; echo "err $i" >&2; i=$((i+1)); done'
     result = await run_hook("after_create", script, workdir, 30)
     assert result.ok
     assert len(result.stdout_tail) <= TAIL_CHARS and result.stdout_tail.endswith("line 2999\n")
@@ -81,8 +82,10 @@ async def test_binary_output_does_not_break_anything(workdir: Path) -> None:
 async def test_timeout_kills_every_child(workdir: Path, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     q = shlex.quote(str(pids))
-    script = (f"sleep 1000 & echo $! >> {q}; sleep 1000 & echo $! >> {q}; "
-              f"sh -c 'sleep 1000 & echo $! >> {q}; wait' & echo $! >> {q}; echo started; wait")
+    script = (
+        f"sleep 1000 & echo $! >> {q}; sleep 1000 & echo $! >> {q}; "
+        f"sh -c 'sleep 1000 & echo $! >> {q}; wait' & echo $! >> {q}; echo started; wait"
+    )
     started = time.monotonic()
     result = await run_hook("before_run", script, workdir, timeout_sec=0.5, grace_sec=0.5)
     assert time.monotonic() - started < 10
@@ -125,10 +128,8 @@ async def test_detached_background_child_is_left_alone(workdir: Path, tmp_path: 
         assert not dead(pid)
     finally:
         for pid in read_pids(pids):
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(pid).kill()
-            except psutil.NoSuchProcess:
-                pass
 
 
 async def test_cancelling_a_hook_kills_its_group(workdir: Path, tmp_path: Path) -> None:
@@ -158,7 +159,9 @@ def test_summary_of_a_constructed_result() -> None:
 
 @pytest.mark.skipif(shutil.which("setsid") is None, reason="needs setsid(1)")
 @pytest.mark.parametrize("timeout_sec", [0.5, 60], ids=["script-hangs", "script-exits"])
-async def test_a_child_that_left_the_group_cannot_hang_the_hook(workdir: Path, tmp_path: Path, timeout_sec: float) -> None:
+async def test_a_child_that_left_the_group_cannot_hang_the_hook(
+    workdir: Path, tmp_path: Path, timeout_sec: float
+) -> None:
     """`setsid` puts a child out of reach of the group kill; it must not keep us waiting on its pipe."""
     pids = tmp_path / "pids"
     tail_cmd = "sleep 1000" if timeout_sec < 1 else "true"
@@ -174,7 +177,5 @@ async def test_a_child_that_left_the_group_cannot_hang_the_hook(workdir: Path, t
         while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         for pid in read_pids(pids):  # we started it: clean it up
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 psutil.Process(pid).kill()
-            except psutil.NoSuchProcess:
-                pass

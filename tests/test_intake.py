@@ -10,8 +10,8 @@ from typing import Any
 
 import psutil
 import pytest
-
 from conftest import Project
+
 from vik_tui.engine.intake import Issue, parse_issues, parse_record, run_pull
 
 
@@ -32,24 +32,50 @@ async def pull(project: Project, issues: Any, timeout: float = 10) -> Any:
 
 
 async def test_pulls_issues_with_every_field(project: Project) -> None:
-    result = await pull(project, [
-        {"id": "ENG-1", "title": "Fix it", "state": "todo", "description": "long text", "priority": 2,
-         "labels": ["bug"], "assignee": {"name": "ada"}},
-    ])
+    result = await pull(
+        project,
+        [
+            {
+                "id": "ENG-1",
+                "title": "Fix it",
+                "state": "todo",
+                "description": "long text",
+                "priority": 2,
+                "labels": ["bug"],
+                "assignee": {"name": "ada"},
+            },
+        ],
+    )
     assert result.ok and result.rejected == [] and result.exit_code == 0
     (issue,) = result.issues
-    assert issue == Issue(id="ENG-1", title="Fix it", state="todo", description="long text",
-                          extra={"priority": 2, "labels": ["bug"], "assignee": {"name": "ada"}})
+    assert issue == Issue(
+        id="ENG-1",
+        title="Fix it",
+        state="todo",
+        description="long text",
+        extra={"priority": 2, "labels": ["bug"], "assignee": {"name": "ada"}},
+    )
     fields = issue.template_fields()
     assert fields["priority"] == 2 and fields["id"] == "ENG-1" and fields["description"] == "long text"
 
 
 async def test_aliases(project: Project) -> None:
-    result = await pull(project, [
-        {"identifier": "A", "title": "t", "status": "todo", "desc": "d"},
-        {"id": "B", "identifier": "ignored", "title": "t", "state": "s1", "status": "s2", "description": "x", "desc": "y"},
-        {"id": None, "identifier": "C", "title": "t", "state": None, "status": "todo"},
-    ])
+    result = await pull(
+        project,
+        [
+            {"identifier": "A", "title": "t", "status": "todo", "desc": "d"},
+            {
+                "id": "B",
+                "identifier": "ignored",
+                "title": "t",
+                "state": "s1",
+                "status": "s2",
+                "description": "x",
+                "desc": "y",
+            },
+            {"id": None, "identifier": "C", "title": "t", "state": None, "status": "todo"},
+        ],
+    )
     assert result.rejected == []
     a, b, c = result.issues
     assert (a.id, a.state, a.description, a.extra) == ("A", "todo", "d", {})
@@ -58,15 +84,25 @@ async def test_aliases(project: Project) -> None:
 
 
 async def test_integer_ids_become_strings_and_description_defaults(project: Project) -> None:
-    result = await pull(project, [{"id": 42, "title": "t", "state": "todo"},
-                                  {"id": "7", "title": "t", "state": "todo", "description": {"a": 1}}])
+    result = await pull(
+        project,
+        [
+            {"id": 42, "title": "t", "state": "todo"},
+            {"id": "7", "title": "t", "state": "todo", "description": {"a": 1}},
+        ],
+    )
     assert [(i.id, i.description) for i in result.issues] == [("42", ""), ("7", '{"a": 1}')]
 
 
 async def test_duplicates_first_wins(project: Project) -> None:
-    result = await pull(project, [{"id": "1", "title": "first", "state": "todo"},
-                                  {"id": "1", "title": "second", "state": "done"},
-                                  {"identifier": "1", "title": "third", "status": "x"}])
+    result = await pull(
+        project,
+        [
+            {"id": "1", "title": "first", "state": "todo"},
+            {"id": "1", "title": "second", "state": "done"},
+            {"identifier": "1", "title": "third", "status": "x"},
+        ],
+    )
     assert [i.title for i in result.issues] == ["first"]
     assert [(r.index, r.issue_id) for r in result.rejected] == [(1, "1"), (2, "1")]
     assert all("duplicate issue id '1' (first one wins)" in r.reason for r in result.rejected)
@@ -80,7 +116,7 @@ async def test_empty_array_is_fine(project: Project) -> None:
 async def test_runs_from_the_given_dir_with_sh(project: Project) -> None:
     (project.root / "issues.json").write_text(json.dumps([{"id": "1", "title": "t", "state": "s"}]))
     # relative path, a pipe and $(...) need sh -c in the workflow dir
-    result = await run_pull("cat issues.json | cat; test -n \"$(pwd)\"", project.root, 10)
+    result = await run_pull('cat issues.json | cat; test -n "$(pwd)"', project.root, 10)
     assert result.ok and [i.id for i in result.issues] == ["1"]
     where = await run_pull('printf \'[{"id":"1","title":"%s","state":"s"}]\' "$(pwd)"', project.root, 10)
     assert where.issues[0].title == str(project.root)
@@ -178,8 +214,16 @@ async def test_huge_unsafe_id_is_shortened_in_the_reason(project: Project) -> No
 
 
 def test_parse_record_never_raises_on_odd_values() -> None:
-    odd: list[Any] = [0, 1.5, True, [], {}, {"id": {}}, {"id": "x", "title": "t", "state": "s", "description": None},
-                      {"id": "x", "title": "t", "state": "s", "extra": float("nan")}]
+    odd: list[Any] = [
+        0,
+        1.5,
+        True,
+        [],
+        {},
+        {"id": {}},
+        {"id": "x", "title": "t", "state": "s", "description": None},
+        {"id": "x", "title": "t", "state": "s", "extra": float("nan")},
+    ]
     for index, record in enumerate(odd):
         parse_record(index, record)  # no exception is the assertion
 
@@ -194,7 +238,10 @@ async def test_many_issues(project: Project) -> None:
 
 
 async def test_failed_command_reports_exit_code_and_stderr_tail(project: Project) -> None:
-    script = "i=0; while [ $i -lt 500 ]; do echo \"noise line $i\" >&2; i=$((i+1)); done; echo 'auth failed: token expired' >&2; exit 3"
+    script = (
+        'i=0; while [ $i -lt 500 ]; do echo "noise line $i" >&2; i=$((i+1)); done; '
+        "echo 'auth failed: token expired' >&2; exit 3"
+    )
     result = await run_pull(script, project.root, 10)
     assert not result.ok and result.exit_code == 3
     assert result.error.startswith("pull command exited with code 3: ")
@@ -204,7 +251,7 @@ async def test_failed_command_reports_exit_code_and_stderr_tail(project: Project
 
 
 async def test_failed_command_with_output_is_still_a_failure(project: Project) -> None:
-    result = await run_pull("echo '[{\"id\":\"1\",\"title\":\"t\",\"state\":\"s\"}]'; exit 1", project.root, 10)
+    result = await run_pull('echo \'[{"id":"1","title":"t","state":"s"}]\'; exit 1', project.root, 10)
     assert not result.ok and result.issues == [] and result.error == "pull command exited with code 1"
 
 
@@ -245,7 +292,7 @@ async def test_timeout_also_kills_children_that_ignore_sigterm(project: Project,
 async def test_background_child_holding_stdout_does_not_hang_the_pull(project: Project, tmp_path: Path) -> None:
     """The command prints its issues and exits; a child it left behind keeps stdout open."""
     pids = tmp_path / "pids"
-    script = f"sleep 1000 & echo $! > {shlex.quote(str(pids))}; echo '[{{\"id\":\"1\",\"title\":\"t\",\"state\":\"s\"}}]'"
+    script = f'sleep 1000 & echo $! > {shlex.quote(str(pids))}; echo \'[{{"id":"1","title":"t","state":"s"}}]\''
     started = time.monotonic()
     result = await run_pull(script, project.root, 30)
     assert time.monotonic() - started < 10  # not the 30 s timeout

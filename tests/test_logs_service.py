@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import textwrap
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +17,7 @@ from vik_tui.engine.service import AlreadyRunning, WorkflowLock, write_json_atom
 
 
 def utc_today() -> date:
-    return datetime.now(timezone.utc).date()
+    return datetime.now(UTC).date()
 
 
 def read_lines(path: Path) -> list[dict]:
@@ -44,7 +44,13 @@ def test_info_and_above_go_to_the_daily_log_errors_also_to_the_error_log(tmp_pat
     main, errors = logs / f"vik.log.{day}", logs / f"vik-error.log.{day}"
     assert sorted(p.name for p in logs.iterdir()) == sorted([main.name, errors.name])
     assert [r["event"] for r in read_lines(main)] == [
-        "intake", "slow", "stage_failed", "no level means info", "upper-case level", "worse"]
+        "intake",
+        "slow",
+        "stage_failed",
+        "no level means info",
+        "upper-case level",
+        "worse",
+    ]
     assert read_lines(main)[0] == {"level": "info", "event": "intake", "issues": 3}
     assert [r["event"] for r in read_lines(errors)] == ["stage_failed", "upper-case level", "worse"]
 
@@ -85,8 +91,13 @@ def _dated(directory: Path, today: date, ages: list[int]) -> dict[int, list[Path
 def test_prune_keeps_seven_days(tmp_path: Path) -> None:
     today = date(2025, 3, 10)
     made = _dated(tmp_path, today, [0, 1, 6, 7, 8, 30, 400])
-    others = [tmp_path / "vik.log", tmp_path / "notes.txt", tmp_path / "vik.log.2025-13-45",
-              tmp_path / "vik.log.yesterday", tmp_path / "other.log.2020-01-01"]
+    others = [
+        tmp_path / "vik.log",
+        tmp_path / "notes.txt",
+        tmp_path / "vik.log.2025-13-45",
+        tmp_path / "vik.log.yesterday",
+        tmp_path / "other.log.2020-01-01",
+    ]
     for path in others:
         path.write_text("keep me")
     removed = prune(tmp_path, today)
@@ -148,7 +159,11 @@ def test_a_concurrent_reader_never_sees_half_a_file(tmp_path: Path) -> None:
     stop = tmp_path / "stop"
     big = {"issues": [{"id": f"ENG-{n}", "title": "t" * 200, "n": n} for n in range(300)]}
     write_json_atomic(target, {**big, "version": -1})
-    reader = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import json, pathlib
         target, stop = pathlib.Path({str(target)!r}), pathlib.Path({str(stop)!r})
         reads = bad = 0
@@ -161,7 +176,11 @@ def test_a_concurrent_reader_never_sees_half_a_file(tmp_path: Path) -> None:
                 bad += 1
             reads += 1
         print(reads, bad)
-        """)], stdout=subprocess.PIPE, text=True)
+        """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert reader.stdout is not None
         assert reader.stdout.readline().strip() == "ready"  # the reader runs before we start writing
@@ -219,8 +238,9 @@ def test_second_process_is_refused_and_told_who_holds_the_lock(tmp_path: Path) -
 
 def test_lock_held_by_another_process_and_freed_when_it_dies(tmp_path: Path) -> None:
     lock_path = tmp_path / "lock"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(lock_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         mine = WorkflowLock(lock_path)
@@ -245,7 +265,9 @@ def test_lock_is_not_inherited_by_children(tmp_path: Path) -> None:
     lock = WorkflowLock(lock_path)
     lock.acquire({"pid": os.getpid()})
     try:
-        fds = subprocess.run(["sh", "-c", "ls /proc/self/fd"], capture_output=True, text=True, timeout=10, close_fds=False)
+        fds = subprocess.run(
+            ["sh", "-c", "ls /proc/self/fd"], capture_output=True, text=True, timeout=10, close_fds=False
+        )
         assert lock._fd is not None and str(lock._fd) not in fds.stdout.split()
     finally:
         lock.release()
@@ -257,14 +279,17 @@ def test_acquire_twice_in_one_object_and_release_twice(tmp_path: Path) -> None:
     lock.acquire({"pid": 1})  # already ours: no error, no leaked descriptor
     lock.release()
     lock.release()
-    other = subprocess.run([sys.executable, "-c", TRY, str(tmp_path / "lock")], capture_output=True, text=True, timeout=30)
+    other = subprocess.run(
+        [sys.executable, "-c", TRY, str(tmp_path / "lock")], capture_output=True, text=True, timeout=30
+    )
     assert other.returncode == 0
 
 
 def test_unreadable_holder_info_still_gives_a_message(tmp_path: Path) -> None:
     lock_path = tmp_path / "lock"
-    holder = subprocess.Popen([sys.executable, "-c", HOLD, str(lock_path)], stdin=subprocess.PIPE,
-                              stdout=subprocess.PIPE, text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(lock_path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         lock_path.write_text("garbage, not json")

@@ -7,12 +7,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from conftest import Project, base_workflow
+
 from vik_tui.config import load_workflow
 from vik_tui.config.schema import Workflow
 from vik_tui.engine.paths import (
-    MAX_ID_BYTES, Layout, UnsafeIssueId, encode_workflow_path, resolve_from, unsafe_id_reason, workspace_home,
+    MAX_ID_BYTES,
+    Layout,
+    UnsafeIssueId,
+    encode_workflow_path,
+    resolve_from,
+    unsafe_id_reason,
+    workspace_home,
 )
 
 
@@ -51,8 +57,9 @@ def test_no_workspace_section_means_dot_vik_beside_the_workflow(project: Project
     assert layout.home == project.root / ".vik"
 
 
-def test_relative_root_resolves_from_the_workflow_dir(project: Project, home: Path, tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_root_resolves_from_the_workflow_dir(
+    project: Project, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # somewhere else
     layout = layout_for(project, workspace={"root": "ws/here"})
     assert layout.home == project.root / "ws" / "here"
@@ -69,8 +76,9 @@ def test_tilde_root_expands(project: Project, home: Path) -> None:
 
 
 @pytest.mark.parametrize("workspace", [{}, {"root": None}])
-def test_empty_workspace_uses_vik_home(project: Project, home: Path, tmp_path: Path,
-                                       monkeypatch: pytest.MonkeyPatch, workspace: dict[str, Any]) -> None:
+def test_empty_workspace_uses_vik_home(
+    project: Project, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, workspace: dict[str, Any]
+) -> None:
     assert layout_for(project, workspace=workspace).home == home / ".vik"
     monkeypatch.setenv("VIK_HOME", str(tmp_path / "vikhome"))
     assert layout_for(project, workspace=workspace).home == tmp_path / "vikhome"
@@ -78,26 +86,31 @@ def test_empty_workspace_uses_vik_home(project: Project, home: Path, tmp_path: P
     assert layout_for(project, workspace=workspace).home == home / "vh"
 
 
-def test_relative_vik_home_is_made_absolute(project: Project, home: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_relative_vik_home_is_made_absolute(
+    project: Project, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VIK_HOME", "rel/vh")
     layout = layout_for(project, workspace={})
     assert layout.home == tmp_path / "rel" / "vh" and layout.home.is_absolute()
 
 
-def test_vik_home_is_ignored_when_workspace_is_absent_or_set(project: Project, home: Path, tmp_path: Path,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+def test_vik_home_is_ignored_when_workspace_is_absent_or_set(
+    project: Project, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VIK_HOME", str(tmp_path / "vikhome"))
     assert layout_for(project, workspace=_ABSENT).home == project.root / ".vik"
     assert layout_for(project, workspace={"root": "r"}).home == project.root / "r"
 
 
 def test_workspace_home_function_directly(tmp_path: Path, home: Path) -> None:
-    wf = Workflow.model_validate({
-        "agents": {"a": {"runtime": "codex"}}, "issues": {"pull": {"command": "x"}},
-        "issue": {"stages": {"p": {"when": {"state": "t"}, "agent": "a", "prompt": "x"}}},
-    })
+    wf = Workflow.model_validate(
+        {
+            "agents": {"a": {"runtime": "codex"}},
+            "issues": {"pull": {"command": "x"}},
+            "issue": {"stages": {"p": {"when": {"state": "t"}, "agent": "a", "prompt": "x"}}},
+        }
+    )
     assert workspace_home(wf, tmp_path / "wf.yml") == tmp_path / ".vik"
 
 
@@ -176,8 +189,9 @@ def test_unsafe_ids_are_refused_with_a_reason(project: Project, home: Path, name
         layout.session_file(issue_id, "plan", "u")
 
 
-@pytest.mark.parametrize("issue_id", ["ENG-12", "42", "a.b", "x" * MAX_ID_BYTES, "é" * 100, "with space", "ü-ñ",
-                                      "a..b", "~", "-rf"])
+@pytest.mark.parametrize(
+    "issue_id", ["ENG-12", "42", "a.b", "x" * MAX_ID_BYTES, "é" * 100, "with space", "ü-ñ", "a..b", "~", "-rf"]
+)
 def test_safe_ids_are_accepted(project: Project, home: Path, issue_id: str) -> None:
     assert unsafe_id_reason(issue_id) is None
     layout = layout_for(project)

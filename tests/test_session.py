@@ -8,16 +8,23 @@ import signal
 from pathlib import Path
 
 import pytest
-
 from conftest import FAKE_CLAUDE, FAKE_CODEX, process_running
+
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import AgentConfig
 from vik_tui.engine.proc import group_alive
 from vik_tui.engine.session import SessionLimits, SessionSnapshot, StageSession
 
 
-def make_session(tmp_path: Path, runtime: str = "codex", args: dict | None = None, command: str | None = None,
-                 limits: SessionLimits | None = None, prompt: str = "do the thing", env: dict | None = None) -> StageSession:
+def make_session(
+    tmp_path: Path,
+    runtime: str = "codex",
+    args: dict | None = None,
+    command: str | None = None,
+    limits: SessionLimits | None = None,
+    prompt: str = "do the thing",
+    env: dict | None = None,
+) -> StageSession:
     exe = command or str(FAKE_CODEX if runtime == "codex" else FAKE_CLAUDE)
     agent = AgentConfig(runtime=runtime, model="m", args=args or {}, command=exe)
     adapter = adapter_for(runtime)
@@ -25,8 +32,16 @@ def make_session(tmp_path: Path, runtime: str = "codex", args: dict | None = Non
     workdir = tmp_path / "work"
     workdir.mkdir(exist_ok=True)
     full_env = dict(os.environ, **(env or {}))
-    return StageSession(snap, adapter.build_command(agent), workdir, prompt, adapter.new_mapper(),
-                        limits or SessionLimits(60, 60, 1), env=full_env, executable_label=agent.executable)
+    return StageSession(
+        snap,
+        adapter.build_command(agent),
+        workdir,
+        prompt,
+        adapter.new_mapper(),
+        limits or SessionLimits(60, 60, 1),
+        env=full_env,
+        executable_label=agent.executable,
+    )
 
 
 def records(session: StageSession) -> list[dict]:
@@ -74,7 +89,9 @@ async def test_reconnecting_errors_do_not_end_the_run(tmp_path: Path) -> None:
         ("die_by_signal", "killed by signal SIGKILL; stderr: about to be killed", None, signal.SIGKILL),
     ],
 )
-async def test_failures_carry_exit_status_and_stderr(tmp_path: Path, mode: str, reason_part: str, exit_code, sig) -> None:
+async def test_failures_carry_exit_status_and_stderr(
+    tmp_path: Path, mode: str, reason_part: str, exit_code, sig
+) -> None:
     session = make_session(tmp_path, args={"mode": mode})
     snap = await session.run()
     assert snap.state == "failed"
@@ -115,8 +132,16 @@ async def test_missing_executable_fails_at_once(tmp_path: Path) -> None:
     adapter = adapter_for("codex")
     snap = SessionSnapshot("I", "plan", 1, "u", str(tmp_path / "s.jsonl"))
     (tmp_path / "w").mkdir()
-    session = StageSession(snap, adapter.build_command(agent), tmp_path / "w", "x", adapter.new_mapper(),
-                           SessionLimits(), env={"PATH": str(tmp_path)}, executable_label=agent.executable)
+    session = StageSession(
+        snap,
+        adapter.build_command(agent),
+        tmp_path / "w",
+        "x",
+        adapter.new_mapper(),
+        SessionLimits(),
+        env={"PATH": str(tmp_path)},
+        executable_label=agent.executable,
+    )
     result = await session.run()
     assert result.state == "failed"
     assert result.reason == "`codex` not found on PATH"
@@ -141,8 +166,9 @@ async def test_stubborn_agent_and_grandchild_leave_nothing_behind(tmp_path: Path
     import asyncio
 
     child_pid_file = tmp_path / "child.pid"
-    session = make_session(tmp_path, args={"mode": "hang"}, env={"FAKE_CHILD_PID": str(child_pid_file)},
-                           limits=SessionLimits(60, 60, 0.5))
+    session = make_session(
+        tmp_path, args={"mode": "hang"}, env={"FAKE_CHILD_PID": str(child_pid_file)}, limits=SessionLimits(60, 60, 0.5)
+    )
     task = asyncio.ensure_future(session.run())
     while not (child_pid_file.exists() and child_pid_file.read_text() and session.snap.tools_in_flight):
         await asyncio.sleep(0.02)

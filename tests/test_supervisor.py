@@ -7,6 +7,7 @@ from pathlib import Path
 
 from conftest import Project, base_workflow
 from engine_helpers import Harness
+
 from vik_tui.engine.proc import group_alive
 
 
@@ -15,11 +16,13 @@ def stage(state: str, prompt: str = "go {{ issue.id }}", **extra) -> dict:
 
 
 async def test_dispatch_exact_state_file_order_and_several_stages(project: Project) -> None:
-    project.set_issues([
-        {"id": "A", "title": "a", "state": "todo"},
-        {"id": "B", "title": "b", "state": "Todo"},
-        {"identifier": "C", "title": "c", "status": "work"},
-    ])
+    project.set_issues(
+        [
+            {"id": "A", "title": "a", "state": "todo"},
+            {"id": "B", "title": "b", "state": "Todo"},
+            {"identifier": "C", "title": "c", "status": "work"},
+        ]
+    )
     wf = base_workflow(project)
     wf["issue"]["stages"] = {"plan": stage("todo"), "lint": stage("todo"), "impl": stage("work")}
     h = Harness(project.write(wf)).start()
@@ -195,11 +198,15 @@ async def test_prompt_is_rendered_with_context_and_exec(project: Project, tmp_pa
     wf = base_workflow(project)
     prompt_file = project.root / "prompts" / "plan.md"
     prompt_file.parent.mkdir()
-    prompt_file.write_text("{{ issue.id }} {{ issue.title }} {{ issue.priority }} {{ issue.stage }} "
-                           "in {{ issue.workdir }} !`exec(echo hi-from-exec)`\n")
+    prompt_file.write_text(
+        "{{ issue.id }} {{ issue.title }} {{ issue.priority }} {{ issue.stage }} "
+        "in {{ issue.workdir }} !`exec(echo hi-from-exec)`\n"
+    )
     wf["issue"]["stages"]["plan"] = {"when": {"state": "todo"}, "agent": "codex", "prompt_file": "prompts/plan.md"}
     wf["agents"]["codex"]["command"] = f"{project.root}/agent.sh"
-    (project.root / "agent.sh").write_text(f"#!/bin/sh\nFAKE_PROMPT_OUT={out} exec {Path(__file__).parent / 'fakes' / 'fake_codex'} \"$@\"\n")
+    (project.root / "agent.sh").write_text(
+        f'#!/bin/sh\nFAKE_PROMPT_OUT={out} exec {Path(__file__).parent / "fakes" / "fake_codex"} "$@"\n'
+    )
     (project.root / "agent.sh").chmod(0o755)
     h = Harness(project.write(wf)).start()
     await h.finish()
@@ -226,7 +233,8 @@ async def test_bad_payloads_never_stop_the_loop(project: Project) -> None:
     script.write_text(
         "#!/bin/sh\nn=$(cat n 2>/dev/null || echo 0); n=$((n+1)); echo $n > n\n"
         "case $n in 1) echo 'tracker down' >&2; exit 1;; 2) echo 'not json';; 3) echo '{\"a\":1}';;\n"
-        "*) echo '[{\"id\":\"../x\",\"title\":\"t\",\"state\":\"todo\"},{\"id\":\"A\",\"state\":\"todo\"},{\"id\":\"B\",\"title\":\"b\",\"state\":\"todo\"}]';; esac\n"
+        '*) echo \'[{"id":"../x","title":"t","state":"todo"},{"id":"A","state":"todo"},'
+        '{"id":"B","title":"b","state":"todo"}]\';; esac\n'
     )
     script.chmod(0o755)
     wf = base_workflow(project)
@@ -236,8 +244,10 @@ async def test_bad_payloads_never_stop_the_loop(project: Project) -> None:
     await h.finish()
     failed = h.named("intake_failed")
     assert [f["error"].split(":")[0] for f in failed] == [
-        "pull command exited with code 1", "pull command output is not JSON (Expecting value at line 1 column 1)",
-        "pull command output must be a JSON array (got dict)"]
+        "pull command exited with code 1",
+        "pull command output is not JSON (Expecting value at line 1 column 1)",
+        "pull command output must be a JSON array (got dict)",
+    ]
     assert failed[0]["exit_code"] == 1 and "tracker down" in failed[0]["stderr"]
     rejected = {e["id"]: e["reason"] for e in h.named("issue_rejected")}
     assert "unsafe issue id '../x'" in rejected["../x"]
@@ -296,21 +306,34 @@ async def test_due_retry_waits_for_a_free_slot(project: Project) -> None:
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}, {"id": "B", "title": "b", "state": "work"}])
     wf = base_workflow(project)
     fake = wf["agents"]["codex"]["command"]
-    wf["loop"].update(max_issue_concurrency=1, max_iterations=None,
-                      retry={"max_attempts": 2, "backoff_sec": 0.1, "max_backoff_sec": 0.1})
+    wf["loop"].update(
+        max_issue_concurrency=1,
+        max_iterations=None,
+        retry={"max_attempts": 2, "backoff_sec": 0.1, "max_backoff_sec": 0.1},
+    )
     wf["issues"]["pull"]["idle_sec"] = 0.2
-    wf["agents"] = {"bad": {"runtime": "codex", "command": fake, "args": {"mode": "turn_failed"}},
-                    "slow": {"runtime": "codex", "command": fake, "args": {"sleep": 1.0}}}
-    wf["issue"]["stages"] = {"plan": {"when": {"state": "todo"}, "agent": "bad", "prompt": "x"},
-                             "work": {"when": {"state": "work"}, "agent": "slow", "prompt": "x"}}
+    wf["agents"] = {
+        "bad": {"runtime": "codex", "command": fake, "args": {"mode": "turn_failed"}},
+        "slow": {"runtime": "codex", "command": fake, "args": {"sleep": 1.0}},
+    }
+    wf["issue"]["stages"] = {
+        "plan": {"when": {"state": "todo"}, "agent": "bad", "prompt": "x"},
+        "work": {"when": {"state": "work"}, "agent": "slow", "prompt": "x"},
+    }
     h = Harness(project.write(wf))
     most_active = []
-    h.supervisor.subscribe(lambda e: most_active.append(len({r.issue_id for r in h.supervisor.runs.values() if r.active})))
+    h.supervisor.subscribe(
+        lambda e: most_active.append(len({r.issue_id for r in h.supervisor.runs.values() if r.active}))
+    )
     h.start()
     await h.wait_for(lambda: len(h.named("stage_finished", issue="A")) == 2, timeout=30)
     await h.stop()
     assert max(most_active) == 1
-    order = [(e["event"], e["issue"], e.get("attempt")) for e in h.events if e["event"] in ("stage_started", "stage_finished")]
+    order = [
+        (e["event"], e["issue"], e.get("attempt"))
+        for e in h.events
+        if e["event"] in ("stage_started", "stage_finished")
+    ]
     assert order.index(("stage_finished", "B", 1)) < order.index(("stage_started", "A", 2))
 
 
@@ -335,4 +358,7 @@ async def test_pause_resume_and_poll_now(project: Project) -> None:
     h.supervisor.resume()
     await h.wait_for(lambda: len(h.named("intake")) == 3)
     await h.stop()
-    assert [e["event"] for e in h.events if e["event"] in ("intake_paused", "intake_resumed")] == ["intake_paused", "intake_resumed"]
+    assert [e["event"] for e in h.events if e["event"] in ("intake_paused", "intake_resumed")] == [
+        "intake_paused",
+        "intake_resumed",
+    ]

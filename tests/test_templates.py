@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shlex
 import subprocess
 import time
@@ -13,7 +14,13 @@ import pytest
 
 from vik_tui.engine.intake import Issue
 from vik_tui.engine.templates import (
-    EXEC_TIMEOUT_SEC, TemplateError, build_context, expand_exec, render, render_prompt, shquote,
+    EXEC_TIMEOUT_SEC,
+    TemplateError,
+    build_context,
+    expand_exec,
+    render,
+    render_prompt,
+    shquote,
 )
 
 
@@ -27,17 +34,33 @@ def workdir(tmp_path: Path) -> Path:
 @pytest.fixture
 def context(tmp_path: Path, workdir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("VIK_TEST_TOKEN", "tok-123")
-    issue = Issue(id="ENG-1", title="Fix the flaky test", state="todo", description="It fails on Tuesdays",
-                  extra={"priority": 2, "labels": ["bug", "ci"], "assignee": {"name": "ada"}})
+    issue = Issue(
+        id="ENG-1",
+        title="Fix the flaky test",
+        state="todo",
+        description="It fails on Tuesdays",
+        extra={"priority": 2, "labels": ["bug", "ci"], "assignee": {"name": "ada"}},
+    )
     return build_context(issue.template_fields(), "plan", workdir, tmp_path / "ws", tmp_path / "proj" / "workflow.yml")
 
 
 def test_context_has_everything_vik_exposes(context: dict[str, Any], tmp_path: Path, workdir: Path) -> None:
-    source = ("{{ issue.id }}|{{ issue.title }}|{{ issue.description }}|{{ issue.state }}|{{ issue.workdir }}|"
-              "{{ issue.stage }}|{{ workspace_root }}|{{ workflow_path }}|{{ workflow_dir }}|{{ env.VIK_TEST_TOKEN }}")
+    source = (
+        "{{ issue.id }}|{{ issue.title }}|{{ issue.description }}|{{ issue.state }}|{{ issue.workdir }}|"
+        "{{ issue.stage }}|{{ workspace_root }}|{{ workflow_path }}|{{ workflow_dir }}|{{ env.VIK_TEST_TOKEN }}"
+    )
     assert render(source, context).split("|") == [
-        "ENG-1", "Fix the flaky test", "It fails on Tuesdays", "todo", str(workdir), "plan", str(tmp_path / "ws"),
-        str(tmp_path / "proj" / "workflow.yml"), str(tmp_path / "proj"), "tok-123"]
+        "ENG-1",
+        "Fix the flaky test",
+        "It fails on Tuesdays",
+        "todo",
+        str(workdir),
+        "plan",
+        str(tmp_path / "ws"),
+        str(tmp_path / "proj" / "workflow.yml"),
+        str(tmp_path / "proj"),
+        "tok-123",
+    ]
 
 
 def test_extra_fields_are_visible(context: dict[str, Any]) -> None:
@@ -54,13 +77,16 @@ def test_trailing_newline_is_kept(context: dict[str, Any]) -> None:
     assert render("line\n", context) == "line\n"
 
 
-@pytest.mark.parametrize("source, name", [
-    ("{{ nope }}", "'nope' is undefined"),
-    ("{{ issue.nope }}", "nope"),
-    ("{{ env.VIK_SURELY_UNSET_VAR }}", "VIK_SURELY_UNSET_VAR"),
-    ("{% if missing_flag %}x{% endif %}", "missing_flag"),
-    ("{{ issue.assignee.email }}", "email"),
-])
+@pytest.mark.parametrize(
+    "source, name",
+    [
+        ("{{ nope }}", "'nope' is undefined"),
+        ("{{ issue.nope }}", "nope"),
+        ("{{ env.VIK_SURELY_UNSET_VAR }}", "VIK_SURELY_UNSET_VAR"),
+        ("{% if missing_flag %}x{% endif %}", "missing_flag"),
+        ("{{ issue.assignee.email }}", "email"),
+    ],
+)
 def test_unknown_variables_are_errors_naming_them(context: dict[str, Any], source: str, name: str) -> None:
     with pytest.raises(TemplateError) as info:
         render(source, context, "hook before_run")
@@ -75,17 +101,20 @@ def test_syntax_errors_name_the_line(context: dict[str, Any]) -> None:
         render("{% for %}", context)
 
 
-@pytest.mark.parametrize("source", [
-    "{{ ''.__class__.__mro__ }}",
-    "{{ ''.__class__.__mro__[1].__subclasses__() }}",
-    "{{ issue.__class__ }}",
-    "{{ cycler.__init__.__globals__ }}",
-    "{{ (1).__class__.__base__.__subclasses__() }}",
-    "{{ env.__class__.__init__ }}",
-    "{% set x = ''.__class__ %}{{ x }}",
-    "{{ ''.format.__self__ }}",
-    "{{ render.__globals__ }}",
-])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ ''.__class__.__mro__ }}",
+        "{{ ''.__class__.__mro__[1].__subclasses__() }}",
+        "{{ issue.__class__ }}",
+        "{{ cycler.__init__.__globals__ }}",
+        "{{ (1).__class__.__base__.__subclasses__() }}",
+        "{{ env.__class__.__init__ }}",
+        "{% set x = ''.__class__ %}{{ x }}",
+        "{{ ''.format.__self__ }}",
+        "{{ render.__globals__ }}",
+    ],
+)
 def test_sandbox_blocks_attribute_tricks(context: dict[str, Any], source: str) -> None:
     with pytest.raises(TemplateError) as info:
         render(source, context)
@@ -95,12 +124,20 @@ def test_sandbox_blocks_attribute_tricks(context: dict[str, Any], source: str) -
 def test_sandbox_names_what_it_blocked(context: dict[str, Any]) -> None:
     with pytest.raises(TemplateError) as info:
         render("{{ ''.__class__.__mro__ }}", context, "stage plan prompt")
-    assert str(info.value) == ("stage plan prompt: blocked by the template sandbox: "
-                               "access to attribute '__class__' of 'str' object is unsafe.")
+    assert str(info.value) == (
+        "stage plan prompt: blocked by the template sandbox: access to attribute '__class__' of 'str' object is unsafe."
+    )
 
 
-@pytest.mark.parametrize("source", ["{{ issue.labels.append('x') }}", "{{ issue.assignee.update(name='eve') }}",
-                                    "{{ issue.labels.__setitem__(0, 'y') }}", "{{ issue.assignee.clear() }}"])
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ issue.labels.append('x') }}",
+        "{{ issue.assignee.update(name='eve') }}",
+        "{{ issue.labels.__setitem__(0, 'y') }}",
+        "{{ issue.assignee.clear() }}",
+    ],
+)
 def test_templates_cannot_modify_the_issue(context: dict[str, Any], source: str) -> None:
     with pytest.raises(TemplateError):
         render(source, context)
@@ -108,7 +145,7 @@ def test_templates_cannot_modify_the_issue(context: dict[str, Any], source: str)
 
 
 def test_runaway_templates_fail_cleanly(context: dict[str, Any]) -> None:
-    with pytest.raises(TemplateError, match="range too big|OverflowError"):
+    with pytest.raises(TemplateError, match=r"range too big|OverflowError"):
         render("{% for i in range(10**9) %}{% endfor %}", context)
     with pytest.raises(TemplateError):
         render("{{ 1 / 0 }}", context)
@@ -116,8 +153,26 @@ def test_runaway_templates_fail_cleanly(context: dict[str, Any]) -> None:
 
 # -- shquote ------------------------------------------------------------------------------------
 
-NASTY = ["'; rm -rf /", "plain", "", "a b  c", "$(touch pwned)", "`touch pwned`", "back\\slash", 'say "hi"',
-         "it's", "new\nline", "tab\there", "*", "~", "-n", "é ☃ 🙂", "${HOME}", "!!", ";&|<>"]
+NASTY = [
+    "'; rm -rf /",
+    "plain",
+    "",
+    "a b  c",
+    "$(touch pwned)",
+    "`touch pwned`",
+    "back\\slash",
+    'say "hi"',
+    "it's",
+    "new\nline",
+    "tab\there",
+    "*",
+    "~",
+    "-n",
+    "é ☃ 🙂",
+    "${HOME}",
+    "!!",
+    ";&|<>",
+]
 
 
 @pytest.mark.parametrize("title", NASTY)
@@ -178,15 +233,13 @@ async def test_exec_timeout_kills_the_group(context: dict[str, Any], workdir: Pa
         await render_prompt(f"`exec(sleep 1000 & echo $! > {pidfile}; wait)`", context, workdir, exec_timeout_sec=0.3)
     assert time.monotonic() - started < 10
     pid = int(pidfile.read_text())
-    try:
+    with contextlib.suppress(psutil.NoSuchProcess):
         assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        pass
 
 
 async def test_expand_exec_timeout_argument(workdir: Path) -> None:
     assert EXEC_TIMEOUT_SEC == 30
-    with pytest.raises(TemplateError, match="timed out after 0.2s"):
+    with pytest.raises(TemplateError, match=r"timed out after 0\.2s"):
         await expand_exec("`exec(sleep 1000)`", workdir, timeout_sec=0.2)
     assert await expand_exec("no exec here", workdir) == "no exec here"
 
@@ -207,7 +260,7 @@ async def test_tracker_text_cannot_inject_exec(context: dict[str, Any], workdir:
     """An issue whose text contains `exec(...)` must not run commands on the operator's machine."""
     payload = "`exec(touch pwned)` and !`exec(touch pwned2)`"
     context["issue"][field] = [payload] if field == "labels" else payload
-    source = "Issue: {{ issue.%s }}" % field
+    source = f"Issue: {{{{ issue.{field} }}}}"
     out = await render_prompt(source, context, workdir)
     assert not (workdir / "pwned").exists() and not (workdir / "pwned2").exists()
     assert payload in out  # kept literally, backticks and all

@@ -57,9 +57,11 @@ def test_demo_in_tmux_progresses_opens_shell_split_and_quits(tmp_path: Path) -> 
     demo_dir = tmp_path / "demo"
     log = tmp_path / "exit_code"
     venv_bin = Path(sys.executable).parent
-    command = (f"PATH={shlex.quote(str(venv_bin))}:$PATH SHELL=/bin/sh "
-               f"{shlex.quote(sys.executable)} -m vik_tui demo --dir {shlex.quote(str(demo_dir))} --speed 4; "
-               f"echo $? > {shlex.quote(str(log))}")
+    command = (
+        f"PATH={shlex.quote(str(venv_bin))}:$PATH SHELL=/bin/sh "
+        f"{shlex.quote(sys.executable)} -m vik_tui demo --dir {shlex.quote(str(demo_dir))} --speed 4; "
+        f"echo $? > {shlex.quote(str(log))}"
+    )
     try:
         tmux.run("new-session", "-d", "-s", "vik", "-x", "140", "-y", "40", "sh", "-c", command)
         tmux.wait_screen(lambda s: "DEMO-1" in s and "DEMO-6" in s, "the demo issues")
@@ -68,8 +70,14 @@ def test_demo_in_tmux_progresses_opens_shell_split_and_quits(tmp_path: Path) -> 
         workspace_root = next(demo_dir.glob(".vik/workflows/*/issues"))
         tmux.wait(lambda: (workspace_root / "DEMO-1").is_dir(), "DEMO-1's workspace")
         tmux.run("send-keys", "-t", "vik", "s")
-        panes = tmux.wait(lambda: (p := tmux.run("list-panes", "-t", "vik", "-F", "#{pane_id} #{pane_current_path}").splitlines()) and len(p) == 2 and p,
-                          "a second pane")
+        panes = tmux.wait(
+            lambda: (
+                (p := tmux.run("list-panes", "-t", "vik", "-F", "#{pane_id} #{pane_current_path}").splitlines())
+                and len(p) == 2
+                and p
+            ),
+            "a second pane",
+        )
         shell_pane = [p for p in panes if "/issues/" in p]
         assert shell_pane, panes
         assert shell_pane[0].split(" ", 1)[1].endswith("/issues/DEMO-1")

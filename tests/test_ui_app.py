@@ -14,10 +14,10 @@ from typing import Any
 
 import psutil
 import pytest
+from conftest import Project, base_workflow
 from textual.pilot import Pilot
 from textual.widgets import Input, Log, Static
 
-from conftest import Project, base_workflow
 from vik_tui.config.loader import load_workflow
 from vik_tui.engine.proc import group_alive
 from vik_tui.engine.service import WorkflowLock
@@ -34,11 +34,22 @@ SIZE = (120, 40)
 
 
 # -- helpers -----------------------------------------------------------------------------------
-def workflow(project: Project, *, mode: str = "success", max_iterations: int | None = None, idle_sec: float = 1,
-             grace: float = 1, max_attempts: int = 1, **agent_args: Any) -> Path:
+def workflow(
+    project: Project,
+    *,
+    mode: str = "success",
+    max_iterations: int | None = None,
+    idle_sec: float = 1,
+    grace: float = 1,
+    max_attempts: int = 1,
+    **agent_args: Any,
+) -> Path:
     data = base_workflow(project)
-    data["loop"].update(max_iterations=max_iterations, cancel_grace_sec=grace,
-                        retry={"max_attempts": max_attempts, "backoff_sec": 1, "max_backoff_sec": 1})
+    data["loop"].update(
+        max_iterations=max_iterations,
+        cancel_grace_sec=grace,
+        retry={"max_attempts": max_attempts, "backoff_sec": 1, "max_backoff_sec": 1},
+    )
     data["agents"]["codex"]["args"] = {"mode": mode, **agent_args}
     data["issues"]["pull"]["idle_sec"] = idle_sec
     return project.write(data)
@@ -131,10 +142,12 @@ async def quit_app(pilot: Pilot[Any], app: VikApp) -> None:
 
 # -- tests -------------------------------------------------------------------------------------
 async def test_issues_appear_in_intake_order(project: Project) -> None:
-    project.set_issues([
-        {"id": "B-2", "title": "Second in the tracker", "state": "backlog"},
-        {"id": "A-1", "title": "First stage work", "state": "todo"},
-    ])
+    project.set_issues(
+        [
+            {"id": "B-2", "title": "Second in the tracker", "state": "backlog"},
+            {"id": "A-1", "title": "First stage work", "state": "todo"},
+        ]
+    )
     app = VikApp(supervisor(workflow(project)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: rows(app) == ["B-2", "A-1"], "both rows")
@@ -147,8 +160,9 @@ async def test_issues_appear_in_intake_order(project: Project) -> None:
 
 
 async def test_rejected_issue_shows_dimmed_with_reason(project: Project) -> None:
-    project.set_issues([{"id": "ok-1", "title": "fine", "state": "backlog"},
-                        {"id": "../escape", "title": "bad id", "state": "todo"}])
+    project.set_issues(
+        [{"id": "ok-1", "title": "fine", "state": "backlog"}, {"id": "../escape", "title": "bad id", "state": "todo"}]
+    )
     app = VikApp(supervisor(workflow(project)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(rows(app)) == 2, "the rejected row")
@@ -161,11 +175,17 @@ async def test_rejected_issue_shows_dimmed_with_reason(project: Project) -> None
 
 
 async def test_pane_replays_a_session_opened_after_it_finished(project: Project) -> None:
-    project.set_issues([{"id": "X-0", "title": "nothing to do", "state": "backlog"},
-                        {"id": "X-1", "title": "does work", "state": "todo"}])
+    project.set_issues(
+        [
+            {"id": "X-0", "title": "nothing to do", "state": "backlog"},
+            {"id": "X-1", "title": "does work", "state": "todo"},
+        ]
+    )
     app = VikApp(supervisor(workflow(project, lines=3)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: run_status(app, "X-1") == "completed" and rows(app) == ["X-0", "X-1"], "X-1 to complete")
+        await wait_for(
+            pilot, lambda: run_status(app, "X-1") == "completed" and rows(app) == ["X-0", "X-1"], "X-1 to complete"
+        )
         assert app.main.selected == "X-0"  # the session ran while another issue was shown
         await pilot.press("j")
         await wait_for(pilot, lambda: "── completed" in pane_text(app), "the replayed outcome line")
@@ -227,14 +247,19 @@ async def test_cancel_asks_then_cancels_a_cooperative_agent(project: Project) ->
         await quit_app(pilot, app)
 
 
-async def test_cancel_of_a_hanging_agent_leaves_no_process(project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_cancel_of_a_hanging_agent_leaves_no_process(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     child_file = tmp_path / "child.pid"
     monkeypatch.setenv("FAKE_CHILD_PID", str(child_file))
     project.set_issues([{"id": "H-1", "title": "hangs", "state": "todo"}])
     app = VikApp(supervisor(workflow(project, mode="hang", grace=1)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: run_status(app, "H-1") == "running" and child_file.exists()
-                       and child_file.read_text().strip(), "the agent and its grandchild")
+        await wait_for(
+            pilot,
+            lambda: run_status(app, "H-1") == "running" and child_file.exists() and child_file.read_text().strip(),
+            "the agent and its grandchild",
+        )
         pid = run_dict(app, "H-1")["session"]["pid"]
         child = int(child_file.read_text())
         assert pid and not group_gone(pid)
@@ -251,7 +276,9 @@ async def test_retry_after_failure_with_r(project: Project) -> None:
     project.set_issues([{"id": "F-1", "title": "fails", "state": "todo"}])
     app = VikApp(supervisor(workflow(project, mode="turn_failed", max_attempts=1)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: run_status(app, "F-1") == "failed" and run_dict(app, "F-1")["gave_up"], "the failure")
+        await wait_for(
+            pilot, lambda: run_status(app, "F-1") == "failed" and run_dict(app, "F-1")["gave_up"], "the failure"
+        )
         await wait_for(pilot, lambda: any("needs a human" in (n.title or "") for n in app._notifications), "the toast")
         await wait_for(pilot, lambda: "── failed" in pane_text(app), "the failed outcome in the pane")
         assert "[error]" in pane_text(app)
@@ -264,11 +291,13 @@ async def test_retry_after_failure_with_r(project: Project) -> None:
 
 
 async def test_filter_with_slash_and_escape(project: Project) -> None:
-    project.set_issues([
-        {"id": "AL-1", "title": "alpha work", "state": "backlog"},
-        {"id": "BE-2", "title": "beta work", "state": "backlog"},
-        {"id": "GA-3", "title": "gamma", "state": "review"},
-    ])
+    project.set_issues(
+        [
+            {"id": "AL-1", "title": "alpha work", "state": "backlog"},
+            {"id": "BE-2", "title": "beta work", "state": "backlog"},
+            {"id": "GA-3", "title": "gamma", "state": "review"},
+        ]
+    )
     app = VikApp(supervisor(workflow(project)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: len(rows(app)) == 3, "three rows")
@@ -308,7 +337,18 @@ async def test_help_lists_every_key(project: Project) -> None:
         await pilot.press("question_mark")
         await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
         text = "\n".join(str(cell.render()) for cell in app.screen.query("#help-keys Static").results(Static))
-        for word in ("cancel", "Retry", "shell", "git diff", "Filter", "log pane", "Pause", "Poll", "session JSONL", "Quit"):
+        for word in (
+            "cancel",
+            "Retry",
+            "shell",
+            "git diff",
+            "Filter",
+            "log pane",
+            "Pause",
+            "Poll",
+            "session JSONL",
+            "Quit",
+        ):
             assert word.lower() in text.lower(), word
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
@@ -337,11 +377,16 @@ async def test_log_pane_toggles_and_starts_collapsed_when_small(project: Project
 
 
 async def test_quit_with_running_agents_asks_then_stops_them(project: Project) -> None:
-    project.set_issues([{"id": "Q-1", "title": "runs", "state": "todo"}, {"id": "Q-2", "title": "runs", "state": "todo"}])
+    project.set_issues(
+        [{"id": "Q-1", "title": "runs", "state": "todo"}, {"id": "Q-2", "title": "runs", "state": "todo"}]
+    )
     app = VikApp(supervisor(workflow(project, mode="cooperative")), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: all(run_status(app, i) == "running" and history(app, i)[-1].get("pid")
-                                          for i in ("Q-1", "Q-2")), "two agents")
+        await wait_for(
+            pilot,
+            lambda: all(run_status(app, i) == "running" and history(app, i)[-1].get("pid") for i in ("Q-1", "Q-2")),
+            "two agents",
+        )
         pids = [run_dict(app, i)["session"]["pid"] for i in ("Q-1", "Q-2")]
         await pilot.press("q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
@@ -399,8 +444,11 @@ async def test_shell_diff_and_session_path_keys(project: Project, monkeypatch: p
         await wait_for(pilot, lambda: any(n.message == session_file for n in app._notifications), "the path toast")
         await pilot.press("s")
         workdir = str(app.engine.workdir_of("W-1"))
-        await wait_for(pilot, lambda: any(workdir in n.message and "suspend" in n.message for n in app._notifications),
-                       "the shell fallback toast")
+        await wait_for(
+            pilot,
+            lambda: any(workdir in n.message and "suspend" in n.message for n in app._notifications),
+            "the shell fallback toast",
+        )
         await pilot.press("d")
         await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff screen")
         diff_log = app.screen.query_one("#diff-log", Log)
@@ -427,8 +475,12 @@ async def test_tab_switches_between_attempt_panes(project: Project) -> None:
     project.set_issues([{"id": "T-1", "title": "two attempts", "state": "todo"}])
     app = VikApp(supervisor(workflow(project, mode="turn_failed", max_attempts=2)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: len(history(app, "T-1")) == 2 and run_status(app, "T-1") == "failed",
-                       "two failed attempts", timeout=30)
+        await wait_for(
+            pilot,
+            lambda: len(history(app, "T-1")) == 2 and run_status(app, "T-1") == "failed",
+            "two failed attempts",
+            timeout=30,
+        )
         panes = app.main.query_one(StagePanes)
         await wait_for(pilot, lambda: len(panes._panes) == 2, "two panes")
         first, second = list(panes._panes)
@@ -460,7 +512,9 @@ async def test_rejected_config_edit_shows_diagnostics(project: Project) -> None:
 
 
 async def test_opening_a_pane_mid_stream_shows_every_record_once(project: Project) -> None:
-    project.set_issues([{"id": "M-0", "title": "idle", "state": "backlog"}, {"id": "M-1", "title": "streams", "state": "todo"}])
+    project.set_issues(
+        [{"id": "M-0", "title": "idle", "state": "backlog"}, {"id": "M-1", "title": "streams", "state": "todo"}]
+    )
     app = VikApp(supervisor(workflow(project, mode="cooperative", lines=400)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(pilot, lambda: run_status(app, "M-1") == "running" and rows(app) == ["M-0", "M-1"], "M-1 to run")

@@ -11,9 +11,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from conftest import Project, base_workflow
 from textual.pilot import Pilot
 
-from conftest import Project, base_workflow
 from vik_tui.config.loader import load_workflow
 from vik_tui.ui import scripted
 from vik_tui.ui.app import DiagnosticsApp, VikApp

@@ -13,10 +13,24 @@ from vik_tui.ui.widgets.status_line import render_status
 CLOCK = FrozenClock("2026-01-15T12:00:00Z")
 
 
-@pytest.mark.parametrize("raw", [
-    "\x1b[2J", "\x1b[H\x1b[2J", "\x1b[31mred\x1b[0m", "\x1b]0;title\x07", "\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\",
-    "\x1bPq#0;2;0;0;0\x1b\\", "\x9b2J", "\x1b7\x1b8", "\x1b(B", "bell\x07", "nul\x00", "\x1b[?1049h", "\x1b[6n",
-])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "\x1b[2J",
+        "\x1b[H\x1b[2J",
+        "\x1b[31mred\x1b[0m",
+        "\x1b]0;title\x07",
+        "\x1b]8;;http://x\x1b\\link\x1b]8;;\x1b\\",
+        "\x1bPq#0;2;0;0;0\x1b\\",
+        "\x9b2J",
+        "\x1b7\x1b8",
+        "\x1b(B",
+        "bell\x07",
+        "nul\x00",
+        "\x1b[?1049h",
+        "\x1b[6n",
+    ],
+)
 def test_sanitize_removes_every_escape(raw: str) -> None:
     clean = sanitize(raw)
     assert "\x1b" not in clean and "\x9b" not in clean
@@ -49,12 +63,26 @@ def test_format_records_layout() -> None:
         {"kind": "message", "role": "assistant", "text": "hello\nworld", "ts": ts},
         {"kind": "message", "role": "reasoning", "text": "thinking", "ts": ts},
         {"kind": "tool_call", "call_id": "1", "name": "shell", "status": "started", "input": "ls -la", "ts": ts},
-        {"kind": "tool_call", "call_id": "1", "name": "shell", "status": "failed", "exit_code": 2,
-         "output": "a\nb\nc\nd\ne\n", "ts": ts},
+        {
+            "kind": "tool_call",
+            "call_id": "1",
+            "name": "shell",
+            "status": "failed",
+            "exit_code": 2,
+            "output": "a\nb\nc\nd\ne\n",
+            "ts": ts,
+        },
         {"kind": "tool_call", "call_id": "2", "name": "edit", "status": "completed", "input": "update x.py", "ts": ts},
         {"kind": "token_usage", "input_tokens": 5, "ts": ts},
         {"kind": "error", "message": "\x1b[31mboom\x1b[0m", "fatal": True, "ts": ts},
-        {"kind": "outcome", "state": "failed", "reason": "boom", "exit_code": 1, "tokens": {"input": 1200, "output": 30}, "ts": ts},
+        {
+            "kind": "outcome",
+            "state": "failed",
+            "reason": "boom",
+            "exit_code": 1,
+            "tokens": {"input": 1200, "output": 30},
+            "ts": ts,
+        },
     ]
     lines = format_records(records, CLOCK, UNICODE, width=100)
     assert lines == [
@@ -76,21 +104,39 @@ def test_format_records_layout() -> None:
     assert ascii_lines[1] == "11:58:48  x exit 2"
     assert ascii_lines[-2].endswith("... 2 more lines")
     assert ascii_lines[-1] == "11:58:48  -- failed · boom · exit 1 · tokens in 1.2k out 30 --"
-    wrapped = format_records([{"kind": "error", "fatal": True, "message": "word " * 30, "ts": records[0]["ts"]}], CLOCK, UNICODE, 60)
+    wrapped = format_records(
+        [{"kind": "error", "fatal": True, "message": "word " * 30, "ts": records[0]["ts"]}], CLOCK, UNICODE, 60
+    )
     assert len(wrapped) > 1 and all("[error] " in line for line in wrapped)
 
 
 def test_format_records_wraps_and_clips_to_width() -> None:
     text = "word " * 60
-    lines = format_records([{"kind": "message", "text": text, "ts": "2026-01-15T11:00:00Z"},
-                            {"kind": "tool_call", "name": "shell", "status": "started", "input": "x" * 500}], CLOCK, UNICODE, width=60)
+    lines = format_records(
+        [
+            {"kind": "message", "text": text, "ts": "2026-01-15T11:00:00Z"},
+            {"kind": "tool_call", "name": "shell", "status": "started", "input": "x" * 500},
+        ],
+        CLOCK,
+        UNICODE,
+        width=60,
+    )
     assert len(lines) > 3
     assert all(len(line) <= 60 for line in lines)
 
 
 def test_format_records_never_raises_on_odd_records() -> None:
-    lines = format_records([{"kind": "message", "text": None}, {"kind": "tool_call"}, {"kind": "unknown", "raw": {"type": "x.y"}},
-                            {"kind": "brand_new"}, {}], CLOCK, UNICODE)
+    lines = format_records(
+        [
+            {"kind": "message", "text": None},
+            {"kind": "tool_call"},
+            {"kind": "unknown", "raw": {"type": "x.y"}},
+            {"kind": "brand_new"},
+            {},
+        ],
+        CLOCK,
+        UNICODE,
+    )
     assert len(lines) == 5
 
 
@@ -100,15 +146,18 @@ def test_merge_replay_drops_the_overlap() -> None:
     assert merge_replay([a, b, c], [c, d]) == [d]  # the file already had c
     assert merge_replay([a, b, c, d], [c, d]) == []  # and d
     assert merge_replay([], [a]) == [a]
-    half = {"kind": "error", "message": "unreadable record in session file: {\"kind\": \"mes"}
+    half = {"kind": "error", "message": 'unreadable record in session file: {"kind": "mes'}
     assert merge_replay([a, b, half], [c]) == [c]
 
 
 def test_status_line_text() -> None:
     snap = {
-        "name": "proj/workflow.yml", "running": 2, "max_issue_concurrency": 4,
+        "name": "proj/workflow.yml",
+        "running": 2,
+        "max_issue_concurrency": 4,
         "intake": {"status": "idle", "next_poll_in": 2.2, "paused": False},
-        "tokens": {"input": 12_300, "output": 4_100}, "rate_limits": {"primary": {"used_percent": 42.0}},
+        "tokens": {"input": 12_300, "output": 4_100},
+        "rate_limits": {"primary": {"used_percent": 42.0}},
     }
     text = render_status(snap, UNICODE)
     assert "proj/workflow.yml" in text and "next in 3s" in text and "running 2/4" in text
@@ -127,8 +176,11 @@ def test_ascii_glyphs_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_glyphs() is UNICODE
     assert UNICODE.for_status("running", 3) == UNICODE.spinner[3]
     assert ASCII.for_status("retry_wait") == "R"
-    assert all(ord(ch) < 128 for field in ("reserved", "preparing", "completed", "failed", "cancelled", "retry", "none", "tool")
-               for ch in getattr(ASCII, field))
+    assert all(
+        ord(ch) < 128
+        for field in ("reserved", "preparing", "completed", "failed", "cancelled", "retry", "none", "tool")
+        for ch in getattr(ASCII, field)
+    )
 
 
 def test_session_highlighter_styles_line_kinds() -> None:

@@ -9,8 +9,9 @@ from vik_tui.engine.workspace_tools import git_diff
 
 
 def git(cwd: Path, *args: str) -> None:
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", *args], cwd=cwd, check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t.invalid", *args], cwd=cwd, check=True, capture_output=True
+    )
 
 
 async def test_diff_shows_tracked_changes_and_new_files(tmp_path: Path) -> None:

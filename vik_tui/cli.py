@@ -19,7 +19,9 @@ SUBCOMMANDS = ("run", "doctor", "demo")
 
 
 def _doctor_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vik-tui doctor", description="Check a workflow.yml and explain every problem.")
+    parser = argparse.ArgumentParser(
+        prog="vik-tui doctor", description="Check a workflow.yml and explain every problem."
+    )
     parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
     parser.add_argument("--strict", action="store_true", help="warnings also fail (exit 1)")
     parser.add_argument("--json", action="store_true", help='print {"errors": [...], "warnings": [...]}')
@@ -52,7 +54,10 @@ def _tui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vik-tui",
         description="Supervise coding agents working through tracker issues.",
-        epilog="subcommands: run --headless [WORKFLOW] | doctor [--strict] [--json] [--deep] [WORKFLOW] | demo [--dir DIR] [--headless]",
+        epilog=(
+            "subcommands: run --headless [WORKFLOW] | doctor [--strict] [--json] [--deep] [WORKFLOW]"
+            " | demo [--dir DIR] [--headless]"
+        ),
     )
     parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
     parser.add_argument("--version", action="version", version=f"vik-tui {__version__}")
@@ -107,7 +112,9 @@ def _headless(workflow_path: str, as_json: bool, watch: bool, extra_listener=Non
         return code
     supervisor = Supervisor(result.workflow, result.path, watch=watch)
     try:
-        return asyncio.run(run_headless(supervisor, as_json, extra_listener=extra_listener and extra_listener(supervisor)))
+        return asyncio.run(
+            run_headless(supervisor, as_json, extra_listener=extra_listener and extra_listener(supervisor))
+        )
     except AlreadyRunning as exc:
         print(f"vik-tui: {exc}", file=sys.stderr)
         return 1
@@ -128,7 +135,11 @@ def _tui(workflow_path: str, watch: bool, bell: bool = True) -> int:
 def _demo(args: argparse.Namespace) -> int:
     from vik_tui.demo.project import demo_all_done, reset_demo, write_demo_project
 
-    directory = Path(args.dir).expanduser() if args.dir else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vik-tui" / "demo"
+    directory = (
+        Path(args.dir).expanduser()
+        if args.dir
+        else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vik-tui" / "demo"
+    )
     directory = directory.resolve()
     if not args.speed > 0:
         print(f"vik-tui demo: --speed must be greater than 0 (got {args.speed:g})", file=sys.stderr)

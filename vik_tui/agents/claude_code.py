@@ -82,7 +82,7 @@ class ClaudeMapper:
         """Map one decoded JSON value. Never raises: a mapping bug degrades to `Unknown`."""
         try:
             return self._map(obj)
-        except Exception:  # noqa: BLE001 - an adapter must never take the session down
+        except Exception:
             return [Unknown(raw=obj)]
 
     def _map(self, obj: object) -> list[AgentEvent]:
@@ -177,10 +177,9 @@ class ClaudeMapper:
     def _result(obj: dict[str, Any]) -> list[AgentEvent]:
         usage = as_dict(obj.get("usage"))
         is_error = obj.get("is_error")
-        if isinstance(is_error, bool):
-            success = not is_error  # subtype can say "success" while is_error is true (not logged in)
-        else:
-            success = (as_str(obj.get("subtype")) or "success") == "success"
+        # subtype can say "success" while is_error is true (not logged in): is_error wins
+        subtype_ok = (as_str(obj.get("subtype")) or "success") == "success"
+        success = not is_error if isinstance(is_error, bool) else subtype_ok
         result = as_str(obj.get("result"))
         if result is None:
             errors = [text for e in as_list(obj.get("errors")) if (text := as_str(e)) is not None]

@@ -136,9 +136,7 @@ def rate_limits_from_snapshot(snapshot: Any, raw: dict[str, Any]) -> list[AgentE
         if not isinstance(window, dict) or not window:
             continue
         used = as_float(window.get("used_percent", window.get("usedPercent")))
-        events.append(
-            RateLimit(scope=f"{prefix}.{name}", used_percent=used, resets_at=_reset_time(window), raw=raw)
-        )
+        events.append(RateLimit(scope=f"{prefix}.{name}", used_percent=used, resets_at=_reset_time(window), raw=raw))
     return events
 
 
@@ -155,7 +153,7 @@ class CodexMapper:
         """Map one decoded JSON value. Never raises: a mapping bug degrades to `Unknown`."""
         try:
             return self._map(obj)
-        except Exception:  # noqa: BLE001 - an adapter must never take the session down
+        except Exception:
             return [Unknown(raw=obj)]
 
     def _map(self, obj: object) -> list[AgentEvent]:

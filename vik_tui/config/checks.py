@@ -51,10 +51,15 @@ class Checker:
         self.found: list[Diagnostic] = []
 
     def add(self, severity: Severity, pointer: Pointer, code: str, message: str) -> None:
-        self.found.append(Diagnostic(
-            severity, _clip(printable(dotted(pointer)), 300), code, _clip(printable(message), 1000),
-            self.lines.line_of(pointer),
-        ))
+        self.found.append(
+            Diagnostic(
+                severity,
+                _clip(printable(dotted(pointer)), 300),
+                code,
+                _clip(printable(message), 1000),
+                self.lines.line_of(pointer),
+            )
+        )
 
     # -- structural checks on raw data -------------------------------------------------
     def check_raw(self, data: dict[str, Any]) -> None:
@@ -63,8 +68,12 @@ class Checker:
             if isinstance(value, dict):
                 for key in value:
                     if isinstance(key, str) and not key.strip():
-                        self.add(Severity.ERROR, pointer + (key,), "empty_string",
-                                 f"empty key {key!r} under `{dotted(pointer) or 'the top level'}`")
+                        self.add(
+                            Severity.ERROR,
+                            (*pointer, key),
+                            "empty_string",
+                            f"empty key {key!r} under `{dotted(pointer) or 'the top level'}`",
+                        )
             if isinstance(value, str) and not value.strip():
                 self.add(Severity.ERROR, pointer, "empty_string", "must not be an empty string")
             elif isinstance(value, dict) and not value and pointer in _NON_EMPTY_MAPS:
@@ -80,12 +89,21 @@ class Checker:
                     shown = str(value) if len(str(value)) <= 30 else f"a {len(str(value))}-digit number"
                     self.add(Severity.ERROR, pointer, "too_large", f"must be at most {MAX_NUMBER} (got {shown})")
         for pointer, line, first_line in self.lines.duplicates:
-            self.found.append(Diagnostic(
-                Severity.ERROR, _clip(printable(dotted(pointer)), 300), "duplicate_key",
-                _clip(printable(f"duplicate key `{pointer[-1]}` (first defined on line {first_line}); "
-                                "only the last one would be used"), 1000),
-                line,
-            ))
+            self.found.append(
+                Diagnostic(
+                    Severity.ERROR,
+                    _clip(printable(dotted(pointer)), 300),
+                    "duplicate_key",
+                    _clip(
+                        printable(
+                            f"duplicate key `{pointer[-1]}` (first defined on line {first_line}); "
+                            "only the last one would be used"
+                        ),
+                        1000,
+                    ),
+                    line,
+                )
+            )
         stages = data.get("issue", {}).get("stages") if isinstance(data.get("issue"), dict) else None
         if isinstance(stages, dict):
             from vik_tui.engine.paths import unsafe_id_reason  # lazy: engine.paths imports config.schema
@@ -94,8 +112,11 @@ class Checker:
                 reason = unsafe_id_reason(str(name))
                 if reason:
                     self.add(
-                        Severity.ERROR, ("issue", "stages", str(name)), "unsafe_stage_name",
-                        f"stage name {str(name)!r} cannot be used in session file names: {reason.replace('id', 'name', 1)}",
+                        Severity.ERROR,
+                        ("issue", "stages", str(name)),
+                        "unsafe_stage_name",
+                        f"stage name {str(name)!r} cannot be used in session file names: "
+                        f"{reason.replace('id', 'name', 1)}",
                     )
         for section in ("agents", "issues", "issue"):
             if section not in data:
@@ -106,7 +127,7 @@ class Checker:
             return
         allowed = known_fields(model)
         for key, value in data.items():
-            child = pointer + (str(key),)
+            child = (*pointer, str(key))
             if str(key) not in allowed:
                 if str(key).strip():  # an empty key is already an error
                     self.add(Severity.WARNING, child, "unknown_field", f"unknown field `{key}` is ignored")
@@ -119,7 +140,7 @@ class Checker:
                 self._walk_model(sub, value, child)
             elif isinstance(value, dict):
                 for name, item in value.items():
-                    self._walk_model(sub, item, child + (str(name),))
+                    self._walk_model(sub, item, (*child, str(name)))
 
     # -- pydantic type errors ---------------------------------------------------------
     def add_validation_errors(self, error: ValidationError, data: Any = None) -> None:
@@ -128,7 +149,7 @@ class Checker:
         for item in items:
             loc = tuple(item["loc"])
             # `StrictInt | float`: pydantic reports both branches; the `float` one says "number".
-            if loc and loc[-1] == "int" and loc[:-1] + ("float",) in locs:
+            if loc and loc[-1] == "int" and (*loc[:-1], "float") in locs:
                 continue
             is_key = bool(loc) and loc[-1] == "[key]"
             pointer = _real_pointer(loc[:-1] if is_key else loc, data)
@@ -157,7 +178,9 @@ class Checker:
             command = agent.get("command") if isinstance(agent.get("command"), str) else None
             if runtime not in RUNTIMES:
                 self.add(
-                    Severity.ERROR, ("agents", str(name), "runtime"), "unknown_runtime",
+                    Severity.ERROR,
+                    ("agents", str(name), "runtime"),
+                    "unknown_runtime",
                     f"unknown runtime `{printable(runtime)}` (expected one of: {', '.join(RUNTIMES)})",
                 )
             elif check_path and runtime != "demo" and command != "":
@@ -165,8 +188,10 @@ class Checker:
                 if executable is None:
                     shown = command or DEFAULT_EXECUTABLES[runtime]
                     self.add(
-                        Severity.WARNING, ("agents", str(name), "command" if command else "runtime"),
-                        "executable_not_found", f"`{printable(shown)}` not found on PATH",
+                        Severity.WARNING,
+                        ("agents", str(name), "command" if command else "runtime"),
+                        "executable_not_found",
+                        f"`{printable(shown)}` not found on PATH",
                     )
         issue = data.get("issue") if isinstance(data.get("issue"), dict) else {}
         stages = issue.get("stages") if isinstance(issue.get("stages"), dict) else {}
@@ -177,14 +202,18 @@ class Checker:
             agent_name = stage.get("agent")
             if isinstance(agent_name, str) and agent_name.strip() and agent_name not in agents:
                 self.add(
-                    Severity.ERROR, base + ("agent",), "undefined_agent",
+                    Severity.ERROR,
+                    (*base, "agent"),
+                    "undefined_agent",
                     f"agent `{printable(agent_name)}` is not defined in `agents`",
                 )
             sources = [s for s in ("prompt", "prompt_file") if stage.get(s) is not None]
             if len(sources) != 1:
                 detail = "neither is set" if not sources else "both are set"
                 self.add(
-                    Severity.ERROR, base, "prompt_source",
+                    Severity.ERROR,
+                    base,
+                    "prompt_source",
                     f"a stage needs exactly one of `prompt` or `prompt_file` ({detail})",
                 )
             prompt_file = stage.get("prompt_file")
@@ -194,7 +223,9 @@ class Checker:
                     path = self.workflow_dir / path
                 if not path.is_file():
                     self.add(
-                        Severity.ERROR, base + ("prompt_file",), "prompt_file_missing",
+                        Severity.ERROR,
+                        (*base, "prompt_file"),
+                        "prompt_file_missing",
                         f"prompt file not found: {printable(str(path))}",
                     )
 
@@ -218,10 +249,10 @@ def _iter_values(data: Any, pointer: Pointer) -> Iterator[tuple[Pointer, Any]]:
         for key, value in data.items():
             if pointer[-1:] == ("args",) and len(pointer) == 3 and pointer[0] == "agents":
                 continue  # agent args are forwarded verbatim; `false` and "" are meaningful there
-            yield from _iter_values(value, pointer + (str(key),))
+            yield from _iter_values(value, (*pointer, str(key)))
     elif isinstance(data, list):
         for index, value in enumerate(data):
-            yield from _iter_values(value, pointer + (index,))
+            yield from _iter_values(value, (*pointer, index))
 
 
 def _clip(text: str, limit: int) -> str:
@@ -255,8 +286,15 @@ def _real_pointer(loc: tuple[Any, ...], data: Any) -> Pointer:
 
 
 def _yaml_type(value: Any) -> str:
-    names = {type(None): "null", bool: "boolean", int: "integer", float: "number", str: "string",
-             list: "list", dict: "mapping"}
+    names = {
+        type(None): "null",
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        str: "string",
+        list: "list",
+        dict: "mapping",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -267,8 +305,20 @@ def _short(value: Any, limit: int = 80) -> str:
 
 def _trim_to_known(pointer: Pointer, lines: LineMap) -> Pointer:
     probe = pointer
-    while probe and probe not in lines.lines and isinstance(probe[-1], str) and probe[-1] in (
-        "int", "float", "str", "bool", "none", "constrained-str", "function-after",
+    while (
+        probe
+        and probe not in lines.lines
+        and isinstance(probe[-1], str)
+        and probe[-1]
+        in (
+            "int",
+            "float",
+            "str",
+            "bool",
+            "none",
+            "constrained-str",
+            "function-after",
+        )
     ):
         probe = probe[:-1]
     return probe

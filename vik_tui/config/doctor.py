@@ -22,7 +22,9 @@ def deep_checks(result: LoadResult) -> list[Diagnostic]:
     workflow = result.workflow
     pointer = "issues.pull.command"
     line = result.lines.line_of(("issues", "pull", "command"))
-    pulled = asyncio.run(run_pull(workflow.issues.pull.command, result.path.parent, float(workflow.loop.pull_timeout_sec)))
+    pulled = asyncio.run(
+        run_pull(workflow.issues.pull.command, result.path.parent, float(workflow.loop.pull_timeout_sec))
+    )
     if not pulled.ok:
         return [Diagnostic(Severity.ERROR, pointer, "pull_failed", pulled.error or "pull failed", line)]
     found = [
@@ -51,7 +53,10 @@ def run_doctor(path: str | Path, strict: bool, as_json: bool, deep: bool, out: T
     warnings = [d for d in diagnostics if d.severity is Severity.WARNING]
     writer = _SafeWriter(out)
     if as_json:
-        writer.write(json.dumps({"errors": [d.to_dict() for d in errors], "warnings": [d.to_dict() for d in warnings]}, indent=2) + "\n")
+        writer.write(
+            json.dumps({"errors": [d.to_dict() for d in errors], "warnings": [d.to_dict() for d in warnings]}, indent=2)
+            + "\n"
+        )
     else:
         name = str(result.path)
         for diag in diagnostics:

@@ -55,8 +55,10 @@ def load_workflow(path: str | Path, check_path: bool = True) -> LoadResult:
     except UnicodeDecodeError as exc:
         line = exc.object[: exc.start].count(b"\n") + 1
         return _fatal(
-            path, "file_unreadable",
-            f"workflow file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})", line,
+            path,
+            "file_unreadable",
+            f"workflow file is not UTF-8 text (byte 0x{exc.object[exc.start]:02x} at offset {exc.start})",
+            line,
         )
     except OSError as exc:
         return _fatal(path, "file_unreadable", f"cannot read workflow file {path}: {exc.strerror or exc}")

@@ -78,7 +78,7 @@ class AgentConfig(_Model):
         """The program's name, for messages such as "`codex` not found on PATH"."""
         return self.program[0]
 
-    def resolved(self, workflow_dir: Path) -> "AgentConfig":
+    def resolved(self, workflow_dir: Path) -> AgentConfig:
         """A copy whose relative `command` path (e.g. ./bin/agent) resolves from the workflow dir."""
         program = self.program
         if not self.command or "/" not in program[0] or Path(program[0]).expanduser().is_absolute():
@@ -151,5 +151,3 @@ def known_fields(model: type[BaseModel]) -> set[str]:
                 names.add(info.alias)
         KNOWN_FIELDS[model] = names
     return KNOWN_FIELDS[model]
-
-

@@ -69,7 +69,9 @@ def _walk(root: yaml.Node, out: dict[Pointer, int], duplicates: list[tuple[Point
             line, column = _mark(node)
             raise YamlSyntaxError(
                 f"YAML document is too large: more than {MAX_NODES} values (after expanding aliases)",
-                line, column, code="yaml_too_large",
+                line,
+                column,
+                code="yaml_too_large",
             )
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
             continue
@@ -77,12 +79,16 @@ def _walk(root: yaml.Node, out: dict[Pointer, int], duplicates: list[tuple[Point
             line, column = _mark(node)
             raise YamlSyntaxError(
                 "YAML alias refers to a collection that contains it (a recursive structure)",
-                line, column, code="yaml_recursive",
+                line,
+                column,
+                code="yaml_recursive",
             )
         if len(pointer) >= MAX_DEPTH:
             line, column = _mark(node)
             raise YamlSyntaxError(
-                f"YAML document is nested too deeply (more than {MAX_DEPTH} levels)", line, column,
+                f"YAML document is nested too deeply (more than {MAX_DEPTH} levels)",
+                line,
+                column,
                 code="yaml_too_deep",
             )
         inner = enclosing | {id(node)}
@@ -91,7 +97,7 @@ def _walk(root: yaml.Node, out: dict[Pointer, int], duplicates: list[tuple[Point
             first_seen: dict[tuple[str, str], int] = {}
             for key_node, value_node in node.value:
                 key = _key_text(key_node)
-                child = pointer + (key,)
+                child = (*pointer, key)
                 key_line = key_node.start_mark.line + 1
                 if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
                     ident = (key_node.tag, key_node.value)
@@ -103,7 +109,7 @@ def _walk(root: yaml.Node, out: dict[Pointer, int], duplicates: list[tuple[Point
                 children.append((value_node, child))
         else:
             for index, item in enumerate(node.value):
-                child = pointer + (index,)
+                child = (*pointer, index)
                 out.setdefault(child, item.start_mark.line + 1)
                 children.append((item, child))
         for value_node, child in reversed(children):
@@ -152,12 +158,17 @@ def parse_yaml(text: str) -> tuple[Any, LineMap]:
         before = text[: exc.position]
         line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
         code = exc.character if isinstance(exc.character, int) else ord(str(exc.character)[:1] or "\0")
-        raise YamlSyntaxError(f"YAML syntax error: character #x{code:04x} is not allowed in YAML", line, column) from None
+        raise YamlSyntaxError(
+            f"YAML syntax error: character #x{code:04x} is not allowed in YAML", line, column
+        ) from None
     except yaml.YAMLError as exc:  # pragma: no cover - non-marked errors are rare
         raise YamlSyntaxError(f"YAML error: {exc}", None, None) from None
     except RecursionError:
         raise YamlSyntaxError(
-            f"YAML document is nested too deeply (more than {MAX_DEPTH} levels)", None, None, code="yaml_too_deep",
+            f"YAML document is nested too deeply (more than {MAX_DEPTH} levels)",
+            None,
+            None,
+            code="yaml_too_deep",
         ) from None
     lines: dict[Pointer, int] = {}
     duplicates: list[tuple[Pointer, int, int]] = []

@@ -82,12 +82,12 @@ _SCRIPTS: dict[str, Script] = {
     "work": Script(
         doing="planning",
         reasoning=(
-            "**Scoping {id}**\n\nBefore proposing changes for \"{title}\" I should look at the "
+            '**Scoping {id}**\n\nBefore proposing changes for "{title}" I should look at the '
             "repository layout and its current state, then break the work into small steps "
             "that can each be verified."
         ),
         opening="I'll survey the workspace for {id} and write down a short plan.",
-        note="plan: split \"{title}\" into small, testable steps",
+        note='plan: split "{title}" into small, testable steps',
         summary=(
             "Plan for {id} written to NOTES.md: survey done, the change is broken into small "
             "steps with a test for each. Moved the issue to `{next}`."
@@ -96,12 +96,12 @@ _SCRIPTS: dict[str, Script] = {
     "review": Script(
         doing="implementing",
         reasoning=(
-            "**Implementing {id}**\n\nThe plan for \"{title}\" is in NOTES.md. I'll check the "
+            '**Implementing {id}**\n\nThe plan for "{title}" is in NOTES.md. I\'ll check the '
             "working tree, make the change, and run a quick sanity check before handing it "
             "over for review."
         ),
         opening="Starting on the implementation of {id}: {title}.",
-        note="implemented: \"{title}\" (sanity check passed)",
+        note='implemented: "{title}" (sanity check passed)',
         summary=(
             "Implemented {id} and recorded the change in NOTES.md; the sanity check passes. "
             "Moved the issue to `{next}` for review."
@@ -111,19 +111,19 @@ _SCRIPTS: dict[str, Script] = {
         doing="reviewing",
         reasoning=(
             "**Reviewing {id}**\n\nI should read the notes left by the earlier stages for "
-            "\"{title}\", check the working tree is clean of surprises, and confirm the "
+            '"{title}", check the working tree is clean of surprises, and confirm the '
             "description's acceptance points are covered."
         ),
         opening="Reviewing the work on {id}.",
-        note="review: \"{title}\" looks good, approved",
+        note='review: "{title}" looks good, approved',
         summary="Review of {id} complete: the change matches the description. Moved the issue to `{next}`.",
     ),
 }
 _GENERIC = Script(
     doing="working",
-    reasoning="**Working on {id}**\n\nLet me look at the workspace for \"{title}\" and make progress.",
+    reasoning='**Working on {id}**\n\nLet me look at the workspace for "{title}" and make progress.',
     opening="Working on {id}: {title}.",
-    note="progress on \"{title}\"",
+    note='progress on "{title}"',
     summary="Finished this step of {id}. Moved the issue to `{next}`.",
 )
 
@@ -162,17 +162,32 @@ class Emitter:
         """Announce, really run argv in cwd, and report its real output and exit status."""
         item_id = self.item_id()
         shown = shlex.join(argv)
-        self.emit({"type": "item.started", "item": {
-            "id": item_id, "type": "command_execution", "command": shown,
-            "aggregated_output": "", "exit_code": None, "status": "in_progress",
-        }})
+        self.emit(
+            {
+                "type": "item.started",
+                "item": {
+                    "id": item_id,
+                    "type": "command_execution",
+                    "command": shown,
+                    "aggregated_output": "",
+                    "exit_code": None,
+                    "status": "in_progress",
+                },
+            }
+        )
         self.pause(think)
         # `python` is shown and passed as argv[0], but this very interpreter is what runs.
         executable = sys.executable if argv[0] == "python" else None
         try:
             proc = subprocess.run(
-                argv, executable=executable, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT, timeout=30, check=False,
+                argv,
+                executable=executable,
+                cwd=cwd,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=30,
+                check=False,
             )
             output = proc.stdout.decode("utf-8", "replace")
             code = proc.returncode
@@ -183,17 +198,27 @@ class Emitter:
             output, code = f"{argv[0]}: {exc.strerror or exc}\n", 127
         if len(output) > _OUTPUT_LIMIT:
             output = output[:_OUTPUT_LIMIT] + "\n[output truncated]\n"
-        self.completed({
-            "id": item_id, "type": "command_execution", "command": shown, "aggregated_output": output,
-            "exit_code": code, "status": "completed" if code == 0 else "failed",
-        })
+        self.completed(
+            {
+                "id": item_id,
+                "type": "command_execution",
+                "command": shown,
+                "aggregated_output": output,
+                "exit_code": code,
+                "status": "completed" if code == 0 else "failed",
+            }
+        )
         return code
 
     def file_change(self, path: Path, kind: str) -> None:
-        self.completed({
-            "id": self.item_id(), "type": "file_change",
-            "changes": [{"path": str(path), "kind": kind}], "status": "completed",
-        })
+        self.completed(
+            {
+                "id": self.item_id(),
+                "type": "file_change",
+                "changes": [{"path": str(path), "kind": kind}],
+                "status": "completed",
+            }
+        )
 
     def usage(self) -> dict[str, int]:
         """Plausible token counts for one turn."""
@@ -218,19 +243,21 @@ def _commands(next_state: str, cwd: Path) -> list[list[str]]:
     if shutil.which("git") and (cwd / ".git").exists():
         commands.append(["git", "status", "--short", "--branch"])
     if next_state == "work":
-        commands.append(_python(
-            'import os; n = sum(len(fs) for d, _, fs in os.walk(".") if ".git" not in d.split(os.sep)); '
-            'print(n, "files in workspace (excluding .git)")'
-        ))
+        commands.append(
+            _python(
+                'import os; n = sum(len(fs) for d, _, fs in os.walk(".") if ".git" not in d.split(os.sep)); '
+                'print(n, "files in workspace (excluding .git)")'
+            )
+        )
     elif next_state == "review":
-        commands.append(_python(
-            'import platform; print("sanity check: python", platform.python_version(), "ok")'
-        ))
+        commands.append(_python('import platform; print("sanity check: python", platform.python_version(), "ok")'))
     else:
-        commands.append(_python(
-            f'import pathlib; p = pathlib.Path("{NOTES_FILE}"); '
-            'print(p.read_text() if p.exists() else "no notes yet", end="")'
-        ))
+        commands.append(
+            _python(
+                f'import pathlib; p = pathlib.Path("{NOTES_FILE}"); '
+                'print(p.read_text() if p.exists() else "no notes yet", end="")'
+            )
+        )
     return commands
 
 
@@ -274,11 +301,15 @@ def _fail_once(out: Emitter, cwd: Path, issue: Issue, marker: Path) -> None:
     marker.write_text(f"{issue['id']} failed once on purpose\n", encoding="utf-8")
     out.message(f"Running the test suite for {issue['id']} before changing anything.")
     out.pause(0.6)
-    out.command(_python(
-        'import sys; print("collected 37 items"); print("tests/test_api.py ........"); '
-        'print("tests/test_sync.py .."); print("E   Timeout: the test suite exceeded 300s"); '
-        "sys.exit(124)"
-    ), cwd, think=1.0)
+    out.command(
+        _python(
+            'import sys; print("collected 37 items"); print("tests/test_api.py ........"); '
+            'print("tests/test_sync.py .."); print("E   Timeout: the test suite exceeded 300s"); '
+            "sys.exit(124)"
+        ),
+        cwd,
+        think=1.0,
+    )
     out.pause(0.5)
     raise AgentFailure(FAILURE_MESSAGE, 1)
 
@@ -338,7 +369,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--speed", type=_positive, default=1.0, help="pace multiplier (2 = twice as fast)")
     parser.add_argument("--tracker", type=Path, default=None, help=f"tracker file (default: ${TRACKER_ENV})")
     parser.add_argument(
-        "--fail-once-marker", type=Path, default=None, metavar="DIR",
+        "--fail-once-marker",
+        type=Path,
+        default=None,
+        metavar="DIR",
         help="where flaky-failure markers go (default: the tracker's directory)",
     )
     return parser

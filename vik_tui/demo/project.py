@@ -193,7 +193,8 @@ def workflow_text(directory: Path, speed: float = 1.0) -> str:
         tracker=_yaml_str(str(tracker)),
         pull_command=_yaml_str(pull),
         after_create=_yaml_str(
-            "git init -q . 2>/dev/null && printf '# %s\\n\\n%s\\n' {{ issue.id | shquote }} {{ issue.title | shquote }} > README.md"
+            "git init -q . 2>/dev/null && printf '# %s\\n\\n%s\\n' "
+            "{{ issue.id | shquote }} {{ issue.title | shquote }} > README.md"
             " && git add README.md && git -c user.name=vik-demo -c user.email=demo@vik-tui.invalid"
             " commit -qm 'workspace created' 2>/dev/null || true"
         ),

@@ -135,7 +135,9 @@ def move_issue(path: str | Path, issue_id: str, state: str) -> Issue:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m vik_tui.demo.tracker", description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--file", type=Path, default=None,
+        "--file",
+        type=Path,
+        default=None,
         help=f"tracker file (default: ${TRACKER_ENV}, else ./{DEFAULT_TRACKER_NAME})",
     )
     sub = parser.add_subparsers(dest="command", required=True)

@@ -32,8 +32,10 @@ def format_event(event: dict[str, Any]) -> str:
         text = f"{where} started (attempt {event['attempt']}, pid {event['pid']}) -> {event['session_file']}"
     elif name == "stage_finished":
         tokens = event.get("tokens") or {}
-        text = (f"{where} {event['state'].upper()}: {event['reason']} "
-                f"(exit {event.get('exit_code')}, tokens in {tokens.get('input', 0)} out {tokens.get('output', 0)})")
+        text = (
+            f"{where} {event['state'].upper()}: {event['reason']} "
+            f"(exit {event.get('exit_code')}, tokens in {tokens.get('input', 0)} out {tokens.get('output', 0)})"
+        )
     elif name == "retry_scheduled":
         text = f"{where} retry #{event['attempt']} in {event['delay_sec']:g}s"
     elif name == "retry_given_up":
@@ -67,7 +69,9 @@ class Printer:
 
 
 async def run_headless(
-    supervisor: Supervisor, as_json: bool, out: TextIO | None = None,
+    supervisor: Supervisor,
+    as_json: bool,
+    out: TextIO | None = None,
     extra_listener: Callable[[dict[str, Any]], None] | None = None,
 ) -> int:
     """Run to completion; SIGINT/SIGTERM stop every session cleanly first."""

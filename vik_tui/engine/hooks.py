@@ -44,7 +44,12 @@ async def run_hook(name: str, script: str, cwd: Path, timeout_sec: float, grace_
     out, err = _text(run.stdout), _text(run.stderr)
     if run.timed_out:
         return HookResult(
-            name, False, run.returncode, out, err, timed_out=True,
+            name,
+            False,
+            run.returncode,
+            out,
+            err,
+            timed_out=True,
             error=f"timed out after {timeout_sec:g}s (process group killed)",
         )
     return HookResult(name, run.returncode == 0, run.returncode, out, err)

@@ -68,8 +68,15 @@ def _pick(record: dict[str, Any], name: str) -> Any:
 
 
 def _json_type(value: Any) -> str:
-    names = {type(None): "null", bool: "boolean", int: "number", float: "number", str: "string",
-             list: "array", dict: "object"}
+    names = {
+        type(None): "null",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        str: "string",
+        list: "array",
+        dict: "object",
+    }
     return names.get(type(value), type(value).__name__)
 
 
@@ -80,7 +87,11 @@ def parse_record(index: int, record: Any) -> Issue | Rejected:
     raw_id = _pick(record, "id")
     issue_id = str(raw_id) if isinstance(raw_id, (str, int)) and not isinstance(raw_id, bool) else None
     if issue_id is None:
-        reason = "missing `id` (or `identifier`)" if raw_id is None else f"`id` must be a string or an integer (got {_json_type(raw_id)})"
+        reason = (
+            "missing `id` (or `identifier`)"
+            if raw_id is None
+            else f"`id` must be a string or an integer (got {_json_type(raw_id)})"
+        )
         return Rejected(index, None, f"record #{index}: {reason}")
     unsafe = unsafe_id_reason(issue_id)
     if unsafe:
@@ -109,7 +120,9 @@ def parse_issues(stdout: str) -> PullResult:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         snippet = text[:80].replace("\n", " ")
-        return PullResult(error=f"pull command output is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {snippet!r}")
+        return PullResult(
+            error=f"pull command output is not JSON ({exc.msg} at line {exc.lineno} column {exc.colno}): {snippet!r}"
+        )
     except RecursionError:
         return PullResult(error="pull command output is not usable JSON: nested too deeply")
     except ValueError as exc:  # e.g. an integer with more digits than Python will convert
@@ -140,13 +153,15 @@ async def run_pull(command: str, cwd: Path, timeout_sec: float) -> PullResult:
     if run.timed_out:
         return PullResult(
             error=f"pull command timed out after {timeout_sec:g}s (process group killed)",
-            exit_code=run.returncode, stderr_tail=err_tail,
+            exit_code=run.returncode,
+            stderr_tail=err_tail,
         )
     if run.returncode != 0:
         detail = err_tail.strip()
         return PullResult(
             error=f"pull command {describe_exit(run.returncode)}" + (f": {detail}" if detail else ""),
-            exit_code=run.returncode, stderr_tail=err_tail,
+            exit_code=run.returncode,
+            stderr_tail=err_tail,
         )
     result = parse_issues(run.stdout.decode("utf-8", "replace"))
     result.exit_code, result.stderr_tail = run.returncode, err_tail

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -34,7 +34,7 @@ class DailyLog:
         self._main.flush()
         if level >= LEVELS["error"]:
             if self._errors is None:
-                self._errors = open(self.directory / f"vik-error.log.{self._day}", "a", encoding="utf-8")
+                self._errors = open(self.directory / f"vik-error.log.{self._day}", "a", encoding="utf-8")  # noqa: SIM115 - long-lived, closed in close()
             self._errors.write(line)
             self._errors.flush()
 
@@ -45,13 +45,13 @@ class DailyLog:
         self._main = self._errors = None
 
     def _roll(self) -> None:
-        today = datetime.now(timezone.utc).date()
+        today = datetime.now(UTC).date()
         if today == self._day and self._main is not None:
             return
         self.close()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._day = today
-        self._main = open(self.directory / f"vik.log.{today}", "a", encoding="utf-8")
+        self._main = open(self.directory / f"vik.log.{today}", "a", encoding="utf-8")  # noqa: SIM115 - long-lived, closed in close()
         prune(self.directory, today, self.retention_days)
 
 

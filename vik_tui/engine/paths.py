@@ -77,7 +77,7 @@ class Layout:
     root: Path
 
     @classmethod
-    def for_workflow(cls, workflow: Workflow, workflow_path: Path) -> "Layout":
+    def for_workflow(cls, workflow: Workflow, workflow_path: Path) -> Layout:
         workflow_path = Path(os.path.abspath(workflow_path))
         home = workspace_home(workflow, workflow_path)
         root = home / "workflows" / encode_workflow_path(workflow_path)
@@ -145,7 +145,7 @@ class Layout:
         stem = path.stem
         if path.suffix != ".jsonl" or len(stem) <= UUID_LEN + 1 or stem[-UUID_LEN - 1] != "-":
             return None
-        return stem[:-UUID_LEN - 1], stem[-UUID_LEN:]
+        return stem[: -UUID_LEN - 1], stem[-UUID_LEN:]
 
     @staticmethod
     def _ensure_inside(path: Path, parent: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -53,7 +54,7 @@ def _has_live_member(pgid: int) -> bool:
                 stat = handle.read()
         except OSError:
             continue
-        fields = stat[stat.rfind(b")") + 2:].split()
+        fields = stat[stat.rfind(b")") + 2 :].split()
         if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
             return True
     return False
@@ -133,7 +134,11 @@ class ShellRun:
 
 
 async def run_shell(
-    script: str, cwd: Path, timeout_sec: float, grace_sec: float = 1.0, drain_sec: float = 1.0,
+    script: str,
+    cwd: Path,
+    timeout_sec: float,
+    grace_sec: float = 1.0,
+    drain_sec: float = 1.0,
 ) -> ShellRun:
     """Run `sh -c script` in `cwd` in its own process group, stdin closed, output captured.
 
@@ -145,8 +150,15 @@ async def run_shell(
     """
     loop = asyncio.get_running_loop()
     transport, protocol = await loop.subprocess_exec(
-        lambda: _ExitAwareProtocol(2**16, loop), "sh", "-c", script, cwd=str(cwd),
-        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True,
+        lambda: _ExitAwareProtocol(2**16, loop),
+        "sh",
+        "-c",
+        script,
+        cwd=str(cwd),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
     )
     proc = asyncio.subprocess.Process(transport, protocol, loop)
     out, err = bytearray(), bytearray()
@@ -156,21 +168,19 @@ async def run_shell(
     try:
         try:
             await asyncio.wait_for(protocol.exited.wait(), timeout_sec)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             timed_out = True
             await kill_group(proc, grace_sec)
         if not timed_out:
             try:
                 await asyncio.wait_for(asyncio.shield(readers), drain_sec)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 leftovers = True
                 await kill_group(proc, grace_sec)
         if not readers.done():
             # the group is dead, so EOF is near, unless a process that left the group holds a pipe
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(readers), 2.0)
-            except asyncio.TimeoutError:
-                pass
     except BaseException:  # cancelled: nothing we started may outlive us
         if proc.returncode is None or not readers.done():
             await asyncio.shield(kill_group(proc, grace_sec))

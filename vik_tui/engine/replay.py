@@ -30,7 +30,10 @@ def read_session_records(path: str | Path, limit: int | None = None) -> list[dic
             try:
                 record = json.loads(raw)
             except ValueError:
-                record = {"kind": "error", "message": f"unreadable record in session file: {raw[:200].decode('utf-8', 'replace')}"}
+                record = {
+                    "kind": "error",
+                    "message": f"unreadable record in session file: {raw[:200].decode('utf-8', 'replace')}",
+                }
         if isinstance(record, dict):
             records.append(record)
     return records[-limit:] if limit is not None else records

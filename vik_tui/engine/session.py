@@ -9,6 +9,7 @@ Every stop (cancel, timeout, stall, shutdown, reconcile) kills the whole process
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal as signal_mod
 from collections.abc import Callable
@@ -41,7 +42,11 @@ class SessionLimits:
 
 # why a session was stopped from outside, and the (state, reason) each gives
 STOP_CANCEL, STOP_TIMEOUT, STOP_STALL, STOP_SHUTDOWN, STOP_RECONCILE = (
-    "cancel", "timeout", "stall", "shutdown", "reconcile",
+    "cancel",
+    "timeout",
+    "stall",
+    "shutdown",
+    "reconcile",
 )
 
 
@@ -85,9 +90,17 @@ class StageSession:
     """Runs one agent process to its end. Create, then `await run()`; `stop()` from anywhere."""
 
     def __init__(
-        self, snapshot: SessionSnapshot, command: list[str], cwd: Path, prompt: str, mapper: Mapper,
-        limits: SessionLimits, on_events: EventsCallback | None = None, env: dict[str, str] | None = None,
-        executable_label: str | None = None, on_start: Callable[["StageSession"], None] | None = None,
+        self,
+        snapshot: SessionSnapshot,
+        command: list[str],
+        cwd: Path,
+        prompt: str,
+        mapper: Mapper,
+        limits: SessionLimits,
+        on_events: EventsCallback | None = None,
+        env: dict[str, str] | None = None,
+        executable_label: str | None = None,
+        on_start: Callable[[StageSession], None] | None = None,
     ) -> None:
         self.snap = snapshot
         self.command = command
@@ -119,7 +132,7 @@ class StageSession:
     async def run(self) -> SessionSnapshot:
         path = Path(self.snap.session_file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(path, "ab")
+        self._file = open(path, "ab")  # noqa: SIM115 - closed in run()
         self.snap.started_at = now_iso()
         try:
             await self._run()
@@ -134,8 +147,13 @@ class StageSession:
             return
         try:
             self.proc = await asyncio.create_subprocess_exec(
-                *self.command, cwd=str(self.cwd), env=self.env, start_new_session=True,
-                stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                *self.command,
+                cwd=str(self.cwd),
+                env=self.env,
+                start_new_session=True,
+                stdin=asyncio.subprocess.PIPE,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
                 limit=READ_CHUNK,
             )
         except FileNotFoundError:
@@ -198,10 +216,8 @@ class StageSession:
         except (BrokenPipeError, ConnectionResetError):
             pass
         finally:
-            try:
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError, RuntimeError):
                 self.proc.stdin.close()
-            except (BrokenPipeError, ConnectionResetError, RuntimeError):
-                pass
 
     async def _read_stderr(self) -> None:
         assert self.proc and self.proc.stderr
@@ -298,10 +314,14 @@ class StageSession:
             now = loop.time()
             stall_deadline = self._last_output + self.limits.stall_timeout_sec
             if now >= stage_deadline:
-                self.stop(STOP_TIMEOUT, f"stage timed out after {self.limits.stage_timeout_sec:g}s (loop.stage_timeout_sec)")
+                self.stop(
+                    STOP_TIMEOUT, f"stage timed out after {self.limits.stage_timeout_sec:g}s (loop.stage_timeout_sec)"
+                )
                 return
             if now >= stall_deadline:
-                self.stop(STOP_STALL, f"stalled: no output for {self.limits.stall_timeout_sec:g}s (loop.stall_timeout_sec)")
+                self.stop(
+                    STOP_STALL, f"stalled: no output for {self.limits.stall_timeout_sec:g}s (loop.stall_timeout_sec)"
+                )
                 return
             await asyncio.sleep(min(stage_deadline, stall_deadline) - now + 0.01)
 
@@ -344,8 +364,13 @@ class StageSession:
         snap.ended_at = now_iso()
         snap.tools_in_flight.clear()
         outcome = ev.Outcome(
-            state=state, reason=reason, exit_code=exit_code, signal=sig, tokens=dict(snap.tokens),
-            started_at=snap.started_at, ended_at=snap.ended_at,
+            state=state,
+            reason=reason,
+            exit_code=exit_code,
+            signal=sig,
+            tokens=dict(snap.tokens),
+            started_at=snap.started_at,
+            ended_at=snap.ended_at,
         )
         record = outcome.to_dict()
         record["ts"] = snap.ended_at
@@ -383,7 +408,11 @@ def write_outcome_only(snapshot: SessionSnapshot, state: str, reason: str) -> No
     snapshot.ended_at = now_iso()
     snapshot.started_at = snapshot.started_at or snapshot.ended_at
     record = ev.Outcome(
-        state=state, reason=reason, tokens=dict(snapshot.tokens), started_at=snapshot.started_at, ended_at=snapshot.ended_at,
+        state=state,
+        reason=reason,
+        tokens=dict(snapshot.tokens),
+        started_at=snapshot.started_at,
+        ended_at=snapshot.ended_at,
     ).to_dict()
     record["ts"] = snapshot.ended_at
     with open(path, "ab") as handle:

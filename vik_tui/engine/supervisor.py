@@ -7,6 +7,7 @@ dicts with `event` and `ts`) to subscribers: the headless printer or the Textual
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 from collections.abc import Callable
@@ -28,7 +29,13 @@ from vik_tui.engine.replay import list_sessions, outcome_of, read_session_record
 from vik_tui.engine.runs import StageRun, backoff_delay
 from vik_tui.engine.service import WorkflowLock, write_json_atomic
 from vik_tui.engine.session import (
-    STOP_CANCEL, STOP_RECONCILE, STOP_SHUTDOWN, SessionLimits, SessionSnapshot, StageSession, write_outcome_only,
+    STOP_CANCEL,
+    STOP_RECONCILE,
+    STOP_SHUTDOWN,
+    SessionLimits,
+    SessionSnapshot,
+    StageSession,
+    write_outcome_only,
 )
 
 Listener = Callable[[dict[str, Any]], None]
@@ -82,14 +89,16 @@ class Supervisor:
         """Drop a subscriber that raised, and say so once (in the log file and to the others)."""
         if listener in self._listeners:
             self._listeners.remove(listener)
-        record = {"event": "log", "ts": now_iso(), "level": "error",
-                  "message": f"an engine subscriber failed and was detached: {type(exc).__name__}: {exc}"}
+        record = {
+            "event": "log",
+            "ts": now_iso(),
+            "level": "error",
+            "message": f"an engine subscriber failed and was detached: {type(exc).__name__}: {exc}",
+        }
         self._log.write(record)
         for other in list(self._listeners):
-            try:
+            with contextlib.suppress(Exception):
                 other(record)
-            except Exception:
-                pass
 
     def log(self, level: str, message: str, **fields: Any) -> None:
         self.emit("log", level=level, message=message, **fields)
@@ -164,11 +173,17 @@ class Supervisor:
         issues = []
         for issue_id in order:
             issue = self.issues[issue_id]
-            issues.append({
-                "id": issue.id, "title": issue.title, "state": issue.state, "description": issue.description,
-                "listed": issue_id in listed, "extra": issue.extra,
-                "stages": [run.to_dict(now) for run in by_issue.get(issue_id, [])],
-            })
+            issues.append(
+                {
+                    "id": issue.id,
+                    "title": issue.title,
+                    "state": issue.state,
+                    "description": issue.description,
+                    "listed": issue_id in listed,
+                    "extra": issue.extra,
+                    "stages": [run.to_dict(now) for run in by_issue.get(issue_id, [])],
+                }
+            )
         totals = {"input": 0, "output": 0, "cache_read": 0}
         rate_limits: dict[str, Any] = {}
         for run in self.runs.values():
@@ -180,8 +195,11 @@ class Supervisor:
             "workflow": str(self.workflow_path),
             "name": self.workflow_path.parent.name + "/" + self.workflow_path.name,
             "intake": {
-                "status": self.intake_status, "error": self.intake_error, "iterations": self.iterations,
-                "max_iterations": self.workflow.loop.max_iterations, "paused": self.paused,
+                "status": self.intake_status,
+                "error": self.intake_error,
+                "iterations": self.iterations,
+                "max_iterations": self.workflow.loop.max_iterations,
+                "paused": self.paused,
                 "next_poll_in": None if self.next_poll_at is None else max(0.0, self.next_poll_at - now),
             },
             "stages": list(self.workflow.issue.stages),
@@ -192,11 +210,21 @@ class Supervisor:
             "issues": issues,
             "rejected": list(self.rejected),
             "retries": [
-                {"issue": r.issue_id, "stage": r.stage, "attempt": r.attempt, "due_at": r.retry_due_at,
-                 "due_in": max(0.0, (r.retry_due or now) - now)}
-                for r in self.runs.values() if r.status == "retry_wait"
+                {
+                    "issue": r.issue_id,
+                    "stage": r.stage,
+                    "attempt": r.attempt,
+                    "due_at": r.retry_due_at,
+                    "due_in": max(0.0, (r.retry_due or now) - now),
+                }
+                for r in self.runs.values()
+                if r.status == "retry_wait"
             ],
-            "layout": {"root": str(self.layout.root), "sessions": str(self.layout.sessions_dir), "logs": str(self.layout.logs_dir)},
+            "layout": {
+                "root": str(self.layout.root),
+                "sessions": str(self.layout.sessions_dir),
+                "logs": str(self.layout.logs_dir),
+            },
         }
 
     def workdir_of(self, issue_id: str) -> Path:
@@ -218,7 +246,10 @@ class Supervisor:
                 if parsed is None or parsed[0] not in stage_names:
                     continue
                 stage, session_uuid = parsed
-                outcome = outcome_of(path) or {"state": "failed", "reason": "no outcome recorded (supervisor stopped abruptly)"}
+                outcome = outcome_of(path) or {
+                    "state": "failed",
+                    "reason": "no outcome recorded (supervisor stopped abruptly)",
+                }
                 snap = SessionSnapshot(issue_dir.name, stage, 0, session_uuid, str(path))
                 snap.state = outcome.get("state", "failed")
                 snap.reason = outcome.get("reason")
@@ -245,10 +276,15 @@ class Supervisor:
         if self.use_lock:
             self._lock.acquire(holder)  # raises AlreadyRunning
         self.layout.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(self.layout.state_file, {
-            **holder, "workflow_path": str(self.workflow_path),
-            "log_dir": str(self.layout.logs_dir), "sessions_dir": str(self.layout.sessions_dir),
-        })
+        write_json_atomic(
+            self.layout.state_file,
+            {
+                **holder,
+                "workflow_path": str(self.workflow_path),
+                "log_dir": str(self.layout.logs_dir),
+                "sessions_dir": str(self.layout.sessions_dir),
+            },
+        )
         self.emit("supervisor_started", workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid())
         watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
         try:
@@ -287,19 +323,15 @@ class Supervisor:
         self.next_poll_at = None if self.paused else self._now() + idle
         if not self.paused:
             self.intake_status = "idle" if self.intake_error is None else "error"
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._poll_requested.wait(), None if self.paused else idle)
-        except asyncio.TimeoutError:
-            pass
 
     async def _drain(self) -> None:
         """After the last cycle: wait until every session ended and no retry is pending."""
         while not self.stopping and any(r.active or r.status == "retry_wait" for r in self.runs.values()):
             self._wake.clear()
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.workflow.loop.wait_ms / 1000)
-            except asyncio.TimeoutError:
-                pass
 
     async def _shutdown(self) -> None:
         self.stopping = True
@@ -324,8 +356,12 @@ class Supervisor:
             self.intake_error = result.error
             self.intake_status = "error"
             self.emit(
-                "intake_failed", level="error", error=result.error, exit_code=result.exit_code,
-                stderr=result.stderr_tail[-1000:], iteration=self.iterations,
+                "intake_failed",
+                level="error",
+                error=result.error,
+                exit_code=result.exit_code,
+                stderr=result.stderr_tail[-1000:],
+                iteration=self.iterations,
             )
             return
         self.intake_error = None
@@ -349,7 +385,9 @@ class Supervisor:
                 if run.reconcile_handle:
                     run.reconcile_handle.cancel()
                     run.reconcile_handle = None
-                    self.log("info", f"{run.issue_id}/{run.stage}: issue is back in `{run.config.when.state}`; not stopping")
+                    self.log(
+                        "info", f"{run.issue_id}/{run.stage}: issue is back in `{run.config.when.state}`; not stopping"
+                    )
                 continue
             reason = f"issue moved to {issue.state}" if present and issue else "issue no longer listed"
             if run.status in ("completed", "failed", "cancelled"):
@@ -400,7 +438,9 @@ class Supervisor:
                 active.add(issue_id)
                 self._start_run(issue, stage_name, stage, attempt=1, previous=run)
 
-    def _start_run(self, issue: Issue, stage_name: str, stage: StageConfig, attempt: int, previous: StageRun | None) -> None:
+    def _start_run(
+        self, issue: Issue, stage_name: str, stage: StageConfig, attempt: int, previous: StageRun | None
+    ) -> None:
         run = StageRun(issue_id=issue.id, stage=stage_name, config=stage, dispatched_state=issue.state, attempt=attempt)
         if previous is not None:
             run.sessions = previous.sessions  # history of every attempt stays visible
@@ -444,9 +484,17 @@ class Supervisor:
             adapter = adapter_for(agent.runtime)
             loop = workflow.loop
             session = StageSession(
-                snap, adapter.build_command(agent), workdir, prompt, adapter.new_mapper(),
-                SessionLimits(float(loop.stage_timeout_sec), float(loop.stall_timeout_sec), float(loop.cancel_grace_sec)),
-                on_events=self._on_session_events, executable_label=agent.executable, on_start=self._on_session_start,
+                snap,
+                adapter.build_command(agent),
+                workdir,
+                prompt,
+                adapter.new_mapper(),
+                SessionLimits(
+                    float(loop.stage_timeout_sec), float(loop.stall_timeout_sec), float(loop.cancel_grace_sec)
+                ),
+                on_events=self._on_session_events,
+                executable_label=agent.executable,
+                on_start=self._on_session_start,
             )
             run.session = session
             await session.run()
@@ -474,13 +522,21 @@ class Supervisor:
         run = self.runs.get((snap.issue_id, snap.stage))
         if run is not None and run.session is session:
             run.status = "running"  # only once the process exists, so a running stage has a pid
-        self.emit("stage_started", issue=snap.issue_id, stage=snap.stage, attempt=snap.attempt, pid=snap.pid,
-                  session_file=snap.session_file)
+        self.emit(
+            "stage_started",
+            issue=snap.issue_id,
+            stage=snap.stage,
+            attempt=snap.attempt,
+            pid=snap.pid,
+            session_file=snap.session_file,
+        )
 
     async def _prepare(self, run: StageRun, issue: Issue, workflow: Workflow, workdir: Path) -> tuple[str | None, str]:
         """Workspace, hooks and prompt. Returns (failure reason or None, rendered prompt)."""
         hooks_timeout = float(workflow.loop.hook_timeout_sec)
-        context = templates.build_context(issue.template_fields(), run.stage, workdir, self.layout.root, self.workflow_path)
+        context = templates.build_context(
+            issue.template_fields(), run.stage, workdir, self.layout.root, self.workflow_path
+        )
         created = not workdir.exists()
         workdir.mkdir(parents=True, exist_ok=True)
         self.layout.issue_workdir(issue.id)  # re-check: the directory must not be a symlink out
@@ -506,29 +562,47 @@ class Supervisor:
             return f"prompt render failed: {exc}", ""
         return None, prompt
 
-    async def _hook(self, run: StageRun, name: str, source: str, context: dict[str, Any], workdir: Path, timeout: float) -> HookResult:
+    async def _hook(
+        self, run: StageRun, name: str, source: str, context: dict[str, Any], workdir: Path, timeout: float
+    ) -> HookResult:
         try:
             script = templates.render(source, context, f"hook {name}")
         except templates.TemplateError as exc:
             result = HookResult(name, False, None, "", "", error=str(exc))
         else:
-            result = await run_hook(name, script, workdir, timeout, grace_sec=float(self.workflow.loop.cancel_grace_sec))
+            result = await run_hook(
+                name, script, workdir, timeout, grace_sec=float(self.workflow.loop.cancel_grace_sec)
+            )
         self.emit(
-            "hook_finished", level="info" if result.ok else "error", issue=run.issue_id, stage=run.stage, hook=name,
-            ok=result.ok, exit_code=result.exit_code, timed_out=result.timed_out, error=result.error,
-            stdout_tail=result.stdout_tail[-500:], stderr_tail=result.stderr_tail[-500:],
+            "hook_finished",
+            level="info" if result.ok else "error",
+            issue=run.issue_id,
+            stage=run.stage,
+            hook=name,
+            ok=result.ok,
+            exit_code=result.exit_code,
+            timed_out=result.timed_out,
+            error=result.error,
+            stdout_tail=result.stdout_tail[-500:],
+            stderr_tail=result.stderr_tail[-500:],
         )
         return result
 
-    async def _finish(self, run: StageRun, snap: SessionSnapshot, issue: Issue, workflow: Workflow, workdir: Path, ran_agent: bool) -> None:
+    async def _finish(
+        self, run: StageRun, snap: SessionSnapshot, issue: Issue, workflow: Workflow, workdir: Path, ran_agent: bool
+    ) -> None:
         if run.reconcile_handle:
             run.reconcile_handle.cancel()
             run.reconcile_handle = None
         cause = snap.stop_cause
         if ran_agent and cause not in (STOP_CANCEL, STOP_SHUTDOWN) and run.config.hooks.after_run:
-            context = templates.build_context(issue.template_fields(), run.stage, workdir, self.layout.root, self.workflow_path)
+            context = templates.build_context(
+                issue.template_fields(), run.stage, workdir, self.layout.root, self.workflow_path
+            )
             context["issue"]["outcome"] = snap.state
-            await self._hook(run, "after_run", run.config.hooks.after_run, context, workdir, float(workflow.loop.hook_timeout_sec))
+            await self._hook(
+                run, "after_run", run.config.hooks.after_run, context, workdir, float(workflow.loop.hook_timeout_sec)
+            )
         run.status, run.reason = snap.state, snap.reason
         level = "error" if snap.state == "failed" else "info"
         self.emit("stage_finished", level=level, **self._finished_fields(run, snap))
@@ -537,9 +611,14 @@ class Supervisor:
 
     def _finished_fields(self, run: StageRun, snap: SessionSnapshot | None) -> dict[str, Any]:
         return {
-            "issue": run.issue_id, "stage": run.stage, "attempt": run.attempt, "state": run.status,
-            "reason": run.reason, "exit_code": snap.exit_code if snap else None,
-            "signal": snap.signal if snap else None, "tokens": dict(snap.tokens) if snap else {},
+            "issue": run.issue_id,
+            "stage": run.stage,
+            "attempt": run.attempt,
+            "state": run.status,
+            "reason": run.reason,
+            "exit_code": snap.exit_code if snap else None,
+            "signal": snap.signal if snap else None,
+            "tokens": dict(snap.tokens) if snap else {},
             "session_file": snap.session_file if snap else None,
         }
 
@@ -550,7 +629,14 @@ class Supervisor:
             return
         if run.attempt >= policy.max_attempts:
             run.gave_up = True
-            self.emit("retry_given_up", level="error", issue=run.issue_id, stage=run.stage, attempts=run.attempt, reason=run.reason)
+            self.emit(
+                "retry_given_up",
+                level="error",
+                issue=run.issue_id,
+                stage=run.stage,
+                attempts=run.attempt,
+                reason=run.reason,
+            )
             return
         delay = backoff_delay(run.attempt, float(policy.backoff_sec), float(policy.max_backoff_sec))
         assert self._loop is not None
@@ -558,7 +644,14 @@ class Supervisor:
         run.retry_due = self._now() + delay
         run.retry_due_at = iso_in(delay)
         run.retry_handle = self._loop.call_later(delay, self._retry_due, run)
-        self.emit("retry_scheduled", issue=run.issue_id, stage=run.stage, attempt=run.attempt + 1, delay_sec=delay, due_at=run.retry_due_at)
+        self.emit(
+            "retry_scheduled",
+            issue=run.issue_id,
+            stage=run.stage,
+            attempt=run.attempt + 1,
+            delay_sec=delay,
+            due_at=run.retry_due_at,
+        )
 
     def _retry_due(self, run: StageRun) -> None:
         """The backoff is over: run it when the issue still shows the state and a slot is free."""
@@ -610,8 +703,12 @@ class Supervisor:
             dirs = sorted({str(Path(p).parent) for p in targets if Path(p).parent.exists()})
             try:
                 async for _changes in watchfiles.awatch(
-                    *dirs, watch_filter=lambda _c, path: path in targets, recursive=False,
-                    stop_event=self._stop_event, debounce=200, step=50,
+                    *dirs,
+                    watch_filter=lambda _c, path: path in targets,  # noqa: B023 - used only inside this iteration
+                    recursive=False,
+                    stop_event=self._stop_event,
+                    debounce=200,
+                    step=50,
                 ):
                     self.reload()
                     break  # the set of prompt files may have changed: rebuild the watch
@@ -634,8 +731,15 @@ class Supervisor:
         snap = session.snap
         if not self._listeners:
             return
-        self.emit("agent_events", log=False, issue=snap.issue_id, stage=snap.stage, attempt=snap.attempt,
-                  session_file=snap.session_file, records=records)
+        self.emit(
+            "agent_events",
+            log=False,
+            issue=snap.issue_id,
+            stage=snap.stage,
+            attempt=snap.attempt,
+            session_file=snap.session_file,
+            records=records,
+        )
 
     def _now(self) -> float:
         loop = self._loop or asyncio.get_event_loop()

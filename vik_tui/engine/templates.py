@@ -31,7 +31,10 @@ def _environment(finalize: Callable[[Any], Any] | None = None) -> SandboxedEnvir
     # Immutable: a template cannot modify the lists and dicts it is given (they are shared with
     # the engine's copy of the issue).
     env = ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined, autoescape=False, keep_trailing_newline=True, finalize=finalize,
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,
+        keep_trailing_newline=True,
+        finalize=finalize,
     )
     env.filters["shquote"] = shquote
     return env
@@ -41,7 +44,11 @@ _ENV = _environment()
 
 
 def build_context(
-    issue_fields: dict[str, Any], stage: str | None, workdir: Path, workspace_root: Path, workflow_path: Path,
+    issue_fields: dict[str, Any],
+    stage: str | None,
+    workdir: Path,
+    workspace_root: Path,
+    workflow_path: Path,
 ) -> dict[str, Any]:
     """The variables every hook and prompt sees (DESIGN §2)."""
     issue = dict(issue_fields)
@@ -82,7 +89,7 @@ async def _expand(text: str, cwd: Path, timeout_sec: float, restore: Callable[[s
     parts: list[str] = []
     last = 0
     for match in EXEC_PATTERN.finditer(text):
-        parts.append(restore(text[last:match.start()]))
+        parts.append(restore(text[last : match.start()]))
         parts.append(await _run_exec(restore(match.group(1)), cwd, timeout_sec))
         last = match.end()
     parts.append(restore(text[last:]))
@@ -98,7 +105,9 @@ async def _run_exec(command: str, cwd: Path, timeout_sec: float) -> str:
         raise TemplateError(f"prompt exec({command}) timed out after {timeout_sec:g}s (process group killed)")
     if run.returncode != 0:
         detail = tail(run.stderr.decode("utf-8", "replace").strip(), 500)
-        raise TemplateError(f"prompt exec({command}) {describe_exit(run.returncode)}" + (f": {detail}" if detail else ""))
+        raise TemplateError(
+            f"prompt exec({command}) {describe_exit(run.returncode)}" + (f": {detail}" if detail else "")
+        )
     output = run.stdout.decode("utf-8", "replace")
     return output[:-1] if output.endswith("\n") else output
 
@@ -125,7 +134,10 @@ _PROMPT_ENV = _environment(finalize=_shield)
 
 
 async def render_prompt(
-    source: str, context: dict[str, Any], cwd: Path, name: str = "prompt",
+    source: str,
+    context: dict[str, Any],
+    cwd: Path,
+    name: str = "prompt",
     exec_timeout_sec: float = EXEC_TIMEOUT_SEC,
 ) -> str:
     """Jinja first, then exec expansion in the issue workspace.

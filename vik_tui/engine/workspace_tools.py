@@ -25,7 +25,9 @@ def open_tmux_split(workdir: Path) -> tuple[bool, str]:
     try:
         completed = subprocess.run(
             ["tmux", "split-window", "-h", "-c", str(workdir), user_shell()],
-            capture_output=True, text=True, timeout=10,
+            capture_output=True,
+            text=True,
+            timeout=10,
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return False, f"tmux split-window failed: {exc}"
@@ -45,12 +47,16 @@ def run_shell_foreground(workdir: Path) -> int:
 
 async def _git(workdir: Path, *args: str, timeout_sec: float) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
-        "git", *args, cwd=str(workdir), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        "git",
+        *args,
+        cwd=str(workdir),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
         stdin=asyncio.subprocess.DEVNULL,
     )
     try:
         out, _ = await asyncio.wait_for(proc.communicate(), timeout_sec)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         proc.kill()
         await proc.wait()
         return 124, f"(`git {' '.join(args)}` timed out)"

@@ -8,6 +8,7 @@ table cells, one `write_lines` per visible pane, one write to the log pane.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 import time
 from collections.abc import Iterable
@@ -49,8 +50,14 @@ class VikApp(App[int]):
     TITLE = "vik-tui"
 
     def __init__(
-        self, engine: Engine, *, clock: Clock | None = None, bell: bool = True, glyphs: Glyphs | None = None,
-        load_history: bool = True, warnings: Iterable[Diagnostic] = (),
+        self,
+        engine: Engine,
+        *,
+        clock: Clock | None = None,
+        bell: bool = True,
+        glyphs: Glyphs | None = None,
+        load_history: bool = True,
+        warnings: Iterable[Diagnostic] = (),
     ) -> None:
         super().__init__()
         self.engine = engine
@@ -89,12 +96,21 @@ class VikApp(App[int]):
                 self.notify(f"could not load earlier sessions: {exc}", severity="warning")
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
         self._engine_worker = self.run_worker(
-            self._run_engine(), name="supervisor", group="supervisor", exclusive=True, exit_on_error=False,
+            self._run_engine(),
+            name="supervisor",
+            group="supervisor",
+            exclusive=True,
+            exit_on_error=False,
         )
         for diag in self.warnings:
-            self._pending_events.append({"event": "log", "ts": "", "level": "warning", "message": diag.render(self.engine.workflow_path.name)})
+            self._pending_events.append(
+                {"event": "log", "ts": "", "level": "warning", "message": diag.render(self.engine.workflow_path.name)}
+            )
         if self.warnings:
-            self.notify(f"{len(self.warnings)} warning(s) in the workflow; see the log pane or `vik-tui doctor`", severity="warning")
+            self.notify(
+                f"{len(self.warnings)} warning(s) in the workflow; see the log pane or `vik-tui doctor`",
+                severity="warning",
+            )
         self._repaint()
         self.set_interval(FLUSH_INTERVAL, self._repaint)
 
@@ -190,11 +206,17 @@ class VikApp(App[int]):
                     self.notify(f"{where} completed", title="stage done")
                     ring = True
                 elif state == "failed":
-                    self.notify(one_line(event.get("reason"), 200) or "failed", title=f"{where} failed", severity="error")
+                    self.notify(
+                        one_line(event.get("reason"), 200) or "failed", title=f"{where} failed", severity="error"
+                    )
                     ring = True
             elif name == "retry_given_up":
-                self.notify(f"gave up after {event.get('attempts')} attempt(s): {one_line(event.get('reason'), 160)}",
-                            title=f"{where} needs a human", severity="error", timeout=15)
+                self.notify(
+                    f"gave up after {event.get('attempts')} attempt(s): {one_line(event.get('reason'), 160)}",
+                    title=f"{where} needs a human",
+                    severity="error",
+                    timeout=15,
+                )
                 ring = True
             elif name == "intake_failed":
                 error = one_line(event.get("error"), 200)
@@ -214,7 +236,11 @@ class VikApp(App[int]):
             self.bell()
 
     def _show_rejected_config(self, errors: list[dict[str, Any]]) -> None:
-        self.notify(f"{len(errors)} error(s); the last good configuration stays", title="workflow edit rejected", severity="error")
+        self.notify(
+            f"{len(errors)} error(s); the last good configuration stays",
+            title="workflow edit rejected",
+            severity="error",
+        )
         if isinstance(self.screen, DiagnosticsScreen):
             return
         path = str(self.engine.workflow_path)
@@ -236,7 +262,9 @@ class VikApp(App[int]):
             if yes:
                 self._begin_quit()
 
-        self.push_screen(ConfirmScreen(f"{running} {noun} running; stop them and quit?", yes="Stop and quit", no="Stay"), answered)
+        self.push_screen(
+            ConfirmScreen(f"{running} {noun} running; stop them and quit?", yes="Stop and quit", no="Stay"), answered
+        )
 
     def _begin_quit(self) -> None:
         self.quitting = True
@@ -249,10 +277,8 @@ class VikApp(App[int]):
         self.run_worker(self._exit_when_stopped(worker), group="shutdown")
 
     async def _exit_when_stopped(self, worker: Worker[Any]) -> None:
-        try:
+        with contextlib.suppress(Exception):
             await worker.wait()  # every session's process group is gone when run() returns
-        except Exception:
-            pass
         if self.exit_message is None:
             self.exit(return_code=0)
 

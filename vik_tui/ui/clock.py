@@ -7,7 +7,7 @@ local wall-clock time, the frozen one shows UTC so a snapshot does not depend on
 from __future__ import annotations
 
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 _PARSED: dict[str, datetime | None] = {}
 
@@ -22,7 +22,7 @@ def parse_ts(ts: str | None) -> datetime | None:
     try:
         value: datetime | None = datetime.fromisoformat(ts)
         if value is not None and value.tzinfo is None:
-            value = value.replace(tzinfo=timezone.utc)
+            value = value.replace(tzinfo=UTC)
     except ValueError:
         value = None
     if len(_PARSED) > 50_000:
@@ -37,7 +37,7 @@ class Clock:
     frozen = False
 
     def now(self) -> datetime:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
 
     def spinner_index(self) -> int:
         return int(time.monotonic() * 4)  # 4 frames/s: lively, and cheap to repaint
@@ -77,4 +77,4 @@ class FrozenClock(Clock):
         return 0
 
     def to_display(self, moment: datetime) -> datetime:
-        return moment.astimezone(timezone.utc)
+        return moment.astimezone(UTC)

@@ -53,13 +53,15 @@ class EventLines:
             text = "workflow reloaded" + (f" ({warnings} warnings)" if warnings else "")
         elif name == "config_rejected":
             count = len(event.get("errors") or [])
-            text = f"workflow edit rejected ({count} error{'s' if count != 1 else ''}); the last good configuration stays"
+            text = (
+                f"workflow edit rejected ({count} error{'s' if count != 1 else ''}); the last good configuration stays"
+            )
         elif name == "supervisor_stopped":
             text = "supervisor stopped"
         else:
             text = format_event(event)[9:]
             for marker in ("ERROR ", "WARN  "):
                 if text.startswith(marker):
-                    text = text[len(marker):]
+                    text = text[len(marker) :]
         stamp = self.clock.hhmmss(event.get("ts"))
         return level, f"{stamp} {sanitize(text).replace(chr(10), ' ⏎ ')}"

@@ -31,21 +31,53 @@ class Glyphs:
         if status == "running":
             return self.spinner[frame % len(self.spinner)]
         return {
-            "reserved": self.reserved, "preparing": self.preparing, "starting": self.preparing,
-            "completed": self.completed, "failed": self.failed, "cancelled": self.cancelled,
+            "reserved": self.reserved,
+            "preparing": self.preparing,
+            "starting": self.preparing,
+            "completed": self.completed,
+            "failed": self.failed,
+            "cancelled": self.cancelled,
             "retry_wait": self.retry,
         }.get(status or "", self.none)
 
 
 UNICODE = Glyphs(
-    reserved="◌", preparing="◔", spinner=("⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"), running="●",
-    completed="✓", failed="✗", cancelled="⊘", retry="↻", none="·", tool="▸", ok="✓", bad="✗", more="…",
-    paused="‖", idle="○", polling="●", rule="──",
+    reserved="◌",
+    preparing="◔",
+    spinner=("⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"),
+    running="●",
+    completed="✓",
+    failed="✗",
+    cancelled="⊘",
+    retry="↻",
+    none="·",
+    tool="▸",
+    ok="✓",
+    bad="✗",
+    more="…",
+    paused="‖",
+    idle="○",
+    polling="●",
+    rule="──",
 )
 ASCII = Glyphs(
-    reserved="o", preparing="~", spinner=("|", "/", "-", "\\"), running="*", completed="+", failed="x",
-    cancelled="-", retry="R", none=".", tool="$", ok="ok", bad="x", more="...", paused="=", idle="o",
-    polling="*", rule="--",
+    reserved="o",
+    preparing="~",
+    spinner=("|", "/", "-", "\\"),
+    running="*",
+    completed="+",
+    failed="x",
+    cancelled="-",
+    retry="R",
+    none=".",
+    tool="$",
+    ok="ok",
+    bad="x",
+    more="...",
+    paused="=",
+    idle="o",
+    polling="*",
+    rule="--",
 )
 
 

@@ -72,7 +72,7 @@ class SessionHighlighter(Highlighter):
         elif body.startswith("[warn]"):
             style = "warn"
         elif body.startswith(self.rule):
-            state = body[len(self.rule) + 1:].split(" ", 1)[0]
+            state = body[len(self.rule) + 1 :].split(" ", 1)[0]
             text.stylize(self.styles["outcome"], start, len(plain))
             style = {"completed": "ok", "failed": "bad", "cancelled": "warn"}.get(state)
         elif body.startswith("│"):

@@ -41,7 +41,4 @@ KEYS: tuple[Key, ...] = (
 
 
 def bindings() -> list[BindingType]:
-    return [
-        Binding(k.keys, k.action, k.label, show=k.show, key_display=k.display, id=f"vik.{k.action}")
-        for k in KEYS
-    ]
+    return [Binding(k.keys, k.action, k.label, show=k.show, key_display=k.display, id=f"vik.{k.action}") for k in KEYS]

@@ -77,7 +77,9 @@ def session_elapsed(session: Session | None, clock: Clock) -> float | None:
 
 def active_run_count(snapshot: dict[str, Any]) -> int:
     """Stage runs that hold an agent or are about to (what quitting would stop)."""
-    return sum(1 for issue in snapshot.get("issues", []) for run in issue.get("stages", []) if run.get("status") in ACTIVE)
+    return sum(
+        1 for issue in snapshot.get("issues", []) for run in issue.get("stages", []) if run.get("status") in ACTIVE
+    )
 
 
 def find_issue(snapshot: dict[str, Any], issue_id: str | None) -> Issue | None:

@@ -26,7 +26,9 @@ DEFAULT_WIDTH = 100
 MIN_WRAP = 30
 
 
-def format_records(records: Iterable[dict[str, Any]], clock: Clock, glyphs: Glyphs, width: int = DEFAULT_WIDTH) -> list[str]:
+def format_records(
+    records: Iterable[dict[str, Any]], clock: Clock, glyphs: Glyphs, width: int = DEFAULT_WIDTH
+) -> list[str]:
     """Every record's lines, in order. Unknown shapes never raise: they become a short line."""
     out: list[str] = []
     width = max(MIN_WRAP + len(INDENT), width or DEFAULT_WIDTH)
@@ -103,10 +105,7 @@ def _tool(stamp: str, record: dict[str, Any], glyphs: Glyphs, wrap: int) -> list
         return [f"{stamp}  {glyphs.tool} {name}  {command}".rstrip()]
     mark = glyphs.ok if status == "completed" else glyphs.bad
     code = record.get("exit_code")
-    if code is not None:
-        head = f"{stamp}  {mark} exit {code}"
-    else:
-        head = f"{stamp}  {mark} {name}  {command}".rstrip()
+    head = f"{stamp}  {mark} exit {code}" if code is not None else f"{stamp}  {mark} {name}  {command}".rstrip()
     lines = [head]
     output = record.get("output")
     if output:

@@ -3,10 +3,10 @@ workflow cannot start, and over the main screen when a hot-reload edit is reject
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.markup import escape
 from textual.screen import ModalScreen
@@ -39,7 +39,7 @@ def summary(findings: list[dict[str, Any]]) -> str:
 class DiagnosticsScreen(ModalScreen[str]):
     """Dismisses with "quit", "recheck" or "close"; the caller decides what each means."""
 
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("q", "finish('quit')", "quit"),
         Binding("r", "finish('recheck')", "re-check"),
         Binding("escape", "finish('close')", "close", show=False),
@@ -60,7 +60,11 @@ class DiagnosticsScreen(ModalScreen[str]):
             )
             with VerticalScroll(id="findings"):
                 yield Static(findings_markup(self.findings, self.path.rsplit("/", 1)[-1]), id="findings-text")
-            hint = "fix the file: it is reloaded on save · esc closes" if self.closable else "fix the file, then r re-checks · q quits"
+            hint = (
+                "fix the file: it is reloaded on save · esc closes"
+                if self.closable
+                else "fix the file, then r re-checks · q quits"
+            )
             yield Static(f"[$text-muted]{hint} · `vik-tui doctor` prints the same[/]", classes="dialog-hint")
         yield Footer()
 

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import ClassVar
 
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.markup import escape
 from textual.screen import ModalScreen
@@ -19,7 +20,7 @@ MAX_DIFF_LINES = 50_000
 
 
 class DiffScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,q,d", "close", "close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,d", "close", "close")]
 
     def __init__(self, issue_id: str, workdir: Path) -> None:
         super().__init__(classes="modal")
@@ -28,7 +29,10 @@ class DiffScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="diff", classes="dialog"):
-            yield Static(f"[b]git diff[/] · {escape(self.issue_id)} · [$text-muted]{escape(str(self.workdir))}[/]", classes="dialog-title")
+            yield Static(
+                f"[b]git diff[/] · {escape(self.issue_id)} · [$text-muted]{escape(str(self.workdir))}[/]",
+                classes="dialog-title",
+            )
             log = Log(max_lines=MAX_DIFF_LINES, highlight=True, id="diff-log")
             log.highlighter = DiffHighlighter(theme_styles(self.app.theme_variables))
             yield log

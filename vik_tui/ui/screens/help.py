@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.screen import ModalScreen
@@ -38,7 +40,7 @@ def help_rows() -> list[tuple[str, str]]:
 
 
 class HelpScreen(ModalScreen[None]):
-    BINDINGS = [
+    BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "close", "close"),
     ]
 
@@ -48,11 +50,10 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="help", classes="dialog"):
             yield Static("[b]Keys[/]", classes="dialog-title")
-            with VerticalScroll():
-                with Grid(id="help-keys"):
-                    for key, text in help_rows():
-                        yield Static(escape(key), classes="help-key")
-                        yield Static(escape(text), classes="help-text")
+            with VerticalScroll(), Grid(id="help-keys"):
+                for key, text in help_rows():
+                    yield Static(escape(key), classes="help-key")
+                    yield Static(escape(text), classes="help-text")
             yield Static("[$text-muted]esc, q or ? closes[/]", classes="dialog-hint")
 
     def action_close(self) -> None:

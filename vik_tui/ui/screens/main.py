@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult, SuspendNotSupported
+from textual.binding import BindingType
 from textual.containers import Container, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
@@ -19,7 +20,17 @@ from textual.widgets import DataTable, Footer, Input
 from vik_tui.engine.workspace_tools import inside_tmux, open_tmux_split, run_shell_foreground
 from vik_tui.ui.engine_api import stage_names
 from vik_tui.ui.keys import bindings
-from vik_tui.ui.model import CANCELLABLE, ACTIVE, Issue, Run, Session, find_issue, find_session, first_active_run, run_of
+from vik_tui.ui.model import (
+    ACTIVE,
+    CANCELLABLE,
+    Issue,
+    Run,
+    Session,
+    find_issue,
+    find_session,
+    first_active_run,
+    run_of,
+)
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.screens.diff import DiffScreen
 from vik_tui.ui.screens.help import HelpScreen
@@ -36,8 +47,8 @@ ENGINE_ACTIONS = ("cancel", "retry", "shell", "diff", "open_session", "pause", "
 
 
 class MainScreen(Screen[None]):
-    BINDINGS = bindings()
-    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = bindings()
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 - Textual declares it per instance
 
     def __init__(self) -> None:
         super().__init__(id="main")
@@ -91,8 +102,13 @@ class MainScreen(Screen[None]):
         self.query_one(EventLog).restyle()
 
     # -- refresh (called by the app's coalescing timer) ------------------------------------
-    def apply(self, snap: dict[str, Any], log_lines: list[tuple[str, str]], records: dict[str, list[dict[str, Any]]],
-              full: bool = True) -> None:
+    def apply(
+        self,
+        snap: dict[str, Any],
+        log_lines: list[tuple[str, str]],
+        records: dict[str, list[dict[str, Any]]],
+        full: bool = True,
+    ) -> None:
         """Repaint from a snapshot. `full=False` (a frame with only streamed records) feeds the
         panes and leaves the header and the table alone: re-rendering 20 table rows on every
         frame while agents stream costs more than everything else the UI does."""
@@ -115,11 +131,17 @@ class MainScreen(Screen[None]):
         if key is None:
             return None
         if key.startswith(REJECTED_PREFIX):
-            index, _, issue_id = key[len(REJECTED_PREFIX):].partition(":")
+            index, _, issue_id = key[len(REJECTED_PREFIX) :].partition(":")
             for item in self.snap.get("rejected", []):
                 if str(item.get("index")) == index:
-                    return {"id": key, "title": f"rejected issue {issue_id}", "state": "rejected",
-                            "rejected": True, "reason": item.get("reason"), "stages": []}
+                    return {
+                        "id": key,
+                        "title": f"rejected issue {issue_id}",
+                        "state": "rejected",
+                        "rejected": True,
+                        "reason": item.get("reason"),
+                        "stages": [],
+                    }
             return None
         return find_issue(self.snap, key)
 
@@ -148,8 +170,13 @@ class MainScreen(Screen[None]):
         issue, run, session = self.target()
         intake = self.snap.get("intake") or {}
         state = (
-            issue is not None, (run or {}).get("status"), (session or {}).get("session_file"),
-            intake.get("paused"), intake.get("status"), self.vik.engine_done, self.vik.quitting,
+            issue is not None,
+            (run or {}).get("status"),
+            (session or {}).get("session_file"),
+            intake.get("paused"),
+            intake.get("status"),
+            self.vik.engine_done,
+            self.vik.quitting,
         )
         if state != self._binding_state:
             self._binding_state = state
@@ -175,7 +202,9 @@ class MainScreen(Screen[None]):
         if action == "resume":
             return (True if live else None) if intake.get("paused") else False
         if action == "poll_now":
-            return True if live and not intake.get("paused") and intake.get("status") not in ("done", "stopping") else None
+            return (
+                True if live and not intake.get("paused") and intake.get("status") not in ("done", "stopping") else None
+            )
         return True
 
     # -- actions ----------------------------------------------------------------------------
@@ -191,7 +220,9 @@ class MainScreen(Screen[None]):
                 self.notify(self.vik.engine.cancel(issue_id, stage), title=f"{issue_id}/{stage}")
                 self.vik.request_refresh()
 
-        self.app.push_screen(ConfirmScreen(f"Cancel {what} stage {stage} of {issue_id}?", yes="Cancel it", no="Keep"), answered)
+        self.app.push_screen(
+            ConfirmScreen(f"Cancel {what} stage {stage} of {issue_id}?", yes="Cancel it", no="Keep"), answered
+        )
 
     def action_retry(self) -> None:
         issue, run, _session = self.target()

@@ -21,13 +21,26 @@ from vik_tui.ui.highlight import theme_color
 from vik_tui.ui.model import issue_tokens, latest_session, session_elapsed
 from vik_tui.ui.text import countdown, human_count, mmss, one_line, truncate
 
-COLUMNS = (("ID", "id"), ("TITLE", "title"), ("STATE", "state"), ("STAGES", "stages"), ("TIME", "time"), ("TOKENS", "tokens"))
+COLUMNS = (
+    ("ID", "id"),
+    ("TITLE", "title"),
+    ("STATE", "state"),
+    ("STAGES", "stages"),
+    ("TIME", "time"),
+    ("TOKENS", "tokens"),
+)
 TITLE = 1  # index of the TITLE column
 MIN_TITLE, MAX_TITLE = 8, 48
 REJECTED_PREFIX = "!rejected:"
 STATUS_STYLE = {
-    "running": "primary", "reserved": "muted", "preparing": "muted", "completed": "success",
-    "failed": "error", "cancelled": "warning", "retry_wait": "warning", None: "muted",
+    "running": "primary",
+    "reserved": "muted",
+    "preparing": "muted",
+    "completed": "success",
+    "failed": "error",
+    "cancelled": "warning",
+    "retry_wait": "warning",
+    None: "muted",
 }
 
 # A cell spec is (text, style name); turned into a Rich Text only when it changed.
@@ -65,9 +78,13 @@ class IssueTable(DataTable[Text]):
             return Style(color=theme_color(variables, name, fallback))
 
         self._styles = {
-            "": Style(), "muted": Style(dim=True), "primary": color("primary", "blue") + Style(bold=True),
-            "success": color("success", "green"), "error": color("error", "red") + Style(bold=True),
-            "warning": color("warning", "yellow"), "rejected": Style(dim=True, italic=True),
+            "": Style(),
+            "muted": Style(dim=True),
+            "primary": color("primary", "blue") + Style(bold=True),
+            "success": color("success", "green"),
+            "error": color("error", "red") + Style(bold=True),
+            "warning": color("warning", "yellow"),
+            "rejected": Style(dim=True, italic=True),
         }
         self._cells.clear()
 
@@ -90,7 +107,12 @@ class IssueTable(DataTable[Text]):
         return key
 
     def show(
-        self, snapshot: dict[str, Any], stages: Sequence[str], needle: str, clock: Clock, glyphs: Glyphs,
+        self,
+        snapshot: dict[str, Any],
+        stages: Sequence[str],
+        needle: str,
+        clock: Clock,
+        glyphs: Glyphs,
         selected: str | None,
     ) -> None:
         rows: list[tuple[str, tuple[Spec, ...]]] = []
@@ -103,8 +125,10 @@ class IssueTable(DataTable[Text]):
             if row_matches(probe, needle):
                 rows.append((f"{REJECTED_PREFIX}{item.get('index')}:{item.get('id')}", self._rejected_cells(item)))
         self._fit_title(rows)
-        rows = [(key, cells[:1] + (tuple((truncate(t, self.title_width), st) for t, st in cells[1]),) + cells[2:])
-                for key, cells in rows]
+        rows = [
+            (key, (*cells[:1], tuple((truncate(t, self.title_width), st) for t, st in cells[1]), *cells[2:]))
+            for key, cells in rows
+        ]
         visible = [i for i in range(len(COLUMNS)) if i != TITLE or self.title_width]
         order = [key for key, _ in rows]
         widths = self._measure(rows, visible)
@@ -125,12 +149,20 @@ class IssueTable(DataTable[Text]):
         """(column index, width) from the cells themselves. Explicit widths make the layout
         exact at once; the DataTable's auto widths only settle when it next goes idle."""
         return [
-            (index, max([cell_len(COLUMNS[index][0])] + [sum(cell_len(t) for t, _ in cells[index]) for _, cells in rows]))
+            (
+                index,
+                max([cell_len(COLUMNS[index][0])] + [sum(cell_len(t) for t, _ in cells[index]) for _, cells in rows]),
+            )
             for index in visible
         ]
 
-    def _rebuild(self, rows: list[tuple[str, tuple[Spec, ...]]], selected: str | None, visible: list[int],
-                 widths: list[tuple[int, int]]) -> None:
+    def _rebuild(
+        self,
+        rows: list[tuple[str, tuple[Spec, ...]]],
+        selected: str | None,
+        visible: list[int],
+        widths: list[tuple[int, int]],
+    ) -> None:
         """Structure or widths changed: re-add every row, then put the cursor back on the same issue."""
         self.rebuilds += 1
         keep = selected if selected is not None else self.current_key()
@@ -153,7 +185,9 @@ class IssueTable(DataTable[Text]):
             text.append(part, self._styles.get(style) or Style())
         return text
 
-    def _issue_cells(self, issue: dict[str, Any], stages: Sequence[str], clock: Clock, glyphs: Glyphs, frame: int) -> tuple[Spec, ...]:
+    def _issue_cells(
+        self, issue: dict[str, Any], stages: Sequence[str], clock: Clock, glyphs: Glyphs, frame: int
+    ) -> tuple[Spec, ...]:
         runs = {run["stage"]: run for run in issue.get("stages", [])}
         stage_spec: list[tuple[str, str]] = []
         for index, name in enumerate(stages):
@@ -183,7 +217,9 @@ class IssueTable(DataTable[Text]):
             ((one_line(str(item.get("id") or f"#{item.get('index')}"), 24), "rejected"),),
             ((one_line(item.get("reason"), 200), "rejected"),),
             (("rejected", "rejected"),),
-            (("", ""),), (("", ""),), (("", ""),),
+            (("", ""),),
+            (("", ""),),
+            (("", ""),),
         )
 
     def _fit_title(self, rows: list[tuple[str, tuple[Spec, ...]]]) -> None:

@@ -10,6 +10,7 @@ refresh, never one call per line.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
@@ -28,8 +29,13 @@ if TYPE_CHECKING:
     from vik_tui.ui.app import VikApp
 
 REPLAY_LIMIT = 5000
-STATE_STYLE = {"running": "$primary", "starting": "$text-muted", "completed": "$success", "failed": "$error",
-               "cancelled": "$warning"}
+STATE_STYLE = {
+    "running": "$primary",
+    "starting": "$text-muted",
+    "completed": "$success",
+    "failed": "$error",
+    "cancelled": "$warning",
+}
 
 
 def pane_id(session_uuid: str) -> str:
@@ -57,10 +63,8 @@ class SessionLog(Log):
             return
         _process_line = self._process_line
         max_length = max(cell_len(_process_line(line)) for line in lines)
-        try:
+        with contextlib.suppress(RuntimeError):  # the app stopped meanwhile
             app.call_from_thread(self._update_maximum_width, updates, max_length)
-        except RuntimeError:
-            pass  # the app stopped meanwhile
 
     def on_mouse_scroll_up(self) -> None:
         self.following = False
@@ -307,15 +311,21 @@ class StagePanes(Vertical):
 
     def _width(self, _pane: SessionPane) -> int:
         """Columns a line may use: this container's inner width less the Log's padding, a
-        vertical scrollbar and a column of slack (an exact fit still shows a horizontal bar). Taken from the container, not the Log, so it does not depend on
+        vertical scrollbar and a column of slack (an exact fit still shows a horizontal bar).
+        Taken from the container, not the Log, so it does not depend on
         whether the Log is laid out yet or shows a scrollbar at this moment."""
         width = self.content_region.width - 2 - 1 - 1  # padding, scrollbar, one column of slack
         return width if width >= 40 else 100 if width <= 0 else 40
 
     # -- the info line ----------------------------------------------------------------------
     def _show_info(self, issue: dict[str, Any] | None) -> None:
-        title = "Sessions" if issue is None else (
-            f"{one_line(str(issue['id']), 30)} {one_line(issue.get('title'), 80)} · {one_line(str(issue.get('state')), 30)}"
+        title = (
+            "Sessions"
+            if issue is None
+            else (
+                f"{one_line(str(issue['id']), 30)} {one_line(issue.get('title'), 80)} · "
+                f"{one_line(str(issue.get('state')), 30)}"
+            )
         )
         if title != self._title:
             self._title = title
@@ -340,8 +350,15 @@ class StagePanes(Vertical):
         bits.append(f"[{style}]{state}[/]")
         run = run_of(issue, session["stage"])
         if run and run.get("status") == "retry_wait" and run.get("retry_in") is not None:
-            bits.append(f"[$warning]{vik.glyphs.retry} retry #{int(run.get('attempt', 0)) + 1} in {countdown(run['retry_in'])}[/]")
-        elapsed = vik.clock.seconds_since(session.get("started_at"), session.get("ended_at")) if session.get("started_at") else None
+            bits.append(
+                f"[$warning]{vik.glyphs.retry} retry #{int(run.get('attempt', 0)) + 1} "
+                f"in {countdown(run['retry_in'])}[/]"
+            )
+        elapsed = (
+            vik.clock.seconds_since(session.get("started_at"), session.get("ended_at"))
+            if session.get("started_at")
+            else None
+        )
         if elapsed is not None:
             bits.append(mmss(elapsed))
         if session.get("pid") and state == "running":
