@@ -17,27 +17,54 @@ SessionState = Literal["completed", "failed", "cancelled"]
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class AgentEvent:
-    """Base: every event has a `kind`; subclasses add vik's fields."""
+    """Base: every event has a `kind`; subclasses add vik's fields.
+
+    `ts` is stamped by the session when the line is read (UTC ISO-8601); it is written last
+    in the record so the other fields read first in a session file.
+    """
 
     kind: ClassVar[str] = ""
+    ts: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """`kind` plus every field that is set (None fields are left out)."""
+        """`kind` plus every field that is set (None fields are left out), `ts` last."""
         cls = type(self)
         names = _FIELD_NAMES.get(cls)
         if names is None:
-            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls))
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls) if f.name != "ts")
         data: dict[str, Any] = {"kind": self.kind}
         for name in names:
             value = getattr(self, name)
             if value is not None:
                 data[name] = value
+        if self.ts is not None:
+            data["ts"] = self.ts
         return data
 
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> AgentEvent:
+        """A session-file record back into its event. Never raises: a record of an unknown
+        kind, or whose fields do not fit, comes back as `Unknown` holding the record whole."""
+        event_cls = KINDS.get(record.get("kind"))  # type: ignore[arg-type]
+        if event_cls is None:
+            return Unknown(raw=record, ts=_str_or_none(record.get("ts")))
+        names = _FIELD_NAMES.get(event_cls)
+        if names is None:
+            names = _FIELD_NAMES[event_cls] = tuple(f.name for f in fields(event_cls) if f.name != "ts")
+        known = {name: record[name] for name in names if name in record}
+        try:
+            return event_cls(**known, ts=_str_or_none(record.get("ts")))
+        except TypeError:
+            return Unknown(raw=record, ts=_str_or_none(record.get("ts")))
 
-@dataclass(slots=True)
+
+def _str_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+@dataclass(slots=True, kw_only=True)
 class SessionStarted(AgentEvent):
     kind: ClassVar[str] = "session_started"
     session_id: str | None = None
@@ -45,7 +72,7 @@ class SessionStarted(AgentEvent):
     cwd: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Message(AgentEvent):
     """Agent text. role is `assistant`, `reasoning` (thinking) or `user`."""
 
@@ -54,7 +81,7 @@ class Message(AgentEvent):
     role: str = "assistant"
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class TokenUsage(AgentEvent):
     """Tokens used by one turn (additive across a session)."""
 
@@ -66,7 +93,7 @@ class TokenUsage(AgentEvent):
     reasoning_tokens: int = 0
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class RateLimit(AgentEvent):
     """A provider's rate-limit observation; the latest per `scope` wins."""
 
@@ -79,7 +106,7 @@ class RateLimit(AgentEvent):
     raw: dict[str, Any] | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class ToolCall(AgentEvent):
     """A tool invocation: `started`, then `completed` or `failed` with the same call_id."""
 
@@ -92,7 +119,7 @@ class ToolCall(AgentEvent):
     exit_code: int | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Subagent(AgentEvent):
     """A delegated sub-agent (Claude Task/Agent, Codex collab tools)."""
 
@@ -103,7 +130,7 @@ class Subagent(AgentEvent):
     description: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Unknown(AgentEvent):
     """Anything we do not model, kept whole so nothing is lost."""
 
@@ -111,7 +138,7 @@ class Unknown(AgentEvent):
     raw: Any = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Completed(AgentEvent):
     """The provider says the run finished. `success` false means a provider-reported failure."""
 
@@ -120,7 +147,7 @@ class Completed(AgentEvent):
     result: str | None = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Error(AgentEvent):
     """A provider error. `fatal` errors fail the run; transient ones are only shown."""
 
@@ -130,7 +157,7 @@ class Error(AgentEvent):
     raw: Any = None
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, kw_only=True)
 class Outcome(AgentEvent):
     """Our final record: how the session ended, so the file alone tells the story."""
 
