@@ -22,6 +22,7 @@ from vik_tui.agents.args import (
 from vik_tui.agents.events import (
     AgentEvent,
     Completed,
+    Error,
     Message,
     RateLimit,
     SessionStarted,
@@ -33,6 +34,22 @@ from vik_tui.agents.events import (
 from vik_tui.config.schema import AgentConfig
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
+SYNTHETIC_MODEL = "<synthetic>"
+
+
+def _api_retry(obj: dict[str, Any]) -> Error:
+    """`{"type":"system","subtype":"api_retry","attempt":N,"max_retries":M,"error_status":529,...}`:
+    the CLI is retrying a failed API request itself, like Codex's "Reconnecting... N/M" notices."""
+    attempt, limit = as_int(obj.get("attempt")), as_int(obj.get("max_retries"))
+    status, error = obj.get("error_status"), as_str(obj.get("error"))
+    delay = as_float(obj.get("retry_delay_ms"))
+    parts = [f"API retry {attempt if attempt is not None else '?'}/{limit if limit is not None else '?'}"]
+    detail = " ".join(str(x) for x in (status, error) if x not in (None, ""))
+    if detail:
+        parts.append(f"({detail})")
+    if delay is not None:
+        parts.append(f"next in {delay / 1000:.1f}s")
+    return Error(message=" ".join(parts), fatal=False, raw=obj)
 
 
 def build_command(agent: AgentConfig) -> list[str]:
@@ -97,7 +114,11 @@ class ClaudeMapper:
                     cwd=as_str(obj.get("cwd")),
                 )
             ]
+        if event_type == "system" and obj.get("subtype") == "api_retry":
+            return [_api_retry(obj)]
         if event_type == "assistant":
+            if as_dict(obj.get("message")).get("model") == SYNTHETIC_MODEL:
+                return self._synthetic(obj)
             return self._assistant(obj)
         if event_type == "user":
             return self._user(obj)
@@ -106,6 +127,16 @@ class ClaudeMapper:
         if event_type == "rate_limit_event":
             return self._rate_limit(obj) or [Unknown(raw=obj)]
         return [Unknown(raw=obj)]
+
+    @staticmethod
+    def _synthetic(obj: dict[str, Any]) -> list[AgentEvent]:
+        """A message the CLI wrote itself (`"model": "<synthetic>"`, e.g. "API Error: 529 …"): a
+        notice from the CLI, not something the model said, so it is never the agent's last word.
+        Not fatal on its own: the `result` line that follows decides the outcome."""
+        content = as_dict(obj.get("message")).get("content")
+        blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
+        texts = [text for b in blocks if (text := as_str(as_dict(b).get("text"))) is not None]
+        return [Error(message="\n".join(texts) or "the CLI reported an error", fatal=False, raw=obj)]
 
     def _assistant(self, obj: dict[str, Any]) -> list[AgentEvent]:
         content = as_dict(obj.get("message")).get("content")
