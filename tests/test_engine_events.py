@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import json
+import re
+from pathlib import Path
 
 import pytest
 
@@ -107,6 +109,27 @@ def samples() -> list[ee.EngineEvent]:
             records=[ev.Message(text="hi", ts=TS), ev.TokenUsage(input_tokens=5, ts=TS)],
         ),
     ]
+
+
+def readme_wire() -> dict[str, list[str]]:
+    """The table under README "Headless events": `a` / `b` | fields of a / fields of b."""
+    text = (Path(__file__).parents[1] / "README.md").read_text()
+    table = text.split("### Headless events", 1)[1].split("\n\n")[2]
+    documented: dict[str, list[str]] = {}
+    for row in table.splitlines()[2:]:
+        names_cell, fields_cell = (cell.strip() for cell in row.strip("|").split("|"))
+        names = re.findall(r"`(\w+)`", names_cell)
+        fields_cell = re.sub(r"\s*\([^)]*\)", "", fields_cell)
+        groups = fields_cell.split(" / ") if len(names) > 1 and fields_cell else [fields_cell] * len(names)
+        assert len(groups) == len(names), row
+        for name, group in zip(names, groups, strict=True):
+            documented[name] = [f.strip() for f in group.split(",") if f.strip()]
+    return documented
+
+
+def test_readme_documents_every_printed_event_as_it_is() -> None:
+    printed = {cls.name for cls in ee.EVENT_TYPES if not cls.quiet}
+    assert readme_wire() == {name: WIRE[name] for name in printed}
 
 
 def test_every_event_kind_has_a_sample_and_a_documented_shape() -> None:
