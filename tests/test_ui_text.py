@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 
 from vik_tui.agents import events as ev
-from vik_tui.engine.view import EngineView, IntakeStatus, IntakeView, RateLimitView, Tokens
+from vik_tui.engine.view import EngineView, IntakeStatus, IntakeView, RateLimitView, RunStatus, SessionState, Tokens
 from vik_tui.ui.clock import FrozenClock
 from vik_tui.ui.glyphs import ASCII, UNICODE, default_glyphs
 from vik_tui.ui.records import format_records, merge_replay
@@ -192,8 +192,9 @@ def test_ascii_glyphs_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_glyphs() is ASCII
     monkeypatch.delenv("VIK_TUI_ASCII")
     assert default_glyphs() is UNICODE
-    assert UNICODE.for_status("running", 3) == UNICODE.spinner[3]
-    assert ASCII.for_status("retry_wait") == "R"
+    assert UNICODE.for_status(RunStatus.RUNNING, 3) == UNICODE.spinner[3]
+    assert ASCII.for_status(RunStatus.RETRY_WAIT) == "R"
+    assert UNICODE.for_status(SessionState.STARTING) == UNICODE.preparing and UNICODE.for_status(None) == "·"
     assert all(
         ord(ch) < 128
         for field in ("reserved", "preparing", "completed", "failed", "cancelled", "retry", "none", "tool")
