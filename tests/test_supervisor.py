@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import pytest
 from conftest import Project, base_workflow
 from engine_helpers import Harness
 
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.proc import group_alive
-from vik_tui.engine.view import EngineView, IntakeStatus, RunStatus, Tokens
+from vik_tui.engine.session import SessionSnapshot
+from vik_tui.engine.view import EngineView, IntakeStatus, RunStatus, SessionState, Tokens
 
 
 def stage(state: str, prompt: str = "go {{ issue.id }}", **extra) -> dict:
@@ -363,3 +366,18 @@ async def test_pause_resume_and_poll_now(project: Project) -> None:
         ee.IntakePaused,
         ee.IntakeResumed,
     ]
+
+
+def test_session_views_are_frozen_copies_and_finished_ones_are_made_once() -> None:
+    snap = SessionSnapshot("A", "plan", 1, "019bc2a0-0000-7000-8000-000000000001", "/s/plan.jsonl")
+    live = snap.to_view()
+    assert live.state == SessionState.STARTING and live.state.live
+    snap.state = "running"  # the session loop assigns plain strings; the view is typed
+    snap.tokens["input"] += 5
+    running = snap.to_view()
+    assert running is not live and running.state is SessionState.RUNNING and running.tokens == Tokens(input=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        running.pid = 1  # type: ignore[misc]
+    snap.state, snap.reason = "completed", "completed"
+    done = snap.to_view()
+    assert done.state is SessionState.COMPLETED and snap.to_view() is done

@@ -76,13 +76,19 @@ class SessionSnapshot:
     signal: int | None = None
     stop_cause: str | None = None
     events: int = 0
+    _view: SessionView | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def finished(self) -> bool:
         return self.state in SESSION_FINISHED
 
     def to_view(self) -> SessionView:
-        return SessionView(
+        """A frozen copy. A finished session no longer changes, so its copy is made once: the
+        cost of a snapshot then follows the live sessions, not the whole history."""
+        view = self._view
+        if view is not None and self.finished:
+            return view
+        view = SessionView(
             issue_id=self.issue_id,
             stage=self.stage,
             attempt=self.attempt,
@@ -98,6 +104,9 @@ class SessionSnapshot:
             exit_code=self.exit_code,
             signal=self.signal,
         )
+        if self.finished:
+            self._view = view
+        return view
 
 
 EventsCallback = Callable[["StageSession", list[dict[str, Any]]], None]
