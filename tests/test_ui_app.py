@@ -15,6 +15,8 @@ from typing import Any
 import psutil
 import pytest
 from conftest import Project, base_workflow
+from textual.app import App
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Input, Log, Static
 
@@ -107,6 +109,16 @@ def active_pane(app: VikApp) -> SessionPane | None:
 def pane_text(app: VikApp) -> str:
     pane = active_pane(app)
     return "\n".join(pane.log_widget.lines) if pane is not None and pane.state == "live" else ""
+
+
+def findings_text(app: App[Any]) -> str:
+    """The findings of the diagnostics screen on top, once it is composed ("" until then)."""
+    if not isinstance(app.screen, DiagnosticsScreen):
+        return ""
+    try:
+        return str(app.screen.query_one("#findings-text", Static).render())
+    except NoMatches:
+        return ""
 
 
 def group_gone(pid: int) -> bool:
@@ -418,8 +430,8 @@ async def test_diagnostics_screen_for_a_broken_workflow(project: Project) -> Non
     assert not result.ok
     app = DiagnosticsApp(result)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, DiagnosticsScreen), "the diagnostics")
-        text = str(app.screen.query_one("#findings-text", Static).render())
+        await wait_for(pilot, lambda: findings_text(app), "the diagnostics")
+        text = findings_text(app)
         assert "error" in text and "issue.stages.plan.agent" in text
         code = result.errors[0].code
         assert code in text
@@ -498,8 +510,7 @@ async def test_rejected_config_edit_shows_diagnostics(project: Project) -> None:
         data["issue"]["stages"]["plan"]["agent"] = "nobody"
         project.write(data)
         app.engine.reload()  # what the file watcher calls on save
-        await wait_for(pilot, lambda: isinstance(app.screen, DiagnosticsScreen), "the diagnostics over the app")
-        assert "undefined_agent" in str(app.screen.query_one("#findings-text", Static).render())
+        await wait_for(pilot, lambda: "undefined_agent" in findings_text(app), "the diagnostics over the app")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, DiagnosticsScreen), "it to close")
         assert app.is_running
