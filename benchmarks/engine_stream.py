@@ -83,9 +83,9 @@ def _engine(n: int, m: int, work: Path) -> int:
     supervisor.subscribe(Printer(sink, as_json=True))
     snapshots = 0
 
-    def on_event(event: dict) -> None:  # a UI-like consumer: reads the snapshot on state changes
+    def on_event(event) -> None:  # type: ignore[no-untyped-def]  # a UI-like consumer: reads the snapshot on state changes
         nonlocal snapshots
-        if event["event"] in ("stage_started", "stage_finished"):
+        if event.name in ("stage_started", "stage_finished"):
             supervisor.snapshot()
             snapshots += 1
 

@@ -178,8 +178,8 @@ def _pane_shows(main) -> bool:  # type: ignore[no-untyped-def]
 
     panes = main.query_one(StagePanes)
     uuid = panes.active_session_uuid()
-    issue = next((i for i in main.snap.get("issues", []) if i["id"] == main.selected), None) if main.snap else None
-    return bool(uuid and issue and any(s["session"] and s["session"]["session_uuid"] == uuid for s in issue["stages"]))
+    issue = main.snap.find_issue(main.selected) if main.snap else None
+    return bool(uuid and issue and issue.find_session(uuid))
 
 
 def _shows_cancelled(main, issue_id: str) -> bool:  # type: ignore[no-untyped-def]

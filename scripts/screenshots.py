@@ -18,6 +18,7 @@ from typing import Any
 from vik_tui.config.loader import load_workflow
 from vik_tui.demo.project import write_demo_project
 from vik_tui.engine.supervisor import Supervisor
+from vik_tui.engine.view import RunStatus
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.screens.diff import DiffScreen
 from vik_tui.ui.screens.help import HelpScreen
@@ -35,7 +36,7 @@ async def wait_for(pilot: Any, condition: Any, what: str, timeout: float = 60.0)
 
 
 def running(supervisor: Supervisor) -> int:
-    return sum(1 for r in supervisor.runs.values() if r.status == "running")
+    return sum(1 for r in supervisor.runs.values() if r.status == RunStatus.RUNNING)
 
 
 async def main() -> None:
@@ -58,11 +59,11 @@ async def main() -> None:
             await pilot.press("l")  # hide the log: the pane gets the room
             await wait_for(
                 pilot,
-                lambda: any(r.stage == "implement" and r.status == "running" for r in supervisor.runs.values()),
+                lambda: any(r.stage == "implement" and r.status == RunStatus.RUNNING for r in supervisor.runs.values()),
                 "an implement stage",
             )
             issue = next(
-                r.issue_id for r in supervisor.runs.values() if r.stage == "implement" and r.status == "running"
+                r.issue_id for r in supervisor.runs.values() if r.stage == "implement" and r.status == RunStatus.RUNNING
             )
             for _ in range(10):
                 if app.main.selected == issue:

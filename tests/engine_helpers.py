@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vik_tui.config.loader import load_workflow
+from vik_tui.engine.engine_events import EngineEvent
 from vik_tui.engine.supervisor import Supervisor
+
+E = TypeVar("E", bound=EngineEvent)
 
 
 class Harness:
@@ -16,7 +19,7 @@ class Harness:
         result = load_workflow(workflow_path)
         assert result.ok, [d.render() for d in result.diagnostics]
         self.supervisor = Supervisor(result.workflow, result.path, watch=watch)
-        self.events: list[dict[str, Any]] = []
+        self.events: list[EngineEvent] = []
         self.supervisor.subscribe(self.events.append)
         self.task: asyncio.Task[int] | None = None
 
@@ -24,8 +27,11 @@ class Harness:
         self.task = asyncio.ensure_future(self.supervisor.run())
         return self
 
-    def named(self, name: str, **match: Any) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["event"] == name and all(e.get(k) == v for k, v in match.items())]
+    def named(self, kind: type[E], **match: Any) -> list[E]:
+        """The events of one class so far, optionally only those whose fields equal `match`."""
+        return [
+            e for e in self.events if isinstance(e, kind) and all(getattr(e, k, None) == v for k, v in match.items())
+        ]
 
     async def wait_for(self, condition: Callable[[], Any], timeout: float = 20.0) -> Any:
         loop = asyncio.get_running_loop()
@@ -38,12 +44,13 @@ class Harness:
                 self.task.result()
             if loop.time() > deadline:
                 raise AssertionError(
-                    f"condition not met within {timeout}s; events: {[e['event'] for e in self.events][-30:]}"
+                    f"condition not met within {timeout}s; events: {[e.name for e in self.events][-30:]}"
                 )
             await asyncio.sleep(0.02)
 
-    async def wait_event(self, name: str, timeout: float = 20.0, **match: Any) -> dict[str, Any]:
-        return (await self.wait_for(lambda: self.named(name, **match), timeout))[0]
+    async def wait_event(self, kind: type[E], timeout: float = 20.0, **match: Any) -> E:
+        found: list[E] = await self.wait_for(lambda: self.named(kind, **match), timeout)
+        return found[0]
 
     async def finish(self, timeout: float = 30.0) -> int:
         assert self.task is not None

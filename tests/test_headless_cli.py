@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 
 from conftest import Project, base_workflow
+from test_engine_events import WIRE
 
 from vik_tui.engine.proc import group_alive
 
@@ -57,7 +58,9 @@ def test_headless_json_reports_each_outcome(project: Project) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     events = [json.loads(line) for line in proc.stdout.splitlines()]
-    assert all("event" in e and "ts" in e for e in events)
+    for e in events:  # the documented wire shape, key order included
+        assert list(e) == ["event", "ts", "level", *WIRE[e["event"]]], e
+    assert {e["event"] for e in events} >= {"supervisor_started", "intake", "stage_started", "stage_finished"}
     finished = {e["issue"]: e for e in events if e["event"] == "stage_finished"}
     expect = {
         "success": ("completed", "completed"),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from vik_tui.agents.events import Error, Message, Outcome, Unknown
 from vik_tui.engine.replay import outcome_of, read_session_records
 
 
@@ -22,14 +23,17 @@ def test_tail_matches_full_read_for_many_sizes(tmp_path: Path) -> None:
     assert len(full) == 20_001
     for limit in (1, 2, 10, 999, 5000, 20_001, 50_000):
         assert read_session_records(path, limit) == full[-limit:]
-    assert outcome_of(path) == {"kind": "outcome", "state": "completed"}
+    assert all(isinstance(e, Message) for e in full[:-1]) and full[3].text == "line 3 xxx"
+    assert outcome_of(path) == Outcome(state="completed")
 
 
 def test_bad_lines_become_error_records_and_missing_file_is_empty(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
-    write(path, 3, "not json at all\n\n[1, 2]\n")
+    write(path, 3, 'not json at all\n\n[1, 2]\n{"kind": "from_the_future", "x": 1}\n')
     records = read_session_records(path, 10)
-    assert [r["kind"] for r in records] == ["message", "message", "message", "error"]
-    assert "not json at all" in records[-1]["message"]
+    assert [r.kind for r in records] == ["message", "message", "message", "error", "unknown"]
+    error = records[3]
+    assert isinstance(error, Error) and "not json at all" in error.message and error.ts is None
+    assert isinstance(records[4], Unknown) and records[4].raw == {"kind": "from_the_future", "x": 1}  # kept whole
     assert read_session_records(tmp_path / "missing.jsonl") == []
     assert outcome_of(path) is None

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
+import pytest
 from conftest import Project, base_workflow
 from engine_helpers import Harness
 
+from vik_tui.engine import engine_events as ee
 from vik_tui.engine.proc import group_alive
+from vik_tui.engine.session import SessionSnapshot
+from vik_tui.engine.view import EngineView, IntakeStatus, RunStatus, SessionState, Tokens
 
 
 def stage(state: str, prompt: str = "go {{ issue.id }}", **extra) -> dict:
@@ -27,16 +32,16 @@ async def test_dispatch_exact_state_file_order_and_several_stages(project: Proje
     wf["issue"]["stages"] = {"plan": stage("todo"), "lint": stage("todo"), "impl": stage("work")}
     h = Harness(project.write(wf)).start()
     assert await h.finish() == 0
-    reserved = [(e["issue"], e["stage"]) for e in h.named("stage_reserved")]
+    reserved = [(e.issue, e.stage) for e in h.named(ee.StageReserved)]
     assert reserved == [("A", "plan"), ("A", "lint"), ("C", "impl")]
-    finished = {(e["issue"], e["stage"]): e for e in h.named("stage_finished")}
+    finished = {(e.issue, e.stage): e for e in h.named(ee.StageFinished)}
     assert set(finished) == set(reserved)
-    assert all(e["state"] == "completed" for e in finished.values())
+    assert all(e.state == "completed" for e in finished.values())
     for e in finished.values():
-        lines = Path(e["session_file"]).read_text().splitlines()
+        lines = Path(e.session_file).read_text().splitlines()
         assert json.loads(lines[-1])["kind"] == "outcome"
-        assert Path(e["session_file"]).parent.name == e["issue"]
-        assert Path(e["session_file"]).name.startswith(e["stage"] + "-")
+        assert Path(e.session_file).parent.name == e.issue
+        assert Path(e.session_file).name.startswith(e.stage + "-")
 
 
 async def test_concurrency_counts_distinct_issues(project: Project) -> None:
@@ -50,10 +55,10 @@ async def test_concurrency_counts_distinct_issues(project: Project) -> None:
     seen_active: list[set[str]] = []
     h.supervisor.subscribe(lambda e: seen_active.append({r.issue_id for r in h.supervisor.runs.values() if r.active}))
     h.start()
-    await h.wait_for(lambda: len(h.named("stage_finished")) == 4, timeout=30)
+    await h.wait_for(lambda: len(h.named(ee.StageFinished)) == 4, timeout=30)
     await h.stop()
     assert max(len(s) for s in seen_active) == 1
-    starts = [(e["issue"], e["stage"]) for e in h.named("stage_reserved")]
+    starts = [(e.issue, e.stage) for e in h.named(ee.StageReserved)]
     assert starts[:2] == [("A", "plan"), ("A", "lint")]  # both stages of A run together
 
 
@@ -64,8 +69,8 @@ async def test_completed_stage_not_rerun_while_state_unchanged(project: Project)
     wf["issues"]["pull"]["idle_sec"] = 0.3
     h = Harness(project.write(wf)).start()
     await h.finish()
-    assert len(h.named("intake")) == 4
-    assert len(h.named("stage_reserved")) == 1
+    assert len(h.named(ee.Intake)) == 4
+    assert len(h.named(ee.StageReserved)) == 1
 
 
 async def test_stage_runs_again_after_issue_leaves_and_returns(project: Project) -> None:
@@ -74,12 +79,12 @@ async def test_stage_runs_again_after_issue_leaves_and_returns(project: Project)
     wf["loop"]["max_iterations"] = None
     wf["issues"]["pull"]["idle_sec"] = 0.2
     h = Harness(project.write(wf)).start()
-    await h.wait_event("stage_finished")
+    await h.wait_event(ee.StageFinished)
     project.set_issues([{"id": "A", "title": "a", "state": "blocked"}])
-    n = len(h.named("intake"))
-    await h.wait_for(lambda: len(h.named("intake")) > n + 1)
+    n = len(h.named(ee.Intake))
+    await h.wait_for(lambda: len(h.named(ee.Intake)) > n + 1)
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
-    await h.wait_for(lambda: len(h.named("stage_finished")) == 2)
+    await h.wait_for(lambda: len(h.named(ee.StageFinished)) == 2)
     await h.stop()
     assert len(h.supervisor.runs[("A", "plan")].sessions) == 2
 
@@ -91,13 +96,13 @@ async def test_failed_stage_retries_with_capped_backoff_then_gives_up(project: P
     wf["agents"]["codex"]["args"] = {"mode": "turn_failed"}
     h = Harness(project.write(wf)).start()
     await h.finish()
-    retries = h.named("retry_scheduled")
-    assert [(r["attempt"], r["delay_sec"]) for r in retries] == [(2, 0.2), (3, 0.3)]
-    finished = h.named("stage_finished")
-    assert [f["attempt"] for f in finished] == [1, 2, 3]
-    assert all(f["state"] == "failed" and f["reason"] == "model refused: context window exceeded" for f in finished)
-    gave_up = h.named("retry_given_up")
-    assert len(gave_up) == 1 and gave_up[0]["attempts"] == 3
+    retries = h.named(ee.RetryScheduled)
+    assert [(r.attempt, r.delay_sec) for r in retries] == [(2, 0.2), (3, 0.3)]
+    finished = h.named(ee.StageFinished)
+    assert [f.attempt for f in finished] == [1, 2, 3]
+    assert all(f.state == "failed" and f.reason == "model refused: context window exceeded" for f in finished)
+    gave_up = h.named(ee.RetryGivenUp)
+    assert len(gave_up) == 1 and gave_up[0].attempts == 3
     run = h.supervisor.runs[("A", "plan")]
     assert len(run.sessions) == 3 and run.gave_up
 
@@ -109,14 +114,14 @@ async def test_retry_waits_only_while_issue_keeps_state(project: Project) -> Non
     wf["issues"]["pull"]["idle_sec"] = 0.2
     wf["agents"]["codex"]["args"] = {"mode": "turn_failed"}
     h = Harness(project.write(wf)).start()
-    await h.wait_event("retry_scheduled")
+    await h.wait_event(ee.RetryScheduled)
     snap = h.supervisor.snapshot()
-    assert snap["retries"][0]["attempt"] == 1 and 25 < snap["retries"][0]["due_in"] <= 30
+    assert snap.retries[0].attempt == 1 and 25 < snap.retries[0].due_in <= 30
     project.set_issues([{"id": "A", "title": "a", "state": "done"}])
-    dropped = await h.wait_event("retry_dropped")
-    assert dropped["reason"] == "issue moved to done"
+    dropped = await h.wait_event(ee.RetryDropped)
+    assert dropped.reason == "issue moved to done"
     await h.stop()
-    assert len(h.named("stage_started")) == 1
+    assert len(h.named(ee.StageStarted)) == 1
 
 
 async def test_manual_retry_runs_now_and_resets_count(project: Project) -> None:
@@ -125,11 +130,11 @@ async def test_manual_retry_runs_now_and_resets_count(project: Project) -> None:
     wf["loop"].update(max_iterations=None, retry={"max_attempts": 2, "backoff_sec": 60, "max_backoff_sec": 60})
     wf["agents"]["codex"]["args"] = {"mode": "turn_failed"}
     h = Harness(project.write(wf)).start()
-    await h.wait_event("retry_scheduled")
+    await h.wait_event(ee.RetryScheduled)
     assert h.supervisor.retry("A", "plan") == "retrying"
-    await h.wait_for(lambda: len(h.named("stage_finished")) == 2)
+    await h.wait_for(lambda: len(h.named(ee.StageFinished)) == 2)
     await h.stop()
-    assert [e["attempt"] for e in h.named("stage_finished")][:2] == [1, 1]
+    assert [e.attempt for e in h.named(ee.StageFinished)][:2] == [1, 1]
     assert len(h.supervisor.runs[("A", "plan")].sessions) == 2
 
 
@@ -141,14 +146,14 @@ async def test_reconcile_stops_stage_when_issue_moves(project: Project) -> None:
     wf["agents"]["codex"]["args"] = {"mode": "cooperative"}
     wf["issue"]["stages"]["plan"]["hooks"] = {"after_run": "echo {{ issue.outcome }} > after_run.txt"}
     h = Harness(project.write(wf)).start()
-    await h.wait_for(lambda: len(h.named("stage_started")) == 2)
-    pids = [e["pid"] for e in h.named("stage_started")]
+    await h.wait_for(lambda: len(h.named(ee.StageStarted)) == 2)
+    pids = [e.pid for e in h.named(ee.StageStarted)]
     project.set_issues([{"id": "A", "title": "a", "state": "review"}])
-    a = await h.wait_event("stage_finished", issue="A")
-    b = await h.wait_event("stage_finished", issue="B")
+    a = await h.wait_event(ee.StageFinished, issue="A")
+    b = await h.wait_event(ee.StageFinished, issue="B")
     await h.stop()
-    assert a["state"] == "cancelled" and a["reason"] == "issue moved to review"
-    assert b["state"] == "cancelled" and b["reason"] == "issue no longer listed"
+    assert a.state == "cancelled" and a.reason == "issue moved to review"
+    assert b.state == "cancelled" and b.reason == "issue no longer listed"
     assert all(not group_alive(pid) for pid in pids)
     for issue in ("A", "B"):
         assert (h.supervisor.workdir_of(issue) / "after_run.txt").read_text().strip() == "cancelled"
@@ -161,14 +166,14 @@ async def test_cancel_command_skips_after_run(project: Project) -> None:
     wf["agents"]["codex"]["args"] = {"mode": "cooperative"}
     wf["issue"]["stages"]["plan"]["hooks"] = {"after_run": "touch after_run.txt"}
     h = Harness(project.write(wf)).start()
-    started = await h.wait_event("stage_started")
+    started = await h.wait_event(ee.StageStarted)
     assert h.supervisor.cancel("A", "plan") == "cancelling"
-    finished = await h.wait_event("stage_finished")
+    finished = await h.wait_event(ee.StageFinished)
     await h.stop()
-    assert finished["state"] == "cancelled" and finished["reason"] == "cancelled by user"
-    assert not h.named("retry_scheduled")
+    assert finished.state == "cancelled" and finished.reason == "cancelled by user"
+    assert not h.named(ee.RetryScheduled)
     assert not (h.supervisor.workdir_of("A") / "after_run.txt").exists()
-    assert not group_alive(started["pid"])
+    assert not group_alive(started.pid)
 
 
 async def test_hooks_after_create_once_before_run_failure_aborts(project: Project) -> None:
@@ -181,14 +186,14 @@ async def test_hooks_after_create_once_before_run_failure_aborts(project: Projec
     await h.finish()
     workdir = h.supervisor.workdir_of("A")
     assert (workdir / "created.txt").read_text() == "it's tricky; rm -rf /\n"  # once, though two attempts ran
-    assert not h.named("stage_started")
-    finished = h.named("stage_finished")
+    assert not h.named(ee.StageStarted)
+    finished = h.named(ee.StageFinished)
     assert len(finished) == 2
-    assert finished[0]["state"] == "failed" and finished[0]["reason"] == "hook before_run exited with code 3: nope"
-    hooks = [(e["hook"], e["ok"], e["exit_code"]) for e in h.named("hook_finished")]
+    assert finished[0].state == "failed" and finished[0].reason == "hook before_run exited with code 3: nope"
+    hooks = [(e.hook, e.ok, e.exit_code) for e in h.named(ee.HookFinished)]
     assert hooks == [("after_create", True, 0), ("before_run", False, 3), ("before_run", False, 3)]
     assert not (workdir / "after.txt").exists()
-    records = [json.loads(line) for line in Path(finished[0]["session_file"]).read_text().splitlines()]
+    records = [json.loads(line) for line in Path(finished[0].session_file).read_text().splitlines()]
     assert [r["kind"] for r in records] == ["outcome"]
 
 
@@ -213,7 +218,7 @@ async def test_prompt_is_rendered_with_context_and_exec(project: Project, tmp_pa
     text = out.read_text()
     assert text.startswith("A Fix it high plan in ")
     assert text.endswith("hi-from-exec\n")
-    assert h.named("stage_finished")[0]["state"] == "completed"
+    assert h.named(ee.StageFinished)[0].state == "completed"
 
 
 async def test_prompt_with_unknown_variable_fails_stage_clearly(project: Project) -> None:
@@ -222,7 +227,7 @@ async def test_prompt_with_unknown_variable_fails_stage_clearly(project: Project
     wf["issue"]["stages"]["plan"]["prompt"] = "{{ issue.nope }}"
     h = Harness(project.write(wf)).start()
     await h.finish()
-    reason = h.named("stage_finished")[0]["reason"]
+    reason = h.named(ee.StageFinished)[0].reason
     assert reason.startswith("prompt render failed: stage plan prompt: undefined variable")
     assert "nope" in reason
 
@@ -242,17 +247,17 @@ async def test_bad_payloads_never_stop_the_loop(project: Project) -> None:
     wf["issues"]["pull"] = {"command": "./pull.sh", "idle_sec": 0.1}
     h = Harness(project.write(wf)).start()
     await h.finish()
-    failed = h.named("intake_failed")
-    assert [f["error"].split(":")[0] for f in failed] == [
+    failed = h.named(ee.IntakeFailed)
+    assert [f.error.split(":")[0] for f in failed] == [
         "pull command exited with code 1",
         "pull command output is not JSON (Expecting value at line 1 column 1)",
         "pull command output must be a JSON array (got dict)",
     ]
-    assert failed[0]["exit_code"] == 1 and "tracker down" in failed[0]["stderr"]
-    rejected = {e["id"]: e["reason"] for e in h.named("issue_rejected")}
+    assert failed[0].exit_code == 1 and "tracker down" in failed[0].stderr
+    rejected = {e.id: e.reason for e in h.named(ee.IssueRejected)}
     assert "unsafe issue id '../x'" in rejected["../x"]
     assert rejected["A"] == "issue A: missing `title`"
-    assert [e["issue"] for e in h.named("stage_finished")] == ["B"]
+    assert [e.issue for e in h.named(ee.StageFinished)] == ["B"]
     assert counter.read_text().strip() == "4"
     assert not (h.supervisor.layout.root / "x").exists()
 
@@ -277,14 +282,14 @@ async def test_hot_reload_applies_clean_config_and_keeps_last_good(project: Proj
     wf["loop"]["max_iterations"] = None
     wf["issues"]["pull"]["idle_sec"] = 0.2
     h = Harness(project.write(wf), watch=True).start()
-    await h.wait_event("intake")
+    await h.wait_event(ee.Intake)
     wf["issue"]["stages"]["plan"]["prompt"] = "changed"
     project.write(wf)
-    await h.wait_event("config_reloaded")
+    await h.wait_event(ee.ConfigReloaded)
     assert h.supervisor.workflow.issue.stages["plan"].prompt == "changed"
     project.write("loop: [broken\n")
-    rejected = await h.wait_event("config_rejected")
-    assert rejected["errors"][0]["code"] == "yaml_syntax"
+    rejected = await h.wait_event(ee.ConfigRejected)
+    assert rejected.errors[0].code == "yaml_syntax"
     assert h.supervisor.workflow.issue.stages["plan"].prompt == "changed"
     await h.stop()
 
@@ -294,12 +299,15 @@ async def test_snapshot_shape(project: Project) -> None:
     h = Harness(project.write(base_workflow(project))).start()
     await h.finish()
     snap = h.supervisor.snapshot()
-    assert snap["tokens"] == {"input": 240, "output": 90, "cache_read": 24}
-    issue = snap["issues"][0]
-    assert issue["id"] == "A" and issue["extra"] == {"labels": ["x"]}
-    stage_run = issue["stages"][0]
-    assert stage_run["status"] == "completed" and stage_run["session"]["agent_session_id"]
-    assert snap["intake"]["status"] == "done"
+    assert isinstance(snap, EngineView)
+    assert snap.tokens == Tokens(input=240, output=90, cache_read=24)
+    issue = snap.issues[0]
+    assert issue.id == "A" and issue.extra == {"labels": ["x"]}
+    stage_run = issue.runs[0]
+    assert stage_run.status == RunStatus.COMPLETED and stage_run.session and stage_run.session.agent_session_id
+    assert issue.sessions == stage_run.history and issue.tokens_total == 240 + 90
+    assert snap.intake.status == IntakeStatus.DONE and snap.active_run_count == 0
+    assert snap.find_issue("A") is issue and snap.find_issue("nope") is None
 
 
 async def test_due_retry_waits_for_a_free_slot(project: Project) -> None:
@@ -326,14 +334,10 @@ async def test_due_retry_waits_for_a_free_slot(project: Project) -> None:
         lambda e: most_active.append(len({r.issue_id for r in h.supervisor.runs.values() if r.active}))
     )
     h.start()
-    await h.wait_for(lambda: len(h.named("stage_finished", issue="A")) == 2, timeout=30)
+    await h.wait_for(lambda: len(h.named(ee.StageFinished, issue="A")) == 2, timeout=30)
     await h.stop()
     assert max(most_active) == 1
-    order = [
-        (e["event"], e["issue"], e.get("attempt"))
-        for e in h.events
-        if e["event"] in ("stage_started", "stage_finished")
-    ]
+    order = [(e.name, e.issue, e.attempt) for e in h.events if isinstance(e, ee.StageStarted | ee.StageFinished)]
     assert order.index(("stage_finished", "B", 1)) < order.index(("stage_started", "A", 2))
 
 
@@ -343,22 +347,37 @@ async def test_pause_resume_and_poll_now(project: Project) -> None:
     wf["loop"]["max_iterations"] = None
     wf["issues"]["pull"]["idle_sec"] = 3600  # only poll_now / resume can trigger a second cycle
     h = Harness(project.write(wf)).start()
-    await h.wait_event("intake")
-    assert 3500 < h.supervisor.snapshot()["intake"]["next_poll_in"] <= 3600
+    await h.wait_event(ee.Intake)
+    assert 3500 < (h.supervisor.snapshot().intake.next_poll_in or 0) <= 3600
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
     h.supervisor.poll_now()
-    await h.wait_for(lambda: len(h.named("intake")) == 2)
-    await h.wait_event("stage_finished")
+    await h.wait_for(lambda: len(h.named(ee.Intake)) == 2)
+    await h.wait_event(ee.StageFinished)
     h.supervisor.pause()
     snap = h.supervisor.snapshot()
-    assert snap["intake"]["status"] == "paused" and snap["intake"]["paused"]
+    assert snap.intake.status == IntakeStatus.PAUSED and snap.intake.paused
     h.supervisor.poll_now()  # paused: nothing is pulled
-    await h.wait_for(lambda: h.supervisor.snapshot()["intake"]["next_poll_in"] is None)
-    assert len(h.named("intake")) == 2
+    await h.wait_for(lambda: h.supervisor.snapshot().intake.next_poll_in is None)
+    assert len(h.named(ee.Intake)) == 2
     h.supervisor.resume()
-    await h.wait_for(lambda: len(h.named("intake")) == 3)
+    await h.wait_for(lambda: len(h.named(ee.Intake)) == 3)
     await h.stop()
-    assert [e["event"] for e in h.events if e["event"] in ("intake_paused", "intake_resumed")] == [
-        "intake_paused",
-        "intake_resumed",
+    assert [type(e) for e in h.events if isinstance(e, ee.IntakePaused | ee.IntakeResumed)] == [
+        ee.IntakePaused,
+        ee.IntakeResumed,
     ]
+
+
+def test_session_views_are_frozen_copies_and_finished_ones_are_made_once() -> None:
+    snap = SessionSnapshot("A", "plan", 1, "019bc2a0-0000-7000-8000-000000000001", "/s/plan.jsonl")
+    live = snap.to_view()
+    assert live.state == SessionState.STARTING and live.state.live
+    snap.state = "running"  # the session loop assigns plain strings; the view is typed
+    snap.tokens["input"] += 5
+    running = snap.to_view()
+    assert running is not live and running.state is SessionState.RUNNING and running.tokens == Tokens(input=5)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        running.pid = 1  # type: ignore[misc]
+    snap.state, snap.reason = "completed", "completed"
+    done = snap.to_view()
+    assert done.state is SessionState.COMPLETED and snap.to_view() is done

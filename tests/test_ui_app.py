@@ -15,6 +15,8 @@ from typing import Any
 import psutil
 import pytest
 from conftest import Project, base_workflow
+from textual.app import App
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Input, Log, Static
 
@@ -22,6 +24,7 @@ from vik_tui.config.loader import load_workflow
 from vik_tui.engine.proc import group_alive
 from vik_tui.engine.service import WorkflowLock
 from vik_tui.engine.supervisor import Supervisor
+from vik_tui.engine.view import IntakeStatus, RunStatus, RunView, SessionView
 from vik_tui.ui.app import DiagnosticsApp, VikApp
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
@@ -71,32 +74,26 @@ async def wait_for(pilot: Pilot[Any], predicate: Callable[[], Any], what: str, t
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
-def run_status(app: VikApp, issue_id: str, stage: str = "plan") -> str | None:
-    for issue in app.engine.snapshot()["issues"]:
-        if issue["id"] == issue_id:
-            for run in issue["stages"]:
-                if run["stage"] == stage:
-                    return run["status"]
-    return None
+def run_view(app: VikApp, issue_id: str, stage: str = "plan") -> RunView | None:
+    issue = app.engine.snapshot().find_issue(issue_id)
+    return issue.run_of(stage) if issue else None
 
 
-def run_dict(app: VikApp, issue_id: str, stage: str = "plan") -> dict[str, Any]:
-    for issue in app.engine.snapshot()["issues"]:
-        if issue["id"] == issue_id:
-            for run in issue["stages"]:
-                if run["stage"] == stage:
-                    return run
-    raise AssertionError(f"no run {issue_id}/{stage}")
+def run_status(app: VikApp, issue_id: str, stage: str = "plan") -> RunStatus | None:
+    run = run_view(app, issue_id, stage)
+    return run.status if run else None
 
 
-def history(app: VikApp, issue_id: str, stage: str = "plan") -> list[dict[str, Any]]:
-    """Every attempt's session of a stage so far ([] before the stage exists)."""
-    for issue in app.engine.snapshot()["issues"]:
-        if issue["id"] == issue_id:
-            for run in issue["stages"]:
-                if run["stage"] == stage:
-                    return run["history"]
-    return []
+def current_session(app: VikApp, issue_id: str, stage: str = "plan") -> SessionView:
+    run = run_view(app, issue_id, stage)
+    assert run is not None and run.session is not None, f"no session of {issue_id}/{stage}"
+    return run.session
+
+
+def history(app: VikApp, issue_id: str, stage: str = "plan") -> tuple[SessionView, ...]:
+    """Every attempt's session of a stage so far (() before the stage exists)."""
+    run = run_view(app, issue_id, stage)
+    return run.history if run else ()
 
 
 def rows(app: VikApp) -> list[str]:
@@ -112,6 +109,16 @@ def active_pane(app: VikApp) -> SessionPane | None:
 def pane_text(app: VikApp) -> str:
     pane = active_pane(app)
     return "\n".join(pane.log_widget.lines) if pane is not None and pane.state == "live" else ""
+
+
+def findings_text(app: App[Any]) -> str:
+    """The findings of the diagnostics screen on top, once it is composed ("" until then)."""
+    if not isinstance(app.screen, DiagnosticsScreen):
+        return ""
+    try:
+        return str(app.screen.query_one("#findings-text", Static).render())
+    except NoMatches:
+        return ""
 
 
 def group_gone(pid: int) -> bool:
@@ -222,7 +229,7 @@ async def test_restart_replays_history(project: Project) -> None:
         await wait_for(pilot, lambda: rows(second) == ["R-1"], "the row after restart")
         await wait_for(pilot, lambda: "── completed" in pane_text(second), "the replayed session")
         assert "DONE: the work is finished." in pane_text(second)
-        assert run_dict(second, "R-1")["history"][0]["attempt"] == 1
+        assert history(second, "R-1")[0].attempt == 1
         await quit_app(pilot, second)
 
 
@@ -260,7 +267,7 @@ async def test_cancel_of_a_hanging_agent_leaves_no_process(
             lambda: run_status(app, "H-1") == "running" and child_file.exists() and child_file.read_text().strip(),
             "the agent and its grandchild",
         )
-        pid = run_dict(app, "H-1")["session"]["pid"]
+        pid = current_session(app, "H-1").pid
         child = int(child_file.read_text())
         assert pid and not group_gone(pid)
         await pilot.press("c")
@@ -277,7 +284,7 @@ async def test_retry_after_failure_with_r(project: Project) -> None:
     app = VikApp(supervisor(workflow(project, mode="turn_failed", max_attempts=1)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(
-            pilot, lambda: run_status(app, "F-1") == "failed" and run_dict(app, "F-1")["gave_up"], "the failure"
+            pilot, lambda: run_status(app, "F-1") == "failed" and run_view(app, "F-1").gave_up, "the failure"
         )
         await wait_for(pilot, lambda: any("needs a human" in (n.title or "") for n in app._notifications), "the toast")
         await wait_for(pilot, lambda: "── failed" in pane_text(app), "the failed outcome in the pane")
@@ -317,17 +324,17 @@ async def test_pause_resume_and_poll_now(project: Project) -> None:
     project.set_issues([{"id": "P-1", "title": "idle", "state": "backlog"}])
     app = VikApp(supervisor(workflow(project, idle_sec=60)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.engine.snapshot()["intake"]["status"] == "idle", "the first poll")
-        iterations = app.engine.snapshot()["intake"]["iterations"]
+        await wait_for(pilot, lambda: app.engine.snapshot().intake.status == IntakeStatus.IDLE, "the first poll")
+        iterations = app.engine.snapshot().intake.iterations
         await pilot.press("f")
-        await wait_for(pilot, lambda: app.engine.snapshot()["intake"]["iterations"] > iterations, "poll now")
+        await wait_for(pilot, lambda: app.engine.snapshot().intake.iterations > iterations, "poll now")
         await pilot.press("p")
-        await wait_for(pilot, lambda: app.engine.snapshot()["intake"]["paused"], "pause")
+        await wait_for(pilot, lambda: app.engine.snapshot().intake.paused, "pause")
         await wait_for(pilot, lambda: "paused" in str(app.main.query_one("#status", Static).render()), "the header")
         assert app.main.check_action("poll_now", ()) is None  # dimmed while paused
         assert app.main.check_action("pause", ()) is False and app.main.check_action("resume", ()) is True
         await pilot.press("p")
-        await wait_for(pilot, lambda: not app.engine.snapshot()["intake"]["paused"], "resume")
+        await wait_for(pilot, lambda: not app.engine.snapshot().intake.paused, "resume")
         await quit_app(pilot, app)
 
 
@@ -384,10 +391,10 @@ async def test_quit_with_running_agents_asks_then_stops_them(project: Project) -
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(
             pilot,
-            lambda: all(run_status(app, i) == "running" and history(app, i)[-1].get("pid") for i in ("Q-1", "Q-2")),
+            lambda: all(run_status(app, i) == "running" and history(app, i)[-1].pid for i in ("Q-1", "Q-2")),
             "two agents",
         )
-        pids = [run_dict(app, i)["session"]["pid"] for i in ("Q-1", "Q-2")]
+        pids = [current_session(app, i).pid for i in ("Q-1", "Q-2")]
         await pilot.press("q")
         await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert "2 agents are running" in app.screen.question
@@ -423,8 +430,8 @@ async def test_diagnostics_screen_for_a_broken_workflow(project: Project) -> Non
     assert not result.ok
     app = DiagnosticsApp(result)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: isinstance(app.screen, DiagnosticsScreen), "the diagnostics")
-        text = str(app.screen.query_one("#findings-text", Static).render())
+        await wait_for(pilot, lambda: findings_text(app), "the diagnostics")
+        text = findings_text(app)
         assert "error" in text and "issue.stages.plan.agent" in text
         code = result.errors[0].code
         assert code in text
@@ -440,7 +447,7 @@ async def test_shell_diff_and_session_path_keys(project: Project, monkeypatch: p
         await wait_for(pilot, lambda: run_status(app, "W-1") == "completed", "W-1 to complete")
         await wait_for(pilot, lambda: app.main.check_action("open_session", ()) is True, "a selected session")
         await pilot.press("o")
-        session_file = run_dict(app, "W-1")["session"]["session_file"]
+        session_file = current_session(app, "W-1").session_file
         await wait_for(pilot, lambda: any(n.message == session_file for n in app._notifications), "the path toast")
         await pilot.press("s")
         workdir = str(app.engine.workdir_of("W-1"))
@@ -498,13 +505,12 @@ async def test_rejected_config_edit_shows_diagnostics(project: Project) -> None:
     path = workflow(project)
     app = VikApp(supervisor(path), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.engine.snapshot()["intake"]["iterations"] >= 1, "the first poll")
+        await wait_for(pilot, lambda: app.engine.snapshot().intake.iterations >= 1, "the first poll")
         data = base_workflow(project)
         data["issue"]["stages"]["plan"]["agent"] = "nobody"
         project.write(data)
         app.engine.reload()  # what the file watcher calls on save
-        await wait_for(pilot, lambda: isinstance(app.screen, DiagnosticsScreen), "the diagnostics over the app")
-        assert "undefined_agent" in str(app.screen.query_one("#findings-text", Static).render())
+        await wait_for(pilot, lambda: "undefined_agent" in findings_text(app), "the diagnostics over the app")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, DiagnosticsScreen), "it to close")
         assert app.is_running

@@ -11,11 +11,14 @@ import time
 from pathlib import Path
 from typing import Any
 
+import scripted_engine as scripted
 from conftest import Project, base_workflow
 from textual.pilot import Pilot
 
+from vik_tui.agents.events import AgentEvent
 from vik_tui.config.loader import load_workflow
-from vik_tui.ui import scripted
+from vik_tui.engine.engine_events import EngineEvent
+from vik_tui.engine.view import EngineView, RunView, SessionView
 from vik_tui.ui.app import DiagnosticsApp, VikApp
 from vik_tui.ui.clock import FrozenClock
 from vik_tui.ui.glyphs import UNICODE
@@ -40,12 +43,12 @@ async def settled(pilot: Pilot[Any]) -> None:
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
         await pilot.pause(0.05)
-        if not app.main.ready or not app.main.snap:
+        if not app.main.ready or app.main.snap is None:
             continue
         panes = app.main.query_one(StagePanes)
         uuid = panes.active_session_uuid()
         pane = panes._panes.get(uuid) if uuid else None
-        expects_pane = bool(app.main.snap.get("issues"))
+        expects_pane = bool(app.main.snap.issues)
         if panes._busy or (expects_pane and (pane is None or pane.state != "live")):
             continue
         state = (app.main.query_one(IssueTable).rebuilds, app.size, pane.log_widget.line_count if pane else 0)
@@ -106,3 +109,17 @@ def test_snapshot_inputs_are_fixed() -> None:
     for name, build in scripted.SCENARIOS.items():
         text = repr(build().snapshot())
         assert "/tmp" not in text and str(Path.home()) not in text.replace("/home/dev", ""), name
+
+
+def test_scripted_engine_serves_the_real_contract() -> None:
+    """The fake engine builds the engine's own view and event classes, so it cannot drift."""
+    for name, build in scripted.SCENARIOS.items():
+        engine = build()
+        snap = engine.snapshot()
+        assert type(snap) is EngineView, name
+        for issue in snap.issues:
+            assert all(isinstance(run, RunView) for run in issue.runs)
+            assert all(isinstance(session, SessionView) for session in issue.sessions)
+        for records in engine.records.values():
+            assert all(isinstance(r, AgentEvent) for r in records)
+        assert all(isinstance(e, EngineEvent) for e in engine.events)

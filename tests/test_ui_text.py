@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
+from vik_tui.agents import events as ev
+from vik_tui.engine.view import EngineView, IntakeStatus, IntakeView, RateLimitView, RunStatus, SessionState, Tokens
 from vik_tui.ui.clock import FrozenClock
 from vik_tui.ui.glyphs import ASCII, UNICODE, default_glyphs
 from vik_tui.ui.records import format_records, merge_replay
@@ -11,6 +15,11 @@ from vik_tui.ui.text import countdown, human_count, mmss, one_line, sanitize
 from vik_tui.ui.widgets.status_line import render_status
 
 CLOCK = FrozenClock("2026-01-15T12:00:00Z")
+
+
+def events(*records: dict) -> list[ev.AgentEvent]:
+    """Session-file records as the engine hands them to the UI: typed agent events."""
+    return [ev.AgentEvent.from_record(record) for record in records]
 
 
 @pytest.mark.parametrize(
@@ -59,7 +68,7 @@ def test_one_line_and_numbers() -> None:
 
 def test_format_records_layout() -> None:
     ts = "2026-01-15T11:58:48.000Z"
-    records = [
+    records = events(
         {"kind": "message", "role": "assistant", "text": "hello\nworld", "ts": ts},
         {"kind": "message", "role": "reasoning", "text": "thinking", "ts": ts},
         {"kind": "tool_call", "call_id": "1", "name": "shell", "status": "started", "input": "ls -la", "ts": ts},
@@ -83,7 +92,7 @@ def test_format_records_layout() -> None:
             "tokens": {"input": 1200, "output": 30},
             "ts": ts,
         },
-    ]
+    )
     lines = format_records(records, CLOCK, UNICODE, width=100)
     assert lines == [
         "11:58:48  hello",
@@ -104,9 +113,7 @@ def test_format_records_layout() -> None:
     assert ascii_lines[1] == "11:58:48  x exit 2"
     assert ascii_lines[-2].endswith("... 2 more lines")
     assert ascii_lines[-1] == "11:58:48  -- failed · boom · exit 1 · tokens in 1.2k out 30 --"
-    wrapped = format_records(
-        [{"kind": "error", "fatal": True, "message": "word " * 30, "ts": records[0]["ts"]}], CLOCK, UNICODE, 60
-    )
+    wrapped = format_records([ev.Error(fatal=True, message="word " * 30, ts=ts)], CLOCK, UNICODE, 60)
     assert len(wrapped) > 1 and all("[error] " in line for line in wrapped)
 
 
@@ -114,8 +121,8 @@ def test_format_records_wraps_and_clips_to_width() -> None:
     text = "word " * 60
     lines = format_records(
         [
-            {"kind": "message", "text": text, "ts": "2026-01-15T11:00:00Z"},
-            {"kind": "tool_call", "name": "shell", "status": "started", "input": "x" * 500},
+            ev.Message(text=text, ts="2026-01-15T11:00:00Z"),
+            ev.ToolCall(name="shell", status="started", input="x" * 500),
         ],
         CLOCK,
         UNICODE,
@@ -127,45 +134,56 @@ def test_format_records_wraps_and_clips_to_width() -> None:
 
 def test_format_records_never_raises_on_odd_records() -> None:
     lines = format_records(
-        [
+        events(
             {"kind": "message", "text": None},
             {"kind": "tool_call"},
             {"kind": "unknown", "raw": {"type": "x.y"}},
             {"kind": "brand_new"},
             {},
-        ],
+            {"kind": "outcome", "tokens": "not a dict", "exit_code": "?"},
+            {"kind": "completed", "success": False, "result": None},
+        ),
         CLOCK,
         UNICODE,
     )
-    assert len(lines) == 5
+    assert len(lines) == 7
+    assert "unhandled event x.y" in lines[2] and "unhandled event brand_new" in lines[3]
 
 
 def test_merge_replay_drops_the_overlap() -> None:
-    a, b, c, d = ({"kind": "message", "text": t, "ts": f"2026-01-15T11:00:0{i}Z"} for i, t in enumerate("abcd"))
+    a, b, c, d = (ev.Message(text=t, ts=f"2026-01-15T11:00:0{i}Z") for i, t in enumerate("abcd"))
     assert merge_replay([a, b], [c, d]) == [c, d]  # read before the live batches
     assert merge_replay([a, b, c], [c, d]) == [d]  # the file already had c
     assert merge_replay([a, b, c, d], [c, d]) == []  # and d
     assert merge_replay([], [a]) == [a]
-    half = {"kind": "error", "message": 'unreadable record in session file: {"kind": "mes'}
+    half = ev.Error(message='unreadable record in session file: {"kind": "mes')
     assert merge_replay([a, b, half], [c]) == [c]
+    said = ev.Error(message="unreadable record in session file: said by the agent", ts="2026-01-15T11:00:09Z")
+    assert merge_replay([a, said], [said, d]) == [d]  # a real error event is compared like any other
 
 
 def test_status_line_text() -> None:
-    snap = {
-        "name": "proj/workflow.yml",
-        "running": 2,
-        "max_issue_concurrency": 4,
-        "intake": {"status": "idle", "next_poll_in": 2.2, "paused": False},
-        "tokens": {"input": 12_300, "output": 4_100},
-        "rate_limits": {"primary": {"used_percent": 42.0}},
-    }
+    snap = EngineView(
+        workflow="/p/proj/workflow.yml",
+        name="proj/workflow.yml",
+        running=2,
+        max_issue_concurrency=4,
+        intake=IntakeView(status=IntakeStatus.IDLE, next_poll_in=2.2),
+        tokens=Tokens(input=12_300, output=4_100),
+        rate_limits={
+            "primary": RateLimitView("primary", used_percent=42.0),
+            "rpm": RateLimitView("rpm", remaining=7, limit=60),
+        },
+    )
     text = render_status(snap, UNICODE)
     assert "proj/workflow.yml" in text and "next in 3s" in text and "running 2/4" in text
-    assert "tokens in 12.3k out 4.1k" in text and "primary 42%" in text
-    snap["intake"] = {"status": "error", "error": "pull failed: \x1b[2Jboom", "next_poll_in": 1.0}
+    assert "tokens in 12.3k out 4.1k" in text and "primary 42%" in text and "rpm 7/60" in text
+    snap = dataclasses.replace(
+        snap, intake=IntakeView(status=IntakeStatus.ERROR, error="pull failed: \x1b[2Jboom", next_poll_in=1.0)
+    )
     text = render_status(snap, UNICODE)
     assert "error: pull failed: boom" in text and "\x1b" not in text
-    snap["intake"] = {"status": "paused", "paused": True}
+    snap = dataclasses.replace(snap, intake=IntakeView(status=IntakeStatus.PAUSED, paused=True))
     assert "paused" in render_status(snap, UNICODE)
 
 
@@ -174,8 +192,9 @@ def test_ascii_glyphs_from_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert default_glyphs() is ASCII
     monkeypatch.delenv("VIK_TUI_ASCII")
     assert default_glyphs() is UNICODE
-    assert UNICODE.for_status("running", 3) == UNICODE.spinner[3]
-    assert ASCII.for_status("retry_wait") == "R"
+    assert UNICODE.for_status(RunStatus.RUNNING, 3) == UNICODE.spinner[3]
+    assert ASCII.for_status(RunStatus.RETRY_WAIT) == "R"
+    assert UNICODE.for_status(SessionState.STARTING) == UNICODE.preparing and UNICODE.for_status(None) == "·"
     assert all(
         ord(ch) < 128
         for field in ("reserved", "preparing", "completed", "failed", "cancelled", "retry", "none", "tool")

@@ -160,7 +160,7 @@ def _demo(args: argparse.Namespace) -> int:
 
     def stop_when_done(supervisor):  # type: ignore[no-untyped-def]
         def listener(event):  # type: ignore[no-untyped-def]
-            if event["event"] != "intake":
+            if event.name != "intake":
                 return
             if demo_all_done(directory):
                 state["done"] = True

@@ -8,9 +8,14 @@ from typing import Any
 
 import orjson
 
+from vik_tui.agents.events import AgentEvent, Error, Outcome
 
-def read_session_records(path: str | Path, limit: int | None = None) -> list[dict[str, Any]]:
-    """The last `limit` records of a session file (all when None); bad lines become error records.
+UNREADABLE = "unreadable record in session file: "
+
+
+def read_session_records(path: str | Path, limit: int | None = None) -> list[AgentEvent]:
+    """The last `limit` events of a session file (all when None); bad lines become `Error` events
+    (without a `ts`: that tells them from what the agent said).
 
     With a limit only the file's tail is read, so opening the pane of a session with millions
     of events costs the same as opening a small one.
@@ -19,24 +24,23 @@ def read_session_records(path: str | Path, limit: int | None = None) -> list[dic
         lines = _tail_lines(Path(path), limit) if limit is not None else Path(path).read_bytes().splitlines()
     except OSError:
         return []
-    records: list[dict[str, Any]] = []
+    events: list[AgentEvent] = []
     for raw in lines:
         raw = raw.strip()
         if not raw:
             continue
+        record: Any
         try:
             record = orjson.loads(raw)
         except orjson.JSONDecodeError:
             try:
                 record = json.loads(raw)
             except ValueError:
-                record = {
-                    "kind": "error",
-                    "message": f"unreadable record in session file: {raw[:200].decode('utf-8', 'replace')}",
-                }
+                events.append(Error(message=UNREADABLE + raw[:200].decode("utf-8", "replace")))
+                continue
         if isinstance(record, dict):
-            records.append(record)
-    return records[-limit:] if limit is not None else records
+            events.append(AgentEvent.from_record(record))
+    return events[-limit:] if limit is not None else events
 
 
 def _tail_lines(path: Path, limit: int, block: int = 64 * 1024) -> list[bytes]:
@@ -58,10 +62,10 @@ def _tail_lines(path: Path, limit: int, block: int = 64 * 1024) -> list[bytes]:
     return lines[-limit:]
 
 
-def outcome_of(path: str | Path) -> dict[str, Any] | None:
+def outcome_of(path: str | Path) -> Outcome | None:
     """The session's final `outcome` record, if it has one (a crashed supervisor leaves none)."""
     tail = read_session_records(path, limit=1)
-    return tail[0] if tail and tail[0].get("kind") == "outcome" else None
+    return tail[0] if tail and isinstance(tail[0], Outcome) else None
 
 
 def list_sessions(sessions_dir: Path, issue_id: str) -> list[Path]:

@@ -8,9 +8,7 @@ from typing import Any
 
 from vik_tui.config.schema import StageConfig
 from vik_tui.engine.session import SessionSnapshot, StageSession
-
-ACTIVE = ("reserved", "preparing", "running")
-TERMINAL = ("completed", "failed", "cancelled")
+from vik_tui.engine.view import RunStatus, RunView
 
 
 def backoff_delay(attempt: int, backoff_sec: float, max_backoff_sec: float) -> float:
@@ -25,8 +23,7 @@ class StageRun:
     issue_id: str
     stage: str
     config: StageConfig
-    dispatched_state: str
-    status: str = "reserved"  # reserved|preparing|running|completed|failed|cancelled|retry_wait
+    status: RunStatus = RunStatus.RESERVED
     attempt: int = 1
     sessions: list[SessionSnapshot] = field(default_factory=list)
     session: StageSession | None = None
@@ -42,23 +39,18 @@ class StageRun:
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE
+        return self.status.active
 
-    @property
-    def current(self) -> SessionSnapshot | None:
-        return self.sessions[-1] if self.sessions else None
-
-    def to_dict(self, now: float) -> dict[str, Any]:
-        current = self.current
-        return {
-            "issue": self.issue_id,
-            "stage": self.stage,
-            "status": self.status,
-            "attempt": self.attempt,
-            "reason": self.reason,
-            "gave_up": self.gave_up,
-            "retry_due_at": self.retry_due_at,
-            "retry_in": None if self.retry_due is None else max(0.0, self.retry_due - now),
-            "session": current.to_dict() if current else None,
-            "history": [s.to_dict() for s in self.sessions],
-        }
+    def to_view(self, now: float) -> RunView:
+        """A frozen copy for the UI; `now` is event-loop time (for the retry countdown)."""
+        return RunView(
+            issue_id=self.issue_id,
+            stage=self.stage,
+            status=self.status,
+            attempt=self.attempt,
+            reason=self.reason,
+            gave_up=self.gave_up,
+            retry_due_at=self.retry_due_at,
+            retry_in=None if self.retry_due is None else max(0.0, self.retry_due - now),
+            history=tuple(s.to_view() for s in self.sessions),
+        )

@@ -22,6 +22,7 @@ import orjson
 from vik_tui.agents import events as ev
 from vik_tui.engine.clock import now_iso
 from vik_tui.engine.proc import kill_group
+from vik_tui.engine.view import SESSION_FINISHED, SessionState, SessionView, Tokens
 
 STDERR_TAIL_BYTES = 4096
 READ_CHUNK = 16 * 1024
@@ -52,14 +53,15 @@ STOP_CANCEL, STOP_TIMEOUT, STOP_STALL, STOP_SHUTDOWN, STOP_RECONCILE = (
 
 @dataclass
 class SessionSnapshot:
-    """What the UI shows for one session; updated in place as events arrive."""
+    """The engine's live record of one session, updated in place as events arrive; the UI
+    gets a frozen copy (`to_view()`)."""
 
     issue_id: str
     stage: str
     attempt: int
     session_uuid: str
     session_file: str
-    state: str = "starting"  # starting | running | completed | failed | cancelled
+    state: SessionState | str = SessionState.STARTING  # the session loop assigns the plain values
     agent_session_id: str | None = None
     pid: int | None = None
     started_at: str | None = None
@@ -74,13 +76,37 @@ class SessionSnapshot:
     signal: int | None = None
     stop_cause: str | None = None
     events: int = 0
+    _view: SessionView | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def finished(self) -> bool:
-        return self.state in ("completed", "failed", "cancelled")
+        return self.state in SESSION_FINISHED
 
-    def to_dict(self) -> dict[str, Any]:
-        return dict(self.__dict__, tools_in_flight=dict(self.tools_in_flight), tokens=dict(self.tokens))
+    def to_view(self) -> SessionView:
+        """A frozen copy. A finished session no longer changes, so its copy is made once: the
+        cost of a snapshot then follows the live sessions, not the whole history."""
+        view = self._view
+        if view is not None and self.finished:
+            return view
+        view = SessionView(
+            issue_id=self.issue_id,
+            stage=self.stage,
+            attempt=self.attempt,
+            session_uuid=self.session_uuid,
+            session_file=self.session_file,
+            state=SessionState.parse(self.state),  # the session loop may still assign plain strings
+            agent_session_id=self.agent_session_id,
+            pid=self.pid,
+            started_at=self.started_at,
+            ended_at=self.ended_at,
+            tokens=Tokens.of(self.tokens),
+            reason=self.reason,
+            exit_code=self.exit_code,
+            signal=self.signal,
+        )
+        if self.finished:
+            self._view = view
+        return view
 
 
 EventsCallback = Callable[["StageSession", list[dict[str, Any]]], None]
@@ -400,7 +426,7 @@ def _signal_name(sig: int) -> str:
         return str(sig)
 
 
-def write_outcome_only(snapshot: SessionSnapshot, state: str, reason: str) -> None:
+def write_outcome_only(snapshot: SessionSnapshot, state: SessionState, reason: str) -> None:
     """For a stage that failed before any agent started (hook, template): the file still tells."""
     path = Path(snapshot.session_file)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -408,12 +434,12 @@ def write_outcome_only(snapshot: SessionSnapshot, state: str, reason: str) -> No
     snapshot.ended_at = now_iso()
     snapshot.started_at = snapshot.started_at or snapshot.ended_at
     record = ev.Outcome(
-        state=state,
+        state=state.value,
         reason=reason,
         tokens=dict(snapshot.tokens),
         started_at=snapshot.started_at,
         ended_at=snapshot.ended_at,
+        ts=snapshot.ended_at,
     ).to_dict()
-    record["ts"] = snapshot.ended_at
     with open(path, "ab") as handle:
         handle.write(_dumps_line(record))

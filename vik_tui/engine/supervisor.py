@@ -1,7 +1,8 @@
 """The Supervisor owns all scheduling state and runs the loop: intake, dispatch, sessions.
 
-Everything else reports to it; only it mutates runs. It publishes typed engine events (plain
-dicts with `event` and `ts`) to subscribers: the headless printer or the Textual app.
+Everything else reports to it; only it mutates runs. It publishes engine events (the classes
+of `engine_events`) to subscribers, the headless printer or the Textual app, and answers
+`snapshot()` with a frozen `EngineView` (`view.py`).
 """
 
 from __future__ import annotations
@@ -10,15 +11,17 @@ import asyncio
 import contextlib
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import uuid6
 
+from vik_tui.agents.events import AgentEvent, Outcome
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
+from vik_tui.engine import engine_events as ee
 from vik_tui.engine import templates
 from vik_tui.engine.clock import iso_in, now_iso
 from vik_tui.engine.hooks import HookResult, run_hook
@@ -37,8 +40,19 @@ from vik_tui.engine.session import (
     StageSession,
     write_outcome_only,
 )
+from vik_tui.engine.view import (
+    EngineView,
+    IntakeStatus,
+    IntakeView,
+    IssueView,
+    RateLimitView,
+    RejectedView,
+    RetryView,
+    RunStatus,
+    SessionState,
+    Tokens,
+)
 
-Listener = Callable[[dict[str, Any]], None]
 NOT_RETRIED = (STOP_CANCEL, STOP_SHUTDOWN, STOP_RECONCILE)
 
 
@@ -53,16 +67,16 @@ class Supervisor:
         self.use_lock = lock
         self.issues: dict[str, Issue] = {}
         self.listed: list[str] = []
-        self.rejected: list[dict[str, Any]] = []
+        self.rejected: tuple[RejectedView, ...] = ()
         self.runs: dict[tuple[str, str], StageRun] = {}
         self.iterations = 0
         self.paused = False
-        self.intake_status = "starting"  # starting|polling|idle|paused|error|done|stopping
+        self.intake_status = IntakeStatus.STARTING
         self.intake_error: str | None = None
         self.next_poll_at: float | None = None
         self.stopping = False
         self.finished_polling = False
-        self._listeners: list[Listener] = []
+        self._listeners: list[ee.Listener] = []
         self._wake = asyncio.Event()  # a session ended or the config changed (drain waits on it)
         self._poll_requested = asyncio.Event()  # poll now, resume, finish or stop
         self._stop_event = asyncio.Event()
@@ -71,37 +85,33 @@ class Supervisor:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- subscription ------------------------------------------------------------------
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
+    def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
         self._listeners.append(listener)
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
-    def emit(self, name: str, level: str = "info", log: bool = True, **fields: Any) -> None:
-        event = {"event": name, "ts": now_iso(), "level": level, **fields}
-        if log:
-            self._log.write(event)
+    def emit(self, event: ee.EngineEvent) -> None:
+        if event.logged:
+            self._log.write(event.to_json())
         for listener in list(self._listeners):
             try:
                 listener(event)
             except Exception as exc:  # a broken subscriber must never stop the engine
                 self._listener_failed(listener, exc)
 
-    def _listener_failed(self, listener: Listener, exc: Exception) -> None:
+    def _listener_failed(self, listener: ee.Listener, exc: Exception) -> None:
         """Drop a subscriber that raised, and say so once (in the log file and to the others)."""
         if listener in self._listeners:
             self._listeners.remove(listener)
-        record = {
-            "event": "log",
-            "ts": now_iso(),
-            "level": "error",
-            "message": f"an engine subscriber failed and was detached: {type(exc).__name__}: {exc}",
-        }
-        self._log.write(record)
+        event = ee.Log(
+            level="error", message=f"an engine subscriber failed and was detached: {type(exc).__name__}: {exc}"
+        )
+        self._log.write(event.to_json())
         for other in list(self._listeners):
             with contextlib.suppress(Exception):
-                other(record)
+                other(event)
 
-    def log(self, level: str, message: str, **fields: Any) -> None:
-        self.emit("log", level=level, message=message, **fields)
+    def log(self, level: ee.Level, message: str) -> None:
+        self.emit(ee.Log(level=level, message=message))
 
     # -- commands ----------------------------------------------------------------------
     def cancel(self, issue_id: str, stage: str) -> str:
@@ -109,10 +119,10 @@ class Supervisor:
         run = self.runs.get((issue_id, stage))
         if run is None:
             return f"no stage {stage} for issue {issue_id}"
-        if run.status == "retry_wait":
+        if run.status == RunStatus.RETRY_WAIT:
             self._clear_retry(run)
-            run.status, run.reason = "cancelled", "retry cancelled by user"
-            self.emit("stage_finished", **self._finished_fields(run, None))
+            run.status, run.reason = RunStatus.CANCELLED, "retry cancelled by user"
+            self.emit(self._finished_event(run, None))
             return "retry cancelled"
         if not run.active:
             return f"{issue_id}/{stage} is not running ({run.status})"
@@ -139,13 +149,13 @@ class Supervisor:
 
     def pause(self) -> None:
         self.paused = True
-        self.intake_status = "paused"
-        self.emit("intake_paused")
+        self.intake_status = IntakeStatus.PAUSED
+        self.emit(ee.IntakePaused())
 
     def resume(self) -> None:
         self.paused = False
-        self.intake_status = "idle"
-        self.emit("intake_resumed")
+        self.intake_status = IntakeStatus.IDLE
+        self.emit(ee.IntakeResumed())
         self._poll_requested.set()
         self._wake.set()
 
@@ -159,13 +169,14 @@ class Supervisor:
         """Begin a clean shutdown: stop every session, then `run()` returns."""
         if not self.stopping:
             self.stopping = True
-            self.intake_status = "stopping"
+            self.intake_status = IntakeStatus.STOPPING
             self._stop_event.set()
             self._poll_requested.set()
             self._wake.set()
 
     # -- snapshot ----------------------------------------------------------------------
-    def snapshot(self) -> dict[str, Any]:
+    def snapshot(self) -> EngineView:
+        """A frozen view of everything the screen shows; cheap enough to take every frame."""
         now = self._now()
         by_issue = self._runs_by_issue()
         listed = set(self.listed)
@@ -174,63 +185,59 @@ class Supervisor:
         for issue_id in order:
             issue = self.issues[issue_id]
             issues.append(
-                {
-                    "id": issue.id,
-                    "title": issue.title,
-                    "state": issue.state,
-                    "description": issue.description,
-                    "listed": issue_id in listed,
-                    "extra": issue.extra,
-                    "stages": [run.to_dict(now) for run in by_issue.get(issue_id, [])],
-                }
+                IssueView(
+                    id=issue.id,
+                    title=issue.title,
+                    state=issue.state,
+                    description=issue.description,
+                    listed=issue_id in listed,
+                    extra=issue.extra,
+                    runs=tuple(run.to_view(now) for run in by_issue.get(issue_id, [])),
+                )
             )
         totals = {"input": 0, "output": 0, "cache_read": 0}
-        rate_limits: dict[str, Any] = {}
+        rate_limits: dict[str, RateLimitView] = {}
         for run in self.runs.values():
             for session in run.sessions:
                 for key in totals:
                     totals[key] += session.tokens.get(key, 0)
-                rate_limits.update(session.rate_limits)
-        return {
-            "workflow": str(self.workflow_path),
-            "name": self.workflow_path.parent.name + "/" + self.workflow_path.name,
-            "intake": {
-                "status": self.intake_status,
-                "error": self.intake_error,
-                "iterations": self.iterations,
-                "max_iterations": self.workflow.loop.max_iterations,
-                "paused": self.paused,
-                "next_poll_in": None if self.next_poll_at is None else max(0.0, self.next_poll_at - now),
-            },
-            "stages": list(self.workflow.issue.stages),
-            "running": len(self._active_issue_ids()),
-            "max_issue_concurrency": self.workflow.loop.max_issue_concurrency,
-            "tokens": totals,
-            "rate_limits": rate_limits,
-            "issues": issues,
-            "rejected": list(self.rejected),
-            "retries": [
-                {
-                    "issue": r.issue_id,
-                    "stage": r.stage,
-                    "attempt": r.attempt,
-                    "due_at": r.retry_due_at,
-                    "due_in": max(0.0, (r.retry_due or now) - now),
-                }
+                for scope, info in session.rate_limits.items():
+                    rate_limits[scope] = _rate_limit_view(scope, info)
+        return EngineView(
+            workflow=str(self.workflow_path),
+            name=self.workflow_path.parent.name + "/" + self.workflow_path.name,
+            intake=IntakeView(
+                status=self.intake_status,
+                error=self.intake_error,
+                iterations=self.iterations,
+                max_iterations=self.workflow.loop.max_iterations,
+                paused=self.paused,
+                next_poll_in=None if self.next_poll_at is None else max(0.0, self.next_poll_at - now),
+            ),
+            stages=tuple(self.workflow.issue.stages),
+            running=len(self._active_issue_ids()),
+            max_issue_concurrency=self.workflow.loop.max_issue_concurrency,
+            tokens=Tokens.of(totals),
+            rate_limits=rate_limits,
+            issues=tuple(issues),
+            rejected=self.rejected,
+            retries=tuple(
+                RetryView(
+                    issue_id=r.issue_id,
+                    stage=r.stage,
+                    attempt=r.attempt,
+                    due_at=r.retry_due_at,
+                    due_in=max(0.0, (r.retry_due or now) - now),
+                )
                 for r in self.runs.values()
-                if r.status == "retry_wait"
-            ],
-            "layout": {
-                "root": str(self.layout.root),
-                "sessions": str(self.layout.sessions_dir),
-                "logs": str(self.layout.logs_dir),
-            },
-        }
+                if r.status == RunStatus.RETRY_WAIT
+            ),
+        )
 
     def workdir_of(self, issue_id: str) -> Path:
         return self.layout.issue_workdir(issue_id)
 
-    def session_records(self, session_file: str, limit: int | None = None) -> list[dict[str, Any]]:
+    def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
         """Replay a session file (for panes opened late or after a restart)."""
         return read_session_records(session_file, limit)
 
@@ -246,24 +253,24 @@ class Supervisor:
                 if parsed is None or parsed[0] not in stage_names:
                     continue
                 stage, session_uuid = parsed
-                outcome = outcome_of(path) or {
-                    "state": "failed",
-                    "reason": "no outcome recorded (supervisor stopped abruptly)",
-                }
+                outcome = outcome_of(path) or Outcome(
+                    state=SessionState.FAILED, reason="no outcome recorded (supervisor stopped abruptly)"
+                )
                 snap = SessionSnapshot(issue_dir.name, stage, 0, session_uuid, str(path))
-                snap.state = outcome.get("state", "failed")
-                snap.reason = outcome.get("reason")
-                snap.exit_code = outcome.get("exit_code")
-                snap.tokens.update({k: v for k, v in (outcome.get("tokens") or {}).items() if isinstance(v, int)})
-                snap.started_at, snap.ended_at = outcome.get("started_at"), outcome.get("ended_at")
+                snap.state = SessionState.parse(outcome.state)
+                snap.reason = outcome.reason
+                snap.exit_code = outcome.exit_code
+                tokens = outcome.tokens if isinstance(outcome.tokens, dict) else {}
+                snap.tokens.update({k: v for k, v in tokens.items() if isinstance(v, int)})
+                snap.started_at, snap.ended_at = outcome.started_at, outcome.ended_at
                 key = (issue_dir.name, stage)
                 run = self.runs.get(key)
                 if run is None:
-                    run = StageRun(issue_dir.name, stage, self.workflow.issue.stages[stage], dispatched_state="")
+                    run = StageRun(issue_dir.name, stage, self.workflow.issue.stages[stage])
                     run.rerun_allowed = True  # a restart re-dispatches, as vik does
                     self.runs[key] = run
                 run.sessions.append(snap)
-                run.status, run.reason, run.attempt = snap.state, snap.reason, len(run.sessions)
+                run.status, run.reason, run.attempt = RunStatus(snap.state), snap.reason, len(run.sessions)
                 snap.attempt = len(run.sessions)
                 count += 1
         return count
@@ -285,7 +292,7 @@ class Supervisor:
                 "sessions_dir": str(self.layout.sessions_dir),
             },
         )
-        self.emit("supervisor_started", workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid())
+        self.emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
         watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
         try:
             await self._loop_cycles()
@@ -294,7 +301,7 @@ class Supervisor:
             if watcher:
                 watcher.cancel()
             await self._shutdown()
-            self.emit("supervisor_stopped", iterations=self.iterations)
+            self.emit(ee.SupervisorStopped(iterations=self.iterations))
             self._log.close()
             if self.use_lock:
                 self._lock.release()
@@ -310,25 +317,25 @@ class Supervisor:
                 max_iter = self.workflow.loop.max_iterations
                 if max_iter is not None and self.iterations >= max_iter:
                     self.finished_polling = True
-                    self.intake_status = "done"
+                    self.intake_status = IntakeStatus.DONE
                     self.next_poll_at = None
                     return
             await self._sleep_until_next_poll()
         if self.finished_polling:
-            self.intake_status = "done"
+            self.intake_status = IntakeStatus.DONE
             self.next_poll_at = None
 
     async def _sleep_until_next_poll(self) -> None:
         idle = float(self.workflow.issues.pull.idle_sec)
         self.next_poll_at = None if self.paused else self._now() + idle
         if not self.paused:
-            self.intake_status = "idle" if self.intake_error is None else "error"
+            self.intake_status = IntakeStatus.IDLE if self.intake_error is None else IntakeStatus.ERROR
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._poll_requested.wait(), None if self.paused else idle)
 
     async def _drain(self) -> None:
         """After the last cycle: wait until every session ended and no retry is pending."""
-        while not self.stopping and any(r.active or r.status == "retry_wait" for r in self.runs.values()):
+        while not self.stopping and any(r.status.cancellable for r in self.runs.values()):
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.workflow.loop.wait_ms / 1000)
@@ -347,35 +354,34 @@ class Supervisor:
 
     # -- intake ------------------------------------------------------------------------
     async def _intake_cycle(self) -> None:
-        self.intake_status = "polling"
-        self.emit("intake_polling", log=False)
+        self.intake_status = IntakeStatus.POLLING
+        self.emit(ee.IntakePolling())
         pull = self.workflow.issues.pull
         result = await run_pull(pull.command, self.layout.workflow_dir, float(self.workflow.loop.pull_timeout_sec))
         self.iterations += 1
         if not result.ok:
             self.intake_error = result.error
-            self.intake_status = "error"
+            self.intake_status = IntakeStatus.ERROR
             self.emit(
-                "intake_failed",
-                level="error",
-                error=result.error,
-                exit_code=result.exit_code,
-                stderr=result.stderr_tail[-1000:],
-                iteration=self.iterations,
+                ee.IntakeFailed(
+                    error=result.error or "",
+                    exit_code=result.exit_code,
+                    stderr=result.stderr_tail[-1000:],
+                    iteration=self.iterations,
+                )
             )
             return
         self.intake_error = None
         self._apply_intake(result)
-        self.emit("intake", issues=len(result.issues), rejected=len(result.rejected), iteration=self.iterations)
+        self.emit(ee.Intake(issues=len(result.issues), rejected=len(result.rejected), iteration=self.iterations))
         for item in result.rejected:
-            self.emit("issue_rejected", level="warning", id=item.issue_id, index=item.index, reason=item.reason)
+            self.emit(ee.IssueRejected(id=item.issue_id, index=item.index, reason=item.reason))
         self._dispatch()
 
     def _apply_intake(self, result: PullResult) -> None:
         self.listed = [i.id for i in result.issues]
-        for issue in result.issues:
-            self.issues[issue.id] = issue
-        self.rejected = [{"index": r.index, "id": r.issue_id, "reason": r.reason} for r in result.rejected]
+        self.issues.update((issue.id, issue) for issue in result.issues)
+        self.rejected = tuple(RejectedView(index=r.index, id=r.issue_id, reason=r.reason) for r in result.rejected)
         listed = set(self.listed)
         for run in self.runs.values():
             issue = self.issues.get(run.issue_id)
@@ -390,18 +396,18 @@ class Supervisor:
                     )
                 continue
             reason = f"issue moved to {issue.state}" if present and issue else "issue no longer listed"
-            if run.status in ("completed", "failed", "cancelled"):
+            if run.status.terminal:
                 run.rerun_allowed = True
-            elif run.status == "retry_wait":
+            elif run.status == RunStatus.RETRY_WAIT:
                 self._clear_retry(run)
-                run.status, run.reason = "failed", f"{run.reason}; retry dropped: {reason}"
+                run.status, run.reason = RunStatus.FAILED, f"{run.reason}; retry dropped: {reason}"
                 run.rerun_allowed = True
-                self.emit("retry_dropped", issue=run.issue_id, stage=run.stage, reason=reason)
+                self.emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
             elif run.active and run.reconcile_handle is None:
                 grace = float(self.workflow.loop.reconcile_grace_sec)
                 assert self._loop is not None
                 run.reconcile_handle = self._loop.call_later(grace, self._reconcile_now, run, reason)
-                self.emit("reconcile_pending", issue=run.issue_id, stage=run.stage, reason=reason, grace_sec=grace)
+                self.emit(ee.ReconcilePending(issue=run.issue_id, stage=run.stage, reason=reason, grace_sec=grace))
 
     def _reconcile_now(self, run: StageRun, reason: str) -> None:
         run.reconcile_handle = None
@@ -418,20 +424,20 @@ class Supervisor:
             return
         limit = self.workflow.loop.max_issue_concurrency
         active = self._active_issue_ids()
-        for run in [r for r in self.runs.values() if r.status == "retry_wait" and r.retry_handle is None]:
-            issue = self.issues.get(run.issue_id)
-            if issue is None or (run.issue_id not in active and len(active) >= limit):
+        for due in [r for r in self.runs.values() if r.status == RunStatus.RETRY_WAIT and r.retry_handle is None]:
+            waiting = self.issues.get(due.issue_id)
+            if waiting is None or (due.issue_id not in active and len(active) >= limit):
                 continue
-            active.add(run.issue_id)
-            config = self.workflow.issue.stages.get(run.stage, run.config)
-            self._start_run(issue, run.stage, config, attempt=run.attempt + 1, previous=run)
+            active.add(due.issue_id)
+            config = self.workflow.issue.stages.get(due.stage, due.config)
+            self._start_run(waiting, due.stage, config, attempt=due.attempt + 1, previous=due)
         for issue_id in self.listed:
             issue = self.issues[issue_id]
             for stage_name, stage in self.workflow.issue.stages.items():
                 if issue.state != stage.when.state:
                     continue
                 run = self.runs.get((issue_id, stage_name))
-                if run is not None and not (run.status in ("completed", "failed", "cancelled") and run.rerun_allowed):
+                if run is not None and not (run.status.terminal and run.rerun_allowed):
                     continue  # active, waiting to retry, or finished while the issue kept this state
                 if issue_id not in active and len(active) >= limit:
                     continue
@@ -441,11 +447,11 @@ class Supervisor:
     def _start_run(
         self, issue: Issue, stage_name: str, stage: StageConfig, attempt: int, previous: StageRun | None
     ) -> None:
-        run = StageRun(issue_id=issue.id, stage=stage_name, config=stage, dispatched_state=issue.state, attempt=attempt)
+        run = StageRun(issue_id=issue.id, stage=stage_name, config=stage, attempt=attempt)
         if previous is not None:
             run.sessions = previous.sessions  # history of every attempt stays visible
         self.runs[(issue.id, stage_name)] = run
-        self.emit("stage_reserved", issue=issue.id, stage=stage_name, attempt=attempt, log=False)
+        self.emit(ee.StageReserved(issue=issue.id, stage=stage_name, attempt=attempt))
         run.task = asyncio.ensure_future(self._execute(run, issue))
 
     def _stop_run(self, run: StageRun, cause: str, reason: str) -> None:
@@ -464,18 +470,18 @@ class Supervisor:
             session_file = self.layout.session_file(issue.id, run.stage, session_uuid)
             workdir = self.layout.issue_workdir(issue.id)
         except UnsafeIssueId as exc:  # intake already filters these; defence in depth
-            run.status, run.reason = "failed", str(exc)
-            self.emit("issue_rejected", level="error", id=issue.id, reason=str(exc))
+            run.status, run.reason = RunStatus.FAILED, str(exc)
+            self.emit(ee.IssueRejected(level="error", id=issue.id, index=None, reason=str(exc)))
             return
         snap = SessionSnapshot(issue.id, run.stage, run.attempt, session_uuid, str(session_file))
         run.sessions.append(snap)
         try:
-            run.status = "preparing"
+            run.status = RunStatus.PREPARING
             failure, prompt = await self._prepare(run, issue, workflow, workdir)
             if failure is None and run.abort:
                 failure = run.abort[1]
             if failure is not None:
-                state = "cancelled" if run.abort and run.abort[0] in NOT_RETRIED else "failed"
+                state = SessionState.CANCELLED if run.abort and run.abort[0] in NOT_RETRIED else SessionState.FAILED
                 write_outcome_only(snap, state, failure)
                 snap.stop_cause = run.abort[0] if run.abort else None
                 await self._finish(run, snap, issue, workflow, workdir, ran_agent=False)
@@ -501,16 +507,16 @@ class Supervisor:
             await self._finish(run, snap, issue, workflow, workdir, ran_agent=True)
         except asyncio.CancelledError:
             if not snap.finished:
-                write_outcome_only(snap, "cancelled", "supervisor shutting down")
-            run.status, run.reason = "cancelled", snap.reason
-            self.emit("stage_finished", **self._finished_fields(run, snap))
+                write_outcome_only(snap, SessionState.CANCELLED, "supervisor shutting down")
+            run.status, run.reason = RunStatus.CANCELLED, snap.reason
+            self.emit(self._finished_event(run, snap))
             raise
         except Exception as exc:  # a bug must never take the loop down; record it instead
             reason = f"internal error: {type(exc).__name__}: {exc}"
             if not snap.finished:
-                write_outcome_only(snap, "failed", reason)
-            run.status, run.reason = "failed", reason
-            self.emit("stage_finished", level="error", **self._finished_fields(run, snap))
+                write_outcome_only(snap, SessionState.FAILED, reason)
+            run.status, run.reason = RunStatus.FAILED, reason
+            self.emit(self._finished_event(run, snap, level="error"))
         finally:
             run.session = None
             self._wake.set()
@@ -521,14 +527,15 @@ class Supervisor:
         snap = session.snap
         run = self.runs.get((snap.issue_id, snap.stage))
         if run is not None and run.session is session:
-            run.status = "running"  # only once the process exists, so a running stage has a pid
+            run.status = RunStatus.RUNNING  # only once the process exists, so a running stage has a pid
         self.emit(
-            "stage_started",
-            issue=snap.issue_id,
-            stage=snap.stage,
-            attempt=snap.attempt,
-            pid=snap.pid,
-            session_file=snap.session_file,
+            ee.StageStarted(
+                issue=snap.issue_id,
+                stage=snap.stage,
+                attempt=snap.attempt,
+                pid=snap.pid,
+                session_file=snap.session_file,
+            )
         )
 
     async def _prepare(self, run: StageRun, issue: Issue, workflow: Workflow, workdir: Path) -> tuple[str | None, str]:
@@ -574,17 +581,18 @@ class Supervisor:
                 name, script, workdir, timeout, grace_sec=float(self.workflow.loop.cancel_grace_sec)
             )
         self.emit(
-            "hook_finished",
-            level="info" if result.ok else "error",
-            issue=run.issue_id,
-            stage=run.stage,
-            hook=name,
-            ok=result.ok,
-            exit_code=result.exit_code,
-            timed_out=result.timed_out,
-            error=result.error,
-            stdout_tail=result.stdout_tail[-500:],
-            stderr_tail=result.stderr_tail[-500:],
+            ee.HookFinished(
+                level="info" if result.ok else "error",
+                issue=run.issue_id,
+                stage=run.stage,
+                hook=name,
+                ok=result.ok,
+                exit_code=result.exit_code,
+                timed_out=result.timed_out,
+                error=result.error,
+                stdout_tail=result.stdout_tail[-500:],
+                stderr_tail=result.stderr_tail[-500:],
+            )
         )
         return result
 
@@ -603,24 +611,27 @@ class Supervisor:
             await self._hook(
                 run, "after_run", run.config.hooks.after_run, context, workdir, float(workflow.loop.hook_timeout_sec)
             )
-        run.status, run.reason = snap.state, snap.reason
-        level = "error" if snap.state == "failed" else "info"
-        self.emit("stage_finished", level=level, **self._finished_fields(run, snap))
-        if snap.state == "failed" and cause not in NOT_RETRIED:
+        run.status, run.reason = RunStatus(snap.state), snap.reason
+        failed = run.status == RunStatus.FAILED
+        self.emit(self._finished_event(run, snap, level="error" if failed else "info"))
+        if failed and cause not in NOT_RETRIED:
             self._schedule_retry(run, workflow)
 
-    def _finished_fields(self, run: StageRun, snap: SessionSnapshot | None) -> dict[str, Any]:
-        return {
-            "issue": run.issue_id,
-            "stage": run.stage,
-            "attempt": run.attempt,
-            "state": run.status,
-            "reason": run.reason,
-            "exit_code": snap.exit_code if snap else None,
-            "signal": snap.signal if snap else None,
-            "tokens": dict(snap.tokens) if snap else {},
-            "session_file": snap.session_file if snap else None,
-        }
+    def _finished_event(
+        self, run: StageRun, snap: SessionSnapshot | None, level: ee.Level = "info"
+    ) -> ee.StageFinished:
+        return ee.StageFinished(
+            level=level,
+            issue=run.issue_id,
+            stage=run.stage,
+            attempt=run.attempt,
+            state=run.status,
+            reason=run.reason,
+            exit_code=snap.exit_code if snap else None,
+            signal=snap.signal if snap else None,
+            tokens=dict(snap.tokens) if snap else {},
+            session_file=snap.session_file if snap else None,
+        )
 
     # -- retries -----------------------------------------------------------------------
     def _schedule_retry(self, run: StageRun, workflow: Workflow) -> None:
@@ -629,40 +640,30 @@ class Supervisor:
             return
         if run.attempt >= policy.max_attempts:
             run.gave_up = True
-            self.emit(
-                "retry_given_up",
-                level="error",
-                issue=run.issue_id,
-                stage=run.stage,
-                attempts=run.attempt,
-                reason=run.reason,
-            )
+            self.emit(ee.RetryGivenUp(issue=run.issue_id, stage=run.stage, attempts=run.attempt, reason=run.reason))
             return
         delay = backoff_delay(run.attempt, float(policy.backoff_sec), float(policy.max_backoff_sec))
         assert self._loop is not None
-        run.status = "retry_wait"
+        run.status = RunStatus.RETRY_WAIT
         run.retry_due = self._now() + delay
         run.retry_due_at = iso_in(delay)
         run.retry_handle = self._loop.call_later(delay, self._retry_due, run)
         self.emit(
-            "retry_scheduled",
-            issue=run.issue_id,
-            stage=run.stage,
-            attempt=run.attempt + 1,
-            delay_sec=delay,
-            due_at=run.retry_due_at,
+            ee.RetryScheduled(
+                issue=run.issue_id, stage=run.stage, attempt=run.attempt + 1, delay_sec=delay, due_at=run.retry_due_at
+            )
         )
 
     def _retry_due(self, run: StageRun) -> None:
         """The backoff is over: run it when the issue still shows the state and a slot is free."""
         run.retry_handle = None
-        if self.runs.get((run.issue_id, run.stage)) is not run or run.status != "retry_wait" or self.stopping:
+        if self.runs.get((run.issue_id, run.stage)) is not run or run.status != RunStatus.RETRY_WAIT or self.stopping:
             return
         issue = self.issues.get(run.issue_id)
         if issue is None or run.issue_id not in self.listed or issue.state != run.config.when.state:
-            run.status = "failed"
+            run.status = RunStatus.FAILED
             run.rerun_allowed = True
-            self.emit("retry_dropped", issue=run.issue_id, stage=run.stage, reason="issue left the stage's state")
+            self.emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason="issue left the stage's state"))
             return
         self._dispatch()  # picks up due retries first, within max_issue_concurrency
 
@@ -685,13 +686,13 @@ class Supervisor:
         if not result.ok or result.workflow is None:
             for diag in result.errors:
                 self.log("error", f"config reload rejected: {diag.render(self.workflow_path.name)}")
-            self.emit("config_rejected", level="error", errors=[d.to_dict() for d in result.errors])
+            self.emit(ee.ConfigRejected(errors=tuple(result.errors)))
             return result
         new_layout = Layout.for_workflow(result.workflow, self.workflow_path)
         if new_layout.root != self.layout.root:
             self.log("warning", "workspace location changed; it applies after a restart")
         self.workflow = result.workflow
-        self.emit("config_reloaded", warnings=len(result.warnings))
+        self.emit(ee.ConfigReloaded(warnings=len(result.warnings)))
         self._wake.set()
         return result
 
@@ -727,20 +728,38 @@ class Supervisor:
             runs.sort(key=lambda r: order.get(r.stage, len(order)))
         return grouped
 
-    def _on_session_events(self, session: StageSession, records: list[dict[str, Any]]) -> None:
+    def _on_session_events(self, session: StageSession, records: Sequence[AgentEvent | dict[str, Any]]) -> None:
         snap = session.snap
         if not self._listeners:
             return
+        events = [r if isinstance(r, AgentEvent) else AgentEvent.from_record(r) for r in records]
         self.emit(
-            "agent_events",
-            log=False,
-            issue=snap.issue_id,
-            stage=snap.stage,
-            attempt=snap.attempt,
-            session_file=snap.session_file,
-            records=records,
+            ee.AgentEvents(
+                issue=snap.issue_id,
+                stage=snap.stage,
+                attempt=snap.attempt,
+                session_file=snap.session_file,
+                records=events,
+            )
         )
 
     def _now(self) -> float:
         loop = self._loop or asyncio.get_event_loop()
         return loop.time()
+
+
+def _rate_limit_view(scope: str, info: Mapping[str, Any]) -> RateLimitView:
+    """The session keeps each scope's latest rate_limit record as a dict; the view is typed."""
+
+    def number(key: str) -> Any:
+        value = info.get(key)
+        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+    resets_at = info.get("resets_at")
+    return RateLimitView(
+        scope=scope,
+        used_percent=number("used_percent"),
+        remaining=number("remaining"),
+        limit=number("limit"),
+        resets_at=resets_at if isinstance(resets_at, str) else None,
+    )

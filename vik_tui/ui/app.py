@@ -11,29 +11,45 @@ import asyncio
 import contextlib
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
+from vik_tui.agents.events import AgentEvent
 from vik_tui.config.diagnostics import Diagnostic
 from vik_tui.config.loader import LoadResult, load_workflow
+from vik_tui.engine.engine_events import (
+    AgentEvents,
+    ConfigRejected,
+    ConfigReloaded,
+    EngineEvent,
+    Intake,
+    IntakeFailed,
+    Log,
+    RetryGivenUp,
+    StageFinished,
+)
 from vik_tui.engine.service import AlreadyRunning
+from vik_tui.engine.view import RunStatus
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.engine_api import Engine
 from vik_tui.ui.event_lines import EventLines
 from vik_tui.ui.glyphs import Glyphs, default_glyphs
 from vik_tui.ui.keys import KEYS
-from vik_tui.ui.model import active_run_count
 from vik_tui.ui.paths import stylesheet
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
-from vik_tui.ui.screens.main import MainScreen
 from vik_tui.ui.text import one_line
+
+if TYPE_CHECKING:
+    # imported when the app is made: the screen's module reads the app through a typed
+    # getter (`getters.app(VikApp)`), so it imports this module
+    from vik_tui.ui.screens.main import MainScreen
 
 FLUSH_INTERVAL = 0.05
 IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (timers, spinner)
@@ -59,6 +75,8 @@ class VikApp(App[int]):
         load_history: bool = True,
         warnings: Iterable[Diagnostic] = (),
     ) -> None:
+        from vik_tui.ui.screens.main import MainScreen
+
         super().__init__()
         self.engine = engine
         self.clock = clock or Clock()
@@ -70,17 +88,17 @@ class VikApp(App[int]):
         self.quitting = False
         self.exit_message: str | None = None
         self._engine_worker: Worker[Any] | None = None
-        self._unsubscribe: Any = None
-        self._pending_events: list[dict[str, Any]] = []
-        self._pending_records: dict[str, list[dict[str, Any]]] = {}
-        self._streams_seen: set[str | None] = set()  # sessions that streamed since the last frame
+        self._unsubscribe: Callable[[], None] | None = None
+        self._pending_events: list[EngineEvent] = []
+        self._pending_records: dict[str, list[AgentEvent]] = {}
+        self._streams_seen: set[str] = set()  # sessions that streamed since the last frame
         self._dirty = True
         self._force_full = True
         self._last_full = 0.0
         self._tick = 0
         self._event_lines = EventLines(self.clock)
         self._last_intake_error: str | None = None
-        self.main = MainScreen()
+        self.main: MainScreen = MainScreen()
         if self.clock.frozen:
             self.animation_level = "none"  # snapshots: no half-moved tab underline
 
@@ -104,7 +122,7 @@ class VikApp(App[int]):
         )
         for diag in self.warnings:
             self._pending_events.append(
-                {"event": "log", "ts": "", "level": "warning", "message": diag.render(self.engine.workflow_path.name)}
+                Log(ts="", level="warning", message=diag.render(self.engine.workflow_path.name))
             )
         if self.warnings:
             self.notify(
@@ -136,14 +154,14 @@ class VikApp(App[int]):
             self._unsubscribe()
 
     # -- engine events → pending buffer → one repaint per frame ------------------------------
-    def _on_engine_event(self, event: dict[str, Any]) -> None:
+    def _on_engine_event(self, event: EngineEvent) -> None:
         """Called synchronously by the engine: only buffer, never touch widgets here."""
         self._dirty = True
-        if event.get("event") == "agent_events":
-            session_file = event.get("session_file")
+        if isinstance(event, AgentEvents):
+            session_file = event.session_file
             self._streams_seen.add(session_file)
-            if session_file and self._panes_want(session_file):
-                self._pending_records.setdefault(session_file, []).extend(event.get("records") or [])
+            if self._panes_want(session_file):
+                self._pending_records.setdefault(session_file, []).extend(event.records)
             return
         self._pending_events.append(event)
 
@@ -155,7 +173,7 @@ class VikApp(App[int]):
         except NoMatches:
             return False
 
-    def take_pending(self, session_file: str) -> list[dict[str, Any]]:
+    def take_pending(self, session_file: str) -> list[AgentEvent]:
         """Hand a session's buffered live records to a pane finishing its replay."""
         return self._pending_records.pop(session_file, [])
 
@@ -187,7 +205,7 @@ class VikApp(App[int]):
         try:
             # a frame that only streams records reuses the last snapshot: building one per
             # frame for every issue is wasted work while nothing but output changed
-            snap = self.engine.snapshot() if full or not self.main.snap else self.main.snap
+            snap = self.engine.snapshot() if full or self.main.snap is None else self.main.snap
             self.main.apply(snap, lines, records, full=full)
         except NoMatches:
             return  # the screen is being torn down (quit): nothing left to paint
@@ -195,47 +213,45 @@ class VikApp(App[int]):
             self._alert(events)
 
     # -- notifications ----------------------------------------------------------------------
-    def _alert(self, events: list[dict[str, Any]]) -> None:
+    def _alert(self, events: list[EngineEvent]) -> None:
         ring = False
         for event in events:
-            name = event.get("event")
-            where = f"{event.get('issue')}/{event.get('stage')}"
-            if name == "stage_finished":
-                state = event.get("state")
-                if state == "completed":
-                    self.notify(f"{where} completed", title="stage done")
+            match event:
+                case StageFinished(state=RunStatus.COMPLETED):
+                    self.notify(f"{event.where} completed", title="stage done")
                     ring = True
-                elif state == "failed":
+                case StageFinished(state=RunStatus.FAILED):
                     self.notify(
-                        one_line(event.get("reason"), 200) or "failed", title=f"{where} failed", severity="error"
+                        one_line(event.reason, 200) or "failed", title=f"{event.where} failed", severity="error"
                     )
                     ring = True
-            elif name == "retry_given_up":
-                self.notify(
-                    f"gave up after {event.get('attempts')} attempt(s): {one_line(event.get('reason'), 160)}",
-                    title=f"{where} needs a human",
-                    severity="error",
-                    timeout=15,
-                )
-                ring = True
-            elif name == "intake_failed":
-                error = one_line(event.get("error"), 200)
-                if error != self._last_intake_error:
-                    self.notify(error, title="intake failed", severity="error")
-                self._last_intake_error = error
-            elif name == "intake":
-                self._last_intake_error = None
-            elif name == "config_rejected":
-                self._show_rejected_config(event.get("errors") or [])
-            elif name == "config_reloaded":
-                self.notify("workflow reloaded", title="config")
-            elif event.get("level") == "error" and name not in ("stage_finished",):
-                text = event.get("message") or event.get("error") or name
-                self.notify(one_line(str(text), 200), severity="error")
+                case StageFinished():
+                    pass
+                case RetryGivenUp():
+                    self.notify(
+                        f"gave up after {event.attempts} attempt(s): {one_line(event.reason, 160)}",
+                        title=f"{event.where} needs a human",
+                        severity="error",
+                        timeout=15,
+                    )
+                    ring = True
+                case IntakeFailed():
+                    error = one_line(event.error, 200)
+                    if error != self._last_intake_error:
+                        self.notify(error, title="intake failed", severity="error")
+                    self._last_intake_error = error
+                case Intake():
+                    self._last_intake_error = None
+                case ConfigRejected():
+                    self._show_rejected_config(list(event.errors))
+                case ConfigReloaded():
+                    self.notify("workflow reloaded", title="config")
+                case _ if event.level == "error":
+                    self.notify(one_line(event.describe(), 200), severity="error")
         if ring and self.bell_enabled:
             self.bell()
 
-    def _show_rejected_config(self, errors: list[dict[str, Any]]) -> None:
+    def _show_rejected_config(self, errors: list[Diagnostic]) -> None:
         self.notify(
             f"{len(errors)} error(s); the last good configuration stays",
             title="workflow edit rejected",
@@ -252,7 +268,7 @@ class VikApp(App[int]):
         if self.quitting:
             return
         started = self._engine_worker is not None  # not while history still loads in a thread
-        running = active_run_count(self.engine.snapshot()) if started and not self.engine_done else 0
+        running = self.engine.snapshot().active_run_count if started and not self.engine_done else 0
         if not running:
             self._begin_quit()
             return
@@ -284,6 +300,8 @@ class VikApp(App[int]):
 
     # -- command palette --------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        from vik_tui.ui.screens.main import MainScreen
+
         yield from super().get_system_commands(screen)
         if not isinstance(screen, MainScreen):
             return
@@ -295,7 +313,7 @@ class VikApp(App[int]):
             yield SystemCommand(key.label.capitalize(), key.help, _runner(screen, key.action))
 
 
-def _runner(screen: MainScreen, action: str) -> Any:
+def _runner(screen: MainScreen, action: str) -> Callable[[], Awaitable[None]]:
     async def run() -> None:
         await screen.run_action(action)
 
@@ -314,7 +332,7 @@ class DiagnosticsApp(App[str]):
         self.display_path = display_path or str(result.path)
 
     def on_mount(self) -> None:
-        findings = [d.to_dict() for d in self.result.diagnostics]
+        findings = list(self.result.diagnostics)
         headline = "The workflow cannot start" if not self.result.fatal else "The workflow file cannot be read"
         self.push_screen(DiagnosticsScreen(findings, self.display_path, headline), self._finished)
 

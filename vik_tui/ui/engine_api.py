@@ -1,19 +1,19 @@
 """The part of the Supervisor the UI uses, as a Protocol: the real engine and the scripted one
-(for snapshots and screenshots) both satisfy it."""
+of the tests both satisfy it. Only the typed contract crosses it: engine events
+(`engine_events`), views (`view`) and agent events (`agents.events`), never loose dicts."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
-from vik_tui.config.schema import Workflow
-
-Listener = Callable[[dict[str, Any]], None]
+from vik_tui.agents.events import AgentEvent
+from vik_tui.engine.engine_events import Listener
+from vik_tui.engine.view import EngineView
 
 
 class Engine(Protocol):
-    workflow: Workflow
     workflow_path: Path
 
     def subscribe(self, listener: Listener) -> Callable[[], None]: ...
@@ -24,12 +24,7 @@ class Engine(Protocol):
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def stop(self) -> None: ...
-    def snapshot(self) -> dict[str, Any]: ...
+    def snapshot(self) -> EngineView: ...
     def workdir_of(self, issue_id: str) -> Path: ...
-    def session_records(self, session_file: str, limit: int | None = None) -> list[dict[str, Any]]: ...
+    def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]: ...
     def load_history(self) -> int: ...
-
-
-def stage_names(engine: Engine) -> list[str]:
-    """Stages of the current configuration, in file order (hot reload may change them)."""
-    return list(engine.workflow.issue.stages)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from vik_tui.engine.view import RunStatus, SessionState
+
 
 @dataclass(frozen=True)
 class Glyphs:
@@ -26,19 +28,22 @@ class Glyphs:
     polling: str
     rule: str  # brackets the outcome line: "── completed ──"
 
-    def for_status(self, status: str | None, frame: int = 0) -> str:
-        """The glyph of a stage run status (reserved|preparing|running|completed|...)."""
-        if status == "running":
+    def for_status(self, status: RunStatus | SessionState | None, frame: int = 0) -> str:
+        """The glyph of a stage run status or a session state (a spinner while running)."""
+        if status == RunStatus.RUNNING:
             return self.spinner[frame % len(self.spinner)]
-        return {
-            "reserved": self.reserved,
-            "preparing": self.preparing,
-            "starting": self.preparing,
-            "completed": self.completed,
-            "failed": self.failed,
-            "cancelled": self.cancelled,
-            "retry_wait": self.retry,
-        }.get(status or "", self.none)
+        if status is None:
+            return self.none
+        glyphs: dict[str, str] = {
+            RunStatus.RESERVED: self.reserved,
+            RunStatus.PREPARING: self.preparing,
+            SessionState.STARTING: self.preparing,
+            RunStatus.COMPLETED: self.completed,
+            RunStatus.FAILED: self.failed,
+            RunStatus.CANCELLED: self.cancelled,
+            RunStatus.RETRY_WAIT: self.retry,
+        }
+        return glyphs.get(status, self.none)
 
 
 UNICODE = Glyphs(

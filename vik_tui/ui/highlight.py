@@ -13,9 +13,15 @@ from rich.highlighter import Highlighter
 from rich.style import Style
 from rich.text import Text
 
+from vik_tui.engine.view import SessionState
 from vik_tui.ui.glyphs import Glyphs
 
 _STAMP = re.compile(r"^(\d\d:\d\d:\d\d|\s{8})  ")
+_OUTCOME_STYLE: dict[str, str] = {
+    SessionState.COMPLETED: "ok",
+    SessionState.FAILED: "bad",
+    SessionState.CANCELLED: "warn",
+}
 
 
 def theme_color(variables: Mapping[str, str], name: str, fallback: str) -> str:
@@ -74,7 +80,7 @@ class SessionHighlighter(Highlighter):
         elif body.startswith(self.rule):
             state = body[len(self.rule) + 1 :].split(" ", 1)[0]
             text.stylize(self.styles["outcome"], start, len(plain))
-            style = {"completed": "ok", "failed": "bad", "cancelled": "warn"}.get(state)
+            style = _OUTCOME_STYLE.get(state)
         elif body.startswith("│"):
             style = "output"
         elif body.startswith(self.tool_marks):

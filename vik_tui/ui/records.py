@@ -1,6 +1,6 @@
-"""Session records (the `kind`-tagged dicts of agents/events.py) → plain lines for a pane's Log.
+"""Session records (the agent events of agents/events.py) → plain lines for a pane's Log.
 
-A pure function of (records, clock, glyphs, width) so it can run in a thread for a replay of
+A pure function of (events, clock, glyphs, width) so it can run in a thread for a replay of
 thousands of records, and be tested without a terminal. Layout of every line:
 
     HH:MM:SS  text            agent message (continuation lines indented by 10)
@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Iterable
-from typing import Any
 
+from vik_tui.agents import events as ev
+from vik_tui.engine.replay import UNREADABLE
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.text import human_count, one_line, sanitize
@@ -27,9 +28,9 @@ MIN_WRAP = 30
 
 
 def format_records(
-    records: Iterable[dict[str, Any]], clock: Clock, glyphs: Glyphs, width: int = DEFAULT_WIDTH
+    records: Iterable[ev.AgentEvent], clock: Clock, glyphs: Glyphs, width: int = DEFAULT_WIDTH
 ) -> list[str]:
-    """Every record's lines, in order. Unknown shapes never raise: they become a short line."""
+    """Every event's lines, in order. Odd values never raise: they become a short line."""
     out: list[str] = []
     width = max(MIN_WRAP + len(INDENT), width or DEFAULT_WIDTH)
     wrap = width - len(INDENT)
@@ -42,44 +43,39 @@ def format_records(
     return [line if len(line) <= width else line[: width - 1] + "…" for line in out]
 
 
-def format_record(record: dict[str, Any], clock: Clock, glyphs: Glyphs, wrap: int = DEFAULT_WIDTH) -> list[str]:
-    kind = record.get("kind")
-    stamp = clock.hhmmss(record.get("ts"))
-    if kind == "message":
-        return _message(stamp, record, wrap)
-    if kind == "tool_call":
-        return _tool(stamp, record, glyphs, wrap)
-    if kind == "subagent":
-        status = record.get("status")
-        mark = glyphs.tool if status == "started" else (glyphs.ok if status == "completed" else glyphs.bad)
-        detail = one_line(record.get("description"), wrap)
-        return [f"{stamp}  {mark} agent {one_line(record.get('name'), 40)}  {detail}".rstrip()]
-    if kind == "error":
-        tag = "[error]" if record.get("fatal") else "[warn]"
-        return _block(stamp, f"{tag} ", sanitize(str(record.get("message") or "error")), wrap)
-    if kind == "completed":
-        if record.get("success", True):
-            return [f"{stamp}  {glyphs.ok} turn completed"]
-        return _block(stamp, "[error] ", "turn failed: " + sanitize(str(record.get("result") or "")), wrap)
-    if kind == "outcome":
-        return [_outcome(stamp, record, glyphs.rule)]
-    if kind == "session_started":
-        bits = [b for b in (record.get("model"), record.get("session_id")) if b]
-        return [f"{stamp}  ~ session started" + (f" ({one_line(' · '.join(map(str, bits)), 80)})" if bits else "")]
-    if kind in ("token_usage", "rate_limit"):
-        return []  # shown in the header and the issue list, not worth a line each
-    if kind == "unknown":
-        raw = record.get("raw")
-        label = raw.get("type") if isinstance(raw, dict) else None
-        return [f"{stamp}  ~ unhandled event {one_line(str(label or raw), 60)}"]
-    return [f"{stamp}  ~ {one_line(str(kind), 40)} record"]
-
-
-def _message(stamp: str, record: dict[str, Any], wrap: int) -> list[str]:
-    role = record.get("role", "assistant")
-    text = sanitize(str(record.get("text") or "")).strip("\n")
-    prefix = {"reasoning": "~ ", "user": "> "}.get(role, "")
-    return _block(stamp, prefix, text, wrap)
+def format_record(event: ev.AgentEvent, clock: Clock, glyphs: Glyphs, wrap: int = DEFAULT_WIDTH) -> list[str]:
+    stamp = clock.hhmmss(event.ts)
+    match event:
+        case ev.Message():
+            text = sanitize(str(event.text or "")).strip("\n")
+            return _block(stamp, {"reasoning": "~ ", "user": "> "}.get(event.role, ""), text, wrap)
+        case ev.ToolCall():
+            return _tool(stamp, event, glyphs, wrap)
+        case ev.Subagent():
+            status = event.status
+            mark = glyphs.tool if status == "started" else (glyphs.ok if status == "completed" else glyphs.bad)
+            detail = one_line(event.description, wrap)
+            return [f"{stamp}  {mark} agent {one_line(event.name, 40)}  {detail}".rstrip()]
+        case ev.Error():
+            tag = "[error]" if event.fatal else "[warn]"
+            return _block(stamp, f"{tag} ", sanitize(str(event.message or "error")), wrap)
+        case ev.Completed():
+            if event.success:
+                return [f"{stamp}  {glyphs.ok} turn completed"]
+            return _block(stamp, "[error] ", "turn failed: " + sanitize(str(event.result or "")), wrap)
+        case ev.Outcome():
+            return [_outcome(stamp, event, glyphs.rule)]
+        case ev.SessionStarted():
+            bits = [b for b in (event.model, event.session_id) if b]
+            return [f"{stamp}  ~ session started" + (f" ({one_line(' · '.join(map(str, bits)), 80)})" if bits else "")]
+        case ev.TokenUsage() | ev.RateLimit():
+            return []  # shown in the header and the issue list, not worth a line each
+        case ev.Unknown(raw=dict() as raw):
+            label = raw.get("type") or raw.get("kind") or raw
+            return [f"{stamp}  ~ unhandled event {one_line(str(label), 60)}"]
+        case ev.Unknown():
+            return [f"{stamp}  ~ unhandled event {one_line(str(event.raw), 60)}"]
+    return [f"{stamp}  ~ {one_line(event.kind, 40)} record"]
 
 
 def _block(stamp: str, prefix: str, text: str, wrap: int) -> list[str]:
@@ -97,17 +93,17 @@ def _block(stamp: str, prefix: str, text: str, wrap: int) -> list[str]:
     return [f"{stamp}  {prefix}{lines[0]}"] + [f"{INDENT}{cont}{line}" if line else "" for line in lines[1:]]
 
 
-def _tool(stamp: str, record: dict[str, Any], glyphs: Glyphs, wrap: int) -> list[str]:
-    name = one_line(str(record.get("name") or "tool"), 40)
-    status = record.get("status")
-    command = one_line(record.get("input"), max(wrap - len(name) - 4, 10))
+def _tool(stamp: str, event: ev.ToolCall, glyphs: Glyphs, wrap: int) -> list[str]:
+    name = one_line(str(event.name or "tool"), 40)
+    status = event.status
+    command = one_line(event.input, max(wrap - len(name) - 4, 10))
     if status == "started":
         return [f"{stamp}  {glyphs.tool} {name}  {command}".rstrip()]
     mark = glyphs.ok if status == "completed" else glyphs.bad
-    code = record.get("exit_code")
+    code = event.exit_code
     head = f"{stamp}  {mark} exit {code}" if code is not None else f"{stamp}  {mark} {name}  {command}".rstrip()
     lines = [head]
-    output = record.get("output")
+    output = event.output
     if output:
         body = [line for line in sanitize(str(output)).rstrip("\n").split("\n")]
         for line in body[:OUTPUT_PREVIEW_LINES]:
@@ -118,32 +114,33 @@ def _tool(stamp: str, record: dict[str, Any], glyphs: Glyphs, wrap: int) -> list
     return lines
 
 
-def _outcome(stamp: str, record: dict[str, Any], rule: str) -> str:
-    state = str(record.get("state") or "ended")
+def _outcome(stamp: str, event: ev.Outcome, rule: str) -> str:
+    state = str(event.state or "ended")
     parts = [state]
-    reason = one_line(record.get("reason"), 160)
+    reason = one_line(event.reason, 160)
     if reason and reason != state:
         parts.append(reason)
-    if record.get("exit_code") is not None:
-        parts.append(f"exit {record['exit_code']}")
-    if record.get("signal") is not None:
-        parts.append(f"signal {record['signal']}")
-    tokens = record.get("tokens") or {}
+    if event.exit_code is not None:
+        parts.append(f"exit {event.exit_code}")
+    if event.signal is not None:
+        parts.append(f"signal {event.signal}")
+    tokens = event.tokens if isinstance(event.tokens, dict) else {}
     if tokens.get("input") or tokens.get("output"):
         parts.append(f"tokens in {human_count(tokens.get('input'))} out {human_count(tokens.get('output'))}")
     return f"{stamp}  {rule} {' · '.join(parts)} {rule}"
 
 
-def merge_replay(replayed: list[dict[str, Any]], live: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The live records not already in the replay.
+def merge_replay(replayed: list[ev.AgentEvent], live: list[ev.AgentEvent]) -> list[ev.AgentEvent]:
+    """The live events not already in the replay.
 
     The replay reads the file while the agent may still be appending: live batches that arrived
     meanwhile may or may not be in it. The longest tail of `replayed` equal to a head of `live`
-    is the overlap (records carry millisecond time stamps, so equal means same).
+    is the overlap (events carry millisecond time stamps, so equal means same).
     """
     if not live:
         return []
-    if replayed and "ts" not in replayed[-1] and str(replayed[-1].get("message", "")).startswith("unreadable record"):
+    last = replayed[-1] if replayed else None
+    if isinstance(last, ev.Error) and last.ts is None and str(last.message).startswith(UNREADABLE):
         replayed = replayed[:-1]  # a line caught half-written; its live copy follows
     for k in range(min(len(replayed), len(live)), 0, -1):
         if replayed[-k:] == live[:k]:

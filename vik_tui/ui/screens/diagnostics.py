@@ -3,7 +3,8 @@ workflow cannot start, and over the main screen when a hot-reload edit is reject
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Sequence
+from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
@@ -12,26 +13,28 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
+from vik_tui.config.diagnostics import Diagnostic, Severity
 
-def findings_markup(findings: list[dict[str, Any]], file_name: str) -> str:
+
+def findings_markup(findings: Sequence[Diagnostic], file_name: str) -> str:
     """One block per finding: `severity [code] line N · pointer` then the message."""
     blocks = []
     for item in findings:
-        severity = str(item.get("severity", "error"))
-        style = "$error" if severity == "error" else "$warning"
-        where = f"{file_name}:{item['line']}" if item.get("line") else file_name
-        if item.get("line") and item.get("column"):
-            where += f":{item['column']}"
-        pointer = f" · [b]{escape(str(item['pointer']))}[/]" if item.get("pointer") else ""
+        severity = str(item.severity)
+        style = "$error" if item.severity == Severity.ERROR else "$warning"
+        where = f"{file_name}:{item.line}" if item.line else file_name
+        if item.line and item.column:
+            where += f":{item.column}"
+        pointer = f" · [b]{escape(item.pointer)}[/]" if item.pointer else ""
         blocks.append(
-            f"[{style} b]{severity}[/] [$text-muted]\\[{escape(str(item.get('code', '')))}][/] "
-            f"{escape(where)}{pointer}\n    {escape(str(item.get('message', '')))}"
+            f"[{style} b]{severity}[/] [$text-muted]\\[{escape(item.code)}][/] "
+            f"{escape(where)}{pointer}\n    {escape(item.message)}"
         )
     return "\n\n".join(blocks) if blocks else "[$success]No findings.[/]"
 
 
-def summary(findings: list[dict[str, Any]]) -> str:
-    errors = sum(1 for f in findings if f.get("severity", "error") == "error")
+def summary(findings: Sequence[Diagnostic]) -> str:
+    errors = sum(1 for f in findings if f.severity == Severity.ERROR)
     warnings = len(findings) - errors
     return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
 
@@ -45,7 +48,7 @@ class DiagnosticsScreen(ModalScreen[str]):
         Binding("escape", "finish('close')", "close", show=False),
     ]
 
-    def __init__(self, findings: list[dict[str, Any]], path: str, headline: str, closable: bool = False) -> None:
+    def __init__(self, findings: Sequence[Diagnostic], path: str, headline: str, closable: bool = False) -> None:
         super().__init__(classes="modal diagnostics")
         self.findings = findings
         self.path = path

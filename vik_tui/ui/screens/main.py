@@ -8,29 +8,20 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import ClassVar
 
-from textual import on
+from textual import getters, on
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import BindingType
 from textual.containers import Container, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input
 
+from vik_tui.agents.events import AgentEvent
+from vik_tui.engine.view import EngineView, IntakeStatus, IssueView, RejectedView, RunStatus, RunView, SessionView
 from vik_tui.engine.workspace_tools import inside_tmux, open_tmux_split, run_shell_foreground
-from vik_tui.ui.engine_api import stage_names
+from vik_tui.ui.app import VikApp
 from vik_tui.ui.keys import bindings
-from vik_tui.ui.model import (
-    ACTIVE,
-    CANCELLABLE,
-    Issue,
-    Run,
-    Session,
-    find_issue,
-    find_session,
-    first_active_run,
-    run_of,
-)
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.screens.diff import DiffScreen
 from vik_tui.ui.screens.help import HelpScreen
@@ -38,9 +29,6 @@ from vik_tui.ui.widgets.event_log import EventLog
 from vik_tui.ui.widgets.issue_table import REJECTED_PREFIX, IssueTable
 from vik_tui.ui.widgets.stage_panes import StagePanes
 from vik_tui.ui.widgets.status_line import StatusLine
-
-if TYPE_CHECKING:
-    from vik_tui.ui.app import VikApp
 
 LOG_MIN_HEIGHT = 30  # below this many rows the log pane starts collapsed
 ENGINE_ACTIONS = ("cancel", "retry", "shell", "diff", "open_session", "pause", "resume", "poll_now")
@@ -50,18 +38,18 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings()
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 - Textual declares it per instance
 
+    vik = getters.app(VikApp)
+    table = getters.query_one(IssueTable)
+    filter_box = getters.query_one("#filter", Input)
+
     def __init__(self) -> None:
         super().__init__(id="main")
-        self.snap: dict[str, Any] = {}
+        self.snap: EngineView | None = None
         self.selected: str | None = None  # issue id (or rejected-row key) under the cursor
         self.needle = ""
-        self._binding_state: tuple[Any, ...] = ()
+        self._binding_state: tuple[object, ...] = ()
         self.ready = False  # composed and mounted: apply() may run
         self._panes_ref: StagePanes | None = None
-
-    @property
-    def vik(self) -> VikApp:
-        return self.app  # type: ignore[return-value]
 
     @property
     def panes(self) -> StagePanes:
@@ -70,10 +58,6 @@ class MainScreen(Screen[None]):
         if cached is None or not cached.is_attached:
             cached = self._panes_ref = self.query_one(StagePanes)
         return cached
-
-    @property
-    def table(self) -> IssueTable:
-        return self.query_one(IssueTable)
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status")
@@ -91,7 +75,7 @@ class MainScreen(Screen[None]):
         self.query_one("#issues").border_title = "Issues"
         self.query_one("#log").border_title = "Log"
         self.set_class(self.app.size.height >= LOG_MIN_HEIGHT, "-show-log")
-        self.query_one("#filter").display = False
+        self.filter_box.display = False
         self.table.focus()
         self.app.theme_changed_signal.subscribe(self, self._theme_changed)
         self.ready = True
@@ -104,9 +88,9 @@ class MainScreen(Screen[None]):
     # -- refresh (called by the app's coalescing timer) ------------------------------------
     def apply(
         self,
-        snap: dict[str, Any],
+        snap: EngineView,
         log_lines: list[tuple[str, str]],
-        records: dict[str, list[dict[str, Any]]],
+        records: dict[str, list[AgentEvent]],
         full: bool = True,
     ) -> None:
         """Repaint from a snapshot. `full=False` (a frame with only streamed records) feeds the
@@ -117,7 +101,7 @@ class MainScreen(Screen[None]):
         table = self.table
         if full:
             self.query_one(StatusLine).show(snap, vik.glyphs, stopping=vik.quitting)
-            table.show(snap, stage_names(vik.engine), self.needle, vik.clock, vik.glyphs, self.selected)
+            table.show(snap, self.needle, vik.clock, vik.glyphs, self.selected)
         if self.selected is None or self.selected not in table.keys:
             self.selected = table.current_key()
         panes = self.panes
@@ -126,24 +110,14 @@ class MainScreen(Screen[None]):
         self.query_one(EventLog).add(log_lines)
         self.bindings_may_change()
 
-    def _selected_issue(self) -> Issue | None:
-        key = self.selected
-        if key is None:
+    def _selected_issue(self) -> IssueView | RejectedView | None:
+        key, snap = self.selected, self.snap
+        if key is None or snap is None:
             return None
         if key.startswith(REJECTED_PREFIX):
-            index, _, issue_id = key[len(REJECTED_PREFIX) :].partition(":")
-            for item in self.snap.get("rejected", []):
-                if str(item.get("index")) == index:
-                    return {
-                        "id": key,
-                        "title": f"rejected issue {issue_id}",
-                        "state": "rejected",
-                        "rejected": True,
-                        "reason": item.get("reason"),
-                        "stages": [],
-                    }
-            return None
-        return find_issue(self.snap, key)
+            index = key[len(REJECTED_PREFIX) :].partition(":")[0]
+            return next((item for item in snap.rejected if str(item.index) == index), None)
+        return snap.find_issue(key)
 
     @on(DataTable.RowHighlighted, "#issue-table")
     def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
@@ -154,27 +128,27 @@ class MainScreen(Screen[None]):
             self.vik.request_refresh()
 
     # -- what commands apply to -------------------------------------------------------------
-    def target(self) -> tuple[Issue | None, Run | None, Session | None]:
+    def target(self) -> tuple[IssueView | None, RunView | None, SessionView | None]:
         """(issue, stage run, session): the active pane's session, else the first active stage."""
         issue = self._selected_issue()
-        if issue is None or issue.get("rejected"):
+        if not isinstance(issue, IssueView):
             return None, None, None
-        session = find_session(issue, self.panes.active_session_uuid())
+        session = issue.find_session(self.panes.active_session_uuid())
         if session is not None:
-            return issue, run_of(issue, session["stage"]), session
-        run = first_active_run(issue)
-        return issue, run, (run or {}).get("session")
+            return issue, issue.run_of(session.stage), session
+        run = issue.first_active_run
+        return issue, run, run.session if run else None
 
     def bindings_may_change(self) -> None:
         """refresh_bindings() only when something a key depends on changed (not every frame)."""
         issue, run, session = self.target()
-        intake = self.snap.get("intake") or {}
+        intake = self.snap.intake if self.snap else None
         state = (
             issue is not None,
-            (run or {}).get("status"),
-            (session or {}).get("session_file"),
-            intake.get("paused"),
-            intake.get("status"),
+            run.status if run else None,
+            session.session_file if session else None,
+            intake.paused if intake else None,
+            intake.status if intake else None,
             self.vik.engine_done,
             self.vik.quitting,
         )
@@ -186,25 +160,24 @@ class MainScreen(Screen[None]):
         if action not in ENGINE_ACTIONS:
             return True
         issue, run, session = self.target()
-        intake = self.snap.get("intake") or {}
+        paused = self.snap is not None and self.snap.intake.paused
+        intake_status = self.snap.intake.status if self.snap else None
         live = not self.vik.engine_done and not self.vik.quitting
-        status = (run or {}).get("status")
         if action == "cancel":
-            return True if live and status in CANCELLABLE else None
+            return True if live and run is not None and run.status.cancellable else None
         if action == "retry":
-            return True if live and run is not None and status not in ACTIVE else None
+            return True if live and run is not None and not run.status.active else None
         if action in ("shell", "diff"):
             return True if issue is not None else None
         if action == "open_session":
             return True if session is not None else None
         if action == "pause":
-            return (True if live and intake.get("status") != "done" else None) if not intake.get("paused") else False
+            return (True if live and intake_status != IntakeStatus.DONE else None) if not paused else False
         if action == "resume":
-            return (True if live else None) if intake.get("paused") else False
+            return (True if live else None) if paused else False
         if action == "poll_now":
-            return (
-                True if live and not intake.get("paused") and intake.get("status") not in ("done", "stopping") else None
-            )
+            stopped = intake_status in (IntakeStatus.DONE, IntakeStatus.STOPPING)
+            return True if live and not paused and not stopped else None
         return True
 
     # -- actions ----------------------------------------------------------------------------
@@ -212,8 +185,8 @@ class MainScreen(Screen[None]):
         issue, run, _session = self.target()
         if issue is None or run is None:
             return
-        issue_id, stage = issue["id"], run["stage"]
-        what = "the pending retry of" if run.get("status") == "retry_wait" else "the running"
+        issue_id, stage = issue.id, run.stage
+        what = "the pending retry of" if run.status == RunStatus.RETRY_WAIT else "the running"
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -228,7 +201,7 @@ class MainScreen(Screen[None]):
         issue, run, _session = self.target()
         if issue is None or run is None:
             return
-        self.notify(self.vik.engine.retry(issue["id"], run["stage"]), title=f"{issue['id']}/{run['stage']}")
+        self.notify(self.vik.engine.retry(issue.id, run.stage), title=f"{issue.id}/{run.stage}")
         self.vik.request_refresh()
 
     def _selected_workdir(self) -> tuple[str, Path] | None:
@@ -237,7 +210,7 @@ class MainScreen(Screen[None]):
         if issue is None:
             return None
         try:
-            return issue["id"], self.vik.engine.workdir_of(issue["id"])
+            return issue.id, self.vik.engine.workdir_of(issue.id)
         except Exception as exc:  # an unsafe id: the engine refuses to name a path for it
             self.notify(str(exc), severity="error")
             return None
@@ -269,7 +242,7 @@ class MainScreen(Screen[None]):
         _issue, _run, session = self.target()
         if session is None:
             return
-        path = str(session["session_file"])
+        path = session.session_file
         self.app.copy_to_clipboard(path)
         self.notify(path, title="session file (copied)", timeout=10)
 
@@ -306,12 +279,12 @@ class MainScreen(Screen[None]):
         self.app.push_screen(HelpScreen())
 
     def action_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.filter_box
         box.display = True
         box.focus()
 
     def action_clear_filter(self) -> None:
-        box = self.query_one("#filter", Input)
+        box = self.filter_box
         if not box.display and not self.needle:
             return
         box.value = ""
@@ -328,5 +301,5 @@ class MainScreen(Screen[None]):
     @on(Input.Submitted, "#filter")
     def _filter_submitted(self, _event: Input.Submitted) -> None:
         if not self.needle:
-            self.query_one("#filter").display = False
+            self.filter_box.display = False
         self.table.focus()

@@ -13,12 +13,14 @@ from typing import Any
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
+from textual import getters
 from textual.widgets import DataTable
 
+from vik_tui.engine.view import EngineView, IssueView, RejectedView, RunStatus
+from vik_tui.ui.app import VikApp
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.highlight import theme_color
-from vik_tui.ui.model import issue_tokens, latest_session, session_elapsed
 from vik_tui.ui.text import countdown, human_count, mmss, one_line, truncate
 
 COLUMNS = (
@@ -32,14 +34,14 @@ COLUMNS = (
 TITLE = 1  # index of the TITLE column
 MIN_TITLE, MAX_TITLE = 8, 48
 REJECTED_PREFIX = "!rejected:"
-STATUS_STYLE = {
-    "running": "primary",
-    "reserved": "muted",
-    "preparing": "muted",
-    "completed": "success",
-    "failed": "error",
-    "cancelled": "warning",
-    "retry_wait": "warning",
+STATUS_STYLE: dict[RunStatus | None, str] = {
+    RunStatus.RUNNING: "primary",
+    RunStatus.RESERVED: "muted",
+    RunStatus.PREPARING: "muted",
+    RunStatus.COMPLETED: "success",
+    RunStatus.FAILED: "error",
+    RunStatus.CANCELLED: "warning",
+    RunStatus.RETRY_WAIT: "warning",
     None: "muted",
 }
 
@@ -47,16 +49,23 @@ STATUS_STYLE = {
 Spec = tuple[tuple[str, str], ...]
 
 
-def row_matches(issue: dict[str, Any], needle: str) -> bool:
-    """Filter: case-insensitive substring of id, title or state."""
+def row_matches(needle: str, *texts: str | None) -> bool:
+    """Filter: case-insensitive substring of any of the texts (id, title, state)."""
     if not needle:
         return True
     needle = needle.lower()
-    return any(needle in str(issue.get(k) or "").lower() for k in ("id", "title", "state"))
+    return any(needle in (text or "").lower() for text in texts)
+
+
+def rejected_key(item: RejectedView) -> str:
+    """Row key of a rejected record: its position in the pull output makes it unique."""
+    return f"{REJECTED_PREFIX}{item.index}:{item.id}"
 
 
 class IssueTable(DataTable[Text]):
     """A row-cursor DataTable fed from snapshots; call `show()` every refresh."""
+
+    vik = getters.app(VikApp)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
@@ -94,36 +103,26 @@ class IssueTable(DataTable[Text]):
         return self._order
 
     def on_resize(self) -> None:
-        self.app.request_refresh()  # type: ignore[attr-defined]  # re-fit the title column now
+        self.vik.request_refresh()  # re-fit the title column now
 
     def current_key(self) -> str | None:
         """Row key under the cursor (an issue id, or a rejected-row key)."""
         if not self.row_count:
             return None
         try:
-            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+            return self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
         except Exception:
             return None
-        return key
 
-    def show(
-        self,
-        snapshot: dict[str, Any],
-        stages: Sequence[str],
-        needle: str,
-        clock: Clock,
-        glyphs: Glyphs,
-        selected: str | None,
-    ) -> None:
+    def show(self, snapshot: EngineView, needle: str, clock: Clock, glyphs: Glyphs, selected: str | None) -> None:
         rows: list[tuple[str, tuple[Spec, ...]]] = []
         frame = clock.spinner_index()
-        for issue in snapshot.get("issues", []):
-            if row_matches(issue, needle):
-                rows.append((issue["id"], self._issue_cells(issue, stages, clock, glyphs, frame)))
-        for item in snapshot.get("rejected", []):
-            probe = {"id": item.get("id"), "title": item.get("reason"), "state": "rejected"}
-            if row_matches(probe, needle):
-                rows.append((f"{REJECTED_PREFIX}{item.get('index')}:{item.get('id')}", self._rejected_cells(item)))
+        for issue in snapshot.issues:
+            if row_matches(needle, issue.id, issue.title, issue.state):
+                rows.append((issue.id, self._issue_cells(issue, snapshot.stages, clock, glyphs, frame)))
+        for item in snapshot.rejected:
+            if row_matches(needle, item.id, item.reason, "rejected"):
+                rows.append((rejected_key(item), self._rejected_cells(item)))
         self._fit_title(rows)
         rows = [
             (key, (*cells[:1], tuple((truncate(t, self.title_width), st) for t, st in cells[1]), *cells[2:]))
@@ -186,36 +185,38 @@ class IssueTable(DataTable[Text]):
         return text
 
     def _issue_cells(
-        self, issue: dict[str, Any], stages: Sequence[str], clock: Clock, glyphs: Glyphs, frame: int
+        self, issue: IssueView, stages: Sequence[str], clock: Clock, glyphs: Glyphs, frame: int
     ) -> tuple[Spec, ...]:
-        runs = {run["stage"]: run for run in issue.get("stages", [])}
+        runs = {run.stage: run for run in issue.runs}
         stage_spec: list[tuple[str, str]] = []
         for index, name in enumerate(stages):
             run = runs.get(name)
-            status = run.get("status") if run else None
+            status = run.status if run else None
             if index:
                 stage_spec.append((" ", ""))
             glyph = glyphs.for_status(status, frame)
-            if status == "retry_wait" and run is not None and run.get("retry_in") is not None:
-                glyph += countdown(run["retry_in"])
+            if run is not None and run.status == RunStatus.RETRY_WAIT and run.retry_in is not None:
+                glyph += countdown(run.retry_in)
             stage_spec.append((glyph, STATUS_STYLE.get(status, "muted")))
-        session = latest_session(issue)
-        elapsed = mmss(session_elapsed(session, clock)) if session and session.get("started_at") else ""
-        tokens = issue_tokens(issue)
-        listed = issue.get("listed", True)
+        session = issue.latest_session
+        elapsed = ""
+        if session is not None and session.started_at:
+            elapsed = mmss(clock.seconds_since(session.started_at, session.ended_at))
+        tokens = issue.tokens_total
+        style = "" if issue.listed else "muted"
         return (
-            ((one_line(str(issue["id"]), 24), "" if listed else "muted"),),
-            ((one_line(issue.get("title"), 200), "" if listed else "muted"),),
-            ((truncate(one_line(str(issue.get("state") or ""), 40), 12), "" if listed else "muted"),),
+            ((one_line(issue.id, 24), style),),
+            ((one_line(issue.title, 200), style),),
+            ((truncate(one_line(issue.state, 40), 12), style),),
             tuple(stage_spec),
             ((elapsed, ""),),
             ((human_count(tokens) if tokens else "", "muted"),),
         )
 
-    def _rejected_cells(self, item: dict[str, Any]) -> tuple[Spec, ...]:
+    def _rejected_cells(self, item: RejectedView) -> tuple[Spec, ...]:
         return (
-            ((one_line(str(item.get("id") or f"#{item.get('index')}"), 24), "rejected"),),
-            ((one_line(item.get("reason"), 200), "rejected"),),
+            ((one_line(item.id or f"#{item.index}", 24), "rejected"),),
+            ((one_line(item.reason, 200), "rejected"),),
             (("rejected", "rejected"),),
             (("", ""),),
             (("", ""),),

@@ -11,30 +11,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.cells import cell_len
-from textual import on, work
+from textual import getters, on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.markup import escape
 from textual.widgets import Log, Static, TabbedContent, TabPane
 
+from vik_tui.agents.events import AgentEvent
+from vik_tui.engine.view import IssueView, RejectedView, RunStatus, SessionState, SessionView
+from vik_tui.ui.app import VikApp
 from vik_tui.ui.highlight import SessionHighlighter, theme_styles
-from vik_tui.ui.model import Session, default_session, find_session, run_of, sessions_of
 from vik_tui.ui.records import format_records, merge_replay
 from vik_tui.ui.text import countdown, human_count, mmss, one_line
-
-if TYPE_CHECKING:
-    from vik_tui.ui.app import VikApp
+from vik_tui.ui.widgets.issue_table import rejected_key
 
 REPLAY_LIMIT = 5000
 STATE_STYLE = {
-    "running": "$primary",
-    "starting": "$text-muted",
-    "completed": "$success",
-    "failed": "$error",
-    "cancelled": "$warning",
+    SessionState.RUNNING: "$primary",
+    SessionState.STARTING: "$text-muted",
+    SessionState.COMPLETED: "$success",
+    SessionState.FAILED: "$error",
+    SessionState.CANCELLED: "$warning",
 }
 
 
@@ -97,34 +97,43 @@ class SessionLog(Log):
 class SessionPane(TabPane):
     """One session. `state`: unloaded (never shown) → loading (replaying) → live."""
 
-    def __init__(self, session: Session, label: str) -> None:
-        super().__init__(label, id=pane_id(session["session_uuid"]))
-        self.session_uuid: str = session["session_uuid"]
-        self.session_file: str = session["session_file"]
-        self.stage: str = session["stage"]
+    def __init__(self, session: SessionView, label: str) -> None:
+        super().__init__(label, id=pane_id(session.session_uuid))
+        self.session_uuid = session.session_uuid
+        self.session_file = session.session_file
         self.label_markup = label
         self.state = "unloaded"
-        self.live: list[dict[str, Any]] = []
+        self.live: list[AgentEvent] = []
         self.log_widget = SessionLog(max_lines=REPLAY_LIMIT, highlight=True, auto_scroll=True)
 
     def compose(self) -> ComposeResult:
         yield self.log_widget
 
 
-def session_label(session: Session, vik: VikApp) -> str:
+def session_label(session: SessionView, vik: VikApp) -> str:
     glyphs = vik.glyphs
-    state = session.get("state")
-    glyph = glyphs.running if state == "running" else glyphs.for_status(state)
-    style = STATE_STYLE.get(str(state), "$text-muted")
-    return f"{escape(session['stage'])} #{session.get('attempt', '?')} [{style}]{glyph}[/]"
+    state = session.state
+    glyph = glyphs.running if state == SessionState.RUNNING else glyphs.for_status(state)
+    style = STATE_STYLE.get(state, "$text-muted")
+    return f"{escape(session.stage)} #{session.attempt} [{style}]{glyph}[/]"
+
+
+def _key(issue: IssueView | RejectedView | None) -> str | None:
+    """The issue-list row key of what is shown."""
+    if isinstance(issue, RejectedView):
+        return rejected_key(issue)
+    return issue.id if issue else None
 
 
 class StagePanes(Vertical):
     """Title line, a TabbedContent of SessionPanes, and an info line about the active one."""
 
+    vik = getters.app(VikApp)
+    tabbed = getters.query_one("#sessions", TabbedContent)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._issue: dict[str, Any] | None = None
+        self._issue: IssueView | RejectedView | None = None
         self._shown_issue: str | None = None
         self._panes: dict[str, SessionPane] = {}  # session_uuid → pane
         self._by_file: dict[str, SessionPane] = {}
@@ -133,17 +142,9 @@ class StagePanes(Vertical):
         self._info = ""
         self._title = ""
 
-    @property
-    def vik(self) -> VikApp:
-        return self.app  # type: ignore[return-value]
-
     def compose(self) -> ComposeResult:
         yield Static("", id="pane-info", markup=True)
         yield TabbedContent(id="sessions")
-
-    @property
-    def tabbed(self) -> TabbedContent:
-        return self.query_one("#sessions", TabbedContent)
 
     # -- what the app calls ----------------------------------------------------------------
     def wants(self, session_file: str) -> bool:
@@ -157,15 +158,14 @@ class StagePanes(Vertical):
         active = self.tabbed.active
         return active[2:] if active.startswith("s-") else None
 
-    def sync(self, issue: dict[str, Any] | None) -> None:
+    def sync(self, issue: IssueView | RejectedView | None) -> None:
         """Every refresh: follow the selected issue; add panes for new sessions; relabel."""
         self._issue = issue
-        issue_id = issue["id"] if issue else None
-        sessions = sessions_of(issue) if issue else []
-        if issue_id != self._shown_issue or any(s["session_uuid"] not in self._panes for s in sessions):
+        sessions = issue.sessions if isinstance(issue, IssueView) else ()
+        if _key(issue) != self._shown_issue or any(s.session_uuid not in self._panes for s in sessions):
             self._schedule()
         for session in sessions:
-            pane = self._panes.get(session["session_uuid"])
+            pane = self._panes.get(session.session_uuid)
             if pane is not None:
                 label = session_label(session, self.vik)
                 if label != pane.label_markup and pane.is_attached:
@@ -179,7 +179,7 @@ class StagePanes(Vertical):
         if active is not None and active.state == "live":
             active.log_widget.stick()
 
-    def feed(self, batches: dict[str, list[dict[str, Any]]]) -> None:
+    def feed(self, batches: dict[str, list[AgentEvent]]) -> None:
         """Append live records: buffered while a pane replays, else one write per pane."""
         for session_file, records in batches.items():
             pane = self._by_file.get(session_file)
@@ -225,10 +225,10 @@ class StagePanes(Vertical):
         finally:
             self._busy = False
 
-    async def _apply(self, issue: dict[str, Any] | None) -> None:
+    async def _apply(self, issue: IssueView | RejectedView | None) -> None:
         tabbed = self.tabbed
-        issue_id = issue["id"] if issue else None
-        sessions = sessions_of(issue) if issue else []
+        issue_id = _key(issue)
+        sessions = issue.sessions if isinstance(issue, IssueView) else ()
         if issue_id != self._shown_issue:
             self._panes.clear()
             self._by_file.clear()
@@ -241,7 +241,7 @@ class StagePanes(Vertical):
         styles = theme_styles(self.app.theme_variables)
         added = False
         for session in sessions:
-            if session["session_uuid"] in self._panes:
+            if session.session_uuid in self._panes:
                 continue
             pane = SessionPane(session, session_label(session, self.vik))
             pane.log_widget.highlighter = SessionHighlighter(styles, self.vik.glyphs)
@@ -249,10 +249,10 @@ class StagePanes(Vertical):
             self._by_file[pane.session_file] = pane
             await tabbed.add_pane(pane)
             added = True
-        if added and follow:
-            target = default_session(sessions)
+        if added and follow and isinstance(issue, IssueView):
+            target = issue.default_session
             if target is not None:
-                tabbed.active = pane_id(target["session_uuid"])
+                tabbed.active = pane_id(target.session_uuid)
         tabbed.display = bool(sessions)
         active = self.active_session_uuid()
         if active in self._panes:
@@ -290,7 +290,7 @@ class StagePanes(Vertical):
         vik = self.vik
         engine, clock, glyphs, width = vik.engine, vik.clock, vik.glyphs, self._width(pane)
 
-        def read() -> tuple[list[dict[str, Any]], list[str]]:
+        def read() -> tuple[list[AgentEvent], list[str]]:
             records = engine.session_records(pane.session_file, limit=REPLAY_LIMIT)
             return records, format_records(records, clock, glyphs, width)
 
@@ -318,15 +318,13 @@ class StagePanes(Vertical):
         return width if width >= 40 else 100 if width <= 0 else 40
 
     # -- the info line ----------------------------------------------------------------------
-    def _show_info(self, issue: dict[str, Any] | None) -> None:
-        title = (
-            "Sessions"
-            if issue is None
-            else (
-                f"{one_line(str(issue['id']), 30)} {one_line(issue.get('title'), 80)} · "
-                f"{one_line(str(issue.get('state')), 30)}"
-            )
-        )
+    def _show_info(self, issue: IssueView | RejectedView | None) -> None:
+        if issue is None:
+            title = "Sessions"
+        elif isinstance(issue, RejectedView):
+            title = f"{one_line(str(issue.id or f'#{issue.index}'), 30)} · rejected"
+        else:
+            title = f"{one_line(issue.id, 30)} {one_line(issue.title, 80)} · {one_line(issue.state, 30)}"
         if title != self._title:
             self._title = title
             self.border_title = escape(title)
@@ -335,37 +333,28 @@ class StagePanes(Vertical):
             self._info = text
             self.query_one("#pane-info", Static).update(text, layout=False)  # fixed height: no layout pass
 
-    def _info_text(self, issue: dict[str, Any] | None) -> str:
+    def _info_text(self, issue: IssueView | RejectedView | None) -> str:
         if issue is None:
             return "[$text-muted]No issue selected.[/]"
-        if issue.get("rejected"):
-            return f"[$warning]rejected:[/] {escape(one_line(issue.get('reason'), 200))}"
-        session = find_session(issue, self.active_session_uuid())
+        if isinstance(issue, RejectedView):
+            return f"[$warning]rejected:[/] {escape(one_line(issue.reason, 200))}"
+        session = issue.find_session(self.active_session_uuid())
         if session is None:
             return "[$text-muted]No session yet for this issue.[/]"
         vik = self.vik
-        bits = [f"{escape(session['stage'])} #{session.get('attempt')}"]
-        state = str(session.get("state"))
-        style = STATE_STYLE.get(state, "$text-muted")
-        bits.append(f"[{style}]{state}[/]")
-        run = run_of(issue, session["stage"])
-        if run and run.get("status") == "retry_wait" and run.get("retry_in") is not None:
-            bits.append(
-                f"[$warning]{vik.glyphs.retry} retry #{int(run.get('attempt', 0)) + 1} "
-                f"in {countdown(run['retry_in'])}[/]"
-            )
-        elapsed = (
-            vik.clock.seconds_since(session.get("started_at"), session.get("ended_at"))
-            if session.get("started_at")
-            else None
-        )
+        state = session.state
+        bits = [f"{escape(session.stage)} #{session.attempt}", f"[{STATE_STYLE.get(state, '$text-muted')}]{state}[/]"]
+        run = issue.run_of(session.stage)
+        if run and run.status == RunStatus.RETRY_WAIT and run.retry_in is not None:
+            bits.append(f"[$warning]{vik.glyphs.retry} retry #{run.attempt + 1} in {countdown(run.retry_in)}[/]")
+        elapsed = vik.clock.seconds_since(session.started_at, session.ended_at) if session.started_at else None
         if elapsed is not None:
             bits.append(mmss(elapsed))
-        if session.get("pid") and state == "running":
-            bits.append(f"pid {session['pid']}")
-        tokens = session.get("tokens") or {}
-        if tokens.get("input") or tokens.get("output"):
-            bits.append(f"tokens in {human_count(tokens.get('input'))} out {human_count(tokens.get('output'))}")
-        if state in ("failed", "cancelled") and session.get("reason"):
-            bits.append(f"[$text-muted]{escape(one_line(session['reason'], 160))}[/]")
+        if session.pid and state == SessionState.RUNNING:
+            bits.append(f"pid {session.pid}")
+        tokens = session.tokens
+        if tokens.input or tokens.output:
+            bits.append(f"tokens in {human_count(tokens.input)} out {human_count(tokens.output)}")
+        if state in (SessionState.FAILED, SessionState.CANCELLED) and session.reason:
+            bits.append(f"[$text-muted]{escape(one_line(session.reason, 160))}[/]")
         return " · ".join(bits)

@@ -1,0 +1,337 @@
+"""Engine events: one small frozen dataclass per kind, published by `Supervisor.emit`.
+
+Each event knows its wire form (`to_json()`: the object `run --headless --json` prints and the
+daily log keeps, documented in README "Headless events": `event`, `ts`, `level`, then the
+event's fields in declaration order) and its one human sentence (`describe()`, used by the
+headless text printer and the UI's log pane alike). Consumers `match` on the classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from enum import Enum
+from typing import Any, ClassVar, Literal
+
+from vik_tui.agents.events import AgentEvent
+from vik_tui.config.diagnostics import Diagnostic
+from vik_tui.engine.clock import now_iso
+from vik_tui.engine.view import RunStatus
+
+Level = Literal["debug", "info", "warning", "error"]
+
+_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+
+
+def _wire(value: Any) -> Any:
+    """Field value → JSON-ready value (typed payloads become the dicts the wire always had)."""
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, Diagnostic):
+        return value.to_dict()
+    if isinstance(value, AgentEvent):
+        return value.to_dict()
+    if isinstance(value, tuple | list):
+        return [_wire(item) for item in value]
+    return value
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class EngineEvent:
+    """Base of every engine event. `ts` is stamped when the event is made (it is emitted at once)."""
+
+    name: ClassVar[str] = ""
+    logged: ClassVar[bool] = True  # written to the daily log file
+    quiet: ClassVar[bool] = False  # too frequent or too internal for a printed line or the log pane
+    ts: str = field(default_factory=now_iso)
+    level: Level = "info"
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire object: `event`, `ts`, `level`, then this event's fields in order."""
+        cls = type(self)
+        names = _FIELD_NAMES.get(cls)
+        if names is None:
+            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls) if f.name not in ("ts", "level"))
+        data: dict[str, Any] = {"event": self.name, "ts": self.ts, "level": self.level}
+        for name in names:
+            data[name] = _wire(getattr(self, name))
+        return data
+
+    def describe(self) -> str:
+        """One readable sentence, without time stamp or level (the printer adds those)."""
+        return self.name.replace("_", " ")
+
+
+Listener = Callable[[EngineEvent], None]
+
+
+# -- the supervisor ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupervisorStarted(EngineEvent):
+    name: ClassVar[str] = "supervisor_started"
+    workflow: str
+    root: str
+    pid: int
+
+    def describe(self) -> str:
+        return f"supervisor started (pid {self.pid}): {self.workflow}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SupervisorStopped(EngineEvent):
+    name: ClassVar[str] = "supervisor_stopped"
+    iterations: int
+
+    def describe(self) -> str:
+        return f"supervisor stopped after {self.iterations} intake cycle{_s(self.iterations)}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Log(EngineEvent):
+    """A free-form message from the engine (warnings about the config watcher, reload findings...)."""
+
+    name: ClassVar[str] = "log"
+    message: str
+
+    def describe(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigReloaded(EngineEvent):
+    name: ClassVar[str] = "config_reloaded"
+    warnings: int
+
+    def describe(self) -> str:
+        return "workflow reloaded" + (f" ({self.warnings} warning{_s(self.warnings)})" if self.warnings else "")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfigRejected(EngineEvent):
+    name: ClassVar[str] = "config_rejected"
+    level: Level = "error"
+    errors: tuple[Diagnostic, ...]
+
+    def describe(self) -> str:
+        count = len(self.errors)
+        return f"workflow edit rejected ({count} error{_s(count)}); the last good configuration stays"
+
+
+# -- intake ------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntakePolling(EngineEvent):
+    name: ClassVar[str] = "intake_polling"
+    logged: ClassVar[bool] = False
+    quiet: ClassVar[bool] = True
+
+    def describe(self) -> str:
+        return "polling the tracker"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Intake(EngineEvent):
+    name: ClassVar[str] = "intake"
+    issues: int
+    rejected: int
+    iteration: int
+
+    def describe(self) -> str:
+        return f"intake: {self.issues} issues, {self.rejected} rejected"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntakeFailed(EngineEvent):
+    name: ClassVar[str] = "intake_failed"
+    level: Level = "error"
+    error: str
+    exit_code: int | None
+    stderr: str
+    iteration: int
+
+    def describe(self) -> str:
+        return f"intake failed: {self.error}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntakePaused(EngineEvent):
+    name: ClassVar[str] = "intake_paused"
+
+    def describe(self) -> str:
+        return "intake paused"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IntakeResumed(EngineEvent):
+    name: ClassVar[str] = "intake_resumed"
+
+    def describe(self) -> str:
+        return "intake resumed"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssueRejected(EngineEvent):
+    name: ClassVar[str] = "issue_rejected"
+    level: Level = "warning"
+    id: str | None
+    index: int | None  # position in the pull output; None when rejected after intake
+    reason: str
+
+    def describe(self) -> str:
+        return f"issue rejected: {self.reason}"
+
+
+# -- one (issue, stage) ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageEvent(EngineEvent):
+    """An event about one (issue, stage): `issue` and `stage` come first on the wire."""
+
+    issue: str
+    stage: str
+
+    @property
+    def where(self) -> str:
+        return f"{self.issue}/{self.stage}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageReserved(StageEvent):
+    name: ClassVar[str] = "stage_reserved"
+    logged: ClassVar[bool] = False
+    quiet: ClassVar[bool] = True
+    attempt: int
+
+    def describe(self) -> str:
+        return f"{self.where} reserved (attempt {self.attempt})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HookFinished(StageEvent):
+    name: ClassVar[str] = "hook_finished"
+    hook: str
+    ok: bool
+    exit_code: int | None
+    timed_out: bool
+    error: str | None
+    stdout_tail: str
+    stderr_tail: str
+
+    def describe(self) -> str:
+        status = "ok" if self.ok else f"FAILED ({self.error or f'exit {self.exit_code}'})"
+        return f"{self.where} hook {self.hook}: {status}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageStarted(StageEvent):
+    name: ClassVar[str] = "stage_started"
+    attempt: int
+    pid: int | None
+    session_file: str
+
+    def describe(self) -> str:
+        return f"{self.where} started (attempt {self.attempt}, pid {self.pid})"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageFinished(StageEvent):
+    name: ClassVar[str] = "stage_finished"
+    attempt: int
+    state: RunStatus  # completed, failed or cancelled
+    reason: str | None
+    exit_code: int | None
+    signal: int | None
+    tokens: Mapping[str, int]
+    session_file: str | None
+
+    def describe(self) -> str:
+        tokens = self.tokens
+        return (
+            f"{self.where} {self.state.upper()}: {self.reason} "
+            f"(exit {self.exit_code}, tokens in {tokens.get('input', 0)} out {tokens.get('output', 0)})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryScheduled(StageEvent):
+    name: ClassVar[str] = "retry_scheduled"
+    attempt: int  # the next one
+    delay_sec: float
+    due_at: str | None
+
+    def describe(self) -> str:
+        return f"{self.where} retry #{self.attempt} in {self.delay_sec:g}s"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryGivenUp(StageEvent):
+    name: ClassVar[str] = "retry_given_up"
+    level: Level = "error"
+    attempts: int
+    reason: str | None
+
+    def describe(self) -> str:
+        return f"{self.where} given up after {self.attempts} attempts: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RetryDropped(StageEvent):
+    name: ClassVar[str] = "retry_dropped"
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.where} retry dropped: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ReconcilePending(StageEvent):
+    name: ClassVar[str] = "reconcile_pending"
+    reason: str
+    grace_sec: float
+
+    def describe(self) -> str:
+        return f"{self.where} will stop in {self.grace_sec:g}s: {self.reason}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentEvents(StageEvent):
+    """A batch of a session's agent events, as appended to its session file."""
+
+    name: ClassVar[str] = "agent_events"
+    logged: ClassVar[bool] = False
+    quiet: ClassVar[bool] = True
+    attempt: int
+    session_file: str
+    records: Sequence[AgentEvent]
+
+    def describe(self) -> str:
+        count = len(self.records)
+        return f"{self.where} {count} agent event{_s(count)}"
+
+
+EVENT_TYPES: tuple[type[EngineEvent], ...] = (
+    SupervisorStarted,
+    SupervisorStopped,
+    Log,
+    ConfigReloaded,
+    ConfigRejected,
+    IntakePolling,
+    Intake,
+    IntakeFailed,
+    IntakePaused,
+    IntakeResumed,
+    IssueRejected,
+    StageReserved,
+    HookFinished,
+    StageStarted,
+    StageFinished,
+    RetryScheduled,
+    RetryGivenUp,
+    RetryDropped,
+    ReconcilePending,
+    AgentEvents,
+)
+
+
+def _s(count: int) -> str:
+    return "" if count == 1 else "s"
