@@ -23,7 +23,6 @@ if TYPE_CHECKING:  # imported lazily at run time: `--help` and `doctor` should n
     ListenerFactory = Callable[[Supervisor], Listener]
 
 DEFAULT_WORKFLOW = "workflow.yml"
-SUBCOMMANDS = ("run", "doctor", "demo")
 
 
 def _doctor_parser() -> argparse.ArgumentParser:
