@@ -10,12 +10,20 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from vik_tui import __version__
 
+if TYPE_CHECKING:  # imported lazily at run time: `--help` and `doctor` should not load the engine or the UI
+    from vik_tui.config.loader import LoadResult
+    from vik_tui.engine.engine_events import EngineEvent, Listener
+    from vik_tui.engine.supervisor import Supervisor
+
+    ListenerFactory = Callable[[Supervisor], Listener]
+
 DEFAULT_WORKFLOW = "workflow.yml"
-SUBCOMMANDS = ("run", "doctor", "demo")
 
 
 def _doctor_parser() -> argparse.ArgumentParser:
@@ -72,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "doctor":
             args = _doctor_parser().parse_args(argv[1:])
             from vik_tui.config.doctor import run_doctor
+            from vik_tui.engine.intake import pull_check
 
-            return run_doctor(args.workflow, args.strict, args.json, args.deep, sys.stdout)
+            return run_doctor(args.workflow, args.strict, args.json, sys.stdout, deep=pull_check if args.deep else None)
         if argv and argv[0] == "run":
             args = _run_parser().parse_args(argv[1:])
             if not args.headless:
@@ -87,7 +96,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _load_or_report(workflow_path: str):  # type: ignore[no-untyped-def]
+def _load_or_report(workflow_path: str) -> tuple[LoadResult | None, int]:
     """Load a workflow; on errors print them like doctor does and return None."""
     from vik_tui.config.loader import load_workflow
 
@@ -102,19 +111,18 @@ def _load_or_report(workflow_path: str):  # type: ignore[no-untyped-def]
     return result, 0
 
 
-def _headless(workflow_path: str, as_json: bool, watch: bool, extra_listener=None) -> int:  # type: ignore[no-untyped-def]
+def _headless(workflow_path: str, as_json: bool, watch: bool, extra_listener: ListenerFactory | None = None) -> int:
     from vik_tui.engine.headless import run_headless
     from vik_tui.engine.service import AlreadyRunning
     from vik_tui.engine.supervisor import Supervisor
 
     result, code = _load_or_report(workflow_path)
-    if result is None:
+    if result is None or result.workflow is None:
         return code
     supervisor = Supervisor(result.workflow, result.path, watch=watch)
+    listener = extra_listener(supervisor) if extra_listener is not None else None
     try:
-        return asyncio.run(
-            run_headless(supervisor, as_json, extra_listener=extra_listener and extra_listener(supervisor))
-        )
+        return asyncio.run(run_headless(supervisor, as_json, extra_listener=listener))
     except AlreadyRunning as exc:
         print(f"vik-tui: {exc}", file=sys.stderr)
         return 1
@@ -155,12 +163,14 @@ def _demo(args: argparse.Namespace) -> int:
     if not args.headless:
         return _tui(str(workflow), watch=True, bell=not args.no_bell)
 
+    from vik_tui.engine.engine_events import Intake
+
     state = {"done": False}
     deadline = time.monotonic() + args.timeout
 
-    def stop_when_done(supervisor):  # type: ignore[no-untyped-def]
-        def listener(event):  # type: ignore[no-untyped-def]
-            if event.name != "intake":
+    def stop_when_done(supervisor: Supervisor) -> Listener:
+        def listener(event: EngineEvent) -> None:
+            if not isinstance(event, Intake):
                 return
             if demo_all_done(directory):
                 state["done"] = True

@@ -8,11 +8,7 @@ every stdout line of every agent goes through here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
-from typing import Any, ClassVar, Literal
-
-ToolStatus = Literal["started", "completed", "failed"]
-SessionState = Literal["completed", "failed", "cancelled"]
-
+from typing import Any, ClassVar
 
 _FIELD_NAMES: dict[type, tuple[str, ...]] = {}
 

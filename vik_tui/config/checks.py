@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from vik_tui.config.diagnostics import Diagnostic, Severity, dotted
+from vik_tui.config.ids import unsafe_id_reason
 from vik_tui.config.schema import DEFAULT_EXECUTABLES, RUNTIMES, Workflow, known_fields
 from vik_tui.config.yaml_lines import LineMap, Pointer
 
@@ -106,8 +107,6 @@ class Checker:
             )
         stages = data.get("issue", {}).get("stages") if isinstance(data.get("issue"), dict) else None
         if isinstance(stages, dict):
-            from vik_tui.engine.paths import unsafe_id_reason  # lazy: engine.paths imports config.schema
-
             for name in stages:
                 reason = unsafe_id_reason(str(name))
                 if reason:
@@ -170,7 +169,7 @@ class Checker:
     # -- semantic checks on a valid model ---------------------------------------------
     def check_semantics(self, data: dict[str, Any], check_path: bool = True) -> None:
         """Cross-field checks on the raw data, so they run even when types are wrong elsewhere."""
-        agents = data.get("agents") if isinstance(data.get("agents"), dict) else {}
+        agents = _mapping(data.get("agents"))
         for name, agent in agents.items():
             if not isinstance(agent, dict) or not isinstance(agent.get("runtime"), str):
                 continue
@@ -193,8 +192,7 @@ class Checker:
                         "executable_not_found",
                         f"`{printable(shown)}` not found on PATH",
                     )
-        issue = data.get("issue") if isinstance(data.get("issue"), dict) else {}
-        stages = issue.get("stages") if isinstance(issue.get("stages"), dict) else {}
+        stages = _mapping(_mapping(data.get("issue")).get("stages"))
         for stage_name, stage in stages.items():
             if not isinstance(stage, dict):
                 continue
@@ -253,6 +251,11 @@ def _iter_values(data: Any, pointer: Pointer) -> Iterator[tuple[Pointer, Any]]:
     elif isinstance(data, list):
         for index, value in enumerate(data):
             yield from _iter_values(value, (*pointer, index))
+
+
+def _mapping(value: Any) -> dict[Any, Any]:
+    """`value` if it is a mapping, else an empty one: the raw data may have any shape."""
+    return value if isinstance(value, dict) else {}
 
 
 def _clip(text: str, limit: int) -> str:

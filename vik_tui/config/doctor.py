@@ -5,32 +5,17 @@ Exit 0 clean, 1 errors (or warnings with --strict), 2 when the file cannot be re
 
 from __future__ import annotations
 
-import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
 from vik_tui.config.diagnostics import Diagnostic, Severity
 from vik_tui.config.loader import LoadResult, load_workflow
 
-
-def deep_checks(result: LoadResult) -> list[Diagnostic]:
-    """Run the pull command once and report what intake would reject."""
-    from vik_tui.engine.intake import run_pull
-
-    assert result.workflow is not None
-    workflow = result.workflow
-    pointer = "issues.pull.command"
-    line = result.lines.line_of(("issues", "pull", "command"))
-    pulled = asyncio.run(
-        run_pull(workflow.issues.pull.command, result.path.parent, float(workflow.loop.pull_timeout_sec))
-    )
-    if not pulled.ok:
-        return [Diagnostic(Severity.ERROR, pointer, "pull_failed", pulled.error or "pull failed", line)]
-    found = [
-        Diagnostic(Severity.WARNING, pointer, "issue_rejected", rejected.reason, line) for rejected in pulled.rejected
-    ]
-    return found
+DeepCheck = Callable[[LoadResult], list[Diagnostic]]
+"""`--deep`: more findings about a workflow that loaded cleanly. The caller supplies it (the
+engine's pull check), because config must not import the engine."""
 
 
 class _SafeWriter:
@@ -44,11 +29,12 @@ class _SafeWriter:
         self.out.write(text.encode(self.encoding, "backslashreplace").decode(self.encoding, "replace"))
 
 
-def run_doctor(path: str | Path, strict: bool, as_json: bool, deep: bool, out: TextIO) -> int:
+def run_doctor(path: str | Path, strict: bool, as_json: bool, out: TextIO, deep: DeepCheck | None = None) -> int:
+    """Print every finding about the workflow at `path` and return the exit code."""
     result = load_workflow(path)
     diagnostics = list(result.diagnostics)
-    if deep and result.ok:
-        diagnostics += deep_checks(result)
+    if deep is not None and result.ok:
+        diagnostics += deep(result)
     errors = [d for d in diagnostics if d.severity is Severity.ERROR]
     warnings = [d for d in diagnostics if d.severity is Severity.WARNING]
     writer = _SafeWriter(out)

@@ -54,7 +54,10 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 
 def _key_text(key_node: yaml.Node) -> str:
-    return key_node.value if isinstance(key_node, yaml.ScalarNode) else f"<{key_node.id} key>"
+    """A key as text; a mapping or list used as a key (legal YAML) is named by its kind."""
+    if isinstance(key_node, yaml.ScalarNode):
+        return str(key_node.value)
+    return "<mapping key>" if isinstance(key_node, yaml.MappingNode) else "<sequence key>"
 
 
 def _walk(root: yaml.Node, out: dict[Pointer, int], duplicates: list[tuple[Pointer, int, int]]) -> None:

@@ -6,12 +6,15 @@ Nothing here stops the loop: a failed command or a bad payload yields a PullResu
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vik_tui.engine.paths import unsafe_id_reason
+from vik_tui.config.diagnostics import Diagnostic, Severity
+from vik_tui.config.ids import unsafe_id_reason
+from vik_tui.config.loader import LoadResult
 from vik_tui.engine.proc import describe_exit, run_shell, tail
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -98,17 +101,23 @@ def parse_record(index: int, record: Any) -> Issue | Rejected:
         shown = repr(issue_id) if len(issue_id) <= 60 else repr(issue_id[:57]) + "..."
         return Rejected(index, issue_id, f"record #{index}: unsafe issue id {shown}: {unsafe}")
     title, state = record.get("title"), _pick(record, "state")
-    for name, value in (("title", title), ("state", state)):
-        if value is None:
-            label = "`state` (or `status`)" if name == "state" else "`title`"
-            return Rejected(index, issue_id, f"issue {issue_id}: missing {label}")
-        if not isinstance(value, str):
-            return Rejected(index, issue_id, f"issue {issue_id}: `{name}` must be a string (got {_json_type(value)})")
+    if not isinstance(title, str) or not isinstance(state, str):
+        return Rejected(index, issue_id, f"issue {issue_id}: {_title_state_problem(title, state)}")
     description = _pick(record, "description")
     if description is not None and not isinstance(description, str):
         description = json.dumps(description)
     extra = {k: v for k, v in record.items() if k not in CORE_KEYS}
     return Issue(id=issue_id, title=title, state=state, description=description or "", extra=extra)
+
+
+def _title_state_problem(title: Any, state: Any) -> str:
+    """What is wrong with a record's title or state (title first), for the rejection reason."""
+    for name, value in (("title", title), ("state", state)):
+        if value is None:
+            return "missing `state` (or `status`)" if name == "state" else "missing `title`"
+        if not isinstance(value, str):
+            return f"`{name}` must be a string (got {_json_type(value)})"
+    return "title and state must be strings"
 
 
 def parse_issues(stdout: str) -> PullResult:
@@ -166,3 +175,17 @@ async def run_pull(command: str, cwd: Path, timeout_sec: float) -> PullResult:
     result = parse_issues(run.stdout.decode("utf-8", "replace"))
     result.exit_code, result.stderr_tail = run.returncode, err_tail
     return result
+
+
+def pull_check(result: LoadResult) -> list[Diagnostic]:
+    """`doctor --deep`: run the pull command once and report what intake would reject."""
+    assert result.workflow is not None
+    workflow = result.workflow
+    pointer = "issues.pull.command"
+    line = result.lines.line_of(("issues", "pull", "command"))
+    pulled = asyncio.run(
+        run_pull(workflow.issues.pull.command, result.path.parent, float(workflow.loop.pull_timeout_sec))
+    )
+    if not pulled.ok:
+        return [Diagnostic(Severity.ERROR, pointer, "pull_failed", pulled.error or "pull failed", line)]
+    return [Diagnostic(Severity.WARNING, pointer, "issue_rejected", item.reason, line) for item in pulled.rejected]

@@ -14,35 +14,15 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from vik_tui.config.ids import MAX_ID_BYTES as MAX_ID_BYTES  # re-exported: the id rule is part of the layout
+from vik_tui.config.ids import unsafe_id_reason as unsafe_id_reason
 from vik_tui.config.schema import Workflow
 
-MAX_ID_BYTES = 200
 UUID_LEN = 36  # canonical text form of the uuid7 in session file names
 
 
 class UnsafeIssueId(ValueError):
     """An issue id that cannot be used as a single directory name."""
-
-
-def unsafe_id_reason(issue_id: str) -> str | None:
-    """Why `issue_id` is not a safe path segment, or None when it is."""
-    if not issue_id:
-        return "empty id"
-    if issue_id in (".", ".."):
-        return f"id `{issue_id}` is a relative path segment"
-    if issue_id.startswith("."):
-        return "id starts with `.`"
-    if "/" in issue_id or "\\" in issue_id:
-        return "id contains a path separator"
-    if "\x00" in issue_id:
-        return "id contains a NUL byte"
-    if any(ord(ch) < 32 for ch in issue_id):
-        return "id contains a control character"
-    if any(0xD800 <= ord(ch) <= 0xDFFF for ch in issue_id):
-        return "id is not valid Unicode text (it contains a lone surrogate)"
-    if len(issue_id.encode("utf-8")) > MAX_ID_BYTES:
-        return f"id is longer than {MAX_ID_BYTES} bytes"
-    return None
 
 
 def resolve_from(base: Path, value: str) -> Path:

@@ -130,7 +130,6 @@ class ShellRun:
     stdout: bytes
     stderr: bytes
     timed_out: bool = False
-    leftovers_killed: bool = False  # the shell exited but children kept its pipes open
 
 
 async def run_shell(
@@ -164,7 +163,7 @@ async def run_shell(
     out, err = bytearray(), bytearray()
     assert proc.stdout is not None and proc.stderr is not None
     readers = asyncio.gather(_pump(proc.stdout, out), _pump(proc.stderr, err))
-    timed_out = leftovers = False
+    timed_out = False
     try:
         try:
             await asyncio.wait_for(protocol.exited.wait(), timeout_sec)
@@ -174,8 +173,7 @@ async def run_shell(
         if not timed_out:
             try:
                 await asyncio.wait_for(asyncio.shield(readers), drain_sec)
-            except TimeoutError:
-                leftovers = True
+            except TimeoutError:  # the shell exited but children it left keep its pipes open
                 await kill_group(proc, grace_sec)
         if not readers.done():
             # the group is dead, so EOF is near, unless a process that left the group holds a pipe
@@ -188,9 +186,9 @@ async def run_shell(
     finally:
         readers.cancel()
         transport.close()
-    return ShellRun(proc.returncode, bytes(out), bytes(err), timed_out=timed_out, leftovers_killed=leftovers)
+    return ShellRun(proc.returncode, bytes(out), bytes(err), timed_out=timed_out)
 
 
 async def _pump(stream: asyncio.StreamReader, buffer: bytearray) -> None:
     while chunk := await stream.read(65536):
-        buffer += chunk
+        buffer.extend(chunk)

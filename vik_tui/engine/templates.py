@@ -50,7 +50,7 @@ def build_context(
     workspace_root: Path,
     workflow_path: Path,
 ) -> dict[str, Any]:
-    """The variables every hook and prompt sees (DESIGN §2)."""
+    """The variables every hook and prompt sees (docs/architecture.md §3, "Workspace, hooks and prompt")."""
     issue = dict(issue_fields)
     issue.update(workdir=str(workdir), stage=stage)
     return {

@@ -1,0 +1,55 @@
+"""The import-linter contracts in pyproject.toml hold, and they catch a layering break.
+
+`lint-imports` runs as a real subprocess on the real package; the second test runs it on a
+copy of the package with one forbidden import added, to show the contracts are not vacuous.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("importlinter", reason="import-linter is not installed")
+
+REPO = Path(__file__).resolve().parent.parent
+LINT_IMPORTS = Path(sys.executable).parent / "lint-imports"
+
+
+def lint_imports(cwd: Path, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    if not LINT_IMPORTS.exists():
+        pytest.skip(f"no lint-imports script beside {sys.executable}")
+    env = {**os.environ, **(extra_env or {})}
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache", "--no-logo"], cwd=cwd, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_contracts_hold_on_the_package() -> None:
+    proc = lint_imports(REPO)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "4 kept, 0 broken" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("module", "line", "broken"),
+    [
+        ("engine/clock.py", "import textual", "engine, config and agents never import Textual or Rich"),
+        ("config/schema.py", "import vik_tui.engine.proc", "config imports neither the engine nor the UI"),
+        ("engine/proc.py", "import vik_tui.ui.glyphs", "the engine never imports the UI"),
+        ("agents/args.py", "import vik_tui.engine.clock", "layers: cli, then ui | demo, then engine, agents, config"),
+    ],
+)
+def test_a_forbidden_import_breaks_its_contract(tmp_path: Path, module: str, line: str, broken: str) -> None:
+    shutil.copy(REPO / "pyproject.toml", tmp_path / "pyproject.toml")
+    shutil.copytree(REPO / "vik_tui", tmp_path / "vik_tui", ignore=shutil.ignore_patterns("__pycache__"))
+    with open(tmp_path / "vik_tui" / module, "a", encoding="utf-8") as handle:
+        handle.write(f"\n{line}  # noqa: E402, F401\n")
+    proc = lint_imports(tmp_path, {"PYTHONPATH": str(tmp_path)})  # the copy shadows the installed package
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert f"{broken} BROKEN" in proc.stdout
+    assert f"vik_tui.{module.removesuffix('.py').replace('/', '.')} -> " in proc.stdout
