@@ -19,6 +19,7 @@ from typing import Any
 
 from vik_tui.agents import events as ev
 from vik_tui.engine import engine_events as ee
+from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused
 from vik_tui.engine.view import (
     EngineView,
     IntakeStatus,
@@ -104,6 +105,10 @@ class ScriptedEngine:
 
     def workdir_of(self, issue_id: str) -> Path:
         return Path(ROOT) / "issues" / issue_id
+
+    def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
+        self.calls.append(("takeover_plan", issue_id, session_uuid))
+        raise TakeoverRefused(f"{issue_id}: the scripted engine runs no agents")
 
     def session_records(self, session_file: str, limit: int | None = None) -> list[ev.AgentEvent]:
         records = self.records.get(session_file, [])

@@ -31,7 +31,7 @@ from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
 from vik_tui.ui.screens.diff import DiffScreen
 from vik_tui.ui.screens.help import HelpScreen
 from vik_tui.ui.widgets.issue_table import IssueTable
-from vik_tui.ui.widgets.stage_panes import SessionPane, StagePanes
+from vik_tui.ui.widgets.stage_panes import StagePanes
 
 SIZE = (120, 40)
 
@@ -100,15 +100,11 @@ def rows(app: VikApp) -> list[str]:
     return list(app.main.query_one(IssueTable).keys)
 
 
-def active_pane(app: VikApp) -> SessionPane | None:
-    panes = app.main.query_one(StagePanes)
-    uuid = panes.active_session_uuid()
-    return panes._panes.get(uuid) if uuid else None
-
-
 def pane_text(app: VikApp) -> str:
-    pane = active_pane(app)
-    return "\n".join(pane.log_widget.lines) if pane is not None and pane.state == "live" else ""
+    """The shown session's text once it is replayed ("" before)."""
+    panes = app.main.query_one(StagePanes)
+    buffer = panes.active_buffer
+    return "\n".join(panes.log_widget.lines) if buffer is not None and buffer.state == "live" else ""
 
 
 def findings_text(app: App[Any]) -> str:
@@ -211,8 +207,8 @@ async def test_pane_streams_live_records(project: Project) -> None:
         await wait_for(pilot, lambda: "working until told to stop" in pane_text(app), "the live message")
         text = pane_text(app)
         assert text.count("▸ shell") == 2
-        tab = app.main.query_one(StagePanes).tabbed.get_tab(active_pane(app))  # type: ignore[arg-type]
-        assert "plan #1" in tab.label_text
+        panes = app.main.query_one(StagePanes)
+        assert panes.tab_label(panes.active_session_uuid() or "").startswith("plan #1")
         await quit_app(pilot, app)
 
 
@@ -292,7 +288,7 @@ async def test_retry_after_failure_with_r(project: Project) -> None:
         await wait_for(pilot, lambda: app.main.check_action("retry", ()) is True, "retry to apply")
         await pilot.press("r")
         await wait_for(pilot, lambda: len(history(app, "F-1")) == 2, "a second attempt")
-        await wait_for(pilot, lambda: len(app.main.query_one(StagePanes)._panes) == 2, "a second pane")
+        await wait_for(pilot, lambda: len(app.main.query_one(StagePanes).tab_row.tabs) == 2, "a second tab")
         await wait_for(pilot, lambda: run_status(app, "F-1") == "failed", "the second failure")
         await quit_app(pilot, app)
 
@@ -489,12 +485,12 @@ async def test_tab_switches_between_attempt_panes(project: Project) -> None:
             timeout=30,
         )
         panes = app.main.query_one(StagePanes)
-        await wait_for(pilot, lambda: len(panes._panes) == 2, "two panes")
-        first, second = list(panes._panes)
+        await wait_for(pilot, lambda: len(panes.tab_row.tabs) == 2, "two tabs")
+        first, second = (tab.key for tab in panes.tab_row.tabs)
         await wait_for(pilot, lambda: panes.active_session_uuid() == second, "the newest pane")
         await pilot.press("tab")
         await wait_for(pilot, lambda: panes.active_session_uuid() == first, "tab to the first attempt")
-        assert "plan #1" in panes.tabbed.get_tab(panes._panes[first]).label_text
+        assert panes.tab_label(first).startswith("plan #1") and panes.tab_label(second).startswith("plan #2")
         await wait_for(pilot, lambda: "── failed" in pane_text(app), "its replay")
         await pilot.press("shift+tab")
         await wait_for(pilot, lambda: panes.active_session_uuid() == second, "shift+tab back")

@@ -46,12 +46,9 @@ async def settled(pilot: Pilot[Any]) -> None:
         if not app.main.ready or app.main.snap is None:
             continue
         panes = app.main.query_one(StagePanes)
-        uuid = panes.active_session_uuid()
-        pane = panes._panes.get(uuid) if uuid else None
-        expects_pane = bool(app.main.snap.issues)
-        if panes._busy or (expects_pane and (pane is None or pane.state != "live")):
+        if not panes.settled():
             continue
-        state = (app.main.query_one(IssueTable).rebuilds, app.size, pane.log_widget.line_count if pane else 0)
+        state = (app.main.query_one(IssueTable).rebuilds, app.size, panes.log_widget.line_count)
         if state != last:
             last, quiet_since = state, time.monotonic()
         elif time.monotonic() - quiet_since > 0.4:

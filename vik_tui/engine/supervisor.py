@@ -40,6 +40,7 @@ from vik_tui.engine.session import (
     StageSession,
     write_outcome_only,
 )
+from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused, make_plan
 from vik_tui.engine.view import (
     EngineView,
     IntakeStatus,
@@ -215,6 +216,7 @@ class Supervisor:
                 next_poll_in=None if self.next_poll_at is None else max(0.0, self.next_poll_at - now),
             ),
             stages=tuple(self.workflow.issue.stages),
+            stage_states=frozenset(stage.when.state for stage in self.workflow.issue.stages.values()),
             running=len(self._active_issue_ids()),
             max_issue_concurrency=self.workflow.loop.max_issue_concurrency,
             tokens=Tokens.of(totals),
@@ -228,6 +230,7 @@ class Supervisor:
                     attempt=r.attempt,
                     due_at=r.retry_due_at,
                     due_in=max(0.0, (r.retry_due or now) - now),
+                    error=r.reason,
                 )
                 for r in self.runs.values()
                 if r.status == RunStatus.RETRY_WAIT
@@ -236,6 +239,26 @@ class Supervisor:
 
     def workdir_of(self, issue_id: str) -> Path:
         return self.layout.issue_workdir(issue_id)
+
+    def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
+        """How to reopen a session's agent interactively (`a` in the UI); raises TakeoverRefused."""
+        for run in self.runs.values():
+            if run.issue_id != issue_id:
+                continue
+            for number, snap in enumerate(run.sessions, 1):
+                if snap.session_uuid == session_uuid:
+                    config = self.workflow.agents.get(run.config.agent)
+                    if config is None:
+                        raise TakeoverRefused(f"agent {run.config.agent!r} is no longer in the workflow")
+                    return make_plan(
+                        f"{issue_id}/{run.stage} #{number}",
+                        run.active,
+                        config.resolved(self.layout.workflow_dir),
+                        snap.session_file,
+                        snap.agent_session_id,
+                        self.layout.issue_workdir(issue_id),
+                    )
+        raise TakeoverRefused(f"no session {session_uuid} of issue {issue_id}")
 
     def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
         """Replay a session file (for panes opened late or after a restart)."""
