@@ -22,6 +22,7 @@ NO_SESSION = "No session yet"
 _TITLE = re.compile(r"[╭┌]─ (\S+) ")
 _ROW = re.compile(r"^[│|] ([A-Z][A-Z0-9]*-\d+) ")
 _INFO = re.compile(r"^[│|] \S+ #\d+ · ")
+_LINE = re.compile(r"^[│|] \d\d:\d\d:\d\d  \S")
 
 
 @dataclass
@@ -119,12 +120,14 @@ def listed_ids(screen: str) -> list[str]:
 
 
 def shows_session(screen: str) -> bool:
-    """The pane's info line names a session (`work #1 · running · ...`)."""
+    """The pane's info line names a session (`work #1 · running · ...`) and the pane shows
+    that session's lines (`12:01:02  ...`: two spaces after the time, unlike the engine log)."""
+    info = text = False
     for line in screen.splitlines():
-        right = line.split("││", 1)[1] if "││" in line else line
-        if _INFO.match(right if right.startswith("│") else "│" + right):
-            return True
-    return False
+        right = "│" + line.split("││", 1)[1] if "││" in line else line
+        info = info or bool(_INFO.match(right))
+        text = text or bool(_LINE.match(right))
+    return info and text
 
 
 def switch(app: TmuxApp, key: str, target: str, has_sessions: bool, timeout: float = 10.0) -> Switch:
@@ -145,8 +148,23 @@ def switch(app: TmuxApp, key: str, target: str, has_sessions: bool, timeout: flo
         time.sleep(0.002)
 
 
-def walk(app: TmuxApp, steps: int, has_sessions: Callable[[str], bool], pause: float = 0.25) -> list[Switch]:
-    """j down the list `steps` times, then k back up: one Switch per key."""
+SESSION_GLYPHS = set("✓✗⊘↻◔⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏")
+
+
+def row_has_sessions(screen: str, issue_id: str) -> bool:
+    """The list row of `issue_id` shows a stage glyph that only a stage with a session has."""
+    for line in screen.splitlines():
+        if (m := _ROW.match(line)) and m.group(1) == issue_id:
+            left = line.split("││", 1)[0]
+            return any(ch in SESSION_GLYPHS for ch in left)
+    return False
+
+
+def walk(
+    app: TmuxApp, steps: int, has_sessions: Callable[[str, str], bool] = row_has_sessions, pause: float = 0.25
+) -> list[Switch]:
+    """j down the list `steps` times, then k back up: one Switch per key. `has_sessions(screen,
+    id)` says whether the target has sessions (then the placeholder would be a lie)."""
     results: list[Switch] = []
     for key in ["j"] * steps + ["k"] * steps:
         text = app.screen()
@@ -157,7 +175,7 @@ def walk(app: TmuxApp, steps: int, has_sessions: Callable[[str], bool], pause: f
         if not 0 <= index < len(ids):
             continue
         target = ids[index]
-        results.append(switch(app, key, target, has_sessions(target)))
+        results.append(switch(app, key, target, has_sessions(text, target)))
         time.sleep(pause)
     return results
 

@@ -84,6 +84,7 @@ class Supervisor:
         self._log = DailyLog(self.layout.logs_dir)
         self._lock = WorkflowLock(self.layout.lock_file)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._quiet_views: dict[str, tuple[Issue, bool, IssueView]] = {}  # snapshot() reuses these
 
     # -- subscription ------------------------------------------------------------------
     def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
@@ -183,19 +184,30 @@ class Supervisor:
         listed = set(self.listed)
         order = list(self.listed) + [i for i in self.issues if i not in listed and i in by_issue]
         issues = []
+        quiet = self._quiet_views
         for issue_id in order:
             issue = self.issues[issue_id]
-            issues.append(
-                IssueView(
-                    id=issue.id,
-                    title=issue.title,
-                    state=issue.state,
-                    description=issue.description,
-                    listed=issue_id in listed,
-                    extra=issue.extra,
-                    runs=tuple(run.to_view(now) for run in by_issue.get(issue_id, [])),
-                )
+            runs = by_issue.get(issue_id)
+            is_listed = issue_id in listed
+            if not runs:  # an issue that never ran: the same view until intake replaces the issue
+                cached = quiet.get(issue_id)
+                if cached is not None and cached[0] is issue and cached[1] == is_listed:
+                    issues.append(cached[2])
+                    continue
+            view = IssueView(
+                id=issue.id,
+                title=issue.title,
+                state=issue.state,
+                description=issue.description,
+                listed=is_listed,
+                extra=issue.extra,
+                runs=tuple(run.to_view(now) for run in runs or ()),
             )
+            if not runs:
+                quiet[issue_id] = (issue, is_listed, view)
+            issues.append(view)
+        if len(quiet) > 2 * len(self.issues) + 100:  # forget issues intake no longer knows
+            self._quiet_views = {k: v for k, v in quiet.items() if self.issues.get(k) is v[0]}
         totals = {"input": 0, "output": 0, "cache_read": 0}
         rate_limits: dict[str, RateLimitView] = {}
         for run in self.runs.values():
