@@ -16,12 +16,11 @@ re-read. All lines reach the Log in one `write_lines` call per refresh.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import OrderedDict
 from typing import Any
 
 from rich.cells import cell_len
-from textual import getters, on, work
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.markup import escape
@@ -58,20 +57,14 @@ class SessionLog(Log):
     following = True
     shows: str | None = None  # the session uuid whose text this is
 
-    @work(thread=True, exit_on_error=False)
     def _update_size(self, updates: int, lines: list[str]) -> None:
-        """Log's width worker, made safe: if the app stops while the thread runs, Log's own
-        worker would take the whole app down."""
-        if not lines:
-            return
-        try:
-            app = self.app
-        except RuntimeError:  # textual's NoActiveAppError: this Log left the DOM
-            return
-        _process_line = self._process_line
-        max_length = max(cell_len(_process_line(line)) for line in lines)
-        with contextlib.suppress(RuntimeError):  # the app stopped meanwhile
-            app.call_from_thread(self._update_maximum_width, updates, max_length)
+        """Log measures new lines' width in a worker thread per write (20 threads a second
+        while agents stream). Lines here are already wrapped or clipped to the pane
+        (`format_records`), so measuring them in place is cheap and needs no thread."""
+        if lines:
+            self._update_maximum_width(
+                updates, max(cell_len(line) if not line.isascii() else len(line) for line in lines)
+            )
 
     def on_mouse_scroll_up(self) -> None:
         self.following = False
