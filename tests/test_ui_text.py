@@ -221,3 +221,19 @@ def test_session_highlighter_styles_line_kinds() -> None:
     assert any("#0000ff" in s for s in spans("11:58:48  ▸ shell  ls"))
     assert any("italic" in s for s in spans("          ~ more reasoning"))
     assert spans("plain text without a stamp") == set()
+
+
+def test_full_records_keep_every_output_line_and_edit_paths_keep_their_end() -> None:
+    from vik_tui.agents import events as ev
+    from vik_tui.ui.clock import FrozenClock
+    from vik_tui.ui.glyphs import UNICODE
+    from vik_tui.ui.records import format_records
+
+    output = "\n".join(f"line {i}" for i in range(10))
+    call = ev.ToolCall(call_id="c", name="shell", status="completed", exit_code=0, output=output, input="ls")
+    full = format_records([call], FrozenClock(), UNICODE, 80, full=True)
+    assert sum("│ line" in line for line in full) == 10 and not any("more line" in line for line in full)
+    long_path = "update " + "/deep" * 30 + "/the_file_that_matters.py"
+    edit = ev.ToolCall(call_id="e", name="edit", status="completed", input=long_path)
+    (line,) = format_records([edit], FrozenClock(), UNICODE, 60)
+    assert line.endswith("the_file_that_matters.py") and "update …" in line
