@@ -103,7 +103,7 @@ def test_format_records_layout() -> None:
         "          │ a",
         "          │ b",
         "          │ c",
-        "          │ … 2 more lines",
+        "          │ … 2 more lines (e reads it all)",
         "11:58:48  ✓ edit  update x.py",
         "11:58:48  [error] boom",
         "11:58:48  ── failed · boom · exit 1 · tokens in 1.2k out 30 ──",
@@ -111,7 +111,7 @@ def test_format_records_layout() -> None:
     ascii_lines = format_records(records[2:4] + records[-1:], CLOCK, ASCII, width=100)
     assert ascii_lines[0] == "11:58:48  $ shell  ls -la"
     assert ascii_lines[1] == "11:58:48  x exit 2"
-    assert ascii_lines[-2].endswith("... 2 more lines")
+    assert ascii_lines[-2].endswith("... 2 more lines (e reads it all)")
     assert ascii_lines[-1] == "11:58:48  -- failed · boom · exit 1 · tokens in 1.2k out 30 --"
     wrapped = format_records([ev.Error(fatal=True, message="word " * 30, ts=ts)], CLOCK, UNICODE, 60)
     assert len(wrapped) > 1 and all("[error] " in line for line in wrapped)
