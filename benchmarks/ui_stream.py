@@ -148,7 +148,7 @@ async def with_ui(agents: int, seconds: float) -> dict[str, Any]:
             confirm_times.append(time.perf_counter() - t0)
             t1 = time.perf_counter()
             app.simulate_key("y")
-            await until(lambda: _shows_cancelled(main, issue), f"{issue} to show cancelled")  # noqa: B023 - awaited inside the same iteration
+            await until(lambda: _shows_cancelled(main, issue), f"{issue} to show cancelled", timeout=30)  # noqa: B023 - awaited inside the same iteration
             cancel_times.append(time.perf_counter() - t1)
             before = main.selected
             app.simulate_key("j")

@@ -456,7 +456,8 @@ async def test_shell_diff_and_session_path_keys(project: Project, monkeypatch: p
         await wait_for(pilot, lambda: app.main.check_action("open_session", ()) is True, "a selected session")
         await pilot.press("o")
         session_file = current_session(app, "W-1").session_file
-        await wait_for(pilot, lambda: any(n.message.startswith(session_file) for n in app._notifications), "the path toast")
+        shown = lambda: any(n.message.startswith(session_file) for n in app._notifications)  # noqa: E731
+        await wait_for(pilot, shown, "the path toast")
         await pilot.press("s")
         workdir = str(app.engine.workdir_of("W-1"))
         await wait_for(

@@ -57,7 +57,7 @@ class SessionLog(Log):
     following = True
     shows: str | None = None  # the session uuid whose text this is
 
-    def _update_size(self, updates: int, lines: list[str]) -> None:
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
         """Log measures new lines' width in a worker thread per write (20 threads a second
         while agents stream). Lines here are already wrapped or clipped to the pane
         (`format_records`), so measuring them in place is cheap and needs no thread."""
