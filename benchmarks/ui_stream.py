@@ -142,6 +142,8 @@ async def with_ui(agents: int, seconds: float) -> dict[str, Any]:
         main = app.main
         for _ in range(5):  # `c` + `y` on the selected (running) stage
             issue = main.selected
+            if not any(r.issue_id == issue and r.active for r in supervisor.runs.values()):
+                break  # under heavy load the agents may have finished already
             t0 = time.perf_counter()
             app.simulate_key("c")
             await until(lambda: isinstance(app.screen, ConfirmScreen), "the confirm dialog")
