@@ -1,6 +1,11 @@
-"""Benchmark: the app headless (run_test) with 20 fake agents streaming as fast as they can.
+"""Benchmark: the app with 20 fake agents streaming, in-process and in a real terminal.
 
-    python benchmarks/ui_stream.py [--agents 20] [--seconds 10]
+    python benchmarks/ui_stream.py [--agents 20] [--seconds 10] [--skip-flood] [--skip-tmux]
+
+In-process (run_test) it measures what the app's state says; in tmux (`tmux_screen.py`:
+send-keys, then capture-pane polled until the screen shows the result) it measures what a
+person sees: the demo at human pace, and a 10,000-issue tracker (`big_tracker.py`: 20 issues
+in a stage's state, 20 fake agents talking) for key -> screen, first frame and RSS.
 
 Same run, two phases: the engine alone (headless Supervisor), then the same workload with the
 Textual app attached. Prints events/s absorbed in each, the UI loop's lag (a 10 ms probe timer's
@@ -27,6 +32,10 @@ from typing import Any
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from big_tracker import write_big_tracker  # noqa: E402
+from tmux_screen import TmuxApp, listed_ids, pane_issue, shows_session, walk  # noqa: E402
+
 FAKE = ROOT / "tests" / "fakes" / "fake_codex"
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -133,13 +142,15 @@ async def with_ui(agents: int, seconds: float) -> dict[str, Any]:
         main = app.main
         for _ in range(5):  # `c` + `y` on the selected (running) stage
             issue = main.selected
+            if not any(r.issue_id == issue and r.active for r in supervisor.runs.values()):
+                break  # under heavy load the agents may have finished already
             t0 = time.perf_counter()
             app.simulate_key("c")
             await until(lambda: isinstance(app.screen, ConfirmScreen), "the confirm dialog")
             confirm_times.append(time.perf_counter() - t0)
             t1 = time.perf_counter()
             app.simulate_key("y")
-            await until(lambda: _shows_cancelled(main, issue), f"{issue} to show cancelled")  # noqa: B023 - awaited inside the same iteration
+            await until(lambda: _shows_cancelled(main, issue), f"{issue} to show cancelled", timeout=30)  # noqa: B023 - awaited inside the same iteration
             cancel_times.append(time.perf_counter() - t1)
             before = main.selected
             app.simulate_key("j")
@@ -222,14 +233,83 @@ def first_frame_seconds(runs: int = 3) -> list[float]:
     return results
 
 
+def tmux_demo(steps: int = 5) -> dict[str, Any]:
+    """`vik-tui demo` (3 agents at human pace) at 160x45: j/k -> the pane shows the issue."""
+    with tempfile.TemporaryDirectory() as tmp:
+        app = TmuxApp(f"{sys.executable} -m vik_tui demo --no-bell --dir {tmp}/demo", cols=160, rows=45)
+        try:
+            app.start()
+            app.wait(lambda s: "DEMO-1" in s and "running 3/3" in s, "three demo agents running", timeout=60)
+            time.sleep(3.0)  # a few sessions with output
+            switches = walk(app, steps, pause=0.3)
+        finally:
+            app.kill()
+    return {"switches": switches}
+
+
+def tmux_big(issues: int, active: int, steps: int = 10) -> dict[str, Any]:
+    """A tracker of `issues` issues, `active` agents talking: first frame, j/k, RSS."""
+    with tempfile.TemporaryDirectory() as tmp:
+        workflow = write_big_tracker(Path(tmp) / "big", issues=issues, active=active, seconds=120, interval=0.1)
+        app = TmuxApp(f"{sys.executable} -m vik_tui --no-bell {workflow}", cols=160, rows=45)
+        try:
+            app.start()
+            app.wait(lambda s: len(listed_ids(s)) >= 1, "the first frame with the list", timeout=60, poll=0.002)
+            first_frame = time.perf_counter() - app.started_at
+            app.wait(lambda s: f"running {active}/{active}" in s and shows_session(s), "the agents running", timeout=60)
+            time.sleep(2.0)
+            rss_start = app.rss_mib()
+            switches = walk(app, steps, pause=0.25)
+            time.sleep(5.0)
+            rss_end = app.rss_mib()
+            app.keys("q")
+            app.wait(lambda s: "quit?" in s or pane_issue(s) is None, "the quit question")
+            app.keys("y")
+        finally:
+            app.kill()
+    return {"switches": switches, "first_frame": first_frame, "rss": (rss_start, rss_end)}
+
+
+def report_switches(label: str, switches: list[Any], target: str) -> None:
+    times = [s.seconds for s in switches]
+    flashes = sum(s.flashes for s in switches)
+    value = f"{ms(pct(times, 0.5))} / {ms(pct(times, 0.95))}"
+    print(f"{label:<48} | {value:>22} | {target}; placeholder flashes: {flashes}")
+
+
+def ms(value: float) -> str:
+    return f"{value * 1000:.0f} ms"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--agents", type=int, default=20)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--issues", type=int, default=10_000)
+    parser.add_argument("--skip-flood", action="store_true", help="only the real-terminal (tmux) rows")
+    parser.add_argument("--skip-tmux", action="store_true", help="only the in-process rows")
     args = parser.parse_args()
+    if not args.skip_tmux and shutil.which("tmux"):
+        print(f"real terminal (tmux 160x45, capture-pane polled every 2-3 ms), {os.cpu_count()} cores\n")
+        print(f"{'measure':<48} | {'p50 / p95':>22} | target")
+        print("-" * 100)
+        demo = tmux_demo()
+        report_switches("demo, 3 agents: j/k -> pane shows the issue", demo["switches"], "p95 <= 100 ms")
+        big = tmux_big(args.issues, args.agents)
+        label = f"{args.issues:,} issues, {args.agents} agents: j/k -> pane shows it"
+        report_switches(label, big["switches"], "p95 <= 150 ms")
+        print(
+            f"{f'{args.issues:,} issues: process start -> list on screen':<48} | {ms(big['first_frame']):>22} | <= 1.0 s"
+        )
+        rss = big["rss"]
+        print(
+            f"{f'{args.issues:,} issues: RSS before / after the keys':<48} | {f'{rss[0]:.0f} / {rss[1]:.0f} MiB':>22} | flat"
+        )
+        print()
+    if args.skip_flood:
+        return
     alone = engine_alone(args.agents, args.seconds)
     ui = asyncio.run(with_ui(args.agents, args.seconds))
-    ms = lambda v: f"{v * 1000:.0f} ms"  # noqa: E731
     print(f"{args.agents} agents streaming for {args.seconds:g} s (2-core machine)\n")
     print(f"{'measure':<42} | {'value':>20} | target")
     print("-" * 80)

@@ -5,7 +5,7 @@ types (`EngineView`, engine events, agent events), so the real app renders it an
 drift from the engine's contract. Used by the SVG snapshot tests (with a FrozenClock, every
 pixel is deterministic); to look at a scenario in a terminal, from the repository root:
 
-    python tests/scripted_engine.py busy      # or idle, failure
+    python tests/scripted_engine.py busy      # or idle, failure, retries, attention
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any
 
 from vik_tui.agents import events as ev
 from vik_tui.engine import engine_events as ee
+from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused
 from vik_tui.engine.view import (
     EngineView,
     IntakeStatus,
@@ -26,6 +27,7 @@ from vik_tui.engine.view import (
     IssueView,
     RateLimitView,
     RejectedView,
+    RetryView,
     RunStatus,
     RunView,
     SessionState,
@@ -105,6 +107,10 @@ class ScriptedEngine:
     def workdir_of(self, issue_id: str) -> Path:
         return Path(ROOT) / "issues" / issue_id
 
+    def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
+        self.calls.append(("takeover_plan", issue_id, session_uuid))
+        raise TakeoverRefused(f"{issue_id}: the scripted engine runs no agents")
+
     def session_records(self, session_file: str, limit: int | None = None) -> list[ev.AgentEvent]:
         records = self.records.get(session_file, [])
         return records[-limit:] if limit else list(records)
@@ -172,6 +178,7 @@ def snapshot(
     rate_limits: dict[str, RateLimitView] | None = None,
     error: str | None = None,
     stages: tuple[str, ...] = ("plan", "implement", "review"),
+    retries: list[RetryView] | None = None,
 ) -> EngineView:
     return EngineView(
         workflow="/home/dev/project/workflow.yml",
@@ -190,6 +197,8 @@ def snapshot(
         rate_limits=rate_limits or {},
         issues=tuple(issues),
         rejected=tuple(rejected or ()),
+        retries=tuple(retries or ()),
+        stage_states=frozenset({"todo", "in_progress", "in_review"}),
     )
 
 
@@ -401,16 +410,91 @@ def failure_engine() -> ScriptedEngine:
             error="pull command exited with code 1: tracker timeout",
             next_poll_in=3.0,
             tokens=(26300, 1530),
+            retries=[RetryView("ENG-21", "plan", 1, _at("11:59:46"), 12.0, refused)],
         ),
         records=records,
         events=events,
     )
 
 
+def retries_engine() -> ScriptedEngine:
+    """One issue retried by hand (`r`) and back in its state again: 11 sessions, 3 stages.
+    Tabs are numbered per stage from the session files (plan #1..#4), never repeated; at 80
+    columns the tab row shows what it hides on each side."""
+    done, failed, running = SessionState.COMPLETED, SessionState.FAILED, SessionState.RUNNING
+    plans = [
+        session("ENG-30", "plan", 1, n, failed if n < 4 else done, f"11:{40 + n}:00", f"11:{40 + n}:30")
+        for n in range(1, 5)
+    ]
+    impls = [
+        session("ENG-30", "implement", 1, 4 + n, failed, f"11:{44 + n}:00", f"11:{44 + n}:40", reason="tests failed")
+        for n in range(1, 5)
+    ]
+    reviews = [session("ENG-30", "review", 1, 8 + n, done, f"11:{50 + n}:00", f"11:{50 + n}:20") for n in range(1, 3)]
+    last = session("ENG-30", "implement", 1, 11, running, "11:59:00", tokens=(1200, 300), pid=6100)
+    issues = [
+        issue(
+            "ENG-30",
+            "Make the importer resumable after a crash",
+            "in_progress",
+            [
+                run("plan", RunStatus.COMPLETED, plans),
+                run("implement", RunStatus.RUNNING, [*impls, last]),
+                run("review", RunStatus.COMPLETED, reviews),
+            ],
+        ),
+        issue("ENG-31", "Drop the legacy CSV exporter", "todo", []),
+    ]
+    records = {last.session_file: _conversation("ENG-30", "11:59:00")[:6]}
+    return ScriptedEngine(snapshot(issues, running=1, tokens=(1200, 300)), records=records)
+
+
+def attention_engine() -> ScriptedEngine:
+    """Three stages failed at once (one toast says so), one of them gave up; the others streamed fine."""
+    failed_state, done = SessionState.FAILED, SessionState.COMPLETED
+    why = "exited with code 3; stderr: fatal: something broke badly"
+    issues = []
+    events: list[ee.EngineEvent] = [ee.Intake(ts=_at("11:59:00"), issues=5, rejected=1, iteration=2)]
+    for n, issue_id in enumerate(("ENG-41", "ENG-42", "ENG-43")):
+        s = session(issue_id, "plan", 1, 20 + n, failed_state, "11:58:00", "11:59:50", (900, 40), reason=why)
+        issues.append(
+            issue(
+                issue_id,
+                f"Failing piece of work number {n + 1}",
+                "todo",
+                [run("plan", RunStatus.FAILED, [s], reason=why)],
+            )
+        )
+        events.append(
+            ee.StageFinished(
+                ts=_at("11:59:50"),
+                level="error",
+                issue=issue_id,
+                stage="plan",
+                attempt=1,
+                state=RunStatus.FAILED,
+                reason=why,
+                exit_code=3,
+                signal=None,
+                tokens={"input": 900, "output": 40},
+                session_file=s.session_file,
+            )
+        )
+    ok = session("ENG-44", "plan", 1, 30, done, "11:50:00", "11:55:00", (5000, 700))
+    issues.append(issue("ENG-44", "Finished fine", "todo", [run("plan", RunStatus.COMPLETED, [ok])]))
+    issues.append(issue("ENG-45", "Not started: no stage for its state", "backlog", []))
+    events.append(ee.RetryGivenUp(ts=_at("11:59:50"), issue="ENG-43", stage="plan", attempts=1, reason=why))
+    rejected = [RejectedView(index=5, id=None, reason="record 5 has no `title`")]
+    records = {s.session_file: _failed_run(s.issue_id, "11:58:00") for i in issues for s in i.sessions}
+    return ScriptedEngine(snapshot(issues, tokens=(7700, 820), rejected=rejected), records=records, events=events)
+
+
 SCENARIOS: dict[str, Callable[[], ScriptedEngine]] = {
     "idle": idle_engine,
     "busy": busy_engine,
     "failure": failure_engine,
+    "retries": retries_engine,
+    "attention": attention_engine,
 }
 
 

@@ -24,6 +24,8 @@ from vik_tui.ui.clock import FrozenClock
 from vik_tui.ui.glyphs import UNICODE
 from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
 from vik_tui.ui.screens.help import HelpScreen
+from vik_tui.ui.screens.queue import QueueScreen
+from vik_tui.ui.screens.reader import ReaderScreen
 from vik_tui.ui.widgets.issue_table import IssueTable
 from vik_tui.ui.widgets.stage_panes import StagePanes
 
@@ -46,12 +48,9 @@ async def settled(pilot: Pilot[Any]) -> None:
         if not app.main.ready or app.main.snap is None:
             continue
         panes = app.main.query_one(StagePanes)
-        uuid = panes.active_session_uuid()
-        pane = panes._panes.get(uuid) if uuid else None
-        expects_pane = bool(app.main.snap.issues)
-        if panes._busy or (expects_pane and (pane is None or pane.state != "live")):
+        if not panes.settled():
             continue
-        state = (app.main.query_one(IssueTable).rebuilds, app.size, pane.log_widget.line_count if pane else 0)
+        state = (app.main.query_one(IssueTable).rebuilds, app.size, panes.log_widget.line_count)
         if state != last:
             last, quiet_since = state, time.monotonic()
         elif time.monotonic() - quiet_since > 0.4:
@@ -123,3 +122,48 @@ def test_scripted_engine_serves_the_real_contract() -> None:
         for records in engine.records.values():
             assert all(isinstance(r, AgentEvent) for r in records)
         assert all(isinstance(e, EngineEvent) for e in engine.events)
+
+
+def press_then_settle(*keys: str, screen: type | None = None) -> Any:
+    """run_before: settle, press keys, wait for `screen` (if given), settle again."""
+
+    async def run(pilot: Pilot[Any]) -> None:
+        await settled(pilot)
+        await pilot.press(*keys)
+        if screen is not None:
+            while not isinstance(pilot.app.screen, screen):
+                await pilot.pause(0.05)
+            await pilot.pause(0.3)
+        await settled(pilot)
+
+    return run
+
+
+def test_failures_in_one_toast_over_the_list(snap_compare: Any) -> None:
+    """Three failures, one given up: one toast, top left over the list, never over the pane."""
+    assert snap_compare(app_for("attention"), terminal_size=(120, 32), run_before=settled)
+
+
+def test_attention_filter(snap_compare: Any) -> None:
+    assert snap_compare(app_for("attention"), terminal_size=(120, 32), run_before=press_then_settle("exclamation_mark"))
+
+
+def test_tab_row_numbers_and_scroll_marks_80x24(snap_compare: Any) -> None:
+    assert snap_compare(app_for("retries"), terminal_size=(80, 24), run_before=settled)
+
+
+def test_backlog_listed_at_100_columns(snap_compare: Any) -> None:
+    """At 100 columns the title keeps the spare width (TOKENS and TIME give way first)."""
+    assert snap_compare(app_for("busy"), terminal_size=(100, 30), run_before=press_then_settle("b"))
+
+
+def test_reader_view(snap_compare: Any) -> None:
+    assert snap_compare(
+        app_for("busy"), terminal_size=(120, 36), run_before=press_then_settle("e", screen=ReaderScreen)
+    )
+
+
+def test_queue_view(snap_compare: Any) -> None:
+    assert snap_compare(
+        app_for("failure"), terminal_size=(120, 32), run_before=press_then_settle("t", screen=QueueScreen)
+    )

@@ -103,7 +103,7 @@ def test_format_records_layout() -> None:
         "          │ a",
         "          │ b",
         "          │ c",
-        "          │ … 2 more lines",
+        "          │ … 2 more lines (e reads it all)",
         "11:58:48  ✓ edit  update x.py",
         "11:58:48  [error] boom",
         "11:58:48  ── failed · boom · exit 1 · tokens in 1.2k out 30 ──",
@@ -111,7 +111,7 @@ def test_format_records_layout() -> None:
     ascii_lines = format_records(records[2:4] + records[-1:], CLOCK, ASCII, width=100)
     assert ascii_lines[0] == "11:58:48  $ shell  ls -la"
     assert ascii_lines[1] == "11:58:48  x exit 2"
-    assert ascii_lines[-2].endswith("... 2 more lines")
+    assert ascii_lines[-2].endswith("... 2 more lines (e reads it all)")
     assert ascii_lines[-1] == "11:58:48  -- failed · boom · exit 1 · tokens in 1.2k out 30 --"
     wrapped = format_records([ev.Error(fatal=True, message="word " * 30, ts=ts)], CLOCK, UNICODE, 60)
     assert len(wrapped) > 1 and all("[error] " in line for line in wrapped)
@@ -221,3 +221,19 @@ def test_session_highlighter_styles_line_kinds() -> None:
     assert any("#0000ff" in s for s in spans("11:58:48  ▸ shell  ls"))
     assert any("italic" in s for s in spans("          ~ more reasoning"))
     assert spans("plain text without a stamp") == set()
+
+
+def test_full_records_keep_every_output_line_and_edit_paths_keep_their_end() -> None:
+    from vik_tui.agents import events as ev
+    from vik_tui.ui.clock import FrozenClock
+    from vik_tui.ui.glyphs import UNICODE
+    from vik_tui.ui.records import format_records
+
+    output = "\n".join(f"line {i}" for i in range(10))
+    call = ev.ToolCall(call_id="c", name="shell", status="completed", exit_code=0, output=output, input="ls")
+    full = format_records([call], FrozenClock(), UNICODE, 80, full=True)
+    assert sum("│ line" in line for line in full) == 10 and not any("more line" in line for line in full)
+    long_path = "update " + "/deep" * 30 + "/the_file_that_matters.py"
+    edit = ev.ToolCall(call_id="e", name="edit", status="completed", input=long_path)
+    (line,) = format_records([edit], FrozenClock(), UNICODE, 60)
+    assert line.endswith("the_file_that_matters.py") and "update …" in line

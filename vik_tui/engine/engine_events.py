@@ -218,7 +218,14 @@ class HookFinished(StageEvent):
     stderr_tail: str
 
     def describe(self) -> str:
-        status = "ok" if self.ok else f"FAILED ({self.error or f'exit {self.exit_code}'})"
+        if self.ok:
+            status = "ok"
+        elif self.error:
+            status = f"FAILED ({self.error})"
+        elif self.timed_out:
+            status = "FAILED (timed out)"
+        else:
+            status = f"FAILED (exit {self.exit_code})" if self.exit_code is not None else "FAILED"
         return f"{self.where} hook {self.hook}: {status}"
 
 
@@ -246,10 +253,12 @@ class StageFinished(StageEvent):
 
     def describe(self) -> str:
         tokens = self.tokens
-        return (
-            f"{self.where} {self.state.upper()}: {self.reason} "
-            f"(exit {self.exit_code}, tokens in {tokens.get('input', 0)} out {tokens.get('output', 0)})"
-        )
+        facts = [f"exit {self.exit_code}"] if self.exit_code is not None else []
+        if self.signal is not None:
+            facts.append(f"signal {self.signal}")
+        facts.append(f"tokens in {tokens.get('input', 0)} out {tokens.get('output', 0)}")
+        reason = f": {self.reason}" if self.reason else ""
+        return f"{self.where} {self.state.upper()}{reason} ({', '.join(facts)})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -271,7 +280,7 @@ class RetryGivenUp(StageEvent):
     reason: str | None
 
     def describe(self) -> str:
-        return f"{self.where} given up after {self.attempts} attempts: {self.reason}"
+        return f"{self.where} given up after {self.attempts} attempt{_s(self.attempts)}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -74,3 +74,22 @@ def list_sessions(sessions_dir: Path, issue_id: str) -> list[Path]:
     if not directory.is_dir():
         return []
     return sorted(directory.glob("*.jsonl"), key=lambda p: p.stem[-36:])  # the uuid7 part
+
+
+def read_session_head(path: str | Path, limit: int = 20) -> list[AgentEvent]:
+    """The first `limit` records of a session file (the `session_started` record is among them)."""
+    events: list[AgentEvent] = []
+    try:
+        with open(path, "rb") as handle:
+            for raw in handle:
+                if len(events) >= limit:
+                    break
+                try:
+                    record = orjson.loads(raw)
+                except orjson.JSONDecodeError:
+                    continue
+                if isinstance(record, dict):
+                    events.append(AgentEvent.from_record(record))
+    except OSError:
+        return []
+    return events

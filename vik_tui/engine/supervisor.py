@@ -40,6 +40,7 @@ from vik_tui.engine.session import (
     StageSession,
     write_outcome_only,
 )
+from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused, make_plan
 from vik_tui.engine.view import (
     EngineView,
     IntakeStatus,
@@ -83,6 +84,7 @@ class Supervisor:
         self._log = DailyLog(self.layout.logs_dir)
         self._lock = WorkflowLock(self.layout.lock_file)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._quiet_views: dict[str, tuple[Issue, bool, IssueView]] = {}  # snapshot() reuses these
 
     # -- subscription ------------------------------------------------------------------
     def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
@@ -182,19 +184,30 @@ class Supervisor:
         listed = set(self.listed)
         order = list(self.listed) + [i for i in self.issues if i not in listed and i in by_issue]
         issues = []
+        quiet = self._quiet_views
         for issue_id in order:
             issue = self.issues[issue_id]
-            issues.append(
-                IssueView(
-                    id=issue.id,
-                    title=issue.title,
-                    state=issue.state,
-                    description=issue.description,
-                    listed=issue_id in listed,
-                    extra=issue.extra,
-                    runs=tuple(run.to_view(now) for run in by_issue.get(issue_id, [])),
-                )
+            runs = by_issue.get(issue_id)
+            is_listed = issue_id in listed
+            if not runs:  # an issue that never ran: the same view until intake replaces the issue
+                cached = quiet.get(issue_id)
+                if cached is not None and cached[0] is issue and cached[1] == is_listed:
+                    issues.append(cached[2])
+                    continue
+            view = IssueView(
+                id=issue.id,
+                title=issue.title,
+                state=issue.state,
+                description=issue.description,
+                listed=is_listed,
+                extra=issue.extra,
+                runs=tuple(run.to_view(now) for run in runs or ()),
             )
+            if not runs:
+                quiet[issue_id] = (issue, is_listed, view)
+            issues.append(view)
+        if len(quiet) > 2 * len(self.issues) + 100:  # forget issues intake no longer knows
+            self._quiet_views = {k: v for k, v in quiet.items() if self.issues.get(k) is v[0]}
         totals = {"input": 0, "output": 0, "cache_read": 0}
         rate_limits: dict[str, RateLimitView] = {}
         for run in self.runs.values():
@@ -215,6 +228,7 @@ class Supervisor:
                 next_poll_in=None if self.next_poll_at is None else max(0.0, self.next_poll_at - now),
             ),
             stages=tuple(self.workflow.issue.stages),
+            stage_states=frozenset(stage.when.state for stage in self.workflow.issue.stages.values()),
             running=len(self._active_issue_ids()),
             max_issue_concurrency=self.workflow.loop.max_issue_concurrency,
             tokens=Tokens.of(totals),
@@ -228,6 +242,7 @@ class Supervisor:
                     attempt=r.attempt,
                     due_at=r.retry_due_at,
                     due_in=max(0.0, (r.retry_due or now) - now),
+                    error=r.reason,
                 )
                 for r in self.runs.values()
                 if r.status == RunStatus.RETRY_WAIT
@@ -236,6 +251,26 @@ class Supervisor:
 
     def workdir_of(self, issue_id: str) -> Path:
         return self.layout.issue_workdir(issue_id)
+
+    def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
+        """How to reopen a session's agent interactively (`a` in the UI); raises TakeoverRefused."""
+        for run in self.runs.values():
+            if run.issue_id != issue_id:
+                continue
+            for number, snap in enumerate(run.sessions, 1):
+                if snap.session_uuid == session_uuid:
+                    config = self.workflow.agents.get(run.config.agent)
+                    if config is None:
+                        raise TakeoverRefused(f"agent {run.config.agent!r} is no longer in the workflow")
+                    return make_plan(
+                        f"{issue_id}/{run.stage} #{number}",
+                        run.active,
+                        config.resolved(self.layout.workflow_dir),
+                        snap.session_file,
+                        snap.agent_session_id,
+                        self.layout.issue_workdir(issue_id),
+                    )
+        raise TakeoverRefused(f"no session {session_uuid} of issue {issue_id}")
 
     def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
         """Replay a session file (for panes opened late or after a restart)."""

@@ -196,6 +196,11 @@ class IssueView:
         object.__setattr__(self, "tokens_total", sum(s.tokens.total for s in sessions))
 
     @property
+    def needs_attention(self) -> bool:
+        """A stage failed and no retry is pending (given up, dropped, or not retryable)."""
+        return any(run.status == RunStatus.FAILED for run in self.runs)
+
+    @property
     def latest_session(self) -> SessionView | None:
         return self.sessions[-1] if self.sessions else None
 
@@ -247,6 +252,7 @@ class RetryView:
     attempt: int  # the attempt that failed
     due_at: str | None
     due_in: float
+    error: str | None = None  # why that attempt failed
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,14 +280,31 @@ class EngineView:
     issues: tuple[IssueView, ...] = ()
     rejected: tuple[RejectedView, ...] = ()
     retries: tuple[RetryView, ...] = ()
+    stage_states: frozenset[str] = frozenset()  # issue states some stage matches (`when.state`)
     # derived once in __post_init__
     active_run_count: int = field(init=False, repr=False, compare=False)
+    attention_count: int = field(init=False, repr=False, compare=False)
+    backlog_count: int = field(init=False, repr=False, compare=False)
     _by_id: Mapping[str, IssueView] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        active = sum(1 for issue in self.issues for run in issue.runs if run.status.active)
+        active = attention = backlog = 0
+        states = self.stage_states
+        for issue in self.issues:
+            if not issue.runs:
+                backlog += issue.state not in states
+                continue
+            for run in issue.runs:
+                active += run.status.active
+            attention += issue.needs_attention
         object.__setattr__(self, "active_run_count", active)  # stage runs that quitting would stop
+        object.__setattr__(self, "attention_count", attention + len(self.rejected))
+        object.__setattr__(self, "backlog_count", backlog)
         object.__setattr__(self, "_by_id", {issue.id: issue for issue in self.issues})
+
+    def in_backlog(self, issue: IssueView) -> bool:
+        """No stage matches its state and it never ran: summarised, not listed row by row."""
+        return not issue.runs and issue.state not in self.stage_states
 
     def find_issue(self, issue_id: str | None) -> IssueView | None:
         return None if issue_id is None else self._by_id.get(issue_id)

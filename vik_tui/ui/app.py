@@ -26,7 +26,6 @@ from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.engine.engine_events import (
     AgentEvents,
     ConfigRejected,
-    ConfigReloaded,
     EngineEvent,
     Intake,
     IntakeFailed,
@@ -43,8 +42,9 @@ from vik_tui.ui.glyphs import Glyphs, default_glyphs
 from vik_tui.ui.keys import KEYS
 from vik_tui.ui.paths import stylesheet
 from vik_tui.ui.screens.confirm import ConfirmScreen
-from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
+from vik_tui.ui.screens.diagnostics import DiagnosticsScreen, RejectedEditScreen
 from vik_tui.ui.text import one_line
+from vik_tui.ui.throughput import Throughput
 
 if TYPE_CHECKING:
     # imported when the app is made: the screen's module reads the app through a typed
@@ -56,6 +56,8 @@ IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (tim
 TABLE_INTERVAL = 0.25  # header and table repaint at most 4×/s unless an engine event changed them
 TABLE_INTERVAL_BUSY = 0.5  # ... and 2×/s while many agents stream (a DataTable repaint redraws every row)
 BUSY_STREAMS = 5
+GAVE_UP = "gave up"
+ALERT_TIMEOUT = 12.0  # seconds a failure toast stays (merged with failures that follow)
 CSS_FILES: list[str | PurePath] = [stylesheet("app.tcss"), stylesheet("screens.tcss")]
 
 
@@ -98,6 +100,8 @@ class VikApp(App[int]):
         self._tick = 0
         self._event_lines = EventLines(self.clock)
         self._last_intake_error: str | None = None
+        self.throughput = Throughput()
+        self._alerts: list[tuple[float, str, str]] = []  # (when, where, why) of failures on screen
         self.main: MainScreen = MainScreen()
         if self.clock.frozen:
             self.animation_level = "none"  # snapshots: no half-moved tab underline
@@ -206,6 +210,8 @@ class VikApp(App[int]):
             # a frame that only streams records reuses the last snapshot: building one per
             # frame for every issue is wasted work while nothing but output changed
             snap = self.engine.snapshot() if full or self.main.snap is None else self.main.snap
+            if full and not self.clock.frozen:
+                self.throughput.sample(snap.tokens.total)
             self.main.apply(snap, lines, records, full=full)
         except NoMatches:
             return  # the screen is being torn down (quit): nothing left to paint
@@ -214,53 +220,61 @@ class VikApp(App[int]):
 
     # -- notifications ----------------------------------------------------------------------
     def _alert(self, events: list[EngineEvent]) -> None:
-        ring = False
+        """Toasts only for what needs a human: failures and give-ups, merged into one toast
+        (`3 stages failed`). Completions go to the log pane and the row; a rejected config
+        edit opens its dialog and nothing else."""
+        fresh: list[tuple[str, str]] = []
         for event in events:
             match event:
-                case StageFinished(state=RunStatus.COMPLETED):
-                    self.notify(f"{event.where} completed", title="stage done")
-                    ring = True
                 case StageFinished(state=RunStatus.FAILED):
-                    self.notify(
-                        one_line(event.reason, 200) or "failed", title=f"{event.where} failed", severity="error"
-                    )
-                    ring = True
-                case StageFinished():
-                    pass
+                    fresh.append((event.where, one_line(event.reason, 120) or "failed"))
                 case RetryGivenUp():
-                    self.notify(
-                        f"gave up after {event.attempts} attempt(s): {one_line(event.reason, 160)}",
-                        title=f"{event.where} needs a human",
-                        severity="error",
-                        timeout=15,
-                    )
-                    ring = True
+                    fresh.append((event.where, f"{GAVE_UP} after {plural(event.attempts, 'attempt')}"))
                 case IntakeFailed():
                     error = one_line(event.error, 200)
                     if error != self._last_intake_error:
-                        self.notify(error, title="intake failed", severity="error")
+                        fresh.append(("intake", error))
                     self._last_intake_error = error
                 case Intake():
                     self._last_intake_error = None
                 case ConfigRejected():
                     self._show_rejected_config(list(event.errors))
-                case ConfigReloaded():
-                    self.notify("workflow reloaded", title="config")
-                case _ if event.level == "error":
-                    self.notify(one_line(event.describe(), 200), severity="error")
-        if ring and self.bell_enabled:
-            self.bell()
+        if fresh:
+            self._raise_alert(fresh)
+            if self.bell_enabled:
+                self.bell()
+
+    def _raise_alert(self, fresh: list[tuple[str, str]]) -> None:
+        """One toast for every failure still on screen: a stage that failed and then gave up
+        counts once (as given up)."""
+        now = time.monotonic()
+        alerts = {where: (when, why) for when, where, why in self._alerts if now - when < ALERT_TIMEOUT}
+        for where, why in fresh:
+            if not (alerts.get(where, (0.0, ""))[1].startswith(GAVE_UP) and not why.startswith(GAVE_UP)):
+                alerts[where] = (now, why)
+        self._alerts = [(when, where, why) for where, (when, why) in alerts.items()]
+        gave_up = sum(1 for _when, why in alerts.values() if why.startswith(GAVE_UP))
+        failed = len(alerts) - gave_up
+        if len(alerts) == 1:
+            where, (_when, why) = next(iter(alerts.items()))
+            title = f"{where} needs a human" if gave_up else f"{where} failed"
+            message = why
+        else:
+            heads = [f"{plural(failed, 'stage')} failed"] if failed else []
+            if gave_up:
+                heads.append(f"{gave_up} given up")
+            title = ", ".join(heads)
+            names = list(reversed(alerts))
+            message = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        self.clear_notifications()  # one alert toast at a time: the merged one
+        self.notify(f"{message}\n! lists what needs attention", title=title, severity="error", timeout=ALERT_TIMEOUT)
 
     def _show_rejected_config(self, errors: list[Diagnostic]) -> None:
-        self.notify(
-            f"{len(errors)} error(s); the last good configuration stays",
-            title="workflow edit rejected",
-            severity="error",
-        )
         if isinstance(self.screen, DiagnosticsScreen):
             return
         path = str(self.engine.workflow_path)
-        self.push_screen(DiagnosticsScreen(errors, path, "This edit of the workflow was not applied", closable=True))
+        headline = "This edit of the workflow was not applied; the last good configuration stays"
+        self.push_screen(RejectedEditScreen(errors, path, headline))
 
     # -- quitting ---------------------------------------------------------------------------
     async def action_quit(self) -> None:
@@ -272,15 +286,17 @@ class VikApp(App[int]):
         if not running:
             self._begin_quit()
             return
-        noun = "agent is" if running == 1 else "agents are"
+        question = (
+            "1 agent is running; stop it and quit?"
+            if running == 1
+            else f"{running} agents are running; stop them and quit?"
+        )
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self._begin_quit()
 
-        self.push_screen(
-            ConfirmScreen(f"{running} {noun} running; stop them and quit?", yes="Stop and quit", no="Stay"), answered
-        )
+        self.push_screen(ConfirmScreen(question, yes="Stop and quit", no="Stay"), answered)
 
     def _begin_quit(self) -> None:
         self.quitting = True
@@ -311,6 +327,10 @@ class VikApp(App[int]):
             if screen.check_action(key.action, ()) is not True:
                 continue
             yield SystemCommand(key.label.capitalize(), key.help, _runner(screen, key.action))
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _runner(screen: MainScreen, action: str) -> Callable[[], Awaitable[None]]:

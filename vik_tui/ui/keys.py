@@ -1,5 +1,8 @@
 """Every key of the main screen in one table: bindings, the footer, the help screen and the
-command palette are all generated from it, so they cannot drift apart."""
+command palette are all generated from it, so they cannot drift apart.
+
+The footer shows keys in this order and cuts what does not fit, so `?` and `q` come first:
+at 80 columns they stay visible."""
 
 from __future__ import annotations
 
@@ -20,23 +23,64 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
+    Key("question_mark", "help", "help", "Show every key and the glyph legend.", display="?"),
+    Key("q", "app.quit", "quit", "Quit; running agents are stopped cleanly (asks first)."),
     Key("c", "cancel", "cancel", "Cancel the selected stage (asks first); a pending retry is dropped."),
     Key("r", "retry", "retry", "Run the selected stage again now, with a fresh attempt count."),
+    Key(
+        "exclamation_mark",
+        "attention",
+        "attention",
+        "Show only issues that need attention (failed, given up, rejected); again shows all.",
+        display="!",
+    ),
+    Key(
+        "e",
+        "read",
+        "read",
+        "Read the selected session whole (every line, full tool output), scrollable, with / search; also enter.",
+        display="e",
+    ),
+    Key(
+        "a",
+        "take_over",
+        "take over",
+        "Take over the agent: its own session (codex resume / claude --resume) in its workspace,"
+        " in a tmux split inside tmux, else the app suspends; only when the stage is not running.",
+    ),
     Key("s", "shell", "shell", "Open $SHELL in the issue workspace (a tmux split inside tmux, else the app suspends)."),
     Key("d", "diff", "diff", "Show `git diff` of the issue workspace."),
-    Key("slash", "filter", "filter", "Filter the issue list by id, title or state; Esc clears.", display="/"),
-    Key("l", "toggle_log", "log", "Show or hide the engine log pane."),
+    Key(
+        "slash",
+        "filter",
+        "filter",
+        "Filter the issue list by id, title or state (the backlog too); Esc clears.",
+        display="/",
+    ),
+    Key("b", "toggle_backlog", "backlog", "Show or hide the backlog: issues no stage matches that never ran."),
+    Key(
+        "t",
+        "queue",
+        "queue",
+        "Throughput, rate limits and the retry queue (issue, stage, attempt, due in, last error).",
+        show=False,
+    ),
+    Key("l", "toggle_log", "log", "Show or hide the engine log pane.", show=False),
     Key("p", "pause", "pause", "Pause intake: no new polls, running stages continue."),
     Key("p", "resume", "resume", "Resume intake."),
     Key("f", "poll_now", "poll", "Poll the tracker now."),
-    Key("o", "open_session", "session", "Show the session JSONL path of the selected pane and copy it."),
+    Key(
+        "o",
+        "open_session",
+        "session",
+        "Show the session JSONL path of the selected pane (and ask the terminal to copy it).",
+        show=False,
+    ),
     Key("j", "cursor_down", "down", "Next issue (also ↓ in the list).", show=False, palette=False),
     Key("k", "cursor_up", "up", "Previous issue (also ↑ in the list).", show=False, palette=False),
-    Key("tab", "next_pane", "next pane", "Next session pane of the selected issue.", display="tab", show=False),
-    Key("shift+tab", "prev_pane", "prev pane", "Previous session pane.", display="shift+tab", show=False),
+    Key("tab", "next_pane", "next tab", "Next session tab of the selected issue.", display="tab", show=False),
+    Key("shift+tab", "prev_pane", "prev tab", "Previous session tab.", display="shift+tab", show=False),
     Key("escape", "clear_filter", "clear filter", "Clear the filter.", display="esc", show=False, palette=False),
-    Key("question_mark", "help", "help", "Show every key.", display="?"),
-    Key("q", "app.quit", "quit", "Quit; running agents are stopped cleanly (asks first)."),
 )
 
 

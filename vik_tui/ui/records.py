@@ -24,33 +24,40 @@ from vik_tui.ui.text import human_count, one_line, sanitize
 INDENT = " " * 10
 OUTPUT_PREVIEW_LINES = 3
 DEFAULT_WIDTH = 100
-MIN_WRAP = 30
+MIN_WRAP = 24
 
 
 def format_records(
-    records: Iterable[ev.AgentEvent], clock: Clock, glyphs: Glyphs, width: int = DEFAULT_WIDTH
+    records: Iterable[ev.AgentEvent], clock: Clock, glyphs: Glyphs, width: int = DEFAULT_WIDTH, full: bool = False
 ) -> list[str]:
-    """Every event's lines, in order. Odd values never raise: they become a short line."""
+    """Every event's lines, in order. Odd values never raise: they become a short line.
+
+    `full` (the reader view): every output line and the whole tool input, wrapped, never
+    clipped; otherwise outputs show their first lines and a line never exceeds `width`."""
     out: list[str] = []
     width = max(MIN_WRAP + len(INDENT), width or DEFAULT_WIDTH)
     wrap = width - len(INDENT)
     for record in records:
         try:
-            out.extend(format_record(record, clock, glyphs, wrap))
+            out.extend(format_record(record, clock, glyphs, wrap, full))
         except Exception as exc:  # a malformed record must not break the pane
             out.append(f"{clock.hhmmss(None)}  [error] unreadable record ({type(exc).__name__})")
+    if full:
+        return out
     # nothing wider than the pane: no horizontal scrollbar, no half-hidden lines
     return [line if len(line) <= width else line[: width - 1] + "…" for line in out]
 
 
-def format_record(event: ev.AgentEvent, clock: Clock, glyphs: Glyphs, wrap: int = DEFAULT_WIDTH) -> list[str]:
+def format_record(
+    event: ev.AgentEvent, clock: Clock, glyphs: Glyphs, wrap: int = DEFAULT_WIDTH, full: bool = False
+) -> list[str]:
     stamp = clock.hhmmss(event.ts)
     match event:
         case ev.Message():
             text = sanitize(str(event.text or "")).strip("\n")
             return _block(stamp, {"reasoning": "~ ", "user": "> "}.get(event.role, ""), text, wrap)
         case ev.ToolCall():
-            return _tool(stamp, event, glyphs, wrap)
+            return _tool(stamp, event, glyphs, wrap, full)
         case ev.Subagent():
             status = event.status
             mark = glyphs.tool if status == "started" else (glyphs.ok if status == "completed" else glyphs.bad)
@@ -93,10 +100,16 @@ def _block(stamp: str, prefix: str, text: str, wrap: int) -> list[str]:
     return [f"{stamp}  {prefix}{lines[0]}"] + [f"{INDENT}{cont}{line}" if line else "" for line in lines[1:]]
 
 
-def _tool(stamp: str, event: ev.ToolCall, glyphs: Glyphs, wrap: int) -> list[str]:
+def _tool(stamp: str, event: ev.ToolCall, glyphs: Glyphs, wrap: int, full: bool = False) -> list[str]:
     name = one_line(str(event.name or "tool"), 40)
     status = event.status
-    command = one_line(event.input, max(wrap - len(name) - 4, 10))
+    room = max(wrap - len(name) - 4, 10)
+    if full:
+        command = sanitize(str(event.input or "")).replace("\n", " ⏎ ")
+    elif _is_path_like(name):
+        command = keep_end(one_line(event.input, 10_000), room)  # the file name is the point
+    else:
+        command = one_line(event.input, room)
     if status == "started":
         return [f"{stamp}  {glyphs.tool} {name}  {command}".rstrip()]
     mark = glyphs.ok if status == "completed" else glyphs.bad
@@ -106,12 +119,31 @@ def _tool(stamp: str, event: ev.ToolCall, glyphs: Glyphs, wrap: int) -> list[str
     output = event.output
     if output:
         body = [line for line in sanitize(str(output)).rstrip("\n").split("\n")]
-        for line in body[:OUTPUT_PREVIEW_LINES]:
+        shown = body if full else body[:OUTPUT_PREVIEW_LINES]
+        for line in shown:
             lines.append(f"{INDENT}│ {line}")
-        hidden = len(body) - OUTPUT_PREVIEW_LINES
+        hidden = len(body) - len(shown)
         if hidden > 0:
-            lines.append(f"{INDENT}│ {glyphs.more} {hidden} more line{'s' if hidden != 1 else ''}")
+            lines.append(f"{INDENT}│ {glyphs.more} {hidden} more line{'s' if hidden != 1 else ''} (e reads it all)")
     return lines
+
+
+PATH_TOOLS = ("edit", "write", "read", "file", "patch", "apply_patch", "multiedit", "notebookedit")
+
+
+def _is_path_like(name: str) -> bool:
+    lowered = name.lower()
+    return any(word in lowered for word in PATH_TOOLS)
+
+
+def keep_end(text: str, width: int) -> str:
+    """Shorten from the left (`…/deep/dir/file.py`): for paths the end is what matters."""
+    if len(text) <= width:
+        return text
+    head, _, _rest = text.partition(" ")
+    if head in ("update", "add", "delete", "create") and len(head) + 3 < width:
+        return f"{head} …{text[-(width - len(head) - 2) :]}"  # `update …/dir/file.py`
+    return "…" + text[-(width - 1) :]
 
 
 def _outcome(stamp: str, event: ev.Outcome, rule: str) -> str:

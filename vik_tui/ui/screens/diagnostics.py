@@ -64,7 +64,7 @@ class DiagnosticsScreen(ModalScreen[str]):
             with VerticalScroll(id="findings"):
                 yield Static(findings_markup(self.findings, self.path.rsplit("/", 1)[-1]), id="findings-text")
             hint = (
-                "fix the file: it is reloaded on save · esc closes"
+                "fix the file: it is reloaded on save · esc or q closes this"
                 if self.closable
                 else "fix the file, then r re-checks · q quits"
             )
@@ -80,3 +80,13 @@ class DiagnosticsScreen(ModalScreen[str]):
         if result == "close" and not self.closable:
             result = "quit"
         self.dismiss(result)
+
+
+class RejectedEditScreen(DiagnosticsScreen, inherit_bindings=False):
+    """Over the running app when a hot-reload edit is rejected: `q` and Esc only close it (the
+    app keeps running on the last good configuration), and the footer says exactly that."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q", "finish('close')", "close", key_display="esc")]
+
+    def __init__(self, findings: Sequence[Diagnostic], path: str, headline: str) -> None:
+        super().__init__(findings, path, headline, closable=True)

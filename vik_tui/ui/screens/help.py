@@ -1,4 +1,5 @@
-"""`?`: every key of the main screen, generated from the same table as the bindings."""
+"""`?`: every key of the main screen (generated from the same table as the bindings) and the
+legend of the STAGES glyphs and the header."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from vik_tui.ui.app import VikApp
+from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.keys import KEYS
 
 EXTRA = (
@@ -39,6 +42,22 @@ def help_rows() -> list[tuple[str, str]]:
     return rows
 
 
+def legend_rows(glyphs: Glyphs) -> list[tuple[str, str]]:
+    """(glyph, meaning): one glyph per stage in the STAGES column, in the workflow's order."""
+    return [
+        (glyphs.none, "stage not run for this issue (yet)"),
+        (f"{glyphs.reserved} {glyphs.preparing}", "reserved · preparing (workspace, hooks, prompt)"),
+        (f"{glyphs.spinner[0]} {glyphs.running}", "running (spinner in the list, dot in a tab)"),
+        (glyphs.completed, "completed"),
+        (glyphs.failed, "failed (! lists every issue that needs attention)"),
+        (glyphs.cancelled, "cancelled"),
+        (f"{glyphs.retry}12s", "failed, retried in 12 s"),
+        ("plan #2", "tab: the stage's 2nd session (numbered from the session files)"),
+        ("‹ 2 · 3 ›", "tabs hidden left · right of the tab row (tab / shift+tab)"),
+        ("backlog N", "issues no stage matches that never ran (b lists them)"),
+    ]
+
+
 class HelpScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape,q,question_mark", "close", "close"),
@@ -53,6 +72,13 @@ class HelpScreen(ModalScreen[None]):
             with VerticalScroll(), Grid(id="help-keys"):
                 for key, text in help_rows():
                     yield Static(escape(key), classes="help-key")
+                    yield Static(escape(text), classes="help-text")
+                yield Static("[b]Legend[/]", classes="help-key")
+                yield Static("", classes="help-text")
+                app = self.app
+                glyphs = app.glyphs if isinstance(app, VikApp) else None
+                for glyph, text in legend_rows(glyphs) if glyphs else ():
+                    yield Static(escape(glyph), classes="help-key")
                     yield Static(escape(text), classes="help-text")
             yield Static("[$text-muted]esc, q or ? closes[/]", classes="dialog-hint")
 

@@ -15,9 +15,12 @@ from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import BindingType
 from textual.containers import Container, Vertical
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Input
+from textual.widgets import DataTable, Footer, Input, Static
 
 from vik_tui.agents.events import AgentEvent
+from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused
+from vik_tui.engine.takeover import open_tmux_split as open_takeover_split
+from vik_tui.engine.takeover import run_foreground as run_takeover_foreground
 from vik_tui.engine.view import EngineView, IntakeStatus, IssueView, RejectedView, RunStatus, RunView, SessionView
 from vik_tui.engine.workspace_tools import inside_tmux, open_tmux_split, run_shell_foreground
 from vik_tui.ui.app import VikApp
@@ -25,13 +28,26 @@ from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.screens.diff import DiffScreen
 from vik_tui.ui.screens.help import HelpScreen
+from vik_tui.ui.screens.queue import QueueScreen
+from vik_tui.ui.screens.reader import ReaderScreen
 from vik_tui.ui.widgets.event_log import EventLog
 from vik_tui.ui.widgets.issue_table import REJECTED_PREFIX, IssueTable
 from vik_tui.ui.widgets.stage_panes import StagePanes
 from vik_tui.ui.widgets.status_line import StatusLine
 
 LOG_MIN_HEIGHT = 30  # below this many rows the log pane starts collapsed
-ENGINE_ACTIONS = ("cancel", "retry", "shell", "diff", "open_session", "pause", "resume", "poll_now")
+ENGINE_ACTIONS = (
+    "cancel",
+    "retry",
+    "shell",
+    "diff",
+    "open_session",
+    "pause",
+    "resume",
+    "poll_now",
+    "read",
+    "take_over",
+)
 
 
 class MainScreen(Screen[None]):
@@ -47,6 +63,9 @@ class MainScreen(Screen[None]):
         self.snap: EngineView | None = None
         self.selected: str | None = None  # issue id (or rejected-row key) under the cursor
         self.needle = ""
+        self.attention = False  # `!`: only issues that need attention
+        self.backlog = False  # `b`: list the backlog too
+        self._backlog_text = ""
         self._binding_state: tuple[object, ...] = ()
         self.ready = False  # composed and mounted: apply() may run
         self._panes_ref: StagePanes | None = None
@@ -67,6 +86,7 @@ class MainScreen(Screen[None]):
                 filter_input.cursor_blink = not self.vik.clock.frozen
                 yield filter_input
                 yield IssueTable(id="issue-table")
+                yield Static("", id="backlog-line", markup=True)
             yield StagePanes(id="panes")
         yield EventLog(id="log")
         yield Footer(id="footer")
@@ -100,8 +120,17 @@ class MainScreen(Screen[None]):
         vik = self.vik
         table = self.table
         if full:
-            self.query_one(StatusLine).show(snap, vik.glyphs, stopping=vik.quitting)
-            table.show(snap, self.needle, vik.clock, vik.glyphs, self.selected)
+            self.query_one(StatusLine).show(snap, vik.glyphs, stopping=vik.quitting, rate=vik.throughput.rate())
+            hidden = table.show(
+                snap,
+                self.needle,
+                vik.clock,
+                vik.glyphs,
+                self.selected,
+                attention=self.attention,
+                backlog=self.backlog,
+            )
+            self._show_backlog_line(snap, hidden)
         if self.selected is None or self.selected not in table.keys:
             self.selected = table.current_key()
         panes = self.panes
@@ -109,6 +138,22 @@ class MainScreen(Screen[None]):
         panes.feed(records)
         self.query_one(EventLog).add(log_lines)
         self.bindings_may_change()
+
+    def _show_backlog_line(self, snap: EngineView, hidden: int) -> None:
+        """One line under the list: the backlog summarised, and the filter in force."""
+        bits = []
+        if self.attention:
+            bits.append(f"[$error b]! needs attention[/] ({snap.attention_count}) · [$text-muted]! shows all[/]")
+        if hidden:
+            bits.append(f"backlog {hidden:,} [$text-muted]· b lists them[/]")
+        elif self.backlog and snap.backlog_count:
+            bits.append(f"backlog {snap.backlog_count:,} listed [$text-muted]· b hides them[/]")
+        text = "   ".join(bits)
+        if text != self._backlog_text:
+            self._backlog_text = text
+            line = self.query_one("#backlog-line", Static)
+            line.update(text)
+            line.display = bool(text)
 
     def _selected_issue(self) -> IssueView | RejectedView | None:
         key, snap = self.selected, self.snap
@@ -163,21 +208,21 @@ class MainScreen(Screen[None]):
         paused = self.snap is not None and self.snap.intake.paused
         intake_status = self.snap.intake.status if self.snap else None
         live = not self.vik.engine_done and not self.vik.quitting
-        if action == "cancel":
-            return True if live and run is not None and run.status.cancellable else None
+        if action == "cancel":  # on a finished stage `c` says why it does nothing
+            return True if live and run is not None else None
         if action == "retry":
             return True if live and run is not None and not run.status.active else None
         if action in ("shell", "diff"):
             return True if issue is not None else None
-        if action == "open_session":
+        if action in ("open_session", "read", "take_over"):
             return True if session is not None else None
         if action == "pause":
             return (True if live and intake_status != IntakeStatus.DONE else None) if not paused else False
         if action == "resume":
             return (True if live else None) if paused else False
-        if action == "poll_now":
+        if action == "poll_now":  # while paused `f` says so instead of doing nothing
             stopped = intake_status in (IntakeStatus.DONE, IntakeStatus.STOPPING)
-            return True if live and not paused and not stopped else None
+            return True if live and not stopped else None
         return True
 
     # -- actions ----------------------------------------------------------------------------
@@ -186,6 +231,9 @@ class MainScreen(Screen[None]):
         if issue is None or run is None:
             return
         issue_id, stage = issue.id, run.stage
+        if not run.status.cancellable:
+            self.notify(f"{issue_id}/{stage} is not running ({run.status}); r runs it again", title="nothing to cancel")
+            return
         what = "the pending retry of" if run.status == RunStatus.RETRY_WAIT else "the running"
 
         def answered(yes: bool | None) -> None:
@@ -243,8 +291,10 @@ class MainScreen(Screen[None]):
         if session is None:
             return
         path = session.session_file
-        self.app.copy_to_clipboard(path)
-        self.notify(path, title="session file (copied)", timeout=10)
+        self.app.copy_to_clipboard(path)  # OSC 52: the terminal may or may not honour it
+        self.notify(
+            f"{path}\n(copy sent to the terminal; not every terminal accepts it)", title="session file", timeout=10
+        )
 
     def action_pause(self) -> None:
         self.vik.engine.pause()
@@ -257,6 +307,9 @@ class MainScreen(Screen[None]):
         self.vik.request_refresh()
 
     def action_poll_now(self) -> None:
+        if self.snap is not None and self.snap.intake.paused:
+            self.notify("intake is paused; p resumes it (and polls)", title="not polling")
+            return
         self.vik.engine.poll_now()
         self.vik.request_refresh()
 
@@ -271,6 +324,56 @@ class MainScreen(Screen[None]):
 
     def action_prev_pane(self) -> None:
         self.panes.cycle(-1)
+
+    def action_attention(self) -> None:
+        self.attention = not self.attention
+        self.vik.request_refresh()
+
+    def action_toggle_backlog(self) -> None:
+        self.backlog = not self.backlog
+        self.vik.request_refresh()
+
+    def action_queue(self) -> None:
+        self.app.push_screen(QueueScreen())
+
+    def action_read(self) -> None:
+        issue, _run, session = self.target()
+        if issue is None or session is None:
+            return
+        label = self.panes.tab_label(session.session_uuid) or session.stage
+        self.app.push_screen(ReaderScreen(f"{issue.id} · {label}", session.session_file))
+
+    @on(DataTable.RowSelected, "#issue-table")
+    def _row_selected(self, _event: DataTable.RowSelected) -> None:
+        """enter in the list reads the shown session whole, like `e`."""
+        if self.check_action("read", ()) is True:
+            self.action_read()
+
+    async def action_take_over(self) -> None:
+        issue, _run, session = self.target()
+        if issue is None or session is None:
+            return
+        try:
+            plan = self.vik.engine.takeover_plan(issue.id, session.session_uuid)
+        except TakeoverRefused as exc:
+            self.notify(str(exc), title="take over", severity="warning", timeout=8)
+            return
+        await self._run_takeover(plan)
+
+    async def _run_takeover(self, plan: TakeoverPlan) -> None:
+        if inside_tmux():
+            ok, message = await asyncio.to_thread(open_takeover_split, plan)
+            self.notify(message, title="take over", severity="information" if ok else "error")
+            return
+        try:
+            with self.app.suspend():
+                run_takeover_foreground(plan)  # synchronous on purpose: never await while suspended
+        except SuspendNotSupported:
+            self.notify(
+                f"cannot suspend this terminal; run it yourself: cd {plan.cwd} && {plan.command_line}",
+                title="take over",
+                timeout=15,
+            )
 
     def action_toggle_log(self) -> None:
         self.toggle_class("-show-log")

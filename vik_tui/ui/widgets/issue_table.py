@@ -1,8 +1,11 @@
 """The issue list: one row per issue in the engine's (intake) order, updated cell by cell.
 
-Rows are rebuilt only when the set or order of visible rows changes (new issue, filter); on
-every other refresh only the cells whose text changed are updated, and the cursor stays on
-the same issue id either way. Rejected issues follow as dimmed rows with their reason.
+Only issues that matter are laid out: those with a stage for their state or with runs. The
+rest (the backlog of a big tracker) is counted, not listed, unless asked for, so a refresh
+costs the same with 20 issues or 10,000. Columns have fixed widths (the title takes what is
+left), so a countdown appearing never shifts them. Rows are rebuilt only when the set or order
+of visible rows changes; otherwise only cells whose text changed are updated, and the cursor
+stays on the same issue id. Rejected issues follow as dimmed rows with their reason.
 """
 
 from __future__ import annotations
@@ -31,8 +34,12 @@ COLUMNS = (
     ("TIME", "time"),
     ("TOKENS", "tokens"),
 )
-TITLE = 1  # index of the TITLE column
-MIN_TITLE, MAX_TITLE = 8, 48
+TITLE, TIME, TOKENS = 1, 4, 5  # column indexes
+MIN_ID, MAX_ID = 6, 16
+STATE_WIDTH, TIME_WIDTH, TOKENS_WIDTH = 11, 5, 6
+COUNTDOWN_ROOM = 4  # `↻12s` after a stage glyph
+MIN_TITLE = 8  # below this the TITLE column is left out rather than squeezed
+ROOMY_TITLE = 18  # TOKENS, then TIME, are left out before the title gets narrower than this
 REJECTED_PREFIX = "!rejected:"
 STATUS_STYLE: dict[RunStatus | None, str] = {
     RunStatus.RUNNING: "primary",
@@ -71,6 +78,7 @@ class IssueTable(DataTable[Text]):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._order: list[str] = []
         self._widths: list[tuple[int, int]] = []
+        self._quiet_cells: dict[tuple[str, str, str, bool], tuple[Spec, ...]] = {}
         self._cells: dict[str, tuple[Spec, ...]] = {}
         self._styles: dict[str, Style] = {}
         self.title_width = 24
@@ -114,26 +122,47 @@ class IssueTable(DataTable[Text]):
         except Exception:
             return None
 
-    def show(self, snapshot: EngineView, needle: str, clock: Clock, glyphs: Glyphs, selected: str | None) -> None:
+    def show(
+        self,
+        snapshot: EngineView,
+        needle: str,
+        clock: Clock,
+        glyphs: Glyphs,
+        selected: str | None,
+        *,
+        attention: bool = False,
+        backlog: bool = False,
+    ) -> int:
+        """Lay out the visible rows; returns how many backlog issues were left out."""
         rows: list[tuple[str, tuple[Spec, ...]]] = []
         frame = clock.spinner_index()
+        hidden = 0
+        stages = snapshot.stages
+        in_backlog = snapshot.in_backlog
         for issue in snapshot.issues:
-            if row_matches(needle, issue.id, issue.title, issue.state):
-                rows.append((issue.id, self._issue_cells(issue, snapshot.stages, clock, glyphs, frame)))
+            if attention and not issue.needs_attention:
+                continue
+            if not backlog and not needle and in_backlog(issue):
+                hidden += 1
+                continue
+            if needle and not row_matches(needle, issue.id, issue.title, issue.state):
+                continue
+            rows.append((issue.id, self._issue_cells(issue, stages, clock, glyphs, frame)))
         for item in snapshot.rejected:
             if row_matches(needle, item.id, item.reason, "rejected"):
                 rows.append((rejected_key(item), self._rejected_cells(item)))
-        self._fit_title(rows)
+        widths = self._layout(rows, len(stages))
+        visible = [index for index, _width in widths]
+        title_width = dict(widths).get(TITLE, 0)
+        self.title_width = title_width
         rows = [
-            (key, (*cells[:1], tuple((truncate(t, self.title_width), st) for t, st in cells[1]), *cells[2:]))
+            (key, (*cells[:1], tuple((truncate(t, title_width), st) for t, st in cells[1]), *cells[2:]))
             for key, cells in rows
         ]
-        visible = [i for i in range(len(COLUMNS)) if i != TITLE or self.title_width]
         order = [key for key, _ in rows]
-        widths = self._measure(rows, visible)
         if order != self._order or widths != self._widths:
             self._rebuild(rows, selected, visible, widths)
-            return
+            return hidden
         for key, cells in rows:
             old = self._cells.get(key)
             if old == cells:
@@ -142,18 +171,31 @@ class IssueTable(DataTable[Text]):
                 if old is None or old[index] != cells[index]:
                     self.update_cell(key, COLUMNS[index][1], self._text(cells[index]))
             self._cells[key] = cells
+        return hidden
 
-    @staticmethod
-    def _measure(rows: list[tuple[str, tuple[Spec, ...]]], visible: list[int]) -> list[tuple[int, int]]:
-        """(column index, width) from the cells themselves. Explicit widths make the layout
-        exact at once; the DataTable's auto widths only settle when it next goes idle."""
-        return [
-            (
-                index,
-                max([cell_len(COLUMNS[index][0])] + [sum(cell_len(t) for t, _ in cells[index]) for _, cells in rows]),
-            )
-            for index in visible
-        ]
+    def _layout(self, rows: list[tuple[str, tuple[Spec, ...]]], stage_count: int) -> list[tuple[int, int]]:
+        """(column index, width) of the shown columns. Fixed widths, except ID (the longest id
+        shown, within bounds) and TITLE (whatever is left: the spare width goes to titles)."""
+        id_width = max([MIN_ID] + [sum(cell_len(t) for t, _ in cells[0]) for _, cells in rows])
+        fixed = {
+            0: min(MAX_ID, id_width),
+            2: STATE_WIDTH,
+            3: max(len("STAGES"), 2 * stage_count - 1 + COUNTDOWN_ROOM),
+            TIME: TIME_WIDTH,
+            TOKENS: TOKENS_WIDTH,
+        }
+        pad = 2 * self.cell_padding
+        width = self.size.width or 120
+        room = width - 1 - pad  # 1: the vertical scrollbar; pad: the title's own padding
+        title = room - sum(w + pad for w in fixed.values())
+        for optional in (TOKENS, TIME):
+            if title >= ROOMY_TITLE:
+                break
+            title += fixed.pop(optional) + pad
+        columns = dict(fixed)
+        if title >= MIN_TITLE:
+            columns[TITLE] = title
+        return [(index, columns[index]) for index in range(len(COLUMNS)) if index in columns]
 
     def _rebuild(
         self,
@@ -187,6 +229,19 @@ class IssueTable(DataTable[Text]):
     def _issue_cells(
         self, issue: IssueView, stages: Sequence[str], clock: Clock, glyphs: Glyphs, frame: int
     ) -> tuple[Spec, ...]:
+        if not issue.runs:  # the common case in a big backlog: same text until the issue changes
+            key = (issue.id, issue.title, issue.state, issue.listed)
+            cached = self._quiet_cells.get(key)
+            if cached is None:
+                if len(self._quiet_cells) > 50_000:
+                    self._quiet_cells.clear()
+                cached = self._quiet_cells[key] = self._cells_of(issue, stages, clock, glyphs, frame)
+            return cached
+        return self._cells_of(issue, stages, clock, glyphs, frame)
+
+    def _cells_of(
+        self, issue: IssueView, stages: Sequence[str], clock: Clock, glyphs: Glyphs, frame: int
+    ) -> tuple[Spec, ...]:
         runs = {run.stage: run for run in issue.runs}
         stage_spec: list[tuple[str, str]] = []
         for index, name in enumerate(stages):
@@ -207,7 +262,7 @@ class IssueTable(DataTable[Text]):
         return (
             ((one_line(issue.id, 24), style),),
             ((one_line(issue.title, 200), style),),
-            ((truncate(one_line(issue.state, 40), 12), style),),
+            ((truncate(one_line(issue.state, 40), STATE_WIDTH), style),),
             tuple(stage_spec),
             ((elapsed, ""),),
             ((human_count(tokens) if tokens else "", "muted"),),
@@ -222,18 +277,3 @@ class IssueTable(DataTable[Text]):
             (("", ""),),
             (("", ""),),
         )
-
-    def _fit_title(self, rows: list[tuple[str, tuple[Spec, ...]]]) -> None:
-        """Titles get what the other columns leave (the pane shows the full title anyway);
-        below MIN_TITLE columns the TITLE column is left out rather than squeezed."""
-        width = self.size.width
-        if not width:
-            return
-        others = 0
-        for index, (label, _key) in enumerate(COLUMNS):
-            if index == TITLE:
-                continue
-            content = max([cell_len(label)] + [sum(cell_len(t) for t, _ in cells[index]) for _, cells in rows])
-            others += content + 2 * self.cell_padding
-        room = width - others - 2 * self.cell_padding - 1  # 1: vertical scrollbar
-        self.title_width = min(MAX_TITLE, room) if room >= MIN_TITLE else 0

@@ -1,24 +1,30 @@
-"""Session panes of the selected issue: one tab per session (every attempt of every stage).
+"""The selected issue's sessions: a title, an info line, one row of tabs and one log.
 
-A pane fills lazily: the first time it is shown it replays the session file through the
-engine (`session_records`, in a thread, never on the UI loop), then appends live records.
-Live records that arrive while the replay reads are buffered and de-duplicated against the
-replay's tail (`records.merge_replay`). All lines reach the Log in one `write_lines` call per
-refresh, never one call per line.
+Switching issues or tabs never mounts or removes a widget: the tab row is re-rendered and the
+one `SessionLog` is refilled, synchronously, in the same call that moved the cursor. So the
+very next frame shows the new issue's tabs with its running (or latest) session selected; the
+placeholder "No session yet" appears only for an issue that has none.
+
+Each session's text lives in a `SessionBuffer`. The first time a session is shown its file is
+replayed through the engine (`session_records`, in a thread, never on the UI loop); live
+records that arrive meanwhile are held and de-duplicated against the replay's tail
+(`records.merge_replay`). Buffers of recently shown sessions are kept (a few, bounded), their
+new records stored raw and formatted only when shown again, so j/k back and forth costs no
+re-read. All lines reach the Log in one `write_lines` call per refresh.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+from collections import OrderedDict
 from typing import Any
 
 from rich.cells import cell_len
-from textual import getters, on, work
+from textual import getters, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.markup import escape
-from textual.widgets import Log, Static, TabbedContent, TabPane
+from textual.widgets import Log, Static
 
 from vik_tui.agents.events import AgentEvent
 from vik_tui.engine.view import IssueView, RejectedView, RunStatus, SessionState, SessionView
@@ -27,8 +33,10 @@ from vik_tui.ui.highlight import SessionHighlighter, theme_styles
 from vik_tui.ui.records import format_records, merge_replay
 from vik_tui.ui.text import countdown, human_count, mmss, one_line
 from vik_tui.ui.widgets.issue_table import rejected_key
+from vik_tui.ui.widgets.tab_row import Tab, TabRow
 
 REPLAY_LIMIT = 5000
+KEEP_BUFFERS = 8  # sessions whose text stays in memory after they were shown
 STATE_STYLE = {
     SessionState.RUNNING: "$primary",
     SessionState.STARTING: "$text-muted",
@@ -36,35 +44,27 @@ STATE_STYLE = {
     SessionState.FAILED: "$error",
     SessionState.CANCELLED: "$warning",
 }
-
-
-def pane_id(session_uuid: str) -> str:
-    return f"s-{session_uuid}"
+NO_SESSION = "No session yet for this issue."
 
 
 class SessionLog(Log):
-    """A pane's text: plain lines, coloured by prefix at render time.
+    """The pane's text: plain lines, coloured by prefix at render time.
 
     Follows the newest line like `tail -f` until the user scrolls up, and back once they
     reach the end again. `stick()` (every refresh) re-applies it after layout changes: a Log
     alone only re-scrolls when lines are written."""
 
     following = True
+    shows: str | None = None  # the session uuid whose text this is
 
-    @work(thread=True, exit_on_error=False)
-    def _update_size(self, updates: int, lines: list[str]) -> None:
-        """Log's width worker, made safe: a pane closed (issue switched) while the thread ran
-        has no app any more, and Log's own worker would then take the whole app down."""
-        if not lines:
-            return
-        try:
-            app = self.app
-        except RuntimeError:  # textual's NoActiveAppError: this Log left the DOM
-            return
-        _process_line = self._process_line
-        max_length = max(cell_len(_process_line(line)) for line in lines)
-        with contextlib.suppress(RuntimeError):  # the app stopped meanwhile
-            app.call_from_thread(self._update_maximum_width, updates, max_length)
+    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
+        """Log measures new lines' width in a worker thread per write (20 threads a second
+        while agents stream). Lines here are already wrapped or clipped to the pane
+        (`format_records`), so measuring them in place is cheap and needs no thread."""
+        if lines:
+            self._update_maximum_width(
+                updates, max(cell_len(line) if not line.isascii() else len(line) for line in lines)
+            )
 
     def on_mouse_scroll_up(self) -> None:
         self.following = False
@@ -94,28 +94,39 @@ class SessionLog(Log):
         self.stick()
 
 
-class SessionPane(TabPane):
-    """One session. `state`: unloaded (never shown) → loading (replaying) → live."""
+class SessionBuffer:
+    """One session's formatted lines. `state`: loading (replaying its file) → live."""
 
-    def __init__(self, session: SessionView, label: str) -> None:
-        super().__init__(label, id=pane_id(session.session_uuid))
+    def __init__(self, session: SessionView) -> None:
         self.session_uuid = session.session_uuid
         self.session_file = session.session_file
-        self.label_markup = label
-        self.state = "unloaded"
-        self.live: list[AgentEvent] = []
-        self.log_widget = SessionLog(max_lines=REPLAY_LIMIT, highlight=True, auto_scroll=True)
+        self.state = "loading"
+        self.lines: list[str] = []
+        self.width = 0
+        self.held: list[AgentEvent] = []  # live records while loading, or while not shown
 
-    def compose(self) -> ComposeResult:
-        yield self.log_widget
+    def append(self, lines: list[str]) -> None:
+        self.lines.extend(lines)
+        if len(self.lines) > REPLAY_LIMIT * 2:
+            del self.lines[: len(self.lines) - REPLAY_LIMIT]
 
 
-def session_label(session: SessionView, vik: VikApp) -> str:
+def tab_numbers(issue: IssueView) -> dict[str, int]:
+    """Session uuid → its number within its stage (1, 2, ... oldest first). Sessions are session
+    files named by uuid7, so the numbers are the same after a restart and never repeat."""
+    seen: dict[str, int] = {}
+    numbers: dict[str, int] = {}
+    for session in issue.sessions:
+        seen[session.stage] = seen.get(session.stage, 0) + 1
+        numbers[session.session_uuid] = seen[session.stage]
+    return numbers
+
+
+def session_tab(session: SessionView, number: int, vik: VikApp) -> Tab:
     glyphs = vik.glyphs
     state = session.state
     glyph = glyphs.running if state == SessionState.RUNNING else glyphs.for_status(state)
-    style = STATE_STYLE.get(state, "$text-muted")
-    return f"{escape(session.stage)} #{session.attempt} [{style}]{glyph}[/]"
+    return Tab(session.session_uuid, f"{session.stage} #{number} {glyph}", STATE_STYLE.get(state, "$text-muted"))
 
 
 def _key(issue: IssueView | RejectedView | None) -> str | None:
@@ -126,196 +137,214 @@ def _key(issue: IssueView | RejectedView | None) -> str | None:
 
 
 class StagePanes(Vertical):
-    """Title line, a TabbedContent of SessionPanes, and an info line about the active one."""
+    """Title (border), info line, tab row and the session log of the selected issue."""
 
     vik = getters.app(VikApp)
-    tabbed = getters.query_one("#sessions", TabbedContent)
+    info = getters.query_one("#pane-info", Static)
+    tab_row = getters.query_one("#session-tabs", TabRow)
+    log_widget = getters.query_one("#session-log", SessionLog)
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._issue: IssueView | RejectedView | None = None
         self._shown_issue: str | None = None
-        self._panes: dict[str, SessionPane] = {}  # session_uuid → pane
-        self._by_file: dict[str, SessionPane] = {}
-        self._busy = False
-        self._again = False
+        self._active: str | None = None  # session uuid shown in the log
+        self._pinned = False  # the user picked a tab: do not follow the newest session
+        self._numbers: dict[str, int] = {}
+        self._buffers: OrderedDict[str, SessionBuffer] = OrderedDict()  # uuid → buffer, LRU order
+        self._by_file: dict[str, SessionBuffer] = {}
         self._info = ""
         self._title = ""
+        self.switches = 0
 
     def compose(self) -> ComposeResult:
         yield Static("", id="pane-info", markup=True)
-        yield TabbedContent(id="sessions")
+        yield TabRow(id="session-tabs")
+        log = SessionLog(max_lines=REPLAY_LIMIT, highlight=True, auto_scroll=True, id="session-log")
+        yield log
+
+    def on_mount(self) -> None:
+        self.restyle()
+        self.tab_row.display = False
+        self.log_widget.display = False
 
     # -- what the app calls ----------------------------------------------------------------
     def wants(self, session_file: str) -> bool:
-        """Live records of this session are needed now (its pane is loading or live)."""
-        pane = self._by_file.get(session_file)
-        return pane is not None and pane.state != "unloaded"
+        """Live records of this session are needed (it is shown, or kept to be shown again)."""
+        return session_file in self._by_file
 
     def active_session_uuid(self) -> str | None:
-        if self._shown_issue is None or not self._panes:
-            return None
-        active = self.tabbed.active
-        return active[2:] if active.startswith("s-") else None
+        return self._active
+
+    @property
+    def active_buffer(self) -> SessionBuffer | None:
+        return self._buffers.get(self._active or "")
+
+    def settled(self) -> bool:
+        """The shown session's text is complete (replayed), or there is none to show."""
+        buffer = self.active_buffer
+        return self._active is None or (buffer is not None and buffer.state == "live")
 
     def sync(self, issue: IssueView | RejectedView | None) -> None:
-        """Every refresh: follow the selected issue; add panes for new sessions; relabel."""
+        """Show `issue` now: tabs, the session to show, the info line. Cheap when nothing changed."""
         self._issue = issue
+        key = _key(issue)
         sessions = issue.sessions if isinstance(issue, IssueView) else ()
-        if _key(issue) != self._shown_issue or any(s.session_uuid not in self._panes for s in sessions):
-            self._schedule()
-        for session in sessions:
-            pane = self._panes.get(session.session_uuid)
-            if pane is not None:
-                label = session_label(session, self.vik)
-                if label != pane.label_markup and pane.is_attached:
-                    try:
-                        self.tabbed.get_tab(pane).label = label
-                    except Exception:  # its tab is still being mounted: next refresh
-                        continue
-                    pane.label_markup = label
+        if key != self._shown_issue:
+            self._shown_issue = key
+            self._pinned = False
+            self._active = None
+        known = {s.session_uuid for s in sessions}
+        if self._active not in known:
+            self._active, self._pinned = None, False
+        if not self._pinned and isinstance(issue, IssueView):
+            default = issue.default_session
+            self._active = default.session_uuid if default else None
+        self._numbers = tab_numbers(issue) if isinstance(issue, IssueView) else {}
+        vik = self.vik
+        self.tab_row.display = bool(sessions)
+        self.tab_row.show([session_tab(s, self._numbers[s.session_uuid], vik) for s in sessions], self._active)
+        self._show_session(issue.find_session(self._active) if isinstance(issue, IssueView) else None)
         self._show_info(issue)
-        active = self._panes.get(self.active_session_uuid() or "")
-        if active is not None and active.state == "live":
-            active.log_widget.stick()
 
     def feed(self, batches: dict[str, list[AgentEvent]]) -> None:
-        """Append live records: buffered while a pane replays, else one write per pane."""
+        """Append live records: the shown session's are formatted and written now (one write),
+        the others' are held raw until they are shown again."""
         for session_file, records in batches.items():
-            pane = self._by_file.get(session_file)
-            if pane is None or not pane.is_attached:
+            buffer = self._by_file.get(session_file)
+            if buffer is None:
                 continue
-            if pane.state == "loading":
-                pane.live.extend(records)
-            elif pane.state == "live":
-                lines = format_records(records, self.vik.clock, self.vik.glyphs, self._width(pane))
-                if lines:
-                    pane.log_widget.write_lines(lines)
+            if buffer.state == "loading":
+                buffer.held.extend(records)
+                continue
+            if buffer.session_uuid != self._active:
+                buffer.held.extend(records)
+                if len(buffer.held) > REPLAY_LIMIT:  # cheaper to re-read the file when shown again
+                    self._drop(buffer)
+                continue
+            lines = format_records(records, self.vik.clock, self.vik.glyphs, self._width())
+            if lines:
+                buffer.append(lines)
+                self.log_widget.write_lines(lines)
+        buffer = self.active_buffer
+        if buffer is not None and buffer.state == "live":
+            self.log_widget.stick()
 
     def cycle(self, step: int) -> None:
-        """tab / shift+tab: next or previous pane, wrapping around."""
-        order = list(self._panes)
-        current = self.active_session_uuid()
-        if len(order) < 2 or current not in order:
+        """tab / shift+tab: next or previous session of the issue, wrapping around."""
+        issue = self._issue
+        if not isinstance(issue, IssueView) or len(issue.sessions) < 2:
             return
-        target = order[(order.index(current) + step) % len(order)]
-        self.tabbed.active = pane_id(target)
+        order = [s.session_uuid for s in issue.sessions]
+        current = order.index(self._active) if self._active in order else len(order) - 1
+        self.select(order[(current + step) % len(order)])
+
+    def select(self, session_uuid: str) -> None:
+        issue = self._issue
+        if not isinstance(issue, IssueView) or issue.find_session(session_uuid) is None:
+            return
+        self._active, self._pinned = session_uuid, True
+        self.sync(issue)
+        self.vik.bindings_may_change()
+
+    @on(TabRow.Clicked)
+    def _tab_clicked(self, event: TabRow.Clicked) -> None:
+        event.stop()
+        self.select(event.key)
 
     def restyle(self) -> None:
-        styles = theme_styles(self.app.theme_variables)
-        for pane in self._panes.values():
-            pane.log_widget.highlighter = SessionHighlighter(styles, self.vik.glyphs)
-            pane.log_widget.refresh()
+        self.log_widget.highlighter = SessionHighlighter(theme_styles(self.app.theme_variables), self.vik.glyphs)
+        self.log_widget.refresh()
 
-    # -- structure (async: mounting and removing panes) ------------------------------------
-    def _schedule(self) -> None:
-        if self._busy:
-            self._again = True
+    def tab_label(self, session_uuid: str) -> str:
+        """The plain text of a session's tab (`plan #2 ✗`), "" when it has none."""
+        issue = self._issue
+        session = issue.find_session(session_uuid) if isinstance(issue, IssueView) else None
+        if session is None:
+            return ""
+        return session_tab(session, self._numbers.get(session_uuid, 0), self.vik).text
+
+    # -- the log -----------------------------------------------------------------------------
+    def _show_session(self, session: SessionView | None) -> None:
+        log = self.log_widget
+        buffer = self._buffers.get(session.session_uuid) if session else None
+        target = session.session_uuid if session else None
+        if target == log.shows and (
+            target is None or (buffer is not None and (buffer.width == self._width() or buffer.state == "loading"))
+        ):
             return
-        self._busy = True
-        self.run_worker(self._reconcile(), group="panes")
+        self.switches += 1
+        log.clear()
+        log.following = True
+        log.shows = target
+        log.display = session is not None
+        if session is None:
+            return
+        if buffer is not None and buffer.width != self._width() and buffer.state == "live":
+            self._drop(buffer)  # the pane changed width: re-read so lines wrap to the new one
+            buffer = None
+        if buffer is None:
+            buffer = self._new_buffer(session)
+            return
+        self._buffers.move_to_end(buffer.session_uuid)
+        if buffer.state == "live" and buffer.held:
+            held, buffer.held = buffer.held, []
+            buffer.append(format_records(held, self.vik.clock, self.vik.glyphs, buffer.width))
+        if buffer.lines:
+            log.write_lines(buffer.lines[-REPLAY_LIMIT:])
+            log.scroll_end(animate=False, immediate=True, x_axis=False)
 
-    async def _reconcile(self) -> None:
-        try:
-            while True:
-                self._again = False
-                await self._apply(self._issue)
-                if not self._again:
-                    break
-        finally:
-            self._busy = False
+    def _new_buffer(self, session: SessionView) -> SessionBuffer:
+        buffer = SessionBuffer(session)
+        buffer.width = self._width()
+        self._buffers[buffer.session_uuid] = buffer
+        self._by_file[buffer.session_file] = buffer
+        while len(self._buffers) > KEEP_BUFFERS:
+            oldest = next(iter(self._buffers.values()))
+            if oldest is buffer:
+                break
+            self._drop(oldest)
+        self.run_worker(self._replay(buffer), group="replay")
+        return buffer
 
-    async def _apply(self, issue: IssueView | RejectedView | None) -> None:
-        tabbed = self.tabbed
-        issue_id = _key(issue)
-        sessions = issue.sessions if isinstance(issue, IssueView) else ()
-        if issue_id != self._shown_issue:
-            self._panes.clear()
-            self._by_file.clear()
-            await tabbed.clear_panes()
-            self._shown_issue = issue_id
-            follow = True
-        else:
-            newest = list(self._panes)[-1] if self._panes else None
-            follow = newest is None or self.active_session_uuid() == newest
-        styles = theme_styles(self.app.theme_variables)
-        added = False
-        for session in sessions:
-            if session.session_uuid in self._panes:
-                continue
-            pane = SessionPane(session, session_label(session, self.vik))
-            pane.log_widget.highlighter = SessionHighlighter(styles, self.vik.glyphs)
-            self._panes[pane.session_uuid] = pane
-            self._by_file[pane.session_file] = pane
-            await tabbed.add_pane(pane)
-            added = True
-        if added and follow and isinstance(issue, IssueView):
-            target = issue.default_session
-            if target is not None:
-                tabbed.active = pane_id(target.session_uuid)
-        tabbed.display = bool(sessions)
-        active = self.active_session_uuid()
-        if active in self._panes:
-            self._load(self._panes[active])
-        self._show_info(self._issue)
-        self.vik.bindings_may_change()
-        self.call_after_refresh(self._place_underline)
+    def _drop(self, buffer: SessionBuffer) -> None:
+        self._buffers.pop(buffer.session_uuid, None)
+        if self._by_file.get(buffer.session_file) is buffer:
+            del self._by_file[buffer.session_file]
 
-    def _place_underline(self) -> None:
-        """Tabs added and activated before their first layout can leave the underline at
-        column 0 (a Textual 8.2 race); re-place it once everything has a size."""
-        for tabs in self.tabbed.query("ContentTabs"):
-            highlight = getattr(tabs, "_highlight_active", None)
-            if callable(highlight):
-                highlight(animate=False)
-
-    @on(TabbedContent.TabActivated)
-    def _tab_activated(self, event: TabbedContent.TabActivated) -> None:
-        event.stop()
-        pane = event.pane
-        if isinstance(pane, SessionPane):
-            self._load(pane)
-        self._show_info(self._issue)
-        self.vik.bindings_may_change()
-        self.call_after_refresh(self._place_underline)
-
-    # -- replay -----------------------------------------------------------------------------
-    def _load(self, pane: SessionPane) -> None:
-        if pane.state == "unloaded":
-            pane.state = "loading"  # live records are buffered from now on
-            # after the next refresh the pane is laid out, so lines are wrapped to its real width
-            self.call_after_refresh(lambda: self.run_worker(self._replay(pane), group="replay"))
-
-    async def _replay(self, pane: SessionPane) -> None:
+    async def _replay(self, buffer: SessionBuffer) -> None:
         vik = self.vik
-        engine, clock, glyphs, width = vik.engine, vik.clock, vik.glyphs, self._width(pane)
+        engine, clock, glyphs, width = vik.engine, vik.clock, vik.glyphs, buffer.width
 
         def read() -> tuple[list[AgentEvent], list[str]]:
-            records = engine.session_records(pane.session_file, limit=REPLAY_LIMIT)
+            records = engine.session_records(buffer.session_file, limit=REPLAY_LIMIT)
             return records, format_records(records, clock, glyphs, width)
 
         try:
             records, lines = await asyncio.to_thread(read)
         except Exception as exc:  # an unreadable file must not take the screen down
             records, lines = [], [f"{clock.hhmmss(None)}  [error] cannot replay the session: {exc}"]
-        if not pane.is_attached:
-            return
+        if self._buffers.get(buffer.session_uuid) is not buffer:
+            return  # dropped meanwhile
         # live records not flushed yet may already be in the file as well: merge them too
-        extra = merge_replay(records, pane.live + vik.take_pending(pane.session_file))
-        pane.live = []
+        extra = merge_replay(records, buffer.held + vik.take_pending(buffer.session_file))
+        buffer.held = []
         lines += format_records(extra, clock, glyphs, width)
-        pane.state = "live"
-        if lines:
-            pane.log_widget.write_lines(lines)
-            self.call_after_refresh(pane.log_widget.stick)
+        buffer.lines = lines
+        buffer.state = "live"
+        if buffer.session_uuid == self._active and self.log_widget.shows == self._active:
+            log = self.log_widget
+            log.clear()
+            if lines:
+                log.write_lines(lines)
+            log.scroll_end(animate=False, immediate=True, x_axis=False)
+            self.call_after_refresh(log.stick)
 
-    def _width(self, _pane: SessionPane) -> int:
+    def _width(self) -> int:
         """Columns a line may use: this container's inner width less the Log's padding, a
-        vertical scrollbar and a column of slack (an exact fit still shows a horizontal bar).
-        Taken from the container, not the Log, so it does not depend on
-        whether the Log is laid out yet or shows a scrollbar at this moment."""
+        vertical scrollbar and a column of slack (an exact fit still shows a horizontal bar)."""
         width = self.content_region.width - 2 - 1 - 1  # padding, scrollbar, one column of slack
-        return width if width >= 40 else 100 if width <= 0 else 40
+        return width if width >= 34 else 100 if width <= 0 else 34
 
     # -- the info line ----------------------------------------------------------------------
     def _show_info(self, issue: IssueView | RejectedView | None) -> None:
@@ -331,22 +360,25 @@ class StagePanes(Vertical):
         text = self._info_text(issue)
         if text != self._info:
             self._info = text
-            self.query_one("#pane-info", Static).update(text, layout=False)  # fixed height: no layout pass
+            self.info.update(text, layout=False)  # fixed height: no layout pass
 
     def _info_text(self, issue: IssueView | RejectedView | None) -> str:
         if issue is None:
             return "[$text-muted]No issue selected.[/]"
         if isinstance(issue, RejectedView):
             return f"[$warning]rejected:[/] {escape(one_line(issue.reason, 200))}"
-        session = issue.find_session(self.active_session_uuid())
+        session = issue.find_session(self._active)
         if session is None:
-            return "[$text-muted]No session yet for this issue.[/]"
+            return f"[$text-muted]{NO_SESSION}[/]"
         vik = self.vik
         state = session.state
-        bits = [f"{escape(session.stage)} #{session.attempt}", f"[{STATE_STYLE.get(state, '$text-muted')}]{state}[/]"]
+        number = self._numbers.get(session.session_uuid, session.attempt)
+        bits = [f"{escape(session.stage)} #{number}", f"[{STATE_STYLE.get(state, '$text-muted')}]{state}[/]"]
         run = issue.run_of(session.stage)
         if run and run.status == RunStatus.RETRY_WAIT and run.retry_in is not None:
-            bits.append(f"[$warning]{vik.glyphs.retry} retry #{run.attempt + 1} in {countdown(run.retry_in)}[/]")
+            bits.append(f"[$warning]{vik.glyphs.retry} retry in {countdown(run.retry_in)}[/]")
+        if run and run.gave_up and session is run.session:
+            bits.append(f"[$error]gave up after {run.attempt} attempt{'s' if run.attempt != 1 else ''}[/]")
         elapsed = vik.clock.seconds_since(session.started_at, session.ended_at) if session.started_at else None
         if elapsed is not None:
             bits.append(mmss(elapsed))

@@ -1,4 +1,6 @@
-"""The one-line header (DESIGN §4): workflow, intake status, running/max, tokens, rate limits."""
+"""The one-line header: workflow, intake, running/max, what needs attention, tokens/s over the
+last minute, pending retries, token totals and rate limits (most urgent first: a narrow
+terminal cuts the end)."""
 
 from __future__ import annotations
 
@@ -13,10 +15,19 @@ from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.text import countdown, human_count, one_line
 
 
-def render_status(snapshot: EngineView, glyphs: Glyphs) -> str:
+def render_status(snapshot: EngineView, glyphs: Glyphs, rate: float | None = None) -> str:
     """Content markup for the status line; theme variables keep it legible in any theme."""
     parts = [f"[b $primary]vik-tui[/]  {escape(snapshot.name)}", "intake " + _intake(snapshot.intake, glyphs)]
     parts.append(f"running {snapshot.running}/{snapshot.max_issue_concurrency}")
+    if snapshot.attention_count:
+        count = snapshot.attention_count
+        parts.append(f"[$error b]! {count} need{'s' if count == 1 else ''} attention[/]")
+    if rate is not None:
+        parts.append(f"{human_count(rate)} tok/s")
+    if snapshot.retries:
+        count, soonest = len(snapshot.retries), min(r.due_in for r in snapshot.retries)
+        noun = "retry" if count == 1 else "retries"
+        parts.append(f"[$warning]{glyphs.retry} {count} {noun}, next in {countdown(soonest)}[/]")
     tokens = snapshot.tokens
     parts.append(f"tokens in {human_count(tokens.input)} out {human_count(tokens.output)}")
     limits = _rate_limits(snapshot.rate_limits)
@@ -65,8 +76,8 @@ class StatusLine(Static):
         super().__init__("", markup=True, **kwargs)
         self._last = ""
 
-    def show(self, snapshot: EngineView, glyphs: Glyphs, stopping: bool = False) -> None:
-        text = render_status(snapshot, glyphs)
+    def show(self, snapshot: EngineView, glyphs: Glyphs, stopping: bool = False, rate: float | None = None) -> None:
+        text = render_status(snapshot, glyphs, rate)
         if stopping:
             text += "   [$warning b]stopping agents…[/]"
         if text != self._last:
