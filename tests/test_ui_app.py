@@ -503,7 +503,11 @@ async def test_rejected_config_edit_shows_diagnostics(project: Project) -> None:
         data["issue"]["stages"]["plan"]["agent"] = "nobody"
         project.write(data)
         app.engine.reload()  # what the file watcher calls on save
-        await wait_for(pilot, lambda: isinstance(app.screen, DiagnosticsScreen), "the diagnostics over the app")
+        await wait_for(
+            pilot,
+            lambda: isinstance(app.screen, DiagnosticsScreen) and app.screen.query("#findings-text"),
+            "the diagnostics over the app, with their findings mounted",
+        )
         assert "undefined_agent" in str(app.screen.query_one("#findings-text", Static).render())
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, DiagnosticsScreen), "it to close")
