@@ -87,11 +87,12 @@ async def test_timeout_kills_every_child(workdir: Path, tmp_path: Path) -> None:
         f"sh -c 'sleep 1000 & echo $! >> {q}; wait' & echo $! >> {q}; echo started; wait"
     )
     started = time.monotonic()
-    result = await run_hook("before_run", script, workdir, timeout_sec=0.5, grace_sec=0.5)
+    # 2 s: the script's setup (three children, their pids written) must happen before the timeout, even under load
+    result = await run_hook("before_run", script, workdir, timeout_sec=2, grace_sec=0.5)
     assert time.monotonic() - started < 30  # bounded: nowhere near `sleep 1000`
     assert not result.ok and result.timed_out
-    assert result.error == "timed out after 0.5s (process group killed)"
-    assert result.summary == "hook before_run failed: timed out after 0.5s (process group killed)"
+    assert result.error == "timed out after 2s (process group killed)"
+    assert result.summary == "hook before_run failed: timed out after 2s (process group killed)"
     assert result.stdout_tail == "started\n"  # output before the kill is kept
     children = read_pids(pids)
     assert len(children) >= 3
@@ -101,7 +102,7 @@ async def test_timeout_kills_every_child(workdir: Path, tmp_path: Path) -> None:
 async def test_timeout_kills_children_that_ignore_sigterm(workdir: Path, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     script = f"trap '' TERM; (trap '' TERM; sleep 1000) & echo $! > {shlex.quote(str(pids))}; wait"
-    result = await run_hook("before_run", script, workdir, timeout_sec=0.3, grace_sec=0.3)
+    result = await run_hook("before_run", script, workdir, timeout_sec=2, grace_sec=0.3)  # 2 s: setup first
     assert result.timed_out
     assert all(dead(pid) for pid in read_pids(pids))
 
@@ -201,20 +202,21 @@ def test_summary_of_a_constructed_result() -> None:
 
 
 @pytest.mark.skipif(shutil.which("setsid") is None, reason="needs setsid(1)")
-@pytest.mark.parametrize("timeout_sec", [0.5, 120], ids=["script-hangs", "script-exits"])
+@pytest.mark.parametrize("timeout_sec", [2, 120], ids=["script-hangs", "script-exits"])
 async def test_a_child_that_left_the_group_cannot_hang_the_hook(
     workdir: Path, tmp_path: Path, timeout_sec: float
 ) -> None:
     """`setsid` puts a child out of reach of the group kill; it must not keep us waiting on its pipe."""
     pids = tmp_path / "pids"
-    tail_cmd = "sleep 1000" if timeout_sec < 1 else "true"
+    hangs = timeout_sec < 60  # 2 s: long enough for `echo before` to come first, even under load
+    tail_cmd = "sleep 1000" if hangs else "true"
     script = f"echo before; setsid sh -c 'echo $$ > {shlex.quote(str(pids))}; exec sleep 1000' & {tail_cmd}"
     started = time.monotonic()
     try:
         result = await run_hook("before_run", script, workdir, timeout_sec=timeout_sec, grace_sec=0.3)
         assert time.monotonic() - started < 60  # not `sleep 1000`, nor the 120 s timeout
         assert result.stdout_tail == "before\n"  # what was read before giving up is kept
-        assert result.timed_out == (timeout_sec < 1)
+        assert result.timed_out == hangs
     finally:
         deadline = time.monotonic() + 30
         while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
