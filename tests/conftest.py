@@ -1,16 +1,40 @@
-"""Shared fixtures: real workflow files in temp dirs, a file tracker, fake agents on disk."""
+"""Shared fixtures: real workflow files in temp dirs, a file tracker, fake agents on disk.
+
+Also the run-wide rules: no test may leave a process behind (`leak_guard`), and Hypothesis
+keeps no example database in the checkout and has no per-example deadline (a loaded CI
+machine is slow, not wrong).
+"""
 
 from __future__ import annotations
 
 import json
 import shlex
+import shutil
 import sys
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from hypothesis import HealthCheck, settings
+from hypothesis.configuration import set_hypothesis_home_dir
+
+pytest_plugins = ("leak_guard",)
+
+settings.register_profile(
+    "vik-tui", database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
+)
+settings.load_profile("vik-tui")
+# Hypothesis also caches constants it finds in our sources under ./.hypothesis: not in the checkout
+_HYPOTHESIS_HOME = Path(tempfile.mkdtemp(prefix="vik-tui-hypothesis-"))
+set_hypothesis_home_dir(_HYPOTHESIS_HOME)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
+
 
 FAKES = Path(__file__).parent / "fakes"
 FAKE_CODEX = FAKES / "fake_codex"

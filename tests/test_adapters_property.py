@@ -17,7 +17,11 @@ from vik_tui.agents.claude_code import ClaudeMapper
 from vik_tui.agents.codex import CodexMapper
 from vik_tui.agents.events import KINDS, AgentEvent
 
-SETTINGS = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Where the bugs hide is the event-shaped lines (right keys, wrong types): they keep most examples.
+# An arbitrary JSON value rarely carries a known `type`, so past a hundred it mostly retests the
+# "unknown line" path; `feed` only adds a safety net over the same shaped lines.
+SETTINGS = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FEW = settings(SETTINGS, max_examples=100)
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12)
 json_values = st.recursive(
@@ -152,13 +156,13 @@ def check(events: object) -> None:
         json.dumps(event.to_dict())
 
 
-@SETTINGS
+@FEW
 @given(json_values)
 def test_codex_any_json_value(obj: Any) -> None:
     check(CodexMapper()._map(obj))
 
 
-@SETTINGS
+@FEW
 @given(json_values)
 def test_claude_any_json_value(obj: Any) -> None:
     check(ClaudeMapper()._map(obj))
@@ -180,7 +184,7 @@ def test_claude_event_shaped_lines(lines: list[Any]) -> None:
         check(mapper._map(line))
 
 
-@SETTINGS
+@FEW
 @given(st.lists(codex_lines | claude_lines, max_size=4))
 def test_feed_never_raises_for_either_mapper(lines: list[Any]) -> None:
     codex, claude = CodexMapper(), ClaudeMapper()

@@ -211,7 +211,7 @@ def test_sigterm_stops_promptly(project: Path, workspace: Path) -> None:
     proc.stdin.close()
     assert json.loads(proc.stdout.readline())["type"] == "thread.started"
     proc.send_signal(signal.SIGTERM)
-    assert proc.wait(timeout=5) == -signal.SIGTERM
+    assert proc.wait(timeout=30) == -signal.SIGTERM  # a ceiling: a loaded machine is slow
     proc.stdout.close()
     assert proc.stderr is not None
     proc.stderr.close()

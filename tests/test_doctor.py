@@ -1,12 +1,17 @@
-"""`vik-tui doctor`, run as a real subprocess through the installed console script."""
+"""`vik-tui doctor`: most cases call the CLI's `main` in-process with captured output (fast);
+a few run the installed console script and `python -m vik_tui` as real subprocesses, for the
+text and JSON forms and the exit codes as a shell sees them."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import shlex
 import subprocess
 import sys
 import textwrap
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +19,45 @@ import pytest
 import yaml
 from conftest import FAKE_CODEX, Project, base_workflow
 
+from vik_tui.cli import main as cli_main
+
 VIK_TUI = Path(sys.executable).parent / "vik-tui"
 
 
-def doctor(*args: str, cwd: Path | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(VIK_TUI), "doctor", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+@dataclass(frozen=True)
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def doctor(*args: str, cwd: Path | None = None) -> Ran:
+    """`vik-tui doctor ARGS` in this process: what a subprocess would print and return."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.ExitStack() as stack:
+        if cwd is not None:
+            stack.enter_context(contextlib.chdir(cwd))
+        stack.enter_context(contextlib.redirect_stdout(out))
+        stack.enter_context(contextlib.redirect_stderr(err))
+        try:
+            code = cli_main(["doctor", *args])
+        except SystemExit as exc:  # argparse's usage errors
+            code = exc.code if isinstance(exc.code, int) else 2
+    return Ran(code, out.getvalue(), err.getvalue())
+
+
+def doctor_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+    """The installed console script as a real process."""
+    return subprocess.run([str(VIK_TUI), "doctor", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
 def doctor_json(*args: str, cwd: Path | None = None) -> tuple[int, dict[str, list[dict[str, Any]]]]:
-    proc = doctor("--json", *args, cwd=cwd)
+    ran = doctor("--json", *args, cwd=cwd)
+    return ran.returncode, json.loads(ran.stdout)
+
+
+def cli_json(*args: str, cwd: Path | None = None) -> tuple[int, dict[str, list[dict[str, Any]]]]:
+    proc = doctor_cli("--json", *args, cwd=cwd)
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.returncode, json.loads(proc.stdout)
 
@@ -33,19 +68,19 @@ def test_console_script_exists() -> None:
 
 def test_clean_workflow_exits_zero(project: Project) -> None:
     project.write(base_workflow(project))
-    proc = doctor(str(project.workflow_path))
+    proc = doctor_cli(str(project.workflow_path))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.strip() == f"{project.workflow_path}: ok"
-    code, data = doctor_json(str(project.workflow_path))
+    code, data = cli_json(str(project.workflow_path))
     assert (code, data) == (0, {"errors": [], "warnings": []})
 
 
 def test_default_path_is_workflow_yml_in_cwd(project: Project, tmp_path: Path) -> None:
     project.write(base_workflow(project))
-    assert doctor(cwd=project.root).returncode == 0
+    assert doctor_cli(cwd=project.root).returncode == 0
     empty = tmp_path / "empty"
     empty.mkdir()
-    proc = doctor(cwd=empty)
+    proc = doctor_cli(cwd=empty)
     assert proc.returncode == 2
     assert f"workflow file not found: {empty / 'workflow.yml'}" in proc.stdout
 
@@ -56,7 +91,7 @@ def test_python_dash_m_entry_point(project: Project) -> None:
         [sys.executable, "-m", "vik_tui", "doctor", str(project.workflow_path)],
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
@@ -83,7 +118,7 @@ issue:
 
 def test_errors_and_warnings_in_text_form(project: Project) -> None:
     project.write(BROKEN.format(fake=FAKE_CODEX))
-    proc = doctor(str(project.workflow_path))
+    proc = doctor_cli(str(project.workflow_path))
     assert proc.returncode == 1
     lines = proc.stdout.splitlines()
     name = str(project.workflow_path)
@@ -134,16 +169,16 @@ def test_warnings_fail_only_with_strict(project: Project) -> None:
 
 def test_yaml_syntax_error_exits_two_with_line_and_column(project: Project) -> None:
     project.write("agents:\n  codex: {runtime: codex\nissues: 1\n")
-    proc = doctor(str(project.workflow_path))
+    proc = doctor_cli(str(project.workflow_path))
     assert proc.returncode == 2
     assert f"{project.workflow_path}:3:" in proc.stdout and "[yaml_syntax]" in proc.stdout
-    code, data = doctor_json(str(project.workflow_path))
+    code, data = cli_json(str(project.workflow_path))
     (err,) = data["errors"]
     assert code == 2 and err["code"] == "yaml_syntax" and err["line"] == 3 and err["column"] >= 1
 
 
 def test_unknown_option_is_a_usage_error(project: Project) -> None:
-    proc = doctor("--bogus", str(project.workflow_path))
+    proc = doctor_cli("--bogus", str(project.workflow_path))
     assert proc.returncode == 2 and "usage: vik-tui doctor" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -326,7 +361,7 @@ def test_garbage_never_crashes(project: Project, name: str, as_json: bool) -> No
     else:
         project.workflow_path.write_text(content, encoding="utf-8")
     args = ["--json"] if as_json else []
-    proc = doctor(*args, str(project.workflow_path), timeout=60)
+    proc = doctor(*args, str(project.workflow_path))  # an exception would fail the test here
     assert "Traceback" not in proc.stderr + proc.stdout, proc.stderr
     assert proc.returncode in (1, 2), proc.stdout
     if as_json:

@@ -35,7 +35,7 @@ def workdir(tmp_path: Path) -> Path:
 
 
 async def test_runs_with_sh_in_the_workspace(workdir: Path) -> None:
-    result = await run_hook("after_create", 'pwd; echo made > created.txt; [ -n "$0" ] && echo sh', workdir, 10)
+    result = await run_hook("after_create", 'pwd; echo made > created.txt; [ -n "$0" ] && echo sh', workdir, 60)
     assert result.ok and result.exit_code == 0 and not result.timed_out and result.error is None
     assert result.stdout_tail == f"{workdir}\nsh\n"
     assert (workdir / "created.txt").read_text() == "made\n"
@@ -43,13 +43,13 @@ async def test_runs_with_sh_in_the_workspace(workdir: Path) -> None:
 
 
 async def test_stdin_is_closed(workdir: Path) -> None:
-    result = await run_hook("before_run", "cat; echo done", workdir, 10)  # would hang on an inherited stdin
+    result = await run_hook("before_run", "cat; echo done", workdir, 60)  # would hang on an inherited stdin
     assert result.ok and result.stdout_tail == "done\n"
 
 
 async def test_failure_keeps_tails_and_names_the_exit_code(workdir: Path) -> None:
     script = "echo out-line; echo 'first problem' >&2; echo 'tests failed: 3' >&2; exit 3"
-    result = await run_hook("before_run", script, workdir, 10)
+    result = await run_hook("before_run", script, workdir, 60)
     assert not result.ok and result.exit_code == 3 and not result.timed_out
     assert result.stdout_tail == "out-line\n"
     assert result.stderr_tail == "first problem\ntests failed: 3\n"
@@ -57,12 +57,12 @@ async def test_failure_keeps_tails_and_names_the_exit_code(workdir: Path) -> Non
 
 
 async def test_failure_without_stderr(workdir: Path) -> None:
-    result = await run_hook("after_run", "exit 1", workdir, 10)
+    result = await run_hook("after_run", "exit 1", workdir, 60)
     assert result.summary == "hook after_run exited with code 1"
 
 
 async def test_killed_by_a_signal_is_described(workdir: Path) -> None:
-    result = await run_hook("before_run", "kill -TERM $$", workdir, 10)
+    result = await run_hook("before_run", "kill -TERM $$", workdir, 60)
     assert result.exit_code == -15 and result.summary == "hook before_run was killed by signal 15 (SIGTERM)"
 
 
@@ -75,7 +75,7 @@ async def test_tails_are_bounded(workdir: Path) -> None:
 
 
 async def test_binary_output_does_not_break_anything(workdir: Path) -> None:
-    result = await run_hook("after_create", "printf '\\377\\376ok'", workdir, 10)
+    result = await run_hook("after_create", "printf '\\377\\376ok'", workdir, 60)
     assert result.ok and result.stdout_tail.endswith("ok")
 
 
@@ -87,11 +87,12 @@ async def test_timeout_kills_every_child(workdir: Path, tmp_path: Path) -> None:
         f"sh -c 'sleep 1000 & echo $! >> {q}; wait' & echo $! >> {q}; echo started; wait"
     )
     started = time.monotonic()
-    result = await run_hook("before_run", script, workdir, timeout_sec=0.5, grace_sec=0.5)
-    assert time.monotonic() - started < 10
+    # 2 s: the script's setup (three children, their pids written) must happen before the timeout, even under load
+    result = await run_hook("before_run", script, workdir, timeout_sec=2, grace_sec=0.5)
+    assert time.monotonic() - started < 30  # bounded: nowhere near `sleep 1000`
     assert not result.ok and result.timed_out
-    assert result.error == "timed out after 0.5s (process group killed)"
-    assert result.summary == "hook before_run failed: timed out after 0.5s (process group killed)"
+    assert result.error == "timed out after 2s (process group killed)"
+    assert result.summary == "hook before_run failed: timed out after 2s (process group killed)"
     assert result.stdout_tail == "started\n"  # output before the kill is kept
     children = read_pids(pids)
     assert len(children) >= 3
@@ -101,7 +102,7 @@ async def test_timeout_kills_every_child(workdir: Path, tmp_path: Path) -> None:
 async def test_timeout_kills_children_that_ignore_sigterm(workdir: Path, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     script = f"trap '' TERM; (trap '' TERM; sleep 1000) & echo $! > {shlex.quote(str(pids))}; wait"
-    result = await run_hook("before_run", script, workdir, timeout_sec=0.3, grace_sec=0.3)
+    result = await run_hook("before_run", script, workdir, timeout_sec=2, grace_sec=0.3)  # 2 s: setup first
     assert result.timed_out
     assert all(dead(pid) for pid in read_pids(pids))
 
@@ -111,8 +112,8 @@ async def test_background_child_holding_output_is_killed_after_the_script_exits(
     pids = tmp_path / "pids"
     script = f"sleep 1000 & echo $! > {shlex.quote(str(pids))}; echo ready"
     started = time.monotonic()
-    result = await run_hook("after_create", script, workdir, timeout_sec=60)
-    assert time.monotonic() - started < 15  # nowhere near the 60 s timeout
+    result = await run_hook("after_create", script, workdir, timeout_sec=120)
+    assert time.monotonic() - started < 60  # nowhere near the 120 s timeout
     assert result.ok and not result.timed_out and result.stdout_tail == "ready\n"
     assert all(dead(pid) for pid in read_pids(pids))
 
@@ -132,22 +133,65 @@ async def test_detached_background_child_is_left_alone(workdir: Path, tmp_path: 
                 psutil.Process(pid).kill()
 
 
+def wait_for_pids(path: Path, timeout: float = 30.0) -> list[int]:
+    """Block until the script wrote its pid file (a generous ceiling for a loaded machine)."""
+    deadline = time.monotonic() + timeout
+    while not (path.exists() and path.read_text().endswith("\n")):
+        assert time.monotonic() < deadline, f"{path} never written"
+        time.sleep(0.01)  # polling for a condition
+    return read_pids(path)
+
+
+def kill_pids(path: Path) -> None:
+    """Clean-up for a failed assertion: the test's own children never outlive it."""
+    for pid in read_pids(path) if path.exists() else []:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).kill()
+
+
 async def test_cancelling_a_hook_kills_its_group(workdir: Path, tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     script = f"sleep 1000 & echo $! > {shlex.quote(str(pids))}; wait"
     task = asyncio.create_task(run_hook("before_run", script, workdir, timeout_sec=60, grace_sec=0.5))
-    deadline = time.monotonic() + 10
-    while not (pids.exists() and pids.read_text().strip()):  # wait for the condition, not a fixed time
-        assert time.monotonic() < deadline, "hook never started"
-        await asyncio.sleep(0.01)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
-    assert all(dead(pid) for pid in read_pids(pids))
+    try:
+        deadline = time.monotonic() + 30
+        while not (pids.exists() and pids.read_text().endswith("\n")):  # wait for the condition, not a fixed time
+            assert time.monotonic() < deadline, "hook never started"
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert all(dead(pid) for pid in read_pids(pids))
+    finally:
+        task.cancel()
+        kill_pids(pids)
+
+
+async def test_cancelling_a_hook_while_it_is_being_spawned_kills_its_group(workdir: Path, tmp_path: Path) -> None:
+    """Cancelled before asyncio finished connecting the pipes (what a loaded machine does to the test
+    above): asyncio alone would SIGKILL only `sh` and leave its child running."""
+    pids = tmp_path / "pids"
+    script = f"sleep 1000 & echo $! > {shlex.quote(str(pids))}; wait"
+    task = asyncio.create_task(run_hook("before_run", script, workdir, timeout_sec=60, grace_sec=0.5))
+    try:
+        for _ in range(1000):  # one loop step at a time, until the task forked `sh` (pipes not yet connected)
+            await asyncio.sleep(0)
+            if any(str(pids) in " ".join(child.cmdline()) for child in psutil.Process().children()):
+                break
+        else:
+            raise AssertionError("the hook never forked its shell")
+        wait_for_pids(pids)  # blocking on purpose: the event loop cannot connect the pipes meanwhile
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert all(dead(pid) for pid in read_pids(pids))
+    finally:
+        task.cancel()
+        kill_pids(pids)
 
 
 async def test_missing_workspace_is_a_clear_failure(tmp_path: Path) -> None:
-    result = await run_hook("after_create", "true", tmp_path / "nope", 10)
+    result = await run_hook("after_create", "true", tmp_path / "nope", 60)
     assert not result.ok and result.exit_code is None
     assert result.summary.startswith("hook after_create failed: could not start")
     assert str(tmp_path / "nope") in result.summary
@@ -158,22 +202,23 @@ def test_summary_of_a_constructed_result() -> None:
 
 
 @pytest.mark.skipif(shutil.which("setsid") is None, reason="needs setsid(1)")
-@pytest.mark.parametrize("timeout_sec", [0.5, 60], ids=["script-hangs", "script-exits"])
+@pytest.mark.parametrize("timeout_sec", [2, 120], ids=["script-hangs", "script-exits"])
 async def test_a_child_that_left_the_group_cannot_hang_the_hook(
     workdir: Path, tmp_path: Path, timeout_sec: float
 ) -> None:
     """`setsid` puts a child out of reach of the group kill; it must not keep us waiting on its pipe."""
     pids = tmp_path / "pids"
-    tail_cmd = "sleep 1000" if timeout_sec < 1 else "true"
+    hangs = timeout_sec < 60  # 2 s: long enough for `echo before` to come first, even under load
+    tail_cmd = "sleep 1000" if hangs else "true"
     script = f"echo before; setsid sh -c 'echo $$ > {shlex.quote(str(pids))}; exec sleep 1000' & {tail_cmd}"
     started = time.monotonic()
     try:
         result = await run_hook("before_run", script, workdir, timeout_sec=timeout_sec, grace_sec=0.3)
-        assert time.monotonic() - started < 20
+        assert time.monotonic() - started < 60  # not `sleep 1000`, nor the 120 s timeout
         assert result.stdout_tail == "before\n"  # what was read before giving up is kept
-        assert result.timed_out == (timeout_sec < 1)
+        assert result.timed_out == hangs
     finally:
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while not (pids.exists() and pids.read_text().strip()) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         for pid in read_pids(pids):  # we started it: clean it up

@@ -179,7 +179,7 @@ NASTY = [
 def test_shquote_round_trips_through_sh(context: dict[str, Any], workdir: Path, title: str) -> None:
     context["issue"]["title"] = title
     script = render("printf '%s' {{ issue.title | shquote }}", context)
-    out = subprocess.run(["sh", "-c", script], cwd=workdir, capture_output=True, text=True, timeout=10)
+    out = subprocess.run(["sh", "-c", script], cwd=workdir, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and out.stdout == title
     assert not (workdir / "pwned").exists()
 
@@ -189,7 +189,7 @@ def test_shquote_with_echo_as_in_the_issue(context: dict[str, Any], workdir: Pat
     victim.mkdir()
     context["issue"]["title"] = f"'; rm -rf {victim}; echo '"
     script = render("echo {{ issue.title | shquote }}", context)
-    out = subprocess.run(["sh", "-c", script], cwd=workdir, capture_output=True, text=True, timeout=10)
+    out = subprocess.run(["sh", "-c", script], cwd=workdir, capture_output=True, text=True, timeout=60)
     assert out.stdout == f"'; rm -rf {victim}; echo '\n"
     assert victim.is_dir()
 
@@ -229,9 +229,9 @@ async def test_exec_non_zero_exit_fails_the_render(context: dict[str, Any], work
 async def test_exec_timeout_kills_the_group(context: dict[str, Any], workdir: Path, tmp_path: Path) -> None:
     pidfile = tmp_path / "pid"
     started = time.monotonic()
-    with pytest.raises(TemplateError, match=r"timed out after 0.3s"):
-        await render_prompt(f"`exec(sleep 1000 & echo $! > {pidfile}; wait)`", context, workdir, exec_timeout_sec=0.3)
-    assert time.monotonic() - started < 10
+    with pytest.raises(TemplateError, match=r"timed out after 2s"):  # 2 s: the pid is written first, even under load
+        await render_prompt(f"`exec(sleep 1000 & echo $! > {pidfile}; wait)`", context, workdir, exec_timeout_sec=2)
+    assert time.monotonic() - started < 30  # bounded: nowhere near `sleep 1000`
     pid = int(pidfile.read_text())
     with contextlib.suppress(psutil.NoSuchProcess):
         assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE

@@ -148,17 +148,29 @@ async def run_shell(
     example a missing `cwd`).
     """
     loop = asyncio.get_running_loop()
-    transport, protocol = await loop.subprocess_exec(
-        lambda: _ExitAwareProtocol(2**16, loop),
-        "sh",
-        "-c",
-        script,
-        cwd=str(cwd),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
+    spawn = asyncio.ensure_future(
+        loop.subprocess_exec(
+            lambda: _ExitAwareProtocol(2**16, loop),
+            "sh",
+            "-c",
+            script,
+            cwd=str(cwd),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
     )
+    try:
+        transport, protocol = await asyncio.shield(spawn)
+    except asyncio.CancelledError:
+        # cancelled while asyncio still connects the pipes: it would SIGKILL `sh` alone and its
+        # children would live on, so let the spawn finish and kill the whole group
+        with contextlib.suppress(OSError):
+            transport, protocol = await spawn
+            await kill_group(asyncio.subprocess.Process(transport, protocol, loop), grace_sec)
+            transport.close()
+        raise
     proc = asyncio.subprocess.Process(transport, protocol, loop)
     out, err = bytearray(), bytearray()
     assert proc.stdout is not None and proc.stderr is not None
