@@ -8,8 +8,8 @@ machine is slow, not wrong).
 from __future__ import annotations
 
 import json
+import os
 import shlex
-import shutil
 import sys
 import tempfile
 from collections.abc import Callable
@@ -27,13 +27,11 @@ settings.register_profile(
     "vik-tui", database=None, deadline=None, suppress_health_check=[HealthCheck.too_slow], print_blob=True
 )
 settings.load_profile("vik-tui")
-# Hypothesis also caches constants it finds in our sources under ./.hypothesis: not in the checkout
-_HYPOTHESIS_HOME = Path(tempfile.mkdtemp(prefix="vik-tui-hypothesis-"))
-set_hypothesis_home_dir(_HYPOTHESIS_HOME)
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    shutil.rmtree(_HYPOTHESIS_HOME, ignore_errors=True)
+# Hypothesis also caches constants it finds in our sources, by default in ./.hypothesis: keep the
+# checkout clean. One fixed directory, shared by the xdist workers as ./.hypothesis would be (a
+# per-run one cannot be removed at the end: Hypothesis may still write to it after pytest is done).
+if not os.environ.get("HYPOTHESIS_STORAGE_DIRECTORY"):
+    set_hypothesis_home_dir(Path(tempfile.gettempdir()) / "vik-tui-hypothesis")
 
 
 FAKES = Path(__file__).parent / "fakes"

@@ -171,7 +171,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         config.workeroutput[OUTPUT_KEY] = [asdict(item) for item in leftovers]  # type: ignore[attr-defined]
         return
     config.stash[_FOUND].extend(leftovers)
-    if config.stash[_FOUND]:
+    if config.stash[_FOUND] and session.exitstatus == pytest.ExitCode.OK:  # keep a worse status as it is
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 

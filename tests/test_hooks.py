@@ -18,7 +18,7 @@ from vik_tui.engine.hooks import TAIL_CHARS, HookResult, run_hook
 def dead(pid: int) -> bool:
     """Gone, or a zombie nobody reaped yet (it runs nothing)."""
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
 

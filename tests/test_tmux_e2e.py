@@ -8,7 +8,9 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -29,23 +31,25 @@ class Tmux:
     def screen(self, target: str = "vik") -> str:
         return self.run("capture-pane", "-p", "-t", target, check=False)
 
-    def wait_screen(self, predicate, what: str, timeout: float = 60.0, target: str = "vik") -> str:
+    def wait_screen(
+        self, predicate: Callable[[str], bool], what: str, timeout: float = 60.0, target: str = "vik"
+    ) -> str:
         deadline = time.monotonic() + timeout
         text = ""
         while time.monotonic() < deadline:
             text = self.screen(target)
             if predicate(text):
                 return text
-            time.sleep(0.2)
+            time.sleep(0.2)  # polling the screen until the condition holds
         raise AssertionError(f"screen never showed {what}; last screen:\n{text}")
 
-    def wait(self, predicate, what: str, timeout: float = 30.0):
+    def wait(self, predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = predicate()
             if value:
                 return value
-            time.sleep(0.2)
+            time.sleep(0.2)  # polling until the condition holds
         raise AssertionError(f"never saw {what}")
 
     def kill(self) -> None:
