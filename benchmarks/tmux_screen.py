@@ -17,6 +17,7 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 NO_SESSION = "No session yet"
 _TITLE = re.compile(r"[╭┌]─ (\S+) ")
@@ -72,10 +73,30 @@ class TmuxApp:
             ],
             check=True,
             timeout=20,
-            env={**os.environ, **self.env},
+            env={**terminal_env(), **self.env},
         )
 
     def kill(self) -> None:
+        """Quit the app as a person would (so it stops its agents), then end the tmux server.
+
+        Killing the server first would only hang up on the app, and its agents could outlive it.
+        """
+        try:
+            pid: int | None = self.pid()
+        except (RuntimeError, subprocess.SubprocessError, ValueError, IndexError):
+            pid = None
+        if pid is not None and _alive(pid):
+            try:
+                self.keys("q")
+                deadline = time.monotonic() + 30
+                asked = False
+                while _alive(pid) and time.monotonic() < deadline:
+                    if not asked and "quit?" in self.screen():
+                        self.keys("y")
+                        asked = True
+                    time.sleep(0.1)
+            except (RuntimeError, subprocess.SubprocessError):
+                pass
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=20)
 
     def screen(self) -> str:
@@ -183,3 +204,18 @@ def walk(
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
+
+
+def _alive(pid: int) -> bool:
+    """True while `pid` runs (a zombie counts as gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return False
+    return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
+
+
+def terminal_env() -> dict[str, str]:
+    """This process's environment for a tmux server, less `COLUMNS`/`LINES`: pytest-xdist workers
+    export 80×24 there, and an app that inherits them draws at 80×24 in any window."""
+    return {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -23,7 +24,9 @@ class Tmux:
         self.socket = f"vik-test-{uuid.uuid4().hex[:8]}"
 
     def run(self, *args: str, check: bool = True) -> str:
-        out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20)
+        # without COLUMNS/LINES (pytest-xdist workers export 80x24; the app would draw at that size)
+        env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+        out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=20, env=env)
         if check and out.returncode != 0:
             raise AssertionError(f"tmux {args} failed: {out.stderr}")
         return out.stdout

@@ -52,7 +52,7 @@ def test_j_and_k_switch_panes_at_once_without_a_placeholder(tmp_path: Path) -> N
         assert [s.flashes for s in switches] == [0] * 10, switches
         times = [s.seconds for s in switches]
         print(f"j/k -> pane shows the issue: p50 {pct(times, 0.5) * 1000:.0f} ms, p95 {pct(times, 0.95) * 1000:.0f} ms")
-        assert pct(times, 0.5) < 0.5  # generous: CI machines vary; the benchmark reports the real numbers
+        # no wall-clock assertion here: `benchmarks/ui_stream.py` measures and reports the latency
         quit_app(app)
     finally:
         app.kill()
