@@ -19,6 +19,7 @@ class HookResult:
     stderr_tail: str
     timed_out: bool = False
     error: str | None = None
+    note: str | None = None  # something worth a warning that did not fail the hook
 
     @property
     def summary(self) -> str:
@@ -31,10 +32,12 @@ class HookResult:
 
 
 async def run_hook(name: str, script: str, cwd: Path, timeout_sec: float, grace_sec: float = 2.0) -> HookResult:
-    """Run one hook; on timeout (or cancellation) its whole process group is killed.
+    """Run one hook; on timeout (or cancellation) its whole process group is killed, and its
+    descendants that left the group too (they carry the run's mark, see `descendants`).
 
     Children the script leaves running in the background while holding its stdout/stderr are
-    killed too once the script has exited (otherwise they would keep the hook "running").
+    killed too once the script has exited (otherwise they would keep the hook "running"); the
+    result's `note` says so. Only the tails of its output are kept, however much it prints.
     """
     try:
         run = await run_shell(script, cwd, timeout_sec, grace_sec=grace_sec)
@@ -52,7 +55,13 @@ async def run_hook(name: str, script: str, cwd: Path, timeout_sec: float, grace_
             timed_out=True,
             error=f"timed out after {timeout_sec:g}s (process group killed)",
         )
-    return HookResult(name, run.returncode == 0, run.returncode, out, err)
+    note = None
+    if run.held_pipes:
+        note = (
+            f"hook {name} exited, but a process it left in the background kept its output open;"
+            " that process was killed (redirect a background command's output to keep it running)"
+        )
+    return HookResult(name, run.returncode == 0, run.returncode, out, err, note=note)
 
 
 def _text(data: bytes | None) -> str:

@@ -22,6 +22,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "state": ("state", "status"),
     "description": ("description", "desc"),
 }
+PULL_MAX_BYTES = 64 * 1024 * 1024  # stdout of the pull command; README "Pull command"
 CORE_KEYS = {"id", "identifier", "title", "state", "status", "description", "desc"}
 
 
@@ -153,12 +154,22 @@ def parse_issues(stdout: str) -> PullResult:
 
 
 async def run_pull(command: str, cwd: Path, timeout_sec: float) -> PullResult:
-    """Run `sh -c command` in `cwd` with a timeout and parse its output."""
+    """Run `sh -c command` in `cwd` with a timeout and parse its output.
+
+    stdout is kept up to PULL_MAX_BYTES (more is an error: a cut JSON array is useless), stderr
+    only as its tail, so a runaway command cannot take the supervisor's memory.
+    """
     try:
-        run = await run_shell(command, cwd, timeout_sec)
+        run = await run_shell(command, cwd, timeout_sec, stdout_limit=PULL_MAX_BYTES, stdout_cap=True)
     except OSError as exc:
         return PullResult(error=f"pull command could not start in {cwd}: {exc.strerror or exc}")
     err_tail = tail(run.stderr.decode("utf-8", "replace"), 2000)
+    if run.over_limit:
+        return PullResult(
+            error=f"pull command printed more than {PULL_MAX_BYTES // 2**20} MiB on stdout (the limit); it was stopped",
+            exit_code=run.returncode,
+            stderr_tail=err_tail,
+        )
     if run.timed_out:
         return PullResult(
             error=f"pull command timed out after {timeout_sec:g}s (process group killed)",

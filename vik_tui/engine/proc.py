@@ -11,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from vik_tui.engine.descendants import Mark, kill_marked, mark_for_run
+
 
 def tail(text: str, limit: int) -> str:
     """The last `limit` characters of `text`."""
@@ -124,12 +126,59 @@ class _ExitAwareProtocol(asyncio.subprocess.SubprocessStreamProtocol):
 
 @dataclass(frozen=True)
 class ShellRun:
-    """How a bounded `sh -c` run ended."""
+    """How a bounded `sh -c` run ended. `stdout`/`stderr` hold at most their limits (the tail,
+    or for a capped stdout the first bytes); `over_limit` says a capped stdout went past it."""
 
     returncode: int | None
     stdout: bytes
     stderr: bytes
     timed_out: bool = False
+    over_limit: bool = False
+    held_pipes: bool = False  # the shell exited but something it left kept its output open: killed
+    stdout_dropped: int = 0  # bytes of stdout not kept (tail mode)
+    stderr_dropped: int = 0
+
+
+class Bounded:
+    """Output kept within `limit` bytes: the last ones (`cap=False`), or the first ones and a flag
+    once more arrived (`cap=True`, for output that is useless when cut, like a JSON array)."""
+
+    def __init__(self, limit: int, cap: bool = False) -> None:
+        self.limit = limit
+        self.cap = cap
+        self.dropped = 0
+        self.over = asyncio.Event()
+        self._data = bytearray()
+
+    def add(self, chunk: bytes) -> bool:
+        """Keep what fits; False once a capped buffer is over its limit (stop reading)."""
+        if self.cap:
+            room = self.limit - len(self._data)
+            self._data += chunk[: max(room, 0)]
+            if len(chunk) > room:
+                self.dropped += len(chunk) - max(room, 0)
+                self.over.set()
+                return False
+            return True
+        self._data += chunk
+        if len(self._data) > 2 * self.limit:  # trim in steps: amortised linear, never above 2x
+            cut = len(self._data) - self.limit
+            del self._data[:cut]
+            self.dropped += cut
+        return True
+
+    def value(self) -> bytes:
+        if not self.cap and len(self._data) > self.limit:
+            extra = len(self._data) - self.limit
+            return bytes(self._data[extra:])
+        return bytes(self._data)
+
+    @property
+    def total_dropped(self) -> int:
+        return self.dropped + (max(len(self._data) - self.limit, 0) if not self.cap else 0)
+
+
+OUTPUT_TAIL_BYTES = 64 * 1024  # what a hook, pull or exec keeps of an output it only reports
 
 
 async def run_shell(
@@ -138,16 +187,27 @@ async def run_shell(
     timeout_sec: float,
     grace_sec: float = 1.0,
     drain_sec: float = 1.0,
+    *,
+    mark: Mark | None = None,
+    stdout_limit: int = OUTPUT_TAIL_BYTES,
+    stdout_cap: bool = False,
+    stderr_limit: int = OUTPUT_TAIL_BYTES,
 ) -> ShellRun:
     """Run `sh -c script` in `cwd` in its own process group, stdin closed, output captured.
 
+    Memory is bounded whatever the script prints: stdout keeps its last `stdout_limit` bytes
+    (or, with `stdout_cap`, its first ones, and the run is stopped as `over_limit` once it
+    printed more), stderr its last `stderr_limit` bytes.
+
     On timeout (or cancellation) the whole group gets SIGTERM, then SIGKILL after `grace_sec`.
     When the shell exits but children it left behind still hold stdout/stderr open, they get
-    `drain_sec` to finish and are then killed the same way, so a caller never hangs on them.
-    Output read before a kill is kept. Raises OSError when `sh` cannot be started (for
-    example a missing `cwd`).
+    `drain_sec` to finish and are then killed the same way (`held_pipes`), so a caller never
+    hangs on them. Every kill also reaches the run's descendants that left the group (`setsid`):
+    the run is marked under `mark`, else under the current `descendants.OWNER`, if any. Output
+    read before a kill is kept. Raises OSError when `sh` cannot be started (a missing `cwd`).
     """
     loop = asyncio.get_running_loop()
+    mark = mark_for_run(mark)
     spawn = asyncio.ensure_future(
         loop.subprocess_exec(
             lambda: _ExitAwareProtocol(2**16, loop),
@@ -155,12 +215,19 @@ async def run_shell(
             "-c",
             script,
             cwd=str(cwd),
+            env=mark.env() if mark is not None else None,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
         )
     )
+
+    async def kill_all(proc: asyncio.subprocess.Process) -> None:
+        await kill_group(proc, grace_sec)
+        if mark is not None:
+            await kill_marked([mark.value], grace_sec)
+
     try:
         transport, protocol = await asyncio.shield(spawn)
     except asyncio.CancelledError:
@@ -168,39 +235,56 @@ async def run_shell(
         # children would live on, so let the spawn finish and kill the whole group
         with contextlib.suppress(OSError):
             transport, protocol = await spawn
-            await kill_group(asyncio.subprocess.Process(transport, protocol, loop), grace_sec)
+            await kill_all(asyncio.subprocess.Process(transport, protocol, loop))
             transport.close()
         raise
     proc = asyncio.subprocess.Process(transport, protocol, loop)
-    out, err = bytearray(), bytearray()
+    out, err = Bounded(stdout_limit, cap=stdout_cap), Bounded(stderr_limit)
     assert proc.stdout is not None and proc.stderr is not None
     readers = asyncio.gather(_pump(proc.stdout, out), _pump(proc.stderr, err))
-    timed_out = False
+    timed_out = over_limit = held_pipes = False
+    exited = asyncio.ensure_future(protocol.exited.wait())
+    overflow = asyncio.ensure_future(out.over.wait())
     try:
-        try:
-            await asyncio.wait_for(protocol.exited.wait(), timeout_sec)
-        except TimeoutError:
+        await asyncio.wait({exited, overflow}, timeout=timeout_sec, return_when=asyncio.FIRST_COMPLETED)
+        if overflow.done():
+            over_limit = True
+            await kill_all(proc)
+        elif not exited.done():
             timed_out = True
-            await kill_group(proc, grace_sec)
-        if not timed_out:
+            await kill_all(proc)
+        else:
             try:
                 await asyncio.wait_for(asyncio.shield(readers), drain_sec)
             except TimeoutError:  # the shell exited but children it left keep its pipes open
-                await kill_group(proc, grace_sec)
+                held_pipes = True
+                await kill_all(proc)
         if not readers.done():
             # the group is dead, so EOF is near, unless a process that left the group holds a pipe
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(readers), 2.0)
     except BaseException:  # cancelled: nothing we started may outlive us
         if proc.returncode is None or not readers.done():
-            await asyncio.shield(kill_group(proc, grace_sec))
+            await asyncio.shield(kill_all(proc))
         raise
     finally:
+        exited.cancel()
+        overflow.cancel()
         readers.cancel()
         transport.close()
-    return ShellRun(proc.returncode, bytes(out), bytes(err), timed_out=timed_out)
+    return ShellRun(
+        proc.returncode,
+        out.value(),
+        err.value(),
+        timed_out=timed_out,
+        over_limit=over_limit,
+        held_pipes=held_pipes,
+        stdout_dropped=out.total_dropped,
+        stderr_dropped=err.total_dropped,
+    )
 
 
-async def _pump(stream: asyncio.StreamReader, buffer: bytearray) -> None:
+async def _pump(stream: asyncio.StreamReader, buffer: Bounded) -> None:
     while chunk := await stream.read(65536):
-        buffer.extend(chunk)
+        if not buffer.add(chunk):
+            return  # a capped output went over its limit: the run is being stopped

@@ -24,10 +24,13 @@ from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine import templates
 from vik_tui.engine.clock import iso_in, now_iso
+from vik_tui.engine.descendants import OWNER, Mark, Reaper, kill_marked, new_id, set_subreaper
 from vik_tui.engine.hooks import HookResult, run_hook
 from vik_tui.engine.intake import Issue, PullResult, run_pull
+from vik_tui.engine.journal import describe_os_error
 from vik_tui.engine.logs import DailyLog
 from vik_tui.engine.paths import Layout, UnsafeIssueId, resolve_from
+from vik_tui.engine.recovery import INTERRUPTED, Entry, RecoveryReport, Registry
 from vik_tui.engine.replay import list_sessions, outcome_of, read_session_records
 from vik_tui.engine.runs import StageRun, backoff_delay
 from vik_tui.engine.service import WorkflowLock, write_json_atomic
@@ -40,6 +43,7 @@ from vik_tui.engine.session import (
     StageSession,
     write_outcome_only,
 )
+from vik_tui.engine.stop_signals import SHUTDOWN_REASON
 from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused, make_plan
 from vik_tui.engine.view import (
     EngineView,
@@ -55,6 +59,8 @@ from vik_tui.engine.view import (
 )
 
 NOT_RETRIED = (STOP_CANCEL, STOP_SHUTDOWN, STOP_RECONCILE)
+STOP_STORAGE = "storage"  # a write failed: the stage fails (and is retried like any failure)
+STAGE_REMOVED = "stage removed"
 
 
 class Supervisor:
@@ -82,7 +88,15 @@ class Supervisor:
         self._poll_requested = asyncio.Event()  # poll now, resume, finish or stop
         self._stop_event = asyncio.Event()
         self._log = DailyLog(self.layout.logs_dir)
-        self._lock = WorkflowLock(self.layout.lock_file)
+        # keyed on the real path: the same workflow reached through a symlink is the same workflow
+        real_path = Path(os.path.realpath(self.workflow_path))
+        self._lock = WorkflowLock(Layout.for_workflow(workflow, real_path).lock_file)
+        self.id = new_id()  # every process we start carries a mark under it (`descendants`)
+        self.registry = Registry(self.layout)
+        self.recovery: RecoveryReport | None = None
+        self.stop_reason = SHUTDOWN_REASON
+        self._entries: dict[str, Entry] = {}  # session uuid -> its registry entry, while it runs
+        self._unwritten: set[str] = set()  # session files whose outcome could not be written
         self._loop: asyncio.AbstractEventLoop | None = None
         self._quiet_views: dict[str, tuple[Issue, bool, IssueView]] = {}  # snapshot() reuses these
 
@@ -139,8 +153,10 @@ class Supervisor:
             return f"no stage {stage} for issue {issue_id}"
         if run.active:
             return f"{issue_id}/{stage} is already {run.status}"
+        config = self.workflow.issue.stages.get(stage)
+        if config is None:
+            return f"stage {stage} is no longer in the workflow"
         self._clear_retry(run)
-        config = self.workflow.issue.stages.get(stage, run.config)
         self._start_run(issue, stage, config, attempt=1, previous=run)
         return "retrying"
 
@@ -167,9 +183,10 @@ class Supervisor:
         self._poll_requested.set()
         self._wake.set()
 
-    def stop(self) -> None:
-        """Begin a clean shutdown: stop every session, then `run()` returns."""
+    def stop(self, reason: str = SHUTDOWN_REASON) -> None:
+        """Begin a clean shutdown: stop every session (cancelled, with `reason`), then `run()` returns."""
         if not self.stopping:
+            self.stop_reason = reason
             self.stopping = True
             self.intake_status = IntakeStatus.STOPPING
             self._stop_event.set()
@@ -328,19 +345,61 @@ class Supervisor:
             },
         )
         self.emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
-        watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
+        OWNER.set(Mark(self.id, "supervisor", "intake"))  # this task and every task it creates
+        subreaper = set_subreaper(True)
+        reaper = Reaper() if subreaper else None
+        reaping = asyncio.ensure_future(reaper.run()) if reaper else None
+        watcher = None
         try:
+            await self._recover()
+            watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
             await self._loop_cycles()
             await self._drain()
         finally:
             if watcher:
                 watcher.cancel()
             await self._shutdown()
+            await self._kill_leftovers(f"{self.id}/", "the supervisor")
+            if reaping is not None and reaper is not None:
+                reaping.cancel()
+                reaper.reap_once()
+            if subreaper:
+                set_subreaper(False)
+            self.registry.supervisor_stopped()
             self.emit(ee.SupervisorStopped(iterations=self.iterations))
             self._log.close()
             if self.use_lock:
                 self._lock.release()
         return 0
+
+    async def _recover(self) -> None:
+        """Before any dispatch: what a supervisor killed with SIGKILL left behind (`recovery`)."""
+        if not self.use_lock:
+            return  # without the lock another supervisor may be running these stages
+        try:
+            self.recovery = report = await self.registry.sweep(float(self.workflow.loop.cancel_grace_sec))
+            self.registry.supervisor_started(self.id)
+        except OSError as exc:
+            self.log("error", f"crash recovery could not use {self.registry.directory}: {describe_os_error(exc)}")
+            return
+        if not report.anything:
+            return
+        self.log("warning" if not report.unwritable else "error", report.describe())
+        closed = set(report.interrupted)
+        for run in self.runs.values():  # sessions the UI already loaded from disk
+            for snap in run.sessions:
+                if snap.session_file in closed:
+                    snap.reason = INTERRUPTED
+            if run.sessions and run.sessions[-1].session_file in closed:
+                run.reason = INTERRUPTED
+
+    async def _kill_leftovers(self, prefix: str, owner: str) -> list[int]:
+        """Kill what is left carrying a mark under `prefix` (`setsid` ones too); say so."""
+        killed = await kill_marked([prefix], float(self.workflow.loop.cancel_grace_sec))
+        if killed:
+            pids = ", ".join(str(pid) for pid in killed[:10]) + (" ..." if len(killed) > 10 else "")
+            self.log("warning", f"killed {len(killed)} process(es) left running by {owner}: pid {pids}")
+        return killed
 
     async def _loop_cycles(self) -> None:
         while not self.stopping and not self.finished_polling:
@@ -382,7 +441,7 @@ class Supervisor:
             if run.reconcile_handle:
                 run.reconcile_handle.cancel()
             if run.active:
-                self._stop_run(run, STOP_SHUTDOWN, "supervisor shutting down")
+                self._stop_run(run, STOP_SHUTDOWN, self.stop_reason)
         tasks = [r.task for r in self.runs.values() if r.task and not r.task.done()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -463,8 +522,11 @@ class Supervisor:
             waiting = self.issues.get(due.issue_id)
             if waiting is None or (due.issue_id not in active and len(active) >= limit):
                 continue
+            config = self.workflow.issue.stages.get(due.stage)
+            if config is None:  # removed by a reload since the retry was scheduled
+                self._drop_retry(due, STAGE_REMOVED)
+                continue
             active.add(due.issue_id)
-            config = self.workflow.issue.stages.get(due.stage, due.config)
             self._start_run(waiting, due.stage, config, attempt=due.attempt + 1, previous=due)
         for issue_id in self.listed:
             issue = self.issues[issue_id]
@@ -510,14 +572,22 @@ class Supervisor:
             return
         snap = SessionSnapshot(issue.id, run.stage, run.attempt, session_uuid, str(session_file))
         run.sessions.append(snap)
+        mark = Mark(self.id, session_uuid, "stage")
+        OWNER.set(mark)  # this task's hooks and exec() runs are marked as the attempt's
+        entry = Entry(session_uuid, str(session_file), issue.id, run.stage, run.attempt, mark.scope_prefix)
         try:
+            try:
+                self.registry.record(entry)  # durable before any process of the attempt starts
+            except OSError as exc:
+                raise _StorageError(f"cannot record the stage in {self.registry.directory}", exc) from exc
+            self._entries[session_uuid] = entry
             run.status = RunStatus.PREPARING
             failure, prompt = await self._prepare(run, issue, workflow, workdir)
             if failure is None and run.abort:
                 failure = run.abort[1]
             if failure is not None:
                 state = SessionState.CANCELLED if run.abort and run.abort[0] in NOT_RETRIED else SessionState.FAILED
-                write_outcome_only(snap, state, failure)
+                self._write_outcome(snap, state, failure)
                 snap.stop_cause = run.abort[0] if run.abort else None
                 await self._finish(run, snap, issue, workflow, workdir, ran_agent=False)
                 return
@@ -534,32 +604,68 @@ class Supervisor:
                     float(loop.stage_timeout_sec), float(loop.stall_timeout_sec), float(loop.cancel_grace_sec)
                 ),
                 on_events=self._on_session_events,
+                env=mark.child("agent").env(),
                 executable_label=agent.executable,
                 on_start=self._on_session_start,
             )
             run.session = session
-            await session.run()
+            try:
+                await session.run()
+            except OSError as exc:  # the session file cannot even be opened
+                raise _StorageError(f"cannot write the session file {session_file}", exc) from exc
             await self._finish(run, snap, issue, workflow, workdir, ran_agent=True)
         except asyncio.CancelledError:
             if not snap.finished:
-                write_outcome_only(snap, SessionState.CANCELLED, "supervisor shutting down")
+                self._write_outcome(snap, SessionState.CANCELLED, self.stop_reason)
             run.status, run.reason = RunStatus.CANCELLED, snap.reason
             self.emit(self._finished_event(run, snap))
             raise
+        except _StorageError as exc:  # a storage failure ends the stage, never the supervisor
+            reason = str(exc)
+            self.log("error", f"{issue.id}/{run.stage}: {reason}")
+            if not snap.finished:
+                self._write_outcome(snap, SessionState.FAILED, reason)
+            snap.stop_cause = STOP_STORAGE
+            run.status, run.reason = RunStatus.FAILED, reason
+            self.emit(self._finished_event(run, snap, level="error"))
+            self._schedule_retry(run, workflow)
         except Exception as exc:  # a bug must never take the loop down; record it instead
             reason = f"internal error: {type(exc).__name__}: {exc}"
             if not snap.finished:
-                write_outcome_only(snap, SessionState.FAILED, reason)
+                self._write_outcome(snap, SessionState.FAILED, reason)
             run.status, run.reason = RunStatus.FAILED, reason
             self.emit(self._finished_event(run, snap, level="error"))
         finally:
             run.session = None
+            # whatever the attempt started and left (a hook's or the agent's `setsid` children)
+            await asyncio.shield(self._kill_leftovers(mark.scope_prefix, f"{issue.id}/{run.stage}"))
+            self._entries.pop(session_uuid, None)
+            if snap.finished and snap.session_file not in self._unwritten:
+                self.registry.forget(session_uuid)  # else the next start's sweep gives it an outcome
             self._wake.set()
             if not self.stopping:
                 self._dispatch()
 
+    def _write_outcome(self, snap: SessionSnapshot, state: SessionState, reason: str) -> None:
+        """`write_outcome_only`, except that a failed write is reported, not raised: the snapshot
+        still ends, and the next start gives the file its outcome (`recovery`)."""
+        try:
+            write_outcome_only(snap, state, reason)
+        except OSError as exc:
+            snap.state, snap.reason = state, reason
+            self._unwritten.add(snap.session_file)
+            self.log("error", f"cannot write the outcome of {snap.session_file}: {describe_os_error(exc)}")
+
     def _on_session_start(self, session: StageSession) -> None:
         snap = session.snap
+        entry = self._entries.get(snap.session_uuid)
+        if entry is not None and snap.pid is not None:
+            try:  # before the session reads the agent's first byte
+                self.registry.agent_started(entry, snap.pid)
+            except OSError as exc:
+                reason = f"cannot record the agent in {self.registry.directory}: {describe_os_error(exc)}"
+                self.log("error", f"{snap.issue_id}/{snap.stage}: {reason}")
+                session.stop(STOP_STORAGE, reason)
         run = self.runs.get((snap.issue_id, snap.stage))
         if run is not None and run.session is session:
             run.status = RunStatus.RUNNING  # only once the process exists, so a running stage has a pid
@@ -702,6 +808,13 @@ class Supervisor:
             return
         self._dispatch()  # picks up due retries first, within max_issue_concurrency
 
+    def _drop_retry(self, run: StageRun, reason: str) -> None:
+        """A pending retry that must not run any more: the run stays failed, and says why."""
+        self._clear_retry(run)
+        run.status = RunStatus.FAILED
+        run.reason = f"{run.reason}; retry dropped: {reason}" if run.reason else f"retry dropped: {reason}"
+        self.emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
+
     def _clear_retry(self, run: StageRun) -> None:
         if run.retry_handle:
             run.retry_handle.cancel()
@@ -728,6 +841,9 @@ class Supervisor:
             self.log("warning", "workspace location changed; it applies after a restart")
         self.workflow = result.workflow
         self.emit(ee.ConfigReloaded(warnings=len(result.warnings)))
+        for run in list(self.runs.values()):
+            if run.status == RunStatus.RETRY_WAIT and run.stage not in self.workflow.issue.stages:
+                self._drop_retry(run, STAGE_REMOVED)
         self._wake.set()
         return result
 
@@ -798,3 +914,10 @@ def _rate_limit_view(scope: str, info: Mapping[str, Any]) -> RateLimitView:
         limit=number("limit"),
         resets_at=resets_at if isinstance(resets_at, str) else None,
     )
+
+
+class _StorageError(Exception):
+    """A write the engine needs failed; the message names what and the OS error."""
+
+    def __init__(self, what: str, exc: OSError) -> None:
+        super().__init__(f"{what}: {describe_os_error(exc)}")

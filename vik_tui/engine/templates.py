@@ -16,6 +16,7 @@ from vik_tui.engine.proc import describe_exit, run_shell, tail
 
 EXEC_PATTERN = re.compile(r"!?`exec\((.*?)\)`", re.DOTALL)
 EXEC_TIMEOUT_SEC = 30.0
+EXEC_MAX_BYTES = 4 * 1024 * 1024  # an exec() printing more fails the render (memory stays bounded)
 
 
 class TemplateError(Exception):
@@ -98,9 +99,11 @@ async def _expand(text: str, cwd: Path, timeout_sec: float, restore: Callable[[s
 
 async def _run_exec(command: str, cwd: Path, timeout_sec: float) -> str:
     try:
-        run = await run_shell(command, cwd, timeout_sec)
+        run = await run_shell(command, cwd, timeout_sec, stdout_limit=EXEC_MAX_BYTES, stdout_cap=True)
     except OSError as exc:
         raise TemplateError(f"prompt exec({command}) could not start in {cwd}: {exc.strerror or exc}") from None
+    if run.over_limit:
+        raise TemplateError(f"prompt exec({command}) printed more than {EXEC_MAX_BYTES // 2**20} MiB (stopped)")
     if run.timed_out:
         raise TemplateError(f"prompt exec({command}) timed out after {timeout_sec:g}s (process group killed)")
     if run.returncode != 0:

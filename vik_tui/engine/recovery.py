@@ -1,0 +1,213 @@
+"""Crash recovery: a durable registry of what runs, and the start-up sweep of what a dead
+supervisor left.
+
+A supervisor killed with SIGKILL (or by the OOM killer) runs no cleanup: its agents live on in
+their own sessions, and their session files end without an outcome. So, in
+`service/running/`:
+
+- `supervisor.json` names the live supervisor (its id, pid and start time); a clean stop
+  removes it, so finding one at start means the last supervisor died;
+- `<session uuid>.json` names one stage attempt: its session file, the mark its processes carry
+  (`descendants.Mark`), and once the agent exists its pid, process group and start time (from
+  `/proc/<pid>/stat`). It is written with fsync before the supervisor reads the agent's first
+  byte, and removed once the attempt's outcome is in its session file.
+
+On start, before anything is dispatched, `sweep()` kills every process a dead supervisor left
+(by mark, and each recorded group whose leader still has the recorded start time, so a reused
+pid is never hit), appends an `interrupted` outcome to every session file that has none, and
+only then lets the supervisor dispatch: a stage is never run twice at once in one workspace.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vik_tui.engine.descendants import boot_id, is_running, kill_marked, start_time
+from vik_tui.engine.paths import Layout
+from vik_tui.engine.replay import outcome_of
+from vik_tui.engine.service import write_json_atomic
+from vik_tui.engine.session import SessionSnapshot, write_outcome_only
+from vik_tui.engine.view import SessionState
+
+INTERRUPTED = "interrupted: supervisor exited while the stage ran"
+SUPERVISOR_FILE = "supervisor.json"
+
+
+@dataclass
+class Entry:
+    """One stage attempt in the registry."""
+
+    session_uuid: str
+    session_file: str
+    issue_id: str
+    stage: str
+    attempt: int
+    mark_prefix: str  # every process of the attempt carries a mark starting with this
+    started_at: str | None = None
+    pid: int | None = None  # the agent, once it exists; it leads its own process group
+    pgid: int | None = None
+    start_time: int | None = None  # clock ticks since boot, /proc/<pid>/stat field 22
+    boot_id: str | None = None
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Entry:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+@dataclass
+class RecoveryReport:
+    """What the start-up sweep found and did."""
+
+    previous_pid: int | None = None  # the supervisor that died, if it left its file
+    killed: list[int] = field(default_factory=list)
+    interrupted: list[str] = field(default_factory=list)  # session files given an outcome
+    unwritable: list[str] = field(default_factory=list)  # ... that could not be given one
+    seconds: float = 0.0
+
+    @property
+    def anything(self) -> bool:
+        return bool(self.previous_pid or self.killed or self.interrupted or self.unwritable)
+
+    def describe(self) -> str:
+        parts = []
+        if self.previous_pid:
+            parts.append(f"the previous supervisor (pid {self.previous_pid}) exited without stopping its stages")
+        if self.killed:
+            parts.append(f"killed {len(self.killed)} process(es) it left running")
+        if self.interrupted:
+            parts.append(f"marked {len(self.interrupted)} session file(s) `{INTERRUPTED}`")
+        if self.unwritable:
+            parts.append(f"could not write the outcome of {len(self.unwritable)} session file(s)")
+        return "recovery: " + "; ".join(parts) + f" ({self.seconds:.2f}s)"
+
+
+class Registry:
+    """`service/running/`: what runs now, durable across a SIGKILL of the supervisor."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.directory = layout.service_dir / "running"
+
+    # -- the live supervisor ---------------------------------------------------------------
+    def supervisor_started(self, supervisor_id: str) -> None:
+        pid = os.getpid()
+        write_json_atomic(
+            self.directory / SUPERVISOR_FILE,
+            {"id": supervisor_id, "pid": pid, "start_time": start_time(pid), "boot_id": boot_id()},
+        )
+
+    def supervisor_stopped(self) -> None:
+        """A clean stop: nothing is left to recover."""
+        with contextlib.suppress(OSError):
+            (self.directory / SUPERVISOR_FILE).unlink()
+
+    # -- stage attempts --------------------------------------------------------------------
+    def record(self, entry: Entry) -> None:
+        """Write (or rewrite) an attempt's entry durably; raises OSError (a storage failure)."""
+        write_json_atomic(self.directory / f"{entry.session_uuid}.json", asdict(entry))
+
+    def agent_started(self, entry: Entry, pid: int) -> None:
+        """The agent exists: record its pid, group and start time before reading it."""
+        entry.pid = entry.pgid = pid
+        entry.start_time = start_time(pid)
+        entry.boot_id = boot_id()
+        self.record(entry)
+
+    def forget(self, session_uuid: str) -> None:
+        with contextlib.suppress(OSError):
+            (self.directory / f"{session_uuid}.json").unlink()
+
+    def entries(self) -> list[Entry]:
+        found = []
+        try:
+            paths = sorted(self.directory.glob("*.json"))
+        except OSError:
+            return []
+        for path in paths:
+            if path.name == SUPERVISOR_FILE:
+                continue
+            data = _read_json(path)
+            try:
+                found.append(Entry.from_json(data))
+            except TypeError:
+                path.unlink(missing_ok=True)  # unreadable: nothing to act on
+        return found
+
+    # -- start-up ---------------------------------------------------------------------------
+    async def sweep(self, grace_sec: float) -> RecoveryReport:
+        """Kill what a dead supervisor left, then give every outcome-less session file one."""
+        began = time.monotonic()
+        report = RecoveryReport()
+        prefixes: list[str] = []
+        previous = _read_json(self.directory / SUPERVISOR_FILE)
+        if previous:
+            report.previous_pid = previous.get("pid") if isinstance(previous.get("pid"), int) else None
+            if isinstance(previous.get("id"), str):
+                prefixes.append(f"{previous['id']}/")
+        entries = self.entries()
+        groups = [entry.pgid for entry in entries if entry.pgid and _same_process(entry)]
+        for pgid in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGTERM)
+        prefixes.extend(entry.mark_prefix for entry in entries if entry.mark_prefix)
+        report.killed.extend(await kill_marked(prefixes, grace_sec))
+        for pgid in groups:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pgid, signal.SIGKILL)
+            if pgid not in report.killed:
+                report.killed.append(pgid)
+        for entry in entries:
+            self._close_session(entry.session_file, report)
+            self.forget(entry.session_uuid)
+        for path in _session_files(self.layout.sessions_dir):
+            self._close_session(str(path), report)
+        report.seconds = time.monotonic() - began
+        return report
+
+    def _close_session(self, session_file: str, report: RecoveryReport) -> None:
+        path = Path(session_file)
+        if session_file in report.interrupted or session_file in report.unwritable or not path.is_file():
+            return
+        if outcome_of(path) is not None:
+            return
+        parsed = Layout.parse_session_name(path)
+        stage, session_uuid = parsed if parsed else ("?", path.stem)
+        snap = SessionSnapshot(path.parent.name, stage, 0, session_uuid, session_file)
+        try:
+            write_outcome_only(snap, SessionState.FAILED, INTERRUPTED)
+        except OSError:
+            report.unwritable.append(session_file)
+        else:
+            report.interrupted.append(session_file)
+
+
+def _same_process(entry: Entry) -> bool:
+    """The recorded leader still runs and is the very process we started (not a reused pid)."""
+    if entry.pid is None or entry.start_time is None or not is_running(entry.pid):
+        return False
+    if entry.boot_id and entry.boot_id != boot_id():
+        return False
+    return start_time(entry.pid) == entry.start_time
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _session_files(sessions_dir: Path) -> list[Path]:
+    try:
+        return sorted(sessions_dir.glob("*/*.jsonl"))
+    except OSError:
+        return []
