@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 import sys
 from typing import TextIO
 
 from vik_tui.engine.engine_events import EngineEvent, Listener
+from vik_tui.engine.stop_signals import install_stop_signals
 from vik_tui.engine.supervisor import Supervisor
 
 LEVEL_MARKERS = {"error": "ERROR ", "warning": "WARN  "}
@@ -33,7 +33,7 @@ class Printer:
         try:
             self.out.write(line + "\n")
             self.out.flush()
-        except (BrokenPipeError, ValueError):
+        except (OSError, ValueError):  # a closed pipe, a full disk: the engine goes on
             pass
 
 
@@ -43,15 +43,13 @@ async def run_headless(
     out: TextIO | None = None,
     extra_listener: Listener | None = None,
 ) -> int:
-    """Run to completion; SIGINT/SIGTERM stop every session cleanly first."""
+    """Run to completion; SIGINT, SIGTERM and SIGHUP (a closed terminal) stop every session
+    cleanly first."""
     supervisor.subscribe(Printer(out or sys.stdout, as_json))
     if extra_listener is not None:
         supervisor.subscribe(extra_listener)
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, supervisor.stop)
+    remove_handlers = install_stop_signals(asyncio.get_running_loop(), supervisor.stop)
     try:
         return await supervisor.run()
     finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.remove_signal_handler(sig)
+        remove_handlers()

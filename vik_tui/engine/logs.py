@@ -6,7 +6,9 @@ import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
+
+from vik_tui.engine.journal import Journal
 
 RETENTION_DAYS = 7
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50, "fatal": 50}
@@ -14,34 +16,50 @@ _DATED = re.compile(r"^(vik|vik-error)\.log\.(\d{4}-\d{2}-\d{2})$")
 
 
 class DailyLog:
-    """Appends records to `vik.log.YYYY-MM-DD`; errors also to `vik-error.log.YYYY-MM-DD`."""
+    """Appends records to `vik.log.YYYY-MM-DD`; errors also to `vik-error.log.YYYY-MM-DD`.
+
+    A log that cannot be written (a full disk) never stops the engine: the record is dropped,
+    `failure` says why, and the next record tries again. Records are whole lines (`Journal`).
+    """
 
     def __init__(self, directory: Path, retention_days: int = RETENTION_DAYS) -> None:
         self.directory = directory
         self.retention_days = retention_days
+        self.failure: OSError | None = None  # the last write error, None once writes succeed
+        self.dropped = 0
         self._day: date | None = None
-        self._main: TextIO | None = None
-        self._errors: TextIO | None = None
+        self._main: Journal | None = None
+        self._errors: Journal | None = None
 
     def write(self, record: dict[str, Any]) -> None:
         level = LEVELS.get(str(record.get("level", "info")).lower(), 20)
         if level < LEVELS["info"]:
             return
-        self._roll()
-        line = json.dumps(record, ensure_ascii=False, default=str) + "\n"
-        assert self._main is not None
-        self._main.write(line)
-        self._main.flush()
-        if level >= LEVELS["error"]:
-            if self._errors is None:
-                self._errors = open(self.directory / f"vik-error.log.{self._day}", "a", encoding="utf-8")  # noqa: SIM115 - long-lived, closed in close()
-            self._errors.write(line)
-            self._errors.flush()
+        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        try:
+            self._roll()
+            assert self._main is not None
+            self._main.write(line)
+            self._main.flush()
+            if level >= LEVELS["error"]:
+                if self._errors is None:
+                    self._errors = Journal(self.directory / f"vik-error.log.{self._day}", buffer_size=1)
+                self._errors.write(line)
+                self._errors.flush()
+        except OSError as exc:
+            self.failure = exc
+            self.dropped += 1
+            self.close()  # reopened by the next write
+        else:
+            self.failure = None
 
     def close(self) -> None:
         for handle in (self._main, self._errors):
             if handle is not None:
-                handle.close()
+                try:
+                    handle.close()
+                except OSError:
+                    handle.discard()
         self._main = self._errors = None
 
     def _roll(self) -> None:
@@ -51,7 +69,7 @@ class DailyLog:
         self.close()
         self.directory.mkdir(parents=True, exist_ok=True)
         self._day = today
-        self._main = open(self.directory / f"vik.log.{today}", "a", encoding="utf-8")  # noqa: SIM115 - long-lived, closed in close()
+        self._main = Journal(self.directory / f"vik.log.{today}", buffer_size=1)
         prune(self.directory, today, self.retention_days)
 
 

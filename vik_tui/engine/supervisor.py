@@ -497,7 +497,7 @@ class Supervisor:
                 run.status, run.reason = RunStatus.FAILED, f"{run.reason}; retry dropped: {reason}"
                 run.rerun_allowed = True
                 self.emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
-            elif run.active and run.reconcile_handle is None:
+            elif run.active and run.reconcile_handle is None and run.abort is None:
                 grace = float(self.workflow.loop.reconcile_grace_sec)
                 assert self._loop is not None
                 run.reconcile_handle = self._loop.call_later(grace, self._reconcile_now, run, reason)
@@ -554,6 +554,7 @@ class Supervisor:
     def _stop_run(self, run: StageRun, cause: str, reason: str) -> None:
         if run.session is not None:
             run.session.stop(cause, reason)
+            run.abort = run.abort or (cause, reason)  # a stop is under way (no second reconcile)
         elif run.abort is None:
             run.abort = (cause, reason)
             if run.task and cause == STOP_SHUTDOWN:
@@ -735,6 +736,8 @@ class Supervisor:
                 stderr_tail=result.stderr_tail[-500:],
             )
         )
+        if result.note:
+            self.log("warning", f"{run.issue_id}/{run.stage}: {result.note}")
         return result
 
     async def _finish(

@@ -34,6 +34,7 @@ from vik_tui.engine.engine_events import (
     StageFinished,
 )
 from vik_tui.engine.service import AlreadyRunning
+from vik_tui.engine.stop_signals import install_stop_signals
 from vik_tui.engine.view import RunStatus
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.engine_api import Engine
@@ -91,6 +92,7 @@ class VikApp(App[int]):
         self.exit_message: str | None = None
         self._engine_worker: Worker[Any] | None = None
         self._unsubscribe: Callable[[], None] | None = None
+        self._remove_signal_handlers: Callable[[], None] | None = None
         self._pending_events: list[EngineEvent] = []
         self._pending_records: dict[str, list[AgentEvent]] = {}
         self._streams_seen: set[str] = set()  # sessions that streamed since the last frame
@@ -117,6 +119,8 @@ class VikApp(App[int]):
             except Exception as exc:
                 self.notify(f"could not load earlier sessions: {exc}", severity="warning")
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
+        # SIGTERM, SIGINT and SIGHUP (the terminal closed): stop every agent cleanly, then exit
+        self._remove_signal_handlers = install_stop_signals(asyncio.get_running_loop(), self._stop_by_signal)
         self._engine_worker = self.run_worker(
             self._run_engine(),
             name="supervisor",
@@ -156,6 +160,14 @@ class VikApp(App[int]):
     def on_unmount(self) -> None:
         if self._unsubscribe:
             self._unsubscribe()
+        if self._remove_signal_handlers:
+            self._remove_signal_handlers()
+
+    def _stop_by_signal(self, reason: str) -> None:
+        """No question asked: the engine stops with `reason` and the app exits once it has."""
+        if not self.quitting:
+            self.engine.stop(reason)
+            self._begin_quit()
 
     # -- engine events → pending buffer → one repaint per frame ------------------------------
     def _on_engine_event(self, event: EngineEvent) -> None:

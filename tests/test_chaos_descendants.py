@@ -1,0 +1,141 @@
+"""Issue #9, item 3: grandchildren that call `setsid` die with their stage, in agents and hooks.
+
+Each test starts real processes that leave their process group (`setsid`) and checks, by pid,
+that cancel, shutdown, a finished stage and a hook timeout leave none of them running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+from pathlib import Path
+
+from chaos_helpers import chaos_workflow, read_pid, wait_until
+from conftest import Project, process_running
+from engine_helpers import Harness
+
+from vik_tui.engine import descendants
+from vik_tui.engine.engine_events import HookFinished, Log, StageFinished, StageStarted
+
+
+async def _gone(h: Harness, pid: int, timeout: float = 20.0) -> None:
+    await h.wait_for(lambda: not process_running(pid), timeout)
+
+
+async def test_cancel_kills_an_agents_setsid_grandchild(project: Project, tmp_path: Path) -> None:
+    child = tmp_path / "grandchild.pid"
+    wf = chaos_workflow(project, "setsid_hang", child_pidfile=str(child), stubborn=True)
+    h = Harness(project.write(wf)).start()
+    await h.wait_event(StageStarted)
+    grandchild = await asyncio.to_thread(read_pid, child)
+    assert os.getsid(grandchild) == grandchild  # it really left the agent's session
+    h.supervisor.cancel("C-1", "plan")
+    finished = await h.wait_event(StageFinished)
+    assert finished.state == "cancelled"
+    await _gone(h, grandchild)
+    await h.stop()
+
+
+async def test_shutdown_kills_an_agents_setsid_grandchild(project: Project, tmp_path: Path) -> None:
+    child = tmp_path / "grandchild.pid"
+    wf = chaos_workflow(project, "setsid_hang", child_pidfile=str(child))
+    h = Harness(project.write(wf)).start()
+    await h.wait_event(StageStarted)
+    grandchild = await asyncio.to_thread(read_pid, child)
+    await h.stop()
+    assert not process_running(grandchild)
+
+
+async def test_a_finished_stage_leaves_no_descendant_and_says_so(project: Project, tmp_path: Path) -> None:
+    child = tmp_path / "grandchild.pid"
+    wf = chaos_workflow(project, "setsid_complete", child_pidfile=str(child))
+    h = Harness(project.write(wf)).start()
+    finished = await h.wait_event(StageFinished)
+    assert finished.state == "completed", finished.reason
+    grandchild = read_pid(child)
+    await _gone(h, grandchild)
+    said = await h.wait_for(lambda: [e for e in h.named(Log) if "left running by C-1/plan" in e.message])
+    assert str(grandchild) in said[0].message
+    await h.finish()
+
+
+async def test_hook_timeout_kills_its_setsid_grandchild(project: Project, tmp_path: Path) -> None:
+    child = tmp_path / "hook-grandchild.pid"
+    wf = chaos_workflow(project, "setsid_complete", child_pidfile=str(tmp_path / "unused.pid"))
+    wf["loop"]["hook_timeout_sec"] = 1
+    wf["issue"]["stages"]["plan"]["hooks"] = {
+        "before_run": f"setsid sh -c 'echo $$ > {child}; exec sleep 3600' >/dev/null 2>&1 & sleep 3600"
+    }
+    h = Harness(project.write(wf)).start()
+    hook = await h.wait_event(HookFinished, hook="before_run")
+    assert hook.timed_out
+    grandchild = read_pid(child)
+    assert not process_running(grandchild)  # killed before the hook's result was reported
+    await h.finish()
+
+
+async def test_a_hooks_background_setsid_process_lives_until_the_stage_ends(project: Project, tmp_path: Path) -> None:
+    """before_run may start a helper the agent uses (a dev server); it dies with the stage."""
+    child = tmp_path / "server.pid"
+    agent_child = tmp_path / "agent-grandchild.pid"
+    wf = chaos_workflow(project, "setsid_hang", child_pidfile=str(agent_child))
+    wf["issue"]["stages"]["plan"]["hooks"] = {
+        "before_run": f"setsid sh -c 'echo $$ > {child}; exec sleep 3600' >/dev/null 2>&1 &"
+    }
+    h = Harness(project.write(wf)).start()
+    await h.wait_event(StageStarted)
+    server = read_pid(child)
+    assert process_running(server)  # still there while the agent works
+    h.supervisor.cancel("C-1", "plan")
+    await h.wait_event(StageFinished)
+    await _gone(h, server)
+    await h.stop()
+
+
+async def test_hook_whose_background_child_held_its_output_is_reported(project: Project) -> None:
+    wf = chaos_workflow(project, "setsid_complete", child_pidfile="/dev/null")
+    wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": "sleep 3600 & echo started"}
+    wf["agents"]["codex"]["args"]["mode"] = "complete"
+    h = Harness(project.write(wf)).start()
+    hook = await h.wait_event(HookFinished, hook="before_run")
+    assert hook.ok  # the script itself succeeded
+    said = await h.wait_for(lambda: [e for e in h.named(Log) if "kept its output open" in e.message])
+    assert said[0].level == "warning"
+    await h.finish()
+
+
+def test_marks_find_a_setsid_process_and_kill_it(tmp_path: Path) -> None:
+    mark = descendants.Mark("sup", "scope", "run")
+    pidfile = tmp_path / "pid"
+    shell = subprocess.Popen(
+        ["sh", "-c", f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 3600' >/dev/null 2>&1 &"],
+        env=mark.env(),
+    )
+    shell.wait()
+    escaped = read_pid(pidfile)
+    assert descendants.find_marked([mark.scope_prefix]) == [escaped]
+    assert descendants.find_marked(["other/"]) == []
+    killed = asyncio.run(descendants.kill_marked([mark.scope_prefix], grace_sec=2))
+    assert killed == [escaped]
+    assert not process_running(escaped)
+
+
+def test_subreaper_adopts_and_reaps_orphans() -> None:
+    if not descendants.set_subreaper(True):
+        return  # not Linux: nothing to adopt with
+    try:
+        assert descendants.is_subreaper()
+        # the shell exits at once; its background child becomes our orphan, then exits too
+        shell = subprocess.run(["sh", "-c", "sleep 0.2 >/dev/null & echo $!"], check=True, capture_output=True)
+        orphan = int(shell.stdout)
+        reaper = descendants.Reaper()
+
+        def reaped() -> bool:
+            reaper.reap_once()
+            return not Path(f"/proc/{orphan}").exists()
+
+        wait_until(reaped, 20, "the orphan's zombie reaped")
+    finally:
+        descendants.set_subreaper(False)
+    assert not descendants.is_subreaper()
