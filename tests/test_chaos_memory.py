@@ -1,0 +1,60 @@
+"""Issue #9, item 4: hook, pull and exec() output is kept within bounds, whatever they print.
+
+Each flood runs in a real supervisor child process, and its peak RSS (from `wait4`) must stay
+far below what buffering the flood would take (issue #9 saw 2.8 GiB and 1.1 GiB).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from chaos_helpers import HeadlessProcess, chaos_workflow
+from conftest import Project
+
+from vik_tui.engine.intake import PULL_MAX_BYTES
+from vik_tui.engine.templates import EXEC_MAX_BYTES
+
+RSS_CEILING_MIB = 200  # an idle supervisor is ~40 MiB; buffering one flood second is ~1 GiB
+
+
+def test_hook_printing_dev_zero_keeps_memory_bounded(project: Project) -> None:
+    wf = chaos_workflow(project, "complete")
+    wf["loop"]["hook_timeout_sec"] = 3
+    wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": "cat /dev/zero"}
+    sup = HeadlessProcess(project.write(wf))
+    hook = sup.wait_event("hook_finished", timeout=60)
+    assert hook["timed_out"] and not hook["ok"]
+    assert sup.wait() == 0, sup.stderr()
+    assert sup.peak_rss_mib < RSS_CEILING_MIB
+
+
+def test_pull_spewing_stderr_keeps_memory_bounded(project: Project) -> None:
+    wf = chaos_workflow(project, "complete")
+    wf["loop"]["pull_timeout_sec"] = 3
+    wf["issues"]["pull"]["command"] = "cat /dev/zero >&2"
+    sup = HeadlessProcess(project.write(wf))
+    failed = sup.wait_event("intake_failed", timeout=60)
+    assert "timed out" in failed["error"]
+    assert sup.wait() == 0, sup.stderr()
+    assert sup.peak_rss_mib < RSS_CEILING_MIB
+
+
+def test_pull_output_over_the_limit_is_an_intake_failure(project: Project) -> None:
+    wf = chaos_workflow(project, "complete")
+    wf["issues"]["pull"]["command"] = f"head -c {PULL_MAX_BYTES + 1} /dev/zero; sleep 3600"
+    sup = HeadlessProcess(project.write(wf))
+    failed = sup.wait_event("intake_failed", timeout=60)
+    assert "printed more than 64 MiB" in failed["error"], failed
+    assert sup.wait() == 0, sup.stderr()
+    assert sup.peak_rss_mib < RSS_CEILING_MIB + 64
+
+
+def test_exec_output_over_the_limit_fails_the_render(project: Project, tmp_path: Path) -> None:
+    wf = chaos_workflow(project, "complete")
+    prompt = f"Context: `exec(head -c {EXEC_MAX_BYTES + 1} /dev/zero | tr '\\\\0' x)`"
+    wf["issue"]["stages"]["plan"]["prompt"] = prompt
+    sup = HeadlessProcess(project.write(wf))
+    finished = sup.wait_event("stage_finished", timeout=60)
+    assert finished["state"] == "failed"
+    assert "printed more than 4 MiB" in finished["reason"], finished
+    assert sup.wait() == 0, sup.stderr()
