@@ -18,6 +18,7 @@ import os
 import signal
 import stat
 from collections.abc import Callable
+from typing import Any
 
 SHUTDOWN_REASON = "supervisor shutting down"
 TERMINAL_CLOSED = "terminal closed"
@@ -49,26 +50,40 @@ def install_stop_signals(
     stop: Callable[[str], None],
     signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP),
 ) -> Callable[[], None]:
-    """Call `stop(reason)` on each of `signals` (SIGHUP first detaches the terminal); returns a
-    function that removes the handlers. Where the loop cannot take signal handlers (not the
-    main thread), nothing is installed."""
-    installed: list[int] = []
+    """Call `stop(reason)` on the loop for each of `signals`; returns a function that removes the
+    handlers. Where signals cannot be handled (not the main thread), nothing is installed.
 
-    def handler(sig: int) -> None:
-        if sig == signal.SIGHUP:
-            detach_terminal()
+    SIGHUP gets a plain Python handler rather than a loop one: it runs at once in the main
+    thread, before the handlers of signals with higher numbers (a hang-up also sends SIGCONT,
+    on which a UI library may start drawing again), so the terminal is detached first.
+    """
+    restore: dict[int, Any] = {}  # SIGHUP: the handler it had
+    on_loop_signals: list[int] = []
+
+    def on_loop(sig: int) -> None:
         stop(REASONS.get(sig, SHUTDOWN_REASON))
+
+    def hangup(_sig: int, _frame: object) -> None:
+        detach_terminal()
+        with contextlib.suppress(RuntimeError):  # the loop already closed: nothing left to stop
+            loop.call_soon_threadsafe(stop, TERMINAL_CLOSED)
 
     for sig in signals:
         try:
-            loop.add_signal_handler(sig, handler, sig)
+            if sig == signal.SIGHUP:
+                restore[sig] = signal.signal(sig, hangup)
+            else:
+                loop.add_signal_handler(sig, on_loop, sig)
+                on_loop_signals.append(sig)
         except (ValueError, RuntimeError, NotImplementedError):
             continue
-        installed.append(sig)
 
     def remove() -> None:
-        for sig in installed:
+        for sig in on_loop_signals:
             with contextlib.suppress(ValueError, RuntimeError):
                 loop.remove_signal_handler(sig)
+        for sig, previous in restore.items():
+            with contextlib.suppress(ValueError, RuntimeError, TypeError):
+                signal.signal(sig, previous)
 
     return remove

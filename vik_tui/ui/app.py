@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -34,7 +35,7 @@ from vik_tui.engine.engine_events import (
     StageFinished,
 )
 from vik_tui.engine.service import AlreadyRunning
-from vik_tui.engine.stop_signals import install_stop_signals
+from vik_tui.engine.stop_signals import TERMINAL_CLOSED, install_stop_signals
 from vik_tui.engine.view import RunStatus
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.engine_api import Engine
@@ -164,10 +165,22 @@ class VikApp(App[int]):
             self._remove_signal_handlers()
 
     def _stop_by_signal(self, reason: str) -> None:
-        """No question asked: the engine stops with `reason` and the app exits once it has."""
+        """No question asked: the engine stops with `reason` and the app exits once it has.
+
+        After a hang-up there is no terminal to restore, and Textual's teardown would write to
+        it: once the engine has stopped (outcomes written, groups gone) the process just ends."""
+        if reason == TERMINAL_CLOSED and self._engine_worker is not None:
+            self.engine.stop(reason)
+            self.run_worker(self._end_after_hangup(self._engine_worker), group="shutdown")
+            return
         if not self.quitting:
             self.engine.stop(reason)
             self._begin_quit()
+
+    async def _end_after_hangup(self, worker: Worker[Any]) -> None:
+        with contextlib.suppress(Exception):
+            await worker.wait()
+        os._exit(0)
 
     # -- engine events → pending buffer → one repaint per frame ------------------------------
     def _on_engine_event(self, event: EngineEvent) -> None:
