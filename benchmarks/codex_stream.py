@@ -18,35 +18,11 @@ from pathlib import Path
 
 import orjson
 
-WORDS = [
-    "the",
-    "change",
-    "compiles",
-    "tests",
-    "pass",
-    "refactor",
-    "module",
-    "function",
-    "parser",
-    "engine",
-    "session",
-    "file",
-    "output",
-    "error",
-    "retry",
-    "config",
-    "workflow",
-    "stage",
-    "issue",
-    "agent",
-    "token",
-    "stream",
-    "record",
-    "buffer",
-    "line",
-    "chunk",
-    "fix",
-]
+_PROSE = (
+    "the change compiles tests pass refactor module function parser engine session file output "
+    "error retry config workflow stage issue agent token stream record buffer line chunk fix"
+)
+WORDS = _PROSE.split()
 
 
 def _text(rng: random.Random, low: int, high: int) -> str:
