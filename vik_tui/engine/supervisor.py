@@ -16,6 +16,7 @@ from typing import Any
 
 import uuid6
 
+from vik_tui.agents.events import AgentEvent
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
@@ -727,7 +728,7 @@ class Supervisor:
             runs.sort(key=lambda r: order.get(r.stage, len(order)))
         return grouped
 
-    def _on_session_events(self, session: StageSession, records: list[dict[str, Any]]) -> None:
+    def _on_session_events(self, session: StageSession, records: list[AgentEvent]) -> None:
         snap = session.snap
         if not self._listeners:
             return
