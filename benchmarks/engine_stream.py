@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -69,14 +70,15 @@ def check_engine(run_dir: Path, out: Path, n: int) -> int:
     return records
 
 
-def run_engine(work: Path, agent: Path, n: int, timeout: float) -> ProcStats:
+def run_engine(work: Path, agent: Path, n: int, timeout: float, src: Path | None = None) -> ProcStats:
+    """The real `vik-tui run --headless`; `src`: run the vik_tui package of that source tree instead."""
     run_dir = Path(tempfile.mkdtemp(dir=work, prefix="engine-"))
     try:
         wf = write_workflow(run_dir, agent, n)
         out = run_dir / "out.jsonl"
-        stats = run_measured(
-            [sys.executable, "-m", "vik_tui", "run", "--headless", "--json", str(wf)], ROOT, out, timeout
-        )
+        argv = [sys.executable, "-m", "vik_tui", "run", "--headless", "--json", str(wf)]
+        env = dict(os.environ, PYTHONPATH=str(src)) if src else None
+        stats = run_measured(argv, run_dir, out, timeout, env)  # cwd: not ROOT, or `-m` finds ./vik_tui first
         if not stats.timed_out:
             if stats.returncode != 0:
                 raise SystemExit(f"engine exited {stats.returncode}:\n{out.read_text()[-2000:]}")
@@ -102,7 +104,7 @@ def median(values: list[float]) -> float:
     return statistics.median(values)
 
 
-def stream_table(work: Path, agents: list[int], lines: int, repeats: int, timeout: float) -> None:
+def stream_table(work: Path, agents: list[int], lines: int, repeats: int, timeout: float, versus: Path | None) -> None:
     data = codex_lines(lines)
     size = sum(map(len, data))
     agent = write_agent(work, "codex", data)
@@ -113,22 +115,37 @@ def stream_table(work: Path, agents: list[int], lines: int, repeats: int, timeou
     )
     print(header)
     print("-" * len(header))
+    engines: list[Path | None] = [None, versus] if versus else [None]
     for n in agents:
         total = n * lines
-        eng: list[ProcStats] = []
+        eng: dict[Path | None, list[ProcStats]] = {src: [] for src in engines}
         flo: list[ProcStats] = []
-        for _ in range(repeats):
+        for _ in range(repeats):  # interleaved, so every column sees the same moments of a shared machine
             flo.append(run_floor(work, agent, n, total, timeout))
-            eng.append(run_engine(work, agent, n, timeout))
-        e_rate = median([total / s.wall for s in eng])
+            for src in engines:
+                eng[src].append(run_engine(work, agent, n, timeout, src))
         f_rate = median([total / s.wall for s in flo])
-        ratios = median([total / e.wall / (total / f.wall) for e, f in zip(eng, flo, strict=True)])
+        f_cpu = median([s.cpu for s in flo]) / total * 1e5
+        f_rss = median([s.rss_mib for s in flo])
+        for src, runs in eng.items():
+            ratio = median([f.wall / e.wall for e, f in zip(runs, flo, strict=True)])
+            label = f"{n:>3}" if src is None else "  ^"
+            print(
+                f"{label} | {median([total / s.wall for s in runs]):>11,.0f} | {f_rate:>10,.0f} | {ratio:>5.2f} | "
+                f"{median([s.cpu for s in runs]) / total * 1e5:>10.3f} | {f_cpu:>16.3f} | "
+                f"{median([s.rss_mib for s in runs]):>7.1f} | {f_rss:>13.1f}"
+            )
+    print("(ratio = median of the per-repeat engine/floor ratios", end="")
+    print(f"; ^ = the engine of {versus}, same runs)" if versus else ")")
+    tiny = write_agent(work, "tiny", codex_lines(10))
+    for src in engines:
+        runs = [run_engine(work, tiny, 1, timeout, src) for _ in range(repeats)]
+        floors = [run_floor(work, tiny, 1, 10, timeout) for _ in range(repeats)]
         print(
-            f"{n:>3} | {e_rate:>11,.0f} | {f_rate:>10,.0f} | {ratios:>5.2f} | "
-            f"{median([s.cpu for s in eng]) / total * 1e5:>10.3f} | {median([s.cpu for s in flo]) / total * 1e5:>16.3f} | "
-            f"{median([s.rss_mib for s in eng]):>7.1f} | {median([s.rss_mib for s in flo]):>13.1f}"
+            f"start-up and shut-down alone (1 agent, 10 lines){'' if src is None else f' [{src}]'}: "
+            f"engine {median([s.wall for s in runs]):.2f} s wall, {median([s.cpu for s in runs]):.2f} s CPU; "
+            f"floor {median([s.wall for s in floors]):.2f} s wall, {median([s.cpu for s in floors]):.2f} s CPU"
         )
-    print("(ratio = median of the per-repeat engine/floor ratios)")
 
 
 def big_line_table(work: Path, sizes: list[int], repeats: int, timeout: float) -> None:
@@ -165,11 +182,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per cell; the median is shown (default 3)")
     parser.add_argument("--big-mb", type=int, nargs="*", default=[10, 30, 300], help="single-line sizes in MiB")
     parser.add_argument("--timeout", type=float, default=120, help="seconds before a run is killed (default 120)")
+    parser.add_argument(
+        "--versus", type=Path, default=None, help="also run the vik_tui of this source tree (e.g. a `git archive`)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="vik-bench-") as tmp:
         work = Path(tmp)
         if args.agents:
-            stream_table(work, args.agents, args.lines, args.repeats, args.timeout)
+            stream_table(work, args.agents, args.lines, args.repeats, args.timeout, args.versus)
         if args.big_mb:
             big_line_table(work, args.big_mb, args.repeats, args.timeout)
 

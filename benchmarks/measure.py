@@ -31,10 +31,12 @@ class ProcStats:
     timed_out: bool = False
 
 
-def run_measured(argv: list[str], cwd: Path, stdout: Path, timeout: float) -> ProcStats:
+def run_measured(
+    argv: list[str], cwd: Path, stdout: Path, timeout: float, env: dict[str, str] | None = None
+) -> ProcStats:
     """Run `argv` in `cwd` with stdout and stderr into `stdout`; kill it after `timeout` seconds."""
     launcher = [sys.executable, "-I", "-S", str(HERE), str(timeout), str(stdout), *argv]
-    result = subprocess.run(launcher, cwd=cwd, capture_output=True, text=True, check=False)
+    result = subprocess.run(launcher, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"launcher failed: {result.stderr}")
     return ProcStats(**json.loads(result.stdout))
