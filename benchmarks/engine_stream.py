@@ -25,6 +25,7 @@ import json
 import os
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -36,6 +37,7 @@ from measure import ProcStats, run_measured
 
 ROOT = Path(__file__).resolve().parents[1]
 FLOOR = Path(__file__).resolve().parent / "floor.py"
+LOOP_LAG = Path(__file__).resolve().parent / "loop_lag.py"
 
 
 def write_workflow(run_dir: Path, agent: Path, n: int) -> Path:
@@ -100,6 +102,20 @@ def run_floor(work: Path, agent: Path, n: int, expected: int, timeout: float) ->
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
+def loop_lag(work: Path, agent: Path, n: int, src: Path | None) -> dict[str, float]:
+    """The event loop's lateness while N agents stream (benchmarks/loop_lag.py, in-process engine)."""
+    run_dir = Path(tempfile.mkdtemp(dir=work, prefix="lag-"))
+    try:
+        wf = write_workflow(run_dir, agent, n)
+        env = dict(os.environ, PYTHONPATH=str(src)) if src else None
+        out = subprocess.run(
+            [sys.executable, str(LOOP_LAG), str(wf)], cwd=run_dir, env=env, capture_output=True, text=True, check=True
+        )
+        return json.loads(out.stdout.strip().splitlines()[-1])
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def median(values: list[float]) -> float:
     return statistics.median(values)
 
@@ -137,6 +153,13 @@ def stream_table(work: Path, agents: list[int], lines: int, repeats: int, timeou
             )
     print("(ratio = median of the per-repeat engine/floor ratios", end="")
     print(f"; ^ = the engine of {versus}, same runs)" if versus else ")")
+    for src in engines:
+        lags = [loop_lag(work, agent, agents[-1], src) for _ in range(repeats)]
+        print(
+            f"event loop lag while {agents[-1]} agents stream (10 ms probe){'' if src is None else f' [{src}]'}: "
+            f"p50 {median([x['p50'] for x in lags]):.1f} ms, p95 {median([x['p95'] for x in lags]):.1f} ms, "
+            f"max {median([x['max'] for x in lags]):.1f} ms"
+        )
     tiny = write_agent(work, "tiny", codex_lines(10))
     for src in engines:
         runs = [run_engine(work, tiny, 1, timeout, src) for _ in range(repeats)]

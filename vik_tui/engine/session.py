@@ -24,16 +24,16 @@ from vik_tui.engine.clock import now_iso
 from vik_tui.engine.proc import kill_group
 
 STDERR_TAIL_BYTES = 4096
-# One stdout read takes at most this much (a pipe holds 64 KiB, so a read is usually one pipe's
-# worth); parsing 256 KiB of JSONL takes ~2 ms, the longest the loop is held by one session.
-READ_CHUNK = 256 * 1024
-# The stream reader buffers up to twice this before it stops reading the pipe (back-pressure).
-STREAM_LIMIT = 256 * 1024
-# A session that always has output waiting yields to the loop after this long (fairness between
-# sessions and the UI) instead of after every chunk, which cost a loop pass per 16 KiB.
-FAIR_SLICE_SEC = 0.002
-# the session file's buffer: a chunk's records usually fit, so each chunk costs one write
-FILE_BUFFER = 256 * 1024
+# One stdout read takes at most what one pipe holds (64 KiB, ~250 Codex lines, ~1 ms of parsing)
+# and the reader buffers up to twice that before it stops reading the pipe (back-pressure).
+READ_CHUNK = 64 * 1024
+STREAM_LIMIT = 64 * 1024
+# A session whose output keeps coming yields to the loop once it has run this long, so other
+# sessions and the UI wait at most about this per busy session (not after every 16 KiB, which
+# cost an extra loop pass for every 60 lines).
+FAIR_SLICE_SEC = 0.001
+# the session file's buffer: a chunk's records fit, so a chunk costs one write syscall
+FILE_BUFFER = 128 * 1024
 MAX_REASON_LINE = 300
 PIPE_DRAIN_SEC = 2.0
 
