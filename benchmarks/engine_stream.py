@@ -2,6 +2,7 @@
 
     python benchmarks/engine_stream.py                      # N = 1, 4, 8 agents x 100k lines, 3 repeats
     python benchmarks/engine_stream.py -n 4 --lines 20000 --repeats 5 --big-mb 10 30 300
+    git archive <rev> vik_tui | tar -x -C /tmp/old && python benchmarks/engine_stream.py --versus /tmp/old
 
 The Codex-shaped JSONL (benchmarks/codex_stream.py) is generated once into a file; each agent
 is a script that `cat`s it, so the agents cost next to nothing and the supervisor is the
@@ -15,6 +16,9 @@ bottleneck. Both sides are whole processes spawned the same way:
 events/s = agent stdout lines (N x lines) / wall time of the whole process, start-up included.
 CPU s/100k = the process's own user+sys seconds (not its agents') per 100k lines. Every cell is
 the median over the repeats; floor and engine runs alternate so they share the machine's noise.
+Below the table: the event loop's lag while the most agents stream (benchmarks/loop_lag.py),
+and start-up plus shut-down alone. `--versus DIR` runs the vik_tui of another source tree in
+the same interleaved runs (rows marked ^), for a before/after on a shared, noisy machine.
 The big-line rows run one agent whose message is a single line of that many MiB.
 """
 
