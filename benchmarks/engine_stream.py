@@ -204,7 +204,7 @@ def big_line_table(work: Path, sizes: list[int], repeats: int, timeout: float) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("-n", "--agents", type=int, nargs="+", default=[1, 4, 8], help="agent counts (default 1 4 8)")
+    parser.add_argument("-n", "--agents", type=int, nargs="*", default=[1, 4, 8], help="agent counts (default 1 4 8)")
     parser.add_argument("--lines", type=int, default=100_000, help="stdout lines per agent (default 100000)")
     parser.add_argument("--repeats", type=int, default=3, help="runs per cell; the median is shown (default 3)")
     parser.add_argument("--big-mb", type=int, nargs="*", default=[10, 30, 300], help="single-line sizes in MiB")

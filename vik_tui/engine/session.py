@@ -33,7 +33,7 @@ STREAM_LIMIT = 64 * 1024
 # (other sessions, the UI) waits ~this per busy session. Longer slices measured no CPU gain and
 # a 3x loop lag with 8 flooding agents; the old yield per 16 KiB read also cost a read each time.
 FAIR_SLICE_SEC = 0.0002
-FAIR_LINES = 64
+FAIR_LINES = 32
 # the session file's buffer: a published batch of records fits, so it costs one write syscall
 FILE_BUFFER = 128 * 1024
 MAX_REASON_LINE = 300
@@ -253,14 +253,13 @@ class StageSession:
             self._last_output = loop.time()
             lines = chunk.split(b"\n")
             tail = lines.pop()
-            if parts and lines:
-                parts.append(lines[0])
-                lines[0] = b"".join(parts)
-                parts = []
-            if tail:
-                parts.append(tail)
             events: list[ev.AgentEvent] = []
             ts = now_iso()  # one time stamp per read: the lines arrived together
+            if parts and lines:  # a line that spanned reads ends here: alone, so a huge one is not copied again
+                parts.append(lines.pop(0))
+                events += self._handle_lines(_take_line(parts), ts)
+            if tail:
+                parts.append(tail)
             for start in range(0, len(lines), FAIR_LINES):
                 events += self._handle_lines(lines[start : start + FAIR_LINES], ts)
                 if loop.time() >= next_yield:
@@ -270,7 +269,7 @@ class StageSession:
                     next_yield = loop.time() + FAIR_SLICE_SEC
             self._publish(events)
         if parts:
-            self._publish(self._handle_lines([b"".join(parts)], now_iso()))
+            self._publish(self._handle_lines(_take_line(parts), now_iso()))
 
     def _handle_lines(self, lines: list[bytes], ts: str) -> list[ev.AgentEvent]:
         """Decode, map, fold and encode each line in one pass; write the records with one call
@@ -307,7 +306,7 @@ class StageSession:
             snap = self.snap
             snap.last_event_at = ts
             snap.events += len(events)
-            self._file.write(b"".join(out))
+            self._file.write(out[0] if len(out) == 1 else b"".join(out))
         return events
 
     def _slow_line(self, raw: bytes) -> list[ev.AgentEvent]:
@@ -434,6 +433,13 @@ class StageSession:
         assert self._file is not None
         self._file.write(_dumps_line(outcome.to_dict()))
         self._publish([outcome])
+
+
+def _take_line(parts: list[bytes]) -> list[bytes]:
+    """The parts joined into one line; `parts` is emptied first, so a huge line is held once."""
+    line = b"".join(parts)
+    parts.clear()
+    return [line]
 
 
 def _undecodable(raw: bytes, exc: ValueError) -> ev.Error:
