@@ -118,6 +118,88 @@ async def test_ten_megabyte_line_is_handled(tmp_path: Path) -> None:
     assert len(big) == 1
 
 
+def replay_agent(tmp_path: Path, lines: list[bytes]) -> str:
+    """An agent that prints `lines` as they are (`cat` of a file): any stream, a real process."""
+    stream = tmp_path / "stream.jsonl"
+    stream.write_bytes(b"".join(lines))
+    agent = tmp_path / "agent"
+    agent.write_text(f"#!/bin/sh\nexec cat '{stream}'\n")
+    agent.chmod(0o755)
+    return str(agent)
+
+
+@pytest.mark.parametrize("decodable", [True, False], ids=["json", "garbage"])
+async def test_thirty_megabyte_single_line_is_read(tmp_path: Path, decodable: bool) -> None:
+    """A line far beyond any chunk size arrives whole: as its record, or as one error record."""
+    text = "z" * (30 * 1024 * 1024)
+    message = {"type": "item.completed", "item": {"id": "big", "type": "agent_message", "text": text}}
+    big = json.dumps(message).encode() if decodable else b"{not json " + text.encode()
+    agent = replay_agent(
+        tmp_path,
+        [
+            b'{"type":"thread.started","thread_id":"t-1"}\n',
+            big + b"\n",
+            b'{"type":"item.completed","item":{"id":"m","type":"agent_message","text":"after"}}\n',
+            b'{"type":"turn.completed","usage":{"input_tokens":1,"output_tokens":2}}\n',
+        ],
+    )
+    session = make_session(tmp_path, command=agent)
+    snap = await session.run()
+    assert snap.state == "completed", snap.reason
+    recs = records(session)
+    assert [r["kind"] for r in recs] == [
+        "session_started",
+        "message" if decodable else "error",
+        "message",
+        "token_usage",
+        "completed",
+        "outcome",
+    ]
+    if decodable:
+        assert recs[1]["text"] == text
+    else:
+        assert recs[1]["message"].startswith("undecodable output line skipped (")
+        assert recs[1]["message"].endswith(": {not json " + "z" * 190)
+        assert recs[1]["fatal"] is False
+    assert snap.last_message == "after" and snap.tokens["output"] == 2
+
+
+async def test_blank_and_partial_last_lines(tmp_path: Path) -> None:
+    """Blank lines are skipped, CRLF is fine, and a last line without a newline still counts."""
+    agent = replay_agent(
+        tmp_path,
+        [
+            b'{"type":"thread.started","thread_id":"t-1"}\r\n',
+            b"\n   \n",
+            b'{"type":"item.completed","item":{"id":"m","type":"agent_message","text":"done"}}\n',
+            b'{"type":"turn.completed","usage":{"input_tokens":1,"output_tokens":2}}',
+        ],
+    )
+    session = make_session(tmp_path, command=agent)
+    snap = await session.run()
+    assert snap.state == "completed", snap.reason
+    assert [r["kind"] for r in records(session)] == [
+        "session_started",
+        "message",
+        "token_usage",
+        "completed",
+        "outcome",
+    ]
+
+
+async def test_events_callback_gets_the_recorded_events(tmp_path: Path) -> None:
+    """The listener sees AgentEvent objects, stamped, in file order, the outcome last."""
+    from vik_tui.agents import events as ev
+
+    seen: list[ev.AgentEvent] = []
+    session = make_session(tmp_path, args={"lines": 2})
+    session.on_events = lambda _session, batch: seen.extend(batch)
+    await session.run()
+    assert all(isinstance(e, ev.AgentEvent) and e.ts for e in seen)
+    assert [e.to_dict() for e in seen] == records(session)
+    assert isinstance(seen[-1], ev.Outcome) and seen[-1].state == "completed"
+
+
 async def test_large_prompt_written_without_deadlock(tmp_path: Path) -> None:
     out = tmp_path / "prompt.txt"
     prompt = "p" * (8 * 1024 * 1024)

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -763,18 +763,17 @@ class Supervisor:
             runs.sort(key=lambda r: order.get(r.stage, len(order)))
         return grouped
 
-    def _on_session_events(self, session: StageSession, records: Sequence[AgentEvent | dict[str, Any]]) -> None:
+    def _on_session_events(self, session: StageSession, records: list[AgentEvent]) -> None:
         snap = session.snap
         if not self._listeners:
             return
-        events = [r if isinstance(r, AgentEvent) else AgentEvent.from_record(r) for r in records]
         self.emit(
             ee.AgentEvents(
                 issue=snap.issue_id,
                 stage=snap.stage,
                 attempt=snap.attempt,
                 session_file=snap.session_file,
-                records=events,
+                records=records,
             )
         )
 
