@@ -43,6 +43,29 @@ def _model_of(annotation: Any) -> tuple[str, type[BaseModel]] | None:
     return None
 
 
+def is_mapping_at(pointer: Pointer) -> bool:
+    """Whether the schema expects a mapping at `pointer` (a section, a named agent or stage, `args`)."""
+    model: type[BaseModel] | None = Workflow
+    parts = list(pointer)
+    while parts and model is not None:
+        part = parts.pop(0)
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return False
+        annotation = info.annotation
+        nested = _model_of(annotation)
+        if nested is None:
+            # a free-form mapping such as `args`: the mapping itself, nothing below it
+            return not parts and typing.get_origin(annotation) is dict
+        kind, sub = nested
+        if kind == "dict":
+            if not parts:
+                return True
+            parts.pop(0)  # the agent's or stage's name
+        model = sub
+    return not parts
+
+
 class Checker:
     """Collects diagnostics for one workflow document."""
 
@@ -66,6 +89,15 @@ class Checker:
     def check_raw(self, data: dict[str, Any]) -> None:
         self._walk_model(Workflow, data, ())
         for pointer, value in _iter_values(data, ()):
+            if value is None and pointer and is_mapping_at(pointer):
+                # vik: "invalid type: unit value, expected struct ..."; an empty value (`loop:`) is `{}`
+                self.add(
+                    Severity.ERROR,
+                    pointer,
+                    "invalid_type",
+                    "must be a mapping (got null); leave the value empty or write {} for an empty one",
+                )
+                continue
             if isinstance(value, dict):
                 for key in value:
                     if isinstance(key, str) and not key.strip():

@@ -9,6 +9,7 @@ are recorded so diagnostics can report them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -151,8 +152,41 @@ def _bad_scalar(root: yaml.Node) -> yaml.Node | None:
     return None
 
 
-def parse_yaml(text: str) -> tuple[Any, LineMap]:
-    """Return the plain data and a line map; raise YamlSyntaxError on bad or hostile YAML."""
+def _empty_values_as_maps(root: yaml.Node, is_mapping: Callable[[Pointer], bool]) -> None:
+    """`loop:` with nothing after it is an empty map where the schema wants one, as vik (serde_yaml) reads it.
+
+    Only a plain empty scalar counts; `null` and `~` stay null (vik refuses them for a mapping).
+    """
+    stack: list[tuple[yaml.Node, Pointer]] = [(root, ())]
+    seen: set[int] = set()
+    while stack:
+        node, pointer = stack.pop()
+        if not isinstance(node, yaml.MappingNode) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        for index, (key_node, value_node) in enumerate(node.value):
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            child = (*pointer, str(key_node.value))
+            if not is_mapping(child):
+                continue
+            if (
+                isinstance(value_node, yaml.ScalarNode)
+                and value_node.tag == "tag:yaml.org,2002:null"
+                and value_node.value == ""
+                and value_node.style is None
+            ):
+                empty = yaml.MappingNode("tag:yaml.org,2002:map", [], value_node.start_mark, value_node.end_mark)
+                node.value[index] = (key_node, empty)
+            else:
+                stack.append((value_node, child))
+
+
+def parse_yaml(text: str, is_mapping: Callable[[Pointer], bool] | None = None) -> tuple[Any, LineMap]:
+    """Return the plain data and a line map; raise YamlSyntaxError on bad or hostile YAML.
+
+    `is_mapping(pointer)` says where the schema expects a mapping: an empty value there reads as `{}`.
+    """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -178,7 +212,9 @@ def parse_yaml(text: str) -> tuple[Any, LineMap]:
     if node is None:
         return None, LineMap(lines)
     lines[()] = node.start_mark.line + 1
-    _walk(node, lines, duplicates)
+    _walk(node, lines, duplicates)  # first: it refuses recursive aliases the rewrite below would loop on
+    if is_mapping is not None:
+        _empty_values_as_maps(node, is_mapping)
     loader = yaml.SafeLoader("")
     try:
         data = loader.construct_document(node)

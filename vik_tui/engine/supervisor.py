@@ -392,7 +392,16 @@ class Supervisor:
         self.intake_status = IntakeStatus.POLLING
         self.emit(ee.IntakePolling())
         pull = self.workflow.issues.pull
-        result = await run_pull(pull.command, self.layout.workflow_dir, float(self.workflow.loop.pull_timeout_sec))
+        try:
+            command = templates.render(
+                pull.command,
+                templates.pull_context(self.workflow_path, self.layout.root),
+                "issues.pull.command",
+            )
+        except templates.TemplateError as exc:
+            result = PullResult(error=f"cannot render the pull command: {exc}")
+        else:
+            result = await run_pull(command, self.layout.workflow_dir, float(self.workflow.loop.pull_timeout_sec))
         self.iterations += 1
         if not result.ok:
             self.intake_error = result.error
@@ -584,7 +593,9 @@ class Supervisor:
         self.layout.issue_workdir(issue.id)  # re-check: the directory must not be a symlink out
         after_create = workflow.issue.hooks.after_create
         if created and after_create:
-            result = await self._hook(run, "after_create", after_create, context, workdir, hooks_timeout)
+            result = await self._hook(
+                run, "after_create", after_create, templates.without_stage(context), workdir, hooks_timeout
+            )
             if not result.ok:
                 shutil.rmtree(workdir, ignore_errors=True)  # so the next attempt creates it afresh
                 return result.summary, ""
@@ -597,7 +608,8 @@ class Supervisor:
             if source is None:
                 prompt_path = resolve_from(self.layout.workflow_dir, run.config.prompt_file or "")
                 source = prompt_path.read_text(encoding="utf-8")
-            prompt = await templates.render_prompt(source, context, workdir, f"stage {run.stage} prompt")
+            # exec() runs in the supervisor's own directory, as vik runs it in its process's
+            prompt = await templates.render_prompt(source, context, Path.cwd(), f"stage {run.stage} prompt")
         except (OSError, UnicodeDecodeError) as exc:
             return f"cannot read prompt file: {exc}", ""
         except templates.TemplateError as exc:
