@@ -70,7 +70,9 @@ def _engine(n: int, m: int, work: Path) -> int:
     tracker.write_text(json.dumps([{"id": f"I{i}", "title": "t", "state": "todo"} for i in range(n)]))
     workflow = {
         "loop": {"max_issue_concurrency": n, "max_iterations": 1},
-        "agents": {"codex": {"runtime": "codex", "command": str(FAKE), "args": {"mode": "flood", "lines": m}}},
+        "agents": {
+            "codex": {"runtime": "codex", "model": "m", "command": str(FAKE), "args": {"--mode": "flood", "--lines": m}}
+        },
         "issues": {"pull": {"command": f"cat {tracker}", "idle_sec": 1}},
         "issue": {"stages": {"work": {"when": {"state": "todo"}, "agent": "codex", "prompt": "go"}}},
     }

@@ -259,7 +259,7 @@ def test_deep_is_skipped_for_a_broken_workflow(project: Project) -> None:
 # -- garbage in: a clear message and exit 1 or 2, never a traceback ------------------------------
 
 VALID = {
-    "agents": {"a": {"runtime": "codex", "command": str(FAKE_CODEX)}},
+    "agents": {"a": {"runtime": "codex", "model": "m", "command": str(FAKE_CODEX)}},
     "issues": {"pull": {"command": "echo []"}},
     "issue": {"stages": {"p": {"when": {"state": "todo"}, "agent": "a", "prompt": "x"}}},
 }
@@ -436,7 +436,7 @@ def test_strings_with_shell_and_template_text_are_just_data(project: Project) ->
     marker = project.root / "pwned"
     text = textwrap.dedent(f"""\
         agents:
-          a: {{runtime: codex, command: {FAKE_CODEX}}}
+          a: {{runtime: codex, model: m, command: {FAKE_CODEX}}}
         issues:
           pull: {{command: "touch {marker}"}}
         issue:

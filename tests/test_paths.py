@@ -115,7 +115,7 @@ def test_vik_home_is_ignored_when_workspace_is_absent_or_set(
 def test_workspace_home_function_directly(tmp_path: Path, home: Path) -> None:
     wf = Workflow.model_validate(
         {
-            "agents": {"a": {"runtime": "codex"}},
+            "agents": {"a": {"runtime": "codex", "model": "m"}},
             "issues": {"pull": {"command": "x"}},
             "issue": {"stages": {"p": {"when": {"state": "t"}, "agent": "a", "prompt": "x"}}},
         }

@@ -53,7 +53,7 @@ def workflow(
         cancel_grace_sec=grace,
         retry={"max_attempts": max_attempts, "backoff_sec": 1, "max_backoff_sec": 1},
     )
-    data["agents"]["codex"]["args"] = {"mode": mode, **agent_args}
+    data["agents"]["codex"]["args"] = {"--mode": mode, **{f"--{k}": v for k, v in agent_args.items()}}
     data["issues"]["pull"]["idle_sec"] = idle_sec
     return project.write(data)
 
