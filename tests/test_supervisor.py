@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -265,15 +266,25 @@ async def test_bad_payloads_never_stop_the_loop(project: Project) -> None:
 async def test_state_file_and_daily_logs(project: Project) -> None:
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
     h = Harness(project.write(base_workflow(project))).start()
-    await h.finish()
+    await h.wait_event(ee.SupervisorStarted)
     layout = h.supervisor.layout
     assert layout.root == project.root / ".vik" / "workflows" / str(project.workflow_path).replace("/", "-")
-    state = json.loads(layout.state_file.read_text())
-    assert {"pid", "workflow_path", "cwd", "started_at", "log_dir", "sessions_dir"} <= set(state)
+    text = layout.state_file.read_text()
+    state = json.loads(text)
+    assert list(state) == [  # vik's fields, in vik's order, pretty-printed without a trailing newline
+        "workflow_path", "cwd", "pid", "port", "bind_address", "started_at", "log_dir", "sessions_dir", "command",
+    ]  # fmt: skip
+    assert not text.endswith("\n") and state["pid"] == os.getpid() and state["port"] == 0
+    assert state["started_at"].endswith("Z") and state["command"] == f"vik-tui run {project.workflow_path}"
+    await h.finish()
+    assert not layout.state_file.exists()  # removed at a clean exit, as vik does
     logs = list(layout.logs_dir.glob("vik.log.*"))
     assert len(logs) == 1
-    events = [json.loads(line)["event"] for line in logs[0].read_text().splitlines()]
+    records = [json.loads(line) for line in logs[0].read_text().splitlines()]
+    assert all(list(r)[:3] == ["timestamp", "level", "message"] and list(r)[-1] == "target" for r in records)
+    events = [r["event"] for r in records]
     assert "intake" in events and "stage_started" in events and "stage_finished" in events
+    assert {r["level"] for r in records} <= {"INFO", "WARN", "ERROR"}
 
 
 async def test_hot_reload_applies_clean_config_and_keeps_last_good(project: Project) -> None:
