@@ -116,6 +116,8 @@ def check_template(source: str, names: frozenset[str], *, stage: bool = True) ->
         nested = _CHECK_ENV.undeclared_variables_in_str(source, nested=True)
     except minijinja.TemplateError as exc:
         return TemplateProblem(exc.line, f"template syntax error: {exc.detail or exc.message}")
+    except UnicodeError:  # a lone surrogate from a broken YAML escape
+        return TemplateProblem(None, "template text is not valid Unicode")
     for name in sorted(top - names):
         if not _is_global(name):
             return TemplateProblem(_line_of(source, name), f"undefined variable `{name}`{_known_hint(name, names)}")

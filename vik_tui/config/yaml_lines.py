@@ -28,6 +28,20 @@ class LineMap:
     lines: dict[Pointer, int] = field(default_factory=dict)
     # (pointer of the repeated key, line of the repeat, line of the first occurrence)
     duplicates: list[tuple[Pointer, int, int]] = field(default_factory=list)
+    # where each scalar value starts, and its style ('|' literal, '>' folded, quotes, None plain)
+    scalars: dict[Pointer, tuple[int, str | None]] = field(default_factory=dict)
+
+    def line_in_value(self, pointer: Pointer, value_line: int | None) -> int | None:
+        """The document line of line `value_line` (1-based) of a text value, where it can be known."""
+        start = self.scalars.get(pointer)
+        if start is None or value_line is None:
+            return self.line_of(pointer)
+        line, style = start
+        if style == "|":
+            return line + value_line  # the text starts on the line after the `|`
+        if value_line == 1 and style != ">":
+            return line
+        return self.line_of(pointer)
 
     def line_of(self, pointer: Pointer) -> int | None:
         """The line of `pointer`, or of its nearest ancestor that has one."""
@@ -61,7 +75,12 @@ def _key_text(key_node: yaml.Node) -> str:
     return "<mapping key>" if isinstance(key_node, yaml.MappingNode) else "<sequence key>"
 
 
-def _walk(root: yaml.Node, out: dict[Pointer, int], duplicates: list[tuple[Pointer, int, int]]) -> None:
+def _walk(
+    root: yaml.Node,
+    out: dict[Pointer, int],
+    duplicates: list[tuple[Pointer, int, int]],
+    scalars: dict[Pointer, tuple[int, str | None]],
+) -> None:
     """Record lines; refuse recursive aliases, too many values and too deep nesting. Iterative."""
     count = 0
     # (node, pointer, ids of the collections enclosing it)
@@ -78,6 +97,8 @@ def _walk(root: yaml.Node, out: dict[Pointer, int], duplicates: list[tuple[Point
                 code="yaml_too_large",
             )
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if isinstance(node, yaml.ScalarNode) and pointer:
+                scalars.setdefault(pointer, (node.start_mark.line + 1, node.style))
             continue
         if id(node) in enclosing:
             line, column = _mark(node)
@@ -209,10 +230,11 @@ def parse_yaml(text: str, is_mapping: Callable[[Pointer], bool] | None = None) -
         ) from None
     lines: dict[Pointer, int] = {}
     duplicates: list[tuple[Pointer, int, int]] = []
+    scalars: dict[Pointer, tuple[int, str | None]] = {}
     if node is None:
         return None, LineMap(lines)
     lines[()] = node.start_mark.line + 1
-    _walk(node, lines, duplicates)  # first: it refuses recursive aliases the rewrite below would loop on
+    _walk(node, lines, duplicates, scalars)  # first: it refuses recursive aliases the rewrite below would loop on
     if is_mapping is not None:
         _empty_values_as_maps(node, is_mapping)
     loader = yaml.SafeLoader("")
@@ -228,4 +250,4 @@ def parse_yaml(text: str, is_mapping: Callable[[Pointer], bool] | None = None) -
         raise YamlSyntaxError(f"YAML value cannot be read: {exc}", line, column) from None
     finally:
         loader.dispose()
-    return data, LineMap(lines, duplicates)
+    return data, LineMap(lines, duplicates, scalars)
