@@ -126,8 +126,7 @@ def test_errors_and_warnings_in_text_form(project: Project) -> None:
     assert f"{name}:6: warning [unknown_field] agents.codex.colour: unknown field `colour` is ignored" in lines
     assert f"{name}:10: error [non_positive_number] issues.pull.idle_sec: must be greater than 0 (got 0)" in lines
     assert (
-        f"{name}:16: error [unknown_agent] issue.stages.plan.agent: agent `claude` is not defined in `agents`"
-        in lines
+        f"{name}:16: error [unknown_agent] issue.stages.plan.agent: agent `claude` is not defined in `agents`" in lines
     )
     assert lines[-1] == f"{name}: 2 error(s), 1 warning(s)"
 
@@ -432,7 +431,8 @@ def test_garbage_messages_are_specific(project: Project) -> None:
         content = GARBAGE[name]
         project.workflow_path.write_text(content if isinstance(content, str) else "", encoding="utf-8")
         _, data = doctor_json(str(project.workflow_path))
-        found = {(e["code"] if isinstance(e["code"], str) else next(iter(e["code"])), e["pointer"]) for e in data["errors"]}
+        codes = [(e["code"] if isinstance(e["code"], str) else next(iter(e["code"]))) for e in data["errors"]]
+        found = {(c, e["pointer"]) for c, e in zip(codes, data["errors"], strict=True)}
         assert (code, pointer) in found, (name, found)
 
 

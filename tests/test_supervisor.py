@@ -206,7 +206,7 @@ async def test_prompt_is_rendered_with_context_and_exec(project: Project, tmp_pa
     prompt_file.parent.mkdir()
     prompt_file.write_text(
         "{{ issue.id }} {{ issue.title }} {{ issue.priority }} {{ issue.stage }} "
-        "in {{ issue.workdir }} !`exec(echo hi-from-exec)`\n"
+        "in {{ issue.workdir }} !`exec(echo hi-from-exec; pwd)`\n"
     )
     wf["issue"]["stages"]["plan"] = {"when": {"state": "todo"}, "agent": "codex", "prompt_file": "prompts/plan.md"}
     wf["agents"]["codex"]["command"] = f"{project.root}/agent.sh"
@@ -218,7 +218,8 @@ async def test_prompt_is_rendered_with_context_and_exec(project: Project, tmp_pa
     await h.finish()
     text = out.read_text()
     assert text.startswith("A Fix it high plan in ")
-    assert text.endswith("hi-from-exec")  # one trailing newline dropped, as vik renders
+    # one trailing newline dropped, as vik renders; exec() ran in the supervisor's cwd, as vik runs it
+    assert text.endswith(f"hi-from-exec\n{os.getcwd()}")
     assert h.named(ee.StageFinished)[0].state == "completed"
 
 

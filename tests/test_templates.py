@@ -18,9 +18,11 @@ from vik_tui.engine.templates import (
     TemplateError,
     build_context,
     expand_exec,
+    pull_context,
     render,
     render_prompt,
     shquote,
+    without_stage,
 )
 
 
@@ -61,6 +63,24 @@ def test_context_has_everything_vik_exposes(context: dict[str, Any], tmp_path: P
         str(tmp_path / "proj"),
         "tok-123",
     ]
+
+
+def test_after_create_has_no_stage(context: dict[str, Any], tmp_path: Path, workdir: Path) -> None:
+    """vik builds after_create's context per issue, without `issue.stage` (a strict error)."""
+    with pytest.raises(TemplateError, match=r"`issue.stage` is undefined"):
+        render("{{ issue.stage }}", without_stage(context))
+    assert render("{{ issue.id }} {{ issue.workdir }}", without_stage(context)) == f"ENG-1 {workdir}"
+    fields = {"id": "X", "title": "t", "state": "s", "description": "", "stage": "from the tracker"}
+    bare = build_context(fields, None, workdir, tmp_path, tmp_path / "workflow.yml")
+    assert "stage" not in bare["issue"] and context["issue"]["stage"] == "plan"
+
+
+def test_pull_context_has_no_issue(tmp_path: Path) -> None:
+    context = pull_context(tmp_path / "wf" / "workflow.yml", tmp_path / "root")
+    expected = f"{tmp_path / 'wf'}/pull {tmp_path / 'root'}"
+    assert render("{{ workflow_dir }}/pull {{ workspace_root }}", context) == expected
+    with pytest.raises(TemplateError, match="undefined"):
+        render("{{ issue.id }}", context)
 
 
 def test_extra_fields_are_visible(context: dict[str, Any]) -> None:
