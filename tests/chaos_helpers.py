@@ -28,7 +28,7 @@ def chaos_workflow(project: Project, mode: str, issues: int = 1, **args: Any) ->
     """`base_workflow` with the chaos agent (`--mode mode` plus `args`) and `issues` todo issues."""
     wf = base_workflow(project)
     wf["agents"]["codex"]["command"] = str(CHAOS_AGENT)
-    wf["agents"]["codex"]["args"] = {"mode": mode, **{k.replace("_", "-"): v for k, v in args.items()}}
+    wf["agents"]["codex"]["args"] = {"--mode": mode, **{"--" + k.replace("_", "-"): v for k, v in args.items()}}
     project.set_issues([{"id": f"C-{i}", "title": f"chaos {i}", "state": "todo"} for i in range(1, issues + 1)])
     return wf
 

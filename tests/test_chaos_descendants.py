@@ -96,7 +96,7 @@ async def test_a_hooks_background_setsid_process_lives_until_the_stage_ends(proj
 async def test_hook_whose_background_child_held_its_output_is_reported(project: Project) -> None:
     wf = chaos_workflow(project, "setsid_complete", child_pidfile="/dev/null")
     wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": "sleep 3600 & echo started"}
-    wf["agents"]["codex"]["args"]["mode"] = "complete"
+    wf["agents"]["codex"]["args"]["--mode"] = "complete"
     h = Harness(project.write(wf)).start()
     hook = await h.wait_event(HookFinished, hook="before_run")
     assert hook.ok  # the script itself succeeded

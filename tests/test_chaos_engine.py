@@ -27,7 +27,7 @@ async def test_reload_drops_pending_retries_of_a_removed_stage(project: Project)
         "runtime": "codex",
         "model": "m",
         "command": str(FAKE_CODEX),
-        "args": {"mode": "exit_nonzero"},
+        "args": {"--mode": "exit_nonzero"},
     }
     wf["loop"]["retry"] = {"max_attempts": 6, "backoff_sec": 1, "max_backoff_sec": 1}
     h = Harness(project.write(wf)).start()

@@ -41,7 +41,7 @@ def test_kill_9_then_restart_kills_leftovers_closes_the_file_and_runs_once(proje
 
         # the restart: its agent completes, so the run can end on its own
         child.unlink()
-        wf["agents"]["codex"]["args"]["mode"] = "setsid_complete"
+        wf["agents"]["codex"]["args"]["--mode"] = "setsid_complete"
         project.write(wf)
         began = time.monotonic()
         second = HeadlessProcess(workflow)
@@ -117,7 +117,7 @@ async def test_registry_entry_is_durable_before_the_first_byte_and_gone_after(pr
 
 async def test_a_clean_start_reports_no_recovery(project: Project) -> None:
     wf = chaos_workflow(project, "setsid_complete", child_pidfile="/dev/null")
-    wf["agents"]["codex"]["args"]["mode"] = "complete"
+    wf["agents"]["codex"]["args"]["--mode"] = "complete"
     h = Harness(project.write(wf)).start()
     await h.finish()
     assert not [e for e in h.named(Log) if e.message.startswith("recovery:")]
