@@ -1,4 +1,6 @@
-"""Issue #9, item 4: hook, pull and exec() output is kept within bounds, whatever they print.
+"""Issue #9, items 4, 5 and 8: hook, pull and exec() output is kept within bounds, whatever
+they print; a stdout line over the limit is cut with an error record and reading goes on; a
+line cut by a stop is said in the session file.
 
 Each flood runs in a real supervisor child process, and its peak RSS (from `wait4`) must stay
 far below what buffering the flood would take (issue #9 saw 2.8 GiB and 1.1 GiB).
@@ -8,10 +10,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from chaos_helpers import HeadlessProcess, chaos_workflow
+from chaos_helpers import HeadlessProcess, chaos_workflow, records
 from conftest import Project
+from engine_helpers import Harness
 
+from vik_tui.engine.engine_events import StageFinished
 from vik_tui.engine.intake import PULL_MAX_BYTES
+from vik_tui.engine.session import MAX_LINE_BYTES
 from vik_tui.engine.templates import EXEC_MAX_BYTES
 
 RSS_CEILING_MIB = 200  # an idle supervisor is ~40 MiB; buffering one flood second is ~1 GiB
@@ -58,3 +63,28 @@ def test_exec_output_over_the_limit_fails_the_render(project: Project, tmp_path:
     assert finished["state"] == "failed"
     assert "printed more than 4 MiB" in finished["reason"], finished
     assert sup.wait() == 0, sup.stderr()
+
+
+async def test_a_line_over_the_limit_is_cut_and_reading_goes_on(project: Project) -> None:
+    wf = chaos_workflow(project, "long_line", mib=MAX_LINE_BYTES / 2**20 + 1)
+    h = Harness(project.write(wf)).start()
+    finished = await h.wait_event(StageFinished, timeout=120)
+    assert finished.state == "completed", finished.reason  # the lines after it were read
+    found = records(Path(finished.session_file or ""))
+    cut = [r for r in found if r["kind"] == "error" and "output line cut" in r["message"]]
+    assert len(cut) == 1 and f"{MAX_LINE_BYTES // 2**20} MiB limit" in cut[0]["message"]
+    assert any(r.get("text") == "after the long line" for r in found)
+    await h.finish()
+
+
+async def test_a_line_cut_by_a_stop_is_said_in_the_session_file(project: Project) -> None:
+    """The agent prints 1 MiB of a line and falls silent: the stall stop must not lose it quietly."""
+    wf = chaos_workflow(project, "partial_hang", mib=1)
+    wf["loop"]["stall_timeout_sec"] = 1
+    h = Harness(project.write(wf)).start()
+    finished = await h.wait_event(StageFinished)
+    assert finished.state == "failed" and "stalled" in (finished.reason or "")
+    found = records(Path(finished.session_file or ""))
+    said = ("ended in the middle of a line", "undecodable output line skipped (Unterminated string")
+    assert any(r["kind"] == "error" and r["message"].startswith(said) for r in found), found[-2:]
+    await h.finish()

@@ -15,12 +15,14 @@ import signal as signal_mod
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Protocol
+from typing import Any, Protocol
 
 import orjson
 
 from vik_tui.agents import events as ev
 from vik_tui.engine.clock import now_iso
+from vik_tui.engine.descendants import MARK_VAR, kill_marked
+from vik_tui.engine.journal import Journal, append_lines, describe_os_error
 from vik_tui.engine.proc import kill_group
 from vik_tui.engine.view import SESSION_FINISHED, SessionState, SessionView, Tokens
 
@@ -39,6 +41,9 @@ FAIR_LINES = 32
 FILE_BUFFER = 128 * 1024
 MAX_REASON_LINE = 300
 PIPE_DRAIN_SEC = 2.0
+# one stdout line longer than this is not kept: an `error` record says it was cut, and reading
+# goes on with the next line (README "Limits, stops and retries")
+MAX_LINE_BYTES = 64 * 1024 * 1024
 
 
 class Mapper(Protocol):
@@ -60,6 +65,7 @@ STOP_CANCEL, STOP_TIMEOUT, STOP_STALL, STOP_SHUTDOWN, STOP_RECONCILE = (
     "shutdown",
     "reconcile",
 )
+STOP_STORAGE = "storage"  # the session file cannot be written: failed (and retried), never a wedge
 
 
 @dataclass
@@ -158,7 +164,9 @@ class StageSession:
         self._provider_failure: str | None = None
         self._stderr_tail = bytearray()
         self._last_output = 0.0
-        self._file: BinaryIO | None = None
+        self._file: Journal | None = None
+        self._write_error: OSError | None = None  # the first failed write; nothing is written after it
+        self.outcome_unwritten = False  # even the final record could not be written
 
     # -- public ------------------------------------------------------------------------
     def stop(self, cause: str, reason: str) -> None:
@@ -170,12 +178,15 @@ class StageSession:
     async def run(self) -> SessionSnapshot:
         path = Path(self.snap.session_file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = handle = open(path, "ab", buffering=FILE_BUFFER)  # noqa: SIM115 - closed in run()
+        self._file = handle = Journal(path, FILE_BUFFER)  # raises OSError: the caller's storage failure
         self.snap.started_at = now_iso()
         try:
             await self._run()
         finally:
-            handle.close()
+            try:
+                handle.close()
+            except OSError:
+                self.outcome_unwritten = True
         return self.snap
 
     # -- internals ---------------------------------------------------------------------
@@ -229,6 +240,7 @@ class StageSession:
                 await kill_group(self.proc, self.limits.cancel_grace_sec)
             else:
                 await kill_group(self.proc, 0.5)  # the leader is gone: end any stray children
+            await self._kill_escaped()
             # a process that left the group (setsid) may still hold the pipes: bounded wait
             await asyncio.wait({reader, *tasks}, timeout=PIPE_DRAIN_SEC)
             for task in (reader, *tasks):
@@ -239,12 +251,53 @@ class StageSession:
             # the supervisor itself is being torn down: never leave the group behind
             self.stop(STOP_SHUTDOWN, "supervisor shutting down")
             await kill_group(self.proc, self.limits.cancel_grace_sec)
+            await self._kill_escaped()
             self._decide_and_finish()
             raise
         finally:
             for task in (watchdog, stop_wait, exited, *tasks):
                 task.cancel()
         self._decide_and_finish()
+
+    async def _kill_escaped(self) -> None:
+        """Descendants that left the agent's group (`setsid`) carry its mark: kill them too, and
+        say so in the session file."""
+        mark = (self.env or {}).get(MARK_VAR)
+        if not mark:
+            return
+        killed = await kill_marked([mark], self.limits.cancel_grace_sec)
+        if killed:
+            pids = ", ".join(str(pid) for pid in killed[:10]) + (" ..." if len(killed) > 10 else "")
+            self._note(f"killed {len(killed)} process(es) the agent left running outside its group: pid {pids}")
+
+    def _note(self, message: str) -> None:
+        """A non-fatal `error` record of the engine's own (a cut line, killed leftovers)."""
+        event = ev.Error(message=message, fatal=False)
+        event.ts = now_iso()
+        self._apply(event)
+        self.snap.events += 1
+        self._store(_dumps_line(event.to_dict()))
+        self._publish([event])
+
+    def _store(self, data: bytes, final: bool = False) -> None:
+        """Into the session file; a failed write ends the session (`STOP_STORAGE`). Only the
+        final record is tried again after a failure (the disk may have room again by then)."""
+        assert self._file is not None
+        if self._write_error is not None and not final:
+            return
+        try:
+            self._file.write(data)
+            if final:
+                self._file.flush()
+        except OSError as exc:
+            self._file.discard()
+            self.outcome_unwritten = final
+            self._storage_failed(exc)
+
+    def _storage_failed(self, exc: OSError) -> None:
+        if self._write_error is None:
+            self._write_error = exc
+            self.stop(STOP_STORAGE, f"cannot write the session file: {describe_os_error(exc)}")
 
     async def _write_prompt(self) -> None:
         assert self.proc and self.proc.stdin
@@ -274,27 +327,48 @@ class StageSession:
         stdout = self.proc.stdout
         loop = asyncio.get_running_loop()
         parts: list[bytes] = []
+        held = 0  # bytes in `parts`
+        cut: _CutLine | None = None  # a line over MAX_LINE_BYTES, skipped to its end
         next_yield = loop.time() + FAIR_SLICE_SEC
-        while chunk := await stdout.read(READ_CHUNK):
-            self._last_output = loop.time()
-            lines = chunk.split(b"\n")
-            tail = lines.pop()
-            events: list[ev.AgentEvent] = []
-            ts = now_iso()  # one time stamp per read: the lines arrived together
-            if parts and lines:  # a line that spanned reads ends here: alone, so a huge one is not copied again
-                parts.append(lines.pop(0))
-                events += self._handle_lines(_take_line(parts), ts)
-            if tail:
-                parts.append(tail)
-            for start in range(0, len(lines), FAIR_LINES):
-                events += self._handle_lines(lines[start : start + FAIR_LINES], ts)
-                if loop.time() >= next_yield:
-                    self._publish(events)
-                    events = []
-                    await asyncio.sleep(0)  # fairness: let other sessions and the UI run
-                    next_yield = loop.time() + FAIR_SLICE_SEC
-            self._publish(events)
-        if parts:
+        try:
+            while chunk := await stdout.read(READ_CHUNK):
+                self._last_output = loop.time()
+                lines = chunk.split(b"\n")
+                tail = lines.pop()
+                events: list[ev.AgentEvent] = []
+                ts = now_iso()  # one time stamp per read: the lines arrived together
+                if cut is not None and lines:  # the cut line ends here
+                    cut.size += len(lines.pop(0))
+                    self._note(cut.describe())
+                    cut = None
+                elif parts and lines:  # a line that spanned reads ends here: alone, so a huge one is not copied again
+                    parts.append(lines.pop(0))
+                    held = 0
+                    events += self._handle_lines(_take_line(parts), ts)
+                if cut is not None:
+                    cut.size += len(tail)
+                elif tail:
+                    parts.append(tail)
+                    held += len(tail)
+                    if held > MAX_LINE_BYTES:
+                        cut, held = _CutLine(held, bytes(parts[0][:200])), 0
+                        parts.clear()
+                for start in range(0, len(lines), FAIR_LINES):
+                    events += self._handle_lines(lines[start : start + FAIR_LINES], ts)
+                    if loop.time() >= next_yield:
+                        self._publish(events)
+                        events = []
+                        await asyncio.sleep(0)  # fairness: let other sessions and the UI run
+                        next_yield = loop.time() + FAIR_SLICE_SEC
+                self._publish(events)
+        except asyncio.CancelledError:  # stopped while a line was still arriving: say what was lost
+            if cut is not None or parts:
+                size = cut.size if cut is not None else held
+                self._note(f"the output ended in the middle of a line of {size} bytes (not recorded)")
+            raise
+        if cut is not None:
+            self._note(cut.describe())
+        elif parts:
             self._publish(self._handle_lines(_take_line(parts), now_iso()))
 
     def _handle_lines(self, lines: list[bytes], ts: str) -> list[ev.AgentEvent]:
@@ -332,7 +406,7 @@ class StageSession:
             snap = self.snap
             snap.last_event_at = ts
             snap.events += len(events)
-            self._file.write(out[0] if len(out) == 1 else b"".join(out))
+            self._store(out[0] if len(out) == 1 else b"".join(out))
         return events
 
     def _slow_line(self, raw: bytes) -> list[ev.AgentEvent]:
@@ -385,7 +459,11 @@ class StageSession:
         if not events:
             return
         assert self._file is not None
-        self._file.flush()
+        if self._write_error is None:
+            try:
+                self._file.flush()
+            except OSError as exc:
+                self._storage_failed(exc)
         if self.on_events is not None:
             self.on_events(self, events)
 
@@ -411,6 +489,8 @@ class StageSession:
         cause, reason = self._stop_cause, self._stop_reason or ""
         if cause in (STOP_CANCEL, STOP_SHUTDOWN, STOP_RECONCILE):
             return "cancelled", reason
+        if cause == STOP_STORAGE:
+            return "failed", reason
         if self._completed_ok and self._provider_failure is None:
             return "completed", f"completed; then {reason}"
         return "failed", reason
@@ -456,9 +536,23 @@ class StageSession:
             ts=snap.ended_at,
         )
         snap.last_event_at = snap.ended_at
-        assert self._file is not None
-        self._file.write(_dumps_line(outcome.to_dict()))
+        self._store(_dumps_line(outcome.to_dict()), final=True)
         self._publish([outcome])
+
+
+@dataclass
+class _CutLine:
+    """A stdout line over MAX_LINE_BYTES: how long it got, and how it began."""
+
+    size: int
+    head: bytes
+
+    def describe(self) -> str:
+        preview = self.head.decode("utf-8", "replace")
+        return (
+            f"output line cut: {self.size} bytes is over the {MAX_LINE_BYTES // 2**20} MiB limit"
+            f" (not recorded; reading goes on); it began: {preview}"
+        )
 
 
 def _take_line(parts: list[bytes]) -> list[bytes]:
@@ -493,7 +587,8 @@ def _signal_name(sig: int) -> str:
 
 
 def write_outcome_only(snapshot: SessionSnapshot, state: SessionState, reason: str) -> None:
-    """For a stage that failed before any agent started (hook, template): the file still tells."""
+    """For a stage that failed before any agent started (hook, template), or whose supervisor
+    died (`recovery`): the file still tells. A file cut mid-line gets a newline first."""
     path = Path(snapshot.session_file)
     path.parent.mkdir(parents=True, exist_ok=True)
     snapshot.state, snapshot.reason = state, reason
@@ -507,5 +602,4 @@ def write_outcome_only(snapshot: SessionSnapshot, state: SessionState, reason: s
         ended_at=snapshot.ended_at,
         ts=snapshot.ended_at,
     ).to_dict()
-    with open(path, "ab") as handle:
-        handle.write(_dumps_line(record))
+    append_lines(path, _dumps_line(record))  # whole lines only; raises OSError

@@ -38,6 +38,7 @@ from vik_tui.engine.session import (
     STOP_CANCEL,
     STOP_RECONCILE,
     STOP_SHUTDOWN,
+    STOP_STORAGE,
     SessionLimits,
     SessionSnapshot,
     StageSession,
@@ -59,7 +60,6 @@ from vik_tui.engine.view import (
 )
 
 NOT_RETRIED = (STOP_CANCEL, STOP_SHUTDOWN, STOP_RECONCILE)
-STOP_STORAGE = "storage"  # a write failed: the stage fails (and is retried like any failure)
 STAGE_REMOVED = "stage removed"
 
 
@@ -96,7 +96,7 @@ class Supervisor:
         self.recovery: RecoveryReport | None = None
         self.stop_reason = SHUTDOWN_REASON
         self._entries: dict[str, Entry] = {}  # session uuid -> its registry entry, while it runs
-        self._unwritten: set[str] = set()  # session files whose outcome could not be written
+        self._unwritten: dict[str, SessionSnapshot] = {}  # session files whose outcome is not written yet
         self._loop: asyncio.AbstractEventLoop | None = None
         self._quiet_views: dict[str, tuple[Issue, bool, IssueView]] = {}  # snapshot() reuses these
         # how this supervisor was started, for state.json's `command` (the CLI sets it)
@@ -353,6 +353,7 @@ class Supervisor:
             if watcher:
                 watcher.cancel()
             await self._shutdown()
+            self._write_pending_outcomes()
             await self._kill_leftovers(f"{self.id}/", "the supervisor")
             if reaping is not None and reaper is not None:
                 reaping.cancel()
@@ -577,6 +578,7 @@ class Supervisor:
             return
         snap = SessionSnapshot(issue.id, run.stage, run.attempt, session_uuid, str(session_file))
         run.sessions.append(snap)
+        self._write_pending_outcomes()
         mark = Mark(self.id, session_uuid, "stage")
         OWNER.set(mark)  # this task's hooks and exec() runs are marked as the attempt's
         entry = Entry(session_uuid, str(session_file), issue.id, run.stage, run.attempt, mark.scope_prefix)
@@ -618,6 +620,10 @@ class Supervisor:
                 await session.run()
             except OSError as exc:  # the session file cannot even be opened
                 raise _StorageError(f"cannot write the session file {session_file}", exc) from exc
+            if session.outcome_unwritten:
+                self._unwritten[snap.session_file] = snap
+            if snap.stop_cause == STOP_STORAGE:
+                self.log("error", f"{issue.id}/{run.stage}: {snap.reason} ({session_file}); the agent was stopped")
             await self._finish(run, snap, issue, workflow, workdir, ran_agent=True)
         except asyncio.CancelledError:
             if not snap.finished:
@@ -658,8 +664,19 @@ class Supervisor:
             write_outcome_only(snap, state, reason)
         except OSError as exc:
             snap.state, snap.reason = state, reason
-            self._unwritten.add(snap.session_file)
+            self._unwritten[snap.session_file] = snap
             self.log("error", f"cannot write the outcome of {snap.session_file}: {describe_os_error(exc)}")
+
+    def _write_pending_outcomes(self) -> None:
+        """Outcomes a full disk kept out of their files: try again (a new stage starts, or the
+        supervisor stops). What still fails is left to the next start's sweep (`recovery`)."""
+        for path, snap in list(self._unwritten.items()):
+            try:
+                write_outcome_only(snap, SessionState.parse(snap.state), snap.reason or "")
+            except OSError:
+                return
+            del self._unwritten[path]
+            self.registry.forget(snap.session_uuid)
 
     def _on_session_start(self, session: StageSession) -> None:
         snap = session.snap
