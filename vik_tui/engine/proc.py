@@ -135,8 +135,6 @@ class ShellRun:
     timed_out: bool = False
     over_limit: bool = False
     held_pipes: bool = False  # the shell exited but something it left kept its output open: killed
-    stdout_dropped: int = 0  # bytes of stdout not kept (tail mode)
-    stderr_dropped: int = 0
 
 
 class Bounded:
@@ -146,7 +144,6 @@ class Bounded:
     def __init__(self, limit: int, cap: bool = False) -> None:
         self.limit = limit
         self.cap = cap
-        self.dropped = 0
         self.over = asyncio.Event()
         self._data = bytearray()
 
@@ -156,15 +153,12 @@ class Bounded:
             room = self.limit - len(self._data)
             self._data += chunk[: max(room, 0)]
             if len(chunk) > room:
-                self.dropped += len(chunk) - max(room, 0)
                 self.over.set()
                 return False
             return True
         self._data += chunk
         if len(self._data) > 2 * self.limit:  # trim in steps: amortised linear, never above 2x
-            cut = len(self._data) - self.limit
-            del self._data[:cut]
-            self.dropped += cut
+            del self._data[: len(self._data) - self.limit]
         return True
 
     def value(self) -> bytes:
@@ -172,10 +166,6 @@ class Bounded:
             extra = len(self._data) - self.limit
             return bytes(self._data[extra:])
         return bytes(self._data)
-
-    @property
-    def total_dropped(self) -> int:
-        return self.dropped + (max(len(self._data) - self.limit, 0) if not self.cap else 0)
 
 
 OUTPUT_TAIL_BYTES = 64 * 1024  # what a hook, pull or exec keeps of an output it only reports
@@ -279,8 +269,6 @@ async def run_shell(
         timed_out=timed_out,
         over_limit=over_limit,
         held_pipes=held_pipes,
-        stdout_dropped=out.total_dropped,
-        stderr_dropped=err.total_dropped,
     )
 
 
