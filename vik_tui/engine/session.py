@@ -69,7 +69,7 @@ class SessionSnapshot:
     ended_at: str | None = None
     last_message: str | None = None
     tools_in_flight: dict[str, str] = field(default_factory=dict)
-    tokens: dict[str, int] = field(default_factory=lambda: {"input": 0, "output": 0, "cache_read": 0})
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ev.TOKEN_KEYS, 0))
     rate_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     reason: str | None = None
     exit_code: int | None = None
@@ -143,6 +143,8 @@ class StageSession:
         self._stop_reason: str | None = None
         self._stopped = asyncio.Event()
         self._completed_ok = False
+        self._completion: ev.Completed | None = None  # written with the outcome (one final record)
+        self._retry_notice: str | None = None  # the CLI's last retry notice, if nothing came after
         self._provider_failure: str | None = None
         self._stderr_tail = bytearray()
         self._last_output = 0.0
@@ -279,44 +281,51 @@ class StageSession:
                 obj = _loads(raw)
             except ValueError as exc:
                 preview = raw[:200].decode("utf-8", "replace")
-                err = ev.Error(message=f"undecodable output line skipped ({exc}): {preview}", fatal=False)
+                err = ev.Error(detail=f"undecodable output line skipped ({exc}): {preview}", fatal=False)
                 records.append(self._apply(err, ts))
                 continue
             try:
                 mapped = feed(obj)
             except Exception as exc:  # an adapter bug must not kill the session
-                mapped = [ev.Unknown(raw=obj), ev.Error(message=f"adapter error: {exc!r}", fatal=False)]
+                mapped = [ev.Unknown(raw=obj), ev.Error(detail=f"adapter error: {exc!r}", fatal=False)]
             for event in mapped:
-                records.append(self._apply(event, ts))
+                if (record := self._apply(event, ts)) is not None:
+                    records.append(record)
         if records:
             self._write(records)
 
-    def _apply(self, event: ev.AgentEvent, ts: str) -> dict[str, Any]:
-        """Fold one event into the snapshot and the outcome facts; return its record."""
+    def _apply(self, event: ev.AgentEvent, ts: str) -> dict[str, Any] | None:
+        """Fold one event into the snapshot and the outcome facts; return its record (None for
+        the provider's completion, which is written later as, or before, the outcome record)."""
         snap = self.snap
         kind = event.kind
         if kind == "message":
             if event.role == "assistant" and event.text:
                 snap.last_message = event.text
+                self._retry_notice = None
         elif kind == "tool_call" or kind == "subagent":
             key = event.call_id or event.name
             if event.status == "started":
                 snap.tools_in_flight[key] = event.name
             else:
                 snap.tools_in_flight.pop(key, None)
+            self._retry_notice = None
         elif kind == "token_usage":
             tokens = snap.tokens
-            tokens["input"] += event.input_tokens or 0
-            tokens["output"] += event.output_tokens or 0
-            tokens["cache_read"] += event.cache_read_tokens or 0
+            for key, value in event.counts().items():
+                tokens[key] = tokens.get(key, 0) + value
         elif kind == "completed":
-            if event.success:
-                self._completed_ok = True
-            elif self._provider_failure is None:
-                self._provider_failure = event.result or "the agent reported a failure"
+            self._completed_ok = True
+            event.ts = ts
+            self._completion = event
+            snap.last_event_at = ts
+            snap.events += 1
+            return None
         elif kind == "error":
             if event.fatal and self._provider_failure is None:
-                self._provider_failure = event.message or "the agent reported a fatal error"
+                self._provider_failure = event.detail or "the agent reported a fatal error"
+            elif event.retry:
+                self._retry_notice = event.detail
         elif kind == "session_started":
             snap.agent_session_id = event.session_id or snap.agent_session_id
         elif kind == "rate_limit":
@@ -334,11 +343,16 @@ class StageSession:
             self.on_events(self, records)
 
     async def _watchdog(self) -> None:
+        """The stage timeout, and the stall timeout: stdout silent that long. The stall clock is
+        paused while a tool call is in flight (a long test run prints nothing through the agent);
+        the stage timeout still bounds it."""
         loop = asyncio.get_running_loop()
         stage_deadline = loop.time() + self.limits.stage_timeout_sec
         while True:
             now = loop.time()
             stall_deadline = self._last_output + self.limits.stall_timeout_sec
+            if self.snap.tools_in_flight:  # look again at most one stall period later
+                stall_deadline = max(stall_deadline, now + self.limits.stall_timeout_sec) + 1e9
             if now >= stage_deadline:
                 self.stop(
                     STOP_TIMEOUT, f"stage timed out after {self.limits.stage_timeout_sec:g}s (loop.stage_timeout_sec)"
@@ -349,7 +363,8 @@ class StageSession:
                     STOP_STALL, f"stalled: no output for {self.limits.stall_timeout_sec:g}s (loop.stall_timeout_sec)"
                 )
                 return
-            await asyncio.sleep(min(stage_deadline, stall_deadline) - now + 0.01)
+            wake = min(stage_deadline, stall_deadline, now + self.limits.stall_timeout_sec)
+            await asyncio.sleep(wake - now + 0.01)
 
     def _stopped_outcome(self) -> tuple[str, str]:
         cause, reason = self._stop_cause, self._stop_reason or ""
@@ -357,6 +372,9 @@ class StageSession:
             return "cancelled", reason
         if self._completed_ok and self._provider_failure is None:
             return "completed", f"completed; then {reason}"
+        if cause in (STOP_TIMEOUT, STOP_STALL) and self._retry_notice:
+            # the agent was only retrying the API: say so, it is the likely cause
+            return "failed", f"{reason}; last retry notice: {self._retry_notice}"
         return "failed", reason
 
     def _decide_and_finish(self) -> None:
@@ -389,6 +407,7 @@ class StageSession:
         snap.stop_cause = self._stop_cause
         snap.ended_at = now_iso()
         snap.tools_in_flight.clear()
+        completion = self._completion
         outcome = ev.Outcome(
             state=state,
             reason=reason,
@@ -397,11 +416,14 @@ class StageSession:
             tokens=dict(snap.tokens),
             started_at=snap.started_at,
             ended_at=snap.ended_at,
+            result=completion.result if completion is not None and state == "completed" else None,
+            ts=snap.ended_at,
         )
-        record = outcome.to_dict()
-        record["ts"] = snap.ended_at
+        # a completed run ends with one `completed` record (the provider's, carrying the
+        # outcome); any other run with the provider's completion, then an `error` outcome
+        records = [completion.to_dict()] if completion is not None and state != "completed" else []
         snap.last_event_at = snap.ended_at
-        self._write([record])
+        self._write([*records, outcome.to_dict()])
 
 
 def _loads(raw: bytes) -> Any:
