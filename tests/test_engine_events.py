@@ -184,6 +184,15 @@ def test_headless_text_and_log_pane_use_the_same_words() -> None:
     assert lines.line(scheduled) == ("info", "12:00:01 A-1/plan retry #2 in 2s")
 
 
+def test_a_moved_issue_is_news_not_a_stop() -> None:
+    moved = ee.IssueMoved(ts=TS, **STAGE, state="review", reason="issue moved to review")
+    assert format_event(moved) == "12:00:01 A-1/plan issue moved to review; the stage keeps running"
+    assert EventLines(FrozenClock()).line(moved) == (
+        "info",
+        "12:00:01 A-1/plan issue moved to review; the stage keeps running",
+    )
+
+
 def test_log_pane_skips_quiet_events_and_unchanged_intake() -> None:
     lines = EventLines(FrozenClock())
     quiet = [e for e in samples() if e.quiet]

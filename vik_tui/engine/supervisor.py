@@ -829,7 +829,7 @@ def _rate_limit_view(scope: str, info: Mapping[str, Any]) -> RateLimitView:
         value = info.get(key)
         return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
-    resets_at = info.get("resets_at")
+    resets_at = info.get("reset_at", info.get("resets_at"))  # vik's name; `resets_at` before it
     return RateLimitView(
         scope=scope,
         used_percent=number("used_percent"),
