@@ -45,7 +45,7 @@ def write_big_tracker(
                 "runtime": "codex",
                 "command": str(FAKE_CODEX),
                 "model": "gpt-5.5",
-                "args": {"mode": "talk", "sleep": seconds, "interval": interval},
+                "args": {"--mode": "talk", "--sleep": seconds, "--interval": interval},
             }
         },
         "issues": {"pull": {"command": f"{sys.executable} pull.py", "idle_sec": 5}},

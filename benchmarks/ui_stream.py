@@ -53,7 +53,12 @@ def write_workflow(work: Path, agents: int, seconds: float) -> Path:
     workflow = {
         "loop": {"max_issue_concurrency": agents, "max_iterations": 1, "cancel_grace_sec": 2},
         "agents": {
-            "codex": {"runtime": "codex", "command": str(FAKE), "args": {"mode": "flood_for", "sleep": seconds}}
+            "codex": {
+                "runtime": "codex",
+                "model": "m",
+                "command": str(FAKE),
+                "args": {"--mode": "flood_for", "--sleep": seconds},
+            }
         },
         "issues": {"pull": {"command": f"cat {tracker}", "idle_sec": 1}},
         "issue": {"stages": {"work": {"when": {"state": "todo"}, "agent": "codex", "prompt": "go"}}},

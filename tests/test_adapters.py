@@ -62,17 +62,18 @@ def dicts(events: list[AgentEvent]) -> list[dict[str, Any]]:
 
 
 def test_forward_args_matches_vik() -> None:
+    """Keys as written (vik adds no dashes); only string list items; mappings dropped."""
     args = {
-        "sandbox": "workspace-write",
-        "max-turns": 5,
-        "temperature": 0.5,
-        "full-auto": True,
-        "quiet": False,
-        "skip": None,
-        "allowedTools": ["Bash", "Read"],
+        "--sandbox": "workspace-write",
+        "--max-turns": 5,
+        "--temperature": 0.5,
+        "--full-auto": True,
+        "--quiet": False,
+        "--skip": None,
+        "--allowedTools": ["Bash", "Read"],
         "-c": "model_reasoning_effort=high",
-        "--already": "x",
-        "config": {"a": 1},
+        "resume": "x",
+        "--config": {"a": 1},
     }
     assert forward_args(args) == [
         "--sandbox", "workspace-write",
@@ -81,37 +82,36 @@ def test_forward_args_matches_vik() -> None:
         "--full-auto",
         "--allowedTools", "Bash,Read",
         "-c", "model_reasoning_effort=high",
-        "--already", "x",
-        "--config", '{"a": 1}',
+        "resume", "x",
     ]  # fmt: skip
 
 
 def test_forward_args_list_items_and_empty() -> None:
     assert forward_args({}) == []
-    assert forward_args({"ids": [1, 2.5, "x"]}) == ["--ids", "1,2.5,x"]
-    assert forward_args({"flags": [True, False]}) == ["--flags", "true,false"]
-    assert forward_args({"empty": []}) == ["--empty", ""]
-    assert forward_args({"zero": 0}) == ["--zero", "0"]
+    assert forward_args({"--ids": [1, 2.5, "x"]}) == ["--ids", "x"]
+    assert forward_args({"--flags": [True, False]}) == ["--flags", ""]
+    assert forward_args({"--empty": []}) == ["--empty", ""]
+    assert forward_args({"--zero": 0, "--one": 1.0}) == ["--zero", "0", "--one", "1.0"]
 
 
 # --- command lines ------------------------------------------------------------------------
 
 
 def test_codex_command_line() -> None:
-    agent = AgentConfig(runtime="codex", model="gpt-5.5", args={"sandbox": "workspace-write", "full-auto": True})
+    agent = AgentConfig(runtime="codex", model="gpt-5.5", args={"--sandbox": "workspace-write", "--full-auto": True})
     assert codex.build_command(agent) == [
         "codex", "exec", "--sandbox", "workspace-write", "--full-auto", "--json", "-m", "gpt-5.5",
     ]  # fmt: skip
 
 
 def test_codex_command_line_without_model_and_with_executable() -> None:
-    agent = AgentConfig(runtime="codex", command="/opt/codex/bin/codex", args={"quiet": False, "n": 3})
-    assert codex.build_command(agent) == ["/opt/codex/bin/codex", "exec", "--n", "3", "--json"]
+    agent = AgentConfig(runtime="codex", model="", command="/opt/codex/bin/codex", args={"--quiet": False, "-n": 3})
+    assert codex.build_command(agent) == ["/opt/codex/bin/codex", "exec", "-n", "3", "--json"]
 
 
 def test_claude_command_line() -> None:
     agent = AgentConfig(
-        runtime="claude_code", model="claude-sonnet-4-6", args={"allowedTools": ["Bash", "Edit"], "max-turns": 10}
+        runtime="claude_code", model="claude-sonnet-4-6", args={"--allowedTools": ["Bash", "Edit"], "--max-turns": 10}
     )
     assert claude_code.build_command(agent) == [
         "claude", "--verbose", "--output-format", "stream-json", "--model", "claude-sonnet-4-6",
@@ -120,7 +120,9 @@ def test_claude_command_line() -> None:
 
 
 def test_claude_command_line_without_model_and_with_executable() -> None:
-    agent = AgentConfig(runtime="claude_code", command="/usr/local/bin/claude", args={"debug": True, "off": False})
+    agent = AgentConfig(
+        runtime="claude_code", model="", command="/usr/local/bin/claude", args={"--debug": True, "--off": False}
+    )
     assert claude_code.build_command(agent) == [
         "/usr/local/bin/claude", "--verbose", "--output-format", "stream-json", "-p", "--debug",
     ]  # fmt: skip
@@ -147,14 +149,14 @@ def test_registry_unknown_runtime() -> None:
 
 
 def test_demo_command_line() -> None:
-    agent = AgentConfig(runtime="demo", args={"steps": 3, "fail": True, "slow": False})
+    agent = AgentConfig(runtime="demo", model="m", args={"--steps": 3, "--fail": True, "--slow": False})
     assert adapter_for("demo").build_command(agent) == [
         sys.executable, "-m", "vik_tui.demo.agent", "--steps", "3", "--fail",
     ]  # fmt: skip
 
 
 def test_demo_command_override() -> None:
-    agent = AgentConfig(runtime="demo", command="python3 -u '/tmp/my agent.py'", args={"tags": ["a", "b"]})
+    agent = AgentConfig(runtime="demo", model="m", command="python3 -u '/tmp/my agent.py'", args={"--tags": ["a", "b"]})
     assert adapter_for("demo").build_command(agent) == ["python3", "-u", "/tmp/my agent.py", "--tags", "a,b"]
 
 

@@ -221,12 +221,13 @@ def test_empty_strings_empty_maps_and_non_positive_numbers(project: Project) -> 
         """,
     )
     assert not result.ok
-    d = find(result, "non_positive", "loop.max_issue_concurrency")
+    d = find(result, "non_positive_number", "loop.max_issue_concurrency")
     assert (d.line, d.severity) == (2, Severity.ERROR) and "got 0" in d.message
-    assert find(result, "non_positive", "loop.retry.backoff_sec").line == 4
-    assert find(result, "empty_string", "agents.codex.model").line == 8
-    assert find(result, "empty_string", "issues.pull.command").line == 12
-    assert find(result, "non_positive", "issues.pull.idle_sec").line == 13
+    assert d.to_dict()["code"] == {"non_positive_number": 0}  # vik's tagged form
+    assert find(result, "non_positive_number", "loop.retry.backoff_sec").line == 4
+    assert find(result, "empty_str", "agents.codex.model").line == 8
+    assert find(result, "empty_str", "issues.pull.command").line == 12
+    assert find(result, "non_positive_number", "issues.pull.idle_sec").line == 13
     assert find(result, "empty_map", "issue.stages").line == 15
 
 
@@ -263,7 +264,7 @@ def test_unknown_fields_are_warnings_with_their_line(project: Project) -> None:
 
 def test_stage_agent_not_defined(project: Project) -> None:
     result = load_text(project, GOOD.replace("      agent: codex", "      agent: claude"))
-    d = find(result, "undefined_agent", "issue.stages.plan.agent")
+    d = find(result, "unknown_agent", "issue.stages.plan.agent")
     assert d.line == 16 and "`claude`" in d.message and not result.ok
 
 
@@ -594,15 +595,15 @@ def test_parse_yaml_raises_its_own_error() -> None:
 def test_dotted_pointer_and_render() -> None:
     assert dotted(("issue", "stages", "plan", "agent")) == "issue.stages.plan.agent"
     assert dotted(("a", 0, "b")) == "a[0].b"
-    d = Diagnostic(Severity.ERROR, "issue.stages.plan.agent", "undefined_agent", "agent `x` is not defined", 12)
+    d = Diagnostic(Severity.ERROR, "issue.stages.plan.agent", "unknown_agent", "agent `x` is not defined", 12)
     assert (
         d.render("workflow.yml")
-        == "workflow.yml:12: error [undefined_agent] issue.stages.plan.agent: agent `x` is not defined"
+        == "workflow.yml:12: error [unknown_agent] issue.stages.plan.agent: agent `x` is not defined"
     )
     assert d.to_dict() == {
         "severity": "error",
         "pointer": "issue.stages.plan.agent",
-        "code": "undefined_agent",
+        "code": "unknown_agent",
         "message": "agent `x` is not defined",
         "line": 12,
     }

@@ -30,7 +30,7 @@ def test_workflow_loads_without_errors(tmp_path: Path) -> None:
     assert workflow.loop.retry.max_attempts == 3
     agent = workflow.agents["demo"]
     assert agent.runtime == "demo"
-    assert agent.args == {"speed": 2.5, "tracker": str((tmp_path / "demo" / "tracker.json").resolve())}
+    assert agent.args == {"--speed": 2.5, "--tracker": str((tmp_path / "demo" / "tracker.json").resolve())}
     assert list(workflow.issue.stages) == ["plan", "implement", "review"]
     assert [s.when.state for s in workflow.issue.stages.values()] == ["todo", "work", "review"]
     assert all(s.agent == "demo" and s.prompt_file for s in workflow.issue.stages.values())
@@ -71,7 +71,7 @@ def test_rewrite_keeps_tracker_progress(tmp_path: Path) -> None:
     assert "ISSUE_ID: {{ issue.id }}" in (directory / "prompts" / "plan.md").read_text()
     result = load_workflow(workflow_path)
     assert result.errors == []
-    assert result.workflow is not None and result.workflow.agents["demo"].args["speed"] == 4.0
+    assert result.workflow is not None and result.workflow.agents["demo"].args["--speed"] == 4.0
 
 
 def test_demo_all_done(tmp_path: Path) -> None:

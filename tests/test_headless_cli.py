@@ -39,15 +39,16 @@ def test_headless_json_reports_each_outcome(project: Project) -> None:
     )
     wf = base_workflow(project)
     wf["agents"] = {
-        m: {"runtime": "codex", "command": wf["agents"]["codex"]["command"], "args": {"mode": m}}
+        m: {"runtime": "codex", "model": "m", "command": wf["agents"]["codex"]["command"], "args": {"--mode": m}}
         for m in ("success", "turn_failed", "exit_nonzero", "exit_early", "reconnecting", "garbage")
     }
     wf["agents"]["claude_bad"] = {
         "runtime": "claude_code",
+        "model": "m",
         "command": str(Path(__file__).parent / "fakes" / "fake_claude"),
-        "args": {"mode": "not_logged_in"},
+        "args": {"--mode": "not_logged_in"},
     }
-    wf["agents"]["missing"] = {"runtime": "codex", "command": "definitely-not-installed-agent"}
+    wf["agents"]["missing"] = {"runtime": "codex", "model": "m", "command": "definitely-not-installed-agent"}
     wf["issue"]["stages"] = {m: {"when": {"state": m}, "agent": m, "prompt": "x"} for m in wf["agents"]}
     project.set_issues([{"id": m, "title": m, "state": m} for m in wf["agents"]])
     proc = subprocess.run(
@@ -93,7 +94,7 @@ def test_headless_sigterm_stops_sessions_cleanly(project: Project) -> None:
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
     wf = base_workflow(project)
     wf["loop"]["max_iterations"] = None
-    wf["agents"]["codex"]["args"] = {"mode": "cooperative"}
+    wf["agents"]["codex"]["args"] = {"--mode": "cooperative"}
     proc = subprocess.Popen(
         [*VIK, "run", "--headless", "--json", str(project.write(wf))],
         stdout=subprocess.PIPE,
@@ -115,7 +116,7 @@ def test_second_supervisor_of_same_workflow_exits_1(project: Project) -> None:
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
     wf = base_workflow(project)
     wf["loop"]["max_iterations"] = None
-    wf["agents"]["codex"]["args"] = {"mode": "cooperative"}
+    wf["agents"]["codex"]["args"] = {"--mode": "cooperative"}
     path = project.write(wf)
     first = subprocess.Popen([*VIK, "run", "--headless", "--json", str(path)], stdout=subprocess.PIPE, text=True)
     try:

@@ -86,13 +86,22 @@ def test_empty_workspace_uses_vik_home(
     assert layout_for(project, workspace=workspace).home == home / "vh"
 
 
-def test_relative_vik_home_is_made_absolute(
+def test_relative_vik_home_resolves_from_the_workflow_dir(
     project: Project, home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """As vik: a relative VIK_HOME joins the workflow directory, not the shell's cwd."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VIK_HOME", "rel/vh")
     layout = layout_for(project, workspace={})
-    assert layout.home == tmp_path / "rel" / "vh" and layout.home.is_absolute()
+    assert layout.home == project.root / "rel" / "vh" and layout.home.is_absolute()
+
+
+def test_dot_dot_in_a_relative_root_is_collapsed(project: Project, home: Path) -> None:
+    """vik normalises a relative root on paper: `..` pops one component, `.` is dropped."""
+    layout = layout_for(project, workspace={"root": "../ws/./x/../y"})
+    assert layout.home == project.root.parent / "ws" / "y"
+    assert ".." not in str(layout.root)
+    assert layout_for(project, workspace={"root": "/abs/../kept"}).home == Path("/abs/../kept")  # as written
 
 
 def test_vik_home_is_ignored_when_workspace_is_absent_or_set(
@@ -106,7 +115,7 @@ def test_vik_home_is_ignored_when_workspace_is_absent_or_set(
 def test_workspace_home_function_directly(tmp_path: Path, home: Path) -> None:
     wf = Workflow.model_validate(
         {
-            "agents": {"a": {"runtime": "codex"}},
+            "agents": {"a": {"runtime": "codex", "model": "m"}},
             "issues": {"pull": {"command": "x"}},
             "issue": {"stages": {"p": {"when": {"state": "t"}, "agent": "a", "prompt": "x"}}},
         }
@@ -154,6 +163,9 @@ def test_resolve_from(tmp_path: Path, home: Path) -> None:
     assert resolve_from(tmp_path, "a/b") == tmp_path / "a" / "b"
     assert resolve_from(tmp_path, "/abs") == Path("/abs")
     assert resolve_from(tmp_path, "~/x") == home / "x"
+    assert resolve_from(tmp_path, "~") == home
+    assert resolve_from(tmp_path / "a", "../b/./c") == tmp_path / "b" / "c"
+    assert resolve_from(tmp_path, "~nobody/x") == tmp_path / "~nobody" / "x"  # vik expands only `~` and `~/`
 
 
 # -- unsafe ids ---------------------------------------------------------------------------------

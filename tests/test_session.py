@@ -54,7 +54,7 @@ def outcome(session: StageSession) -> dict:
 
 
 async def test_codex_success_is_completed_with_tokens(tmp_path: Path) -> None:
-    session = make_session(tmp_path, args={"lines": 2})
+    session = make_session(tmp_path, args={"--lines": 2})
     snap = await session.run()
     assert snap.state == "completed", snap.reason
     assert snap.tokens == {"input": 240, "output": 90, "cache_read": 24, "cache_write": 0, "reasoning": 16}
@@ -72,14 +72,14 @@ async def test_claude_success_and_not_logged_in(tmp_path: Path) -> None:
     ok = await make_session(tmp_path, runtime="claude_code").run()
     assert ok.state == "completed" and ok.tokens["input"] == 110 and ok.tokens["output"] == 40
     (tmp_path / "b").mkdir()
-    bad = await make_session(tmp_path / "b", runtime="claude_code", args={"mode": "not_logged_in"}).run()
+    bad = await make_session(tmp_path / "b", runtime="claude_code", args={"--mode": "not_logged_in"}).run()
     assert bad.state == "failed"
     assert bad.reason == "Not logged in · Please run /login"
     assert bad.exit_code == 1
 
 
 async def test_reconnecting_errors_do_not_end_the_run(tmp_path: Path) -> None:
-    session = make_session(tmp_path, args={"mode": "reconnecting"})
+    session = make_session(tmp_path, args={"--mode": "reconnecting"})
     snap = await session.run()
     assert snap.state == "completed"
     errors = [r for r in records(session) if r["kind"] == "error"]
@@ -98,7 +98,7 @@ async def test_reconnecting_errors_do_not_end_the_run(tmp_path: Path) -> None:
 async def test_failures_carry_exit_status_and_stderr(
     tmp_path: Path, mode: str, reason_part: str, exit_code, sig
 ) -> None:
-    session = make_session(tmp_path, args={"mode": mode})
+    session = make_session(tmp_path, args={"--mode": mode})
     snap = await session.run()
     assert snap.state == "failed"
     assert reason_part in snap.reason
@@ -110,7 +110,7 @@ async def test_failures_carry_exit_status_and_stderr(
 
 
 async def test_undecodable_line_is_recorded_and_skipped(tmp_path: Path) -> None:
-    session = make_session(tmp_path, args={"mode": "garbage"})
+    session = make_session(tmp_path, args={"--mode": "garbage"})
     snap = await session.run()
     assert snap.state == "completed"
     errors = [r for r in records(session) if r["kind"] == "error"]
@@ -118,11 +118,91 @@ async def test_undecodable_line_is_recorded_and_skipped(tmp_path: Path) -> None:
 
 
 async def test_ten_megabyte_line_is_handled(tmp_path: Path) -> None:
-    session = make_session(tmp_path, args={"mode": "big_line"})
+    session = make_session(tmp_path, args={"--mode": "big_line"})
     snap = await session.run()
     assert snap.state == "completed"
     big = [r for r in records(session) if r["kind"] == "message" and len(r.get("text", "")) >= 10 * 1024 * 1024]
     assert len(big) == 1
+
+
+def replay_agent(tmp_path: Path, lines: list[bytes]) -> str:
+    """An agent that prints `lines` as they are (`cat` of a file): any stream, a real process."""
+    stream = tmp_path / "stream.jsonl"
+    stream.write_bytes(b"".join(lines))
+    agent = tmp_path / "agent"
+    agent.write_text(f"#!/bin/sh\nexec cat '{stream}'\n")
+    agent.chmod(0o755)
+    return str(agent)
+
+
+@pytest.mark.parametrize("decodable", [True, False], ids=["json", "garbage"])
+async def test_thirty_megabyte_single_line_is_read(tmp_path: Path, decodable: bool) -> None:
+    """A line far beyond any chunk size arrives whole: as its record, or as one error record."""
+    text = "z" * (30 * 1024 * 1024)
+    message = {"type": "item.completed", "item": {"id": "big", "type": "agent_message", "text": text}}
+    big = json.dumps(message).encode() if decodable else b"{not json " + text.encode()
+    agent = replay_agent(
+        tmp_path,
+        [
+            b'{"type":"thread.started","thread_id":"t-1"}\n',
+            big + b"\n",
+            b'{"type":"item.completed","item":{"id":"m","type":"agent_message","text":"after"}}\n',
+            b'{"type":"turn.completed","usage":{"input_tokens":1,"output_tokens":2}}\n',
+        ],
+    )
+    session = make_session(tmp_path, command=agent)
+    snap = await session.run()
+    assert snap.state == "completed", snap.reason
+    recs = records(session)
+    assert [r["kind"] for r in recs] == [
+        "session_started",
+        "message" if decodable else "error",
+        "message",
+        "token_usage",
+        "completed",  # the provider's completion, carrying the outcome
+    ]
+    if decodable:
+        assert recs[1]["text"] == text
+    else:
+        assert recs[1]["detail"].startswith("undecodable output line skipped (")
+        assert recs[1]["detail"].endswith(": {not json " + "z" * 190)
+        assert recs[1]["fatal"] is False
+    assert snap.last_message == "after" and snap.tokens["output"] == 2
+
+
+async def test_blank_and_partial_last_lines(tmp_path: Path) -> None:
+    """Blank lines are skipped, CRLF is fine, and a last line without a newline still counts."""
+    agent = replay_agent(
+        tmp_path,
+        [
+            b'{"type":"thread.started","thread_id":"t-1"}\r\n',
+            b"\n   \n",
+            b'{"type":"item.completed","item":{"id":"m","type":"agent_message","text":"done"}}\n',
+            b'{"type":"turn.completed","usage":{"input_tokens":1,"output_tokens":2}}',
+        ],
+    )
+    session = make_session(tmp_path, command=agent)
+    snap = await session.run()
+    assert snap.state == "completed", snap.reason
+    assert [r["kind"] for r in records(session)] == [
+        "session_started",
+        "message",
+        "token_usage",
+        "completed",
+    ]
+
+
+async def test_events_callback_gets_the_recorded_events(tmp_path: Path) -> None:
+    """The listener sees AgentEvent objects, stamped, in file order, the outcome last."""
+    from vik_tui.agents import events as ev
+
+    seen: list[ev.AgentEvent] = []
+    session = make_session(tmp_path, args={"lines": 2})
+    session.on_events = lambda _session, batch: seen.extend(batch)
+    await session.run()
+    assert all(isinstance(e, ev.AgentEvent) and e.ts for e in seen)
+    assert [e.to_dict() for e in seen] == records(session)
+    assert isinstance(seen[-1], ev.Outcome) and seen[-1].state == "completed"
 
 
 async def test_large_prompt_written_without_deadlock(tmp_path: Path) -> None:
@@ -158,7 +238,7 @@ async def test_missing_executable_fails_at_once(tmp_path: Path) -> None:
 async def test_cancel_cooperative_agent(tmp_path: Path) -> None:
     import asyncio
 
-    session = make_session(tmp_path, args={"mode": "cooperative"})
+    session = make_session(tmp_path, args={"--mode": "cooperative"})
     task = asyncio.ensure_future(session.run())
     while session.snap.last_message != "working until told to stop":
         await asyncio.sleep(0.02)
@@ -174,7 +254,10 @@ async def test_stubborn_agent_and_grandchild_leave_nothing_behind(tmp_path: Path
 
     child_pid_file = tmp_path / "child.pid"
     session = make_session(
-        tmp_path, args={"mode": "hang"}, env={"FAKE_CHILD_PID": str(child_pid_file)}, limits=SessionLimits(60, 60, 0.5)
+        tmp_path,
+        args={"--mode": "hang"},
+        env={"FAKE_CHILD_PID": str(child_pid_file)},
+        limits=SessionLimits(60, 60, 0.5),
     )
     task = asyncio.ensure_future(session.run())
     while not (child_pid_file.exists() and child_pid_file.read_text() and session.snap.tools_in_flight):
@@ -189,7 +272,7 @@ async def test_stubborn_agent_and_grandchild_leave_nothing_behind(tmp_path: Path
 
 
 async def test_stall_timeout_kills_and_fails(tmp_path: Path) -> None:
-    session = make_session(tmp_path, args={"mode": "stall"}, limits=SessionLimits(60, 0.5, 0.5))
+    session = make_session(tmp_path, args={"--mode": "stall"}, limits=SessionLimits(60, 0.5, 0.5))
     snap = await session.run()
     assert snap.state == "failed"
     assert snap.reason.startswith("stalled: no output for 0.5s (loop.stall_timeout_sec)")
@@ -198,20 +281,20 @@ async def test_stall_timeout_kills_and_fails(tmp_path: Path) -> None:
 
 async def test_stall_clock_is_paused_while_a_tool_runs(tmp_path: Path) -> None:
     """A command silent for longer than the stall limit is not a stall: its agent waits on it."""
-    session = make_session(tmp_path, args={"mode": "long_tool", "sleep": 1.5}, limits=SessionLimits(60, 0.4, 0.5))
+    session = make_session(tmp_path, args={"--mode": "long_tool", "--sleep": 1.5}, limits=SessionLimits(60, 0.4, 0.5))
     snap = await session.run()
     assert snap.state == "completed", snap.reason
 
 
 async def test_stage_timeout_still_bounds_a_tool_in_flight(tmp_path: Path) -> None:
-    session = make_session(tmp_path, args={"mode": "hang"}, limits=SessionLimits(1.0, 0.2, 0.3))
+    session = make_session(tmp_path, args={"--mode": "hang"}, limits=SessionLimits(1.0, 0.2, 0.3))
     snap = await session.run()
     assert snap.state == "failed"
     assert snap.reason.startswith("stage timed out after 1s (loop.stage_timeout_sec)")
 
 
 async def test_stage_timeout_kills_and_fails(tmp_path: Path) -> None:
-    session = make_session(tmp_path, args={"mode": "hang"}, limits=SessionLimits(0.7, 60, 0.3))
+    session = make_session(tmp_path, args={"--mode": "hang"}, limits=SessionLimits(0.7, 60, 0.3))
     snap = await session.run()
     assert snap.state == "failed"
     assert snap.reason.startswith("stage timed out after 0.7s (loop.stage_timeout_sec)")

@@ -53,7 +53,7 @@ def workflow(
         cancel_grace_sec=grace,
         retry={"max_attempts": max_attempts, "backoff_sec": 1, "max_backoff_sec": 1},
     )
-    data["agents"]["codex"]["args"] = {"mode": mode, **agent_args}
+    data["agents"]["codex"]["args"] = {"--mode": mode, **{f"--{k}": v for k, v in agent_args.items()}}
     data["issues"]["pull"]["idle_sec"] = idle_sec
     return project.write(data)
 
@@ -519,7 +519,7 @@ async def test_rejected_config_edit_shows_diagnostics(project: Project) -> None:
         data["issue"]["stages"]["plan"]["agent"] = "nobody"
         project.write(data)
         app.engine.reload()  # what the file watcher calls on save
-        await wait_for(pilot, lambda: "undefined_agent" in findings_text(app), "the diagnostics over the app")
+        await wait_for(pilot, lambda: "unknown_agent" in findings_text(app), "the diagnostics over the app")
         await pilot.press("escape")
         await wait_for(pilot, lambda: not isinstance(app.screen, DiagnosticsScreen), "it to close")
         assert app.is_running

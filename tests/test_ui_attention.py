@@ -148,13 +148,13 @@ def test_resume_commands_per_runtime() -> None:
     claude = AgentConfig(runtime="claude_code", model="sonnet")
     assert resume_command(claude, "s1") == ["claude", "--model", "sonnet", "--resume", "s1"]
     with pytest.raises(NotResumable):
-        resume_command(AgentConfig(runtime="demo"), "x")
+        resume_command(AgentConfig(runtime="demo", model="m"), "x")
     with pytest.raises(NotResumable):
         resume_command(codex, "")
 
 
 def test_take_over_is_refused_while_the_stage_runs(tmp_path: Path) -> None:
-    agent = AgentConfig(runtime="codex")
+    agent = AgentConfig(runtime="codex", model="")
     with pytest.raises(TakeoverRefused, match="is running"):
         make_plan("A-1/plan #1", True, agent, str(tmp_path / "s.jsonl"), "id", tmp_path)
     session_file = tmp_path / "s.jsonl"

@@ -199,7 +199,8 @@ def session(tmp_path: Path, runtime: str, command: list[str], limits: SessionLim
 
 def fake(runtime: str, **args: Any) -> list[str]:
     exe = str(FAKE_CODEX if runtime == "codex" else FAKE_CLAUDE)
-    return adapter_for(runtime).build_command(AgentConfig(runtime=runtime, model="m", command=exe, args=args))
+    flags = {f"--{name}": value for name, value in args.items()}  # vik forwards keys as written
+    return adapter_for(runtime).build_command(AgentConfig(runtime=runtime, model="m", command=exe, args=flags))
 
 
 def replay(capture: Path, exit_code: int = 0) -> list[str]:
@@ -332,7 +333,7 @@ async def supervisor_shutdown(tmp: Path) -> list[Path]:
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
     wf = base_workflow(project)
     wf["loop"]["max_iterations"] = None
-    wf["agents"]["codex"]["args"] = {"mode": "cooperative"}
+    wf["agents"]["codex"]["args"] = {"--mode": "cooperative"}
     h = Harness(project.write(wf)).start()
     await h.wait_event(ee.StageStarted)
     await h.stop()

@@ -1,4 +1,5 @@
-"""Command line: `vik-tui [WORKFLOW]`, `vik-tui demo`, `vik-tui run --headless`, `vik-tui doctor`.
+"""Command line: `vik-tui [WORKFLOW]` (the UI), `vik-tui demo`, `vik-tui doctor`, and vik's lifecycle:
+`run [-d]`, `status`, `stop`, `restart`, `uninstall`.
 
 Every failure a user can cause ends in a clear message and an exit code, never a traceback.
 """
@@ -38,13 +39,31 @@ def _doctor_parser() -> argparse.ArgumentParser:
 
 
 def _run_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vik-tui run", description="Run a workflow.")
+    parser = argparse.ArgumentParser(
+        prog="vik-tui run",
+        description="Run a workflow without the UI, in the foreground (as `vik run`), or detached with -d.",
+    )
     parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
-    parser.add_argument("--headless", action="store_true", help="no UI: print engine events")
-    parser.add_argument("--json", action="store_true", help="with --headless: JSON Lines of engine events")
+    parser.add_argument("-d", "--detach", action="store_true", help="run as a daemon; see status, stop, restart")
+    parser.add_argument("--headless", action="store_true", help="accepted for compatibility: `run` is always headless")
+    parser.add_argument("--json", action="store_true", help="JSON Lines of engine events instead of readable lines")
     parser.add_argument("--no-watch", action="store_true", help="do not hot-reload workflow.yml and prompt files")
-    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage completes or fails")
+    parser.add_argument("--no-bell", action="store_true", help=argparse.SUPPRESS)  # accepted: `run` has no UI
     return parser
+
+
+def _lifecycle_parser(command: str, description: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=f"vik-tui {command}", description=description)
+    parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
+    return parser
+
+
+LIFECYCLE = {
+    "status": "Say whether a supervisor of the workflow is running (from its service/state.json).",
+    "stop": "Stop the workflow's supervisor: SIGTERM, then wait until its agents are stopped and it exits.",
+    "restart": "Stop the workflow's supervisor if one runs, then start it again detached (run -d).",
+    "uninstall": "Stop the workflow's supervisor if one runs and remove its state file.",
+}
 
 
 def _demo_parser() -> argparse.ArgumentParser:
@@ -63,8 +82,8 @@ def _tui_parser() -> argparse.ArgumentParser:
         prog="vik-tui",
         description="Supervise coding agents working through tracker issues.",
         epilog=(
-            "subcommands: run --headless [WORKFLOW] | doctor [--strict] [--json] [--deep] [WORKFLOW]"
-            " | demo [--dir DIR] [--headless]"
+            "subcommands: run [-d] [--json] [WORKFLOW] | status | stop | restart | uninstall [WORKFLOW]"
+            " | doctor [--strict] [--json] [--deep] [WORKFLOW] | demo [--dir DIR] [--headless]"
         ),
     )
     parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
@@ -85,9 +104,12 @@ def main(argv: list[str] | None = None) -> int:
             return run_doctor(args.workflow, args.strict, args.json, sys.stdout, deep=pull_check if args.deep else None)
         if argv and argv[0] == "run":
             args = _run_parser().parse_args(argv[1:])
-            if not args.headless:
-                return _tui(args.workflow, watch=not args.no_watch, bell=not args.no_bell)
+            if args.detach:
+                return _run_detached(args.workflow, args.json, watch=not args.no_watch)
             return _headless(args.workflow, args.json, watch=not args.no_watch)
+        if argv and argv[0] in LIFECYCLE:
+            args = _lifecycle_parser(argv[0], LIFECYCLE[argv[0]]).parse_args(argv[1:])
+            return _lifecycle(argv[0], args.workflow)
         if argv and argv[0] == "demo":
             return _demo(_demo_parser().parse_args(argv[1:]))
         args = _tui_parser().parse_args(argv)
@@ -96,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _load_or_report(workflow_path: str) -> tuple[LoadResult | None, int]:
-    """Load a workflow; on errors print them like doctor does and return None."""
+def _load_or_report(workflow_path: str, quiet: bool = False) -> tuple[LoadResult | None, int]:
+    """Load a workflow; on errors print them like doctor does and return None (`quiet`: no warnings)."""
     from vik_tui.config.loader import load_workflow
 
     result = load_workflow(workflow_path)
@@ -106,29 +128,105 @@ def _load_or_report(workflow_path: str) -> tuple[LoadResult | None, int]:
             print(diag.render(str(result.path)), file=sys.stderr)
         print(f"{result.path}: cannot start: fix the errors above (see `vik-tui doctor`)", file=sys.stderr)
         return None, (2 if result.fatal else 1)
-    for diag in result.warnings:
-        print(diag.render(str(result.path)), file=sys.stderr)
+    if not quiet:
+        for diag in result.warnings:
+            print(diag.render(str(result.path)), file=sys.stderr)
     return result, 0
 
 
-def _headless(workflow_path: str, as_json: bool, watch: bool, extra_listener: ListenerFactory | None = None) -> int:
+def _headless(
+    workflow_path: str,
+    as_json: bool,
+    watch: bool,
+    extra_listener: ListenerFactory | None = None,
+    *,
+    loaded: LoadResult | None = None,
+    command: str | None = None,
+    on_started: Callable[[], None] | None = None,
+) -> int:
+    from vik_tui.engine import engine_events as ee
     from vik_tui.engine.headless import run_headless
     from vik_tui.engine.service import AlreadyRunning
     from vik_tui.engine.supervisor import Supervisor
 
-    result, code = _load_or_report(workflow_path)
+    result, code = (loaded, 0) if loaded is not None else _load_or_report(workflow_path)
     if result is None or result.workflow is None:
         return code
     supervisor = Supervisor(result.workflow, result.path, watch=watch)
-    listener = extra_listener(supervisor) if extra_listener is not None else None
+    supervisor.command = command or f"vik-tui run {result.path}"
+    listeners = [extra_listener(supervisor)] if extra_listener is not None else []
+    if on_started is not None:
+        listeners.append(lambda event: on_started() if isinstance(event, ee.SupervisorStarted) else None)
+
+    def fan_out(event: EngineEvent) -> None:
+        for listener in listeners:
+            listener(event)
+
     try:
-        return asyncio.run(run_headless(supervisor, as_json, extra_listener=listener))
+        return asyncio.run(run_headless(supervisor, as_json, extra_listener=fan_out if listeners else None))
     except AlreadyRunning as exc:
         print(f"vik-tui: {exc}", file=sys.stderr)
         return 1
     except OSError as exc:
         print(f"vik-tui: {exc}", file=sys.stderr)
         return 1
+
+
+def _run_detached(workflow_path: str, as_json: bool, watch: bool, verb: str = "run -d") -> int:
+    """`run -d`: refuse while a supervisor of this workflow runs, else detach and return once it started."""
+    from vik_tui.engine import daemon
+    from vik_tui.engine.paths import Layout
+
+    result, code = _load_or_report(workflow_path)
+    if result is None or result.workflow is None:
+        return code
+    layout = Layout.for_workflow(result.workflow, result.path)
+    try:
+        daemon.refuse_if_running(layout.state_file)
+        return daemon.detach(
+            lambda started: _headless(
+                workflow_path,
+                as_json,
+                watch,
+                loaded=result,
+                command=f"vik-tui run -d {result.path}",
+                on_started=started,
+            ),
+            layout.logs_dir / daemon.DAEMON_OUTPUT,
+        )
+    except (daemon.LifecycleError, OSError) as exc:
+        print(f"vik-tui {verb}: {exc}", file=sys.stderr)
+        return 1
+
+
+def _lifecycle(command: str, workflow_path: str) -> int:
+    """`status`, `stop`, `restart`, `uninstall`: vik's wording and exit codes (vik_compare §7)."""
+    from vik_tui.engine import daemon
+    from vik_tui.engine.paths import Layout
+
+    result, code = _load_or_report(workflow_path, quiet=True)
+    if result is None or result.workflow is None:
+        return code
+    state_file = Layout.for_workflow(result.workflow, result.path).state_file
+    try:
+        if command == "status":
+            print("\n".join(daemon.status_lines(state_file)))
+        elif command == "stop":
+            if not daemon.stop(state_file):
+                raise daemon.LifecycleError(f"no daemon state file for {state_file}")
+            print("daemon stopped")
+        elif command == "uninstall":
+            daemon.stop_if_running(state_file)
+            print("daemon uninstalled (state file removed if present)")
+        else:  # restart
+            stopped = daemon.stop_if_running(state_file)
+            print("daemon stopped; starting a fresh one" if stopped else "no daemon was running; starting one")
+            sys.stdout.flush()
+            return _run_detached(workflow_path, as_json=False, watch=True, verb="restart")
+    except (daemon.LifecycleError, OSError) as exc:
+        print(f"vik-tui {command} failed: {exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _tui(workflow_path: str, watch: bool, bell: bool = True) -> int:

@@ -14,36 +14,33 @@ from datetime import UTC, datetime
 from typing import Any
 
 
-def _scalar_text(value: Any) -> str:
-    """One value as vik prints it: JSON spelling for bools/null/containers, plain text otherwise."""
-    if isinstance(value, str):
-        return value
-    if value is None or isinstance(value, bool | dict | list):
-        return json.dumps(value)
-    return str(value)
+def _number_text(value: int | float) -> str:
+    """A YAML number as vik prints it (serde_yaml's Number): floats keep their `.0`."""
+    if isinstance(value, float) and math.isfinite(value) and value == int(value) and "e" not in repr(value):
+        return f"{value:.1f}"
+    return repr(value) if isinstance(value, float) else str(value)
 
 
 def forward_args(args: dict[str, Any]) -> list[str]:
-    """Turn an agent's `args` into flags, in key order, exactly as vik does.
+    """Turn an agent's `args` into command-line words, in key order, exactly as vik does.
 
-    `key` becomes `--key` unless it already starts with `-`; a string or number gives
-    `flag value`; `true` gives `flag`; `false`/null are omitted; a list gives `flag a,b`;
-    a mapping gives `flag <json>`.
+    The key is used as written (`--config`, `-c`, or a bare `resume`: vik adds no dashes); a
+    string or number gives `key value`; `true` gives `key`; `false` and null are omitted; a list
+    gives `key a,b` with only its string items; a mapping, and a key that is not a string, are
+    omitted.
     """
     out: list[str] = []
     for key, value in args.items():
-        name = str(key)
-        flag = name if name.startswith("-") else f"--{name}"
-        if value is None or value is False:
+        if not isinstance(key, str) or value is None or value is False:
             continue
         if value is True:
-            out.append(flag)
+            out.append(key)
+        elif isinstance(value, str):
+            out += [key, value]
+        elif isinstance(value, int | float):
+            out += [key, _number_text(value)]
         elif isinstance(value, list | tuple):
-            out += [flag, ",".join(_scalar_text(item) for item in value)]
-        elif isinstance(value, dict):
-            out += [flag, json.dumps(value)]
-        else:
-            out += [flag, _scalar_text(value)]
+            out += [key, ",".join(item for item in value if isinstance(item, str))]
     return out
 
 

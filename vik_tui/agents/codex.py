@@ -39,6 +39,13 @@ _FAILED = frozenset({"failed", "declined", "errored", "error", "cancelled", "can
 _DONE = frozenset({"completed", "succeeded", "success", "done"})
 _RUNNING = frozenset({"in_progress", "pending", "running", "started", "pending_init"})
 RETRY_NOTICE = "Reconnecting"  # "Reconnecting... 2/5 (...)": the CLI retrying the API itself
+# an item's own `status` to ours, in one lookup (the sets above are disjoint)
+_STATUS = {
+    **dict.fromkeys(_FAILED, "failed"),
+    **dict.fromkeys(_DONE, "completed"),
+    **dict.fromkeys(_RUNNING, "started"),
+}
+_TEXT_ITEMS = frozenset({"agent_message", "assistant_message", "reasoning"})
 
 
 def build_command(agent: AgentConfig) -> list[str]:
@@ -57,13 +64,10 @@ def _count(value: Any) -> int:
 
 def _status(item: dict[str, Any], event_type: str) -> str:
     """started/completed/failed from an item's `status`, else from which item.* event it is."""
-    status = as_str(item.get("status"))
-    if status in _FAILED:
-        return "failed"
-    if status in _DONE:
-        return "completed"
-    if status in _RUNNING:
-        return "started"
+    status = item.get("status")
+    mapped = _STATUS.get(status) if isinstance(status, str) else None
+    if mapped is not None:
+        return mapped
     return "completed" if event_type == "item.completed" else "started"
 
 
@@ -162,16 +166,20 @@ class CodexMapper:
             return [Unknown(raw=obj)]
 
     def _map(self, obj: object) -> list[AgentEvent]:
+        # The hot path (every stdout line): item.* events, the bulk of a run, are tested first,
+        # with inline type checks rather than the `as_*` helpers.
         if not isinstance(obj, dict):
             return [Unknown(raw=obj)]
-        event_type = as_str(obj.get("type")) or ""
+        event_type = obj.get("type")
+        if not isinstance(event_type, str):
+            event_type = ""
+        elif event_type in ITEM_EVENTS:
+            return self._item(obj, event_type)
         if event_type == "thread.started":
             thread_id = as_str(obj.get("thread_id"))
             return [SessionStarted(session_id=thread_id)] if thread_id else [Unknown(raw=obj)]
         if event_type == "turn.started":
             return []  # pure noise: a turn always starts, and nothing in it is ours to keep
-        if event_type in ITEM_EVENTS:
-            return self._item(obj, event_type)
         if event_type == "turn.completed":
             return self._turn_completed(obj)
         if event_type == "turn.failed":
@@ -189,14 +197,45 @@ class CodexMapper:
         return [Unknown(raw=obj)]
 
     def _item(self, obj: dict[str, Any], event_type: str) -> list[AgentEvent]:
-        item = as_dict(obj.get("item"))
-        item_type = as_str(item.get("type")) or as_str(item.get("item_type")) or ""
+        item = obj.get("item")
+        if not isinstance(item, dict):
+            item = {}
+        item_type = item.get("type")
+        if not isinstance(item_type, str) or not item_type:
+            item_type = item.get("item_type")
+            if not isinstance(item_type, str):
+                item_type = ""
         done = event_type == "item.completed"
 
-        if item_type in ("agent_message", "assistant_message", "reasoning"):
+        if item_type == "command_execution":
+            status = item.get("status")
+            status = _STATUS.get(status) if isinstance(status, str) else None
+            if status is None:
+                status = "completed" if done else "started"
+            exit_code = item.get("exit_code")
+            if exit_code is not None and type(exit_code) is not int:  # bools and floats: the careful reader
+                exit_code = as_int(exit_code)
+            if exit_code is not None and exit_code != 0:
+                status = "failed"
+            item_id = item.get("id")
+            command = item.get("command")
+            output = item.get("aggregated_output")
+            if not isinstance(output, str):
+                output = None
+            return [
+                ToolCall(
+                    call_id=item_id if isinstance(item_id, str) else None,
+                    name="shell",
+                    status=status,
+                    input=command if isinstance(command, str) else None,
+                    output=output if output or status != "started" else None,
+                    exit_code=exit_code,
+                )
+            ]
+        if item_type in _TEXT_ITEMS:
             # Codex sends the text whole on item.completed; started/updated would only duplicate it.
-            text = as_str(item.get("text"))
-            if text is None:
+            text = item.get("text")
+            if not isinstance(text, str):
                 return [Unknown(raw=obj)] if done else []
             if not done:
                 return []
@@ -208,21 +247,6 @@ class CodexMapper:
         if item_type == "plan":
             text = as_str(item.get("text"))
             return [Message(text=text, role="plan")] if text is not None else [Unknown(raw=obj)]
-        if item_type == "command_execution":
-            exit_code = as_int(item.get("exit_code"))
-            if exit_code not in (None, 0):
-                status = "failed"
-            output = as_str(item.get("aggregated_output"))
-            return [
-                ToolCall(
-                    call_id=item_id,
-                    name="shell",
-                    status=status,
-                    input=as_str(item.get("command")),
-                    output=output if output or status != "started" else None,
-                    exit_code=exit_code,
-                )
-            ]
         if item_type == "mcp_tool_call":
             server = as_str(item.get("server")) or "mcp"
             tool = as_str(item.get("tool")) or "tool"

@@ -8,7 +8,8 @@ import shlex
 import shutil
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
+from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from vik_tui.config.diagnostics import Diagnostic, Severity, dotted
 from vik_tui.config.ids import unsafe_id_reason
+from vik_tui.config.jinja import PULL_NAMES, STAGE_NAMES, check_template
 from vik_tui.config.schema import DEFAULT_EXECUTABLES, RUNTIMES, Workflow, known_fields
 from vik_tui.config.yaml_lines import LineMap, Pointer
 
@@ -43,6 +45,29 @@ def _model_of(annotation: Any) -> tuple[str, type[BaseModel]] | None:
     return None
 
 
+def is_mapping_at(pointer: Pointer) -> bool:
+    """Whether the schema expects a mapping at `pointer` (a section, a named agent or stage, `args`)."""
+    model: type[BaseModel] | None = Workflow
+    parts = list(pointer)
+    while parts and model is not None:
+        part = parts.pop(0)
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return False
+        annotation = info.annotation
+        nested = _model_of(annotation)
+        if nested is None:
+            # a free-form mapping such as `args`: the mapping itself, nothing below it
+            return not parts and typing.get_origin(annotation) is dict
+        kind, sub = nested
+        if kind == "dict":
+            if not parts:
+                return True
+            parts.pop(0)  # the agent's or stage's name
+        model = sub
+    return not parts
+
+
 class Checker:
     """Collects diagnostics for one workflow document."""
 
@@ -51,14 +76,24 @@ class Checker:
         self.workflow_dir = workflow_dir
         self.found: list[Diagnostic] = []
 
-    def add(self, severity: Severity, pointer: Pointer, code: str, message: str) -> None:
+    def add(
+        self,
+        severity: Severity,
+        pointer: Pointer,
+        code: str,
+        message: str,
+        *,
+        payload: str | int | float | None = None,
+        line: int | None = None,
+    ) -> None:
         self.found.append(
             Diagnostic(
                 severity,
                 _clip(printable(dotted(pointer)), 300),
                 code,
                 _clip(printable(message), 1000),
-                self.lines.line_of(pointer),
+                line if line is not None else self.lines.line_of(pointer),
+                payload=_clip(printable(payload), 300) if isinstance(payload, str) else payload,
             )
         )
 
@@ -66,17 +101,26 @@ class Checker:
     def check_raw(self, data: dict[str, Any]) -> None:
         self._walk_model(Workflow, data, ())
         for pointer, value in _iter_values(data, ()):
+            if value is None and pointer and is_mapping_at(pointer):
+                # vik: "invalid type: unit value, expected struct ..."; an empty value (`loop:`) is `{}`
+                self.add(
+                    Severity.ERROR,
+                    pointer,
+                    "invalid_type",
+                    "must be a mapping (got null); leave the value empty or write {} for an empty one",
+                )
+                continue
             if isinstance(value, dict):
                 for key in value:
                     if isinstance(key, str) and not key.strip():
                         self.add(
                             Severity.ERROR,
                             (*pointer, key),
-                            "empty_string",
+                            "empty_str",
                             f"empty key {key!r} under `{dotted(pointer) or 'the top level'}`",
                         )
-            if isinstance(value, str) and not value.strip():
-                self.add(Severity.ERROR, pointer, "empty_string", "must not be an empty string")
+            if isinstance(value, str) and _vik_empty_str(pointer, value):
+                self.add(Severity.ERROR, pointer, "empty_str", "cannot be an empty string")
             elif isinstance(value, dict) and not value and pointer in _NON_EMPTY_MAPS:
                 self.add(Severity.ERROR, pointer, "empty_map", "must not be an empty map")
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -85,7 +129,13 @@ class Checker:
                 if isinstance(value, float) and not math.isfinite(value):
                     self.add(Severity.ERROR, pointer, "not_finite", f"must be a finite number (got {value})")
                 elif value <= 0:
-                    self.add(Severity.ERROR, pointer, "non_positive", f"must be greater than 0 (got {value})")
+                    self.add(
+                        Severity.ERROR,
+                        pointer,
+                        "non_positive_number",
+                        f"must be greater than 0 (got {value})",
+                        payload=value,
+                    )
                 elif value > MAX_NUMBER:
                     shown = str(value) if len(str(value)) <= 30 else f"a {len(str(value))}-digit number"
                     self.add(Severity.ERROR, pointer, "too_large", f"must be at most {MAX_NUMBER} (got {shown})")
@@ -129,7 +179,8 @@ class Checker:
             child = (*pointer, str(key))
             if str(key) not in allowed:
                 if str(key).strip():  # an empty key is already an error
-                    self.add(Severity.WARNING, child, "unknown_field", f"unknown field `{key}` is ignored")
+                    hint = did_you_mean(str(key), allowed)
+                    self.add(Severity.WARNING, child, "unknown_field", f"unknown field `{key}` is ignored{hint}")
                 continue
             nested = _model_of(model.model_fields[str(key)].annotation)
             if not nested:
@@ -182,7 +233,7 @@ class Checker:
                     "unknown_runtime",
                     f"unknown runtime `{printable(runtime)}` (expected one of: {', '.join(RUNTIMES)})",
                 )
-            elif check_path and runtime != "demo" and command != "":
+            elif check_path and runtime != "demo" and command != "":  # doctor --deep, run and the UI
                 executable = resolve_executable(command or DEFAULT_EXECUTABLES[runtime], self.workflow_dir)
                 if executable is None:
                     shown = command or DEFAULT_EXECUTABLES[runtime]
@@ -199,11 +250,13 @@ class Checker:
             base = ("issue", "stages", str(stage_name))
             agent_name = stage.get("agent")
             if isinstance(agent_name, str) and agent_name.strip() and agent_name not in agents:
+                known = [str(name) for name in agents]
                 self.add(
                     Severity.ERROR,
                     (*base, "agent"),
-                    "undefined_agent",
-                    f"agent `{printable(agent_name)}` is not defined in `agents`",
+                    "unknown_agent",
+                    f"agent `{printable(agent_name)}` is not defined in `agents`{did_you_mean(agent_name, known)}",
+                    payload=agent_name,
                 )
             sources = [s for s in ("prompt", "prompt_file") if stage.get(s) is not None]
             if len(sources) != 1:
@@ -220,12 +273,90 @@ class Checker:
                 if not path.is_absolute():
                     path = self.workflow_dir / path
                 if not path.is_file():
+                    # vik does not look: the stage fails when it renders. A warning, so vik's verdict stands.
                     self.add(
-                        Severity.ERROR,
+                        Severity.WARNING,
                         (*base, "prompt_file"),
                         "prompt_file_missing",
-                        f"prompt file not found: {printable(str(path))}",
+                        f"prompt file not found: {printable(str(path))} (the stage will fail until it exists)",
                     )
+                else:
+                    self._check_prompt_file(path, (*base, "prompt_file"))
+        self._check_templates(data)
+
+    # -- templates ----------------------------------------------------------------------
+    def _check_templates(self, data: dict[str, Any]) -> None:
+        """Every template vik renders: the pull command, hooks and inline prompts."""
+        issue = _mapping(data.get("issue"))
+        texts: list[tuple[Pointer, Any, frozenset[str], bool]] = [
+            (
+                ("issues", "pull", "command"),
+                _mapping(_mapping(data.get("issues")).get("pull")).get("command"),
+                PULL_NAMES,
+                True,
+            ),
+            (("issue", "hooks", "after_create"), _mapping(issue.get("hooks")).get("after_create"), STAGE_NAMES, False),
+        ]
+        for stage_name, stage in _mapping(issue.get("stages")).items():
+            if not isinstance(stage, dict):
+                continue
+            base = ("issue", "stages", str(stage_name))
+            texts.append(((*base, "prompt"), stage.get("prompt"), STAGE_NAMES, True))
+            for hook in ("before_run", "after_run"):
+                texts.append(((*base, "hooks", hook), _mapping(stage.get("hooks")).get(hook), STAGE_NAMES, True))
+        for pointer, source, names, has_stage in texts:
+            if not isinstance(source, str):
+                continue
+            problem = check_template(source, names, stage=has_stage)
+            if problem is not None:
+                where = f" (template line {problem.line})" if problem.line else ""
+                self.add(
+                    Severity.ERROR,
+                    pointer,
+                    "template_error",
+                    problem.message + where,
+                    line=self.lines.line_in_value(pointer, problem.line),
+                )
+
+    def _check_prompt_file(self, path: Path, pointer: Pointer) -> None:
+        try:
+            source = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self.add(Severity.ERROR, pointer, "prompt_file_unreadable", f"cannot read prompt file {path}: {exc}")
+            return
+        problem = check_template(source, STAGE_NAMES)
+        if problem is not None:
+            where = f"{path}:{problem.line}" if problem.line else str(path)
+            self.add(Severity.ERROR, pointer, "template_error", f"{where}: {problem.message}")
+
+
+_VIK_EMPTY_TRIMMED = {
+    ("agents", "*", "model"),
+    ("issues", "pull", "command"),
+    ("issue", "stages", "*", "agent"),
+    ("issue", "stages", "*", "when", "state"),
+    ("issue", "stages", "*", "prompt"),
+}
+_VIK_EMPTY_EXACT = {("workspace", "root"), ("issue", "stages", "*", "prompt_file")}
+
+
+def _vik_empty_str(pointer: Pointer, value: str) -> bool:
+    """vik's `empty_str`: only these fields, some after trimming and some only when exactly ''."""
+    parts = list(pointer)
+    if len(parts) > 1 and parts[0] == "agents":
+        parts[1] = "*"
+    if len(parts) > 2 and parts[:2] == ["issue", "stages"]:
+        parts[2] = "*"
+    shape = tuple(parts)
+    if shape in _VIK_EMPTY_EXACT:
+        return value == ""
+    return shape in _VIK_EMPTY_TRIMMED and not value.strip()
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """`; did you mean `x`?` for a near miss among `choices` (difflib), else nothing."""
+    close = get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
+    return f"; did you mean `{close[0]}`?" if close else ""
 
 
 def resolve_executable(command: str, workflow_dir: Path) -> str | None:

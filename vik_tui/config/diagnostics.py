@@ -22,16 +22,22 @@ class Diagnostic:
     message: str
     line: int | None = None
     column: int | None = None
+    # vik's codes that carry a value (`non_positive_number`, `unknown_agent`) are written in JSON
+    # the way vik writes them, externally tagged: {"non_positive_number": 0}
+    payload: str | int | float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["severity"] = self.severity.value
+        payload = data.pop("payload")
+        if payload is not None:
+            data["code"] = {self.code: payload}
         if self.column is None:
             data.pop("column")
         return data
 
     def render(self, file_name: str = "") -> str:
-        """`workflow.yml:12: error [undefined_agent] issue.stages.plan.agent: ...`."""
+        """`workflow.yml:12: error [unknown_agent] issue.stages.plan.agent: ...`."""
         where = f"{file_name}:{self.line}" if self.line else file_name
         if self.column and self.line:
             where += f":{self.column}"

@@ -31,7 +31,9 @@ class _SafeWriter:
 
 def run_doctor(path: str | Path, strict: bool, as_json: bool, out: TextIO, deep: DeepCheck | None = None) -> int:
     """Print every finding about the workflow at `path` and return the exit code."""
-    result = load_workflow(path)
+    # executables on PATH are the environment's business, not the file's (vik does not look):
+    # only --deep, which also runs the pull command, checks them
+    result = load_workflow(path, check_path=deep is not None)
     diagnostics = list(result.diagnostics)
     if deep is not None and result.ok:
         diagnostics += deep(result)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
-from vik_tui.config.checks import Checker
+from vik_tui.config.checks import Checker, is_mapping_at
 from vik_tui.config.diagnostics import Diagnostic, Severity
 from vik_tui.config.schema import Workflow
 from vik_tui.config.yaml_lines import LineMap, YamlSyntaxError, parse_yaml
@@ -63,7 +63,7 @@ def load_workflow(path: str | Path, check_path: bool = True) -> LoadResult:
     except OSError as exc:
         return _fatal(path, "file_unreadable", f"cannot read workflow file {path}: {exc.strerror or exc}")
     try:
-        data, lines = parse_yaml(text)
+        data, lines = parse_yaml(text, is_mapping=is_mapping_at)
     except YamlSyntaxError as exc:
         return _fatal(path, exc.code, exc.message, exc.line, exc.column)
     if not isinstance(data, dict):

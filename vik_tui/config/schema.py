@@ -58,7 +58,7 @@ class AgentConfig(_Model):
     """One named agent: a runtime, a model, extra CLI args, optional executable."""
 
     runtime: StrictStr
-    model: StrictStr | None = None
+    model: StrictStr  # required, as in vik
     args: dict[str, Any] = Field(default_factory=dict)
     command: StrictStr | None = None
 
@@ -94,7 +94,7 @@ class PullConfig(_Model):
     """The shell command that prints the tracker's issues as a JSON array."""
 
     command: StrictStr
-    idle_sec: Number = 5
+    idle_sec: StrictInt = 5  # whole seconds, as vik: `2.5` is refused
 
 
 class IssuesConfig(_Model):

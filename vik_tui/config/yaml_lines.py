@@ -9,6 +9,7 @@ are recorded so diagnostics can report them.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +28,20 @@ class LineMap:
     lines: dict[Pointer, int] = field(default_factory=dict)
     # (pointer of the repeated key, line of the repeat, line of the first occurrence)
     duplicates: list[tuple[Pointer, int, int]] = field(default_factory=list)
+    # where each scalar value starts, and its style ('|' literal, '>' folded, quotes, None plain)
+    scalars: dict[Pointer, tuple[int, str | None]] = field(default_factory=dict)
+
+    def line_in_value(self, pointer: Pointer, value_line: int | None) -> int | None:
+        """The document line of line `value_line` (1-based) of a text value, where it can be known."""
+        start = self.scalars.get(pointer)
+        if start is None or value_line is None:
+            return self.line_of(pointer)
+        line, style = start
+        if style == "|":
+            return line + value_line  # the text starts on the line after the `|`
+        if value_line == 1 and style != ">":
+            return line
+        return self.line_of(pointer)
 
     def line_of(self, pointer: Pointer) -> int | None:
         """The line of `pointer`, or of its nearest ancestor that has one."""
@@ -60,7 +75,12 @@ def _key_text(key_node: yaml.Node) -> str:
     return "<mapping key>" if isinstance(key_node, yaml.MappingNode) else "<sequence key>"
 
 
-def _walk(root: yaml.Node, out: dict[Pointer, int], duplicates: list[tuple[Pointer, int, int]]) -> None:
+def _walk(
+    root: yaml.Node,
+    out: dict[Pointer, int],
+    duplicates: list[tuple[Pointer, int, int]],
+    scalars: dict[Pointer, tuple[int, str | None]],
+) -> None:
     """Record lines; refuse recursive aliases, too many values and too deep nesting. Iterative."""
     count = 0
     # (node, pointer, ids of the collections enclosing it)
@@ -77,6 +97,8 @@ def _walk(root: yaml.Node, out: dict[Pointer, int], duplicates: list[tuple[Point
                 code="yaml_too_large",
             )
         if not isinstance(node, (yaml.MappingNode, yaml.SequenceNode)):
+            if isinstance(node, yaml.ScalarNode) and pointer:
+                scalars.setdefault(pointer, (node.start_mark.line + 1, node.style))
             continue
         if id(node) in enclosing:
             line, column = _mark(node)
@@ -151,8 +173,41 @@ def _bad_scalar(root: yaml.Node) -> yaml.Node | None:
     return None
 
 
-def parse_yaml(text: str) -> tuple[Any, LineMap]:
-    """Return the plain data and a line map; raise YamlSyntaxError on bad or hostile YAML."""
+def _empty_values_as_maps(root: yaml.Node, is_mapping: Callable[[Pointer], bool]) -> None:
+    """`loop:` with nothing after it is an empty map where the schema wants one, as vik (serde_yaml) reads it.
+
+    Only a plain empty scalar counts; `null` and `~` stay null (vik refuses them for a mapping).
+    """
+    stack: list[tuple[yaml.Node, Pointer]] = [(root, ())]
+    seen: set[int] = set()
+    while stack:
+        node, pointer = stack.pop()
+        if not isinstance(node, yaml.MappingNode) or id(node) in seen:
+            continue
+        seen.add(id(node))
+        for index, (key_node, value_node) in enumerate(node.value):
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            child = (*pointer, str(key_node.value))
+            if not is_mapping(child):
+                continue
+            if (
+                isinstance(value_node, yaml.ScalarNode)
+                and value_node.tag == "tag:yaml.org,2002:null"
+                and value_node.value == ""
+                and value_node.style is None
+            ):
+                empty = yaml.MappingNode("tag:yaml.org,2002:map", [], value_node.start_mark, value_node.end_mark)
+                node.value[index] = (key_node, empty)
+            else:
+                stack.append((value_node, child))
+
+
+def parse_yaml(text: str, is_mapping: Callable[[Pointer], bool] | None = None) -> tuple[Any, LineMap]:
+    """Return the plain data and a line map; raise YamlSyntaxError on bad or hostile YAML.
+
+    `is_mapping(pointer)` says where the schema expects a mapping: an empty value there reads as `{}`.
+    """
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -175,10 +230,13 @@ def parse_yaml(text: str) -> tuple[Any, LineMap]:
         ) from None
     lines: dict[Pointer, int] = {}
     duplicates: list[tuple[Pointer, int, int]] = []
+    scalars: dict[Pointer, tuple[int, str | None]] = {}
     if node is None:
         return None, LineMap(lines)
     lines[()] = node.start_mark.line + 1
-    _walk(node, lines, duplicates)
+    _walk(node, lines, duplicates, scalars)  # first: it refuses recursive aliases the rewrite below would loop on
+    if is_mapping is not None:
+        _empty_values_as_maps(node, is_mapping)
     loader = yaml.SafeLoader("")
     try:
         data = loader.construct_document(node)
@@ -192,4 +250,4 @@ def parse_yaml(text: str) -> tuple[Any, LineMap]:
         raise YamlSyntaxError(f"YAML value cannot be read: {exc}", line, column) from None
     finally:
         loader.dispose()
-    return data, LineMap(lines, duplicates)
+    return data, LineMap(lines, duplicates, scalars)

@@ -138,9 +138,10 @@ loop:
 agents:
   demo:
     runtime: demo
-    args:
-      speed: {speed}
-      tracker: {tracker}
+    model: simulated
+    args:  # forwarded as written, as vik does: the keys carry their own dashes
+      --speed: {speed}
+      --tracker: {tracker}
 
 issues:
   pull:

@@ -15,6 +15,8 @@ from typing import Any
 from vik_tui.config.diagnostics import Diagnostic, Severity
 from vik_tui.config.ids import unsafe_id_reason
 from vik_tui.config.loader import LoadResult
+from vik_tui.engine import templates
+from vik_tui.engine.paths import Layout
 from vik_tui.engine.proc import describe_exit, run_shell, tail
 
 ALIASES: dict[str, tuple[str, ...]] = {
@@ -183,9 +185,14 @@ def pull_check(result: LoadResult) -> list[Diagnostic]:
     workflow = result.workflow
     pointer = "issues.pull.command"
     line = result.lines.line_of(("issues", "pull", "command"))
-    pulled = asyncio.run(
-        run_pull(workflow.issues.pull.command, result.path.parent, float(workflow.loop.pull_timeout_sec))
-    )
+    layout = Layout.for_workflow(workflow, result.path)
+    try:
+        command = templates.render(
+            workflow.issues.pull.command, templates.pull_context(layout.workflow_path, layout.root), pointer
+        )
+    except templates.TemplateError as exc:
+        return [Diagnostic(Severity.ERROR, pointer, "pull_failed", str(exc), line)]
+    pulled = asyncio.run(run_pull(command, result.path.parent, float(workflow.loop.pull_timeout_sec)))
     if not pulled.ok:
         return [Diagnostic(Severity.ERROR, pointer, "pull_failed", pulled.error or "pull failed", line)]
     return [Diagnostic(Severity.WARNING, pointer, "issue_rejected", item.reason, line) for item in pulled.rejected]

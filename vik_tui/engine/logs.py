@@ -1,4 +1,9 @@
-"""Daily JSON-lines log files (INFO+ and errors), kept for 7 days."""
+"""Daily JSON-lines log files (INFO+ and errors), kept for 7 days, in the shape of vik's records.
+
+vik writes tracing-subscriber JSON: `timestamp`, `level` (`INFO`, `WARN`, `ERROR`), `message`,
+the event's fields, `target`. We write the same keys in the same order; the fields are our
+engine event's (`event` names it), and there are no tracing `span`/`spans`.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +13,30 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, TextIO
 
+from vik_tui.engine.engine_events import EngineEvent
+
 RETENTION_DAYS = 7
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50, "fatal": 50}
 _DATED = re.compile(r"^(vik|vik-error)\.log\.(\d{4}-\d{2}-\d{2})$")
+
+
+TARGET = "vik_tui::engine"
+_VIK_LEVELS = {"debug": "DEBUG", "info": "INFO", "warning": "WARN", "warn": "WARN", "error": "ERROR"}
+
+
+def log_record(event: EngineEvent) -> dict[str, Any]:
+    """One engine event as a vik-shaped log record."""
+    fields = event.to_json()
+    ts = str(fields.pop("ts", ""))
+    level = str(fields.pop("level", "info"))
+    record: dict[str, Any] = {
+        "timestamp": ts,
+        "level": _VIK_LEVELS.get(level, level.upper()),
+        "message": event.describe(),
+    }
+    record.update((key, value) for key, value in fields.items() if key not in record)
+    record["target"] = TARGET
+    return record
 
 
 class DailyLog:

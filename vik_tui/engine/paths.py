@@ -25,10 +25,26 @@ class UnsafeIssueId(ValueError):
     """An issue id that cannot be used as a single directory name."""
 
 
+def expand_tilde(value: str) -> str:
+    """`~` and `~/...` become the home directory, as vik expands them (`~user` and `$VAR` are left alone)."""
+    if value == "~" or value.startswith("~/"):
+        return str(Path.home()) + value[1:]
+    return value
+
+
 def resolve_from(base: Path, value: str) -> Path:
-    """Expand `~` and resolve a relative path from `base` (the workflow directory)."""
-    path = Path(os.path.expanduser(value))
-    return path if path.is_absolute() else base / path
+    """vik's rule: expand `~`; an absolute path is kept as written; a relative one is joined to `base`
+    (the workflow directory) with `.` dropped and each `..` removing one component, on paper only."""
+    path = Path(expand_tilde(value))
+    if path.is_absolute():
+        return path
+    out = Path(base)
+    for part in path.parts:
+        if part == "..":
+            out = out.parent
+        elif part != ".":
+            out = out / part
+    return out
 
 
 def workspace_home(workflow: Workflow, workflow_path: Path) -> Path:
@@ -38,8 +54,8 @@ def workspace_home(workflow: Workflow, workflow_path: Path) -> Path:
         return workflow_dir / ".vik"
     if workflow.workspace.root is None:
         env_home = os.environ.get("VIK_HOME")
-        # absolute: agents and hooks run with another working directory
-        return Path(os.path.abspath(os.path.expanduser(env_home))) if env_home else Path.home() / ".vik"
+        # a relative VIK_HOME resolves from the workflow directory, as vik resolves it
+        return resolve_from(workflow_dir, env_home) if env_home else Path.home() / ".vik"
     return resolve_from(workflow_dir, workflow.workspace.root)
 
 

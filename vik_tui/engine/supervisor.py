@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -21,16 +21,16 @@ from vik_tui.agents.events import AgentEvent, Outcome
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
+from vik_tui.engine import daemon, templates
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine import templates
 from vik_tui.engine.clock import iso_in, now_iso
 from vik_tui.engine.hooks import HookResult, run_hook
 from vik_tui.engine.intake import Issue, PullResult, run_pull
-from vik_tui.engine.logs import DailyLog
+from vik_tui.engine.logs import DailyLog, log_record
 from vik_tui.engine.paths import Layout, UnsafeIssueId, resolve_from
 from vik_tui.engine.replay import list_sessions, outcome_of, read_session_records
 from vik_tui.engine.runs import StageRun, backoff_delay
-from vik_tui.engine.service import WorkflowLock, write_json_atomic
+from vik_tui.engine.service import WorkflowLock
 from vik_tui.engine.session import (
     STOP_CANCEL,
     STOP_RECONCILE,
@@ -88,6 +88,8 @@ class Supervisor:
         self._moved_reported: dict[tuple[str, str], tuple[StageRun, str]] = {}  # issue_moved said once
         # issue id -> after_create of a new workspace: every stage of the issue waits for it
         self._workspace_ready: dict[str, asyncio.Future[str | None]] = {}
+        # how this supervisor was started, for state.json's `command` (the CLI sets it)
+        self.command = f"vik-tui run {self.workflow_path}"
 
     # -- subscription ------------------------------------------------------------------
     def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
@@ -96,7 +98,7 @@ class Supervisor:
 
     def emit(self, event: ee.EngineEvent) -> None:
         if event.logged:
-            self._log.write(event.to_json())
+            self._log.write(log_record(event))
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -110,7 +112,7 @@ class Supervisor:
         event = ee.Log(
             level="error", message=f"an engine subscriber failed and was detached: {type(exc).__name__}: {exc}"
         )
-        self._log.write(event.to_json())
+        self._log.write(log_record(event))
         for other in list(self._listeners):
             with contextlib.suppress(Exception):
                 other(event)
@@ -321,15 +323,7 @@ class Supervisor:
         if self.use_lock:
             self._lock.acquire(holder)  # raises AlreadyRunning
         self.layout.root.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(
-            self.layout.state_file,
-            {
-                **holder,
-                "workflow_path": str(self.workflow_path),
-                "log_dir": str(self.layout.logs_dir),
-                "sessions_dir": str(self.layout.sessions_dir),
-            },
-        )
+        daemon.write_state(self.layout.state_file, daemon.ServiceState.for_supervisor(self.layout, self.command))
         self.emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
         watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
         try:
@@ -341,6 +335,7 @@ class Supervisor:
             await self._shutdown()
             self.emit(ee.SupervisorStopped(iterations=self.iterations))
             self._log.close()
+            daemon.remove_state(self.layout.state_file, os.getpid())  # vik removes it at a clean exit
             if self.use_lock:
                 self._lock.release()
         return 0
@@ -395,7 +390,16 @@ class Supervisor:
         self.intake_status = IntakeStatus.POLLING
         self.emit(ee.IntakePolling())
         pull = self.workflow.issues.pull
-        result = await run_pull(pull.command, self.layout.workflow_dir, float(self.workflow.loop.pull_timeout_sec))
+        try:
+            command = templates.render(
+                pull.command,
+                templates.pull_context(self.workflow_path, self.layout.root),
+                "issues.pull.command",
+            )
+        except templates.TemplateError as exc:
+            result = PullResult(error=f"cannot render the pull command: {exc}")
+        else:
+            result = await run_pull(command, self.layout.workflow_dir, float(self.workflow.loop.pull_timeout_sec))
         self.iterations += 1
         if not result.ok:
             self.intake_error = result.error
@@ -604,7 +608,8 @@ class Supervisor:
             if source is None:
                 prompt_path = resolve_from(self.layout.workflow_dir, run.config.prompt_file or "")
                 source = prompt_path.read_text(encoding="utf-8")
-            prompt = await templates.render_prompt(source, context, workdir, f"stage {run.stage} prompt")
+            # exec() runs in the supervisor's own directory, as vik runs it in its process's
+            prompt = await templates.render_prompt(source, context, Path.cwd(), f"stage {run.stage} prompt")
         except (OSError, UnicodeDecodeError) as exc:
             return f"cannot read prompt file: {exc}", ""
         except templates.TemplateError as exc:
@@ -632,7 +637,9 @@ class Supervisor:
             self.layout.issue_workdir(issue.id)  # re-check: the directory must not be a symlink out
             if after_create:
                 hooks_timeout = float(workflow.loop.hook_timeout_sec)
-                result = await self._hook(run, "after_create", after_create, context, workdir, hooks_timeout)
+                result = await self._hook(
+                    run, "after_create", after_create, templates.without_stage(context), workdir, hooks_timeout
+                )
                 failure = None if result.ok else result.summary
             else:
                 failure = None
@@ -802,18 +809,17 @@ class Supervisor:
             runs.sort(key=lambda r: order.get(r.stage, len(order)))
         return grouped
 
-    def _on_session_events(self, session: StageSession, records: Sequence[AgentEvent | dict[str, Any]]) -> None:
+    def _on_session_events(self, session: StageSession, records: list[AgentEvent]) -> None:
         snap = session.snap
         if not self._listeners:
             return
-        events = [r if isinstance(r, AgentEvent) else AgentEvent.from_record(r) for r in records]
         self.emit(
             ee.AgentEvents(
                 issue=snap.issue_id,
                 stage=snap.stage,
                 attempt=snap.attempt,
                 session_file=snap.session_file,
-                records=events,
+                records=records,
             )
         )
 

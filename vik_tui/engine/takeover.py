@@ -18,6 +18,7 @@ from vik_tui.agents.events import SessionStarted
 from vik_tui.agents.resume import NotResumable, resume_command
 from vik_tui.config.schema import AgentConfig
 from vik_tui.engine.replay import read_session_head
+from vik_tui.engine.workspace_tools import split_tmux
 
 
 class TakeoverRefused(Exception):
@@ -46,18 +47,7 @@ def agent_session_id(session_file: str) -> str | None:
 
 def open_tmux_split(plan: TakeoverPlan) -> tuple[bool, str]:
     """Run the plan in a new tmux pane beside the app, so the UI keeps streaming."""
-    try:
-        completed = subprocess.run(
-            ["tmux", "split-window", "-h", "-c", str(plan.cwd), plan.command_line],
-            capture_output=True,
-            text=True,
-            timeout=10,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        return False, f"tmux split-window failed: {exc}"
-    if completed.returncode != 0:
-        return False, f"tmux split-window failed: {completed.stderr.strip() or completed.returncode}"
-    return True, f"took over {plan.what} in a tmux pane: {plan.command_line}"
+    return split_tmux(plan.cwd, plan.command_line, f"took over {plan.what} in a tmux pane: {plan.command_line}")
 
 
 def run_foreground(plan: TakeoverPlan) -> int:

@@ -1,18 +1,23 @@
-"""Render hooks and prompts: sandboxed, strict Jinja2, then prompt `exec(cmd)` expansion."""
+"""Render hooks, prompts and the pull command with vik's engine (MiniJinja, strict), then expand
+prompt `exec(cmd)`.
+
+The environment's settings live in `config.jinja` (doctor checks templates with the same ones).
+"""
 
 from __future__ import annotations
 
 import os
 import re
-import shlex
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jinja2
-from jinja2.sandbox import ImmutableSandboxedEnvironment, SandboxedEnvironment
+import minijinja
 
+from vik_tui.config.jinja import TEMPLATE_NAME, environment, freeze, shquote, vik_text
 from vik_tui.engine.proc import describe_exit, run_shell, tail
+
+__all__ = ["shquote"]  # re-exported: hooks quote tracker text with it
 
 EXEC_PATTERN = re.compile(r"!?`exec\((.*?)\)`", re.DOTALL)
 EXEC_TIMEOUT_SEC = 30.0
@@ -22,25 +27,7 @@ class TemplateError(Exception):
     """A template that cannot be rendered; the message says which and why."""
 
 
-def shquote(value: Any) -> str:
-    """Quote tracker text for a POSIX shell, so hooks can embed it safely."""
-    return shlex.quote("" if value is None else str(value))
-
-
-def _environment(finalize: Callable[[Any], Any] | None = None) -> SandboxedEnvironment:
-    # Immutable: a template cannot modify the lists and dicts it is given (they are shared with
-    # the engine's copy of the issue).
-    env = ImmutableSandboxedEnvironment(
-        undefined=jinja2.StrictUndefined,
-        autoescape=False,
-        keep_trailing_newline=True,
-        finalize=finalize,
-    )
-    env.filters["shquote"] = shquote
-    return env
-
-
-_ENV = _environment()
+_ENV = environment()
 
 
 def build_context(
@@ -50,9 +37,16 @@ def build_context(
     workspace_root: Path,
     workflow_path: Path,
 ) -> dict[str, Any]:
-    """The variables every hook and prompt sees (docs/architecture.md §3, "Workspace, hooks and prompt")."""
+    """The variables every hook and prompt sees (docs/architecture.md §3, "Workspace, hooks and prompt").
+
+    `stage=None` (after_create, which runs once per issue) leaves `issue.stage` undefined, as vik does.
+    """
     issue = dict(issue_fields)
-    issue.update(workdir=str(workdir), stage=stage)
+    issue["workdir"] = str(workdir)
+    if stage is None:
+        issue.pop("stage", None)
+    else:
+        issue["stage"] = stage
     return {
         "issue": issue,
         "workspace_root": str(workspace_root),
@@ -62,22 +56,47 @@ def build_context(
     }
 
 
+def without_stage(context: dict[str, Any]) -> dict[str, Any]:
+    """The same context with `issue.stage` undefined: after_create's, as vik builds it."""
+    issue = {k: v for k, v in context["issue"].items() if k != "stage"}
+    return {**context, "issue": issue}
+
+
+def pull_context(workflow_path: Path, workspace_root: Path) -> dict[str, Any]:
+    """What the pull command sees (vik: the workflow's paths and `env`, no `issue`)."""
+    return {
+        "workflow_path": str(workflow_path),
+        "workflow_dir": str(workflow_path.parent),
+        "workspace_root": str(workspace_root),
+        "env": dict(os.environ),
+    }
+
+
 def render(source: str, context: dict[str, Any], name: str = "template") -> str:
     """Render strictly: an unknown variable is an error naming it."""
     return _render_with(_ENV, source, context, name)
 
 
-def _render_with(env: SandboxedEnvironment, source: str, context: dict[str, Any], name: str) -> str:
+def _render_with(env: minijinja.Environment, source: str, context: dict[str, Any], name: str) -> str:
     try:
-        return env.from_string(source).render(context)
-    except jinja2.UndefinedError as exc:
-        raise TemplateError(f"{name}: undefined variable ({exc.message})") from None
-    except jinja2.TemplateSyntaxError as exc:
-        raise TemplateError(f"{name}: template syntax error at line {exc.lineno}: {exc.message}") from None
-    except jinja2.exceptions.SecurityError as exc:
-        raise TemplateError(f"{name}: blocked by the template sandbox: {exc}") from None
-    except Exception as exc:  # a template may raise anything (e.g. a filter on a bad value)
+        return env.render_str(source, TEMPLATE_NAME, **freeze(context))
+    except minijinja.TemplateError as exc:
+        raise TemplateError(describe_template_error(exc, name)) from None
+    except Exception as exc:  # a filter may raise anything on a bad value
         raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from None
+
+
+def describe_template_error(exc: minijinja.TemplateError, name: str) -> str:
+    """One line: which template, what kind of problem, where, without MiniJinja's source excerpt."""
+    detail = exc.detail or exc.message.split("\n", 1)[0]
+    where = f" at line {exc.line}" if exc.line else ""
+    if exc.kind == "UndefinedError":
+        return f"{name}: undefined variable{where} ({detail})"
+    if exc.kind == "SyntaxError":
+        return f"{name}: template syntax error{where}: {detail}"
+    if exc.kind == "OutOfFuel":
+        return f"{name}: template ran too long (a runaway loop?){where}"
+    return f"{name}: {detail}{where}"
 
 
 async def expand_exec(text: str, cwd: Path, timeout_sec: float = EXEC_TIMEOUT_SEC) -> str:
@@ -120,17 +139,15 @@ _SHIELD = str.maketrans({"`": _MARK + "\ue001", _MARK: _MARK + "\ue002"})
 _UNSHIELD = re.compile(_MARK + "([\ue001\ue002])")
 
 
-def _shield(value: Any) -> Any:
-    if isinstance(value, jinja2.Undefined):
-        return value
-    return str(value).translate(_SHIELD)
+def _shield(value: Any) -> str:
+    return vik_text(value).translate(_SHIELD)
 
 
 def _unshield(text: str) -> str:
     return _UNSHIELD.sub(lambda m: "`" if m.group(1) == "\ue001" else _MARK, text)
 
 
-_PROMPT_ENV = _environment(finalize=_shield)
+_PROMPT_ENV = environment(finalizer=_shield)
 
 
 async def render_prompt(
@@ -140,7 +157,8 @@ async def render_prompt(
     name: str = "prompt",
     exec_timeout_sec: float = EXEC_TIMEOUT_SEC,
 ) -> str:
-    """Jinja first, then exec expansion in the issue workspace.
+    """MiniJinja first, then exec expansion with `cwd` as the working directory (the supervisor
+    passes its own, as vik runs exec() in its process's directory).
 
     Only `exec(...)` written in the prompt source runs; one arriving inside a substituted value
     (an issue title, say) stays literal text.

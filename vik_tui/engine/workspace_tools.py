@@ -20,11 +20,12 @@ def inside_tmux() -> bool:
     return bool(os.environ.get("TMUX")) and shutil.which("tmux") is not None
 
 
-def open_tmux_split(workdir: Path) -> tuple[bool, str]:
-    """Open `$SHELL` in a new tmux pane beside the app, starting in `workdir`."""
+def split_tmux(cwd: Path, command: str, done: str) -> tuple[bool, str]:
+    """Run `command` (a shell command line) in a new tmux pane beside the app, starting in `cwd`,
+    so the UI keeps streaming; (ok, what to tell the user)."""
     try:
         completed = subprocess.run(
-            ["tmux", "split-window", "-h", "-c", str(workdir), user_shell()],
+            ["tmux", "split-window", "-h", "-c", str(cwd), command],
             capture_output=True,
             text=True,
             timeout=10,
@@ -33,7 +34,12 @@ def open_tmux_split(workdir: Path) -> tuple[bool, str]:
         return False, f"tmux split-window failed: {exc}"
     if completed.returncode != 0:
         return False, f"tmux split-window failed: {completed.stderr.strip() or completed.returncode}"
-    return True, f"opened a shell in {workdir} (tmux pane)"
+    return True, done
+
+
+def open_tmux_split(workdir: Path) -> tuple[bool, str]:
+    """Open `$SHELL` in a new tmux pane beside the app, starting in `workdir`."""
+    return split_tmux(workdir, user_shell(), f"opened a shell in {workdir} (tmux pane)")
 
 
 def run_shell_foreground(workdir: Path) -> int:

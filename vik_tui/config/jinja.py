@@ -1,0 +1,155 @@
+"""The template engine vik uses (MiniJinja, through its Python binding), set up as vik sets it up.
+
+Both the engine (rendering hooks, prompts and the pull command) and doctor (checking them
+before anything runs) build their environments here, so a template doctor accepts is one the
+engine can render. It lives in `config` because doctor may not import the engine.
+
+vik's settings: strict undefined, no Python compatibility methods (`.items()`), one trailing
+newline dropped, values printed the MiniJinja way (`true`, `none`, `["a", "b"]`). Ours on top:
+the `shquote` filter, a fuel limit so a runaway loop fails instead of hanging the supervisor,
+and read-only data (the binding would let a template call `list.append` on a Python list).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shlex
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import minijinja
+
+# About 0.4 s of work on a slow machine: far beyond any real prompt, short enough not to stall
+# the event loop for long. vik sets no limit (a difference listed in the README).
+FUEL = 10_000_000
+TEMPLATE_NAME = "<string>"  # what vik names its templates (and no auto-escaping follows from it)
+
+# What every template may use; `issue` is absent from the pull command's context.
+STAGE_NAMES = frozenset({"issue", "workflow_path", "workflow_dir", "workspace_root", "env"})
+PULL_NAMES = frozenset({"workflow_path", "workflow_dir", "workspace_root", "env"})
+
+
+def shquote(value: Any) -> str:
+    """Quote tracker text for a POSIX shell, so hooks can embed it safely."""
+    return shlex.quote("" if value is None else value if isinstance(value, str) else vik_text(value))
+
+
+def _float_text(value: float) -> str:
+    """`1.0`, `2.5`: a whole float keeps its `.0`, as MiniJinja prints it."""
+    if math.isfinite(value) and value == int(value) and abs(value) < 1e16:
+        return f"{int(value)}.0"
+    return repr(value)
+
+
+def _nested_text(value: Any) -> str:
+    """A value inside a list or map: strings quoted, the rest as at the top level."""
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return vik_text(value)
+
+
+def vik_text(value: Any) -> str:
+    """How MiniJinja prints a value: `true`, `none`, `["bug", "ui"]`, `{"a": 1}` (keys sorted, as vik's maps)."""
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, float):
+        return _float_text(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, Mapping):
+        items = sorted(value.items(), key=lambda kv: str(kv[0]))
+        return "{" + ", ".join(f"{_nested_text(k)}: {_nested_text(v)}" for k, v in items) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_nested_text(item) for item in value) + "]"
+    return str(value)
+
+
+def freeze(value: Any) -> Any:
+    """Read-only copies of maps and lists, so a template cannot change the engine's data."""
+    if isinstance(value, Mapping):
+        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+    if isinstance(value, list | tuple):
+        return tuple(freeze(item) for item in value)
+    return value
+
+
+def environment(finalizer: Callable[[Any], Any] = vik_text) -> minijinja.Environment:
+    """A fresh environment with vik's settings and ours (see the module docstring)."""
+    env = minijinja.Environment(
+        undefined_behavior="strict",
+        keep_trailing_newline=False,
+        pycompat=False,
+        fuel=FUEL,
+        finalizer=finalizer,
+    )
+    env.add_filter("shquote", shquote)
+    return env
+
+
+_CHECK_ENV = environment()
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """What is wrong with a template, and on which of its lines (1-based) when that is known."""
+
+    line: int | None
+    message: str
+
+
+def check_template(source: str, names: frozenset[str], *, stage: bool = True) -> TemplateProblem | None:
+    """Syntax, and variables no context will have: what doctor can know without rendering.
+
+    `issue.<field>` cannot be checked (tracker fields vary) except `issue.stage` where there is
+    no stage (after_create), and `env.<NAME>` depends on the environment the supervisor runs in.
+    """
+    try:
+        top = _CHECK_ENV.undeclared_variables_in_str(source)
+        nested = _CHECK_ENV.undeclared_variables_in_str(source, nested=True)
+    except minijinja.TemplateError as exc:
+        return TemplateProblem(exc.line, f"template syntax error: {exc.detail or exc.message}")
+    except UnicodeError:  # a lone surrogate from a broken YAML escape
+        return TemplateProblem(None, "template text is not valid Unicode")
+    for name in sorted(top - names):
+        if not _is_global(name):
+            return TemplateProblem(_line_of(source, name), f"undefined variable `{name}`{_known_hint(name, names)}")
+    if not stage and "issue.stage" in nested:
+        return TemplateProblem(
+            _line_of(source, r"issue\s*\.\s*stage"),
+            "`issue.stage` is undefined in after_create (it runs once per issue, before any stage)",
+        )
+    return None
+
+
+def _is_global(name: str) -> bool:
+    """A MiniJinja global such as `range`, `dict` or `namespace`."""
+    try:
+        return bool(_CHECK_ENV.eval_expr(f"{name} is defined"))
+    except minijinja.TemplateError:
+        return False
+
+
+def _known_hint(name: str, names: frozenset[str]) -> str:
+    from difflib import get_close_matches
+
+    close = get_close_matches(name, sorted(names), n=1)
+    available = ", ".join(sorted(names))
+    return f"; did you mean `{close[0]}`?" if close else f" (available: {available})"
+
+
+def _line_of(source: str, pattern: str) -> int | None:
+    """The first line where `pattern` appears as a name inside a `{{ }}` or `{% %}` block."""
+    regex = re.compile(r"(?<![\w.])" + (pattern if "\\" in pattern else re.escape(pattern)) + r"(?!\w)")
+    for block in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", source, re.DOTALL):
+        found = regex.search(block.group(0))
+        if found:
+            return source.count("\n", 0, block.start() + found.start()) + 1
+    return None
