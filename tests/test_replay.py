@@ -69,7 +69,9 @@ def test_older_field_names_are_read_back(tmp_path: Path) -> None:
     path.write_text(
         json.dumps({"kind": "token_usage", "input_tokens": 5, "output_tokens": 2, "cache_read_tokens": 1}) + "\n"
         + json.dumps({"kind": "error", "message": "old", "fatal": False}) + "\n"
+        + json.dumps({"kind": "completed", "success": False, "result": "not logged in"}) + "\n"
     )  # fmt: skip
-    usage, error = read_session_records(path)
+    usage, error, failure = read_session_records(path)
+    assert failure == Error(detail="not logged in", fatal=True)
     assert isinstance(usage, TokenUsage) and (usage.input, usage.output, usage.cache_read) == (5, 2, 1)
     assert isinstance(error, Error) and error.detail == "old"

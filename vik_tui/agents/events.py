@@ -85,6 +85,8 @@ class AgentEvent:
             return Outcome.from_wire(record, record, ts)
         if kind == "unknown" and "scope" in record:  # a rate limit vik's `rate_limit` cannot hold
             kind = "rate_limit"
+        if kind == "completed" and record.get("success") is False:  # an older provider failure
+            return Error(detail=_str_or_none(record.get("result")) or "the agent reported a failure", fatal=True, ts=ts)
         event_cls = KINDS.get(kind)  # type: ignore[arg-type]
         if event_cls is None:
             return Unknown(raw=record, ts=ts)

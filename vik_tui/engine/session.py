@@ -371,8 +371,8 @@ class StageSession:
                 self._retry_notice = None
             case ev.TokenUsage():
                 tokens = snap.tokens
-                for key in ev.TOKEN_KEYS:
-                    tokens[key] = tokens.get(key, 0) + (getattr(event, key) or 0)
+                for key, value in event.counts().items():
+                    tokens[key] = tokens.get(key, 0) + value
             case ev.Completed():
                 self._completed_ok = True
                 self._completion = event
