@@ -196,7 +196,9 @@ class Supervisor:
             is_listed = issue_id in listed
             if not runs:  # an issue that never ran: the same view until intake replaces the issue
                 cached = quiet.get(issue_id)
-                if cached is not None and cached[0] is issue and cached[1] == is_listed:
+                if cached is not None and cached[1] == is_listed and (cached[0] is issue or cached[0] == issue):
+                    if cached[0] is not issue:  # a new pull, the same issue: keep the view, remember the object
+                        quiet[issue_id] = (issue, is_listed, cached[2])
                     issues.append(cached[2])
                     continue
             view = IssueView(
@@ -212,7 +214,7 @@ class Supervisor:
                 quiet[issue_id] = (issue, is_listed, view)
             issues.append(view)
         if len(quiet) > 2 * len(self.issues) + 100:  # forget issues intake no longer knows
-            self._quiet_views = {k: v for k, v in quiet.items() if self.issues.get(k) is v[0]}
+            self._quiet_views = {k: v for k, v in quiet.items() if k in self.issues}
         totals = {"input": 0, "output": 0, "cache_read": 0}
         rate_limits: dict[str, RateLimitView] = {}
         for run in self.runs.values():
