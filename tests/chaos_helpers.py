@@ -57,10 +57,11 @@ def records(path: Path) -> list[dict[str, Any]]:
 
 
 def last_outcome(path: Path) -> dict[str, Any]:
-    """The final record, which carries the outcome fields (`state`, `reason`, ...)."""
+    """The outcome the final record carries (its `outcome` object; older files: the record)."""
     found = records(path)
-    assert found and "state" in found[-1] and "reason" in found[-1], f"{path} has no outcome: {found[-3:]}"
-    return found[-1]
+    outcome = found[-1].get("outcome", found[-1]) if found else {}
+    assert isinstance(outcome, dict) and "state" in outcome and "reason" in outcome, f"{path}: no outcome: {found[-3:]}"
+    return outcome
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 30.0, what: str = "condition") -> Any:

@@ -253,7 +253,7 @@ def _conversation(issue_id: str, start: str) -> list[ev.AgentEvent]:
             input="pytest tests/integration/test_login.py -q --count 20",
             output="....................\n20 passed in 24.87s\n",
         ),
-        ev.Error(fatal=False, ts=t(60), message="Reconnecting... 2/5 (stream disconnected before completion)"),
+        ev.Error(fatal=False, ts=t(60), detail="Reconnecting... 2/5 (stream disconnected before completion)"),
         ev.Message(ts=t(66), text="20 of 20 runs pass now. Writing a short note on the change for the review stage."),
         ev.ToolCall(call_id="c4", name="shell", status="started", ts=t(70), input="git diff --stat"),
     ]
@@ -262,7 +262,7 @@ def _conversation(issue_id: str, start: str) -> list[ev.AgentEvent]:
 def _failed_run(issue_id: str, start: str) -> list[ev.AgentEvent]:
     return [
         *_conversation(issue_id, start)[:5],
-        ev.Error(fatal=True, ts=_at("11:59:31.000"), message="model refused: context window exceeded"),
+        ev.Error(fatal=True, ts=_at("11:59:31.000"), detail="model refused: context window exceeded"),
         ev.Outcome(
             state="failed",
             reason="model refused: context window exceeded",

@@ -17,7 +17,7 @@ from vik_tui.agents import claude_code, codex
 from vik_tui.agents.args import epoch_to_iso, forward_args
 from vik_tui.agents.claude_code import ClaudeMapper
 from vik_tui.agents.codex import CodexMapper
-from vik_tui.agents.events import AgentEvent, Completed, Error
+from vik_tui.agents.events import AgentEvent, Completed, Error, RateLimit, TokenUsage, utc_time
 from vik_tui.agents.registry import RUNTIME_ADAPTERS, RuntimeAdapter, adapter_for
 from vik_tui.config.schema import AgentConfig
 
@@ -161,38 +161,41 @@ def test_demo_command_override() -> None:
 
 
 # --- reference captures -------------------------------------------------------------------
+# Records in vik's vocabulary (src/agent/response.rs), our extra fields after vik's.
 
+
+def tool(call_id: str, name: str, status: str, input: str, output: str | None = None, **ours: Any) -> dict[str, Any]:
+    """A tool_call record: vik's fields (phase from status, raw null), then ours."""
+    phase = "request" if status == "started" else "result"
+    return {"kind": "tool_call", "call_id": call_id, "name": name, "phase": phase, "input": input,
+            "output": output, "raw": None, "status": status, **ours}  # fmt: skip
+
+
+def tokens(input: int, output: int, cache_read: int, cache_write: int = 0, reasoning: int = 0) -> dict[str, Any]:
+    return {"kind": "token_usage", "input": input, "output": output, "cache_read": cache_read,
+            "cache_write": cache_write, "reasoning": reasoning}  # fmt: skip
+
+
+def error(detail: str, fatal: bool = False, retry: bool = False) -> dict[str, Any]:
+    return {"kind": "error", "detail": detail, "fatal": fatal, **({"retry": True} if retry else {})}
+
+
+DONE = "DONE: the work is finished."
 CODEX_SUCCESS = [
     {"kind": "session_started", "session_id": "01a2067a-c705-7fc0-a0df-44e645624731"},
-    {
-        "kind": "tool_call", "call_id": "item_0", "name": "shell", "status": "started",
-        "input": "/bin/bash -lc 'ls -1'",
-    },
-    {
-        "kind": "tool_call", "call_id": "item_0", "name": "shell", "status": "completed",
-        "input": "/bin/bash -lc 'ls -1'", "output": "a.txt\nb.txt\n", "exit_code": 0,
-    },
-    {"kind": "message", "text": "DONE: the work is finished.", "role": "assistant"},
-    {
-        "kind": "token_usage", "input_tokens": 240, "output_tokens": 90, "cache_read_tokens": 24,
-        "cache_write_tokens": 0, "reasoning_tokens": 16,
-    },
-    {"kind": "completed", "success": True, "result": "DONE: the work is finished."},
-]  # fmt: skip
+    tool("item_0", "shell", "started", "/bin/bash -lc 'ls -1'"),
+    tool("item_0", "shell", "completed", "/bin/bash -lc 'ls -1'", "a.txt\nb.txt\n", exit_code=0),
+    {"kind": "message", "text": DONE, "role": "assistant"},
+    tokens(240, 90, 24, reasoning=16),
+    {"kind": "completed"},  # the answer is the message above, not repeated here
+]
 
 _NO_DNS = "stream disconnected before completion: failed to lookup address information: Name does not resolve"
 CODEX_KILLED = [
     {"kind": "session_started", "session_id": "01a2067a-cbd6-7341-9dc1-b45e47ead2e4"},
-    *[{"kind": "error", "message": f"Reconnecting... {n}/5 ({_NO_DNS})", "fatal": False} for n in range(2, 6)],
-    {"kind": "error", "message": f"Falling back from WebSockets to HTTPS transport. {_NO_DNS}", "fatal": False},
-    *[
-        {
-            "kind": "error",
-            "message": "Reconnecting... waiting for network (Connection failed: error sending request)",
-            "fatal": False,
-        }
-    ]
-    * 2,
+    *[error(f"Reconnecting... {n}/5 ({_NO_DNS})", retry=True) for n in range(2, 6)],
+    error(f"Falling back from WebSockets to HTTPS transport. {_NO_DNS}"),
+    *[error("Reconnecting... waiting for network (Connection failed: error sending request)", retry=True)] * 2,
 ]
 
 CLAUDE_SUCCESS = [
@@ -201,17 +204,13 @@ CLAUDE_SUCCESS = [
         "model": "claude-sonnet-4-6", "cwd": "/home/dev/work/issues/42",
     },
     {"kind": "message", "text": "I will list the files.", "role": "assistant"},
-    {"kind": "tool_call", "call_id": "toolu_5cea9d5db53c", "name": "Bash", "status": "started", "input": "ls -1"},
-    {
-        "kind": "tool_call", "call_id": "toolu_5cea9d5db53c", "name": "Bash", "status": "completed",
-        "input": "ls -1", "output": "a.txt\nb.txt",
-    },
-    {"kind": "message", "text": "DONE: the work is finished.", "role": "assistant"},
-    {
-        "kind": "token_usage", "input_tokens": 100, "output_tokens": 40, "cache_read_tokens": 10,
-        "cache_write_tokens": 0, "reasoning_tokens": 0,
-    },
-    {"kind": "completed", "success": True, "result": "DONE: the work is finished."},
+    tokens(50 + 5, 1, 5),  # the first API call, as its first line reports it (cached tokens counted in)
+    tool("toolu_5cea9d5db53c", "Bash", "started", "ls -1"),  # same call: its usage is not counted twice
+    tool("toolu_5cea9d5db53c", "Bash", "completed", "ls -1", "a.txt\nb.txt"),
+    {"kind": "message", "text": DONE, "role": "assistant"},
+    tokens(50 + 5, 1, 5),  # the second API call
+    tokens(165 - 110, 60 - 2, 15 - 10),  # what `modelUsage` adds (side requests): totals 165 / 60 / 15
+    {"kind": "completed"},  # `result` equals the last message: not stored twice
 ]  # fmt: skip
 
 CLAUDE_NOT_LOGGED_IN = [
@@ -220,12 +219,9 @@ CLAUDE_NOT_LOGGED_IN = [
         "model": "claude-sonnet-4-6", "cwd": "/home/dev/work/issues/42",
     },
     # the CLI's own (`<synthetic>`) message: a notice, not the model's word; `raw` keeps the line
-    {"kind": "error", "message": "Not logged in · Please run /login", "fatal": False},
-    {
-        "kind": "token_usage", "input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0,
-        "cache_write_tokens": 0, "reasoning_tokens": 0,
-    },
-    {"kind": "completed", "success": False, "result": "Not logged in · Please run /login"},
+    error("Not logged in · Please run /login"),
+    tokens(0, 0, 0),
+    error("Not logged in · Please run /login", fatal=True),  # is_error: the run failed
 ]  # fmt: skip
 
 EXPECTED = {
@@ -244,107 +240,35 @@ CLAUDE_MAX_TURNS = [
         "cwd": "/home/dev/project/.vik/workflows/-home-dev-project-workflow.yml/issues/A-maxturns",
     },
     {"kind": "message", "text": "I will list the files.", "role": "assistant"},
-    {"kind": "tool_call", "call_id": "toolu_c29326537b6a", "name": "Bash", "status": "started", "input": "ls -1"},
-    {
-        "kind": "tool_call",
-        "call_id": "toolu_c29326537b6a",
-        "name": "Bash",
-        "status": "completed",
-        "input": "ls -1",
-        "output": "a.txt\nb.txt",
-    },
-    {
-        "kind": "token_usage",
-        "input_tokens": 101,
-        "output_tokens": 12,
-        "cache_read_tokens": 1003,
-        "cache_write_tokens": 7,
-        "reasoning_tokens": 0,
-    },
-    {"kind": "completed", "success": False, "result": "Reached maximum number of turns (1)"},
+    tokens(101 + 1003 + 7, 1, 1003, 7),
+    tool("toolu_c29326537b6a", "Bash", "started", "ls -1"),
+    tool("toolu_c29326537b6a", "Bash", "completed", "ls -1", "a.txt\nb.txt"),
+    tokens(7, 14, 0),  # modelUsage: 108 fresh + 1003 read + 7 written in, 15 out
+    error("Reached maximum number of turns (1)", fatal=True),
 ]
 CODEX_429_THEN_SUCCESS = [
     {"kind": "session_started", "session_id": "01a20b06-50d8-7e11-b809-8bb909869bfc"},
-    {
-        "kind": "error",
-        "message": "Reconnecting... 1/5 (exceeded retry limit, last status: 429 Too Many Requests)",
-        "fatal": False,
-    },
-    {"kind": "tool_call", "call_id": "item_0", "name": "shell", "status": "started", "input": "/bin/bash -lc 'ls -1'"},
-    {
-        "kind": "tool_call",
-        "call_id": "item_0",
-        "name": "shell",
-        "status": "completed",
-        "input": "/bin/bash -lc 'ls -1'",
-        "output": "a.txt\nb.txt\n",
-        "exit_code": 0,
-    },
-    {
-        "kind": "tool_call",
-        "call_id": "item_1",
-        "name": "shell",
-        "status": "started",
-        "input": "/bin/bash -lc 'echo second'",
-    },
-    {
-        "kind": "tool_call",
-        "call_id": "item_1",
-        "name": "shell",
-        "status": "completed",
-        "input": "/bin/bash -lc 'echo second'",
-        "output": "second\n",
-        "exit_code": 0,
-    },
-    {"kind": "message", "text": "DONE: the work is finished.", "role": "assistant"},
-    {
-        "kind": "token_usage",
-        "input_tokens": 603,
-        "output_tokens": 126,
-        "cache_read_tokens": 69,
-        "cache_write_tokens": 0,
-        "reasoning_tokens": 6,
-    },
-    {"kind": "completed", "success": True, "result": "DONE: the work is finished."},
+    error("Reconnecting... 1/5 (exceeded retry limit, last status: 429 Too Many Requests)", retry=True),
+    tool("item_0", "shell", "started", "/bin/bash -lc 'ls -1'"),
+    tool("item_0", "shell", "completed", "/bin/bash -lc 'ls -1'", "a.txt\nb.txt\n", exit_code=0),
+    tool("item_1", "shell", "started", "/bin/bash -lc 'echo second'"),
+    tool("item_1", "shell", "completed", "/bin/bash -lc 'echo second'", "second\n", exit_code=0),
+    {"kind": "message", "text": DONE, "role": "assistant"},
+    tokens(603, 126, 69, reasoning=6),
+    {"kind": "completed"},
 ]
+_DEMAND = "We’re currently experiencing high demand, which may cause temporary errors."
 CODEX_500_EVERY_REQUEST = [
     {"kind": "session_started", "session_id": "01a20b06-51b0-7913-9b90-88a375edc1bb"},
-    {
-        "kind": "error",
-        "message": "Reconnecting... 1/5 (We’re currently experiencing high demand, which may cause temporary errors.)",
-        "fatal": False,
-    },
-    {
-        "kind": "error",
-        "message": "Reconnecting... 2/5 (We’re currently experiencing high demand, which may cause temporary errors.)",
-        "fatal": False,
-    },
-    {
-        "kind": "error",
-        "message": "Reconnecting... 3/5 (We’re currently experiencing high demand, which may cause temporary errors.)",
-        "fatal": False,
-    },
-    {
-        "kind": "error",
-        "message": "Reconnecting... 4/5 (We’re currently experiencing high demand, which may cause temporary errors.)",
-        "fatal": False,
-    },
-    {
-        "kind": "error",
-        "message": "Reconnecting... 5/5 (We’re currently experiencing high demand, which may cause temporary errors.)",
-        "fatal": False,
-    },
-    {
-        "kind": "error",
-        "message": "We’re currently experiencing high demand, which may cause temporary errors.",
-        "fatal": False,
-    },
-    {
-        "kind": "error",
-        "message": "We’re currently experiencing high demand, which may cause temporary errors.",
-        "fatal": True,
-    },
+    *[error(f"Reconnecting... {n}/5 ({_DEMAND})", retry=True) for n in range(1, 6)],
+    error(_DEMAND),
+    error(_DEMAND, fatal=True),
 ]
+_OVERLOADED = (
+    "API Error: 529 Overloaded (fake). This is a server-side issue, usually temporary — try again in a "
+    "moment. If it persists, check your inference gateway (127.0.0.1:43781)."
+)
+_DELAYS = ("0.6", "1.2", "2.0", "4.5", "9.1", "17.1", "35.1", "37.9", "35.6", "37.6")
 CLAUDE_529_GIVES_UP = [
     {
         "kind": "session_started",
@@ -352,36 +276,10 @@ CLAUDE_529_GIVES_UP = [
         "model": "claude-sonnet-4-6",
         "cwd": "/home/dev/project/.vik/workflows/-home-dev-project-workflow.yml/issues/A-529",
     },
-    {"kind": "error", "message": "API retry 1/10 (529 overloaded) next in 0.6s", "fatal": False},
-    {"kind": "error", "message": "API retry 2/10 (529 overloaded) next in 1.2s", "fatal": False},
-    {"kind": "error", "message": "API retry 3/10 (529 overloaded) next in 2.0s", "fatal": False},
-    {"kind": "error", "message": "API retry 4/10 (529 overloaded) next in 4.5s", "fatal": False},
-    {"kind": "error", "message": "API retry 5/10 (529 overloaded) next in 9.1s", "fatal": False},
-    {"kind": "error", "message": "API retry 6/10 (529 overloaded) next in 17.1s", "fatal": False},
-    {"kind": "error", "message": "API retry 7/10 (529 overloaded) next in 35.1s", "fatal": False},
-    {"kind": "error", "message": "API retry 8/10 (529 overloaded) next in 37.9s", "fatal": False},
-    {"kind": "error", "message": "API retry 9/10 (529 overloaded) next in 35.6s", "fatal": False},
-    {"kind": "error", "message": "API retry 10/10 (529 overloaded) next in 37.6s", "fatal": False},
-    {
-        "kind": "error",
-        "message": "API Error: 529 Overloaded (fake). This is a server-side issue, usually temporary — try again in a "
-        "moment. If it persists, check your inference gateway (127.0.0.1:43781).",
-        "fatal": False,
-    },
-    {
-        "kind": "token_usage",
-        "input_tokens": 0,
-        "output_tokens": 0,
-        "cache_read_tokens": 0,
-        "cache_write_tokens": 0,
-        "reasoning_tokens": 0,
-    },
-    {
-        "kind": "completed",
-        "success": False,
-        "result": "API Error: 529 Overloaded (fake). This is a server-side issue, usually temporary — try again in a "
-        "moment. If it persists, check your inference gateway (127.0.0.1:43781).",
-    },
+    *[error(f"API retry {n}/10 (529 overloaded) next in {d}s", retry=True) for n, d in enumerate(_DELAYS, 1)],
+    error(_OVERLOADED),  # the <synthetic> message
+    tokens(0, 0, 0),
+    error(_OVERLOADED, fatal=True),
 ]
 EXPECTED_WITHOUT_RAW = {
     "claude_code-2.1.197-not-logged-in.jsonl": CLAUDE_NOT_LOGGED_IN,
@@ -407,22 +305,24 @@ def test_every_reference_capture_has_expectations() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED_WITHOUT_RAW))
 def test_newer_capture_maps_exactly_apart_from_raw(name: str) -> None:
     events = dicts(run_capture(name))
-    assert [{k: v for k, v in e.items() if k != "raw"} for e in events] == EXPECTED_WITHOUT_RAW[name]
+    assert [{k: v for k, v in e.items() if k != "raw" or v is None} for e in events] == [
+        {k: v for k, v in e.items() if k != "raw" or v is None} for e in EXPECTED_WITHOUT_RAW[name]
+    ]
 
 
 def test_claude_api_retries_are_transient_notices_that_keep_the_raw_line() -> None:
     events = run_capture("claude_code-2.1.197-overloaded-529-retries-then-gives-up.jsonl")
-    retries = [e for e in events if isinstance(e, Error) and e.message.startswith("API retry")]
-    assert len(retries) == 10 and not any(e.fatal for e in retries)
+    retries = [e for e in events if isinstance(e, Error) and e.detail.startswith("API retry")]
+    assert len(retries) == 10 and not any(e.fatal for e in retries) and all(e.retry for e in retries)
     assert all(isinstance(e.raw, dict) and e.raw["error_status"] == 529 for e in retries)
 
 
 def test_claude_synthetic_message_is_not_the_models_word() -> None:
     events = run_capture("claude_code-2.1.197-overloaded-529-retries-then-gives-up.jsonl")
     assert not [e for e in events if e.kind == "message"], "a <synthetic> message must not read as the model's"
-    synthetic = [e for e in events if isinstance(e, Error) and e.message.startswith("API Error: 529")]
-    assert len(synthetic) == 1 and not synthetic[0].fatal
-    assert isinstance(events[-1], Completed) and not events[-1].success
+    synthetic = [e for e in events if isinstance(e, Error) and e.detail.startswith("API Error: 529") and not e.fatal]
+    assert len(synthetic) == 1 and not synthetic[0].retry
+    assert isinstance(events[-1], Error) and events[-1].fatal
 
 
 def test_local_copy_matches_shared_reference() -> None:
@@ -436,29 +336,41 @@ def test_local_copy_matches_shared_reference() -> None:
 
 def test_codex_success_outcome_facts() -> None:
     events = run_capture("codex-0.169.0-command-success.jsonl")
-    usage = [e for e in events if e.kind == "token_usage"]
-    assert [(u.input_tokens, u.cache_read_tokens, u.output_tokens) for u in usage] == [(240, 24, 90)]
-    assert isinstance(events[-1], Completed) and events[-1].success
+    usage = [e for e in events if isinstance(e, TokenUsage)]
+    assert [(u.input, u.cache_read, u.output) for u in usage] == [(240, 24, 90)]
+    assert isinstance(events[-1], Completed) and events[-1].result is None
 
 
 def test_codex_killed_has_only_transient_errors() -> None:
     events = run_capture("codex-0.169.0-no-network-killed-after-25s.jsonl")
     errors = [e for e in events if isinstance(e, Error)]
     assert len(errors) == 7 and not any(e.fatal for e in errors)
-    assert all(e.message.startswith("Reconnecting...") for e in errors if "WebSockets" not in e.message)
+    assert all(e.detail.startswith("Reconnecting...") and e.retry for e in errors if "WebSockets" not in e.detail)
     assert not any(e.kind == "completed" for e in events)
 
 
 def test_claude_not_logged_in_is_a_failure_despite_subtype_success() -> None:
-    completed = run_capture("claude_code-2.1.197-not-logged-in.jsonl")[-1]
-    assert isinstance(completed, Completed)
-    assert completed.success is False
-    assert completed.result == "Not logged in · Please run /login"
+    final = run_capture("claude_code-2.1.197-not-logged-in.jsonl")[-1]
+    assert isinstance(final, Error) and final.fatal
+    assert final.detail == "Not logged in · Please run /login"
 
 
-def test_claude_success_usage() -> None:
-    usage = [e for e in run_capture("claude_code-2.1.197-tool-use-success.jsonl") if e.kind == "token_usage"]
-    assert [(u.input_tokens, u.output_tokens, u.cache_read_tokens) for u in usage] == [(100, 40, 10)]
+def test_claude_tokens_mean_what_codex_tokens_mean() -> None:
+    """`input` counts cached prompt tokens for both runtimes; Claude's totals come from
+    `modelUsage` (side requests included) when the result line has it, else from `usage`."""
+    usage = [e for e in run_capture("claude_code-2.1.197-tool-use-success.jsonl") if isinstance(e, TokenUsage)]
+    assert sum(u.input for u in usage) == 150 + 15 and sum(u.output for u in usage) == 60
+    assert sum(u.cache_read for u in usage) == 15
+    mapper = ClaudeMapper()
+    result = {"type": "result", "subtype": "success", "is_error": False, "result": "ok",
+              "usage": {"input_tokens": 10, "cache_read_input_tokens": 90, "cache_creation_input_tokens": 5,
+                        "output_tokens": 7}}  # fmt: skip
+    assert dicts(mapper.feed(result)) == [tokens(105, 7, 90, 5), {"kind": "completed", "result": "ok"}]
+    two_models = {"type": "result", "is_error": False, "modelUsage": {
+        "claude-opus": {"inputTokens": 3, "outputTokens": 4, "cacheReadInputTokens": 100,
+                        "cacheCreationInputTokens": 1},
+        "claude-haiku": {"inputTokens": 20, "outputTokens": 2}}}  # fmt: skip
+    assert dicts(ClaudeMapper().feed(two_models))[0] == tokens(124, 6, 100, 1)
 
 
 # --- codex: shapes not in the captures ----------------------------------------------------
@@ -476,22 +388,22 @@ def item(event: str, **fields: Any) -> dict[str, Any]:
     return {"type": event, "item": fields}
 
 
+def unknown(raw: Any) -> dict[str, Any]:
+    event_type = raw.get("type") if isinstance(raw, dict) and isinstance(raw.get("type"), str) else None
+    return {"kind": "unknown", "event_type": event_type, "raw": raw}
+
+
 def test_codex_turn_failed_is_fatal() -> None:
     assert codex_feed({"type": "turn.failed", "error": {"message": "usage limit reached"}}) == [
-        {"kind": "error", "message": "usage limit reached", "fatal": True}
+        error("usage limit reached", fatal=True)
     ]
-    assert codex_feed({"type": "turn.failed"}) == [{"kind": "error", "message": "turn failed", "fatal": True}]
+    assert codex_feed({"type": "turn.failed"}) == [error("turn failed", fatal=True)]
 
 
 def test_codex_turn_started_is_noise_and_unknown_is_kept() -> None:
     assert codex_feed({"type": "turn.started"}) == []
     weird = {"type": "item.plan.delta", "item_id": "x", "delta": "d"}
-    assert codex_feed(weird, [1, 2], "text", None) == [
-        {"kind": "unknown", "raw": weird},
-        {"kind": "unknown", "raw": [1, 2]},
-        {"kind": "unknown", "raw": "text"},
-        {"kind": "unknown"},
-    ]
+    assert codex_feed(weird, [1, 2], "text", None) == [unknown(weird), unknown([1, 2]), unknown("text"), unknown(None)]
 
 
 def test_codex_command_failure_by_exit_code_or_status() -> None:
@@ -500,11 +412,9 @@ def test_codex_command_failure_by_exit_code_or_status() -> None:
     declined = item("item.completed", id="j", type="command_execution", command="rm -rf /",
                     aggregated_output="", exit_code=None, status="declined")  # fmt: skip
     assert codex_feed(failed_exit, declined) == [
-        {"kind": "tool_call", "call_id": "i", "name": "shell", "status": "failed", "input": "false",
-         "output": "", "exit_code": 1},
-        {"kind": "tool_call", "call_id": "j", "name": "shell", "status": "failed", "input": "rm -rf /",
-         "output": ""},
-    ]  # fmt: skip
+        tool("i", "shell", "failed", "false", "", exit_code=1),
+        tool("j", "shell", "failed", "rm -rf /", ""),
+    ]
 
 
 def test_codex_reasoning_plan_and_todo() -> None:
@@ -552,34 +462,38 @@ def test_codex_mcp_file_change_web_search() -> None:
     )
     search = item("item.started", id="w", type="web_search", query="textual datatable")
     assert codex_feed(mcp_ok, mcp_err, change, search) == [
-        {"kind": "tool_call", "call_id": "m", "name": "github.search_issues", "status": "completed",
-         "input": '{"q":"is:open"}', "output": "3 issues"},
-        {"kind": "tool_call", "call_id": "n", "name": "db.query", "status": "failed", "input": "{}",
-         "output": "timeout"},
-        {"kind": "tool_call", "call_id": "f", "name": "edit", "status": "completed",
-         "input": "update a.py, add b.py"},
-        {"kind": "tool_call", "call_id": "w", "name": "web_search", "status": "started",
-         "input": "textual datatable"},
-    ]  # fmt: skip
+        tool("m", "github.search_issues", "completed", '{"q":"is:open"}', "3 issues"),
+        tool("n", "db.query", "failed", "{}", "timeout"),
+        tool("f", "edit", "completed", "update a.py, add b.py"),
+        tool("w", "web_search", "started", "textual datatable"),
+    ]
 
 
 def test_codex_collab_is_subagent() -> None:
     base = {"id": "c", "type": "collab_tool_call", "tool": "spawn_agent", "sender_thread_id": "t0",
-            "receiver_thread_ids": ["t1"], "prompt": "write the tests", "agents_states": {}}  # fmt: skip
+            "receiver_thread_ids": ["t1", 7], "prompt": "write the tests", "agents_states": {}}  # fmt: skip
     assert codex_feed(
         {"type": "item.started", "item": {**base, "status": "in_progress"}},
         {"type": "item.completed", "item": {**base, "status": "completed"}},
         {"type": "item.completed", "item": {**base, "status": "failed"}},
     ) == [
-        {"kind": "subagent", "call_id": "c", "name": "spawn_agent", "status": s, "description": "write the tests"}
+        {"kind": "subagent", "call_id": "c", "action": "spawn_agent", "status": s, "target_ids": ["t1"], "raw": None,
+         "name": "spawn_agent", "description": "write the tests"}
         for s in ("started", "completed", "failed")
-    ]
+    ]  # fmt: skip
 
 
 def test_codex_item_error_is_transient() -> None:
     assert codex_feed(item("item.completed", id="e", type="error", message="model rerouted")) == [
-        {"kind": "error", "message": "model rerouted", "fatal": False}
+        error("model rerouted")
     ]
+
+
+def rate_limit(scope: str, used: float, reset_at: str, raw: Any, observed: dict[str, Any]) -> dict[str, Any]:
+    """A vik `rate_limit` record: remaining is the percentage left."""
+    left = max(0, min(100, round(100 - used)))
+    return {"kind": "rate_limit", "scope": scope, "remaining": left, "reset_at": reset_at,
+            "observed_at": observed["observed_at"], "used_percent": used, "limit": 100, "raw": raw}  # fmt: skip
 
 
 def test_codex_rate_limits() -> None:
@@ -591,30 +505,36 @@ def test_codex_rate_limits() -> None:
     token_count = {"type": "token_count", "info": None, "rate_limits": snapshot}
     rollout = {"type": "event_msg", "payload": {"type": "token_count", "rate_limits": snapshot}}
     for line in (token_count, rollout, {"type": "thread.rate_limits.updated", "rate_limits": snapshot}):
-        assert codex_feed(line) == [
-            {"kind": "rate_limit", "scope": "codex.primary", "used_percent": 42.5,
-             "resets_at": "2025-11-18T16:26:45Z", "raw": line},
-            {"kind": "rate_limit", "scope": "codex.secondary", "used_percent": 7.0,
-             "resets_at": epoch_to_iso(1763606387), "raw": line},
-        ]  # fmt: skip
+        got = codex_feed(line)
+        assert got == [
+            rate_limit("codex.primary", 42.5, "2025-11-18T16:26:45Z", line, got[0]),
+            rate_limit("codex.secondary", 7.0, epoch_to_iso(1763606387) or "", line, got[1]),
+        ]
+        assert all(utc_time(r["observed_at"]) is not None for r in got)  # RFC 3339, as vik's DateTime reads
+    # no reset time: vik's `rate_limit` cannot hold it, so it is an `unknown` with our fields added
     spark = {"type": "rate_limits.updated", "rateLimits": {"limitId": "codex_bengalfox",
              "primary": {"usedPercent": 3, "windowDurationMins": 300}}}  # fmt: skip
-    assert codex_feed(spark) == [
-        {"kind": "rate_limit", "scope": "codex.codex_bengalfox.primary", "used_percent": 3.0, "raw": spark}
-    ]
+    got = codex_feed(spark)
+    assert got == [{**unknown(spark), "scope": "codex.codex_bengalfox.primary", "remaining": 97,
+                    "observed_at": got[0]["observed_at"], "used_percent": 3.0, "limit": 100}]  # fmt: skip
+    back = AgentEvent.from_record(got[0])
+    assert isinstance(back, RateLimit) and back.scope == "codex.codex_bengalfox.primary" and back.remaining == 97
     empty = {"type": "token_count", "rate_limits": None}
-    assert codex_feed(empty) == [{"kind": "unknown", "raw": empty}]
+    assert codex_feed(empty) == [unknown(empty)]
 
 
 def test_codex_wrong_types_do_not_raise() -> None:
     assert codex_feed({"type": "thread.started", "thread_id": 5}) == [
-        {"kind": "unknown", "raw": {"type": "thread.started", "thread_id": 5}}
+        unknown({"type": "thread.started", "thread_id": 5})
     ]
     assert codex_feed({"type": "turn.completed", "usage": {"input_tokens": "9", "output_tokens": True}}) == [
-        {"kind": "token_usage", "input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0,
-         "cache_write_tokens": 0, "reasoning_tokens": 0},
-        {"kind": "completed", "success": True},
-    ]  # fmt: skip
+        tokens(0, 0, 0),
+        {"kind": "completed"},
+    ]
+    assert codex_feed({"type": "turn.completed", "usage": {"input_tokens": -4, "output_tokens": 2.0}}) == [
+        tokens(0, 2, 0),  # vik's counts are u64: never negative
+        {"kind": "completed"},
+    ]
     assert codex_feed({"type": "item.completed", "item": "nope"})[0]["kind"] == "unknown"
 
 
@@ -646,14 +566,18 @@ def test_claude_thinking_and_other_tools() -> None:
         user({"type": "tool_result", "tool_use_id": "zzz", "content": "orphan"}),
     ) == [
         {"kind": "message", "text": "hmm", "role": "reasoning"},
-        {"kind": "tool_call", "call_id": "t1", "name": "Read", "status": "started", "input": '{"file_path":"/a.py"}'},
-        {"kind": "tool_call", "call_id": "t1", "name": "Read", "status": "failed", "input": '{"file_path":"/a.py"}',
-         "output": "no such file"},
-        {"kind": "tool_call", "call_id": "zzz", "name": "tool", "status": "completed", "output": "orphan"},
+        tool("t1", "Read", "started", '{"file_path":"/a.py"}'),
+        tool("t1", "Read", "failed", '{"file_path":"/a.py"}', "no such file"),
+        {**tool("zzz", "tool", "completed", "", "orphan"), "input": None},
     ]  # fmt: skip
 
 
 def test_claude_task_and_agent_are_subagents() -> None:
+    def sub(call_id: str, action: str, name: str, status: str, description: str | None = None) -> dict[str, Any]:
+        record = {"kind": "subagent", "call_id": call_id, "action": action, "status": status, "target_ids": [],
+                  "raw": None, "name": name}  # fmt: skip
+        return record | ({"description": description} if description else {})
+
     assert claude_feed(
         assistant({"type": "tool_use", "id": "a1", "name": "Task",
                    "input": {"subagent_type": "Explore", "description": "find tests", "prompt": "..."}},
@@ -661,10 +585,10 @@ def test_claude_task_and_agent_are_subagents() -> None:
         user({"type": "tool_result", "tool_use_id": "a1", "content": [{"type": "text", "text": "found"}]},
              {"type": "tool_result", "tool_use_id": "a2", "is_error": True, "content": "crashed"}),
     ) == [
-        {"kind": "subagent", "call_id": "a1", "name": "Explore", "status": "started", "description": "find tests"},
-        {"kind": "subagent", "call_id": "a2", "name": "Agent", "status": "started"},
-        {"kind": "subagent", "call_id": "a1", "name": "Explore", "status": "completed", "description": "find tests"},
-        {"kind": "subagent", "call_id": "a2", "name": "Agent", "status": "failed"},
+        sub("a1", "Task", "Explore", "started", "find tests"),
+        sub("a2", "Agent", "Agent", "started"),
+        sub("a1", "Task", "Explore", "completed", "find tests"),
+        sub("a2", "Agent", "Agent", "failed"),
     ]  # fmt: skip
 
 
@@ -672,26 +596,33 @@ def test_claude_system_other_subtypes_and_unknowns() -> None:
     hook = {"type": "system", "subtype": "hook_response", "session_id": "s"}
     stream = {"type": "stream_event", "event": {}}
     block = {"type": "server_tool_use", "id": "x"}
-    assert claude_feed(hook, stream, assistant(block), 42) == [
-        {"kind": "unknown", "raw": hook},
-        {"kind": "unknown", "raw": stream},
-        {"kind": "unknown", "raw": block},
-        {"kind": "unknown", "raw": 42},
+    no_id = {"type": "system", "subtype": "init", "model": "m"}  # vik's session_started needs an id
+    assert claude_feed(hook, stream, assistant(block), 42, no_id) == [
+        unknown(hook),
+        unknown(stream),
+        unknown(block),
+        unknown(42),
+        unknown(no_id),
     ]
 
 
 def test_claude_result_error_subtypes() -> None:
-    assert claude_feed(
-        {"type": "result", "subtype": "error_max_turns", "is_error": True, "errors": ["max turns"]}
-    ) == [
-        {"kind": "token_usage", "input_tokens": 0, "output_tokens": 0, "cache_read_tokens": 0,
-         "cache_write_tokens": 0, "reasoning_tokens": 0},
-        {"kind": "completed", "success": False, "result": "max turns"},
-    ]  # fmt: skip
+    assert claude_feed({"type": "result", "subtype": "error_max_turns", "is_error": True, "errors": ["max turns"]}) == [
+        tokens(0, 0, 0),
+        error("max turns", fatal=True),
+    ]
     # No is_error at all: fall back to the subtype.
-    assert claude_feed({"type": "result", "subtype": "error_during_execution"})[-1] == {
+    assert claude_feed({"type": "result", "subtype": "error_during_execution"})[-1] == error(
+        "the run ended with error_during_execution", fatal=True
+    )
+
+
+def test_claude_result_text_kept_only_when_it_is_not_the_last_message() -> None:
+    said = assistant({"type": "text", "text": "all done"})
+    assert claude_feed(said, {"type": "result", "is_error": False, "result": "all done"})[-1] == {"kind": "completed"}
+    assert claude_feed(said, {"type": "result", "is_error": False, "result": "summary"})[-1] == {
         "kind": "completed",
-        "success": False,
+        "result": "summary",
     }
 
 
@@ -701,7 +632,10 @@ def test_claude_rate_limit_event() -> None:
         "rate_limit_info": {"status": "allowed", "resetsAt": 1784283600, "rateLimitType": "five_hour",
                             "overageStatus": "allowed", "isUsingOverage": False},
     }  # fmt: skip
-    rejected = {"type": "rate_limit_event", "rate_limit_info": {"status": "rejected", "rateLimitType": "seven_day"}}
+    rejected = {
+        "type": "rate_limit_event",
+        "rate_limit_info": {"status": "rejected", "rateLimitType": "seven_day", "resetsAt": 1784283600},
+    }
     windows = {
         "type": "rate_limit_event",
         "rate_limit_info": {"unifiedWindows": {"five_hour": {"utilization": 0.16, "resetsAt": 1790421000},
@@ -710,12 +644,14 @@ def test_claude_rate_limit_event() -> None:
     bare = {"type": "rate_limit_event"}
     events = claude_feed(allowed, rejected, windows, bare)
     assert events == [
-        {"kind": "rate_limit", "scope": "claude.five_hour", "resets_at": "2026-07-17T10:20:00Z", "raw": allowed},
-        {"kind": "rate_limit", "scope": "claude.seven_day", "used_percent": 100.0, "raw": rejected},
-        {"kind": "rate_limit", "scope": "claude.five_hour", "used_percent": 16.0,
-         "resets_at": epoch_to_iso(1790421000), "raw": windows},
-        {"kind": "rate_limit", "scope": "claude.seven_day", "used_percent": 81.0, "raw": windows},
-        {"kind": "unknown", "raw": bare},
+        # no figure: an `unknown` for vik, a rate limit for us
+        {**unknown(allowed), "scope": "claude.five_hour", "reset_at": "2026-07-17T10:20:00Z",
+         "observed_at": events[0]["observed_at"]},
+        rate_limit("claude.seven_day", 100.0, "2026-07-17T10:20:00Z", rejected, events[1]),
+        rate_limit("claude.five_hour", 16.0, epoch_to_iso(1790421000) or "", windows, events[2]),
+        {**unknown(windows), "scope": "claude.seven_day", "remaining": 19, "observed_at": events[3]["observed_at"],
+         "used_percent": 81.0, "limit": 100},
+        unknown(bare),
     ]  # fmt: skip
 
 

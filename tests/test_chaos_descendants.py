@@ -56,7 +56,7 @@ async def test_a_finished_stage_leaves_no_descendant_and_says_so(project: Projec
     grandchild = read_pid(child)
     assert not process_running(grandchild)  # killed before the outcome was decided
     notes = [r for r in records(Path(finished.session_file or "")) if r["kind"] == "error"]
-    assert len(notes) == 1 and f"left running outside its group: pid {grandchild}" in notes[0]["message"]
+    assert len(notes) == 1 and f"left running outside its group: pid {grandchild}" in notes[0]["detail"]
     await h.finish()
 
 

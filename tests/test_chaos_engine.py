@@ -60,7 +60,7 @@ async def test_the_same_workflow_through_a_symlink_is_locked_once(project: Proje
 
 async def test_reconcile_pending_once_while_a_stubborn_agent_stops(project: Project) -> None:
     wf = chaos_workflow(project, "hang", stubborn=True)
-    wf["loop"].update(max_iterations=None, cancel_grace_sec=3, reconcile_grace_sec=0.01)
+    wf["loop"].update(max_iterations=None, cancel_grace_sec=3, reconcile=True, reconcile_grace_sec=0.01)
     wf["issues"]["pull"]["idle_sec"] = 60
     h = Harness(project.write(wf)).start()
     await h.wait_event(AgentEvents)  # the agent is up and ignores SIGTERM now

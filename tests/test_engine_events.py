@@ -51,6 +51,7 @@ WIRE: dict[str, list[str]] = {
     "retry_given_up": ["issue", "stage", "attempts", "reason"],
     "retry_dropped": ["issue", "stage", "reason"],
     "reconcile_pending": ["issue", "stage", "reason", "grace_sec"],
+    "issue_moved": ["issue", "stage", "state", "reason"],
     "agent_events": ["issue", "stage", "attempt", "session_file", "records"],
 }
 DIAG = Diagnostic(Severity.ERROR, "loop", "yaml_syntax", "bad YAML", line=3, column=7)
@@ -101,12 +102,13 @@ def samples() -> list[ee.EngineEvent]:
         ee.RetryGivenUp(ts=TS, **STAGE, attempts=3, reason="simulated failure"),
         ee.RetryDropped(ts=TS, **STAGE, reason="issue moved to done"),
         ee.ReconcilePending(ts=TS, **STAGE, reason="issue moved to review", grace_sec=30.0),
+        ee.IssueMoved(ts=TS, **STAGE, state="review", reason="issue moved to review"),
         ee.AgentEvents(
             ts=TS,
             **STAGE,
             attempt=1,
             session_file="/s/plan-1.jsonl",
-            records=[ev.Message(text="hi", ts=TS), ev.TokenUsage(input_tokens=5, ts=TS)],
+            records=[ev.Message(text="hi", ts=TS), ev.TokenUsage(input=5, ts=TS)],
         ),
     ]
 
@@ -154,11 +156,11 @@ def test_typed_payloads_become_the_dicts_the_wire_always_had() -> None:
         {"kind": "message", "text": "hi", "role": "assistant", "ts": TS},
         {
             "kind": "token_usage",
-            "input_tokens": 5,
-            "output_tokens": 0,
-            "cache_read_tokens": 0,
-            "cache_write_tokens": 0,
-            "reasoning_tokens": 0,
+            "input": 5,
+            "output": 0,
+            "cache_read": 0,
+            "cache_write": 0,
+            "reasoning": 0,
             "ts": TS,
         },
     ]
@@ -180,6 +182,15 @@ def test_headless_text_and_log_pane_use_the_same_words() -> None:
     lines = EventLines(FrozenClock())
     assert lines.line(finished) == ("error", "12:00:01 A-1/plan FAILED: simulated failure (exit 1, tokens in 10 out 2)")
     assert lines.line(scheduled) == ("info", "12:00:01 A-1/plan retry #2 in 2s")
+
+
+def test_a_moved_issue_is_news_not_a_stop() -> None:
+    moved = ee.IssueMoved(ts=TS, **STAGE, state="review", reason="issue moved to review")
+    assert format_event(moved) == "12:00:01 A-1/plan issue moved to review; the stage keeps running"
+    assert EventLines(FrozenClock()).line(moved) == (
+        "info",
+        "12:00:01 A-1/plan issue moved to review; the stage keeps running",
+    )
 
 
 def test_log_pane_skips_quiet_events_and_unchanged_intake() -> None:

@@ -74,10 +74,17 @@ def test_headless_json_reports_each_outcome(project: Project) -> None:
         "missing": ("failed", "`definitely-not-installed-agent` not found on PATH"),
     }
     assert {k: (v["state"], v["reason"]) for k, v in finished.items()} == expect
-    assert finished["success"]["tokens"] == {"input": 240, "output": 90, "cache_read": 24}
+    assert finished["success"]["tokens"] == {
+        "input": 240,
+        "output": 90,
+        "cache_read": 24,
+        "cache_write": 0,
+        "reasoning": 16,
+    }
     for e in finished.values():
         last = json.loads(Path(e["session_file"]).read_text().splitlines()[-1])
-        assert last["kind"] == "outcome" and last["state"] == e["state"]
+        assert last["kind"] == ("completed" if e["state"] == "completed" else "error")
+        assert last["outcome"]["state"] == e["state"]
     started = [e for e in events if e["event"] == "stage_started"]
     assert all(isinstance(e["pid"], int) and e["session_file"] for e in started)
     assert any(e["event"] == "intake" and e["issues"] == 8 for e in events)

@@ -48,15 +48,21 @@ def records(session: StageSession) -> list[dict]:
     return [json.loads(line) for line in Path(session.snap.session_file).read_text().splitlines()]
 
 
+def outcome(session: StageSession) -> dict:
+    """The session's outcome: the `outcome` object of its last record (a vik `completed`/`error`)."""
+    return records(session)[-1]["outcome"]
+
+
 async def test_codex_success_is_completed_with_tokens(tmp_path: Path) -> None:
     session = make_session(tmp_path, args={"--lines": 2})
     snap = await session.run()
     assert snap.state == "completed", snap.reason
-    assert snap.tokens == {"input": 240, "output": 90, "cache_read": 24}
+    assert snap.tokens == {"input": 240, "output": 90, "cache_read": 24, "cache_write": 0, "reasoning": 16}
     recs = records(session)
     assert recs[0]["kind"] == "session_started"
-    assert recs[-1]["kind"] == "outcome" and recs[-1]["state"] == "completed"
-    assert recs[-1]["exit_code"] == 0 and recs[-1]["tokens"]["input"] == 240
+    assert recs[-1]["kind"] == "completed" and recs[-1]["outcome"]["state"] == "completed"
+    assert [r["kind"] for r in recs].count("completed") == 1  # the provider's completion is the outcome record
+    assert recs[-1]["outcome"]["exit_code"] == 0 and recs[-1]["outcome"]["tokens"]["input"] == 240
     assert [r["status"] for r in recs if r["kind"] == "tool_call"] == ["started", "completed"] * 2
     assert snap.last_message == "DONE: the work is finished."
     assert all("ts" in r for r in recs)
@@ -64,7 +70,7 @@ async def test_codex_success_is_completed_with_tokens(tmp_path: Path) -> None:
 
 async def test_claude_success_and_not_logged_in(tmp_path: Path) -> None:
     ok = await make_session(tmp_path, runtime="claude_code").run()
-    assert ok.state == "completed" and ok.tokens["input"] == 100 and ok.tokens["output"] == 40
+    assert ok.state == "completed" and ok.tokens["input"] == 110 and ok.tokens["output"] == 40
     (tmp_path / "b").mkdir()
     bad = await make_session(tmp_path / "b", runtime="claude_code", args={"--mode": "not_logged_in"}).run()
     assert bad.state == "failed"
@@ -98,8 +104,9 @@ async def test_failures_carry_exit_status_and_stderr(
     assert reason_part in snap.reason
     assert snap.exit_code == exit_code
     assert snap.signal == sig
-    outcome = records(session)[-1]
-    assert outcome["kind"] == "outcome" and outcome["state"] == "failed" and reason_part in outcome["reason"]
+    final = records(session)[-1]
+    assert final["kind"] == "error" and reason_part in final["detail"]
+    assert final["outcome"]["state"] == "failed" and reason_part in final["outcome"]["reason"]
 
 
 async def test_undecodable_line_is_recorded_and_skipped(tmp_path: Path) -> None:
@@ -107,7 +114,7 @@ async def test_undecodable_line_is_recorded_and_skipped(tmp_path: Path) -> None:
     snap = await session.run()
     assert snap.state == "completed"
     errors = [r for r in records(session) if r["kind"] == "error"]
-    assert any("undecodable output line" in e["message"] and "this is not json" in e["message"] for e in errors)
+    assert any("undecodable output line" in e["detail"] and "this is not json" in e["detail"] for e in errors)
 
 
 async def test_ten_megabyte_line_is_handled(tmp_path: Path) -> None:
@@ -152,14 +159,13 @@ async def test_thirty_megabyte_single_line_is_read(tmp_path: Path, decodable: bo
         "message" if decodable else "error",
         "message",
         "token_usage",
-        "completed",
-        "outcome",
+        "completed",  # the provider's completion, carrying the outcome
     ]
     if decodable:
         assert recs[1]["text"] == text
     else:
-        assert recs[1]["message"].startswith("undecodable output line skipped (")
-        assert recs[1]["message"].endswith(": {not json " + "z" * 190)
+        assert recs[1]["detail"].startswith("undecodable output line skipped (")
+        assert recs[1]["detail"].endswith(": {not json " + "z" * 190)
         assert recs[1]["fatal"] is False
     assert snap.last_message == "after" and snap.tokens["output"] == 2
 
@@ -183,7 +189,6 @@ async def test_blank_and_partial_last_lines(tmp_path: Path) -> None:
         "message",
         "token_usage",
         "completed",
-        "outcome",
     ]
 
 
@@ -227,7 +232,7 @@ async def test_missing_executable_fails_at_once(tmp_path: Path) -> None:
     result = await session.run()
     assert result.state == "failed"
     assert result.reason == "`codex` not found on PATH"
-    assert records(session)[-1]["reason"] == "`codex` not found on PATH"
+    assert outcome(session)["reason"] == "`codex` not found on PATH"
 
 
 async def test_cancel_cooperative_agent(tmp_path: Path) -> None:
@@ -274,6 +279,20 @@ async def test_stall_timeout_kills_and_fails(tmp_path: Path) -> None:
     assert not group_alive(snap.pid)
 
 
+async def test_stall_clock_is_paused_while_a_tool_runs(tmp_path: Path) -> None:
+    """A command silent for longer than the stall limit is not a stall: its agent waits on it."""
+    session = make_session(tmp_path, args={"--mode": "long_tool", "--sleep": 1.5}, limits=SessionLimits(60, 0.4, 0.5))
+    snap = await session.run()
+    assert snap.state == "completed", snap.reason
+
+
+async def test_stage_timeout_still_bounds_a_tool_in_flight(tmp_path: Path) -> None:
+    session = make_session(tmp_path, args={"--mode": "hang"}, limits=SessionLimits(1.0, 0.2, 0.3))
+    snap = await session.run()
+    assert snap.state == "failed"
+    assert snap.reason.startswith("stage timed out after 1s (loop.stage_timeout_sec)")
+
+
 async def test_stage_timeout_kills_and_fails(tmp_path: Path) -> None:
     session = make_session(tmp_path, args={"--mode": "hang"}, limits=SessionLimits(0.7, 60, 0.3))
     snap = await session.run()
@@ -288,4 +307,4 @@ async def test_terminal_state_never_changes(tmp_path: Path) -> None:
     assert snap.state == "completed"
     session.stop("cancel", "too late")
     assert snap.state == "completed"
-    assert sum(1 for r in records(session) if r["kind"] == "outcome") == 1
+    assert sum(1 for r in records(session) if "outcome" in r) == 1

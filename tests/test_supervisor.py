@@ -40,7 +40,7 @@ async def test_dispatch_exact_state_file_order_and_several_stages(project: Proje
     assert all(e.state == "completed" for e in finished.values())
     for e in finished.values():
         lines = Path(e.session_file).read_text().splitlines()
-        assert json.loads(lines[-1])["kind"] == "outcome"
+        assert json.loads(lines[-1])["outcome"]["state"] == "completed"
         assert Path(e.session_file).parent.name == e.issue
         assert Path(e.session_file).name.startswith(e.stage + "-")
 
@@ -139,10 +139,45 @@ async def test_manual_retry_runs_now_and_resets_count(project: Project) -> None:
     assert len(h.supervisor.runs[("A", "plan")].sessions) == 2
 
 
+async def test_agent_that_moves_its_issue_keeps_working_and_completes(project: Project) -> None:
+    """vik's rule (ADR 0003), our default: the tracker changing never stops a running stage.
+    The agent moves its own issue first (as vik's prompts ask, usually as its last act), then
+    keeps working; intake sees the move several times; the stage still completes."""
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    gate = project.root / "go-on"
+    agent = project.root / "agent.sh"
+    agent.write_text(
+        "#!/bin/sh\n"
+        f'printf \'[{{"id":"A","title":"a","state":"review"}}]\' > {project.tracker}\n'
+        f"while [ ! -e {gate} ]; do sleep 0.05; done\n"  # keep working until the test saw the moves
+        f'exec {Path(__file__).parent / "fakes" / "fake_codex"} "$@"\n'
+    )
+    agent.chmod(0o755)
+    wf = base_workflow(project)
+    wf["loop"].update(max_iterations=None, reconcile_grace_sec=0.1, stall_timeout_sec=60)
+    wf["issues"]["pull"]["idle_sec"] = 1
+    wf["agents"]["codex"]["command"] = str(agent)
+    h = Harness(project.write(wf)).start()
+    started = await h.wait_event(ee.StageStarted)
+    moved = await h.wait_event(ee.IssueMoved)
+    seen = len(h.named(ee.Intake))
+    await h.wait_for(lambda: len(h.named(ee.Intake)) >= seen + 2)  # more pulls, well past the grace
+    assert h.supervisor.runs[("A", "plan")].status == "running"
+    gate.touch()
+    finished = await h.wait_event(ee.StageFinished)
+    await h.stop()
+    assert finished.state == "completed", finished.reason
+    assert (moved.state, moved.reason) == ("review", "issue moved to review")
+    assert moved.describe() == "A/plan issue moved to review; the stage keeps running"
+    assert len(h.named(ee.IssueMoved)) == 1 and not h.named(ee.ReconcilePending)  # said once, as information
+    assert not group_alive(started.pid)
+
+
 async def test_reconcile_stops_stage_when_issue_moves(project: Project) -> None:
+    """Opt-in (`loop.reconcile: true`, ours): stop a stage whose issue moved or vanished."""
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}, {"id": "B", "title": "b", "state": "todo"}])
     wf = base_workflow(project)
-    wf["loop"].update(max_iterations=None, reconcile_grace_sec=0.3)
+    wf["loop"].update(max_iterations=None, reconcile=True, reconcile_grace_sec=0.3)
     wf["issues"]["pull"]["idle_sec"] = 1
     wf["agents"]["codex"]["args"] = {"--mode": "cooperative"}
     wf["issue"]["stages"]["plan"]["hooks"] = {"after_run": "echo {{ issue.outcome }} > after_run.txt"}
@@ -195,7 +230,43 @@ async def test_hooks_after_create_once_before_run_failure_aborts(project: Projec
     assert hooks == [("after_create", True, 0), ("before_run", False, 3), ("before_run", False, 3)]
     assert not (workdir / "after.txt").exists()
     records = [json.loads(line) for line in Path(finished[0].session_file).read_text().splitlines()]
-    assert [r["kind"] for r in records] == ["outcome"]
+    assert [r["kind"] for r in records] == ["error"] and records[0]["outcome"]["state"] == "failed"
+
+
+async def test_after_create_runs_once_before_any_stage_of_the_issue(project: Project) -> None:
+    """Two stages on one state: the second waits for the first one's slow after_create (a
+    `git clone`), so neither before_run nor agent starts in a half-made workspace."""
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["issue"]["hooks"] = {"after_create": "sleep 0.6; echo cloned > repo.txt; echo x >> created.txt"}
+    check = {"before_run": "test -f repo.txt && echo {{ issue.stage }} >> order.txt"}
+    wf["issue"]["stages"] = {"plan": stage("todo", hooks=check), "lint": stage("todo", hooks=check)}
+    h = Harness(project.write(wf)).start()
+    await h.finish()
+    workdir = h.supervisor.workdir_of("A")
+    assert (workdir / "created.txt").read_text() == "x\n"  # once
+    assert sorted((workdir / "order.txt").read_text().split()) == ["lint", "plan"]
+    assert [(e.stage, e.state) for e in h.named(ee.StageFinished)] in (
+        [("plan", "completed"), ("lint", "completed")],
+        [("lint", "completed"), ("plan", "completed")],
+    )
+    hooks = [e.hook for e in h.named(ee.HookFinished)]
+    assert hooks[0] == "after_create" and hooks.count("after_create") == 1
+
+
+async def test_failed_after_create_fails_every_waiting_stage(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["issue"]["hooks"] = {"after_create": "sleep 0.3; echo 'clone failed' >&2; exit 128"}
+    wf["issue"]["stages"] = {"plan": stage("todo"), "lint": stage("todo")}
+    h = Harness(project.write(wf)).start()
+    await h.finish()
+    finished = h.named(ee.StageFinished)
+    assert sorted(e.stage for e in finished) == ["lint", "plan"]
+    assert all(e.state == "failed" and e.reason == "hook after_create exited with code 128: clone failed"
+               for e in finished)  # fmt: skip
+    assert not h.named(ee.StageStarted) and len(h.named(ee.HookFinished)) == 1
+    assert not h.supervisor.workdir_of("A").exists()  # removed: the next attempt starts afresh
 
 
 async def test_prompt_is_rendered_with_context_and_exec(project: Project, tmp_path: Path) -> None:

@@ -113,7 +113,7 @@ def test_format_records_layout() -> None:
     assert ascii_lines[1] == "11:58:48  x exit 2"
     assert ascii_lines[-2].endswith("... 2 more lines (e reads it all)")
     assert ascii_lines[-1] == "11:58:48  -- failed · boom · exit 1 · tokens in 1.2k out 30 --"
-    wrapped = format_records([ev.Error(fatal=True, message="word " * 30, ts=ts)], CLOCK, UNICODE, 60)
+    wrapped = format_records([ev.Error(fatal=True, detail="word " * 30, ts=ts)], CLOCK, UNICODE, 60)
     assert len(wrapped) > 1 and all("[error] " in line for line in wrapped)
 
 
@@ -156,9 +156,9 @@ def test_merge_replay_drops_the_overlap() -> None:
     assert merge_replay([a, b, c], [c, d]) == [d]  # the file already had c
     assert merge_replay([a, b, c, d], [c, d]) == []  # and d
     assert merge_replay([], [a]) == [a]
-    half = ev.Error(message='unreadable record in session file: {"kind": "mes')
+    half = ev.Error(detail='unreadable record in session file: {"kind": "mes')
     assert merge_replay([a, b, half], [c]) == [c]
-    said = ev.Error(message="unreadable record in session file: said by the agent", ts="2026-01-15T11:00:09Z")
+    said = ev.Error(detail="unreadable record in session file: said by the agent", ts="2026-01-15T11:00:09Z")
     assert merge_replay([a, said], [said, d]) == [d]  # a real error event is compared like any other
 
 

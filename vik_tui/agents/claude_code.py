@@ -20,6 +20,7 @@ from vik_tui.agents.args import (
     forward_args,
 )
 from vik_tui.agents.events import (
+    TOKEN_KEYS,
     AgentEvent,
     Completed,
     Error,
@@ -49,7 +50,7 @@ def _api_retry(obj: dict[str, Any]) -> Error:
         parts.append(f"({detail})")
     if delay is not None:
         parts.append(f"next in {delay / 1000:.1f}s")
-    return Error(message=" ".join(parts), fatal=False, raw=obj)
+    return Error(detail=" ".join(parts), fatal=False, retry=True, raw=obj)
 
 
 def build_command(agent: AgentConfig) -> list[str]:
@@ -88,12 +89,61 @@ def _utilization_percent(value: Any) -> float | None:
     return number * 100 if 0 <= number <= 1 else number
 
 
+def _usage_counts(usage: dict[str, Any]) -> dict[str, int]:
+    """A Claude `usage` object in our meaning: Claude's `input_tokens` leaves out the cached
+    prompt tokens, ours (like Codex's) counts them, so they are added back."""
+    fresh = _count(usage.get("input_tokens"))
+    cache_read = _count(usage.get("cache_read_input_tokens"))
+    cache_write = _count(usage.get("cache_creation_input_tokens"))
+    return {
+        "input": fresh + cache_read + cache_write,
+        "output": _count(usage.get("output_tokens")),
+        "cache_read": cache_read,
+        "cache_write": cache_write,
+        "reasoning": 0,
+    }
+
+
+def _model_usage_counts(model_usage: Any) -> dict[str, int] | None:
+    """The totals of `result.modelUsage` (every model the run used, side requests included,
+    which `result.usage` leaves out); None when the line has none."""
+    if not isinstance(model_usage, dict) or not model_usage:
+        return None
+    totals = dict.fromkeys(TOKEN_KEYS, 0)
+    for per_model in model_usage.values():
+        counts = _usage_counts(
+            {
+                "input_tokens": as_dict(per_model).get("inputTokens"),
+                "output_tokens": as_dict(per_model).get("outputTokens"),
+                "cache_read_input_tokens": as_dict(per_model).get("cacheReadInputTokens"),
+                "cache_creation_input_tokens": as_dict(per_model).get("cacheCreationInputTokens"),
+            }
+        )
+        for key, value in counts.items():
+            totals[key] += value
+    return totals
+
+
+def _count(value: Any) -> int:
+    """A token count: a non-negative integer (vik's u64), else 0."""
+    number = as_int(value)
+    return number if number is not None and number >= 0 else 0
+
+
 class ClaudeMapper:
-    """Maps decoded Claude Code stream-json lines to AgentEvents, one line at a time."""
+    """Maps decoded Claude Code stream-json lines to AgentEvents, one line at a time.
+
+    Tokens: each assistant line carries its API call's usage, reported as it arrives (so a
+    run stopped before `result` keeps what it used); the `result` line then reports what its
+    totals add (from `modelUsage` when present).
+    """
 
     def __init__(self) -> None:
         # tool_use id -> (tool name, subagent name or None, input or subagent description)
         self.tools: dict[str, tuple[str, str | None, str | None]] = {}
+        self.last_text: str | None = None  # the last assistant text block, to spot an equal result
+        self._usage_seen: dict[str, dict[str, int]] = {}  # message id -> usage already reported
+        self._reported = dict.fromkeys(TOKEN_KEYS, 0)
 
     def feed(self, obj: object) -> list[AgentEvent]:
         """Map one decoded JSON value. Never raises: a mapping bug degrades to `Unknown`."""
@@ -107,13 +157,10 @@ class ClaudeMapper:
             return [Unknown(raw=obj)]
         event_type = as_str(obj.get("type"))
         if event_type == "system" and obj.get("subtype") == "init":
-            return [
-                SessionStarted(
-                    session_id=as_str(obj.get("session_id")),
-                    model=as_str(obj.get("model")),
-                    cwd=as_str(obj.get("cwd")),
-                )
-            ]
+            session_id = as_str(obj.get("session_id"))
+            if not session_id:
+                return [Unknown(raw=obj)]
+            return [SessionStarted(session_id=session_id, model=as_str(obj.get("model")), cwd=as_str(obj.get("cwd")))]
         if event_type == "system" and obj.get("subtype") == "api_retry":
             return [_api_retry(obj)]
         if event_type == "assistant":
@@ -136,19 +183,23 @@ class ClaudeMapper:
         content = as_dict(obj.get("message")).get("content")
         blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
         texts = [text for b in blocks if (text := as_str(as_dict(b).get("text"))) is not None]
-        return [Error(message="\n".join(texts) or "the CLI reported an error", fatal=False, raw=obj)]
+        return [Error(detail="\n".join(texts) or "the CLI reported an error", fatal=False, raw=obj)]
 
     def _assistant(self, obj: dict[str, Any]) -> list[AgentEvent]:
-        content = as_dict(obj.get("message")).get("content")
+        message = as_dict(obj.get("message"))
+        content = message.get("content")
+        usage = self._assistant_usage(message)
         if isinstance(content, str):
-            return [Message(text=content)]
+            self.last_text = content
+            return [Message(text=content), *usage]
         if not isinstance(content, list):
-            return [Unknown(raw=obj)]
+            return [Unknown(raw=obj), *usage]
         events: list[AgentEvent] = []
         for block in content:
             block_dict = as_dict(block)
             block_type = as_str(block_dict.get("type"))
             if block_type == "text" and (text := as_str(block_dict.get("text"))) is not None:
+                self.last_text = text
                 events.append(Message(text=text))
             elif block_type == "thinking" and (text := as_str(block_dict.get("thinking"))) is not None:
                 events.append(Message(text=text, role="reasoning"))
@@ -156,7 +207,33 @@ class ClaudeMapper:
                 events.append(self._tool_use(block_dict))
             else:
                 events.append(Unknown(raw=block))
-        return events
+        return events + usage
+
+    def _assistant_usage(self, message: dict[str, Any]) -> list[AgentEvent]:
+        """What this line's usage adds to what its message already reported (every content
+        block of one API call repeats the call's usage, and streaming may raise it)."""
+        usage = message.get("usage")
+        if not isinstance(usage, dict):
+            return []
+        counts = _usage_counts(usage)
+        key = as_str(message.get("id")) or f"#{len(self._usage_seen)}"
+        seen = self._usage_seen.get(key)
+        delta = {k: max(0, v - seen[k]) for k, v in counts.items()} if seen else counts
+        self._usage_seen[key] = {k: max(v, seen[k]) for k, v in counts.items()} if seen else counts
+        return self._report(delta) if any(delta.values()) else []
+
+    def _report(self, delta: dict[str, int]) -> list[AgentEvent]:
+        for key, value in delta.items():
+            self._reported[key] += value
+        return [
+            TokenUsage(
+                input=delta["input"],
+                output=delta["output"],
+                cache_read=delta["cache_read"],
+                cache_write=delta["cache_write"],
+                reasoning=delta["reasoning"],
+            )
+        ]
 
     def _tool_use(self, block: dict[str, Any]) -> AgentEvent:
         call_id = as_str(block.get("id"))
@@ -168,7 +245,7 @@ class ClaudeMapper:
             description = as_str(input_dict.get("description"))
             if call_id is not None:
                 self.tools[call_id] = (name, subagent, description)
-            return Subagent(call_id=call_id, name=subagent, status="started", description=description)
+            return Subagent(call_id=call_id, action=name, name=subagent, status="started", description=description)
         command = as_str(input_dict.get("command")) if name == "Bash" else None
         if command is None:
             command = None if tool_input is None else compact_json(tool_input)
@@ -200,30 +277,27 @@ class ClaudeMapper:
         remembered = self.tools.pop(call_id, None) if call_id is not None else None
         name, subagent, detail = remembered or ("tool", None, None)
         if subagent is not None:
-            return Subagent(call_id=call_id, name=subagent, status=status, description=detail)
+            return Subagent(call_id=call_id, action=name, name=subagent, status=status, description=detail)
         output = _tool_result_text(block.get("content"))
         return ToolCall(call_id=call_id, name=name, status=status, input=detail, output=output)
 
-    @staticmethod
-    def _result(obj: dict[str, Any]) -> list[AgentEvent]:
-        usage = as_dict(obj.get("usage"))
+    def _result(self, obj: dict[str, Any]) -> list[AgentEvent]:
+        """Usage totals and the end of the run: `completed`, or a fatal `error` when Claude
+        says the run failed (`is_error`; the subtype can say "success" while is_error is true,
+        as when not logged in: is_error wins)."""
+        totals = _model_usage_counts(obj.get("modelUsage")) or _usage_counts(as_dict(obj.get("usage")))
+        reported = self._reported
+        tokens = self._report({key: max(0, value - reported[key]) for key, value in totals.items()})
         is_error = obj.get("is_error")
-        # subtype can say "success" while is_error is true (not logged in): is_error wins
-        subtype_ok = (as_str(obj.get("subtype")) or "success") == "success"
-        success = not is_error if isinstance(is_error, bool) else subtype_ok
+        subtype = as_str(obj.get("subtype")) or "success"
+        success = not is_error if isinstance(is_error, bool) else subtype == "success"
         result = as_str(obj.get("result"))
         if result is None:
             errors = [text for e in as_list(obj.get("errors")) if (text := as_str(e)) is not None]
             result = "\n".join(errors) or None
-        return [
-            TokenUsage(
-                input_tokens=as_int(usage.get("input_tokens")) or 0,
-                output_tokens=as_int(usage.get("output_tokens")) or 0,
-                cache_read_tokens=as_int(usage.get("cache_read_input_tokens")) or 0,
-                cache_write_tokens=as_int(usage.get("cache_creation_input_tokens")) or 0,
-            ),
-            Completed(success=success, result=result),
-        ]
+        if not success:
+            return [*tokens, Error(detail=result or f"the run ended with {subtype}", fatal=True)]
+        return [*tokens, Completed(result=None if result == self.last_text else result)]
 
     @staticmethod
     def _rate_limit(obj: dict[str, Any]) -> list[AgentEvent]:
@@ -242,11 +316,11 @@ class ClaudeMapper:
             if not window_dict:
                 continue
             events.append(
-                RateLimit(
-                    scope=f"claude.{name}",
-                    used_percent=_utilization_percent(window_dict.get("utilization")),
-                    resets_at=epoch_to_iso(window_dict.get("resetsAt")),
-                    raw=obj,
+                RateLimit.observed(
+                    f"claude.{name}",
+                    _utilization_percent(window_dict.get("utilization")),
+                    epoch_to_iso(window_dict.get("resetsAt")),
+                    obj,
                 )
             )
         if events:
@@ -257,5 +331,4 @@ class ClaudeMapper:
         if used is None and info.get("status") == "rejected":
             used = 100.0
         scope = as_str(info.get("rateLimitType")) or "default"
-        resets_at = epoch_to_iso(info.get("resetsAt"))
-        return [RateLimit(scope=f"claude.{scope}", used_percent=used, resets_at=resets_at, raw=obj)]
+        return [RateLimit.observed(f"claude.{scope}", used, epoch_to_iso(info.get("resetsAt")), obj)]

@@ -38,6 +38,7 @@ ITEM_EVENTS = frozenset({"item.started", "item.updated", "item.completed"})
 _FAILED = frozenset({"failed", "declined", "errored", "error", "cancelled", "canceled"})
 _DONE = frozenset({"completed", "succeeded", "success", "done"})
 _RUNNING = frozenset({"in_progress", "pending", "running", "started", "pending_init"})
+RETRY_NOTICE = "Reconnecting"  # "Reconnecting... 2/5 (...)": the CLI retrying the API itself
 # an item's own `status` to ours, in one lookup (the sets above are disjoint)
 _STATUS = {
     **dict.fromkeys(_FAILED, "failed"),
@@ -53,6 +54,12 @@ def build_command(agent: AgentConfig) -> list[str]:
     if agent.model:
         cmd += ["-m", agent.model]
     return cmd
+
+
+def _count(value: Any) -> int:
+    """A token count: a non-negative integer (vik's u64), else 0."""
+    number = as_int(value)
+    return number if number is not None and number >= 0 else 0
 
 
 def _status(item: dict[str, Any], event_type: str) -> str:
@@ -140,18 +147,16 @@ def rate_limits_from_snapshot(snapshot: Any, raw: dict[str, Any]) -> list[AgentE
         if not isinstance(window, dict) or not window:
             continue
         used = as_float(window.get("used_percent", window.get("usedPercent")))
-        events.append(RateLimit(scope=f"{prefix}.{name}", used_percent=used, resets_at=_reset_time(window), raw=raw))
+        events.append(RateLimit.observed(f"{prefix}.{name}", used, _reset_time(window), raw))
     return events
 
 
 class CodexMapper:
-    """Maps decoded `codex exec --json` lines to AgentEvents, one line at a time.
+    """Maps decoded `codex exec --json` lines to AgentEvents, one line at a time (stateless).
 
-    Stateful only to remember the last agent message, which becomes `Completed.result`.
+    Codex's completion carries no text of its own (its answer is the last agent message), so
+    `Completed.result` stays empty and a large answer is stored once.
     """
-
-    def __init__(self) -> None:
-        self.last_message: str | None = None
 
     def feed(self, obj: object) -> list[AgentEvent]:
         """Map one decoded JSON value. Never raises: a mapping bug degrades to `Unknown`."""
@@ -179,11 +184,13 @@ class CodexMapper:
             return self._turn_completed(obj)
         if event_type == "turn.failed":
             message = as_str(as_dict(obj.get("error")).get("message")) or as_str(obj.get("error"))
-            return [Error(message=message or "turn failed", fatal=True)]
+            return [Error(detail=message or "turn failed", fatal=True)]
         if event_type == "error":
             # Transient notices ("Reconnecting... 2/5"): the turn goes on until turn.* says otherwise.
             message = as_str(obj.get("message"))
-            return [Error(message=message if message is not None else compact_json(obj), fatal=False)]
+            if message is None:
+                return [Error(detail=compact_json(obj), fatal=False)]
+            return [Error(detail=message, fatal=False, retry=True if message.startswith(RETRY_NOTICE) else None)]
         limits = self._rate_limits(obj, event_type)
         if limits:
             return limits
@@ -234,7 +241,6 @@ class CodexMapper:
                 return []
             if item_type == "reasoning":
                 return [Message(text=text, role="reasoning")]
-            self.last_message = text
             return [Message(text=text)]
         item_id = as_str(item.get("id"))
         status = _status(item, event_type)
@@ -271,27 +277,31 @@ class CodexMapper:
             return [Message(text=_todo_text(item), role="plan")]
         if item_type == "error":
             message = as_str(item.get("message"))
-            return [Error(message=message if message is not None else compact_json(item), fatal=False)]
+            return [Error(detail=message if message is not None else compact_json(item), fatal=False)]
         if _is_collab(item_type):
             tool = as_str(item.get("tool")) or item_type
             prompt = as_str(item.get("prompt"))
-            return [Subagent(call_id=item_id, name=tool, status=status, description=prompt)]
+            targets = [t for t in as_list(item.get("receiver_thread_ids")) if isinstance(t, str)]
+            return [
+                Subagent(call_id=item_id, action=tool, status=status, target_ids=targets, name=tool, description=prompt)
+            ]
         return [Unknown(raw=obj)]
 
     def _turn_completed(self, obj: dict[str, Any]) -> list[AgentEvent]:
         events: list[AgentEvent] = []
         usage = obj.get("usage")
         if isinstance(usage, dict):
+            # Codex's `input_tokens` already counts the cached ones: our meaning of `input`
             events.append(
                 TokenUsage(
-                    input_tokens=as_int(usage.get("input_tokens")) or 0,
-                    output_tokens=as_int(usage.get("output_tokens")) or 0,
-                    cache_read_tokens=as_int(usage.get("cached_input_tokens")) or 0,
-                    cache_write_tokens=as_int(usage.get("cache_write_input_tokens")) or 0,
-                    reasoning_tokens=as_int(usage.get("reasoning_output_tokens")) or 0,
+                    input=_count(usage.get("input_tokens")),
+                    output=_count(usage.get("output_tokens")),
+                    cache_read=_count(usage.get("cached_input_tokens")),
+                    cache_write=_count(usage.get("cache_write_input_tokens")),
+                    reasoning=_count(usage.get("reasoning_output_tokens")),
                 )
             )
-        events.append(Completed(success=True, result=self.last_message))
+        events.append(Completed())
         return events
 
     @staticmethod

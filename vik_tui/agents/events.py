@@ -1,39 +1,70 @@
-"""The provider-neutral event vocabulary (vik's `AgentEvent` kinds) and our `outcome` record.
+"""The provider-neutral event vocabulary: vik's `AgentEvent` kinds, with our detail added.
 
 Each event is a small slotted dataclass; `to_dict()` gives the JSON object written one per
 line to the session file. Plain dataclasses (not pydantic) because this is the hot path:
 every stdout line of every agent goes through here.
+
+Every record must parse as vik's `AgentEvent` (vik `src/agent/response.rs`, a serde enum tagged
+by `kind`): vik's fields keep vik's names and types and are always written (an absent optional
+one as `null`), so a tool written for vik's session files reads ours. Our extra detail (`ts`,
+`role`, `fatal`, `exit_code`, the token breakdown, ...) is additive, which vik's reader ignores,
+and is left out when it is null. The session's outcome is written as a final `completed` or
+`error` record carrying an `outcome` object (`Outcome`), because vik knows no `outcome` kind.
+
+Token counts mean the same for every runtime: `input` is every prompt token the model read,
+cached or not; `cache_read` and `cache_write` are the parts of `input` read from and written
+to the prompt cache; `output` is every generated token, `reasoning` the part of it spent
+thinking (Codex reports it; Claude does not split it out).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field, fields
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-_FIELD_NAMES: dict[type, tuple[str, ...]] = {}
+# per class: (wire name, always written), vik's fields first in vik's order, then ours
+_LAYOUTS: dict[type, tuple[tuple[str, bool], ...]] = {}
+TOKEN_KEYS = ("input", "output", "cache_read", "cache_write", "reasoning")
+# names our files used before they spoke vik's vocabulary: still read back (history survives)
+_LEGACY_NAMES = {
+    "input_tokens": "input",
+    "output_tokens": "output",
+    "cache_read_tokens": "cache_read",
+    "cache_write_tokens": "cache_write",
+    "reasoning_tokens": "reasoning",
+    "message": "detail",
+}
+
+
+def _layout(cls: type) -> tuple[tuple[str, bool], ...]:
+    vik: tuple[str, ...] = getattr(cls, "VIK_FIELDS", ())
+    ours = tuple(f.name for f in fields(cls) if f.name != "ts" and f.name not in vik)
+    layout = tuple((name, True) for name in vik) + tuple((name, False) for name in ours)
+    _LAYOUTS[cls] = layout
+    return layout
 
 
 @dataclass(slots=True, kw_only=True)
 class AgentEvent:
-    """Base: every event has a `kind`; subclasses add vik's fields.
+    """Base: every event has a `kind`; subclasses add vik's fields (`VIK_FIELDS`) and ours.
 
     `ts` is stamped by the session when the line is read (UTC ISO-8601); it is written last
     in the record so the other fields read first in a session file.
     """
 
     kind: ClassVar[str] = ""
+    VIK_FIELDS: ClassVar[tuple[str, ...]] = ()
     ts: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """`kind` plus every field that is set (None fields are left out), `ts` last."""
-        cls = type(self)
-        names = _FIELD_NAMES.get(cls)
-        if names is None:
-            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls) if f.name != "ts")
+        """`kind`, vik's fields (null included), our fields that are set, `ts` last."""
+        layout = _LAYOUTS.get(type(self)) or _layout(type(self))
         data: dict[str, Any] = {"kind": self.kind}
-        for name in names:
+        for name, always in layout:
             value = getattr(self, name)
-            if value is not None:
+            if always or value is not None:
                 data[name] = value
         if self.ts is not None:
             data["ts"] = self.ts
@@ -42,18 +73,36 @@ class AgentEvent:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> AgentEvent:
         """A session-file record back into its event. Never raises: a record of an unknown
-        kind, or whose fields do not fit, comes back as `Unknown` holding the record whole."""
-        event_cls = KINDS.get(record.get("kind"))  # type: ignore[arg-type]
+        kind, or whose fields do not fit, comes back as `Unknown` holding the record whole.
+        Records written before the vik vocabulary (`outcome`, `input_tokens`, `message`) are
+        read too."""
+        kind = record.get("kind")
+        ts = _str_or_none(record.get("ts"))
+        outcome = record.get("outcome")
+        if isinstance(outcome, dict) and kind in ("completed", "error"):
+            return Outcome.from_wire(record, outcome, ts)
+        if kind == "outcome":  # the last line of files written before
+            return Outcome.from_wire(record, record, ts)
+        if kind == "unknown" and "scope" in record:  # a rate limit vik's `rate_limit` cannot hold
+            kind = "rate_limit"
+        if kind == "completed" and record.get("success") is False:  # an older provider failure
+            return Error(detail=_str_or_none(record.get("result")) or "the agent reported a failure", fatal=True, ts=ts)
+        event_cls = KINDS.get(kind)  # type: ignore[arg-type]
         if event_cls is None:
-            return Unknown(raw=record, ts=_str_or_none(record.get("ts")))
-        names = _FIELD_NAMES.get(event_cls)
-        if names is None:
-            names = _FIELD_NAMES[event_cls] = tuple(f.name for f in fields(event_cls) if f.name != "ts")
-        known = {name: record[name] for name in names if name in record}
+            return Unknown(raw=record, ts=ts)
+        layout = _LAYOUTS.get(event_cls) or _layout(event_cls)
+        known: dict[str, Any] = {}
+        for name, _always in layout:
+            if name in record:
+                known[name] = record[name]
+        for old, new in _LEGACY_NAMES.items():
+            if old in record and new not in known and any(name == new for name, _ in layout):
+                known[new] = record[old]
+        known.pop("phase", None)  # derived from `status`
         try:
-            return event_cls(**known, ts=_str_or_none(record.get("ts")))
+            return event_cls(**known, ts=ts)
         except TypeError:
-            return Unknown(raw=record, ts=_str_or_none(record.get("ts")))
+            return Unknown(raw=record, ts=ts)
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -62,100 +111,190 @@ def _str_or_none(value: Any) -> str | None:
 
 @dataclass(slots=True, kw_only=True)
 class SessionStarted(AgentEvent):
+    """The agent's own session id (what `codex resume` / `claude --resume` take)."""
+
     kind: ClassVar[str] = "session_started"
-    session_id: str | None = None
+    VIK_FIELDS: ClassVar[tuple[str, ...]] = ("session_id",)
+    session_id: str = ""
     model: str | None = None
     cwd: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
 class Message(AgentEvent):
-    """Agent text. role is `assistant`, `reasoning` (thinking) or `user`."""
+    """Agent text. role is `assistant`, `reasoning` (thinking), `plan` or `user`."""
 
     kind: ClassVar[str] = "message"
+    VIK_FIELDS: ClassVar[tuple[str, ...]] = ("text",)
     text: str = ""
     role: str = "assistant"
 
 
 @dataclass(slots=True, kw_only=True)
 class TokenUsage(AgentEvent):
-    """Tokens used by one turn (additive across a session)."""
+    """Tokens used since the previous `token_usage` of the session (a session's total is the
+    sum, as in vik). The meaning of each number is in the module docstring."""
 
     kind: ClassVar[str] = "token_usage"
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cache_read_tokens: int = 0
-    cache_write_tokens: int = 0
-    reasoning_tokens: int = 0
+    VIK_FIELDS: ClassVar[tuple[str, ...]] = ("input", "output", "cache_read")
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+
+    def counts(self) -> dict[str, int]:
+        return {key: getattr(self, key) or 0 for key in TOKEN_KEYS}
 
 
 @dataclass(slots=True, kw_only=True)
 class RateLimit(AgentEvent):
-    """A provider's rate-limit observation; the latest per `scope` wins."""
+    """A provider's rate-limit observation; the latest per `scope` wins.
+
+    vik requires `remaining`, `reset_at` and `observed_at`. Providers report a used
+    percentage, so `remaining` is the percentage left (`limit` 100). An observation without
+    a figure or a reset time is written as an `unknown` record (the provider line in `raw`)
+    with our fields added, and read back as a rate limit.
+    """
 
     kind: ClassVar[str] = "rate_limit"
+    VIK_FIELDS: ClassVar[tuple[str, ...]] = ("scope", "remaining", "reset_at", "observed_at")
     scope: str = "default"
-    used_percent: float | None = None
     remaining: int | None = None
+    reset_at: str | None = None
+    observed_at: str | None = None
+    used_percent: float | None = None
     limit: int | None = None
-    resets_at: str | None = None
-    raw: dict[str, Any] | None = None
+    event_type: str | None = None
+    raw: Any = None
+
+    @classmethod
+    def observed(cls, scope: str, used_percent: float | None, reset_at: Any, raw: Any) -> RateLimit:
+        """An observation made now from a used percentage and a reset time (any ISO form)."""
+        remaining = None if used_percent is None else max(0, min(100, round(100 - used_percent)))
+        return cls(
+            scope=scope,
+            remaining=remaining,
+            reset_at=utc_time(reset_at),
+            observed_at=now_utc(),
+            used_percent=used_percent,
+            limit=None if remaining is None else 100,
+            event_type=_str_or_none(raw.get("type")) if isinstance(raw, dict) else None,
+            raw=raw,
+        )
+
+    @property
+    def complete(self) -> bool:
+        """Whether vik's `rate_limit` can hold it (every required field known)."""
+        return self.remaining is not None and self.reset_at is not None and self.observed_at is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        if self.complete:
+            data = AgentEvent.to_dict(self)
+            data.pop("event_type", None)  # vik's `rate_limit` has none; keep the record small
+            return data
+        data = {"kind": "unknown", "event_type": self.event_type, "raw": self.raw, "scope": self.scope}
+        for name in ("remaining", "reset_at", "observed_at", "used_percent", "limit"):
+            value = getattr(self, name)
+            if value is not None:
+                data[name] = value
+        if self.ts is not None:
+            data["ts"] = self.ts
+        return data
 
 
 @dataclass(slots=True, kw_only=True)
 class ToolCall(AgentEvent):
-    """A tool invocation: `started`, then `completed` or `failed` with the same call_id."""
+    """A tool invocation: `started`, then `completed` or `failed` with the same call_id.
+
+    vik's `phase` follows from `status` (`request` when started, else `result`). `raw` is
+    null: our fields carry what the provider said, and a tool's output is not stored twice.
+    """
 
     kind: ClassVar[str] = "tool_call"
+    VIK_FIELDS: ClassVar[tuple[str, ...]] = ("call_id", "name", "phase", "input", "output", "raw")
     call_id: str | None = None
     name: str = ""
     status: str = "started"
     input: str | None = None
     output: str | None = None
     exit_code: int | None = None
+    raw: Any = None
+
+    @property
+    def phase(self) -> str:
+        return "request" if self.status == "started" else "result"
 
 
 @dataclass(slots=True, kw_only=True)
 class Subagent(AgentEvent):
-    """A delegated sub-agent (Claude Task/Agent, Codex collab tools)."""
+    """A delegated sub-agent (Claude Task/Agent, Codex collab tools).
+
+    `action` is the tool that delegated (vik's field), `name` the sub-agent's kind, and
+    `target_ids` the threads it runs in when the provider says so.
+    """
 
     kind: ClassVar[str] = "subagent"
+    VIK_FIELDS: ClassVar[tuple[str, ...]] = ("call_id", "action", "status", "target_ids", "raw")
     call_id: str | None = None
-    name: str = ""
+    action: str = ""
     status: str = "started"
+    target_ids: list[str] = field(default_factory=list)
+    name: str = ""
     description: str | None = None
-
-
-@dataclass(slots=True, kw_only=True)
-class Unknown(AgentEvent):
-    """Anything we do not model, kept whole so nothing is lost."""
-
-    kind: ClassVar[str] = "unknown"
     raw: Any = None
 
 
 @dataclass(slots=True, kw_only=True)
+class Unknown(AgentEvent):
+    """Anything we do not model, kept whole so nothing is lost; `event_type` is its `type`."""
+
+    kind: ClassVar[str] = "unknown"
+    VIK_FIELDS: ClassVar[tuple[str, ...]] = ("event_type", "raw")
+    event_type: str | None = None
+    raw: Any = None
+
+    def __post_init__(self) -> None:
+        if self.event_type is None and isinstance(self.raw, dict):
+            self.event_type = _str_or_none(self.raw.get("type"))
+
+
+@dataclass(slots=True, kw_only=True)
 class Completed(AgentEvent):
-    """The provider says the run finished. `success` false means a provider-reported failure."""
+    """The provider says the run finished successfully (vik's unit variant).
+
+    `result` is the provider's final text only when it differs from the last assistant
+    message, so a large final answer is stored once. A provider-reported failure is an
+    `Error` with `fatal`, never a `completed`.
+    """
 
     kind: ClassVar[str] = "completed"
-    success: bool = True
     result: str | None = None
 
 
 @dataclass(slots=True, kw_only=True)
 class Error(AgentEvent):
-    """A provider error. `fatal` errors fail the run; transient ones are only shown."""
+    """A provider error or notice (vik's `detail`). `fatal` errors fail the run; the others
+    are only shown. `retry` marks the CLI's own retry notices (Codex "Reconnecting...",
+    Claude `api_retry`): a run stopped by a timeout or stall after one names it."""
 
     kind: ClassVar[str] = "error"
-    message: str = ""
+    VIK_FIELDS: ClassVar[tuple[str, ...]] = ("detail",)
+    detail: str = ""
     fatal: bool = False
+    retry: bool | None = None
     raw: Any = None
 
 
 @dataclass(slots=True, kw_only=True)
 class Outcome(AgentEvent):
-    """Our final record: how the session ended, so the file alone tells the story."""
+    """How the session ended, so the file alone tells the story; always its last record.
+
+    Written as vik's `completed` (state completed) or `error` (failed, cancelled: `detail`
+    is the reason) with our `outcome` object: state, reason, exit_code, signal, tokens (the
+    session's totals), started_at, ended_at. A completed run's provider completion is this
+    same record, with its `result` when it has one.
+    """
 
     kind: ClassVar[str] = "outcome"
     state: str = "failed"
@@ -165,9 +304,73 @@ class Outcome(AgentEvent):
     tokens: dict[str, int] = field(default_factory=dict)
     started_at: str | None = None
     ended_at: str | None = None
+    result: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        outcome = {
+            "state": self.state,
+            "reason": self.reason,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "tokens": self.tokens,
+            "started_at": self.started_at,
+            "ended_at": self.ended_at,
+        }
+        data: dict[str, Any]
+        if self.state == "completed":
+            data = {"kind": "completed"}
+            if self.result is not None:
+                data["result"] = self.result
+        else:
+            data = {"kind": "error", "detail": self.reason}
+        data["outcome"] = outcome
+        if self.ts is not None:
+            data["ts"] = self.ts
+        return data
+
+    @classmethod
+    def from_wire(cls, record: dict[str, Any], outcome: dict[str, Any], ts: str | None) -> Outcome:
+        """From a final record (`outcome` the nested object, or the old flat `outcome` line)."""
+
+        def text(value: Any) -> str | None:
+            return value if isinstance(value, str) else None
+
+        def integer(value: Any) -> int | None:
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+        tokens = outcome.get("tokens")
+        return cls(
+            state=text(outcome.get("state")) or "failed",
+            reason=text(outcome.get("reason")) or "",
+            exit_code=integer(outcome.get("exit_code")),
+            signal=integer(outcome.get("signal")),
+            tokens={k: v for k, v in tokens.items() if integer(v) is not None} if isinstance(tokens, dict) else {},
+            started_at=text(outcome.get("started_at")),
+            ended_at=text(outcome.get("ended_at")),
+            result=text(record.get("result")),
+            ts=ts,
+        )
+
+
+def utc_time(value: Any) -> str | None:
+    """An RFC 3339 UTC time (what vik's `DateTime<Utc>` reads) from an ISO string, else None."""
+    if not isinstance(value, str) or not _RFC3339.match(value):
+        return None
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return when.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def now_utc() -> str:
+    """Now as RFC 3339 UTC with milliseconds, the way session files stamp `ts`."""
+    return datetime.now(tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
 KINDS: dict[str, type[AgentEvent]] = {
     cls.kind: cls
-    for cls in (SessionStarted, Message, TokenUsage, RateLimit, ToolCall, Subagent, Unknown, Completed, Error, Outcome)
+    for cls in (SessionStarted, Message, TokenUsage, RateLimit, ToolCall, Subagent, Unknown, Completed, Error)
 }

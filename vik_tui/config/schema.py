@@ -11,7 +11,7 @@ import shlex
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, Strict, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, Strict, StrictBool, StrictInt, StrictStr
 
 RUNTIMES: tuple[str, ...] = ("codex", "claude_code", "demo")
 DEFAULT_EXECUTABLES: dict[str, str] = {"codex": "codex", "claude_code": "claude", "demo": ""}
@@ -42,6 +42,7 @@ class LoopConfig(_Model):
     stall_timeout_sec: Number = 900
     hook_timeout_sec: Number = 30
     cancel_grace_sec: Number = 5
+    reconcile: StrictBool = False  # ours: stop a running stage whose issue left its state (vik never does)
     reconcile_grace_sec: Number = 30
     pull_timeout_sec: Number = 60
     retry: RetryConfig = Field(default_factory=RetryConfig)

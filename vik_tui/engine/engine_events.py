@@ -303,6 +303,20 @@ class ReconcilePending(StageEvent):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class IssueMoved(StageEvent):
+    """A running stage's issue left the stage's state (often the agent moving it as its last
+    act, as vik's prompts ask) or vanished: information only; the stage keeps running, as in
+    vik, unless `loop.reconcile` is on (then `reconcile_pending` follows instead)."""
+
+    name: ClassVar[str] = "issue_moved"
+    state: str | None  # the issue's new state; None when it is no longer listed
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.where} {self.reason}; the stage keeps running"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AgentEvents(StageEvent):
     """A batch of a session's agent events, as appended to its session file."""
 
@@ -338,6 +352,7 @@ EVENT_TYPES: tuple[type[EngineEvent], ...] = (
     RetryGivenUp,
     RetryDropped,
     ReconcilePending,
+    IssueMoved,
     AgentEvents,
 )
 

@@ -36,7 +36,7 @@ def read_session_records(path: str | Path, limit: int | None = None) -> list[Age
             try:
                 record = json.loads(raw)
             except ValueError:
-                events.append(Error(message=UNREADABLE + raw[:200].decode("utf-8", "replace")))
+                events.append(Error(detail=UNREADABLE + raw[:200].decode("utf-8", "replace")))
                 continue
         if isinstance(record, dict):
             events.append(AgentEvent.from_record(record))
@@ -63,7 +63,8 @@ def _tail_lines(path: Path, limit: int, block: int = 64 * 1024) -> list[bytes]:
 
 
 def outcome_of(path: str | Path) -> Outcome | None:
-    """The session's final `outcome` record, if it has one (a crashed supervisor leaves none)."""
+    """The session's outcome: its last record, a `completed` or `error` carrying an `outcome`
+    object (or the `outcome` line of files written before). A crashed supervisor leaves none."""
     tail = read_session_records(path, limit=1)
     return tail[0] if tail and isinstance(tail[0], Outcome) else None
 

@@ -86,7 +86,7 @@ class SessionSnapshot:
     ended_at: str | None = None
     last_message: str | None = None
     tools_in_flight: dict[str, str] = field(default_factory=dict)
-    tokens: dict[str, int] = field(default_factory=lambda: {"input": 0, "output": 0, "cache_read": 0})
+    tokens: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ev.TOKEN_KEYS, 0))
     rate_limits: dict[str, dict[str, Any]] = field(default_factory=dict)
     reason: str | None = None
     exit_code: int | None = None
@@ -161,6 +161,8 @@ class StageSession:
         self._stop_reason: str | None = None
         self._stopped = asyncio.Event()
         self._completed_ok = False
+        self._completion: ev.Completed | None = None  # written with the outcome (one final record)
+        self._retry_notice: str | None = None  # the CLI's last retry notice, if nothing came after
         self._provider_failure: str | None = None
         self._stderr_tail = bytearray()
         self._last_output = 0.0
@@ -272,7 +274,7 @@ class StageSession:
 
     def _note(self, message: str) -> None:
         """A non-fatal `error` record of the engine's own (a cut line, killed leftovers)."""
-        event = ev.Error(message=message, fatal=False)
+        event = ev.Error(detail=message, fatal=False)
         event.ts = now_iso()
         self._apply(event)
         self.snap.events += 1
@@ -394,14 +396,17 @@ class StageSession:
                     mapped = feed(obj)
                 except Exception as exc:  # an adapter bug must not kill the session
                     mapped = _adapter_error(obj, exc)
+            held = False
             for event in mapped:
                 event.ts = ts
-                apply(event)
+                if apply(event):  # the provider's completion: written later, with the outcome
+                    held = True
+                    continue
                 try:
                     put(dumps(event.to_dict(), option=newline))
                 except TypeError:  # e.g. an integer beyond 64 bits inside `raw`: the stdlib can
                     put(_dumps_line(event.to_dict()))
-            events += mapped
+            events += [e for e in mapped if e is not self._completion] if held else mapped
         if events:
             snap = self.snap
             snap.last_event_at = ts
@@ -421,38 +426,44 @@ class StageSession:
         except Exception as exc:  # an adapter bug must not kill the session
             return _adapter_error(obj, exc)
 
-    def _apply(self, event: ev.AgentEvent) -> None:
-        """Fold one event into the snapshot and the outcome facts (most frequent kinds first)."""
+    def _apply(self, event: ev.AgentEvent) -> bool:
+        """Fold one event into the snapshot and the outcome facts (most frequent kinds first).
+        True for the provider's completion, which is held: it is written as (or just before)
+        the outcome record, so a completed session has one `completed`, as vik's have."""
         snap = self.snap
         match event:
             case ev.Message():
                 if event.role == "assistant" and event.text:
                     snap.last_message = event.text
+                    self._retry_notice = None
             case ev.ToolCall() | ev.Subagent():
                 key = event.call_id or event.name
                 if event.status == "started":
                     snap.tools_in_flight[key] = event.name
                 else:
                     snap.tools_in_flight.pop(key, None)
+                self._retry_notice = None
             case ev.TokenUsage():
                 tokens = snap.tokens
-                tokens["input"] += event.input_tokens or 0
-                tokens["output"] += event.output_tokens or 0
-                tokens["cache_read"] += event.cache_read_tokens or 0
+                for key, value in event.counts().items():
+                    tokens[key] = tokens.get(key, 0) + value
             case ev.Completed():
-                if event.success:
-                    self._completed_ok = True
-                elif self._provider_failure is None:
-                    self._provider_failure = event.result or "the agent reported a failure"
+                self._completed_ok = True
+                self._completion = event
+                return True
             case ev.Error():
-                if event.fatal and self._provider_failure is None:
-                    self._provider_failure = event.message or "the agent reported a fatal error"
+                if event.fatal:
+                    if self._provider_failure is None:
+                        self._provider_failure = event.detail or "the agent reported a fatal error"
+                elif event.retry:
+                    self._retry_notice = event.detail
             case ev.SessionStarted():
                 snap.agent_session_id = event.session_id or snap.agent_session_id
             case ev.RateLimit():
                 snap.rate_limits[event.scope] = {
                     k: v for k, v in event.to_dict().items() if k not in ("kind", "raw", "ts")
                 }
+        return False
 
     def _publish(self, events: list[ev.AgentEvent]) -> None:
         """Put the batch's records in the file now (one write), then hand its events on."""
@@ -468,11 +479,16 @@ class StageSession:
             self.on_events(self, events)
 
     async def _watchdog(self) -> None:
+        """The stage timeout, and the stall timeout: stdout silent that long. The stall clock is
+        paused while a tool call is in flight (a long test run prints nothing through the agent);
+        the stage timeout still bounds it."""
         loop = asyncio.get_running_loop()
         stage_deadline = loop.time() + self.limits.stage_timeout_sec
         while True:
             now = loop.time()
             stall_deadline = self._last_output + self.limits.stall_timeout_sec
+            if self.snap.tools_in_flight:  # paused; look again at most one stall period later
+                stall_deadline = max(stall_deadline, now + self.limits.stall_timeout_sec) + 1e9
             if now >= stage_deadline:
                 self.stop(
                     STOP_TIMEOUT, f"stage timed out after {self.limits.stage_timeout_sec:g}s (loop.stage_timeout_sec)"
@@ -483,7 +499,8 @@ class StageSession:
                     STOP_STALL, f"stalled: no output for {self.limits.stall_timeout_sec:g}s (loop.stall_timeout_sec)"
                 )
                 return
-            await asyncio.sleep(min(stage_deadline, stall_deadline) - now + 0.01)
+            wake = min(stage_deadline, stall_deadline, now + self.limits.stall_timeout_sec)
+            await asyncio.sleep(wake - now + 0.01)
 
     def _stopped_outcome(self) -> tuple[str, str]:
         cause, reason = self._stop_cause, self._stop_reason or ""
@@ -493,6 +510,9 @@ class StageSession:
             return "failed", reason
         if self._completed_ok and self._provider_failure is None:
             return "completed", f"completed; then {reason}"
+        if cause in (STOP_TIMEOUT, STOP_STALL) and self._retry_notice:
+            # the agent was only retrying the API: say so, it is the likely cause
+            return "failed", f"{reason}; last retry notice: {self._retry_notice}"
         return "failed", reason
 
     def _decide_and_finish(self) -> None:
@@ -525,6 +545,7 @@ class StageSession:
         snap.stop_cause = self._stop_cause
         snap.ended_at = now_iso()
         snap.tools_in_flight.clear()
+        completion = self._completion
         outcome = ev.Outcome(
             state=state,
             reason=reason,
@@ -533,11 +554,16 @@ class StageSession:
             tokens=dict(snap.tokens),
             started_at=snap.started_at,
             ended_at=snap.ended_at,
+            result=completion.result if completion is not None and state == "completed" else None,
             ts=snap.ended_at,
         )
+        # a completed session ends with its one `completed` record (the provider's, carrying
+        # the outcome); any other with the provider's completion, if any, then an `error` one
+        final: list[ev.AgentEvent] = [completion] if completion is not None and state != "completed" else []
+        final.append(outcome)
         snap.last_event_at = snap.ended_at
-        self._store(_dumps_line(outcome.to_dict()), final=True)
-        self._publish([outcome])
+        self._store(b"".join(_dumps_line(event.to_dict()) for event in final), final=True)
+        self._publish(final)
 
 
 @dataclass
@@ -564,12 +590,12 @@ def _take_line(parts: list[bytes]) -> list[bytes]:
 
 def _undecodable(raw: bytes, exc: ValueError) -> ev.Error:
     preview = raw[:200].decode("utf-8", "replace")
-    return ev.Error(message=f"undecodable output line skipped ({exc}): {preview}", fatal=False)
+    return ev.Error(detail=f"undecodable output line skipped ({exc}): {preview}", fatal=False)
 
 
 def _adapter_error(obj: Any, exc: Exception) -> list[ev.AgentEvent]:
     """The line kept whole, and the adapter's failure said, instead of losing the session."""
-    return [ev.Unknown(raw=obj), ev.Error(message=f"adapter error: {exc!r}", fatal=False)]
+    return [ev.Unknown(raw=obj), ev.Error(detail=f"adapter error: {exc!r}", fatal=False)]
 
 
 def _dumps_line(record: dict[str, Any]) -> bytes:

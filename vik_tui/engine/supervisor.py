@@ -99,6 +99,9 @@ class Supervisor:
         self._unwritten: dict[str, SessionSnapshot] = {}  # session files whose outcome is not written yet
         self._loop: asyncio.AbstractEventLoop | None = None
         self._quiet_views: dict[str, tuple[Issue, bool, IssueView]] = {}  # snapshot() reuses these
+        self._moved_reported: dict[tuple[str, str], tuple[StageRun, str]] = {}  # issue_moved said once
+        # issue id -> after_create of a new workspace: every stage of the issue waits for it
+        self._workspace_ready: dict[str, asyncio.Future[str | None]] = {}
         # how this supervisor was started, for state.json's `command` (the CLI sets it)
         self.command = f"vik-tui run {self.workflow_path}"
 
@@ -210,7 +213,9 @@ class Supervisor:
             is_listed = issue_id in listed
             if not runs:  # an issue that never ran: the same view until intake replaces the issue
                 cached = quiet.get(issue_id)
-                if cached is not None and cached[0] is issue and cached[1] == is_listed:
+                if cached is not None and cached[1] == is_listed and (cached[0] is issue or cached[0] == issue):
+                    if cached[0] is not issue:  # a new pull, the same issue: keep the view, remember the object
+                        quiet[issue_id] = (issue, is_listed, cached[2])
                     issues.append(cached[2])
                     continue
             view = IssueView(
@@ -226,7 +231,7 @@ class Supervisor:
                 quiet[issue_id] = (issue, is_listed, view)
             issues.append(view)
         if len(quiet) > 2 * len(self.issues) + 100:  # forget issues intake no longer knows
-            self._quiet_views = {k: v for k, v in quiet.items() if self.issues.get(k) is v[0]}
+            self._quiet_views = {k: v for k, v in quiet.items() if k in self.issues}
         totals = {"input": 0, "output": 0, "cache_read": 0}
         rate_limits: dict[str, RateLimitView] = {}
         for run in self.runs.values():
@@ -502,11 +507,21 @@ class Supervisor:
                 run.status, run.reason = RunStatus.FAILED, f"{run.reason}; retry dropped: {reason}"
                 run.rerun_allowed = True
                 self.emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
+            elif run.active and not self.workflow.loop.reconcile:
+                self._report_moved(run, issue.state if present and issue else None, reason)
             elif run.active and run.reconcile_handle is None and run.abort is None:
                 grace = float(self.workflow.loop.reconcile_grace_sec)
                 assert self._loop is not None
                 run.reconcile_handle = self._loop.call_later(grace, self._reconcile_now, run, reason)
                 self.emit(ee.ReconcilePending(issue=run.issue_id, stage=run.stage, reason=reason, grace_sec=grace))
+
+    def _report_moved(self, run: StageRun, state: str | None, reason: str) -> None:
+        """vik's rule (ADR 0003): a running stage is never stopped because the tracker changed;
+        its agent is often the one that moved the issue. Said once per move, as information."""
+        if self._moved_reported.get((run.issue_id, run.stage)) == (run, reason):
+            return
+        self._moved_reported[(run.issue_id, run.stage)] = (run, reason)
+        self.emit(ee.IssueMoved(issue=run.issue_id, stage=run.stage, state=state, reason=reason))
 
     def _reconcile_now(self, run: StageRun, reason: str) -> None:
         run.reconcile_handle = None
@@ -707,17 +722,9 @@ class Supervisor:
         context = templates.build_context(
             issue.template_fields(), run.stage, workdir, self.layout.root, self.workflow_path
         )
-        created = not workdir.exists()
-        workdir.mkdir(parents=True, exist_ok=True)
-        self.layout.issue_workdir(issue.id)  # re-check: the directory must not be a symlink out
-        after_create = workflow.issue.hooks.after_create
-        if created and after_create:
-            result = await self._hook(
-                run, "after_create", after_create, templates.without_stage(context), workdir, hooks_timeout
-            )
-            if not result.ok:
-                shutil.rmtree(workdir, ignore_errors=True)  # so the next attempt creates it afresh
-                return result.summary, ""
+        failure = await self._workspace(run, issue, workflow, workdir, context)
+        if failure is not None:
+            return failure, ""
         if run.config.hooks.before_run:
             result = await self._hook(run, "before_run", run.config.hooks.before_run, context, workdir, hooks_timeout)
             if not result.ok:
@@ -734,6 +741,40 @@ class Supervisor:
         except templates.TemplateError as exc:
             return f"prompt render failed: {exc}", ""
         return None, prompt
+
+    async def _workspace(
+        self, run: StageRun, issue: Issue, workflow: Workflow, workdir: Path, context: dict[str, Any]
+    ) -> str | None:
+        """Create the issue's workspace and run after_create once, before any stage of the
+        issue goes on: a sibling stage dispatched meanwhile waits for the same hook (a slow
+        `git clone` must finish first) and fails with it. Returns the failure, if any."""
+        pending = self._workspace_ready.get(issue.id)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        if workdir.exists():
+            self.layout.issue_workdir(issue.id)  # re-check: the directory must not be a symlink out
+            return None
+        after_create = workflow.issue.hooks.after_create
+        ready: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
+        self._workspace_ready[issue.id] = ready
+        failure: str | None = "workspace preparation was interrupted"
+        try:
+            workdir.mkdir(parents=True, exist_ok=True)
+            self.layout.issue_workdir(issue.id)  # re-check: the directory must not be a symlink out
+            if after_create:
+                hooks_timeout = float(workflow.loop.hook_timeout_sec)
+                result = await self._hook(
+                    run, "after_create", after_create, templates.without_stage(context), workdir, hooks_timeout
+                )
+                failure = None if result.ok else result.summary
+            else:
+                failure = None
+        finally:
+            if failure is not None:  # failed or interrupted: the next attempt creates it afresh
+                shutil.rmtree(workdir, ignore_errors=True)
+            del self._workspace_ready[issue.id]
+            ready.set_result(failure)
+        return failure
 
     async def _hook(
         self, run: StageRun, name: str, source: str, context: dict[str, Any], workdir: Path, timeout: float
@@ -932,7 +973,7 @@ def _rate_limit_view(scope: str, info: Mapping[str, Any]) -> RateLimitView:
         value = info.get(key)
         return value if isinstance(value, int | float) and not isinstance(value, bool) else None
 
-    resets_at = info.get("resets_at")
+    resets_at = info.get("reset_at", info.get("resets_at"))  # vik's name; `resets_at` before it
     return RateLimitView(
         scope=scope,
         used_percent=number("used_percent"),

@@ -190,6 +190,10 @@ class IssueView:
     tokens_total: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        if not self.runs:  # most issues of a big tracker never ran: nothing to derive
+            object.__setattr__(self, "sessions", ())
+            object.__setattr__(self, "tokens_total", 0)
+            return
         found = {s.session_uuid: s for run in self.runs for s in run.history}
         sessions = tuple(sorted(found.values(), key=lambda s: s.session_uuid))  # uuid7: oldest first
         object.__setattr__(self, "sessions", sessions)

@@ -65,13 +65,13 @@ def format_record(
             return [f"{stamp}  {mark} agent {one_line(event.name, 40)}  {detail}".rstrip()]
         case ev.Error():
             tag = "[error]" if event.fatal else "[warn]"
-            return _block(stamp, f"{tag} ", sanitize(str(event.message or "error")), wrap)
+            return _block(stamp, f"{tag} ", sanitize(str(event.detail or "error")), wrap)
         case ev.Completed():
-            if event.success:
-                return [f"{stamp}  {glyphs.ok} turn completed"]
-            return _block(stamp, "[error] ", "turn failed: " + sanitize(str(event.result or "")), wrap)
+            return [f"{stamp}  {glyphs.ok} turn completed"]
         case ev.Outcome():
-            return [_outcome(stamp, event, glyphs.rule)]
+            # a final answer that differs from the last message is kept on the outcome record
+            result = _block(stamp, "", sanitize(event.result), wrap) if event.result else []
+            return [*result, _outcome(stamp, event, glyphs.rule)]
         case ev.SessionStarted():
             bits = [b for b in (event.model, event.session_id) if b]
             return [f"{stamp}  ~ session started" + (f" ({one_line(' · '.join(map(str, bits)), 80)})" if bits else "")]
@@ -172,7 +172,7 @@ def merge_replay(replayed: list[ev.AgentEvent], live: list[ev.AgentEvent]) -> li
     if not live:
         return []
     last = replayed[-1] if replayed else None
-    if isinstance(last, ev.Error) and last.ts is None and str(last.message).startswith(UNREADABLE):
+    if isinstance(last, ev.Error) and last.ts is None and str(last.detail).startswith(UNREADABLE):
         replayed = replayed[:-1]  # a line caught half-written; its live copy follows
     for k in range(min(len(replayed), len(live)), 0, -1):
         if replayed[-k:] == live[:k]:
