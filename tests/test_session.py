@@ -281,16 +281,18 @@ async def test_stall_timeout_kills_and_fails(tmp_path: Path) -> None:
 
 async def test_stall_clock_is_paused_while_a_tool_runs(tmp_path: Path) -> None:
     """A command silent for longer than the stall limit is not a stall: its agent waits on it."""
-    session = make_session(tmp_path, args={"--mode": "long_tool", "--sleep": 1.5}, limits=SessionLimits(60, 0.4, 0.5))
+    session = make_session(tmp_path, args={"--mode": "long_tool", "--sleep": 3.5}, limits=SessionLimits(60, 1.5, 0.5))
     snap = await session.run()
     assert snap.state == "completed", snap.reason
 
 
 async def test_stage_timeout_still_bounds_a_tool_in_flight(tmp_path: Path) -> None:
-    session = make_session(tmp_path, args={"--mode": "hang"}, limits=SessionLimits(1.0, 0.2, 0.3))
+    # the stall limit (1.5 s) is far above a fake agent's start-up even on a loaded machine, and far
+    # below the stage limit (4 s): only a paused stall clock lets the stage limit be the one that ends it
+    session = make_session(tmp_path, args={"--mode": "hang"}, limits=SessionLimits(4.0, 1.5, 0.3))
     snap = await session.run()
     assert snap.state == "failed"
-    assert snap.reason.startswith("stage timed out after 1s (loop.stage_timeout_sec)")
+    assert snap.reason.startswith("stage timed out after 4s (loop.stage_timeout_sec)")
 
 
 async def test_stage_timeout_kills_and_fails(tmp_path: Path) -> None:
