@@ -1,6 +1,6 @@
 """One stage session: spawn the agent CLI, stream its JSONL, record everything, decide the outcome.
 
-Rules (DESIGN §3): the terminal state is decided once. Completed needs a provider completion
+Rules (docs/architecture.md §3, outcome): the terminal state is decided once. Completed needs a provider completion
 and no provider-reported failure. Exit before completion, a non-zero exit, or death by signal
 fail with the exit status and the stderr tail. An undecodable line is recorded and skipped.
 Every stop (cancel, timeout, stall, shutdown, reconcile) kills the whole process group.

@@ -533,7 +533,7 @@ class Supervisor:
         return {r.issue_id for r in self.runs.values() if r.active}
 
     def _dispatch(self) -> None:
-        """DESIGN §2: exact state match, stages in file order, reserve before any await."""
+        """docs/architecture.md §3 (dispatch): exact state match, stages in file order, reserve before any await."""
         if self.stopping:
             return
         limit = self.workflow.loop.max_issue_concurrency

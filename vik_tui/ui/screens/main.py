@@ -1,4 +1,4 @@
-"""The main screen (DESIGN §4): status line, issue list, session panes, engine log, footer.
+"""The main screen (docs/architecture.md §6 for what it reads): status line, issue list, session panes, engine log, footer.
 
 It owns the view state (selection, filter, log visibility) and the user commands. The app
 feeds it a fresh engine snapshot plus the events and records of a refresh via `apply()`.
