@@ -1,7 +1,8 @@
-"""The main screen (docs/architecture.md §6 for what it reads): status line, issue list, session panes, engine log, footer.
+"""The main screen: status line, issue list, session panes, engine log, footer.
 
 It owns the view state (selection, filter, log visibility) and the user commands. The app
-feeds it a fresh engine snapshot plus the events and records of a refresh via `apply()`.
+feeds it a fresh engine snapshot plus the events and records of a refresh via `apply()`; what
+it reads is the view contract of docs/architecture.md §6.
 """
 
 from __future__ import annotations
