@@ -14,9 +14,9 @@ import json
 import statistics
 import sys
 from pathlib import Path
-from typing import Any
 
 from vik_tui.config.loader import load_workflow
+from vik_tui.engine.engine_events import EngineEvent, StageFinished, StageStarted
 from vik_tui.engine.supervisor import Supervisor
 
 PROBE_SEC = 0.010
@@ -29,11 +29,11 @@ async def measure(path: Path) -> dict[str, float]:
     running = 0
     lags: list[float] = []
 
-    def on_event(event: dict[str, Any]) -> None:
+    def on_event(event: EngineEvent) -> None:
         nonlocal running
-        if event["event"] == "stage_started":
+        if isinstance(event, StageStarted):
             running += 1
-        elif event["event"] == "stage_finished":
+        elif isinstance(event, StageFinished):
             running -= 1
 
     supervisor.subscribe(on_event)
@@ -50,7 +50,9 @@ async def measure(path: Path) -> dict[str, float]:
     await supervisor.run()
     task.cancel()
     lags.sort()
-    ms = [lag * 1000 for lag in lags] or [0.0]
+    if not lags:
+        raise SystemExit("loop_lag: no sample was taken while a stage ran")
+    ms = [lag * 1000 for lag in lags]
     return {
         "p50": statistics.median(ms),
         "p95": ms[int(len(ms) * 0.95)],
