@@ -11,12 +11,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
-import jinja2
 import pytest
 
 from vik_tui.demo.agent import FAILURE_MESSAGE, parse_prompt
 from vik_tui.demo.project import demo_all_done, write_demo_project
 from vik_tui.demo.tracker import load_issues, move_issue
+from vik_tui.engine.templates import render
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPEED = "50"
@@ -48,10 +48,9 @@ def _issue(project: Path, issue_id: str) -> dict[str, Any]:
 
 
 def _prompt(project: Path, stage: str, issue_id: str) -> str:
-    """Render a demo prompt file the way the engine does (strict undefined)."""
-    env = jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
-    template = env.from_string((project / "prompts" / f"{stage}.md").read_text())
-    return template.render(issue=_issue(project, issue_id))
+    """Render a demo prompt file with the engine's own renderer (minijinja, strict undefined)."""
+    source = (project / "prompts" / f"{stage}.md").read_text()
+    return render(source, {"issue": _issue(project, issue_id)}, f"demo prompt {stage}")
 
 
 def _agent_cmd(project: Path, *extra: str) -> list[str]:
