@@ -101,6 +101,7 @@ class VikApp(App[int]):
         self._force_full = True
         self._last_full = 0.0
         self._tick = 0
+        self._first_list_painted = False
         self._event_lines = EventLines(self.clock)
         self._last_intake_error: str | None = None
         self.throughput = Throughput()
@@ -193,6 +194,11 @@ class VikApp(App[int]):
                 self._pending_records.setdefault(session_file, []).extend(event.records)
             return
         self._pending_events.append(event)
+        if isinstance(event, Intake) and not self._first_list_painted:
+            # the first list goes on screen now, before the stages this intake dispatches are
+            # prepared and spawned on the same loop (on a big tracker that takes most of a second)
+            self._first_list_painted = True
+            asyncio.get_running_loop().call_soon(self._repaint)
 
     def _panes_want(self, session_file: str) -> bool:
         if not self.main.ready or not self.main.is_mounted:
