@@ -40,7 +40,7 @@ def test_warning_fixture_exits_zero_with_warnings() -> None:
     assert data["errors"] == []
     # vik's one warning, and ours about the prompt file vik does not look for (a warning, so the verdict stands)
     assert [(w["pointer"], w["code"]) for w in data["warnings"]] == [
-        ("loop.unknown_field", "unknown_field"),
+        ("loop.poll_jitter_ms", "unknown_field"),
         ("issue.stages.plan.prompt_file", "prompt_file_missing"),
     ]
     assert doctor(SHAPED / "fixtures/warning.yml", "--strict").returncode == 1  # as vik with --strict
@@ -104,19 +104,19 @@ def test_vik_shaped_workflow_runs(tmp_path: Path) -> None:
     project = tmp_path / "project"
     shutil.copytree(SHAPED / "own", project)
     issues = [
-        {"id": "11", "title": "Plan the cache", "state": "Digging"},
-        {"id": "12", "title": "Plan it again", "state": "Rework"},
+        {"id": "11", "title": "Plan the cache", "state": "Scoping"},
+        {"id": "12", "title": "Plan it again", "state": "Needs changes"},
         {"id": "13", "title": "Build the cache", "state": "In Progress", "description": "Make reads fast."},
-        {"id": "14", "title": "Land the cache", "state": "Merging", "url": "https://example.invalid/14"},
+        {"id": "14", "title": "Land the cache", "state": "Landing", "url": "https://example.invalid/14"},
         {"id": "15", "title": "Not ours", "state": "Done"},
     ]
     (project / "issues.json").write_text(json.dumps(issues))
     events = run_until_finished(project / "workflow.yml", _environment(tmp_path), stages=4)
     assert finished(events) == {
-        ("11", "dig"): ("completed", "completed"),
-        ("12", "rework"): ("completed", "completed"),
+        ("11", "scope"): ("completed", "completed"),
+        ("12", "revise"): ("completed", "completed"),
         ("13", "implement"): ("completed", "completed"),
-        ("14", "merge"): ("completed", "completed"),
+        ("14", "land"): ("completed", "completed"),
     }
     hooks = [e for e in events if e["event"] == "hook_finished"]
     assert {(e["issue"], e["hook"], e["ok"]) for e in hooks} == {
