@@ -67,6 +67,17 @@ def run_session(tmp_path: Path, capture: str, exit_code: int, limits: SessionLim
     )
 
 
+def silent_after(tmp_path: Path, text: str, runtime: str, limits: SessionLimits) -> StageSession:
+    """A real process that prints `text` (capture lines) and then stays silent without exiting."""
+    capture = tmp_path / "capture.jsonl"
+    capture.write_text(text)
+    script = tmp_path / "agent.sh"
+    script.write_text(f"#!/bin/sh\ncat > /dev/null\ncat {capture}\nexec sleep 60\n")
+    script.chmod(0o755)
+    snap = SessionSnapshot("ISS-1", "plan", 1, "u1", str(tmp_path / "plan-u1.jsonl"))
+    return StageSession(snap, [str(script)], tmp_path, "p", adapter_for(runtime).new_mapper(), limits)
+
+
 def records_of(session: StageSession) -> list[dict[str, object]]:
     return [json.loads(line) for line in Path(session.snap.session_file).read_text().splitlines()]
 
@@ -107,15 +118,9 @@ async def test_final_answer_is_stored_once(tmp_path: Path) -> None:
 
 async def test_stall_after_retry_notices_names_the_last_one(tmp_path: Path) -> None:
     """The no-network capture: Codex only retried, then went quiet; the stall says why."""
-    capture = tmp_path / "retries-then-silence"
-    capture.write_text((CAPTURES / "codex-0.169.0-no-network-killed-after-25s.jsonl").read_text())
-    script = tmp_path / "agent.sh"
-    script.write_text(f"#!/bin/sh\ncat > /dev/null\ncat {capture}\nexec sleep 60\n")
-    script.chmod(0o755)
-    snap = SessionSnapshot("ISS-1", "plan", 1, "u1", str(tmp_path / "plan-u1.jsonl"))
-    session = StageSession(
-        snap, [str(script)], tmp_path, "p", adapter_for("codex").new_mapper(), SessionLimits(60, 0.5, 1)
-    )
+    text = (CAPTURES / "codex-0.169.0-no-network-killed-after-25s.jsonl").read_text()
+    session = silent_after(tmp_path, text, "codex", SessionLimits(60, 0.5, 1))
+    snap = session.snap
     await session.run()
     assert snap.state == "failed"
     assert snap.reason == (
@@ -126,15 +131,9 @@ async def test_stall_after_retry_notices_names_the_last_one(tmp_path: Path) -> N
 
 async def test_timeout_after_claude_api_retries_names_the_last_one(tmp_path: Path) -> None:
     lines = (CAPTURES / "claude_code-2.1.197-overloaded-529-retries-then-gives-up.jsonl").read_text().splitlines()
-    capture = tmp_path / "retrying"
-    capture.write_text("\n".join(lines[:4]) + "\n")  # init and the first three api_retry notices
-    script = tmp_path / "agent.sh"
-    script.write_text(f"#!/bin/sh\ncat > /dev/null\ncat {capture}\nexec sleep 60\n")
-    script.chmod(0o755)
-    snap = SessionSnapshot("ISS-1", "plan", 1, "u1", str(tmp_path / "plan-u1.jsonl"))
-    session = StageSession(
-        snap, [str(script)], tmp_path, "p", adapter_for("claude_code").new_mapper(), SessionLimits(0.5, 60, 1)
-    )
+    # init and the first three api_retry notices
+    session = silent_after(tmp_path, "\n".join(lines[:4]) + "\n", "claude_code", SessionLimits(0.5, 60, 1))
+    snap = session.snap
     await session.run()
     assert snap.reason == (
         "stage timed out after 0.5s (loop.stage_timeout_sec); last retry notice: "
@@ -145,15 +144,8 @@ async def test_timeout_after_claude_api_retries_names_the_last_one(tmp_path: Pat
 async def test_claude_tokens_kept_when_stopped_before_result(tmp_path: Path) -> None:
     """The assistant lines carry each API call's usage: a run stopped before `result` keeps it."""
     lines = (CAPTURES / "claude_code-2.1.197-tool-use-success.jsonl").read_text().splitlines()
-    capture = tmp_path / "no-result"
-    capture.write_text("\n".join(lines[:-1]) + "\n")
-    script = tmp_path / "agent.sh"
-    script.write_text(f"#!/bin/sh\ncat > /dev/null\ncat {capture}\nexec sleep 60\n")
-    script.chmod(0o755)
-    snap = SessionSnapshot("ISS-1", "plan", 1, "u1", str(tmp_path / "plan-u1.jsonl"))
-    session = StageSession(
-        snap, [str(script)], tmp_path, "p", adapter_for("claude_code").new_mapper(), SessionLimits(60, 0.5, 1)
-    )
+    session = silent_after(tmp_path, "\n".join(lines[:-1]) + "\n", "claude_code", SessionLimits(60, 0.5, 1))
+    snap = session.snap
     await session.run()
     assert snap.state == "failed" and snap.reason.startswith("stalled")
     # two API calls of (50 fresh + 5 cached) in, 1 out each; the same id's repeat is not counted twice
