@@ -12,6 +12,7 @@ import os
 import shlex
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
+from textual.pilot import Pilot
 
 pytest_plugins = ("leak_guard",)
 
@@ -116,3 +118,15 @@ def process_running(pid: int) -> bool:
     except OSError:
         return False
     return stat[stat.rfind(b")") + 2 :].split()[0] not in (b"Z", b"X")
+
+
+async def wait_on_screen(pilot: Pilot[Any], predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    """Let the app run until `predicate()` is truthy (its value is returned); the timeout is only a
+    ceiling for a loaded machine, never a pace."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        await pilot.pause(0.02)
+    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
-from conftest import Project, base_workflow
+from conftest import Project, base_workflow, wait_on_screen
 from textual.app import App
 from textual.css.query import NoMatches
 from textual.pilot import Pilot
@@ -62,16 +61,6 @@ def supervisor(path: Path) -> Supervisor:
     result = load_workflow(path)
     assert result.ok and result.workflow is not None, [d.render() for d in result.diagnostics]
     return Supervisor(result.workflow, result.path, watch=False)
-
-
-async def wait_for(pilot: Pilot[Any], predicate: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await pilot.pause(0.05)
-    raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
 
 
 def run_view(app: VikApp, issue_id: str, stage: str = "plan") -> RunView | None:
@@ -140,7 +129,7 @@ async def quit_app(pilot: Pilot[Any], app: VikApp) -> None:
     await pilot.pause(0.1)
     if isinstance(app.screen, ConfirmScreen):
         await pilot.press("y")
-    await wait_for(pilot, lambda: app.engine_done, "the supervisor to stop")
+    await wait_on_screen(pilot, lambda: app.engine_done, "the supervisor to stop")
 
 
 # -- tests -------------------------------------------------------------------------------------
@@ -153,14 +142,14 @@ async def test_issues_appear_in_intake_order(project: Project) -> None:
     )
     app = VikApp(supervisor(workflow(project)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: rows(app) == ["A-1"], "the stage's issue (the backlog is summarised)")
+        await wait_on_screen(pilot, lambda: rows(app) == ["A-1"], "the stage's issue (the backlog is summarised)")
         assert "backlog 1" in str(app.main.query_one("#backlog-line", Static).render())
         await pilot.press("b")
-        await wait_for(pilot, lambda: rows(app) == ["B-2", "A-1"], "both rows, in intake order")
+        await wait_on_screen(pilot, lambda: rows(app) == ["B-2", "A-1"], "both rows, in intake order")
         table = app.main.query_one(IssueTable)
         assert table.get_row("B-2")[1].plain.startswith("Second")
-        await wait_for(pilot, lambda: run_status(app, "A-1") == "completed", "A-1 to complete")
-        await wait_for(pilot, lambda: "✓" in table.get_row("A-1")[3].plain, "the completed glyph")
+        await wait_on_screen(pilot, lambda: run_status(app, "A-1") == "completed", "A-1 to complete")
+        await wait_on_screen(pilot, lambda: "✓" in table.get_row("A-1")[3].plain, "the completed glyph")
         assert "workflow.yml" in str(app.main.query_one("#status", Static).render())
         await quit_app(pilot, app)
 
@@ -172,7 +161,7 @@ async def test_rejected_issue_shows_dimmed_with_reason(project: Project) -> None
     app = VikApp(supervisor(workflow(project)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("b")
-        await wait_for(pilot, lambda: len(rows(app)) == 2, "the rejected row")
+        await wait_on_screen(pilot, lambda: len(rows(app)) == 2, "the rejected row")
         key = rows(app)[1]
         assert key.startswith("!rejected:")
         cells = app.main.query_one(IssueTable).get_row(key)
@@ -191,14 +180,14 @@ async def test_pane_replays_a_session_opened_after_it_finished(project: Project)
     app = VikApp(supervisor(workflow(project, lines=3)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("b")  # list the backlog issue X-0 too
-        await wait_for(
+        await wait_on_screen(
             pilot, lambda: run_status(app, "X-1") == "completed" and rows(app) == ["X-0", "X-1"], "X-1 to complete"
         )
         if app.main.selected != "X-0":  # `b` listed X-0 above the selected X-1
             await pilot.press("k")
-            await wait_for(pilot, lambda: app.main.selected == "X-0", "X-0 selected")
+            await wait_on_screen(pilot, lambda: app.main.selected == "X-0", "X-0 selected")
         await pilot.press("j")
-        await wait_for(pilot, lambda: "── completed" in pane_text(app), "the replayed outcome line")
+        await wait_on_screen(pilot, lambda: "── completed" in pane_text(app), "the replayed outcome line")
         text = pane_text(app)
         assert "▸ shell" in text and "echo 2" in text
         assert "✓ exit 0" in text
@@ -211,7 +200,7 @@ async def test_pane_streams_live_records(project: Project) -> None:
     project.set_issues([{"id": "S-1", "title": "streams", "state": "todo"}])
     app = VikApp(supervisor(workflow(project, mode="cooperative", lines=2)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: "working until told to stop" in pane_text(app), "the live message")
+        await wait_on_screen(pilot, lambda: "working until told to stop" in pane_text(app), "the live message")
         text = pane_text(app)
         assert text.count("▸ shell") == 2
         panes = app.main.query_one(StagePanes)
@@ -224,13 +213,13 @@ async def test_restart_replays_history(project: Project) -> None:
     path = workflow(project, lines=2)
     first = VikApp(supervisor(path), bell=False)
     async with first.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: run_status(first, "R-1") == "completed", "R-1 to complete")
+        await wait_on_screen(pilot, lambda: run_status(first, "R-1") == "completed", "R-1 to complete")
         await quit_app(pilot, first)
     project.set_issues([{"id": "R-1", "title": "restart me", "state": "done"}])  # no stage re-runs it
     second = VikApp(supervisor(path), bell=False)
     async with second.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: rows(second) == ["R-1"], "the row after restart")
-        await wait_for(pilot, lambda: "── completed" in pane_text(second), "the replayed session")
+        await wait_on_screen(pilot, lambda: rows(second) == ["R-1"], "the row after restart")
+        await wait_on_screen(pilot, lambda: "── completed" in pane_text(second), "the replayed session")
         assert "DONE: the work is finished." in pane_text(second)
         assert history(second, "R-1")[0].attempt == 1
         await quit_app(pilot, second)
@@ -240,20 +229,20 @@ async def test_cancel_asks_then_cancels_a_cooperative_agent(project: Project) ->
     project.set_issues([{"id": "C-1", "title": "cancel me", "state": "todo"}])
     app = VikApp(supervisor(workflow(project, mode="cooperative")), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: run_status(app, "C-1") == "running", "C-1 to run")
-        await wait_for(pilot, lambda: app.main.check_action("cancel", ()) is True, "cancel to apply")
+        await wait_on_screen(pilot, lambda: run_status(app, "C-1") == "running", "C-1 to run")
+        await wait_on_screen(pilot, lambda: app.main.check_action("cancel", ()) is True, "cancel to apply")
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         await pilot.press("n")  # keep it
         await pilot.pause(0.2)
         assert run_status(app, "C-1") == "running"
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         started = time.monotonic()
         await pilot.press("y")
-        await wait_for(pilot, lambda: run_status(app, "C-1") == "cancelled", "the cancel", timeout=10)
+        await wait_on_screen(pilot, lambda: run_status(app, "C-1") == "cancelled", "the cancel", timeout=10)
         assert time.monotonic() - started < 5
-        await wait_for(pilot, lambda: "── cancelled" in pane_text(app), "the outcome line")
+        await wait_on_screen(pilot, lambda: "── cancelled" in pane_text(app), "the outcome line")
         await quit_app(pilot, app)
 
 
@@ -265,7 +254,7 @@ async def test_cancel_of_a_hanging_agent_leaves_no_process(
     project.set_issues([{"id": "H-1", "title": "hangs", "state": "todo"}])
     app = VikApp(supervisor(workflow(project, mode="hang", grace=1)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(
+        await wait_on_screen(
             pilot,
             lambda: run_status(app, "H-1") == "running" and child_file.exists() and child_file.read_text().strip(),
             "the agent and its grandchild",
@@ -274,9 +263,9 @@ async def test_cancel_of_a_hanging_agent_leaves_no_process(
         child = int(child_file.read_text())
         assert pid and not group_gone(pid)
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the confirmation")
         await pilot.press("y")
-        await wait_for(pilot, lambda: run_status(app, "H-1") == "cancelled", "the cancel", timeout=15)
+        await wait_on_screen(pilot, lambda: run_status(app, "H-1") == "cancelled", "the cancel", timeout=15)
         assert group_gone(pid)
         assert dead(child)
         await quit_app(pilot, app)
@@ -286,17 +275,19 @@ async def test_retry_after_failure_with_r(project: Project) -> None:
     project.set_issues([{"id": "F-1", "title": "fails", "state": "todo"}])
     app = VikApp(supervisor(workflow(project, mode="turn_failed", max_attempts=1)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(
+        await wait_on_screen(
             pilot, lambda: run_status(app, "F-1") == "failed" and run_view(app, "F-1").gave_up, "the failure"
         )
-        await wait_for(pilot, lambda: any("needs a human" in (n.title or "") for n in app._notifications), "the toast")
-        await wait_for(pilot, lambda: "── failed" in pane_text(app), "the failed outcome in the pane")
+        await wait_on_screen(
+            pilot, lambda: any("needs a human" in (n.title or "") for n in app._notifications), "the toast"
+        )
+        await wait_on_screen(pilot, lambda: "── failed" in pane_text(app), "the failed outcome in the pane")
         assert "[error]" in pane_text(app)
-        await wait_for(pilot, lambda: app.main.check_action("retry", ()) is True, "retry to apply")
+        await wait_on_screen(pilot, lambda: app.main.check_action("retry", ()) is True, "retry to apply")
         await pilot.press("r")
-        await wait_for(pilot, lambda: len(history(app, "F-1")) == 2, "a second attempt")
-        await wait_for(pilot, lambda: len(app.main.query_one(StagePanes).tab_row.tabs) == 2, "a second tab")
-        await wait_for(pilot, lambda: run_status(app, "F-1") == "failed", "the second failure")
+        await wait_on_screen(pilot, lambda: len(history(app, "F-1")) == 2, "a second attempt")
+        await wait_on_screen(pilot, lambda: len(app.main.query_one(StagePanes).tab_row.tabs) == 2, "a second tab")
+        await wait_on_screen(pilot, lambda: run_status(app, "F-1") == "failed", "the second failure")
         await quit_app(pilot, app)
 
 
@@ -311,19 +302,19 @@ async def test_filter_with_slash_and_escape(project: Project) -> None:
     app = VikApp(supervisor(workflow(project)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         backlog_line = app.main.query_one("#backlog-line", Static)
-        await wait_for(pilot, lambda: "backlog 3" in str(backlog_line.render()), "the backlog summarised")
+        await wait_on_screen(pilot, lambda: "backlog 3" in str(backlog_line.render()), "the backlog summarised")
         assert rows(app) == []
         await pilot.press("slash")
         assert isinstance(app.focused, Input)
         await pilot.press("b", "e", "t")
-        await wait_for(pilot, lambda: rows(app) == ["BE-2"], "the title filter")
+        await wait_on_screen(pilot, lambda: rows(app) == ["BE-2"], "the title filter")
         await pilot.press("backspace", "backspace", "backspace", "r", "e", "v")
-        await wait_for(pilot, lambda: rows(app) == ["GA-3"], "the state filter")
+        await wait_on_screen(pilot, lambda: rows(app) == ["GA-3"], "the state filter")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: rows(app) == [], "the cleared filter")
+        await wait_on_screen(pilot, lambda: rows(app) == [], "the cleared filter")
         assert isinstance(app.focused, IssueTable)
         await pilot.press("b")
-        await wait_for(pilot, lambda: len(rows(app)) == 3, "the backlog listed")
+        await wait_on_screen(pilot, lambda: len(rows(app)) == 3, "the backlog listed")
         await quit_app(pilot, app)
 
 
@@ -331,18 +322,20 @@ async def test_pause_resume_and_poll_now(project: Project) -> None:
     project.set_issues([{"id": "P-1", "title": "idle", "state": "backlog"}])
     app = VikApp(supervisor(workflow(project, idle_sec=60)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.engine.snapshot().intake.status == IntakeStatus.IDLE, "the first poll")
+        await wait_on_screen(pilot, lambda: app.engine.snapshot().intake.status == IntakeStatus.IDLE, "the first poll")
         iterations = app.engine.snapshot().intake.iterations
         await pilot.press("f")
-        await wait_for(pilot, lambda: app.engine.snapshot().intake.iterations > iterations, "poll now")
+        await wait_on_screen(pilot, lambda: app.engine.snapshot().intake.iterations > iterations, "poll now")
         await pilot.press("p")
-        await wait_for(pilot, lambda: app.engine.snapshot().intake.paused, "pause")
-        await wait_for(pilot, lambda: "paused" in str(app.main.query_one("#status", Static).render()), "the header")
+        await wait_on_screen(pilot, lambda: app.engine.snapshot().intake.paused, "pause")
+        await wait_on_screen(
+            pilot, lambda: "paused" in str(app.main.query_one("#status", Static).render()), "the header"
+        )
         await pilot.press("f")  # says why it does not poll
-        await wait_for(pilot, lambda: any("paused" in n.message for n in app._notifications), "the reason")
+        await wait_on_screen(pilot, lambda: any("paused" in n.message for n in app._notifications), "the reason")
         assert app.main.check_action("pause", ()) is False and app.main.check_action("resume", ()) is True
         await pilot.press("p")
-        await wait_for(pilot, lambda: not app.engine.snapshot().intake.paused, "resume")
+        await wait_on_screen(pilot, lambda: not app.engine.snapshot().intake.paused, "resume")
         await quit_app(pilot, app)
 
 
@@ -350,7 +343,7 @@ async def test_help_lists_every_key(project: Project) -> None:
     app = VikApp(supervisor(workflow(project)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
-        await wait_for(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
         text = "\n".join(str(cell.render()) for cell in app.screen.query("#help-keys Static").results(Static))
         for word in (
             "cancel",
@@ -366,7 +359,7 @@ async def test_help_lists_every_key(project: Project) -> None:
         ):
             assert word.lower() in text.lower(), word
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
+        await wait_on_screen(pilot, lambda: not isinstance(app.screen, HelpScreen), "help to close")
         await quit_app(pilot, app)
 
 
@@ -383,7 +376,7 @@ async def test_log_pane_toggles_and_starts_collapsed_when_small(project: Project
     app = VikApp(supervisor(workflow(project)), bell=False)
     async with app.run_test(size=(120, 40)) as pilot:
         log = app.main.query_one("#log")
-        await wait_for(pilot, lambda: "intake" in "\n".join(line.text for line in log.lines), "the intake line")
+        await wait_on_screen(pilot, lambda: "intake" in "\n".join(line.text for line in log.lines), "the intake line")
         assert log.display
         await pilot.press("l")
         await pilot.pause()
@@ -397,22 +390,22 @@ async def test_quit_with_running_agents_asks_then_stops_them(project: Project) -
     )
     app = VikApp(supervisor(workflow(project, mode="cooperative")), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(
+        await wait_on_screen(
             pilot,
             lambda: all(run_status(app, i) == "running" and history(app, i)[-1].pid for i in ("Q-1", "Q-2")),
             "two agents",
         )
         pids = [current_session(app, i).pid for i in ("Q-1", "Q-2")]
         await pilot.press("q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question")
         assert "2 agents are running" in app.screen.question
         await pilot.press("n")
         await pilot.pause(0.2)
         assert run_status(app, "Q-1") == "running" and app.is_running
         await pilot.press("q")
-        await wait_for(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question again")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, ConfirmScreen), "the question again")
         await pilot.press("y")
-        await wait_for(pilot, lambda: app.engine_done, "the supervisor to stop", timeout=15)
+        await wait_on_screen(pilot, lambda: app.engine_done, "the supervisor to stop", timeout=15)
     assert app.return_code == 0
     assert all(group_gone(pid) for pid in pids)
 
@@ -424,7 +417,7 @@ async def test_second_instance_exits_with_the_lock_message(project: Project) -> 
     try:
         app = VikApp(sup, bell=False)
         async with app.run_test(size=SIZE) as pilot:
-            await wait_for(pilot, lambda: app.exit_message is not None, "the lock failure")
+            await wait_on_screen(pilot, lambda: app.exit_message is not None, "the lock failure")
         assert app.return_code == 1
         assert "another vik-tui supervises this workflow (pid 4242" in (app.exit_message or "")
     finally:
@@ -438,7 +431,7 @@ async def test_diagnostics_screen_for_a_broken_workflow(project: Project) -> Non
     assert not result.ok
     app = DiagnosticsApp(result)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: findings_text(app), "the diagnostics")
+        await wait_on_screen(pilot, lambda: findings_text(app), "the diagnostics")
         text = findings_text(app)
         assert "error" in text and "issue.stages.plan.agent" in text
         code = result.errors[0].code
@@ -452,26 +445,28 @@ async def test_shell_diff_and_session_path_keys(project: Project, monkeypatch: p
     project.set_issues([{"id": "W-1", "title": "workspace", "state": "todo"}])
     app = VikApp(supervisor(workflow(project)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: run_status(app, "W-1") == "completed", "W-1 to complete")
-        await wait_for(pilot, lambda: app.main.check_action("open_session", ()) is True, "a selected session")
+        await wait_on_screen(pilot, lambda: run_status(app, "W-1") == "completed", "W-1 to complete")
+        await wait_on_screen(pilot, lambda: app.main.check_action("open_session", ()) is True, "a selected session")
         await pilot.press("o")
         session_file = current_session(app, "W-1").session_file
         shown = lambda: any(n.message.startswith(session_file) for n in app._notifications)  # noqa: E731
-        await wait_for(pilot, shown, "the path toast")
+        await wait_on_screen(pilot, shown, "the path toast")
         await pilot.press("s")
         workdir = str(app.engine.workdir_of("W-1"))
-        await wait_for(
+        await wait_on_screen(
             pilot,
             lambda: any(workdir in n.message and "suspend" in n.message for n in app._notifications),
             "the shell fallback toast",
         )
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff screen")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, DiffScreen), "the diff screen")
         diff_log = app.screen.query_one("#diff-log", Log)
-        await wait_for(pilot, lambda: diff_log.line_count >= 1 and diff_log.lines[0] != "loading…", "the diff text")
+        await wait_on_screen(
+            pilot, lambda: diff_log.line_count >= 1 and diff_log.lines[0] != "loading…", "the diff text"
+        )
         assert any("git" in line for line in diff_log.lines)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not isinstance(app.screen, DiffScreen), "the diff to close")
+        await wait_on_screen(pilot, lambda: not isinstance(app.screen, DiffScreen), "the diff to close")
         await quit_app(pilot, app)
 
 
@@ -479,8 +474,8 @@ async def test_command_palette_lists_applicable_actions(project: Project) -> Non
     project.set_issues([{"id": "K-1", "title": "palette", "state": "todo"}])
     app = VikApp(supervisor(workflow(project, mode="cooperative")), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: run_status(app, "K-1") == "running", "K-1 to run")
-        await wait_for(pilot, lambda: app.main.check_action("cancel", ()) is True, "cancel to apply")
+        await wait_on_screen(pilot, lambda: run_status(app, "K-1") == "running", "K-1 to run")
+        await wait_on_screen(pilot, lambda: app.main.check_action("cancel", ()) is True, "cancel to apply")
         titles = {command.title for command in app.get_system_commands(app.main)}
         assert {"Cancel", "Shell", "Diff", "Pause", "Filter", "Help", "Quit"} <= titles
         assert "Retry" not in titles and "Resume" not in titles  # not applicable now
@@ -491,22 +486,22 @@ async def test_tab_switches_between_attempt_panes(project: Project) -> None:
     project.set_issues([{"id": "T-1", "title": "two attempts", "state": "todo"}])
     app = VikApp(supervisor(workflow(project, mode="turn_failed", max_attempts=2)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(
+        await wait_on_screen(
             pilot,
             lambda: len(history(app, "T-1")) == 2 and run_status(app, "T-1") == "failed",
             "two failed attempts",
             timeout=30,
         )
         panes = app.main.query_one(StagePanes)
-        await wait_for(pilot, lambda: len(panes.tab_row.tabs) == 2, "two tabs")
+        await wait_on_screen(pilot, lambda: len(panes.tab_row.tabs) == 2, "two tabs")
         first, second = (tab.key for tab in panes.tab_row.tabs)
-        await wait_for(pilot, lambda: panes.active_session_uuid() == second, "the newest pane")
+        await wait_on_screen(pilot, lambda: panes.active_session_uuid() == second, "the newest pane")
         await pilot.press("tab")
-        await wait_for(pilot, lambda: panes.active_session_uuid() == first, "tab to the first attempt")
+        await wait_on_screen(pilot, lambda: panes.active_session_uuid() == first, "tab to the first attempt")
         assert panes.tab_label(first).startswith("plan #1") and panes.tab_label(second).startswith("plan #2")
-        await wait_for(pilot, lambda: "── failed" in pane_text(app), "its replay")
+        await wait_on_screen(pilot, lambda: "── failed" in pane_text(app), "its replay")
         await pilot.press("shift+tab")
-        await wait_for(pilot, lambda: panes.active_session_uuid() == second, "shift+tab back")
+        await wait_on_screen(pilot, lambda: panes.active_session_uuid() == second, "shift+tab back")
         await quit_app(pilot, app)
 
 
@@ -514,14 +509,14 @@ async def test_rejected_config_edit_shows_diagnostics(project: Project) -> None:
     path = workflow(project)
     app = VikApp(supervisor(path), bell=False)
     async with app.run_test(size=SIZE) as pilot:
-        await wait_for(pilot, lambda: app.engine.snapshot().intake.iterations >= 1, "the first poll")
+        await wait_on_screen(pilot, lambda: app.engine.snapshot().intake.iterations >= 1, "the first poll")
         data = base_workflow(project)
         data["issue"]["stages"]["plan"]["agent"] = "nobody"
         project.write(data)
         app.engine.reload()  # what the file watcher calls on save
-        await wait_for(pilot, lambda: "unknown_agent" in findings_text(app), "the diagnostics over the app")
+        await wait_on_screen(pilot, lambda: "unknown_agent" in findings_text(app), "the diagnostics over the app")
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not isinstance(app.screen, DiagnosticsScreen), "it to close")
+        await wait_on_screen(pilot, lambda: not isinstance(app.screen, DiagnosticsScreen), "it to close")
         assert app.is_running
         await quit_app(pilot, app)
 
@@ -533,10 +528,12 @@ async def test_opening_a_pane_mid_stream_shows_every_record_once(project: Projec
     app = VikApp(supervisor(workflow(project, mode="cooperative", lines=400)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("b")  # list the backlog issue M-0 too
-        await wait_for(pilot, lambda: run_status(app, "M-1") == "running" and rows(app) == ["M-0", "M-1"], "M-1 to run")
+        await wait_on_screen(
+            pilot, lambda: run_status(app, "M-1") == "running" and rows(app) == ["M-0", "M-1"], "M-1 to run"
+        )
         await pilot.press("j")  # select it while it is (likely) still streaming
-        await wait_for(pilot, lambda: app.main.selected == "M-1", "the selection")
-        await wait_for(pilot, lambda: "working until told to stop" in pane_text(app), "the last record")
+        await wait_on_screen(pilot, lambda: app.main.selected == "M-1", "the selection")
+        await wait_on_screen(pilot, lambda: "working until told to stop" in pane_text(app), "the last record")
         text = pane_text(app)
         assert text.count("▸ shell") == 400
         assert text.count("✓ exit 0") == 400

@@ -4,14 +4,11 @@ commands that explain themselves instead of doing nothing silently."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import scripted_engine as scripted
-from textual.pilot import Pilot
+from conftest import wait_on_screen
 from textual.widgets import Static
 
 from vik_tui.agents.resume import NotResumable, resume_command
@@ -31,16 +28,6 @@ def app_for(name: str) -> VikApp:
     return VikApp(scripted.SCENARIOS[name](), clock=FrozenClock(scripted.NOW), bell=False, glyphs=UNICODE)
 
 
-async def wait_for(pilot: Pilot[Any], predicate: Callable[[], Any], what: str, timeout: float = 10.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        await pilot.pause(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def rows(app: VikApp) -> list[str]:
     return list(app.main.query_one(IssueTable).keys)
 
@@ -52,7 +39,7 @@ def info(app: VikApp) -> str:
 async def test_three_failures_raise_one_toast_and_completions_none() -> None:
     app = app_for("attention")
     async with app.run_test(size=(120, 32)) as pilot:
-        await wait_for(pilot, lambda: app._notifications, "the toast")
+        await wait_on_screen(pilot, lambda: app._notifications, "the toast")
         await pilot.pause(0.2)
         toasts = list(app._notifications)
         assert len(toasts) == 1
@@ -63,21 +50,21 @@ async def test_three_failures_raise_one_toast_and_completions_none() -> None:
 async def test_attention_filter_lists_failed_given_up_and_rejected() -> None:
     app = app_for("attention")
     async with app.run_test(size=(120, 32)) as pilot:
-        await wait_for(pilot, lambda: rows(app), "the rows")
+        await wait_on_screen(pilot, lambda: rows(app), "the rows")
         assert "ENG-44" in rows(app) and "ENG-45" not in rows(app)  # the backlog is summarised
         assert "4 need attention" in str(app.main.query_one("#status", Static).render())
         await pilot.press("exclamation_mark")
-        await wait_for(pilot, lambda: "ENG-44" not in rows(app), "the filter")
+        await wait_on_screen(pilot, lambda: "ENG-44" not in rows(app), "the filter")
         assert rows(app)[:3] == ["ENG-41", "ENG-42", "ENG-43"] and rows(app)[3].startswith("!rejected:")
         await pilot.press("exclamation_mark")
-        await wait_for(pilot, lambda: "ENG-44" in rows(app), "every row again")
+        await wait_on_screen(pilot, lambda: "ENG-44" in rows(app), "every row again")
 
 
 async def test_tabs_are_numbered_per_stage_and_switching_is_in_place() -> None:
     app = app_for("retries")
     async with app.run_test(size=(140, 40)) as pilot:
         panes = app.main.query_one(StagePanes)
-        await wait_for(pilot, lambda: panes.tab_row.tabs, "the tabs")
+        await wait_on_screen(pilot, lambda: panes.tab_row.tabs, "the tabs")
         labels = [tab.text.rsplit(" ", 1)[0] for tab in panes.tab_row.tabs]
         assert len(labels) == len(set(labels)) == 11
         assert labels[:5] == ["plan #1", "plan #2", "plan #3", "plan #4", "implement #1"]
@@ -85,7 +72,7 @@ async def test_tabs_are_numbered_per_stage_and_switching_is_in_place() -> None:
         assert info(app).startswith("implement #5 · running")
         children = len(panes.children)
         await pilot.press("j")  # to ENG-31: no session: the placeholder is the truth here
-        await wait_for(pilot, lambda: NO_SESSION in info(app), "the placeholder for an issue without sessions")
+        await wait_on_screen(pilot, lambda: NO_SESSION in info(app), "the placeholder for an issue without sessions")
         await pilot.press("k")
         # the same call that moved the cursor refilled the pane: no frame shows the placeholder
         assert info(app).startswith("implement #5") and panes.active_session_uuid() is not None
@@ -106,26 +93,28 @@ def test_tab_window_keeps_the_active_label_visible() -> None:
 async def test_reader_shows_every_output_line_and_searches() -> None:
     app = app_for("busy")
     async with app.run_test(size=(140, 40)) as pilot:
-        await wait_for(pilot, lambda: app.main.query_one(StagePanes).settled() and rows(app), "the pane")
+        await wait_on_screen(pilot, lambda: app.main.query_one(StagePanes).settled() and rows(app), "the pane")
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, ReaderScreen) and len(app.screen.lines) > 5, "the reader")
+        await wait_on_screen(
+            pilot, lambda: isinstance(app.screen, ReaderScreen) and len(app.screen.lines) > 5, "the reader"
+        )
         reader = app.screen
         assert isinstance(reader, ReaderScreen)
         text = "\n".join(reader.lines)
         assert "E   assert None is not None" in text and "more line" not in text  # the whole output
         await pilot.press("slash", "p", "a", "s", "s", "enter")
-        await wait_for(pilot, lambda: reader.matches, "a match")
+        await wait_on_screen(pilot, lambda: reader.matches, "a match")
         assert all("pass" in reader.lines[i].lower() for i in reader.matches)
         await pilot.press("escape")
-        await wait_for(pilot, lambda: not isinstance(app.screen, ReaderScreen), "it to close")
+        await wait_on_screen(pilot, lambda: not isinstance(app.screen, ReaderScreen), "it to close")
 
 
 async def test_queue_view_lists_the_pending_retry_with_its_error() -> None:
     app = app_for("failure")
     async with app.run_test(size=(120, 32)) as pilot:
-        await wait_for(pilot, lambda: rows(app), "the rows")
+        await wait_on_screen(pilot, lambda: rows(app), "the rows")
         await pilot.press("t")
-        await wait_for(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue view")
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue view")
         text = str(app.screen.query_one("#queue-text", Static).render())
         assert "ENG-21/plan" in text and "#2" in text and "12s" in text and "context window exceeded" in text
 
@@ -133,12 +122,12 @@ async def test_queue_view_lists_the_pending_retry_with_its_error() -> None:
 async def test_commands_that_cannot_apply_say_why() -> None:
     app = app_for("attention")
     async with app.run_test(size=(120, 32)) as pilot:
-        await wait_for(pilot, lambda: rows(app), "the rows")
+        await wait_on_screen(pilot, lambda: rows(app), "the rows")
         app.clear_notifications()
         await pilot.press("c")  # ENG-41/plan failed: nothing runs
-        await wait_for(pilot, lambda: any("not running" in n.message for n in app._notifications), "the reason")
+        await wait_on_screen(pilot, lambda: any("not running" in n.message for n in app._notifications), "the reason")
         await pilot.press("a")  # the scripted engine refuses, like a running stage would be refused
-        await wait_for(pilot, lambda: any(n.title == "take over" for n in app._notifications), "the refusal")
+        await wait_on_screen(pilot, lambda: any(n.title == "take over" for n in app._notifications), "the refusal")
         assert ("takeover_plan", "ENG-41", app.main.panes.active_session_uuid()) in app.engine.calls  # type: ignore[attr-defined]
 
 
