@@ -29,15 +29,11 @@ def read_session_records(path: str | Path, limit: int | None = None) -> list[Age
         raw = raw.strip()
         if not raw:
             continue
-        record: Any
         try:
-            record = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            try:
-                record = json.loads(raw)
-            except ValueError:
-                events.append(Error(detail=UNREADABLE + raw[:200].decode("utf-8", "replace")))
-                continue
+            record = _load(raw)
+        except ValueError:
+            events.append(Error(detail=UNREADABLE + raw[:200].decode("utf-8", "replace")))
+            continue
         if isinstance(record, dict):
             events.append(AgentEvent.from_record(record))
     return events[-limit:] if limit is not None else events
@@ -86,11 +82,20 @@ def read_session_head(path: str | Path, limit: int = 20) -> list[AgentEvent]:
                 if len(events) >= limit:
                     break
                 try:
-                    record = orjson.loads(raw)
-                except orjson.JSONDecodeError:
+                    record = _load(raw)
+                except ValueError:
                     continue
                 if isinstance(record, dict):
                     events.append(AgentEvent.from_record(record))
     except OSError:
         return []
     return events
+
+
+def _load(raw: bytes) -> Any:
+    """One line's JSON: orjson for speed, the stdlib for what orjson refuses (integers beyond
+    64 bits, NaN). Raises ValueError when the line is not JSON at all."""
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return json.loads(raw)
