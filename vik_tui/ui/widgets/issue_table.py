@@ -206,7 +206,9 @@ class IssueTable(DataTable[Text]):
     ) -> None:
         """Structure or widths changed: re-add every row, then put the cursor back on the same issue."""
         self.rebuilds += 1
-        keep = selected if selected is not None else self.current_key()
+        # the cursor itself first: a key that moved it may not have reached the screen's
+        # `selected` yet (RowHighlighted is a message), and snapping back would lose that key
+        keep = (self.current_key() if self.row_count else None) or selected
         self.clear(columns=True)
         for index, width in widths:
             label, key = COLUMNS[index]
