@@ -19,6 +19,7 @@ from typing import Any
 
 from vik_tui.agents import events as ev
 from vik_tui.engine import engine_events as ee
+from vik_tui.engine.places import Terminal, WorkspaceError
 from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused
 from vik_tui.engine.view import (
     EngineView,
@@ -106,6 +107,14 @@ class ScriptedEngine:
 
     def workdir_of(self, issue_id: str) -> Path:
         return Path(ROOT) / "issues" / issue_id
+
+    def shell_plan(self, issue_id: str) -> Terminal:
+        self.calls.append(("shell_plan", issue_id))
+        raise WorkspaceError(f"the workspace does not exist yet: {self.workdir_of(issue_id)}")
+
+    async def workspace_diff(self, issue_id: str) -> str:
+        self.calls.append(("workspace_diff", issue_id))
+        return f"(workspace {self.workdir_of(issue_id)} does not exist yet)"
 
     def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
         self.calls.append(("takeover_plan", issue_id, session_uuid))

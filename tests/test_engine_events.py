@@ -45,7 +45,7 @@ WIRE: dict[str, list[str]] = {
         "stdout_tail",
         "stderr_tail",
     ],
-    "stage_started": ["issue", "stage", "attempt", "pid", "session_file"],
+    "stage_started": ["issue", "stage", "attempt", "pid", "session_file", "host"],
     "stage_finished": ["issue", "stage", "attempt", "state", "reason", "exit_code", "signal", "tokens", "session_file"],
     "retry_scheduled": ["issue", "stage", "attempt", "delay_sec", "due_at"],
     "retry_given_up": ["issue", "stage", "attempts", "reason"],
@@ -53,6 +53,9 @@ WIRE: dict[str, list[str]] = {
     "reconcile_pending": ["issue", "stage", "reason", "grace_sec"],
     "issue_moved": ["issue", "stage", "state", "reason"],
     "agent_events": ["issue", "stage", "attempt", "session_file", "records"],
+    "host_unhealthy": ["host", "error"],
+    "host_healthy": ["host", "recovered"],
+    "issue_rehosted": ["issue", "from_host", "to_host", "reason"],
 }
 DIAG = Diagnostic(Severity.ERROR, "loop", "yaml_syntax", "bad YAML", line=3, column=7)
 STAGE = {"issue": "A-1", "stage": "plan"}
@@ -110,6 +113,9 @@ def samples() -> list[ee.EngineEvent]:
             session_file="/s/plan-1.jsonl",
             records=[ev.Message(text="hi", ts=TS), ev.TokenUsage(input=5, ts=TS)],
         ),
+        ee.HostUnhealthy(ts=TS, host="build-2", error="ssh: connect to host build-2 port 22: Connection refused"),
+        ee.HostHealthy(ts=TS, host="build-2", recovered=True),
+        ee.IssueRehosted(ts=TS, issue="A-1", from_host="build-2", to_host="build-1", reason="build-2 unreachable"),
     ]
 
 

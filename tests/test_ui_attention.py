@@ -13,6 +13,8 @@ from textual.widgets import Static
 
 from vik_tui.agents.resume import NotResumable, resume_command
 from vik_tui.config.schema import AgentConfig
+from vik_tui.engine.paths import Layout
+from vik_tui.engine.places import LocalPlace
 from vik_tui.engine.takeover import TakeoverRefused, make_plan
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.clock import FrozenClock
@@ -144,9 +146,14 @@ def test_resume_commands_per_runtime() -> None:
 
 def test_take_over_is_refused_while_the_stage_runs(tmp_path: Path) -> None:
     agent = AgentConfig(runtime="codex", model="")
+    place = LocalPlace(Layout(tmp_path / "workflow.yml", tmp_path, tmp_path / "root"))
+    workdir = tmp_path / "root" / "issues" / "A-1"
     with pytest.raises(TakeoverRefused, match="is running"):
-        make_plan("A-1/plan #1", True, agent, str(tmp_path / "s.jsonl"), "id", tmp_path)
+        make_plan("A-1/plan #1", True, agent, str(tmp_path / "s.jsonl"), "id", place, "A-1")
     session_file = tmp_path / "s.jsonl"
     session_file.write_text('{"kind": "session_started", "session_id": "thread-9", "ts": "2026-01-15T12:00:00Z"}\n')
-    plan = make_plan("A-1/plan #1", False, agent, str(session_file), None, tmp_path)
-    assert plan.argv == ("codex", "resume", "thread-9") and plan.cwd == tmp_path
+    with pytest.raises(TakeoverRefused, match="does not exist"):
+        make_plan("A-1/plan #1", False, agent, str(session_file), None, place, "A-1")
+    workdir.mkdir(parents=True)
+    plan = make_plan("A-1/plan #1", False, agent, str(session_file), None, place, "A-1")
+    assert plan.argv == ("codex", "resume", "thread-9") and plan.cwd == workdir

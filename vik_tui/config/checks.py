@@ -124,7 +124,7 @@ class Checker:
             elif isinstance(value, dict) and not value and pointer in _NON_EMPTY_MAPS:
                 self.add(Severity.ERROR, pointer, "empty_map", "must not be an empty map")
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                if not pointer or pointer[0] not in ("loop", "issues"):
+                if not pointer or pointer[0] not in ("loop", "issues", "worker"):
                     continue
                 if isinstance(value, float) and not math.isfinite(value):
                     self.add(Severity.ERROR, pointer, "not_finite", f"must be a finite number (got {value})")
@@ -220,6 +220,8 @@ class Checker:
     # -- semantic checks on a valid model ---------------------------------------------
     def check_semantics(self, data: dict[str, Any], check_path: bool = True) -> None:
         """Cross-field checks on the raw data, so they run even when types are wrong elsewhere."""
+        remote = self._check_worker(_mapping(data.get("worker")))
+        check_path = check_path and not remote  # agents run on the hosts: doctor --deep looks there
         agents = _mapping(data.get("agents"))
         for name, agent in agents.items():
             if not isinstance(agent, dict) or not isinstance(agent.get("runtime"), str):
@@ -283,6 +285,33 @@ class Checker:
                 else:
                     self._check_prompt_file(path, (*base, "prompt_file"))
         self._check_templates(data)
+
+    def _check_worker(self, worker: dict[Any, Any]) -> bool:
+        """`worker.ssh_hosts` must be usable `ssh` destinations; True when sessions run remotely."""
+        hosts = worker.get("ssh_hosts")
+        seen: set[str] = set()
+        for index, host in enumerate(hosts if isinstance(hosts, list) else []):
+            if not isinstance(host, str):
+                continue
+            pointer = ("worker", "ssh_hosts", str(index))
+            problem = ssh_destination_problem(host)
+            if problem:
+                self.add(Severity.ERROR, pointer, "bad_ssh_host", f"`{printable(host)}` {problem}", payload=host)
+            elif host in seen:
+                self.add(Severity.ERROR, pointer, "duplicate_ssh_host", f"`{host}` is listed twice", payload=host)
+            seen.add(host)
+        config = worker.get("ssh_config")
+        if isinstance(config, str) and config.strip():
+            path = Path(config).expanduser()
+            path = path if path.is_absolute() else self.workflow_dir / path
+            if not path.is_file():
+                self.add(
+                    Severity.ERROR,
+                    ("worker", "ssh_config"),
+                    "ssh_config_missing",
+                    f"ssh config file not found: {printable(str(path))}",
+                )
+        return bool(seen)
 
     # -- templates ----------------------------------------------------------------------
     def _check_templates(self, data: dict[str, Any]) -> None:
@@ -351,6 +380,18 @@ def _vik_empty_str(pointer: Pointer, value: str) -> bool:
     if shape in _VIK_EMPTY_EXACT:
         return value == ""
     return shape in _VIK_EMPTY_TRIMMED and not value.strip()
+
+
+def ssh_destination_problem(host: str) -> str | None:
+    """Why `host` cannot be an `ssh` destination word, or None. A leading `-` would be read as
+    an option; blanks and control characters would split or garble the command line."""
+    if not host.strip():
+        return "is empty"
+    if host.startswith("-"):
+        return "starts with `-` (ssh would read it as an option)"
+    if any(ch.isspace() or not ch.isprintable() for ch in host):
+        return "contains blanks or control characters"
+    return None
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:

@@ -129,6 +129,18 @@ class IssueConfig(_Model):
     stages: dict[str, StageConfig]
 
 
+class WorkerConfig(_Model):
+    """Ours, with OpenAI Symphony's names: run stage sessions on other machines over SSH.
+
+    No hosts: everything runs on this machine. Each host is anything `ssh` accepts as a
+    destination, so the user's ssh_config, keys, agent and ProxyJump apply."""
+
+    ssh_hosts: list[StrictStr] = Field(default_factory=list)
+    max_concurrent_agents_per_host: StrictInt | None = None
+    ssh_config: StrictStr | None = None  # ours: passed to every `ssh` as `-F`
+    health_check_sec: Number = 15  # ours: how often an unreachable host is checked again
+
+
 class Workflow(_Model):
     """A whole workflow.yml. `workspace` absent vs `{}` matters (see engine.paths)."""
 
@@ -137,6 +149,7 @@ class Workflow(_Model):
     agents: dict[str, AgentConfig]
     issues: IssuesConfig
     issue: IssueConfig
+    worker: WorkerConfig | None = None  # ours (Symphony's names): SSH worker hosts
 
 
 KNOWN_FIELDS: dict[type[BaseModel], set[str]] = {}

@@ -235,9 +235,11 @@ class StageStarted(StageEvent):
     attempt: int
     pid: int | None
     session_file: str
+    host: str | None = None  # the SSH host it runs on; None: this machine (`pid` is then the local `ssh`)
 
     def describe(self) -> str:
-        return f"{self.where} started (attempt {self.attempt}, pid {self.pid})"
+        on = f" on {self.host}" if self.host else ""
+        return f"{self.where} started{on} (attempt {self.attempt}, pid {self.pid})"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -332,6 +334,48 @@ class AgentEvents(StageEvent):
         return f"{self.where} {count} agent event{_s(count)}"
 
 
+# -- SSH worker hosts ----------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostUnhealthy(EngineEvent):
+    """A worker host failed its check: its capacity leaves the pool until a check passes."""
+
+    name: ClassVar[str] = "host_unhealthy"
+    level: Level = "error"
+    host: str
+    error: str
+
+    def describe(self) -> str:
+        return f"host {self.host} unreachable: {self.error}; no new stage goes there until a check passes"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostHealthy(EngineEvent):
+    name: ClassVar[str] = "host_healthy"
+    host: str
+    recovered: bool  # false: the first check at start-up
+
+    def describe(self) -> str:
+        return f"host {self.host} is {'reachable again' if self.recovered else 'ready'}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssueRehosted(EngineEvent):
+    """An issue's host stayed unreachable, so its next attempt runs elsewhere, in a new workspace."""
+
+    name: ClassVar[str] = "issue_rehosted"
+    level: Level = "warning"
+    issue: str
+    from_host: str
+    to_host: str
+    reason: str
+
+    def describe(self) -> str:
+        return (
+            f"{self.issue} moves from {self.from_host} to {self.to_host} ({self.reason});"
+            f" its workspace is created afresh there (after_create runs)"
+        )
+
+
 EVENT_TYPES: tuple[type[EngineEvent], ...] = (
     SupervisorStarted,
     SupervisorStopped,
@@ -354,6 +398,9 @@ EVENT_TYPES: tuple[type[EngineEvent], ...] = (
     ReconcilePending,
     IssueMoved,
     AgentEvents,
+    HostUnhealthy,
+    HostHealthy,
+    IssueRehosted,
 )
 
 

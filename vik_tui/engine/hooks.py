@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vik_tui.engine.proc import describe_exit, run_shell, tail
+from vik_tui.engine.proc import ShellRunner, describe_exit, local_shell, tail
 
 TAIL_CHARS = 2000
 
@@ -31,16 +31,25 @@ class HookResult:
         return f"hook {self.name} {describe_exit(self.exit_code)}" + (f": {detail[0]}" if detail[0] else "")
 
 
-async def run_hook(name: str, script: str, cwd: Path, timeout_sec: float, grace_sec: float = 2.0) -> HookResult:
+async def run_hook(
+    name: str,
+    script: str,
+    cwd: Path | str,
+    timeout_sec: float,
+    grace_sec: float = 2.0,
+    *,
+    shell: ShellRunner = local_shell,
+) -> HookResult:
     """Run one hook; on timeout (or cancellation) its whole process group is killed, and its
     descendants that left the group too (they carry the run's mark, see `descendants`).
 
     Children the script leaves running in the background while holding its stdout/stderr are
     killed too once the script has exited (otherwise they would keep the hook "running"); the
     result's `note` says so. Only the tails of its output are kept, however much it prints.
+    `shell` runs it where the issue lives (this machine unless told otherwise).
     """
     try:
-        run = await run_shell(script, cwd, timeout_sec, grace_sec=grace_sec)
+        run = await shell(script, str(cwd), timeout_sec, grace_sec=grace_sec)
     except OSError as exc:
         where = f" (workspace {cwd})" if not Path(cwd).is_dir() else ""
         return HookResult(name, False, None, "", "", error=f"could not start: {exc.strerror or exc}{where}")

@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from vik_tui.engine.descendants import Mark, kill_marked, mark_for_run
 
@@ -269,6 +270,37 @@ async def run_shell(
         timed_out=timed_out,
         over_limit=over_limit,
         held_pipes=held_pipes,
+    )
+
+
+class ShellRunner(Protocol):
+    """`run_shell`'s contract with the working directory as text: a place's `shell` (this machine
+    or an SSH host) satisfies it, so hooks and exec() run wherever the issue lives."""
+
+    async def __call__(
+        self,
+        script: str,
+        cwd: str,
+        timeout_sec: float,
+        *,
+        grace_sec: float = 1.0,
+        stdout_limit: int = OUTPUT_TAIL_BYTES,
+        stdout_cap: bool = False,
+    ) -> ShellRun: ...
+
+
+async def local_shell(
+    script: str,
+    cwd: str,
+    timeout_sec: float,
+    *,
+    grace_sec: float = 1.0,
+    stdout_limit: int = OUTPUT_TAIL_BYTES,
+    stdout_cap: bool = False,
+) -> ShellRun:
+    """`run_shell` on this machine, as a `ShellRunner`."""
+    return await run_shell(
+        script, Path(cwd), timeout_sec, grace_sec=grace_sec, stdout_limit=stdout_limit, stdout_cap=stdout_cap
     )
 
 

@@ -36,6 +36,7 @@ class StageRun:
     retry_handle: asyncio.TimerHandle | None = None
     reconcile_handle: asyncio.TimerHandle | None = None
     abort: tuple[str, str] | None = None  # (cause, reason) requested before the agent started
+    host: str | None = None  # the SSH host this attempt runs on; None: this machine
 
     @property
     def active(self) -> bool:
@@ -53,4 +54,5 @@ class StageRun:
             retry_due_at=self.retry_due_at,
             retry_in=None if self.retry_due is None else max(0.0, self.retry_due - now),
             history=tuple(s.to_view() for s in self.sessions),
+            host=self.host,
         )

@@ -44,10 +44,25 @@ PIPE_DRAIN_SEC = 2.0
 # one stdout line longer than this is not kept: an `error` record says it was cut, and reading
 # goes on with the next line (README "Limits, stops and retries")
 MAX_LINE_BYTES = 64 * 1024 * 1024
+SSH_FAILED = 255  # `ssh`'s own exit status when the connection failed or dropped
 
 
 class Mapper(Protocol):
     def feed(self, obj: Any) -> list[ev.AgentEvent]: ...
+
+
+class RemoteEnd(Protocol):
+    """The far end of a session whose agent runs on an SSH host (the local process is `ssh`)."""
+
+    host: str
+
+    async def sweep(self, grace_sec: float) -> list[int]:
+        """End every process of the session on the host (SIGTERM, grace, SIGKILL); pids signalled."""
+        ...
+
+    async def unreachable(self) -> str | None:
+        """After `ssh` exited 255: "host X unreachable: …" when the host fails a check, else None."""
+        ...
 
 
 @dataclass
@@ -93,6 +108,7 @@ class SessionSnapshot:
     signal: int | None = None
     stop_cause: str | None = None
     events: int = 0
+    host: str | None = None  # the SSH host the agent runs on; None: this machine
     _view: SessionView | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
@@ -120,6 +136,7 @@ class SessionSnapshot:
             reason=self.reason,
             exit_code=self.exit_code,
             signal=self.signal,
+            host=self.host,
         )
         if self.finished:
             self._view = view
@@ -145,6 +162,7 @@ class StageSession:
         env: dict[str, str] | None = None,
         executable_label: str | None = None,
         on_start: Callable[[StageSession], None] | None = None,
+        remote: RemoteEnd | None = None,
     ) -> None:
         self.snap = snapshot
         self.command = command
@@ -156,6 +174,8 @@ class StageSession:
         self.env = env
         self.executable_label = executable_label or (command[0] if command else "agent")
         self.on_start = on_start
+        self.remote = remote
+        self._host_failure: str | None = None  # the SSH host dropped: this is the reason
         self.proc: asyncio.subprocess.Process | None = None
         self._stop_cause: str | None = None
         self._stop_reason: str | None = None
@@ -239,9 +259,11 @@ class StageSession:
                 # stdout closed: wait for the leader to exit (the watchdog still applies)
                 await asyncio.wait({exited, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
             if self._stop_cause is not None:
+                await self._sweep_remote(self.limits.cancel_grace_sec)
                 await kill_group(self.proc, self.limits.cancel_grace_sec)
             else:
                 await kill_group(self.proc, 0.5)  # the leader is gone: end any stray children
+                await self._sweep_remote(0.5)
             await self._kill_escaped()
             # a process that left the group (setsid) may still hold the pipes: bounded wait
             await asyncio.wait({reader, *tasks}, timeout=PIPE_DRAIN_SEC)
@@ -252,6 +274,7 @@ class StageSession:
         except asyncio.CancelledError:
             # the supervisor itself is being torn down: never leave the group behind
             self.stop(STOP_SHUTDOWN, "supervisor shutting down")
+            await self._sweep_remote(self.limits.cancel_grace_sec)
             await kill_group(self.proc, self.limits.cancel_grace_sec)
             await self._kill_escaped()
             self._decide_and_finish()
@@ -259,7 +282,19 @@ class StageSession:
         finally:
             for task in (watchdog, stop_wait, exited, *tasks):
                 task.cancel()
+        if self.remote is not None and self._stop_cause is None and self.proc.returncode == SSH_FAILED:
+            self._host_failure = await self.remote.unreachable()
         self._decide_and_finish()
+
+    async def _sweep_remote(self, grace_sec: float) -> None:
+        """The agent runs on an SSH host: end its processes there (killing the local `ssh` alone
+        would leave them running), and say in the session file what had to be killed."""
+        if self.remote is None:
+            return
+        killed = await self.remote.sweep(grace_sec)
+        if killed and self._stop_cause is None:
+            pids = ", ".join(str(pid) for pid in killed[:10]) + (" ..." if len(killed) > 10 else "")
+            self._note(f"killed {len(killed)} process(es) the agent left running on {self.remote.host}: pid {pids}")
 
     async def _kill_escaped(self) -> None:
         """Descendants that left the agent's group (`setsid`) carry its mark: kill them too, and
@@ -525,6 +560,8 @@ class StageSession:
         stderr = self._stderr_tail.decode("utf-8", "replace").strip()
         if self._stop_cause is not None:
             state, reason = self._stopped_outcome()
+        elif self._host_failure is not None:
+            state, reason = "failed", self._host_failure
         elif self._provider_failure is not None:
             state, reason = "failed", self._provider_failure
         elif sig is not None:
@@ -535,7 +572,7 @@ class StageSession:
             state, reason = "failed", f"exited with code {exit_code} before completing"
         else:
             state, reason = "completed", "completed"
-        if state == "failed" and stderr and self._provider_failure is None:
+        if state == "failed" and stderr and self._provider_failure is None and self._host_failure is None:
             reason = f"{reason}; stderr: {stderr}"
         self._finish(state, reason, exit_code, sig)
 

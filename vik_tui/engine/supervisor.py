@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,14 @@ from vik_tui.engine import engine_events as ee
 from vik_tui.engine.clock import iso_in, now_iso
 from vik_tui.engine.descendants import OWNER, Mark, Reaper, kill_marked, new_id, set_subreaper
 from vik_tui.engine.hooks import HookResult, run_hook
+from vik_tui.engine.hosts import HostPool
 from vik_tui.engine.intake import Issue, PullResult, run_pull
 from vik_tui.engine.journal import describe_os_error
 from vik_tui.engine.logs import DailyLog, log_record
 from vik_tui.engine.paths import Layout, UnsafeIssueId, resolve_from
+from vik_tui.engine.places import LocalPlace, Place, Terminal, WorkspaceError
 from vik_tui.engine.recovery import INTERRUPTED, Entry, RecoveryReport, Registry
+from vik_tui.engine.remote_place import RemoteAgent, RemotePlace
 from vik_tui.engine.replay import list_sessions, outcome_of, read_session_records
 from vik_tui.engine.runs import StageRun, backoff_delay
 from vik_tui.engine.service import WorkflowLock
@@ -39,6 +42,7 @@ from vik_tui.engine.session import (
     STOP_RECONCILE,
     STOP_SHUTDOWN,
     STOP_STORAGE,
+    RemoteEnd,
     SessionLimits,
     SessionSnapshot,
     StageSession,
@@ -61,6 +65,21 @@ from vik_tui.engine.view import (
 
 NOT_RETRIED = (STOP_CANCEL, STOP_SHUTDOWN, STOP_RECONCILE)
 STAGE_REMOVED = "stage removed"
+HOST_PINS_FILE = "hosts.json"  # in the service directory: which SSH host each issue lives on
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Where one attempt works: its place (this machine or an SSH host), the workspace path as
+    processes there see it, and the workflow root there (`workspace_root` in templates)."""
+
+    place: Place
+    workdir: str
+    root: str
+    agent_end: Callable[[str], RemoteEnd | None] = lambda _mark: None
+
+    def remote_end(self, mark: str) -> RemoteEnd | None:
+        return self.agent_end(mark)
 
 
 class Supervisor:
@@ -104,6 +123,15 @@ class Supervisor:
         self._workspace_ready: dict[str, asyncio.Future[str | None]] = {}
         # how this supervisor was started, for state.json's `command` (the CLI sets it)
         self.command = f"vik-tui run {self.workflow_path}"
+        self.local = LocalPlace(self.layout)
+        self._health_told: dict[str, bool] = {}  # the health last reported for each SSH host
+        worker = workflow.worker
+        # SSH workers: fixed for the supervisor's life (a reload that changes them applies after a restart)
+        self.pool = (
+            HostPool(worker, self.layout.workflow_dir, self.layout.service_dir / HOST_PINS_FILE)
+            if worker is not None and worker.ssh_hosts
+            else None
+        )
 
     # -- subscription ------------------------------------------------------------------
     def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
@@ -162,7 +190,12 @@ class Supervisor:
         if config is None:
             return f"stage {stage} is no longer in the workflow"
         self._clear_retry(run)
-        self._start_run(issue, stage, config, attempt=1, previous=run)
+        ready, host = self._host_for(issue_id, self._host_load())
+        if not ready:  # every usable host is full or down: dispatch starts it once one has room
+            run.status, run.attempt, run.gave_up = RunStatus.RETRY_WAIT, 0, False
+            run.reason = "waiting for an SSH host with room"
+            return "queued: it starts once a host has room"
+        self._start_run(issue, stage, config, attempt=1, previous=run, host=host)
         return "retrying"
 
     def poll_now(self) -> None:
@@ -207,13 +240,19 @@ class Supervisor:
         order = list(self.listed) + [i for i in self.issues if i not in listed and i in by_issue]
         issues = []
         quiet = self._quiet_views
+        pins = self.pool.pins if self.pool is not None else {}
         for issue_id in order:
             issue = self.issues[issue_id]
             runs = by_issue.get(issue_id)
             is_listed = issue_id in listed
             if not runs:  # an issue that never ran: the same view until intake replaces the issue
                 cached = quiet.get(issue_id)
-                if cached is not None and cached[1] == is_listed and (cached[0] is issue or cached[0] == issue):
+                if (
+                    cached is not None
+                    and cached[1] == is_listed
+                    and (cached[0] is issue or cached[0] == issue)
+                    and cached[2].host == pins.get(issue_id)
+                ):
                     if cached[0] is not issue:  # a new pull, the same issue: keep the view, remember the object
                         quiet[issue_id] = (issue, is_listed, cached[2])
                     issues.append(cached[2])
@@ -226,6 +265,7 @@ class Supervisor:
                 listed=is_listed,
                 extra=issue.extra,
                 runs=tuple(run.to_view(now) for run in runs or ()),
+                host=pins.get(issue_id),
             )
             if not runs:
                 quiet[issue_id] = (issue, is_listed, view)
@@ -258,6 +298,7 @@ class Supervisor:
             tokens=Tokens.of(totals),
             rate_limits=rate_limits,
             issues=tuple(issues),
+            hosts=self.pool.views(self._host_load()) if self.pool is not None else (),
             rejected=self.rejected,
             retries=tuple(
                 RetryView(
@@ -274,7 +315,49 @@ class Supervisor:
         )
 
     def workdir_of(self, issue_id: str) -> Path:
+        """The issue's workspace on this machine (on an SSH host, see `place_of`)."""
         return self.layout.issue_workdir(issue_id)
+
+    def place_of(self, issue_id: str) -> Place:
+        """Where the issue lives: its SSH host once it has one, else this machine. Raises
+        WorkspaceError when its host has not been reached yet."""
+        host = self.pool.host_of(issue_id) if self.pool is not None else None
+        return self._place(host)
+
+    def shell_plan(self, issue_id: str) -> Terminal:
+        """`s` in the UI: the user's shell in the issue's workspace (`ssh -t` on its host).
+        Raises WorkspaceError (or UnsafeIssueId) with the reason when there is none to open."""
+        place = self.place_of(issue_id)
+        if place.host is None and not self.layout.issue_workdir(issue_id).is_dir():
+            raise WorkspaceError(f"the workspace does not exist yet: {self.layout.issue_workdir(issue_id)}")
+        where = f" on {place.host}" if place.host else ""
+        return place.terminal(issue_id, None, f"a shell in {place.workdir(issue_id)}{where}")
+
+    async def workspace_diff(self, issue_id: str) -> str:
+        """`d` in the UI: `git status` and the diff of the issue's workspace, wherever it is."""
+        try:
+            place = self.place_of(issue_id)
+        except WorkspaceError as exc:
+            return f"({exc})"
+        return await place.diff(issue_id)
+
+    def _place(self, host: str | None) -> Place:
+        if host is None or self.pool is None:
+            return self.local
+        return RemotePlace(self.pool.hosts[host], self.workflow, self.workflow_path, self._host_dropped)
+
+    def _site(self, issue_id: str, host: str | None) -> Site:
+        place = self._place(host)
+        if isinstance(place, RemotePlace):
+            remote = place
+            root = str(remote.root.parent)
+            return Site(
+                place,
+                place.workdir(issue_id),
+                root,
+                lambda mark: RemoteAgent(remote, mark, self._host_error),
+            )
+        return Site(place, place.workdir(issue_id), str(self.layout.root))
 
     def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
         """How to reopen a session's agent interactively (`a` in the UI); raises TakeoverRefused."""
@@ -286,13 +369,18 @@ class Supervisor:
                     config = self.workflow.agents.get(run.config.agent)
                     if config is None:
                         raise TakeoverRefused(f"agent {run.config.agent!r} is no longer in the workflow")
+                    try:
+                        place = self.place_of(issue_id)
+                    except WorkspaceError as exc:
+                        raise TakeoverRefused(str(exc)) from None
                     return make_plan(
                         f"{issue_id}/{run.stage} #{number}",
                         run.active,
-                        config.resolved(self.layout.workflow_dir),
+                        config.resolved(self.layout.workflow_dir) if place.host is None else config,
                         snap.session_file,
                         snap.agent_session_id,
-                        self.layout.issue_workdir(issue_id),
+                        place,
+                        issue_id,
                     )
         raise TakeoverRefused(f"no session {session_uuid} of issue {issue_id}")
 
@@ -348,16 +436,23 @@ class Supervisor:
         subreaper = set_subreaper(True)
         reaper = Reaper() if subreaper else None
         reaping = asyncio.ensure_future(reaper.run()) if reaper else None
-        watcher = None
+        watcher = health = None
         try:
             await self._recover()
             watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
+            if self.pool is not None:
+                await self._check_hosts(list(self.pool.hosts))  # before the first dispatch
+                health = asyncio.ensure_future(self._watch_hosts())
             await self._loop_cycles()
             await self._drain()
         finally:
             if watcher:
                 watcher.cancel()
+            if health:
+                health.cancel()
             await self._shutdown()
+            if self.pool is not None:
+                await self.pool.stop()
             self._write_pending_outcomes()
             await self._kill_leftovers(f"{self.id}/", "the supervisor")
             if reaping is not None and reaper is not None:
@@ -394,12 +489,22 @@ class Supervisor:
             if run.sessions and run.sessions[-1].session_file in closed:
                 run.reason = INTERRUPTED
 
-    async def _kill_leftovers(self, prefix: str, owner: str) -> list[int]:
-        """Kill what is left carrying a mark under `prefix` (`setsid` ones too); say so."""
-        killed = await kill_marked([prefix], float(self.workflow.loop.cancel_grace_sec))
+    async def _kill_leftovers(self, prefix: str, owner: str, site: Site | None = None) -> list[int]:
+        """Kill what is left carrying a mark under `prefix` (`setsid` ones too), here and on the
+        issue's SSH host; say so."""
+        grace = float(self.workflow.loop.cancel_grace_sec)
+        killed = await kill_marked([prefix], grace)
         if killed:
             pids = ", ".join(str(pid) for pid in killed[:10]) + (" ..." if len(killed) > 10 else "")
             self.log("warning", f"killed {len(killed)} process(es) left running by {owner}: pid {pids}")
+        if site is not None and site.place.host is not None:
+            remote = await site.place.sweep(prefix, grace)
+            if remote:
+                pids = ", ".join(str(pid) for pid in remote[:10]) + (" ..." if len(remote) > 10 else "")
+                self.log(
+                    "warning",
+                    f"killed {len(remote)} process(es) left running by {owner} on {site.place.host}: pid {pids}",
+                )
         return killed
 
     async def _loop_cycles(self) -> None:
@@ -446,6 +551,67 @@ class Supervisor:
         tasks = [r.task for r in self.runs.values() if r.task and not r.task.done()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+    # -- SSH worker hosts ----------------------------------------------------------------
+    async def _check_hosts(self, names: list[str]) -> None:
+        await asyncio.gather(*(self._check_host(name) for name in names))
+
+    async def _check_host(self, name: str) -> bool:
+        """Check one host and say so when its health changed; a recovered host takes work again."""
+        assert self.pool is not None
+        host = self.pool.hosts[name]
+        ok = await self.pool.check(name)
+        told = self._health_told.get(name)  # checks run concurrently: say each change once
+        if ok and told is not True:
+            self._health_told[name] = True
+            self.emit(ee.HostHealthy(host=name, recovered=told is False))
+            self._dispatch()
+        elif not ok and told is not False:
+            self._health_told[name] = False
+            self.emit(ee.HostUnhealthy(host=name, error=host.error or "unreachable"))
+        return ok
+
+    async def _host_dropped(self, name: str) -> bool:
+        """An `ssh` to `name` exited 255: the connection failed, or the command's own status was
+        255. A check tells which; True when the host answers."""
+        return await self._check_host(name)
+
+    def _host_error(self, name: str) -> str | None:
+        return self.pool.hosts[name].error if self.pool is not None else None
+
+    async def _watch_hosts(self) -> None:
+        """Check the unhealthy hosts again every `worker.health_check_sec` until one answers."""
+        assert self.pool is not None
+        while not self.stopping:
+            await asyncio.sleep(self.pool.health_check_sec)
+            down = [h.name for h in self.pool.hosts.values() if h.healthy is not True]
+            if down:
+                await self._check_hosts(down)
+
+    def _host_load(self) -> dict[str, int]:
+        """Stage sessions preparing or running on each host now."""
+        load: dict[str, int] = {}
+        for run in self.runs.values():
+            if run.host is not None and run.active:
+                load[run.host] = load.get(run.host, 0) + 1
+        return load
+
+    def _host_for(self, issue_id: str, load: dict[str, int]) -> tuple[bool, str | None]:
+        """(may start now, host) for the issue's next stage. No pool: always, on this machine."""
+        if self.pool is None:
+            return True, None
+        placement = self.pool.place(issue_id, load)
+        if placement.host is None:
+            return False, None  # every usable host is full, or none answers: wait
+        if placement.moved_from is not None:
+            previous = self.pool.hosts[placement.moved_from]
+            reason = f"{placement.moved_from} unreachable" + (f" ({previous.error})" if previous.error else "")
+            self.emit(
+                ee.IssueRehosted(issue=issue_id, from_host=placement.moved_from, to_host=placement.host, reason=reason)
+            )
+        self.pool.pin(issue_id, placement.host)
+        load[placement.host] = load.get(placement.host, 0) + 1
+        return True, placement.host
 
     # -- intake ------------------------------------------------------------------------
     async def _intake_cycle(self) -> None:
@@ -538,6 +704,7 @@ class Supervisor:
             return
         limit = self.workflow.loop.max_issue_concurrency
         active = self._active_issue_ids()
+        load = self._host_load()
         for due in [r for r in self.runs.values() if r.status == RunStatus.RETRY_WAIT and r.retry_handle is None]:
             waiting = self.issues.get(due.issue_id)
             if waiting is None or (due.issue_id not in active and len(active) >= limit):
@@ -546,8 +713,11 @@ class Supervisor:
             if config is None:  # removed by a reload since the retry was scheduled
                 self._drop_retry(due, STAGE_REMOVED)
                 continue
+            ready, host = self._host_for(due.issue_id, load)
+            if not ready:
+                continue
             active.add(due.issue_id)
-            self._start_run(waiting, due.stage, config, attempt=due.attempt + 1, previous=due)
+            self._start_run(waiting, due.stage, config, attempt=due.attempt + 1, previous=due, host=host)
         for issue_id in self.listed:
             issue = self.issues[issue_id]
             for stage_name, stage in self.workflow.issue.stages.items():
@@ -558,13 +728,22 @@ class Supervisor:
                     continue  # active, waiting to retry, or finished while the issue kept this state
                 if issue_id not in active and len(active) >= limit:
                     continue
+                ready, host = self._host_for(issue_id, load)
+                if not ready:
+                    continue
                 active.add(issue_id)
-                self._start_run(issue, stage_name, stage, attempt=1, previous=run)
+                self._start_run(issue, stage_name, stage, attempt=1, previous=run, host=host)
 
     def _start_run(
-        self, issue: Issue, stage_name: str, stage: StageConfig, attempt: int, previous: StageRun | None
+        self,
+        issue: Issue,
+        stage_name: str,
+        stage: StageConfig,
+        attempt: int,
+        previous: StageRun | None,
+        host: str | None = None,
     ) -> None:
-        run = StageRun(issue_id=issue.id, stage=stage_name, config=stage, attempt=attempt)
+        run = StageRun(issue_id=issue.id, stage=stage_name, config=stage, attempt=attempt, host=host)
         if previous is not None:
             run.sessions = previous.sessions  # history of every attempt stays visible
         self.runs[(issue.id, stage_name)] = run
@@ -586,12 +765,12 @@ class Supervisor:
         session_uuid = str(uuid6.uuid7())
         try:
             session_file = self.layout.session_file(issue.id, run.stage, session_uuid)
-            workdir = self.layout.issue_workdir(issue.id)
-        except UnsafeIssueId as exc:  # intake already filters these; defence in depth
+            site = self._site(issue.id, run.host)
+        except (UnsafeIssueId, WorkspaceError) as exc:  # intake already filters these; defence in depth
             run.status, run.reason = RunStatus.FAILED, str(exc)
             self.emit(ee.IssueRejected(level="error", id=issue.id, index=None, reason=str(exc)))
             return
-        snap = SessionSnapshot(issue.id, run.stage, run.attempt, session_uuid, str(session_file))
+        snap = SessionSnapshot(issue.id, run.stage, run.attempt, session_uuid, str(session_file), host=run.host)
         run.sessions.append(snap)
         self._write_pending_outcomes()
         mark = Mark(self.id, session_uuid, "stage")
@@ -604,31 +783,35 @@ class Supervisor:
                 raise _StorageError(f"cannot record the stage in {self.registry.directory}", exc) from exc
             self._entries[session_uuid] = entry
             run.status = RunStatus.PREPARING
-            failure, prompt = await self._prepare(run, issue, workflow, workdir)
+            failure, prompt = await self._prepare(run, issue, workflow, site)
             if failure is None and run.abort:
                 failure = run.abort[1]
             if failure is not None:
                 state = SessionState.CANCELLED if run.abort and run.abort[0] in NOT_RETRIED else SessionState.FAILED
                 self._write_outcome(snap, state, failure)
                 snap.stop_cause = run.abort[0] if run.abort else None
-                await self._finish(run, snap, issue, workflow, workdir, ran_agent=False)
+                await self._finish(run, snap, issue, workflow, site, ran_agent=False)
                 return
-            agent = workflow.agents[run.config.agent].resolved(self.layout.workflow_dir)
+            agent = workflow.agents[run.config.agent]
+            if site.place.host is None:  # a relative command path is the workflow's, here; on a host, the workspace's
+                agent = agent.resolved(self.layout.workflow_dir)
             adapter = adapter_for(agent.runtime)
             loop = workflow.loop
+            spawn = site.place.agent(adapter.build_command(agent), site.workdir, mark.child("agent"))
             session = StageSession(
                 snap,
-                adapter.build_command(agent),
-                workdir,
+                spawn.argv,
+                spawn.cwd,
                 prompt,
                 adapter.new_mapper(),
                 SessionLimits(
                     float(loop.stage_timeout_sec), float(loop.stall_timeout_sec), float(loop.cancel_grace_sec)
                 ),
                 on_events=self._on_session_events,
-                env=mark.child("agent").env(),
+                env=spawn.env,
                 executable_label=agent.executable,
                 on_start=self._on_session_start,
+                remote=site.remote_end(mark.child("agent").value),
             )
             run.session = session
             try:
@@ -639,7 +822,7 @@ class Supervisor:
                 self._unwritten[snap.session_file] = snap
             if snap.stop_cause == STOP_STORAGE:
                 self.log("error", f"{issue.id}/{run.stage}: {snap.reason} ({session_file}); the agent was stopped")
-            await self._finish(run, snap, issue, workflow, workdir, ran_agent=True)
+            await self._finish(run, snap, issue, workflow, site, ran_agent=True)
         except asyncio.CancelledError:
             if not snap.finished:
                 self._write_outcome(snap, SessionState.CANCELLED, self.stop_reason)
@@ -664,7 +847,7 @@ class Supervisor:
         finally:
             run.session = None
             # whatever the attempt started and left (a hook's or the agent's `setsid` children)
-            await asyncio.shield(self._kill_leftovers(mark.scope_prefix, f"{issue.id}/{run.stage}"))
+            await asyncio.shield(self._kill_leftovers(mark.scope_prefix, f"{issue.id}/{run.stage}", site))
             self._entries.pop(session_uuid, None)
             if snap.finished and snap.session_file not in self._unwritten:
                 self.registry.forget(session_uuid)  # else the next start's sweep gives it an outcome
@@ -713,20 +896,21 @@ class Supervisor:
                 attempt=snap.attempt,
                 pid=snap.pid,
                 session_file=snap.session_file,
+                host=snap.host,
             )
         )
 
-    async def _prepare(self, run: StageRun, issue: Issue, workflow: Workflow, workdir: Path) -> tuple[str | None, str]:
+    async def _prepare(self, run: StageRun, issue: Issue, workflow: Workflow, site: Site) -> tuple[str | None, str]:
         """Workspace, hooks and prompt. Returns (failure reason or None, rendered prompt)."""
         hooks_timeout = float(workflow.loop.hook_timeout_sec)
         context = templates.build_context(
-            issue.template_fields(), run.stage, workdir, self.layout.root, self.workflow_path
+            issue.template_fields(), run.stage, site.workdir, site.root, self.workflow_path
         )
-        failure = await self._workspace(run, issue, workflow, workdir, context)
+        failure = await self._workspace(run, issue, workflow, site, context)
         if failure is not None:
             return failure, ""
         if run.config.hooks.before_run:
-            result = await self._hook(run, "before_run", run.config.hooks.before_run, context, workdir, hooks_timeout)
+            result = await self._hook(run, "before_run", run.config.hooks.before_run, context, site, hooks_timeout)
             if not result.ok:
                 return result.summary, ""
         try:
@@ -734,8 +918,12 @@ class Supervisor:
             if source is None:
                 prompt_path = resolve_from(self.layout.workflow_dir, run.config.prompt_file or "")
                 source = prompt_path.read_text(encoding="utf-8")
-            # exec() runs in the supervisor's own directory, as vik runs it in its process's
-            prompt = await templates.render_prompt(source, context, Path.cwd(), f"stage {run.stage} prompt")
+            # exec() runs in the supervisor's own directory, as vik runs it in its process's; on an
+            # SSH host there is no such directory: it runs in the issue's workspace there
+            exec_dir = Path.cwd() if site.place.host is None else site.workdir
+            prompt = await templates.render_prompt(
+                source, context, exec_dir, f"stage {run.stage} prompt", shell=site.place.shell
+            )
         except (OSError, UnicodeDecodeError) as exc:
             return f"cannot read prompt file: {exc}", ""
         except templates.TemplateError as exc:
@@ -743,7 +931,7 @@ class Supervisor:
         return None, prompt
 
     async def _workspace(
-        self, run: StageRun, issue: Issue, workflow: Workflow, workdir: Path, context: dict[str, Any]
+        self, run: StageRun, issue: Issue, workflow: Workflow, site: Site, context: dict[str, Any]
     ) -> str | None:
         """Create the issue's workspace and run after_create once, before any stage of the
         issue goes on: a sibling stage dispatched meanwhile waits for the same hook (a slow
@@ -751,33 +939,38 @@ class Supervisor:
         pending = self._workspace_ready.get(issue.id)
         if pending is not None:
             return await asyncio.shield(pending)
-        if workdir.exists():
-            self.layout.issue_workdir(issue.id)  # re-check: the directory must not be a symlink out
-            return None
+        place = site.place
+        try:
+            if await place.workdir_exists(issue.id):  # the boundary is checked there too
+                return None
+        except (WorkspaceError, UnsafeIssueId) as exc:
+            return str(exc)
         after_create = workflow.issue.hooks.after_create
         ready: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._workspace_ready[issue.id] = ready
         failure: str | None = "workspace preparation was interrupted"
         try:
-            workdir.mkdir(parents=True, exist_ok=True)
-            self.layout.issue_workdir(issue.id)  # re-check: the directory must not be a symlink out
+            await place.create_workdir(issue.id)
             if after_create:
                 hooks_timeout = float(workflow.loop.hook_timeout_sec)
                 result = await self._hook(
-                    run, "after_create", after_create, templates.without_stage(context), workdir, hooks_timeout
+                    run, "after_create", after_create, templates.without_stage(context), site, hooks_timeout
                 )
                 failure = None if result.ok else result.summary
             else:
                 failure = None
+        except WorkspaceError as exc:
+            failure = str(exc)
         finally:
             if failure is not None:  # failed or interrupted: the next attempt creates it afresh
-                shutil.rmtree(workdir, ignore_errors=True)
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(place.remove_workdir(issue.id))
             del self._workspace_ready[issue.id]
             ready.set_result(failure)
         return failure
 
     async def _hook(
-        self, run: StageRun, name: str, source: str, context: dict[str, Any], workdir: Path, timeout: float
+        self, run: StageRun, name: str, source: str, context: dict[str, Any], site: Site, timeout: float
     ) -> HookResult:
         try:
             script = templates.render(source, context, f"hook {name}")
@@ -785,7 +978,12 @@ class Supervisor:
             result = HookResult(name, False, None, "", "", error=str(exc))
         else:
             result = await run_hook(
-                name, script, workdir, timeout, grace_sec=float(self.workflow.loop.cancel_grace_sec)
+                name,
+                script,
+                site.workdir,
+                timeout,
+                grace_sec=float(self.workflow.loop.cancel_grace_sec),
+                shell=site.place.shell,
             )
         self.emit(
             ee.HookFinished(
@@ -806,7 +1004,7 @@ class Supervisor:
         return result
 
     async def _finish(
-        self, run: StageRun, snap: SessionSnapshot, issue: Issue, workflow: Workflow, workdir: Path, ran_agent: bool
+        self, run: StageRun, snap: SessionSnapshot, issue: Issue, workflow: Workflow, site: Site, ran_agent: bool
     ) -> None:
         if run.reconcile_handle:
             run.reconcile_handle.cancel()
@@ -814,11 +1012,11 @@ class Supervisor:
         cause = snap.stop_cause
         if ran_agent and cause not in (STOP_CANCEL, STOP_SHUTDOWN) and run.config.hooks.after_run:
             context = templates.build_context(
-                issue.template_fields(), run.stage, workdir, self.layout.root, self.workflow_path
+                issue.template_fields(), run.stage, site.workdir, site.root, self.workflow_path
             )
             context["issue"]["outcome"] = snap.state
             await self._hook(
-                run, "after_run", run.config.hooks.after_run, context, workdir, float(workflow.loop.hook_timeout_sec)
+                run, "after_run", run.config.hooks.after_run, context, site, float(workflow.loop.hook_timeout_sec)
             )
         run.status, run.reason = RunStatus(snap.state), snap.reason
         failed = run.status == RunStatus.FAILED

@@ -9,13 +9,13 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any
 
 import minijinja
 
 from vik_tui.config.jinja import TEMPLATE_NAME, environment, freeze, shquote, vik_text
-from vik_tui.engine.proc import describe_exit, run_shell, tail
+from vik_tui.engine.proc import ShellRunner, describe_exit, local_shell, tail
 
 __all__ = ["shquote"]  # re-exported: hooks quote tracker text with it
 
@@ -34,8 +34,8 @@ _ENV = environment()
 def build_context(
     issue_fields: dict[str, Any],
     stage: str | None,
-    workdir: Path,
-    workspace_root: Path,
+    workdir: str | PurePath,
+    workspace_root: str | PurePath,
     workflow_path: Path,
 ) -> dict[str, Any]:
     """The variables every hook and prompt sees (docs/architecture.md §3, "Workspace, hooks and prompt").
@@ -100,25 +100,27 @@ def describe_template_error(exc: minijinja.TemplateError, name: str) -> str:
     return f"{name}: {detail}{where}"
 
 
-async def expand_exec(text: str, cwd: Path, timeout_sec: float = EXEC_TIMEOUT_SEC) -> str:
+async def expand_exec(
+    text: str, cwd: Path | str, timeout_sec: float = EXEC_TIMEOUT_SEC, *, shell: ShellRunner = local_shell
+) -> str:
     """Replace each ``!`exec(cmd)` `` / `` `exec(cmd)` `` with cmd's stdout (one trailing newline trimmed)."""
-    return await _expand(text, cwd, timeout_sec, restore=lambda part: part)
+    return await _expand(text, str(cwd), timeout_sec, lambda part: part, shell)
 
 
-async def _expand(text: str, cwd: Path, timeout_sec: float, restore: Callable[[str], str]) -> str:
+async def _expand(text: str, cwd: str, timeout_sec: float, restore: Callable[[str], str], shell: ShellRunner) -> str:
     parts: list[str] = []
     last = 0
     for match in EXEC_PATTERN.finditer(text):
         parts.append(restore(text[last : match.start()]))
-        parts.append(await _run_exec(restore(match.group(1)), cwd, timeout_sec))
+        parts.append(await _run_exec(restore(match.group(1)), cwd, timeout_sec, shell))
         last = match.end()
     parts.append(restore(text[last:]))
     return "".join(parts)
 
 
-async def _run_exec(command: str, cwd: Path, timeout_sec: float) -> str:
+async def _run_exec(command: str, cwd: str, timeout_sec: float, shell: ShellRunner) -> str:
     try:
-        run = await run_shell(command, cwd, timeout_sec, stdout_limit=EXEC_MAX_BYTES, stdout_cap=True)
+        run = await shell(command, cwd, timeout_sec, stdout_limit=EXEC_MAX_BYTES, stdout_cap=True)
     except OSError as exc:
         raise TemplateError(f"prompt exec({command}) could not start in {cwd}: {exc.strerror or exc}") from None
     if run.over_limit:
@@ -156,15 +158,18 @@ _PROMPT_ENV = environment(finalizer=_shield)
 async def render_prompt(
     source: str,
     context: dict[str, Any],
-    cwd: Path,
+    cwd: Path | str,
     name: str = "prompt",
     exec_timeout_sec: float = EXEC_TIMEOUT_SEC,
+    *,
+    shell: ShellRunner = local_shell,
 ) -> str:
     """MiniJinja first, then exec expansion with `cwd` as the working directory (the supervisor
-    passes its own, as vik runs exec() in its process's directory).
+    passes its own, as vik runs exec() in its process's directory; on an SSH host, the issue's
+    workspace there), run by `shell` (this machine unless told otherwise).
 
     Only `exec(...)` written in the prompt source runs; one arriving inside a substituted value
     (an issue title, say) stays literal text.
     """
     rendered = _render_with(_PROMPT_ENV, source, context, name)
-    return await _expand(rendered, cwd, exec_timeout_sec, restore=_unshield)
+    return await _expand(rendered, str(cwd), exec_timeout_sec, _unshield, shell)

@@ -152,6 +152,7 @@ class SessionView:
     reason: str | None = None
     exit_code: int | None = None
     signal: int | None = None
+    host: str | None = None  # the SSH host it ran on; None: this machine
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +168,7 @@ class RunView:
     retry_due_at: str | None = None  # wall clock, for display
     retry_in: float | None = None  # seconds until the retry, while status is retry_wait
     history: tuple[SessionView, ...] = ()
+    host: str | None = None  # the SSH host of the current attempt; None: this machine
 
     @property
     def session(self) -> SessionView | None:
@@ -185,6 +187,7 @@ class IssueView:
     listed: bool = True  # false: no longer in the tracker's list, shown for its history
     extra: Mapping[str, Any] = field(default_factory=dict)
     runs: tuple[RunView, ...] = ()
+    host: str | None = None  # the SSH host the issue is pinned to (its workspace lives there)
     # derived once in __post_init__
     sessions: tuple[SessionView, ...] = field(init=False, repr=False, compare=False)
     tokens_total: int = field(init=False, repr=False, compare=False)
@@ -270,6 +273,18 @@ class IntakeView:
 
 
 @dataclass(frozen=True, slots=True)
+class HostView:
+    """One SSH worker host: its load against its cap and whether it can take work."""
+
+    name: str
+    running: int  # stage sessions (preparing or running) on it now
+    cap: int | None  # worker.max_concurrent_agents_per_host; None: no per-host limit
+    healthy: bool | None  # None: not checked yet
+    error: str | None = None  # why it is unhealthy
+    pinned: int = 0  # issues whose workspace lives there
+
+
+@dataclass(frozen=True, slots=True)
 class EngineView:
     """Everything the screen shows, at one moment."""
 
@@ -285,6 +300,7 @@ class EngineView:
     rejected: tuple[RejectedView, ...] = ()
     retries: tuple[RetryView, ...] = ()
     stage_states: frozenset[str] = frozenset()  # issue states some stage matches (`when.state`)
+    hosts: tuple[HostView, ...] = ()  # SSH worker hosts; empty: every session runs on this machine
     # derived once in __post_init__
     active_run_count: int = field(init=False, repr=False, compare=False)
     attention_count: int = field(init=False, repr=False, compare=False)

@@ -9,6 +9,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 
@@ -37,20 +38,6 @@ def split_tmux(cwd: Path, command: str, done: str) -> tuple[bool, str]:
     return True, done
 
 
-def open_tmux_split(workdir: Path) -> tuple[bool, str]:
-    """Open `$SHELL` in a new tmux pane beside the app, starting in `workdir`."""
-    return split_tmux(workdir, user_shell(), f"opened a shell in {workdir} (tmux pane)")
-
-
-def run_shell_foreground(workdir: Path) -> int:
-    """Run `$SHELL` in `workdir` attached to the terminal until the user exits it."""
-    try:
-        return subprocess.call([user_shell()], cwd=str(workdir))
-    except OSError as exc:
-        print(f"vik-tui: cannot start shell: {exc}")
-        return 127
-
-
 async def _git(workdir: Path, *args: str, timeout_sec: float) -> tuple[int, str]:
     proc = await asyncio.create_subprocess_exec(
         "git",
@@ -73,22 +60,35 @@ MAX_UNTRACKED = 20
 
 
 async def git_diff(workdir: Path, timeout_sec: float = 20.0) -> str:
-    """What changed in a workspace: `git status`, the diff of tracked files, and new files in full."""
+    """What changed in a workspace here: `git status`, the diff of tracked files, and new files in full."""
     if not workdir.is_dir():
         return f"(workspace {workdir} does not exist yet)"
     if shutil.which("git") is None:
         return "(git is not installed)"
-    code, status = await _git(workdir, "status", "--short", timeout_sec=timeout_sec)
+
+    async def git(args: Sequence[str], timeout: float) -> tuple[int, str]:
+        return await _git(workdir, *args, timeout_sec=timeout)
+
+    return await diff_report(git, str(workdir), timeout_sec)
+
+
+# runs `git ARGS` in the workspace, wherever it is: (exit code, stdout and stderr merged)
+GitRunner = Callable[[Sequence[str], float], Awaitable[tuple[int, str]]]
+
+
+async def diff_report(git: GitRunner, where: str, timeout_sec: float = 20.0) -> str:
+    """`git status`, the diff of tracked files against HEAD, and untracked files as additions."""
+    code, status = await git(("status", "--short"), timeout_sec)
     if code != 0:
-        return f"(not a git repository: {workdir})\n{status}"
+        return f"(not a git repository: {where})\n{status}"
     parts = [f"$ git status --short\n{status or '(clean)'}"]
-    has_head = (await _git(workdir, "rev-parse", "--verify", "-q", "HEAD", timeout_sec=timeout_sec))[0] == 0
-    code, diff = await _git(workdir, "diff", "HEAD" if has_head else "--cached", timeout_sec=timeout_sec)
+    has_head = (await git(("rev-parse", "--verify", "-q", "HEAD"), timeout_sec))[0] == 0
+    code, diff = await git(("diff", "HEAD" if has_head else "--cached"), timeout_sec)
     if diff.strip():
         parts.append(diff)
-    _, untracked = await _git(workdir, "ls-files", "--others", "--exclude-standard", timeout_sec=timeout_sec)
+    _, untracked = await git(("ls-files", "--others", "--exclude-standard"), timeout_sec)
     names = [n for n in untracked.splitlines() if n][:MAX_UNTRACKED]
     for name in names:  # new files: show them as additions (git exits 1 when they differ)
-        _, text = await _git(workdir, "diff", "--no-index", "--", "/dev/null", name, timeout_sec=timeout_sec)
+        _, text = await git(("diff", "--no-index", "--", "/dev/null", name), timeout_sec)
         parts.append(text)
     return "\n".join(parts)

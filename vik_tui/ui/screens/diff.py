@@ -1,8 +1,8 @@
-"""`d`: the workspace's `git diff`, fetched by the engine's async `git_diff`, shown scrollable."""
+"""`d`: the workspace's `git diff`, fetched by the engine (here or on the issue's SSH host), shown scrollable."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 from typing import ClassVar
 
 from textual.app import ComposeResult
@@ -12,7 +12,6 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Log, Static
 
-from vik_tui.engine.workspace_tools import git_diff
 from vik_tui.ui.highlight import DiffHighlighter, theme_styles
 from vik_tui.ui.text import sanitize
 
@@ -22,15 +21,16 @@ MAX_DIFF_LINES = 50_000
 class DiffScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,d", "close", "close")]
 
-    def __init__(self, issue_id: str, workdir: Path) -> None:
+    def __init__(self, issue_id: str, where: str, load: Callable[[str], Awaitable[str]]) -> None:
         super().__init__(classes="modal")
         self.issue_id = issue_id
-        self.workdir = workdir
+        self.where = where
+        self.load = load
 
     def compose(self) -> ComposeResult:
         with Vertical(id="diff", classes="dialog"):
             yield Static(
-                f"[b]git diff[/] · {escape(self.issue_id)} · [$text-muted]{escape(str(self.workdir))}[/]",
+                f"[b]git diff[/] · {escape(self.issue_id)} · [$text-muted]{escape(self.where)}[/]",
                 classes="dialog-title",
             )
             log = Log(max_lines=MAX_DIFF_LINES, highlight=True, id="diff-log")
@@ -45,7 +45,7 @@ class DiffScreen(ModalScreen[None]):
 
     async def _load(self) -> None:
         try:
-            text = await git_diff(self.workdir)
+            text = await self.load(self.issue_id)
         except Exception as exc:  # git missing, permissions: say so instead of failing
             text = f"(git diff failed: {exc})"
         log = self.query_one("#diff-log", Log)

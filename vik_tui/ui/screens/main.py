@@ -8,7 +8,6 @@ it reads is the view contract of docs/architecture.md §6.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 from typing import ClassVar
 
 from textual import getters, on
@@ -19,11 +18,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vik_tui.agents.events import AgentEvent
+from vik_tui.engine.paths import UnsafeIssueId
+from vik_tui.engine.places import WorkspaceError
 from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused
-from vik_tui.engine.takeover import open_tmux_split as open_takeover_split
-from vik_tui.engine.takeover import run_foreground as run_takeover_foreground
+from vik_tui.engine.terminals import open_in_tmux, run_attached
 from vik_tui.engine.view import EngineView, IntakeStatus, IssueView, RejectedView, RunStatus, RunView, SessionView
-from vik_tui.engine.workspace_tools import inside_tmux, open_tmux_split, run_shell_foreground
+from vik_tui.engine.workspace_tools import inside_tmux
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
@@ -253,39 +253,37 @@ class MainScreen(Screen[None]):
         self.notify(self.vik.engine.retry(issue.id, run.stage), title=f"{issue.id}/{run.stage}")
         self.vik.request_refresh()
 
-    def _selected_workdir(self) -> tuple[str, Path] | None:
-        """(issue id, workspace) of the selected issue; says why in a toast when there is none."""
+    async def action_shell(self) -> None:
         issue, _run, _session = self.target()
         if issue is None:
-            return None
-        try:
-            return issue.id, self.vik.engine.workdir_of(issue.id)
-        except Exception as exc:  # an unsafe id: the engine refuses to name a path for it
-            self.notify(str(exc), severity="error")
-            return None
-
-    async def action_shell(self) -> None:
-        selected = self._selected_workdir()
-        if selected is None:
             return
-        workdir = selected[1]
-        if not workdir.is_dir():
-            self.notify(f"the workspace does not exist yet: {workdir}", severity="warning")
+        try:
+            plan = self.vik.engine.shell_plan(issue.id)
+        except (WorkspaceError, UnsafeIssueId) as exc:
+            self.notify(str(exc), severity="warning")
             return
         if inside_tmux():
-            ok, message = await asyncio.to_thread(open_tmux_split, workdir)
+            ok, message = await asyncio.to_thread(open_in_tmux, plan)
             self.notify(message, severity="information" if ok else "error")
             return
         try:
             with self.app.suspend():
-                run_shell_foreground(workdir)  # synchronous on purpose: never await while suspended
+                run_attached(plan)  # synchronous on purpose: never await while suspended
         except SuspendNotSupported:
-            self.notify(f"cannot suspend this terminal; the workspace is {workdir}", title="shell", timeout=10)
+            self.notify(
+                f"cannot suspend this terminal; run it yourself: {plan.command_line}", title="shell", timeout=10
+            )
 
     def action_diff(self) -> None:
-        selected = self._selected_workdir()
-        if selected is not None:
-            self.app.push_screen(DiffScreen(*selected))
+        issue, _run, _session = self.target()
+        if issue is None:
+            return
+        try:
+            where = f"on {issue.host}" if issue.host else str(self.vik.engine.workdir_of(issue.id))
+        except UnsafeIssueId as exc:  # the engine refuses to name a path for it
+            self.notify(str(exc), severity="error")
+            return
+        self.app.push_screen(DiffScreen(issue.id, where, self.vik.engine.workspace_diff))
 
     def action_open_session(self) -> None:
         _issue, _run, session = self.target()
@@ -363,12 +361,12 @@ class MainScreen(Screen[None]):
 
     async def _run_takeover(self, plan: TakeoverPlan) -> None:
         if inside_tmux():
-            ok, message = await asyncio.to_thread(open_takeover_split, plan)
+            ok, message = await asyncio.to_thread(open_in_tmux, plan)
             self.notify(message, title="take over", severity="information" if ok else "error")
             return
         try:
             with self.app.suspend():
-                run_takeover_foreground(plan)  # synchronous on purpose: never await while suspended
+                run_attached(plan)  # synchronous on purpose: never await while suspended
         except SuspendNotSupported:
             self.notify(
                 f"cannot suspend this terminal; run it yourself: cd {plan.cwd} && {plan.command_line}",

@@ -1,0 +1,146 @@
+"""Where an issue's processes run: this machine (`LocalPlace`) or an SSH worker host
+(`remote_place.RemotePlace`). The supervisor asks the issue's place for everything that
+touches the workspace, so hooks, exec(), the agent, `git diff` and the shell follow the issue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from vik_tui.engine.descendants import Mark
+from vik_tui.engine.paths import Layout
+from vik_tui.engine.proc import OUTPUT_TAIL_BYTES, ShellRun, local_shell
+from vik_tui.engine.workspace_tools import git_diff, user_shell
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """A command to run attached to a terminal (a shell, a taken-over agent), the local directory
+    to start it in, and what it is, for messages (`ENG-12/plan #2`)."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+    what: str
+
+    @property
+    def command_line(self) -> str:
+        return shlex.join(self.argv)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentSpawn:
+    """What to start on this machine for an agent: its argv, local directory and environment."""
+
+    argv: list[str]
+    cwd: Path
+    env: dict[str, str]
+
+
+class Place(Protocol):
+    host: str | None  # None: this machine
+
+    def workdir(self, issue_id: str) -> str:
+        """The workspace path as the processes of the place see it."""
+        ...
+
+    async def workdir_exists(self, issue_id: str) -> bool: ...
+
+    async def create_workdir(self, issue_id: str) -> None:
+        """Create it; raises WorkspaceError (unsafe, outside the root, cannot create)."""
+        ...
+
+    async def remove_workdir(self, issue_id: str) -> None: ...
+
+    async def shell(
+        self,
+        script: str,
+        cwd: str,
+        timeout_sec: float,
+        *,
+        grace_sec: float = 1.0,
+        stdout_limit: int = OUTPUT_TAIL_BYTES,
+        stdout_cap: bool = False,
+    ) -> ShellRun:
+        """`sh -c script` in `cwd` there, bounded as `proc.run_shell`; a stop ends everything it started."""
+        ...
+
+    def agent(self, argv: Sequence[str], workdir: str, mark: Mark) -> AgentSpawn: ...
+
+    async def sweep(self, prefix: str, grace_sec: float) -> list[int]:
+        """End what is left there carrying a mark under `prefix`; the pids signalled."""
+        ...
+
+    async def diff(self, issue_id: str) -> str: ...
+
+    def terminal(self, issue_id: str, argv: Sequence[str] | None, what: str) -> Terminal:
+        """`argv` (or the user's shell) in the workspace, attached to a terminal."""
+        ...
+
+
+class WorkspaceError(Exception):
+    """The workspace cannot be used; the message says why."""
+
+
+class LocalPlace:
+    """This machine: the layout's paths, `sh`, `git` and `$SHELL` run directly."""
+
+    host: str | None = None
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def workdir(self, issue_id: str) -> str:
+        return str(self.layout.issue_workdir(issue_id))
+
+    async def workdir_exists(self, issue_id: str) -> bool:
+        path = self.layout.issue_workdir(issue_id)
+        if path.exists():
+            self.layout.issue_workdir(issue_id)  # re-check: the directory must not be a symlink out
+            return True
+        return False
+
+    async def create_workdir(self, issue_id: str) -> None:
+        path = self.layout.issue_workdir(issue_id)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot create the workspace {path}: {exc.strerror or exc}") from exc
+        try:
+            self.layout.issue_workdir(issue_id)  # re-check: the directory must not be a symlink out
+        except ValueError as exc:
+            raise WorkspaceError(str(exc)) from exc
+
+    async def remove_workdir(self, issue_id: str) -> None:
+        await asyncio.to_thread(shutil.rmtree, self.layout.issue_workdir(issue_id), True)
+
+    async def shell(
+        self,
+        script: str,
+        cwd: str,
+        timeout_sec: float,
+        *,
+        grace_sec: float = 1.0,
+        stdout_limit: int = OUTPUT_TAIL_BYTES,
+        stdout_cap: bool = False,
+    ) -> ShellRun:
+        return await local_shell(
+            script, cwd, timeout_sec, grace_sec=grace_sec, stdout_limit=stdout_limit, stdout_cap=stdout_cap
+        )
+
+    def agent(self, argv: Sequence[str], workdir: str, mark: Mark) -> AgentSpawn:
+        return AgentSpawn(list(argv), Path(workdir), mark.env())
+
+    async def sweep(self, prefix: str, grace_sec: float) -> list[int]:
+        return []  # the supervisor's own `kill_marked` sweeps this machine
+
+    async def diff(self, issue_id: str) -> str:
+        return await git_diff(self.layout.issue_workdir(issue_id))
+
+    def terminal(self, issue_id: str, argv: Sequence[str] | None, what: str) -> Terminal:
+        return Terminal(tuple(argv) if argv else (user_shell(),), self.layout.issue_workdir(issue_id), what)
