@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from vik_tui import __version__
 
 if TYPE_CHECKING:  # imported lazily at run time: `--help` and `doctor` should not load the engine or the UI
+    from vik_tui.config.diagnostics import Diagnostic
     from vik_tui.config.loader import LoadResult
     from vik_tui.engine.engine_events import EngineEvent, Listener
     from vik_tui.engine.supervisor import Supervisor
@@ -99,9 +100,13 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "doctor":
             args = _doctor_parser().parse_args(argv[1:])
             from vik_tui.config.doctor import run_doctor
+            from vik_tui.engine.host_checks import hosts_check
             from vik_tui.engine.intake import pull_check
 
-            return run_doctor(args.workflow, args.strict, args.json, sys.stdout, deep=pull_check if args.deep else None)
+            def deep(result: LoadResult) -> list[Diagnostic]:  # the tracker, then every SSH host
+                return pull_check(result) + hosts_check(result)
+
+            return run_doctor(args.workflow, args.strict, args.json, sys.stdout, deep=deep if args.deep else None)
         if argv and argv[0] == "run":
             args = _run_parser().parse_args(argv[1:])
             if args.detach:

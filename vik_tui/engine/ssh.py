@@ -47,8 +47,10 @@ def remote_script(body: str, *, cwd: str | None = None, mark: str | None = None)
 
 
 def exec_line(argv: Sequence[str]) -> str:
-    """`exec prog args…` quoted for the remote shell (a `~/` program path stays a home path)."""
-    return "exec " + " ".join(remote_quote(word) for word in argv)
+    """`exec prog args…` quoted for the remote shell. A `~/` program path is the home there (as
+    `~` in a command is expanded here); arguments stay literal, as they are for a local agent."""
+    program, *args = argv
+    return "exec " + " ".join([remote_quote(program), *(shlex.quote(word) for word in args)])
 
 
 def sweep_script(prefix: str, grace_sec: float) -> str:

@@ -271,7 +271,9 @@ class MainScreen(Screen[None]):
                 run_attached(plan)  # synchronous on purpose: never await while suspended
         except SuspendNotSupported:
             self.notify(
-                f"cannot suspend this terminal; run it yourself: {plan.command_line}", title="shell", timeout=10
+                f"cannot suspend this terminal; run it yourself: cd {plan.cwd} && {plan.command_line}",
+                title="shell",
+                timeout=10,
             )
 
     def action_diff(self) -> None:

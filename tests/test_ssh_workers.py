@@ -1,0 +1,199 @@
+"""SSH workers against real sshd processes on 127.0.0.1 (`sshd_server`): placement and caps,
+remote hooks, exec() and diff, cancel and timeout leaving nothing on the host, a host dying
+mid-stage, recovery, and pins that survive a restart. Every agent is the real fake CLI, run
+on the "host" through the system `ssh`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conftest import Project, base_workflow
+from engine_helpers import Harness
+from sshd_server import SshLab
+
+from vik_tui.engine import engine_events as ee
+from vik_tui.engine.view import RunStatus
+
+TODO = "todo"
+
+
+def issues(count: int) -> list[dict[str, Any]]:
+    return [{"id": f"R-{n}", "title": f"remote {n}", "state": TODO} for n in range(1, count + 1)]
+
+
+def remote_workflow(project: Project, lab: SshLab, hosts: list[str], **worker: Any) -> dict[str, Any]:
+    wf = base_workflow(project)
+    wf["workspace"] = {"root": str(project.root / "remote-home")}  # absolute: read on the host
+    wf["worker"] = {"ssh_hosts": hosts, "ssh_config": str(lab.config), "health_check_sec": 0.5, **worker}
+    wf["loop"]["max_issue_concurrency"] = 10
+    return wf
+
+
+def workdir_of(h: Harness, issue_id: str) -> Path:
+    place = h.supervisor.place_of(issue_id)
+    return Path(place.workdir(issue_id))
+
+
+def overlap_by_host(events: list[ee.EngineEvent]) -> dict[str, int]:
+    """The most stages each host ran at once, replayed from the start/finish events."""
+    host_of: dict[tuple[str, str], str] = {}
+    now: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    for event in events:
+        if isinstance(event, ee.StageStarted) and event.host:
+            host_of[(event.issue, event.stage)] = event.host
+            now[event.host] = now.get(event.host, 0) + 1
+            peak[event.host] = max(peak.get(event.host, 0), now[event.host])
+        elif isinstance(event, ee.StageFinished) and (event.issue, event.stage) in host_of:
+            host = host_of.pop((event.issue, event.stage))
+            now[host] -= 1
+    return peak
+
+
+async def test_two_hosts_cap_two_six_issues_spread_and_capped(project: Project, ssh_lab: SshLab) -> None:
+    ssh_lab.add_host("host-a")
+    ssh_lab.add_host("host-b")
+    project.set_issues(issues(6))
+    wf = remote_workflow(project, ssh_lab, ["host-a", "host-b"], max_concurrent_agents_per_host=2)
+    wf["agents"]["codex"]["args"] = {"--mode": "talk", "--sleep": 1.0, "--interval": 0.1}
+    wf["issue"]["stages"]["plan"]["hooks"] = {"after_run": "echo $VIK_TEST_HOST > ran-on.txt"}
+    h = Harness(project.write(wf)).start()
+    assert await h.finish(timeout=90) == 0
+    finished = h.named(ee.StageFinished)
+    assert len(finished) == 6 and all(e.state == RunStatus.COMPLETED for e in finished), [e.reason for e in finished]
+    started = h.named(ee.StageStarted)
+    hosts = {e.issue: e.host for e in started}
+    assert sorted(hosts.values()) == ["host-a"] * 3 + ["host-b"] * 3  # least loaded first: an even spread
+    assert all(peak <= 2 for peak in overlap_by_host(h.events).values()), overlap_by_host(h.events)
+    for issue_id, host in hosts.items():  # the hook ran through that host's sshd, in the issue's workspace
+        assert (workdir_of(h, issue_id) / "ran-on.txt").read_text().strip() == host
+    pins = json.loads(h.supervisor.layout.service_dir.joinpath("hosts.json").read_text())
+    assert pins == hosts
+
+
+async def test_hooks_exec_and_diff_run_on_the_host(project: Project, ssh_lab: SshLab) -> None:
+    ssh_lab.add_host("host-a")
+    project.set_issues(issues(1))
+    wf = remote_workflow(project, ssh_lab, ["host-a"])
+    wf["issue"]["hooks"] = {
+        "after_create": "git init -q . && echo base > base.txt && git add base.txt"
+        " && git -c user.email=t@t -c user.name=t commit -qm base && echo $VIK_TEST_HOST > created-on.txt"
+    }
+    prompt_out = project.root / "prompt.txt"
+    wf["issue"]["stages"]["plan"]["prompt"] = "host is `exec(echo $VIK_TEST_HOST; pwd)` for {{ issue.id }}"
+    wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": "echo changed >> base.txt"}
+    wf["agents"]["codex"]["command"] = str(_prompt_recorder(project, prompt_out))
+    h = Harness(project.write(wf)).start()
+    assert await h.finish(timeout=60) == 0
+    (done,) = h.named(ee.StageFinished)
+    assert done.state == RunStatus.COMPLETED, done.reason
+    workdir = workdir_of(h, "R-1")
+    assert str(workdir).startswith(str(project.root / "remote-home" / "workflows"))
+    assert (workdir / "created-on.txt").read_text().strip() == "host-a"
+    assert prompt_out.read_text() == f"host is host-a\n{workdir} for R-1"  # exec() ran there, in the workspace
+    diff = await h.supervisor.workspace_diff("R-1")
+    assert "+changed" in diff and "created-on.txt" in diff  # tracked change and a new file, from the host
+
+
+def _prompt_recorder(project: Project, out: Path) -> Path:
+    """An agent command that saves its prompt (stdin) and then behaves as the fake Codex."""
+    fake = Path(__file__).parent / "fakes" / "fake_codex"
+    script = project.root / "recording_codex"
+    script.write_text(f'#!/bin/sh\nFAKE_PROMPT_OUT={out} exec {fake} "$@"\n')
+    script.chmod(0o755)
+    return script
+
+
+async def test_cancel_and_timeout_leave_nothing_running_on_the_host(project: Project, ssh_lab: SshLab) -> None:
+    host = ssh_lab.add_host("host-a")
+    project.set_issues(issues(2))
+    wf = remote_workflow(project, ssh_lab, ["host-a"])
+    wf["loop"]["stage_timeout_sec"] = 8  # R-2 times out; R-1 is cancelled well before
+    # ignores SIGTERM and leaves a grandchild that ignores it too: only SIGKILL of everything ends them
+    wf["agents"]["codex"]["args"] = {"--mode": "hang"}
+    wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": "(setsid sleep 1000 >/dev/null 2>&1 &)"}
+    h = Harness(project.write(wf)).start()
+    await h.wait_for(lambda: len(h.named(ee.StageStarted)) == 2, timeout=30)
+    await h.wait_for(lambda: len(host.remote_processes()) >= 4, timeout=30)  # agents, grandchildren, sleeps
+    assert h.supervisor.cancel("R-1", "plan") == "cancelling"
+    cancelled = await h.wait_event(ee.StageFinished, issue="R-1", timeout=30)
+    assert cancelled.state == RunStatus.CANCELLED
+    timed_out = await h.wait_event(ee.StageFinished, issue="R-2", timeout=30)
+    assert timed_out.state == RunStatus.FAILED and "timed out" in (timed_out.reason or "")
+    assert await h.finish(timeout=30) == 0
+    assert host.remote_processes() == []  # the agents, their children and the hook's setsid sleep
+
+
+async def test_a_host_dying_mid_stage_fails_clearly_and_the_other_keeps_working(
+    project: Project, ssh_lab: SshLab
+) -> None:
+    host_a = ssh_lab.add_host("host-a")
+    ssh_lab.add_host("host-b")
+    project.set_issues(issues(2))
+    wf = remote_workflow(project, ssh_lab, ["host-a", "host-b"], max_concurrent_agents_per_host=1)
+    wf["loop"]["retry"] = {"max_attempts": 2, "backoff_sec": 1, "max_backoff_sec": 1}
+    wf["agents"]["codex"]["args"] = {"--mode": "talk", "--sleep": 3.0, "--interval": 0.1}
+    wf["issue"]["hooks"] = {"after_create": "echo $VIK_TEST_HOST > created-on.txt"}
+    h = Harness(project.write(wf)).start()
+    await h.wait_for(lambda: len(h.named(ee.StageStarted)) == 2, timeout=30)
+    on_a = next(e.issue for e in h.named(ee.StageStarted) if e.host == "host-a")
+    on_b = next(e.issue for e in h.named(ee.StageStarted) if e.host == "host-b")
+    host_a.kill_hard()  # the machine is gone: its sshd, its sessions and the agent on it
+    failed = await h.wait_event(ee.StageFinished, issue=on_a, timeout=30)
+    assert failed.state == RunStatus.FAILED
+    assert (failed.reason or "").startswith("host host-a unreachable"), failed.reason
+    assert h.named(ee.HostUnhealthy, host="host-a")
+    done_b = await h.wait_event(ee.StageFinished, issue=on_b, timeout=30)
+    assert done_b.state == RunStatus.COMPLETED, done_b.reason
+    # the retry cannot go back to host-a: it moves, visibly, to host-b and starts a new workspace there
+    moved = await h.wait_event(ee.IssueRehosted, issue=on_a, timeout=30)
+    assert (moved.from_host, moved.to_host) == ("host-a", "host-b")
+    assert await h.finish(timeout=60) == 0
+    retried = [e for e in h.named(ee.StageFinished, issue=on_a)][-1]
+    assert retried.state == RunStatus.COMPLETED and retried.attempt == 2, retried.reason
+    creations = [e for e in h.named(ee.HookFinished, issue=on_a, hook="after_create")]
+    assert len(creations) == 2  # the workspace was created again on host-b
+    assert (workdir_of(h, on_a) / "created-on.txt").read_text().strip() == "host-b"
+    assert h.supervisor.snapshot().find_issue(on_a).host == "host-b"  # type: ignore[union-attr]
+
+
+async def test_a_host_that_comes_back_takes_work_again(project: Project, ssh_lab: SshLab) -> None:
+    host = ssh_lab.add_host("host-a")
+    host.kill_hard()  # down before the supervisor starts
+    project.set_issues(issues(1))
+    wf = remote_workflow(project, ssh_lab, ["host-a"])
+    h = Harness(project.write(wf)).start()
+    await h.wait_event(ee.HostUnhealthy, host="host-a", timeout=30)
+    await h.wait_event(ee.Intake, timeout=30)
+    assert not h.named(ee.StageReserved)  # nowhere to run: it waits, never on this machine
+    view = h.supervisor.snapshot()
+    assert [(v.name, v.healthy) for v in view.hosts] == [("host-a", False)]
+    host.restart()
+    back = await h.wait_event(ee.HostHealthy, host="host-a", timeout=30)
+    assert back.recovered
+    done = await h.wait_event(ee.StageFinished, issue="R-1", timeout=30)
+    assert done.state == RunStatus.COMPLETED, done.reason
+    assert await h.finish(timeout=30) == 0
+
+
+async def test_a_full_pool_makes_stages_wait_and_pins_survive_a_restart(project: Project, ssh_lab: SshLab) -> None:
+    ssh_lab.add_host("host-a")
+    ssh_lab.add_host("host-b")
+    project.set_issues(issues(3))
+    wf = remote_workflow(project, ssh_lab, ["host-a", "host-b"], max_concurrent_agents_per_host=1)
+    wf["agents"]["codex"]["args"] = {"--sleep": 0.5}
+    h = Harness(project.write(wf)).start()
+    await h.wait_for(lambda: len(h.named(ee.StageStarted)) == 2, timeout=30)
+    assert len(h.named(ee.StageReserved)) == 2  # the third waits for a host with room
+    assert await h.finish(timeout=60) == 0
+    first = {e.issue: e.host for e in h.named(ee.StageStarted)}
+    assert len(first) == 3 and all(e.state == RunStatus.COMPLETED for e in h.named(ee.StageFinished))
+    # a new state for every issue, a new supervisor: each goes back to the host holding its workspace
+    project.set_issues([{**issue, "state": "review"} for issue in issues(3)])
+    wf["issue"]["stages"]["review"] = {"when": {"state": "review"}, "agent": "codex", "prompt": "review"}
+    again = Harness(project.write(wf)).start()
+    assert await again.finish(timeout=60) == 0
+    assert {e.issue: e.host for e in again.named(ee.StageStarted)} == first
+    assert not again.named(ee.IssueRehosted)
