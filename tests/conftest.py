@@ -1,4 +1,5 @@
-"""Shared fixtures: real workflow files in temp dirs, a file tracker, fake agents on disk.
+"""Shared fixtures: real workflow files in temp dirs, a file tracker, fake agents on disk, real
+sshd hosts on 127.0.0.1 (`ssh_lab`).
 
 Also the run-wide rules: no test may leave a process behind (`leak_guard`), and Hypothesis
 keeps no example database in the checkout and has no per-example deadline (a loaded CI
@@ -13,7 +14,7 @@ import shlex
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, settings
 from hypothesis.configuration import set_hypothesis_home_dir
+from sshd_server import SshdMissing, SshLab
 from textual.pilot import Pilot
 
 pytest_plugins = ("leak_guard",)
@@ -101,6 +103,22 @@ def project(tmp_path: Path) -> Project:
     p = Project(root)
     p.set_issues([])
     return p
+
+
+@pytest.fixture
+def ssh_lab(tmp_path: Path) -> Iterator[SshLab]:
+    """An SshLab whose sessions carry the leak guard's marker, so a remote process a test leaves
+    behind fails the run like a local one; every host is stopped at teardown, pass or fail."""
+    import leak_guard  # here, not at the top: pytest_plugins must import it first to rewrite its asserts
+
+    try:
+        lab = SshLab(tmp_path / "ssh", setenv=leak_guard.marker_env())
+    except SshdMissing as exc:  # never a skip: a suite that silently drops its SSH tests proves nothing
+        raise pytest.fail.Exception(f"ssh_lab needs OpenSSH: {exc}", pytrace=False) from None
+    try:
+        yield lab
+    finally:
+        lab.close()
 
 
 @pytest.fixture

@@ -8,7 +8,8 @@ leftover with the test that was running when it started, and sets a failing exit
 
 Workers hand their findings to the controller, which also sweeps for anything carrying the
 run's prefix (a crashed worker never sweeps). A process whose environment was built from
-scratch (`env={...}` without os.environ) carries no marker and is not seen.
+scratch (`env={...}` without os.environ) carries no marker and is not seen, unless whatever
+builds it copies `marker_env()` in (the test sshd does, with `SetEnv`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,12 @@ class Leftover:
 
 
 _FOUND = pytest.StashKey[list[Leftover]]()
+
+
+def marker_env() -> dict[str, str]:
+    """The guard's variables as this process has them now, for a process that builds its
+    environment from scratch (an sshd session) to pass on, so the guard still finds it."""
+    return {name: os.environ[name] for name in (RUN_VAR, TEST_VAR) if name in os.environ}
 
 
 def _read_environ(pid: int) -> dict[bytes, bytes]:
