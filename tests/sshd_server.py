@@ -201,7 +201,11 @@ class SshHost:
         shutil.copyfile(authorized_key, self.authorized_keys)
         self.config = self.dir / "sshd_config"
         self.log = self.dir / "sshd.log"
-        self._setenv = {**setenv, HOST_VAR: name, TOKEN_VAR: self.token}
+        # a home of its own, so a `~`-relative workspace root is a different directory per host,
+        # as on two real machines (sshd's SetEnv overrides the HOME it set from the password entry)
+        self.home = self.dir / "home"
+        self.home.mkdir()
+        self._setenv = {**setenv, HOST_VAR: name, TOKEN_VAR: self.token, "HOME": str(self.home)}
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property

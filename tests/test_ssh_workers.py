@@ -6,13 +6,16 @@ on the "host" through the system `ssh`."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Project, base_workflow
 from engine_helpers import Harness
 from sshd_server import SshLab
 
+from vik_tui import cli
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.view import RunStatus
 
@@ -25,7 +28,7 @@ def issues(count: int) -> list[dict[str, Any]]:
 
 def remote_workflow(project: Project, lab: SshLab, hosts: list[str], **worker: Any) -> dict[str, Any]:
     wf = base_workflow(project)
-    wf["workspace"] = {"root": str(project.root / "remote-home")}  # absolute: read on the host
+    wf["workspace"] = {"root": "~/ws"}  # read on the host: each test host has a home of its own
     wf["worker"] = {"ssh_hosts": hosts, "ssh_config": str(lab.config), "health_check_sec": 0.5, **worker}
     wf["loop"]["max_issue_concurrency"] = 10
     return wf
@@ -90,7 +93,7 @@ async def test_hooks_exec_and_diff_run_on_the_host(project: Project, ssh_lab: Ss
     (done,) = h.named(ee.StageFinished)
     assert done.state == RunStatus.COMPLETED, done.reason
     workdir = workdir_of(h, "R-1")
-    assert str(workdir).startswith(str(project.root / "remote-home" / "workflows"))
+    assert str(workdir).startswith(str(ssh_lab.hosts["host-a"].home / "ws" / "workflows"))
     assert (workdir / "created-on.txt").read_text().strip() == "host-a"
     assert prompt_out.read_text() == f"host is host-a\n{workdir} for R-1"  # exec() ran there, in the workspace
     diff = await h.supervisor.workspace_diff("R-1")
@@ -164,6 +167,7 @@ async def test_a_host_that_comes_back_takes_work_again(project: Project, ssh_lab
     host.kill_hard()  # down before the supervisor starts
     project.set_issues(issues(1))
     wf = remote_workflow(project, ssh_lab, ["host-a"])
+    wf["loop"]["max_iterations"] = None  # keep polling while the host is away
     h = Harness(project.write(wf)).start()
     await h.wait_event(ee.HostUnhealthy, host="host-a", timeout=30)
     await h.wait_event(ee.Intake, timeout=30)
@@ -175,7 +179,7 @@ async def test_a_host_that_comes_back_takes_work_again(project: Project, ssh_lab
     assert back.recovered
     done = await h.wait_event(ee.StageFinished, issue="R-1", timeout=30)
     assert done.state == RunStatus.COMPLETED, done.reason
-    assert await h.finish(timeout=30) == 0
+    assert await h.stop() == 0
 
 
 async def test_a_full_pool_makes_stages_wait_and_pins_survive_a_restart(project: Project, ssh_lab: SshLab) -> None:
@@ -197,3 +201,40 @@ async def test_a_full_pool_makes_stages_wait_and_pins_survive_a_restart(project:
     assert await again.finish(timeout=60) == 0
     assert {e.issue: e.host for e in again.named(ee.StageStarted)} == first
     assert not again.named(ee.IssueRehosted)
+
+
+def test_doctor_deep_checks_every_host(project: Project, ssh_lab: SshLab, capsys: pytest.CaptureFixture[str]) -> None:
+    ssh_lab.add_host("host-a")
+    down = ssh_lab.add_host("host-b")
+    down.kill_hard()
+    project.set_issues(issues(1))
+    wf = remote_workflow(project, ssh_lab, ["host-a", "host-b"])
+    wf["agents"]["claude"] = {"runtime": "claude_code", "model": "opus", "command": "surely-not-on-any-path"}
+    assert cli.main(["doctor", "--deep", str(project.write(wf))]) == 1
+    out = capsys.readouterr().out
+    assert "[host_unreachable] worker.ssh_hosts.1: host-b: ssh: connect to host 127.0.0.1 port" in out
+    assert "[executable_not_found_on_host] agents.claude: host-a: `surely-not-on-any-path` (agent claude)" in out
+    assert "host-a: " in out and "[host_workspace_unwritable]" not in out  # its root could be written
+    assert "agents.codex" not in out  # the fake Codex is an absolute path that exists there
+
+
+async def test_the_shell_and_take_over_open_ssh_to_the_issue_host(project: Project, ssh_lab: SshLab) -> None:
+    ssh_lab.add_host("host-a")
+    project.set_issues(issues(1))
+    wf = remote_workflow(project, ssh_lab, ["host-a"])
+    h = Harness(project.write(wf)).start()
+    assert await h.finish(timeout=60) == 0
+    workdir = str(workdir_of(h, "R-1"))
+    shell = h.supervisor.shell_plan("R-1")
+    assert shell.argv[0] == "ssh" and "-t" in shell.argv and "host-a" in shell.argv
+    assert workdir in shell.argv[-1] and "SHELL" in shell.argv[-1]
+    (session,) = h.supervisor.snapshot().find_issue("R-1").sessions  # type: ignore[union-attr]
+    plan = h.supervisor.takeover_plan("R-1", session.session_uuid)
+    assert "host-a" in plan.argv and "resume" in plan.argv[-1] and workdir in plan.argv[-1]
+    # run the take-over line for real, without a terminal: the fake Codex records where it ran
+    argv_out = project.root / "argv.json"
+    remote = plan.argv[-1].replace("exec ", f"FAKE_ARGV_OUT={argv_out} exec ", 1)
+    done = subprocess.run([*ssh_lab.ssh("host-a"), remote], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads(argv_out.read_text())
+    assert recorded["cwd"] == workdir and recorded["argv"][:1] == ["resume"]
