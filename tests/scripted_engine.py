@@ -23,6 +23,7 @@ from vik_tui.engine.places import Terminal, WorkspaceError
 from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused
 from vik_tui.engine.view import (
     EngineView,
+    HostView,
     IntakeStatus,
     IntakeView,
     IssueView,
@@ -498,9 +499,33 @@ def attention_engine() -> ScriptedEngine:
     return ScriptedEngine(snapshot(issues, tokens=(7700, 820), rejected=rejected), records=records, events=events)
 
 
+def hosts_engine() -> ScriptedEngine:
+    """The busy scenario on SSH workers: two hosts with a cap of 2, the second unreachable."""
+    busy = busy_engine()
+    pins = {"ENG-12": "build-1", "ENG-13": "build-1", "ENG-14": "build-2"}
+
+    def on_host(view: IssueView) -> IssueView:
+        host = pins.get(view.id)
+        runs = tuple(
+            dataclasses.replace(r, host=host, history=tuple(dataclasses.replace(s, host=host) for s in r.history))
+            for r in view.runs
+        )
+        return dataclasses.replace(view, host=host, runs=runs)
+
+    hosts = (
+        HostView(name="build-1", running=2, cap=2, healthy=True, pinned=2),
+        HostView(name="build-2", running=0, cap=2, healthy=False, error="Connection refused", pinned=1),
+    )
+    busy._snapshot = dataclasses.replace(
+        busy._snapshot, issues=tuple(on_host(i) for i in busy._snapshot.issues), hosts=hosts
+    )
+    return busy
+
+
 SCENARIOS: dict[str, Callable[[], ScriptedEngine]] = {
     "idle": idle_engine,
     "busy": busy_engine,
+    "hosts": hosts_engine,
     "failure": failure_engine,
     "retries": retries_engine,
     "attention": attention_engine,

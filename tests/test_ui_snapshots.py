@@ -71,6 +71,10 @@ def test_failure_with_retry_countdown(snap_compare: Any) -> None:
     assert snap_compare(app_for("failure"), terminal_size=(120, 32), run_before=settled)
 
 
+def test_ssh_hosts_in_header_list_and_pane(snap_compare: Any) -> None:
+    assert snap_compare(app_for("hosts"), terminal_size=(150, 34), run_before=settled)
+
+
 def test_small_terminal_80x24(snap_compare: Any) -> None:
     assert snap_compare(app_for("busy"), terminal_size=(80, 24), run_before=settled)
 

@@ -33,10 +33,12 @@ COLUMNS = (
     ("STAGES", "stages"),
     ("TIME", "time"),
     ("TOKENS", "tokens"),
+    ("HOST", "host"),  # only with SSH workers
 )
-TITLE, TIME, TOKENS = 1, 4, 5  # column indexes
+TITLE, TIME, TOKENS, HOST = 1, 4, 5, 6  # column indexes
 MIN_ID, MAX_ID = 6, 16
 STATE_WIDTH, TIME_WIDTH, TOKENS_WIDTH = 11, 5, 6
+MAX_HOST = 16
 COUNTDOWN_ROOM = 4  # `↻12s` after a stage glyph
 MIN_TITLE = 8  # below this the TITLE column is left out rather than squeezed
 ROOMY_TITLE = 18  # TOKENS, then TIME, are left out before the title gets narrower than this
@@ -78,7 +80,7 @@ class IssueTable(DataTable[Text]):
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._order: list[str] = []
         self._widths: list[tuple[int, int]] = []
-        self._quiet_cells: dict[tuple[str, str, str, bool], tuple[Spec, ...]] = {}
+        self._quiet_cells: dict[tuple[str, str, str, bool, str | None], tuple[Spec, ...]] = {}
         self._cells: dict[str, tuple[Spec, ...]] = {}
         self._styles: dict[str, Style] = {}
         self.title_width = 24
@@ -151,7 +153,8 @@ class IssueTable(DataTable[Text]):
         for item in snapshot.rejected:
             if row_matches(needle, item.id, item.reason, "rejected"):
                 rows.append((rejected_key(item), self._rejected_cells(item)))
-        widths = self._layout(rows, len(stages))
+        host_width = max((len(h.name) for h in snapshot.hosts), default=0)
+        widths = self._layout(rows, len(stages), min(MAX_HOST, max(host_width, len("HOST"))) if host_width else 0)
         visible = [index for index, _width in widths]
         title_width = dict(widths).get(TITLE, 0)
         self.title_width = title_width
@@ -173,9 +176,12 @@ class IssueTable(DataTable[Text]):
             self._cells[key] = cells
         return hidden
 
-    def _layout(self, rows: list[tuple[str, tuple[Spec, ...]]], stage_count: int) -> list[tuple[int, int]]:
+    def _layout(
+        self, rows: list[tuple[str, tuple[Spec, ...]]], stage_count: int, host_width: int = 0
+    ) -> list[tuple[int, int]]:
         """(column index, width) of the shown columns. Fixed widths, except ID (the longest id
-        shown, within bounds) and TITLE (whatever is left: the spare width goes to titles)."""
+        shown, within bounds) and TITLE (whatever is left: the spare width goes to titles).
+        HOST (`host_width` > 0: SSH workers) is the longest host name."""
         id_width = max([MIN_ID] + [sum(cell_len(t) for t, _ in cells[0]) for _, cells in rows])
         fixed = {
             0: min(MAX_ID, id_width),
@@ -184,14 +190,17 @@ class IssueTable(DataTable[Text]):
             TIME: TIME_WIDTH,
             TOKENS: TOKENS_WIDTH,
         }
+        if host_width:
+            fixed[HOST] = host_width
         pad = 2 * self.cell_padding
         width = self.size.width or 120
         room = width - 1 - pad  # 1: the vertical scrollbar; pad: the title's own padding
         title = room - sum(w + pad for w in fixed.values())
-        for optional in (TOKENS, TIME):
+        for optional in (TOKENS, HOST, TIME):
             if title >= ROOMY_TITLE:
                 break
-            title += fixed.pop(optional) + pad
+            if optional in fixed:
+                title += fixed.pop(optional) + pad
         columns = dict(fixed)
         if title >= MIN_TITLE:
             columns[TITLE] = title
@@ -232,7 +241,7 @@ class IssueTable(DataTable[Text]):
         self, issue: IssueView, stages: Sequence[str], clock: Clock, glyphs: Glyphs, frame: int
     ) -> tuple[Spec, ...]:
         if not issue.runs:  # the common case in a big backlog: same text until the issue changes
-            key = (issue.id, issue.title, issue.state, issue.listed)
+            key = (issue.id, issue.title, issue.state, issue.listed, issue.host)
             cached = self._quiet_cells.get(key)
             if cached is None:
                 if len(self._quiet_cells) > 50_000:
@@ -268,6 +277,7 @@ class IssueTable(DataTable[Text]):
             tuple(stage_spec),
             ((elapsed, ""),),
             ((human_count(tokens) if tokens else "", "muted"),),
+            ((one_line(issue.host or "", MAX_HOST), "muted" if not issue.listed else ""),),
         )
 
     def _rejected_cells(self, item: RejectedView) -> tuple[Spec, ...]:
@@ -275,6 +285,7 @@ class IssueTable(DataTable[Text]):
             ((one_line(item.id or f"#{item.index}", 24), "rejected"),),
             ((one_line(item.reason, 200), "rejected"),),
             (("rejected", "rejected"),),
+            (("", ""),),
             (("", ""),),
             (("", ""),),
             (("", ""),),

@@ -382,8 +382,10 @@ class StagePanes(Vertical):
         elapsed = vik.clock.seconds_since(session.started_at, session.ended_at) if session.started_at else None
         if elapsed is not None:
             bits.append(mmss(elapsed))
+        if session.host:
+            bits.append(f"on {escape(session.host)}")
         if session.pid and state == SessionState.RUNNING:
-            bits.append(f"pid {session.pid}")
+            bits.append(f"pid {session.pid}" if not session.host else f"ssh pid {session.pid}")
         tokens = session.tokens
         if tokens.input or tokens.output:
             bits.append(f"tokens in {human_count(tokens.input)} out {human_count(tokens.output)}")

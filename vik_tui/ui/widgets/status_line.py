@@ -10,7 +10,7 @@ from typing import Any
 from textual.markup import escape
 from textual.widgets import Static
 
-from vik_tui.engine.view import EngineView, IntakeStatus, IntakeView, RateLimitView
+from vik_tui.engine.view import EngineView, HostView, IntakeStatus, IntakeView, RateLimitView
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.text import countdown, human_count, one_line
 
@@ -19,6 +19,8 @@ def render_status(snapshot: EngineView, glyphs: Glyphs, rate: float | None = Non
     """Content markup for the status line; theme variables keep it legible in any theme."""
     parts = [f"[b $primary]vik-tui[/]  {escape(snapshot.name)}", "intake " + _intake(snapshot.intake, glyphs)]
     parts.append(f"running {snapshot.running}/{snapshot.max_issue_concurrency}")
+    if snapshot.hosts:
+        parts.append(_hosts(snapshot.hosts, glyphs))
     if snapshot.attention_count:
         count = snapshot.attention_count
         parts.append(f"[$error b]! {count} need{'s' if count == 1 else ''} attention[/]")
@@ -34,6 +36,22 @@ def render_status(snapshot: EngineView, glyphs: Glyphs, rate: float | None = Non
     if limits:
         parts.append(limits)
     return "   ".join(parts)
+
+
+def _hosts(hosts: tuple[HostView, ...], glyphs: Glyphs) -> str:
+    """`hosts b1 2/2 · b2 ✗`: each SSH host's stages against its cap; an unreachable one in red."""
+    shown = []
+    for host in hosts:
+        name = escape(host.name)
+        if host.healthy is False:
+            shown.append(f"[$error]{name} {glyphs.failed}[/]")
+        elif host.healthy is None:
+            shown.append(f"[$text-muted]{name} …[/]")
+        else:
+            cap = f"/{host.cap}" if host.cap is not None else ""
+            full = host.cap is not None and host.running >= host.cap
+            shown.append(f"[$warning]{name} {host.running}{cap}[/]" if full else f"{name} {host.running}{cap}")
+    return "hosts " + " · ".join(shown)
 
 
 def _intake(intake: IntakeView, glyphs: Glyphs) -> str:
