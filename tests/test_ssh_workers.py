@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from chaos_helpers import HeadlessProcess, wait_until
 from conftest import Project, base_workflow
 from engine_helpers import Harness
 from sshd_server import SshLab
@@ -238,3 +239,47 @@ async def test_the_shell_and_take_over_open_ssh_to_the_issue_host(project: Proje
     assert done.returncode == 0, done.stderr
     recorded = json.loads(argv_out.read_text())
     assert recorded["cwd"] == workdir and recorded["argv"][:1] == ["resume"]
+
+
+def test_after_a_kill_9_the_next_start_sweeps_the_host(project: Project, ssh_lab: SshLab) -> None:
+    """Killing the local `ssh` ends nothing on the host: the restart must sweep it by mark."""
+    host = ssh_lab.add_host("host-a")
+    project.set_issues(issues(1))
+    wf = remote_workflow(project, ssh_lab, ["host-a"])
+    wf["agents"]["codex"]["args"] = {"--mode": "hang"}  # ignores SIGTERM, with a grandchild that does too
+    workflow = project.write(wf)
+    first = HeadlessProcess(workflow)
+    try:
+        first.wait_event("stage_started", host="host-a")
+        wait_until(lambda: len(host.remote_processes()) >= 2, 30, "the agent and its grandchild on the host")
+        left = {p.pid for p in host.remote_processes()}
+        first.kill()  # kill -9: no cleanup at all
+        assert {p.pid for p in host.remote_processes()} & left  # still running there
+        wf["agents"]["codex"]["args"] = {}
+        project.write(wf)
+        second = HeadlessProcess(workflow)
+        second.wait_event("stage_started", host="host-a")
+        assert not {p.pid for p in host.remote_processes()} & left  # swept before the stage ran again
+        assert second.wait() == 0, second.stderr()
+        messages = [e["message"] for e in second.named("log")]
+        assert any(m.startswith("recovery: killed") and "on host-a" in m for m in messages), messages
+        assert host.remote_processes() == []
+    finally:
+        first.kill()
+
+
+async def test_a_clean_stop_ends_the_remote_agents_and_closes_the_connections(
+    project: Project, ssh_lab: SshLab
+) -> None:
+    host = ssh_lab.add_host("host-a")
+    project.set_issues(issues(2))
+    wf = remote_workflow(project, ssh_lab, ["host-a"])
+    wf["loop"]["max_iterations"] = None
+    wf["agents"]["codex"]["args"] = {"--mode": "hang"}
+    h = Harness(project.write(wf)).start()
+    await h.wait_for(lambda: len(h.named(ee.StageStarted)) == 2, timeout=30)
+    await h.wait_for(lambda: len(host.remote_processes()) >= 4, timeout=30)
+    assert await h.stop() == 0
+    assert {e.state for e in h.named(ee.StageFinished)} == {RunStatus.CANCELLED}
+    assert host.remote_processes() == []
+    assert h.supervisor.pool is not None and not Path(h.supervisor.pool.control_dir).exists()

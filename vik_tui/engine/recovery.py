@@ -55,6 +55,7 @@ class Entry:
     pgid: int | None = None
     start_time: int | None = None  # clock ticks since boot, /proc/<pid>/stat field 22
     boot_id: str | None = None
+    host: str | None = None  # the SSH host it ran on: its processes there are swept by mark once the host answers
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
@@ -70,11 +71,12 @@ class RecoveryReport:
     killed: list[int] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)  # session files given an outcome
     unwritable: list[str] = field(default_factory=list)  # ... that could not be given one
+    remote: list[tuple[str, str]] = field(default_factory=list)  # (SSH host, mark prefix) left to sweep there
     seconds: float = 0.0
 
     @property
     def anything(self) -> bool:
-        return bool(self.previous_pid or self.killed or self.interrupted or self.unwritable)
+        return bool(self.previous_pid or self.killed or self.interrupted or self.unwritable or self.remote)
 
     def describe(self) -> str:
         parts = []
@@ -165,6 +167,8 @@ class Registry:
             if pgid not in report.killed:
                 report.killed.append(pgid)
         for entry in entries:
+            if entry.host and entry.mark_prefix:
+                report.remote.append((entry.host, entry.mark_prefix))
             self._close_session(entry.session_file, report)
             self.forget(entry.session_uuid)
         for path in _session_files(self.layout.sessions_dir):

@@ -442,6 +442,7 @@ class Supervisor:
             watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
             if self.pool is not None:
                 await self._check_hosts(list(self.pool.hosts))  # before the first dispatch
+                await self._recover_hosts()
                 health = asyncio.ensure_future(self._watch_hosts())
             await self._loop_cycles()
             await self._drain()
@@ -570,6 +571,26 @@ class Supervisor:
             self._health_told[name] = False
             self.emit(ee.HostUnhealthy(host=name, error=host.error or "unreachable"))
         return ok
+
+    async def _recover_hosts(self) -> None:
+        """A supervisor killed with SIGKILL left agents on its SSH hosts (killing the local `ssh`
+        ends nothing there): sweep each host by the dead attempts' marks."""
+        assert self.pool is not None
+        left = self.recovery.remote if self.recovery is not None else []
+        grace = float(self.workflow.loop.cancel_grace_sec)
+        for name in sorted({host for host, _prefix in left}):
+            prefixes = [prefix for host, prefix in left if host == name]
+            host = self.pool.hosts.get(name)
+            if host is None or not host.healthy:
+                why = "no longer in worker.ssh_hosts" if host is None else "unreachable"
+                self.log(
+                    "warning", f"recovery: {name} is {why}; processes of {len(prefixes)} stage(s) may remain there"
+                )
+                continue
+            place = self._place(name)
+            killed = [pid for prefix in prefixes for pid in await place.sweep(prefix, grace)]
+            if killed:
+                self.log("warning", f"recovery: killed {len(killed)} process(es) left running on {name}")
 
     async def _host_dropped(self, name: str) -> bool:
         """An `ssh` to `name` exited 255: the connection failed, or the command's own status was
@@ -775,7 +796,9 @@ class Supervisor:
         self._write_pending_outcomes()
         mark = Mark(self.id, session_uuid, "stage")
         OWNER.set(mark)  # this task's hooks and exec() runs are marked as the attempt's
-        entry = Entry(session_uuid, str(session_file), issue.id, run.stage, run.attempt, mark.scope_prefix)
+        entry = Entry(
+            session_uuid, str(session_file), issue.id, run.stage, run.attempt, mark.scope_prefix, host=run.host
+        )
         try:
             try:
                 self.registry.record(entry)  # durable before any process of the attempt starts
