@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shlex
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -129,14 +130,19 @@ class HostPool:
 
     async def _check(self, host: Host) -> bool:
         target = host.target
-        master = await run_shell(_join(target.master_command()), Path(target.local_dir), CHECK_TIMEOUT_SEC)
-        # a master that fails to start is not fatal yet: the plain connection below decides
+        master = await run_shell(shlex.join(target.master_command()), Path(target.local_dir), CHECK_TIMEOUT_SEC)
+        if master.returncode != 0:  # no connection at all (a second try would only wait as long again)
+            host.healthy = False
+            host.error = last_line(master.stderr) or f"ssh exited with code {master.returncode}"
+            if master.timed_out:
+                host.error = f"no answer within {CHECK_TIMEOUT_SEC:g}s"
+            return False
         probe = await run_remote(target, 'printf "%s\\n" "$HOME"', CHECK_TIMEOUT_SEC)
         if probe.returncode == 0 and probe.stdout.strip():
             host.healthy, host.error = True, None
             host.home = probe.stdout.decode("utf-8", "replace").strip().splitlines()[-1]
             return True
-        detail = last_line(probe.stderr) or last_line(master.stderr)
+        detail = last_line(probe.stderr)
         if probe.timed_out:
             detail = f"no answer within {CHECK_TIMEOUT_SEC:g}s"
         host.healthy = False
@@ -146,7 +152,7 @@ class HostPool:
     async def stop(self) -> None:
         """Close every master connection and remove the socket directory."""
         closing = [
-            run_shell(_join(h.target.control_command("exit")), Path(h.target.local_dir), 5.0)
+            run_shell(shlex.join(h.target.control_command("exit")), Path(h.target.local_dir), 5.0)
             for h in self.hosts.values()
         ]
         with contextlib.suppress(Exception):
@@ -175,9 +181,3 @@ class HostPool:
 def remote_issues_dir(workflow: Workflow, workflow_path: Path, host_home: str) -> PurePosixPath:
     """`<home there>/workflows/<encoded workflow path>/issues`: vik's layout, on the host."""
     return remote_home(workflow, host_home) / "workflows" / encode_workflow_path(workflow_path) / "issues"
-
-
-def _join(argv: list[str]) -> str:
-    import shlex
-
-    return shlex.join(argv)

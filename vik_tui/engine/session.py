@@ -263,7 +263,11 @@ class StageSession:
                 await kill_group(self.proc, self.limits.cancel_grace_sec)
             else:
                 await kill_group(self.proc, 0.5)  # the leader is gone: end any stray children
-                await self._sweep_remote(0.5)
+                if self.remote is not None and self.proc.returncode == SSH_FAILED:
+                    # the connection may be gone: ask before sweeping (a sweep would wait for it too)
+                    self._host_failure = await self.remote.unreachable()
+                if self._host_failure is None:
+                    await self._sweep_remote(0.5)
             await self._kill_escaped()
             # a process that left the group (setsid) may still hold the pipes: bounded wait
             await asyncio.wait({reader, *tasks}, timeout=PIPE_DRAIN_SEC)
@@ -282,8 +286,6 @@ class StageSession:
         finally:
             for task in (watchdog, stop_wait, exited, *tasks):
                 task.cancel()
-        if self.remote is not None and self._stop_cause is None and self.proc.returncode == SSH_FAILED:
-            self._host_failure = await self.remote.unreachable()
         self._decide_and_finish()
 
     async def _sweep_remote(self, grace_sec: float) -> None:

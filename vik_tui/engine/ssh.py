@@ -21,6 +21,7 @@ from vik_tui.engine.proc import OUTPUT_TAIL_BYTES, ShellRun, run_shell
 REMOTE_MARK_VAR = "VIK_TUI_REMOTE_OWNER"
 SSH_FAILED = 255  # ssh's own exit status: the connection failed or dropped (or the command exited 255)
 CONNECT_TIMEOUT_SEC = 10
+CHECK_CONNECT_TIMEOUT_SEC = 5  # a health check: a host that has not answered by then is down for now
 CHECK_TIMEOUT_SEC = 20.0
 _MARK_CHARS = re.compile(r"[A-Za-z0-9_./-]+")
 
@@ -84,7 +85,7 @@ class SshTarget:
     control_dir: str
     local_dir: str
 
-    def options(self, *, batch: bool = True) -> list[str]:
+    def options(self, *, batch: bool = True, connect_timeout: int = CONNECT_TIMEOUT_SEC) -> list[str]:
         argv = ["ssh"]
         if self.config_file:
             argv += ["-F", self.config_file]
@@ -92,7 +93,7 @@ class SshTarget:
             "-o",
             f"ControlPath={self.control_dir}/%C",
             "-o",
-            f"ConnectTimeout={CONNECT_TIMEOUT_SEC}",
+            f"ConnectTimeout={connect_timeout}",
             "-o",
             "ServerAliveInterval=5",
             "-o",
@@ -110,7 +111,7 @@ class SshTarget:
     def master_command(self) -> list[str]:
         """Start the shared connection in the background; exits once it is up (or failed)."""
         return [
-            *self.options(),
+            *self.options(connect_timeout=CHECK_CONNECT_TIMEOUT_SEC),
             "-o",
             "ControlMaster=yes",
             "-o",
