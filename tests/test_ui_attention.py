@@ -13,6 +13,7 @@ from textual.widgets import Static
 
 from vik_tui.agents.resume import NotResumable, resume_command
 from vik_tui.config.schema import AgentConfig
+from vik_tui.engine.engine_events import HostUnhealthy
 from vik_tui.engine.paths import Layout
 from vik_tui.engine.places import LocalPlace
 from vik_tui.engine.takeover import TakeoverRefused, make_plan
@@ -157,3 +158,15 @@ def test_take_over_is_refused_while_the_stage_runs(tmp_path: Path) -> None:
     workdir.mkdir(parents=True)
     plan = make_plan("A-1/plan #1", False, agent, str(session_file), None, place, "A-1")
     assert plan.argv == ("codex", "resume", "thread-9") and plan.cwd == workdir
+
+
+async def test_an_unreachable_host_raises_a_toast_and_shows_in_the_header() -> None:
+    app = app_for("hosts")
+    async with app.run_test(size=(150, 34)) as pilot:
+        await wait_on_screen(pilot, lambda: rows(app), "the rows")
+        status = str(app.main.query_one("#status", Static).render())
+        assert "hosts build-1 2/2 · build-2 ✗" in status
+        app.engine.emit(HostUnhealthy(host="build-2", error="ssh: connect to host 10.0.4.12 port 22: refused"))
+        await wait_on_screen(pilot, lambda: app._notifications, "the toast")
+        (toast,) = list(app._notifications)
+        assert toast.title == "host build-2 unreachable" and "refused" in toast.message

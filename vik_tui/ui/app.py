@@ -28,6 +28,7 @@ from vik_tui.engine.engine_events import (
     AgentEvents,
     ConfigRejected,
     EngineEvent,
+    HostUnhealthy,
     Intake,
     IntakeFailed,
     Log,
@@ -59,6 +60,7 @@ TABLE_INTERVAL = 0.25  # header and table repaint at most 4×/s unless an engine
 TABLE_INTERVAL_BUSY = 0.5  # ... and 2×/s while many agents stream (a DataTable repaint redraws every row)
 BUSY_STREAMS = 5
 GAVE_UP = "gave up"
+HOST_ALERT = "host "  # an alert about an SSH worker host, not a stage
 ALERT_TIMEOUT = 12.0  # seconds a failure toast stays (merged with failures that follow)
 CSS_FILES: list[str | PurePath] = [stylesheet("app.tcss"), stylesheet("screens.tcss")]
 
@@ -268,6 +270,8 @@ class VikApp(App[int]):
                     self._last_intake_error = error
                 case Intake():
                     self._last_intake_error = None
+                case HostUnhealthy():
+                    fresh.append((f"{HOST_ALERT}{event.host}", one_line(event.error, 120) or "unreachable"))
                 case ConfigRejected():
                     self._show_rejected_config(list(event.errors))
         if fresh:
@@ -289,6 +293,8 @@ class VikApp(App[int]):
         if len(alerts) == 1:
             where, (_when, why) = next(iter(alerts.items()))
             title = f"{where} needs a human" if gave_up else f"{where} failed"
+            if where.startswith(HOST_ALERT):
+                title = f"{where} unreachable"
             message = why
         else:
             heads = [f"{plural(failed, 'stage')} failed"] if failed else []
