@@ -15,7 +15,7 @@ from typing import Protocol
 
 from vik_tui.engine.descendants import Mark
 from vik_tui.engine.paths import Layout
-from vik_tui.engine.proc import OUTPUT_TAIL_BYTES, ShellRun, local_shell
+from vik_tui.engine.proc import ShellRunner, local_shell
 from vik_tui.engine.workspace_tools import git_diff, user_shell
 
 
@@ -57,16 +57,8 @@ class Place(Protocol):
 
     async def remove_workdir(self, issue_id: str) -> None: ...
 
-    async def shell(
-        self,
-        script: str,
-        cwd: str,
-        timeout_sec: float,
-        *,
-        grace_sec: float = 1.0,
-        stdout_limit: int = OUTPUT_TAIL_BYTES,
-        stdout_cap: bool = False,
-    ) -> ShellRun:
+    @property
+    def shell(self) -> ShellRunner:
         """`sh -c script` in `cwd` there, bounded as `proc.run_shell`; a stop ends everything it started."""
         ...
 
@@ -119,19 +111,9 @@ class LocalPlace:
     async def remove_workdir(self, issue_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self.layout.issue_workdir(issue_id), True)
 
-    async def shell(
-        self,
-        script: str,
-        cwd: str,
-        timeout_sec: float,
-        *,
-        grace_sec: float = 1.0,
-        stdout_limit: int = OUTPUT_TAIL_BYTES,
-        stdout_cap: bool = False,
-    ) -> ShellRun:
-        return await local_shell(
-            script, cwd, timeout_sec, grace_sec=grace_sec, stdout_limit=stdout_limit, stdout_cap=stdout_cap
-        )
+    @property
+    def shell(self) -> ShellRunner:
+        return local_shell
 
     def agent(self, argv: Sequence[str], workdir: str, mark: Mark) -> AgentSpawn:
         return AgentSpawn(list(argv), Path(workdir), mark.env())
