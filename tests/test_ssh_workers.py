@@ -18,6 +18,7 @@ from sshd_server import SshLab
 
 from vik_tui import cli
 from vik_tui.engine import engine_events as ee
+from vik_tui.engine.paths import encode_workflow_path
 from vik_tui.engine.view import RunStatus
 
 TODO = "todo"
@@ -283,3 +284,41 @@ async def test_a_clean_stop_ends_the_remote_agents_and_closes_the_connections(
     assert {e.state for e in h.named(ee.StageFinished)} == {RunStatus.CANCELLED}
     assert host.remote_processes() == []
     assert h.supervisor.pool is not None and not Path(h.supervisor.pool.control_dir).exists()
+
+
+async def test_the_workspace_boundary_is_checked_on_the_host(project: Project, ssh_lab: SshLab, tmp_path: Path) -> None:
+    host = ssh_lab.add_host("host-a")
+    project.set_issues(issues(1))
+    wf = remote_workflow(project, ssh_lab, ["host-a"])
+    workflow = project.write(wf)
+    issues_dir = host.home / "ws" / "workflows" / encode_workflow_path(workflow.resolve()) / "issues"
+    issues_dir.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (issues_dir / "R-1").symlink_to(outside)  # a workspace that leads out of the root, on the host
+    h = Harness(workflow).start()
+    assert await h.finish(timeout=60) == 0
+    (done,) = h.named(ee.StageFinished)
+    assert done.state == RunStatus.FAILED and "outside the root" in (done.reason or ""), done.reason
+    assert not h.named(ee.StageStarted) and list(outside.iterdir()) == []  # nothing ran there
+
+
+async def test_max_issue_concurrency_still_bounds_the_total(project: Project, ssh_lab: SshLab) -> None:
+    ssh_lab.add_host("host-a")
+    ssh_lab.add_host("host-b")
+    project.set_issues(issues(5))
+    wf = remote_workflow(project, ssh_lab, ["host-a", "host-b"], max_concurrent_agents_per_host=2)
+    wf["loop"]["max_issue_concurrency"] = 3
+    wf["agents"]["codex"]["args"] = {"--sleep": 0.5}
+    h = Harness(project.write(wf))
+    peak = 0
+
+    def count(_event: ee.EngineEvent) -> None:
+        nonlocal peak
+        peak = max(peak, len(h.supervisor._active_issue_ids()))
+
+    h.supervisor.subscribe(count)
+    h.start()
+    assert await h.finish(timeout=90) == 0
+    assert len(h.named(ee.StageFinished)) == 5 and peak == 3
+    assert all(value <= 2 for value in overlap_by_host(h.events).values())
