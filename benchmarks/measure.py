@@ -6,12 +6,20 @@ launcher, started as `python -I -S measure.py ...` (a few MiB): it spawns the me
 leaves it a zombie until its CPU times are read from /proc (`waitid(..., WNOWAIT)`), so user+sys
 are the process's own (its agents are counted apart), then reaps it with `wait4`, whose peak RSS
 is the maximum over the process and its reaped children (the agents: `cat`s of a few MiB).
+
+`tree_cpu` is the user+sys of the whole tree the launcher reaped (the process, and every
+descendant it or they waited for). With `reap=True` the launcher is a child subreaper: what
+outlives the process (a daemonised `ssh` ControlMaster still closing) comes back to it, is
+waited for up to `ORPHAN_WAIT_SEC` (its CPU counted), and is SIGKILLed after that (`orphans`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -20,6 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 HERE = Path(__file__).resolve()
+ORPHAN_WAIT_SEC = 10.0
+PR_SET_CHILD_SUBREAPER = 36
 
 
 @dataclass
@@ -29,20 +39,67 @@ class ProcStats:
     rss_mib: float  # peak resident set size
     returncode: int
     timed_out: bool = False
+    tree_cpu: float = 0.0  # seconds of user+sys of the process and every descendant reaped
+    orphans: int = 0  # descendants still alive ORPHAN_WAIT_SEC after the process exited (killed)
 
 
 def run_measured(
-    argv: list[str], cwd: Path, stdout: Path, timeout: float, env: dict[str, str] | None = None
+    argv: list[str],
+    cwd: Path,
+    stdout: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+    *,
+    reap: bool = False,
 ) -> ProcStats:
-    """Run `argv` in `cwd` with stdout and stderr into `stdout`; kill it after `timeout` seconds."""
-    launcher = [sys.executable, "-I", "-S", str(HERE), str(timeout), str(stdout), *argv]
+    """Run `argv` in `cwd` with stdout and stderr into `stdout`; kill it after `timeout` seconds.
+    `reap`: also adopt and wait for what the process leaves behind (see the module docstring)."""
+    flags = ["--reap"] if reap else []
+    launcher = [sys.executable, "-I", "-S", str(HERE), *flags, str(timeout), str(stdout), *argv]
     result = subprocess.run(launcher, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise RuntimeError(f"launcher failed: {result.stderr}")
     return ProcStats(**json.loads(result.stdout))
 
 
-def _launch(timeout: float, stdout: str, argv: list[str]) -> dict[str, object]:
+def _children() -> list[int]:
+    """This process's children, from /proc (the launcher runs without site-packages: no psutil)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == os.getpid():
+                found.append(int(stat.parent.name))
+    return found
+
+
+def _reap_orphans() -> int:
+    """Wait for adopted descendants until none is left or `ORPHAN_WAIT_SEC` passed; SIGKILL
+    and reap the rest. Returns how many had to be killed."""
+    deadline = time.monotonic() + ORPHAN_WAIT_SEC
+    killed: set[int] = set()
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return len(killed)
+        if pid:
+            continue
+        if time.monotonic() > deadline:
+            for pid in _children():
+                killed.add(pid)
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        time.sleep(0.005)
+
+
+def _tree_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _launch(timeout: float, stdout: str, argv: list[str], reap: bool = False) -> dict[str, object]:
+    if reap:
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
     out = os.open(stdout, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     actions = [(os.POSIX_SPAWN_DUP2, out, 1), (os.POSIX_SPAWN_DUP2, out, 2)]
     start = time.perf_counter()
@@ -61,8 +118,19 @@ def _launch(timeout: float, stdout: str, argv: list[str]) -> dict[str, object]:
     cpu = (int(fields[11]) + int(fields[12])) / ticks  # utime, stime (fields 14 and 15 of stat)
     _, status, usage = os.wait4(pid, 0)
     code = os.waitstatus_to_exitcode(status)
-    return {"wall": wall, "cpu": cpu, "rss_mib": usage.ru_maxrss / 1024, "returncode": code, "timed_out": timed_out}
+    orphans = _reap_orphans() if reap else 0
+    return {
+        "wall": wall,
+        "cpu": cpu,
+        "rss_mib": usage.ru_maxrss / 1024,
+        "returncode": code,
+        "timed_out": timed_out,
+        "tree_cpu": _tree_cpu(),
+        "orphans": orphans,
+    }
 
 
 if __name__ == "__main__":
-    print(json.dumps(_launch(float(sys.argv[1]), sys.argv[2], sys.argv[3:])))
+    reap = sys.argv[1] == "--reap"
+    args = sys.argv[2:] if reap else sys.argv[1:]
+    print(json.dumps(_launch(float(args[0]), args[1], args[2:], reap)))
