@@ -49,10 +49,9 @@ class Place(Protocol):
         """The workspace path as the processes of the place see it."""
         ...
 
-    async def workdir_exists(self, issue_id: str) -> bool: ...
-
-    async def create_workdir(self, issue_id: str) -> None:
-        """Create it; raises WorkspaceError (unsafe, outside the root, cannot create)."""
+    async def ensure_workdir(self, issue_id: str) -> bool:
+        """Create it unless it exists; True when created now. Raises WorkspaceError (unsafe,
+        outside the root, cannot create)."""
         ...
 
     async def remove_workdir(self, issue_id: str) -> None: ...
@@ -90,23 +89,18 @@ class LocalPlace:
     def workdir(self, issue_id: str) -> str:
         return str(self.layout.issue_workdir(issue_id))
 
-    async def workdir_exists(self, issue_id: str) -> bool:
-        path = self.layout.issue_workdir(issue_id)
-        if path.exists():
-            self.layout.issue_workdir(issue_id)  # re-check: the directory must not be a symlink out
-            return True
-        return False
-
-    async def create_workdir(self, issue_id: str) -> None:
-        path = self.layout.issue_workdir(issue_id)
+    async def ensure_workdir(self, issue_id: str) -> bool:
+        path = self.layout.issue_workdir(issue_id)  # raises UnsafeIssueId for an unsafe id
         try:
-            path.mkdir(parents=True, exist_ok=True)
+            created = not path.exists()
+            if created:
+                path.mkdir(parents=True, exist_ok=True)
+            self.layout.issue_workdir(issue_id)  # re-check: the directory must not be a symlink out
         except OSError as exc:
             raise WorkspaceError(f"cannot create the workspace {path}: {exc.strerror or exc}") from exc
-        try:
-            self.layout.issue_workdir(issue_id)  # re-check: the directory must not be a symlink out
-        except ValueError as exc:
+        except ValueError as exc:  # UnsafeIssueId: an unsafe id, or a workspace leading out of the root
             raise WorkspaceError(str(exc)) from exc
+        return created
 
     async def remove_workdir(self, issue_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self.layout.issue_workdir(issue_id), True)

@@ -32,7 +32,7 @@ from vik_tui.engine.ssh import (
 from vik_tui.engine.workspace_tools import diff_report
 
 # exit codes of the workspace scripts
-_INSIDE, _ABSENT, _OUTSIDE = 0, 3, 4
+_EXISTED, _CREATED, _ABSENT, _OUTSIDE = 0, 2, 3, 4
 
 # told when an `ssh` exited 255: the pool checks the host and reports what it finds
 DropHandler = Callable[[str], Awaitable[bool]]
@@ -57,32 +57,27 @@ class RemotePlace:
         return str(self.root / issue_id)
 
     # -- the workspace ---------------------------------------------------------------------
-    def _boundary(self, issue_id: str, create: bool) -> str:
+    def _ensure_script(self, issue_id: str) -> str:
+        """Create the workspace unless it exists, then check that it lies inside the root, all
+        in one channel: exit 0 (it existed), 2 (created now), 4 (outside the root), 5 (error)."""
         root, workdir = remote_quote(str(self.root)), remote_quote(self.workdir(issue_id))
-        make = f"mkdir -p -- {workdir} || exit 5" if create else f"[ -d {workdir} ] || exit {_ABSENT}"
         return "\n".join(
             [
-                make,
+                f"if [ -d {workdir} ]; then made={_EXISTED}; else mkdir -p -- {workdir} || exit 5; made={_CREATED}; fi",
                 f"real_root=$(cd -- {root} && pwd -P) && real=$(cd -- {workdir} && pwd -P) || exit 5",
-                f'case "$real" in "$real_root"/*) exit {_INSIDE};; esac',
+                'case "$real" in "$real_root"/*) exit $made;; esac',
                 f'echo "workspace would resolve outside the root ($real)" >&2; exit {_OUTSIDE}',
             ]
         )
 
-    async def _workspace_script(self, issue_id: str, create: bool) -> int:
-        run = await self._run(self._boundary(issue_id, create), CHECK_TIMEOUT_SEC)
-        if run.returncode in (_INSIDE, _ABSENT):
-            return run.returncode
+    async def ensure_workdir(self, issue_id: str) -> bool:
+        run = await self._run(self._ensure_script(issue_id), CHECK_TIMEOUT_SEC)
+        if run.returncode in (_EXISTED, _CREATED):
+            return run.returncode == _CREATED
         detail = last_line(run.stderr) or f"exit {run.returncode}"
         if run.returncode == SSH_FAILED and not await self.on_drop(self.name):
             raise WorkspaceError(f"host {self.name} unreachable: {detail}")
         raise WorkspaceError(f"workspace on {self.name}: {detail}")
-
-    async def workdir_exists(self, issue_id: str) -> bool:
-        return await self._workspace_script(issue_id, create=False) == _INSIDE
-
-    async def create_workdir(self, issue_id: str) -> None:
-        await self._workspace_script(issue_id, create=True)
 
     async def remove_workdir(self, issue_id: str) -> None:
         await self._run(f"rm -rf -- {remote_quote(self.workdir(issue_id))}", CHECK_TIMEOUT_SEC)

@@ -535,8 +535,12 @@ class Supervisor:
             await asyncio.wait_for(self._poll_requested.wait(), None if self.paused else idle)
 
     async def _drain(self) -> None:
-        """After the last cycle: wait until every session ended and no retry is pending."""
-        while not self.stopping and any(r.status.cancellable for r in self.runs.values()):
+        """After the last cycle: wait until every session ended and no retry is pending, and
+        every attempt's task has finished its clean-up (a run is `completed` before its task
+        has swept the host and dispatched what was waiting for its slot)."""
+        while not self.stopping and any(
+            r.status.cancellable or (r.task is not None and not r.task.done()) for r in self.runs.values()
+        ):
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.workflow.loop.wait_ms / 1000)
@@ -963,18 +967,14 @@ class Supervisor:
         if pending is not None:
             return await asyncio.shield(pending)
         place = site.place
-        try:
-            if await place.workdir_exists(issue.id):  # the boundary is checked there too
-                return None
-        except (WorkspaceError, UnsafeIssueId) as exc:
-            return str(exc)
         after_create = workflow.issue.hooks.after_create
         ready: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._workspace_ready[issue.id] = ready
         failure: str | None = "workspace preparation was interrupted"
+        created = False
         try:
-            await place.create_workdir(issue.id)
-            if after_create:
+            created = await place.ensure_workdir(issue.id)  # the boundary is checked there too
+            if created and after_create:
                 hooks_timeout = float(workflow.loop.hook_timeout_sec)
                 result = await self._hook(
                     run, "after_create", after_create, templates.without_stage(context), site, hooks_timeout
@@ -985,7 +985,7 @@ class Supervisor:
         except WorkspaceError as exc:
             failure = str(exc)
         finally:
-            if failure is not None:  # failed or interrupted: the next attempt creates it afresh
+            if failure is not None and created:  # failed or interrupted: the next attempt creates it afresh
                 with contextlib.suppress(Exception):
                     await asyncio.shield(place.remove_workdir(issue.id))
             del self._workspace_ready[issue.id]
