@@ -15,6 +15,7 @@ from chaos_helpers import HeadlessProcess, wait_until
 from conftest import Project, base_workflow
 from engine_helpers import Harness
 from sshd_server import SshLab
+from test_tmux_e2e import Tmux
 
 from vik_tui import cli
 from vik_tui.engine import engine_events as ee
@@ -335,3 +336,23 @@ async def test_max_issue_concurrency_still_bounds_the_total(project: Project, ss
     assert await h.finish(timeout=90) == 0
     assert len(h.named(ee.StageFinished)) == 5 and peak == 3
     assert all(value <= 2 for value in overlap_by_host(h.events).values())
+
+
+async def test_the_shell_plan_opens_an_interactive_shell_in_the_workspace_on_the_host(
+    project: Project, ssh_lab: SshLab
+) -> None:
+    """What `s` runs in a tmux split, in a real terminal: `ssh -t` lands in the issue's workspace there."""
+    ssh_lab.add_host("host-a")
+    project.set_issues(issues(1))
+    h = Harness(project.write(remote_workflow(project, ssh_lab, ["host-a"]))).start()
+    assert await h.finish(timeout=60) == 0
+    plan = h.supervisor.shell_plan("R-1")
+    tmux = Tmux()
+    try:
+        tmux.run("new-session", "-d", "-s", "vik", "-x", "200", "-y", "30", "-c", str(plan.cwd), plan.command_line)
+        tmux.run("send-keys", "-t", "vik", "echo at=$(pwd) on=$VIK_TEST_HOST", "Enter")
+        joined = lambda: tmux.run("capture-pane", "-p", "-J", "-t", "vik", check=False)  # noqa: E731
+        tmux.wait(lambda: f"at={workdir_of(h, 'R-1')} on=host-a" in joined(), "the shell's answer")
+        tmux.run("send-keys", "-t", "vik", "exit", "Enter")
+    finally:
+        tmux.kill()
