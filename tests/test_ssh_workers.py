@@ -256,7 +256,7 @@ async def test_the_shell_and_take_over_open_ssh_to_the_issue_host(project: Proje
     assert recorded["cwd"] == workdir and recorded["argv"][:1] == ["resume"]
 
 
-def test_after_a_kill_9_the_next_start_sweeps_the_host(project: Project, ssh_lab: SshLab) -> None:
+def test_after_a_kill_9_the_next_start_sweeps_the_host(project: Project, ssh_lab: SshLab, local_home: Path) -> None:
     """Killing the local `ssh` ends nothing on the host: the restart must sweep it by mark."""
     host = ssh_lab.add_host("host-a")
     project.set_issues(issues(1))
@@ -269,6 +269,9 @@ def test_after_a_kill_9_the_next_start_sweeps_the_host(project: Project, ssh_lab
         wait_until(lambda: len(host.remote_processes()) >= 2, 30, "the agent and its grandchild on the host")
         left = {p.pid for p in host.remote_processes()}
         first.kill()  # kill -9: no cleanup at all
+        (record,) = local_home.glob("ws/workflows/*/service/running/supervisor.json")
+        left_dir = json.loads(record.read_text())["control_dir"]
+        assert Path(left_dir).is_dir()
         assert {p.pid for p in host.remote_processes()} & left  # still running there
         wf["agents"]["codex"]["args"] = {}
         project.write(wf)
@@ -279,6 +282,7 @@ def test_after_a_kill_9_the_next_start_sweeps_the_host(project: Project, ssh_lab
         messages = [e["message"] for e in second.named("log")]
         assert any(m.startswith("recovery: killed") and "on host-a" in m for m in messages), messages
         assert host.remote_processes() == []
+        assert not Path(left_dir).exists()  # the dead supervisor's socket directory is gone too
     finally:
         first.kill()
 

@@ -22,6 +22,7 @@ def hosts_check(result: LoadResult) -> list[Diagnostic]:
         return []
     with tempfile.TemporaryDirectory(prefix="vt-doctor-") as scratch:
         pool = HostPool(workflow.worker, result.path.parent, Path(scratch) / "pins.json")
+        pool.open()
         return asyncio.run(_check_all(pool, workflow, result))
 
 

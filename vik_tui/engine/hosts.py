@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import shlex
 import shutil
 import tempfile
@@ -21,7 +22,7 @@ from pathlib import Path, PurePosixPath
 from vik_tui.config.schema import WorkerConfig, Workflow
 from vik_tui.engine.paths import encode_workflow_path, expand_tilde
 from vik_tui.engine.proc import run_shell
-from vik_tui.engine.ssh import CHECK_TIMEOUT_SEC, SshTarget, last_line, run_remote
+from vik_tui.engine.ssh import CHECK_TIMEOUT_SEC, CONTROL_DIR_PREFIX, SshTarget, last_line, run_remote
 from vik_tui.engine.view import HostView
 
 
@@ -69,8 +70,10 @@ class HostPool:
         config = expand_tilde(worker.ssh_config) if worker.ssh_config else None
         if config is not None and not os.path.isabs(config):
             config = str(workflow_dir / config)
-        # ssh's unix sockets must fit in 108 bytes: a short private directory, not the workspace
-        self.control_dir = tempfile.mkdtemp(prefix="vt-ssh-", dir="/tmp" if os.path.isdir("/tmp") else None)
+        # ssh's unix sockets must fit in 108 bytes: a short private directory, not the workspace;
+        # made by `open()`, removed by `stop()`
+        base = "/tmp" if os.path.isdir("/tmp") else tempfile.gettempdir()
+        self.control_dir = os.path.join(base, f"{CONTROL_DIR_PREFIX}{secrets.token_hex(4)}")
         self.hosts = {
             name: Host(name, SshTarget(name, config, self.control_dir, str(workflow_dir))) for name in worker.ssh_hosts
         }
@@ -118,6 +121,10 @@ class HostPool:
     def views(self, load: dict[str, int]) -> tuple[HostView, ...]:
         pinned = self.pinned_counts()
         return tuple(h.view(load.get(h.name, 0), self.cap, pinned.get(h.name, 0)) for h in self.hosts.values())
+
+    def open(self) -> None:
+        """Make the directory for the master connections' sockets (private: 0700)."""
+        os.makedirs(self.control_dir, mode=0o700, exist_ok=True)
 
     # -- health ----------------------------------------------------------------------------
     async def check(self, name: str) -> bool:

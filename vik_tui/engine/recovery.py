@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import time
 from dataclasses import asdict, dataclass, field
@@ -34,6 +35,7 @@ from vik_tui.engine.paths import Layout
 from vik_tui.engine.replay import outcome_of
 from vik_tui.engine.service import write_json_atomic
 from vik_tui.engine.session import SessionSnapshot, write_outcome_only
+from vik_tui.engine.ssh import CONTROL_DIR_PREFIX
 from vik_tui.engine.view import SessionState
 
 INTERRUPTED = "interrupted: supervisor exited while the stage ran"
@@ -99,12 +101,13 @@ class Registry:
         self.directory = layout.service_dir / "running"
 
     # -- the live supervisor ---------------------------------------------------------------
-    def supervisor_started(self, supervisor_id: str) -> None:
+    def supervisor_started(self, supervisor_id: str, control_dir: str | None = None) -> None:
+        """`control_dir`: the SSH master sockets' directory, for the next start to remove if we die."""
         pid = os.getpid()
-        write_json_atomic(
-            self.directory / SUPERVISOR_FILE,
-            {"id": supervisor_id, "pid": pid, "start_time": start_time(pid), "boot_id": boot_id()},
-        )
+        record: dict[str, Any] = {"id": supervisor_id, "pid": pid, "start_time": start_time(pid), "boot_id": boot_id()}
+        if control_dir:
+            record["control_dir"] = control_dir
+        write_json_atomic(self.directory / SUPERVISOR_FILE, record)
 
     def supervisor_stopped(self) -> None:
         """A clean stop: nothing is left to recover."""
@@ -154,6 +157,9 @@ class Registry:
             report.previous_pid = previous.get("pid") if isinstance(previous.get("pid"), int) else None
             if isinstance(previous.get("id"), str):
                 prefixes.append(f"{previous['id']}/")
+            left = previous.get("control_dir")
+            if isinstance(left, str) and os.path.basename(left).startswith(CONTROL_DIR_PREFIX):
+                shutil.rmtree(left, ignore_errors=True)  # its masters die with the sweep below
         entries = self.entries()
         groups = [entry.pgid for entry in entries if entry.pgid and _same_process(entry)]
         for pgid in groups:

@@ -19,6 +19,7 @@ from vik_tui.engine.proc import OUTPUT_TAIL_BYTES, ShellRun, run_shell
 # what every remote process of a run carries (a different name from the local `MARK_VAR`, so a
 # local sweep never does the remote one's job when both ends are the same machine, as in tests)
 REMOTE_MARK_VAR = "VIK_TUI_REMOTE_OWNER"
+CONTROL_DIR_PREFIX = "vt-ssh-"  # the private directory of a supervisor's master sockets
 SSH_FAILED = 255  # ssh's own exit status: the connection failed or dropped (or the command exited 255)
 CONNECT_TIMEOUT_SEC = 10
 CHECK_CONNECT_TIMEOUT_SEC = 5  # a health check: a host that has not answered by then is down for now

@@ -441,6 +441,7 @@ class Supervisor:
             await self._recover()
             watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
             if self.pool is not None:
+                self.pool.open()
                 await self._check_hosts(list(self.pool.hosts))  # before the first dispatch
                 await self._recover_hosts()
                 health = asyncio.ensure_future(self._watch_hosts())
@@ -475,7 +476,7 @@ class Supervisor:
             return  # without the lock another supervisor may be running these stages
         try:
             self.recovery = report = await self.registry.sweep(float(self.workflow.loop.cancel_grace_sec))
-            self.registry.supervisor_started(self.id)
+            self.registry.supervisor_started(self.id, self.pool.control_dir if self.pool is not None else None)
         except OSError as exc:
             self.log("error", f"crash recovery could not use {self.registry.directory}: {describe_os_error(exc)}")
             return
