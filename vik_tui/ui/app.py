@@ -41,6 +41,7 @@ from vik_tui.ui.clock import Clock
 from vik_tui.ui.engine_api import Engine
 from vik_tui.ui.event_lines import EventLines
 from vik_tui.ui.glyphs import Glyphs, default_glyphs
+from vik_tui.ui.heap import tune_collector
 from vik_tui.ui.keys import KEYS
 from vik_tui.ui.paths import stylesheet
 from vik_tui.ui.screens.confirm import ConfirmScreen
@@ -198,7 +199,12 @@ class VikApp(App[int]):
             # the first list goes on screen now, before the stages this intake dispatches are
             # prepared and spawned on the same loop (on a big tracker that takes most of a second)
             self._first_list_painted = True
-            asyncio.get_running_loop().call_soon(self._repaint)
+            asyncio.get_running_loop().call_soon(self._paint_first_list)
+
+    def _paint_first_list(self) -> None:
+        self._repaint()
+        if not self.clock.frozen:  # not in tests: many apps share one process there
+            tune_collector()
 
     def _panes_want(self, session_file: str) -> bool:
         if not self.main.ready or not self.main.is_mounted:

@@ -170,8 +170,10 @@ class MainScreen(Screen[None]):
         key = self.table.current_key()  # the cursor now, not when the message was sent
         if key != self.selected:
             self.selected = key
+            # the pane and the keys follow now; nothing else on screen depends on the cursor,
+            # so no new snapshot, table pass or header for it (they cost most of a key press)
             self.panes.sync(self._selected_issue())
-            self.vik.request_refresh()
+            self.bindings_may_change()
 
     # -- what commands apply to -------------------------------------------------------------
     def target(self) -> tuple[IssueView | None, RunView | None, SessionView | None]:
@@ -186,18 +188,11 @@ class MainScreen(Screen[None]):
         return issue, run, run.session if run else None
 
     def bindings_may_change(self) -> None:
-        """refresh_bindings() only when something a key depends on changed (not every frame)."""
-        issue, run, session = self.target()
-        intake = self.snap.intake if self.snap else None
-        state = (
-            issue is not None,
-            run.status if run else None,
-            session.session_file if session else None,
-            intake.paused if intake else None,
-            intake.status if intake else None,
-            self.vik.engine_done,
-            self.vik.quitting,
-        )
+        """refresh_bindings() only when what the keys would do changed. Each refresh recomposes
+        the footer (a widget per key, then a layout of the screen), so the state compared is
+        exactly what `check_action` answers: moving between two running issues, or the intake
+        going from polling to idle, changes nothing there."""
+        state = tuple(self.check_action(action, ()) for action in ENGINE_ACTIONS)
         if state != self._binding_state:
             self._binding_state = state
             self.refresh_bindings()
