@@ -116,7 +116,7 @@ async def with_ui(agents: int, seconds: float) -> dict[str, Any]:
 
     tmp = tempfile.TemporaryDirectory()
     supervisor = new_supervisor(write_workflow(Path(tmp.name), agents, seconds))
-    app = VikApp(supervisor, bell=False, load_history=False)
+    app = VikApp(supervisor, bell=False, load_history=False, tune_gc=True)  # as `run_app` does
     lags: list[float] = []
     rss: list[tuple[float, float]] = []
     j_times: list[float] = []

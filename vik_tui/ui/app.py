@@ -59,6 +59,7 @@ IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (tim
 TABLE_INTERVAL = 0.25  # header and table repaint at most 4×/s unless an engine event changed them
 TABLE_INTERVAL_BUSY = 0.5  # ... and 2×/s while many agents stream (a DataTable repaint redraws every row)
 BUSY_STREAMS = 5
+FIRST_LIST_WAIT = 0.5  # the engine waits at most this long for the first list to be drawn
 GAVE_UP = "gave up"
 ALERT_TIMEOUT = 12.0  # seconds a failure toast stays (merged with failures that follow)
 CSS_FILES: list[str | PurePath] = [stylesheet("app.tcss"), stylesheet("screens.tcss")]
@@ -79,6 +80,7 @@ class VikApp(App[int]):
         glyphs: Glyphs | None = None,
         load_history: bool = True,
         warnings: Iterable[Diagnostic] = (),
+        tune_gc: bool = False,
     ) -> None:
         from vik_tui.ui.screens.main import MainScreen
 
@@ -89,6 +91,7 @@ class VikApp(App[int]):
         self.bell_enabled = bell
         self.load_history = load_history
         self.warnings = list(warnings)
+        self.tune_gc = tune_gc  # the real program (`run_app`); not tests, where apps share a process
         self.engine_done = False
         self.quitting = False
         self.exit_message: str | None = None
@@ -103,6 +106,7 @@ class VikApp(App[int]):
         self._last_full = 0.0
         self._tick = 0
         self._first_list_painted = False
+        self._first_list_drawn = asyncio.Event()
         self._event_lines = EventLines(self.clock)
         self._last_intake_error: str | None = None
         self.throughput = Throughput()
@@ -121,7 +125,10 @@ class VikApp(App[int]):
                 await asyncio.to_thread(self.engine.load_history)
             except Exception as exc:
                 self.notify(f"could not load earlier sessions: {exc}", severity="warning")
+        if self.tune_gc:
+            tune_collector()
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
+        self.engine.before_first_dispatch = self._wait_first_list
         # SIGTERM, SIGINT and SIGHUP (the terminal closed): stop every agent cleanly, then exit
         self._remove_signal_handlers = install_stop_signals(asyncio.get_running_loop(), self._stop_by_signal)
         self._engine_worker = self.run_worker(
@@ -203,8 +210,33 @@ class VikApp(App[int]):
 
     def _paint_first_list(self) -> None:
         self._repaint()
-        if not self.clock.frozen:  # not in tests: many apps share one process there
+        if self.main.ready and self.main.is_mounted:
+            self.main.call_after_refresh(self._check_first_list)
+        else:
+            self._first_list_drawn.set()
+        if self.tune_gc:
             tune_collector()
+
+    def _check_first_list(self) -> None:
+        """After a refresh: the list's rows are laid out (a DataTable measures new rows when
+        idle, so the first refresh after adding them may still draw an empty table)."""
+        try:
+            table = self.main.table
+            drawn = table.virtual_size.height > 1 or not table.row_count
+        except NoMatches:
+            drawn = True
+        if drawn:
+            self._first_list_drawn.set()
+        else:
+            self.main.call_after_refresh(self._check_first_list)
+
+    async def _wait_first_list(self) -> None:
+        """The engine's `before_first_dispatch`: the first list goes on screen before the
+        stages it dispatches are spawned. On a big tracker 20 agents starting at once held the
+        loop (fork, exec, durable records) and then the CPU for over a second while the list
+        waited. Never longer than FIRST_LIST_WAIT: the screen must not hold up the work."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_list_drawn.wait(), FIRST_LIST_WAIT)
 
     def _panes_want(self, session_file: str) -> bool:
         if not self.main.ready or not self.main.is_mounted:
@@ -417,6 +449,6 @@ def run_app(workflow_path: str | Path, watch: bool = True, bell: bool = True) ->
     except (OSError, ValueError) as exc:
         print(f"vik-tui: cannot set up the workflow: {exc}", file=sys.stderr)
         return 1
-    app = VikApp(supervisor, bell=bell, warnings=result.warnings)
+    app = VikApp(supervisor, bell=bell, warnings=result.warnings, tune_gc=True)
     app.run()
     return app.return_code if app.return_code is not None else 0
