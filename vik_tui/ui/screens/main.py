@@ -167,7 +167,10 @@ class MainScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted, "#issue-table")
     def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
-        key = self.table.current_key()  # the cursor now, not when the message was sent
+        self._follow_cursor()  # a click or the table's own keys; j/k have done it already
+
+    def _follow_cursor(self) -> None:
+        key = self.table.current_key()  # the cursor now, not when a message was sent
         if key != self.selected:
             self.selected = key
             # the pane and the keys follow now; nothing else on screen depends on the cursor,
@@ -311,9 +314,11 @@ class MainScreen(Screen[None]):
 
     def action_cursor_down(self) -> None:
         self.table.action_cursor_down()
+        self._follow_cursor()  # now, not after a RowHighlighted message queued behind the agents'
 
     def action_cursor_up(self) -> None:
         self.table.action_cursor_up()
+        self._follow_cursor()
 
     def action_next_pane(self) -> None:
         self.panes.cycle(1)
