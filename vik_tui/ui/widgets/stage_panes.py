@@ -70,6 +70,12 @@ class SessionLog(Log):
         if self.is_attached and self.container_size and not self._refilling:
             self._scroll_update(size)
 
+    def blank(self) -> None:
+        """No text until `refill()` (a replay under way), the scrollbar left as it is: hiding it
+        for the few milliseconds of a replay would cost two layouts of the screen."""
+        self._refilling = True
+        self.clear()
+
     def refill(self, lines: list[str]) -> None:
         """`clear()` then `write_lines()` as one change: the scrollbar is updated once, for the
         new text (hidden then shown again would ask for a layout on every issue switch)."""
@@ -304,14 +310,14 @@ class StagePanes(Vertical):
         log.shows = target
         log.display = session is not None
         if session is None:
-            log.clear()
+            log.refill([])
             return
         if buffer is not None and buffer.width != self._width() and buffer.state == "live":
             self._drop(buffer)  # the pane changed width: re-read so lines wrap to the new one
             buffer = None
         if buffer is None:
             buffer = self._new_buffer(session)
-            log.clear()
+            log.blank()
             return
         self._buffers.move_to_end(buffer.session_uuid)
         if buffer.state == "live" and buffer.held:
