@@ -201,6 +201,8 @@ class MainScreen(Screen[None]):
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("cursor_down", "cursor_up"):  # priority keys: typed into the filter box
+            return not isinstance(self.focused, Input)
         if action not in ENGINE_ACTIONS:
             return True
         issue, run, session = self.target()
