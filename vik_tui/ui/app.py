@@ -2,7 +2,8 @@
 
 Engine events arrive through `subscribe()` (a plain callback in the same loop). They only go
 into a pending buffer; a 50 ms timer turns a burst into one repaint: one snapshot, changed
-table cells, one `write_lines` per visible pane, one write to the log pane.
+table cells, one `write_lines` per visible pane, one write to the log pane. While many agents
+stream, the pane's text is written every 100 ms and the table twice a second.
 """
 
 from __future__ import annotations
@@ -59,6 +60,7 @@ IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (tim
 TABLE_INTERVAL = 0.25  # header and table repaint at most 4×/s unless an engine event changed them
 TABLE_INTERVAL_BUSY = 0.5  # ... and 2×/s while many agents stream (a DataTable repaint redraws every row)
 BUSY_STREAMS = 5
+PANE_INTERVAL_BUSY = 0.1  # ... and the pane's text 10×/s (each write re-renders the pane's lines)
 FIRST_LIST_WAIT = 0.5  # the engine waits at most this long for the first list to be drawn
 GAVE_UP = "gave up"
 ALERT_TIMEOUT = 12.0  # seconds a failure toast stays (merged with failures that follow)
@@ -104,6 +106,7 @@ class VikApp(App[int]):
         self._dirty = True
         self._force_full = True
         self._last_full = 0.0
+        self._last_frame = 0.0
         self._tick = 0
         self._first_list_painted = False
         self._first_list_drawn = asyncio.Event()
@@ -264,12 +267,15 @@ class VikApp(App[int]):
             return
         if not (self._dirty or self._tick % IDLE_REFRESH_TICKS == 0):
             return
+        now = time.monotonic()
+        busy = len(self._streams_seen) > BUSY_STREAMS
+        if busy and not (self._pending_events or self._force_full) and now - self._last_frame < PANE_INTERVAL_BUSY:
+            return  # only streamed text, and its last write was under 100 ms ago
         self._dirty = False
+        self._last_frame = now
         events, self._pending_events = self._pending_events, []
         records, self._pending_records = self._pending_records, {}
         lines = [line for line in map(self._event_lines.line, events) if line is not None]
-        now = time.monotonic()
-        busy = len(self._streams_seen) > BUSY_STREAMS
         self._streams_seen = set()
         interval = TABLE_INTERVAL_BUSY if busy else TABLE_INTERVAL
         full = bool(events) or self._force_full or now - self._last_full >= interval
