@@ -46,7 +46,6 @@ from vik_tui.ui.heap import tune_collector
 from vik_tui.ui.keys import KEYS
 from vik_tui.ui.paths import stylesheet
 from vik_tui.ui.screens.confirm import ConfirmScreen
-from vik_tui.ui.screens.diagnostics import DiagnosticsScreen, RejectedEditScreen
 from vik_tui.ui.text import one_line
 from vik_tui.ui.throughput import Throughput
 
@@ -345,6 +344,8 @@ class VikApp(App[int]):
         self.notify(f"{message}\n! lists what needs attention", title=title, severity="error", timeout=ALERT_TIMEOUT)
 
     def _show_rejected_config(self, errors: list[Diagnostic]) -> None:
+        from vik_tui.ui.screens.diagnostics import DiagnosticsScreen, RejectedEditScreen  # rarely needed
+
         if isinstance(self.screen, DiagnosticsScreen):
             return
         path = str(self.engine.workflow_path)
@@ -429,6 +430,8 @@ class DiagnosticsApp(App[str]):
     def on_mount(self) -> None:
         findings = list(self.result.diagnostics)
         headline = "The workflow cannot start" if not self.result.fatal else "The workflow file cannot be read"
+        from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
+
         self.push_screen(DiagnosticsScreen(findings, self.display_path, headline), self._finished)
 
     def _finished(self, result: str | None) -> None:

@@ -27,10 +27,6 @@ from vik_tui.engine.workspace_tools import inside_tmux, open_tmux_split, run_she
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
-from vik_tui.ui.screens.diff import DiffScreen
-from vik_tui.ui.screens.help import HelpScreen
-from vik_tui.ui.screens.queue import QueueScreen
-from vik_tui.ui.screens.reader import ReaderScreen
 from vik_tui.ui.widgets.event_log import EventLog
 from vik_tui.ui.widgets.issue_table import REJECTED_PREFIX, IssueTable
 from vik_tui.ui.widgets.stage_panes import StagePanes
@@ -285,6 +281,8 @@ class MainScreen(Screen[None]):
     def action_diff(self) -> None:
         selected = self._selected_workdir()
         if selected is not None:
+            from vik_tui.ui.screens.diff import DiffScreen  # screens opened on demand: not at start-up
+
             self.app.push_screen(DiffScreen(*selected))
 
     def action_open_session(self) -> None:
@@ -337,6 +335,8 @@ class MainScreen(Screen[None]):
         self.vik.request_refresh()
 
     def action_queue(self) -> None:
+        from vik_tui.ui.screens.queue import QueueScreen
+
         self.app.push_screen(QueueScreen())
 
     def action_read(self) -> None:
@@ -344,6 +344,8 @@ class MainScreen(Screen[None]):
         if issue is None or session is None:
             return
         label = self.panes.tab_label(session.session_uuid) or session.stage
+        from vik_tui.ui.screens.reader import ReaderScreen
+
         self.app.push_screen(ReaderScreen(f"{issue.id} · {label}", session.session_file))
 
     @on(DataTable.RowSelected, "#issue-table")
@@ -382,6 +384,8 @@ class MainScreen(Screen[None]):
         self.toggle_class("-show-log")
 
     def action_help(self) -> None:
+        from vik_tui.ui.screens.help import HelpScreen
+
         self.app.push_screen(HelpScreen())
 
     def action_filter(self) -> None:
