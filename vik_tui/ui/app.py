@@ -222,6 +222,8 @@ class VikApp(App[int]):
     def _check_first_list(self) -> None:
         """After a refresh: the list's rows are laid out (a DataTable measures new rows when
         idle, so the first refresh after adding them may still draw an empty table)."""
+        if self._first_list_drawn.is_set():
+            return  # drawn, or the engine stopped waiting
         try:
             table = self.main.table
             drawn = table.virtual_size.height > 1 or not table.row_count
@@ -239,6 +241,7 @@ class VikApp(App[int]):
         waited. Never longer than FIRST_LIST_WAIT: the screen must not hold up the work."""
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._first_list_drawn.wait(), FIRST_LIST_WAIT)
+        self._first_list_drawn.set()
 
     def _panes_want(self, session_file: str) -> bool:
         if not self.main.ready or not self.main.is_mounted:
