@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +58,7 @@ class ScriptedEngine:
         self.records = records or {}
         self.events = events or []
         self.workflow_path = Path("/home/dev/project/workflow.yml")
+        self.before_first_dispatch: Callable[[], Awaitable[None]] | None = None  # set by the app
         self.calls: list[tuple[str, ...]] = []
         self._listeners: list[ee.Listener] = []
         self._stopped = asyncio.Event()

@@ -74,7 +74,8 @@ def test_demo_in_tmux_progresses_opens_shell_split_and_quits(tmp_path: Path) -> 
         tmux.wait_screen(lambda s: "DEMO-1" in s and "DEMO-6" in s, "the demo issues")
         # progress: some stage completes (a ✓ glyph or the word done in a state column)
         tmux.wait_screen(lambda s: "✓" in s or "work" in s, "a stage completing", timeout=90)
-        workspace_root = next(demo_dir.glob(".vik/workflows/*/issues"))
+        # the list is drawn before the first stages are dispatched: their workspaces may follow
+        workspace_root = tmux.wait(lambda: next(demo_dir.glob(".vik/workflows/*/issues"), None), "the workspaces")
         tmux.wait(lambda: (workspace_root / "DEMO-1").is_dir(), "DEMO-1's workspace")
         tmux.run("send-keys", "-t", "vik", "s")
         panes = tmux.wait(

@@ -318,6 +318,20 @@ async def test_filter_with_slash_and_escape(project: Project) -> None:
         await quit_app(pilot, app)
 
 
+async def test_j_and_k_are_typed_into_the_filter(project: Project) -> None:
+    """j/k are priority keys (they move the list's cursor wherever the focus is) except in the
+    filter box, where they are letters."""
+    project.set_issues([{"id": "JO-1", "title": "jok", "state": "backlog"}])
+    app = VikApp(supervisor(workflow(project)), bell=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("slash", "j", "o", "k")
+        box = app.main.query_one("#filter", Input)
+        await wait_on_screen(pilot, lambda: rows(app) == ["JO-1"], "the filter typed with j and k")
+        assert box.value == "jok"
+        await pilot.press("escape")  # q would be typed too
+        await quit_app(pilot, app)
+
+
 async def test_pause_resume_and_poll_now(project: Project) -> None:
     project.set_issues([{"id": "P-1", "title": "idle", "state": "backlog"}])
     app = VikApp(supervisor(workflow(project, idle_sec=60)), bell=False)

@@ -185,7 +185,9 @@ async def run_pull(command: str, cwd: Path, timeout_sec: float) -> PullResult:
             exit_code=run.returncode,
             stderr_tail=err_tail,
         )
-    result = parse_issues(run.stdout.decode("utf-8", "replace"))
+    # in a thread: 10,000 records take 150 ms to check, which held the loop (a key press, the
+    # agents' output) once per poll; the thread gives it back every few milliseconds
+    result = await asyncio.to_thread(parse_issues, run.stdout.decode("utf-8", "replace"))
     result.exit_code, result.stderr_tail = run.returncode, err_tail
     return result
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -105,6 +105,9 @@ class Supervisor:
         self._listeners: list[ee.Listener] = []
         self._wake = asyncio.Event()  # a session ended or the config changed (drain waits on it)
         self._poll_requested = asyncio.Event()  # poll now, resume, finish or stop
+        # awaited once, between the first intake and its dispatch: a screen sets it so the list
+        # is drawn before the stages it dispatches are spawned (and their agents take the CPU)
+        self.before_first_dispatch: Callable[[], Awaitable[None]] | None = None
         self._stop_event = asyncio.Event()
         self._log = DailyLog(self.layout.logs_dir)
         # keyed on the real path: the same workflow reached through a symlink is the same workflow
@@ -672,6 +675,9 @@ class Supervisor:
         self.emit(ee.Intake(issues=len(result.issues), rejected=len(result.rejected), iteration=self.iterations))
         for item in result.rejected:
             self.emit(ee.IssueRejected(id=item.issue_id, index=item.index, reason=item.reason))
+        hook, self.before_first_dispatch = self.before_first_dispatch, None
+        if hook is not None:
+            await hook()
         self._dispatch()
 
     def _apply_intake(self, result: PullResult) -> None:

@@ -2,7 +2,8 @@
 
 Engine events arrive through `subscribe()` (a plain callback in the same loop). They only go
 into a pending buffer; a 50 ms timer turns a burst into one repaint: one snapshot, changed
-table cells, one `write_lines` per visible pane, one write to the log pane.
+table cells, one `write_lines` per visible pane, one write to the log pane. While many agents
+stream, the pane's text is written every 100 ms and the table twice a second.
 """
 
 from __future__ import annotations
@@ -42,10 +43,10 @@ from vik_tui.ui.clock import Clock
 from vik_tui.ui.engine_api import Engine
 from vik_tui.ui.event_lines import EventLines
 from vik_tui.ui.glyphs import Glyphs, default_glyphs
+from vik_tui.ui.heap import tune_collector
 from vik_tui.ui.keys import KEYS
 from vik_tui.ui.paths import stylesheet
 from vik_tui.ui.screens.confirm import ConfirmScreen
-from vik_tui.ui.screens.diagnostics import DiagnosticsScreen, RejectedEditScreen
 from vik_tui.ui.text import one_line
 from vik_tui.ui.throughput import Throughput
 
@@ -59,6 +60,8 @@ IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (tim
 TABLE_INTERVAL = 0.25  # header and table repaint at most 4×/s unless an engine event changed them
 TABLE_INTERVAL_BUSY = 0.5  # ... and 2×/s while many agents stream (a DataTable repaint redraws every row)
 BUSY_STREAMS = 5
+PANE_INTERVAL_BUSY = 0.1  # ... and the pane's text 10×/s (each write re-renders the pane's lines)
+FIRST_LIST_WAIT = 0.5  # the engine waits at most this long for the first list to be drawn
 GAVE_UP = "gave up"
 HOST_ALERT = "host "  # an alert about an SSH worker host, not a stage
 ALERT_TIMEOUT = 12.0  # seconds a failure toast stays (merged with failures that follow)
@@ -80,6 +83,7 @@ class VikApp(App[int]):
         glyphs: Glyphs | None = None,
         load_history: bool = True,
         warnings: Iterable[Diagnostic] = (),
+        tune_gc: bool = False,
     ) -> None:
         from vik_tui.ui.screens.main import MainScreen
 
@@ -90,6 +94,7 @@ class VikApp(App[int]):
         self.bell_enabled = bell
         self.load_history = load_history
         self.warnings = list(warnings)
+        self.tune_gc = tune_gc  # the real program (`run_app`); not tests, where apps share a process
         self.engine_done = False
         self.quitting = False
         self.exit_message: str | None = None
@@ -102,8 +107,10 @@ class VikApp(App[int]):
         self._dirty = True
         self._force_full = True
         self._last_full = 0.0
+        self._last_frame = 0.0
         self._tick = 0
         self._first_list_painted = False
+        self._first_list_drawn = asyncio.Event()
         self._event_lines = EventLines(self.clock)
         self._last_intake_error: str | None = None
         self.throughput = Throughput()
@@ -122,7 +129,10 @@ class VikApp(App[int]):
                 await asyncio.to_thread(self.engine.load_history)
             except Exception as exc:
                 self.notify(f"could not load earlier sessions: {exc}", severity="warning")
+        if self.tune_gc:
+            tune_collector()
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
+        self.engine.before_first_dispatch = self._wait_first_list
         # SIGTERM, SIGINT and SIGHUP (the terminal closed): stop every agent cleanly, then exit
         self._remove_signal_handlers = install_stop_signals(asyncio.get_running_loop(), self._stop_by_signal)
         self._engine_worker = self.run_worker(
@@ -200,7 +210,40 @@ class VikApp(App[int]):
             # the first list goes on screen now, before the stages this intake dispatches are
             # prepared and spawned on the same loop (on a big tracker that takes most of a second)
             self._first_list_painted = True
-            asyncio.get_running_loop().call_soon(self._repaint)
+            asyncio.get_running_loop().call_soon(self._paint_first_list)
+
+    def _paint_first_list(self) -> None:
+        self._repaint()
+        if self.main.ready and self.main.is_mounted:
+            self.main.call_after_refresh(self._check_first_list)
+        else:
+            self._first_list_drawn.set()
+        if self.tune_gc:
+            tune_collector()
+
+    def _check_first_list(self) -> None:
+        """After a refresh: the list's rows are laid out (a DataTable measures new rows when
+        idle, so the first refresh after adding them may still draw an empty table)."""
+        if self._first_list_drawn.is_set():
+            return  # drawn, or the engine stopped waiting
+        try:
+            table = self.main.table
+            drawn = table.virtual_size.height > 1 or not table.row_count
+        except NoMatches:
+            drawn = True
+        if drawn:
+            self._first_list_drawn.set()
+        else:
+            self.main.call_after_refresh(self._check_first_list)
+
+    async def _wait_first_list(self) -> None:
+        """The engine's `before_first_dispatch`: the first list goes on screen before the
+        stages it dispatches are spawned. On a big tracker 20 agents starting at once held the
+        loop (fork, exec, durable records) and then the CPU for over a second while the list
+        waited. Never longer than FIRST_LIST_WAIT: the screen must not hold up the work."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._first_list_drawn.wait(), FIRST_LIST_WAIT)
+        self._first_list_drawn.set()
 
     def _panes_want(self, session_file: str) -> bool:
         if not self.main.ready or not self.main.is_mounted:
@@ -228,12 +271,15 @@ class VikApp(App[int]):
             return
         if not (self._dirty or self._tick % IDLE_REFRESH_TICKS == 0):
             return
+        now = time.monotonic()
+        busy = len(self._streams_seen) > BUSY_STREAMS
+        if busy and not (self._pending_events or self._force_full) and now - self._last_frame < PANE_INTERVAL_BUSY:
+            return  # only streamed text, and its last write was under 100 ms ago
         self._dirty = False
+        self._last_frame = now
         events, self._pending_events = self._pending_events, []
         records, self._pending_records = self._pending_records, {}
         lines = [line for line in map(self._event_lines.line, events) if line is not None]
-        now = time.monotonic()
-        busy = len(self._streams_seen) > BUSY_STREAMS
         self._streams_seen = set()
         interval = TABLE_INTERVAL_BUSY if busy else TABLE_INTERVAL
         full = bool(events) or self._force_full or now - self._last_full >= interval
@@ -307,6 +353,8 @@ class VikApp(App[int]):
         self.notify(f"{message}\n! lists what needs attention", title=title, severity="error", timeout=ALERT_TIMEOUT)
 
     def _show_rejected_config(self, errors: list[Diagnostic]) -> None:
+        from vik_tui.ui.screens.diagnostics import DiagnosticsScreen, RejectedEditScreen  # rarely needed
+
         if isinstance(self.screen, DiagnosticsScreen):
             return
         path = str(self.engine.workflow_path)
@@ -391,6 +439,8 @@ class DiagnosticsApp(App[str]):
     def on_mount(self) -> None:
         findings = list(self.result.diagnostics)
         headline = "The workflow cannot start" if not self.result.fatal else "The workflow file cannot be read"
+        from vik_tui.ui.screens.diagnostics import DiagnosticsScreen
+
         self.push_screen(DiagnosticsScreen(findings, self.display_path, headline), self._finished)
 
     def _finished(self, result: str | None) -> None:
@@ -417,6 +467,6 @@ def run_app(workflow_path: str | Path, watch: bool = True, bell: bool = True) ->
     except (OSError, ValueError) as exc:
         print(f"vik-tui: cannot set up the workflow: {exc}", file=sys.stderr)
         return 1
-    app = VikApp(supervisor, bell=bell, warnings=result.warnings)
+    app = VikApp(supervisor, bell=bell, warnings=result.warnings, tune_gc=True)
     app.run()
     return app.return_code if app.return_code is not None else 0

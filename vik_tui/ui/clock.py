@@ -36,6 +36,9 @@ class Clock:
 
     frozen = False
 
+    def __init__(self) -> None:
+        self._seconds: dict[str, str] = {}  # `2026-11-23T04:09:26` → its `HH:MM:SS` on screen
+
     def now(self) -> datetime:
         return datetime.now(UTC)
 
@@ -46,11 +49,24 @@ class Clock:
         return moment.astimezone()
 
     def hhmmss(self, ts: str | None) -> str:
-        """`HH:MM:SS` of an engine timestamp; 8 spaces when unknown, so columns stay aligned."""
+        """`HH:MM:SS` of an engine timestamp; 8 spaces when unknown, so columns stay aligned.
+
+        Memoised per second for the engine's own form (`...T04:09:26.098Z`): every record of a
+        pane goes through here, and a stream has hundreds of records per second."""
+        second = ts[:19] if ts and len(ts) > 19 and ts[-1] == "Z" and ts[19] == "." else None
+        if second is not None:
+            hit = self._seconds.get(second)
+            if hit is not None:
+                return hit
         moment = parse_ts(ts)
         if moment is None:
             return " " * 8
-        return self.to_display(moment).strftime("%H:%M:%S")
+        text = self.to_display(moment).strftime("%H:%M:%S")
+        if second is not None:
+            if len(self._seconds) > 10_000:
+                self._seconds.clear()
+            self._seconds[second] = text
+        return text
 
     def seconds_since(self, ts: str | None, until: str | None = None) -> float | None:
         start = parse_ts(ts)
@@ -66,6 +82,7 @@ class FrozenClock(Clock):
     frozen = True
 
     def __init__(self, at: str = "2026-01-15T12:00:00Z") -> None:
+        super().__init__()
         parsed = parse_ts(at)
         assert parsed is not None
         self._at = parsed

@@ -4,7 +4,7 @@ of the tests both satisfy it. Only the typed contract crosses it: engine events
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Protocol
 
@@ -17,6 +17,7 @@ from vik_tui.engine.view import EngineView
 
 class Engine(Protocol):
     workflow_path: Path
+    before_first_dispatch: Callable[[], Awaitable[None]] | None
 
     def subscribe(self, listener: Listener) -> Callable[[], None]: ...
     async def run(self) -> int: ...

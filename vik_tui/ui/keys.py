@@ -20,6 +20,7 @@ class Key:
     display: str | None = None
     show: bool = True
     palette: bool = True
+    priority: bool = False  # handled as the app receives the key, before the focused widget
 
 
 KEYS: tuple[Key, ...] = (
@@ -76,8 +77,10 @@ KEYS: tuple[Key, ...] = (
         "Show the session JSONL path of the selected pane (and ask the terminal to copy it).",
         show=False,
     ),
-    Key("j", "cursor_down", "down", "Next issue (also ↓ in the list).", show=False, palette=False),
-    Key("k", "cursor_up", "up", "Previous issue (also ↑ in the list).", show=False, palette=False),
+    # priority: the key moves the cursor where the app receives it, instead of being handed on
+    # to the focused list first (one message hop less, each a turn of a loop the agents share)
+    Key("j", "cursor_down", "down", "Next issue (also ↓ in the list).", show=False, palette=False, priority=True),
+    Key("k", "cursor_up", "up", "Previous issue (also ↑ in the list).", show=False, palette=False, priority=True),
     Key("tab", "next_pane", "next tab", "Next session tab of the selected issue.", display="tab", show=False),
     Key("shift+tab", "prev_pane", "prev tab", "Previous session tab.", display="shift+tab", show=False),
     Key("escape", "clear_filter", "clear filter", "Clear the filter.", display="esc", show=False, palette=False),
@@ -85,4 +88,9 @@ KEYS: tuple[Key, ...] = (
 
 
 def bindings() -> list[BindingType]:
-    return [Binding(k.keys, k.action, k.label, show=k.show, key_display=k.display, id=f"vik.{k.action}") for k in KEYS]
+    return [
+        Binding(
+            k.keys, k.action, k.label, show=k.show, key_display=k.display, priority=k.priority, id=f"vik.{k.action}"
+        )
+        for k in KEYS
+    ]

@@ -27,10 +27,6 @@ from vik_tui.engine.workspace_tools import inside_tmux
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
-from vik_tui.ui.screens.diff import DiffScreen
-from vik_tui.ui.screens.help import HelpScreen
-from vik_tui.ui.screens.queue import QueueScreen
-from vik_tui.ui.screens.reader import ReaderScreen
 from vik_tui.ui.widgets.event_log import EventLog
 from vik_tui.ui.widgets.issue_table import REJECTED_PREFIX, IssueTable
 from vik_tui.ui.widgets.stage_panes import StagePanes
@@ -167,11 +163,16 @@ class MainScreen(Screen[None]):
 
     @on(DataTable.RowHighlighted, "#issue-table")
     def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
-        key = self.table.current_key()  # the cursor now, not when the message was sent
+        self._follow_cursor()  # a click or the table's own keys; j/k have done it already
+
+    def _follow_cursor(self) -> None:
+        key = self.table.current_key()  # the cursor now, not when a message was sent
         if key != self.selected:
             self.selected = key
+            # the pane and the keys follow now; nothing else on screen depends on the cursor,
+            # so no new snapshot, table pass or header for it (they cost most of a key press)
             self.panes.sync(self._selected_issue())
-            self.vik.request_refresh()
+            self.bindings_may_change()
 
     # -- what commands apply to -------------------------------------------------------------
     def target(self) -> tuple[IssueView | None, RunView | None, SessionView | None]:
@@ -186,23 +187,18 @@ class MainScreen(Screen[None]):
         return issue, run, run.session if run else None
 
     def bindings_may_change(self) -> None:
-        """refresh_bindings() only when something a key depends on changed (not every frame)."""
-        issue, run, session = self.target()
-        intake = self.snap.intake if self.snap else None
-        state = (
-            issue is not None,
-            run.status if run else None,
-            session.session_file if session else None,
-            intake.paused if intake else None,
-            intake.status if intake else None,
-            self.vik.engine_done,
-            self.vik.quitting,
-        )
+        """refresh_bindings() only when what the keys would do changed. Each refresh recomposes
+        the footer (a widget per key, then a layout of the screen), so the state compared is
+        exactly what `check_action` answers: moving between two running issues, or the intake
+        going from polling to idle, changes nothing there."""
+        state = tuple(self.check_action(action, ()) for action in ENGINE_ACTIONS)
         if state != self._binding_state:
             self._binding_state = state
             self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("cursor_down", "cursor_up"):  # priority keys: typed into the filter box
+            return not isinstance(self.focused, Input)
         if action not in ENGINE_ACTIONS:
             return True
         issue, run, session = self.target()
@@ -285,6 +281,8 @@ class MainScreen(Screen[None]):
         except UnsafeIssueId as exc:  # the engine refuses to name a path for it
             self.notify(str(exc), severity="error")
             return
+        from vik_tui.ui.screens.diff import DiffScreen  # screens opened on demand: not at start-up
+
         self.app.push_screen(DiffScreen(issue.id, where, self.vik.engine.workspace_diff))
 
     def action_open_session(self) -> None:
@@ -316,9 +314,11 @@ class MainScreen(Screen[None]):
 
     def action_cursor_down(self) -> None:
         self.table.action_cursor_down()
+        self._follow_cursor()  # now, not after a RowHighlighted message queued behind the agents'
 
     def action_cursor_up(self) -> None:
         self.table.action_cursor_up()
+        self._follow_cursor()
 
     def action_next_pane(self) -> None:
         self.panes.cycle(1)
@@ -335,6 +335,8 @@ class MainScreen(Screen[None]):
         self.vik.request_refresh()
 
     def action_queue(self) -> None:
+        from vik_tui.ui.screens.queue import QueueScreen
+
         self.app.push_screen(QueueScreen())
 
     def action_read(self) -> None:
@@ -342,6 +344,8 @@ class MainScreen(Screen[None]):
         if issue is None or session is None:
             return
         label = self.panes.tab_label(session.session_uuid) or session.stage
+        from vik_tui.ui.screens.reader import ReaderScreen
+
         self.app.push_screen(ReaderScreen(f"{issue.id} · {label}", session.session_file))
 
     @on(DataTable.RowSelected, "#issue-table")
@@ -380,6 +384,8 @@ class MainScreen(Screen[None]):
         self.toggle_class("-show-log")
 
     def action_help(self) -> None:
+        from vik_tui.ui.screens.help import HelpScreen
+
         self.app.push_screen(HelpScreen())
 
     def action_filter(self) -> None:

@@ -23,7 +23,9 @@ from rich.cells import cell_len
 from textual import getters, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.geometry import Size
 from textual.markup import escape
+from textual.reactive import Reactive
 from textual.widgets import Log, Static
 
 from vik_tui.agents.events import AgentEvent
@@ -56,6 +58,36 @@ class SessionLog(Log):
 
     following = True
     shows: str | None = None  # the session uuid whose text this is
+    # Every write grows the virtual height. Textual declares it `layout=True`, so each write
+    # re-arranged the whole screen (every widget, every FooterKey) ten times a second while
+    # an agent talks. Only this widget's scrollbar depends on it: update that, no layout
+    # (a scrollbar appearing or going still asks for one, through `show_vertical_scrollbar`).
+    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
+
+    _refilling = False
+
+    def watch_virtual_size(self, size: Size) -> None:
+        if self.is_attached and self.container_size and not self._refilling:
+            self._scroll_update(size)
+
+    def blank(self) -> None:
+        """No text until `refill()` (a replay under way), the scrollbar left as it is: hiding it
+        for the few milliseconds of a replay would cost two layouts of the screen."""
+        self._refilling = True
+        self.clear()
+
+    def refill(self, lines: list[str]) -> None:
+        """`clear()` then `write_lines()` as one change: the scrollbar is updated once, for the
+        new text (hidden then shown again would ask for a layout on every issue switch)."""
+        self._refilling = True
+        try:
+            self.clear()
+            if lines:
+                self.write_lines(lines)
+        finally:
+            self._refilling = False
+        if self.is_attached and self.container_size:
+            self._scroll_update(self.virtual_size)
 
     def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
         """Log measures new lines' width in a worker thread per write (20 threads a second
@@ -274,24 +306,25 @@ class StagePanes(Vertical):
         ):
             return
         self.switches += 1
-        log.clear()
         log.following = True
         log.shows = target
         log.display = session is not None
         if session is None:
+            log.refill([])
             return
         if buffer is not None and buffer.width != self._width() and buffer.state == "live":
             self._drop(buffer)  # the pane changed width: re-read so lines wrap to the new one
             buffer = None
         if buffer is None:
             buffer = self._new_buffer(session)
+            log.blank()
             return
         self._buffers.move_to_end(buffer.session_uuid)
         if buffer.state == "live" and buffer.held:
             held, buffer.held = buffer.held, []
             buffer.append(format_records(held, self.vik.clock, self.vik.glyphs, buffer.width))
+        log.refill(buffer.lines[-REPLAY_LIMIT:])
         if buffer.lines:
-            log.write_lines(buffer.lines[-REPLAY_LIMIT:])
             log.scroll_end(animate=False, immediate=True, x_axis=False)
 
     def _new_buffer(self, session: SessionView) -> SessionBuffer:
@@ -334,9 +367,7 @@ class StagePanes(Vertical):
         buffer.state = "live"
         if buffer.session_uuid == self._active and self.log_widget.shows == self._active:
             log = self.log_widget
-            log.clear()
-            if lines:
-                log.write_lines(lines)
+            log.refill(lines)
             log.scroll_end(animate=False, immediate=True, x_axis=False)
             self.call_after_refresh(log.stick)
 

@@ -1,0 +1,55 @@
+"""The first list reaches the screen before the stages it dispatches are spawned.
+
+Engine side: `Supervisor.before_first_dispatch` is awaited once, after the first good intake
+and before its dispatch. App side: the app sets it, and by the time the engine dispatches, the
+issue table already holds the listed issues.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from conftest import Project, wait_on_screen
+from test_ui_app import SIZE, quit_app, rows, supervisor, workflow
+
+from vik_tui.ui.app import VikApp
+
+ISSUES = [{"id": "A-1", "title": "first", "state": "todo"}, {"id": "B-2", "title": "second", "state": "todo"}]
+
+
+async def test_engine_awaits_the_hook_once_before_the_first_dispatch(project: Project) -> None:
+    project.set_issues(ISSUES)
+    engine = supervisor(workflow(project, max_iterations=2, idle_sec=1))
+    seen: list[tuple[int, int]] = []  # (intake iterations, runs) when the hook ran
+
+    async def hook() -> None:
+        seen.append((engine.iterations, len(engine.runs)))
+
+    engine.before_first_dispatch = hook
+    await engine.run()
+    assert seen == [(1, 0)]  # once, after the first intake, before any stage was reserved
+    assert {run.issue_id for run in engine.runs.values()} == {"A-1", "B-2"}
+
+
+async def test_app_draws_the_list_before_the_first_dispatch(project: Project) -> None:
+    project.set_issues(ISSUES)
+    engine = supervisor(workflow(project))
+    app = VikApp(engine, bell=False)
+    listed_at_dispatch: list[list[str]] = []
+    dispatch = engine._dispatch
+
+    def spy(*args: Any) -> None:
+        if not listed_at_dispatch:
+            listed_at_dispatch.append(rows(app))
+        dispatch(*args)
+
+    engine._dispatch = spy  # type: ignore[method-assign]
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_on_screen(pilot, lambda: bool(listed_at_dispatch), "the first dispatch")
+        assert listed_at_dispatch == [["A-1", "B-2"]]
+        await quit_app(pilot, app)
+
+
+def test_headless_supervisor_has_no_hook(project: Project) -> None:
+    project.set_issues(ISSUES)
+    assert supervisor(workflow(project)).before_first_dispatch is None
