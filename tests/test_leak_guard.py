@@ -43,8 +43,13 @@ CLEAN = textwrap.dedent("""\
     """)
 
 
-def run_child(tmp_path: Path, test_source: str, *args: str) -> subprocess.CompletedProcess[str]:
-    (tmp_path / "conftest.py").write_text('pytest_plugins = ("leak_guard",)\n')
+def run_child(
+    tmp_path: Path, test_source: str, *args: str, own_conftest: bool = True, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """A child pytest on one test file, with the guard: from a minimal conftest of its own, or
+    (`own_conftest=False`, pass `-p conftest`) from this suite's, fixtures and all."""
+    if own_conftest:
+        (tmp_path / "conftest.py").write_text('pytest_plugins = ("leak_guard",)\n')
     (tmp_path / "test_child.py").write_text(test_source)
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]))
     return subprocess.run(
@@ -53,7 +58,7 @@ def run_child(tmp_path: Path, test_source: str, *args: str) -> subprocess.Comple
         env=env,
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         start_new_session=True,
     )
 

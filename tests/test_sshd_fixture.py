@@ -13,7 +13,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import textwrap
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ import pytest
 from chaos_helpers import wait_until
 from conftest import process_running
 from sshd_server import SshHost, SshLab
+from test_leak_guard import run_child
 
 TESTS_DIR = Path(__file__).parent
 SSH_TIMEOUT_SEC = 60.0
@@ -146,17 +146,7 @@ LEAKY = textwrap.dedent("""\
 def test_the_leak_guard_finds_a_process_left_on_a_host(tmp_path: Path, mode: list[str]) -> None:
     """A child pytest loads this conftest as a plugin (so it gets the real `ssh_lab` and the guard)
     and runs one test that leaves a detached process on a host."""
-    (tmp_path / "test_child.py").write_text(LEAKY)
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(TESTS_DIR), os.environ.get("PYTHONPATH", "")]))
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "conftest", "-p", "no:cacheprovider", "-q", "-rN", *mode, str(tmp_path)],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        start_new_session=True,
-    )
+    proc = run_child(tmp_path, LEAKY, "-p", "conftest", *mode, own_conftest=False, timeout=180)
     out = proc.stdout + proc.stderr
     remote = int((tmp_path / "remote.pid").read_text())
     try:
