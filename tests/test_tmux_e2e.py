@@ -78,16 +78,17 @@ def test_demo_in_tmux_progresses_opens_shell_split_and_quits(tmp_path: Path) -> 
         workspace_root = tmux.wait(lambda: next(demo_dir.glob(".vik/workflows/*/issues"), None), "the workspaces")
         tmux.wait(lambda: (workspace_root / "DEMO-1").is_dir(), "DEMO-1's workspace")
         tmux.run("send-keys", "-t", "vik", "s")
+        # a new pane's current path reads empty until tmux has looked at its process: wait for it
         panes = tmux.wait(
             lambda: (
                 (p := tmux.run("list-panes", "-t", "vik", "-F", "#{pane_id} #{pane_current_path}").splitlines())
                 and len(p) == 2
+                and any("/issues/" in line for line in p)
                 and p
             ),
-            "a second pane",
+            "a second pane in an issue's workspace",
         )
         shell_pane = [p for p in panes if "/issues/" in p]
-        assert shell_pane, panes
         assert shell_pane[0].split(" ", 1)[1].endswith("/issues/DEMO-1")
         tmux.run("send-keys", "-t", shell_pane[0].split()[0], "exit", "Enter")
         tmux.wait(lambda: len(tmux.run("list-panes", "-t", "vik").splitlines()) == 1, "the shell pane closing")
