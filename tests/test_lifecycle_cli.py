@@ -6,12 +6,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+from chaos_helpers import wait_until
 from conftest import Project, base_workflow, process_running
 
 from vik_tui.engine.proc import group_alive
@@ -32,17 +31,6 @@ STATE_FIELDS = [
 
 def vik(*args: str, cwd: Path | None = None, timeout: float = 90) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*VIK, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd)
-
-
-def wait_for(check: Callable[[], Any], timeout: float = 60.0, what: str = "condition") -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
 
 
 def state_file(project: Project) -> Path:
@@ -97,7 +85,7 @@ def test_detached_run_status_stop(project: Project, forever: Path) -> None:
         assert state["command"] == f"vik-tui run -d {forever}" and state["port"] == 0
         assert process_running(pid)
         # the agent starts; its session file names it
-        wait_for(lambda: any(r["kind"] == "session_started" for r in session_records(project)), what="the agent")
+        wait_until(lambda: any(r["kind"] == "session_started" for r in session_records(project)), 60, "the agent")
         status = vik("status", str(forever))
         assert status.returncode == 0
         lines = status.stdout.splitlines()
