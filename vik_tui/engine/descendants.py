@@ -58,6 +58,11 @@ class Mark:
         return env
 
 
+def describe_killed(pids: list[int], limit: int = 10) -> str:
+    """The pids of a kill report, for one log line: at most `limit` of them, then ` ...`."""
+    return ", ".join(str(pid) for pid in pids[:limit]) + (" ..." if len(pids) > limit else "")
+
+
 def new_id() -> str:
     return uuid.uuid4().hex[:16]
 

@@ -162,8 +162,7 @@ class HostPool:
             run_shell(shlex.join(h.target.control_command("exit")), Path(h.target.local_dir), 5.0)
             for h in self.hosts.values()
         ]
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*closing, return_exceptions=True)
+        await asyncio.gather(*closing, return_exceptions=True)
         shutil.rmtree(self.control_dir, ignore_errors=True)
 
     # -- pins on disk ----------------------------------------------------------------------

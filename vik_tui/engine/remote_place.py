@@ -44,8 +44,8 @@ class RemotePlace:
     def __init__(self, host: Host, workflow: Workflow, workflow_path: Path, on_drop: DropHandler) -> None:
         if host.home is None:
             raise WorkspaceError(f"host {host.name} has not been reached yet")
-        self.host: str | None = host.name
-        self.name = host.name
+        self.host: str | None = host.name  # the Place protocol's (None there means this machine)
+        self.name = host.name  # the same, typed as the str it always is here
         self.target = host.target
         self.root = remote_issues_dir(workflow, workflow_path, host.home)
         self.on_drop = on_drop

@@ -21,7 +21,7 @@ import orjson
 
 from vik_tui.agents import events as ev
 from vik_tui.engine.clock import now_iso
-from vik_tui.engine.descendants import MARK_VAR, kill_marked
+from vik_tui.engine.descendants import MARK_VAR, describe_killed, kill_marked
 from vik_tui.engine.journal import Journal, append_lines, describe_os_error
 from vik_tui.engine.proc import kill_group
 from vik_tui.engine.view import SESSION_FINISHED, SessionState, SessionView, Tokens
@@ -295,7 +295,7 @@ class StageSession:
             return
         killed = await self.remote.sweep(grace_sec)
         if killed and self._stop_cause is None:
-            pids = ", ".join(str(pid) for pid in killed[:10]) + (" ..." if len(killed) > 10 else "")
+            pids = describe_killed(killed)
             self._note(f"killed {len(killed)} process(es) the agent left running on {self.remote.host}: pid {pids}")
 
     async def _kill_escaped(self) -> None:
@@ -306,7 +306,7 @@ class StageSession:
             return
         killed = await kill_marked([mark], self.limits.cancel_grace_sec)
         if killed:
-            pids = ", ".join(str(pid) for pid in killed[:10]) + (" ..." if len(killed) > 10 else "")
+            pids = describe_killed(killed)
             self._note(f"killed {len(killed)} process(es) the agent left running outside its group: pid {pids}")
 
     def _note(self, message: str) -> None:

@@ -24,7 +24,7 @@ from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import daemon, templates
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.clock import iso_in, now_iso
-from vik_tui.engine.descendants import OWNER, Mark, Reaper, kill_marked, new_id, set_subreaper
+from vik_tui.engine.descendants import OWNER, Mark, Reaper, describe_killed, kill_marked, new_id, set_subreaper
 from vik_tui.engine.hooks import HookResult, run_hook
 from vik_tui.engine.hosts import HostPool
 from vik_tui.engine.intake import Issue, PullResult, run_pull
@@ -42,7 +42,6 @@ from vik_tui.engine.session import (
     STOP_RECONCILE,
     STOP_SHUTDOWN,
     STOP_STORAGE,
-    RemoteEnd,
     SessionLimits,
     SessionSnapshot,
     StageSession,
@@ -76,10 +75,6 @@ class Site:
     place: Place
     workdir: str
     root: str
-    agent_end: Callable[[str], RemoteEnd | None] = lambda _mark: None
-
-    def remote_end(self, mark: str) -> RemoteEnd | None:
-        return self.agent_end(mark)
 
 
 class Supervisor:
@@ -347,20 +342,12 @@ class Supervisor:
     def _place(self, host: str | None) -> Place:
         if host is None or self.pool is None:
             return self.local
-        return RemotePlace(self.pool.hosts[host], self.workflow, self.workflow_path, self._host_dropped)
+        return RemotePlace(self.pool.hosts[host], self.workflow, self.workflow_path, self._check_host)
 
     def _site(self, issue_id: str, host: str | None) -> Site:
         place = self._place(host)
-        if isinstance(place, RemotePlace):
-            remote = place
-            root = str(remote.root.parent)
-            return Site(
-                place,
-                place.workdir(issue_id),
-                root,
-                lambda mark: RemoteAgent(remote, mark, self._host_error),
-            )
-        return Site(place, place.workdir(issue_id), str(self.layout.root))
+        root = str(place.root.parent) if isinstance(place, RemotePlace) else str(self.layout.root)
+        return Site(place, place.workdir(issue_id), root)
 
     def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
         """How to reopen a session's agent interactively (`a` in the UI); raises TakeoverRefused."""
@@ -500,12 +487,12 @@ class Supervisor:
         grace = float(self.workflow.loop.cancel_grace_sec)
         killed = await kill_marked([prefix], grace)
         if killed:
-            pids = ", ".join(str(pid) for pid in killed[:10]) + (" ..." if len(killed) > 10 else "")
+            pids = describe_killed(killed)
             self.log("warning", f"killed {len(killed)} process(es) left running by {owner}: pid {pids}")
         if site is not None and site.place.host is not None:
             remote = await site.place.sweep(prefix, grace)
             if remote:
-                pids = ", ".join(str(pid) for pid in remote[:10]) + (" ..." if len(remote) > 10 else "")
+                pids = describe_killed(remote)
                 self.log(
                     "warning",
                     f"killed {len(remote)} process(es) left running by {owner} on {site.place.host}: pid {pids}",
@@ -566,7 +553,9 @@ class Supervisor:
         await asyncio.gather(*(self._check_host(name) for name in names))
 
     async def _check_host(self, name: str) -> bool:
-        """Check one host and say so when its health changed; a recovered host takes work again."""
+        """Check one host and say so when its health changed; a recovered host takes work again.
+        Also the places' drop handler: after an `ssh` exited 255 it tells a dropped connection
+        (False) from a command's own exit status 255 (True: the host answers)."""
         assert self.pool is not None
         host = self.pool.hosts[name]
         ok = await self.pool.check(name)
@@ -599,11 +588,6 @@ class Supervisor:
             killed = [pid for prefix in prefixes for pid in await place.sweep(prefix, grace)]
             if killed:
                 self.log("warning", f"recovery: killed {len(killed)} process(es) left running on {name}")
-
-    async def _host_dropped(self, name: str) -> bool:
-        """An `ssh` to `name` exited 255: the connection failed, or the command's own status was
-        255. A check tells which; True when the host answers."""
-        return await self._check_host(name)
 
     def _host_error(self, name: str) -> str | None:
         return self.pool.hosts[name].error if self.pool is not None else None
@@ -845,7 +829,11 @@ class Supervisor:
                 env=spawn.env,
                 executable_label=agent.executable,
                 on_start=self._on_session_start,
-                remote=site.remote_end(mark.child("agent").value),
+                remote=(
+                    RemoteAgent(site.place, mark.child("agent").value, self._host_error)
+                    if isinstance(site.place, RemotePlace)
+                    else None
+                ),
             )
             run.session = session
             try:
