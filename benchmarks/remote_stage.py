@@ -41,7 +41,7 @@ they share the machine's noise; times from the events' and records' `ts`, 1 ms r
    sshd that encrypts, the login shell and the remote agent), before and after each run.
 4. The floor, without vik-tui (5 samples per repeat): `sh -c true` here, a new `ssh host true`
    (TCP, key exchange, auth, session, login shell), and one channel over a ControlMaster with
-   the engine's own argv (`vik_tui.engine.ssh.SshTarget`); then the throughput agents' output
+   the engine's own argv (`vik_tui.engine.places.ssh.SshTarget`); then the throughput agents' output
    drained by a reader that only counts bytes (no parsing, no session file), here and through
    channels over a master, with the CPU of the master, of the mux clients and of the sshd side.
 
@@ -83,7 +83,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from sshd_server import SshHost, SshLab  # noqa: E402  (tests/ is not a package)
 
-from vik_tui.engine.ssh import SshTarget, remote_script  # noqa: E402
+from vik_tui.engine.places.ssh import SshTarget, remote_script  # noqa: E402
 
 LOCAL, REMOTE, REMOTE_RC = "local", "remote", "remote+rc"
 HOST_A, HOST_RC = "host-a", "host-rc"

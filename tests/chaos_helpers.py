@@ -18,7 +18,7 @@ from typing import Any
 from conftest import FAKES, Project, base_workflow
 
 from vik_tui.config.loader import load_workflow
-from vik_tui.engine.paths import Layout
+from vik_tui.engine.service.paths import Layout
 
 CHAOS_AGENT = FAKES / "chaos_agent"
 REPO = Path(__file__).resolve().parents[1]

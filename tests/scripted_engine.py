@@ -19,8 +19,8 @@ from typing import Any
 
 from vik_tui.agents import events as ev
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.places import Terminal, WorkspaceError
-from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused
+from vik_tui.engine.places.local import Terminal, WorkspaceError
+from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused
 from vik_tui.engine.view import (
     EngineView,
     HostView,

@@ -15,8 +15,8 @@ from chaos_helpers import chaos_workflow, read_pid, records, wait_until
 from conftest import Project, process_running
 from engine_helpers import Harness
 
-from vik_tui.engine import descendants
 from vik_tui.engine.engine_events import HookFinished, Log, StageFinished, StageStarted
+from vik_tui.engine.processes import descendants
 
 
 async def _gone(h: Harness, pid: int, timeout: float = 20.0) -> None:

@@ -17,7 +17,7 @@ from vik_tui.engine.engine_events import (
     StageFinished,
     StageStarted,
 )
-from vik_tui.engine.service import AlreadyRunning
+from vik_tui.engine.service.state import AlreadyRunning
 from vik_tui.engine.view import RunStatus
 
 

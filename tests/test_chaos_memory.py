@@ -16,8 +16,8 @@ from engine_helpers import Harness
 
 from vik_tui.engine.engine_events import StageFinished
 from vik_tui.engine.intake import PULL_MAX_BYTES
-from vik_tui.engine.session import MAX_LINE_BYTES
-from vik_tui.engine.templates import EXEC_MAX_BYTES
+from vik_tui.engine.stages.session import MAX_LINE_BYTES
+from vik_tui.engine.stages.templates import EXEC_MAX_BYTES
 
 RSS_CEILING_MIB = 200  # an idle supervisor is ~40 MiB; buffering one flood second is ~1 GiB
 

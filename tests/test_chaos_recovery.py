@@ -19,9 +19,9 @@ from chaos_helpers import HeadlessProcess, chaos_workflow, last_outcome, layout_
 from conftest import Project, process_running
 from engine_helpers import Harness
 
-from vik_tui.engine import descendants
 from vik_tui.engine.engine_events import Log, StageStarted
-from vik_tui.engine.recovery import INTERRUPTED, Entry, Registry
+from vik_tui.engine.processes import descendants
+from vik_tui.engine.service.recovery import INTERRUPTED, Entry, Registry
 
 
 def test_kill_9_then_restart_kills_leftovers_closes_the_file_and_runs_once(project: Project, tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ import pytest
 from chaos_helpers import REPO, HeadlessProcess, chaos_workflow, last_outcome, session_files, wait_until
 from conftest import Project, process_running
 
-from vik_tui.engine.stop_signals import TERMINAL_CLOSED
+from vik_tui.engine.service.stop_signals import TERMINAL_CLOSED
 
 
 def _agents_started(runs: Path, count: int) -> list[int]:

@@ -21,8 +21,8 @@ import pytest
 from chaos_helpers import HeadlessProcess, chaos_workflow, last_outcome, records, wait_until
 from conftest import Project, process_running
 
-from vik_tui.engine.journal import Journal, append_lines
-from vik_tui.engine.logs import DailyLog
+from vik_tui.engine.service.journal import Journal, append_lines
+from vik_tui.engine.service.logs import DailyLog
 
 FSIZE_LIMIT = 2 * 1024 * 1024
 

@@ -16,7 +16,7 @@ import pytest
 from vik_tui.demo.agent import FAILURE_MESSAGE, parse_prompt
 from vik_tui.demo.project import demo_all_done, write_demo_project
 from vik_tui.demo.tracker import load_issues, move_issue
-from vik_tui.engine.templates import render
+from vik_tui.engine.stages.templates import render
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SPEED = "50"

@@ -13,7 +13,7 @@ from pathlib import Path
 from conftest import Project, base_workflow
 from test_engine_events import WIRE
 
-from vik_tui.engine.proc import group_alive
+from vik_tui.engine.processes.proc import group_alive
 
 VIK = [sys.executable, "-m", "vik_tui"]
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from vik_tui.engine.hooks import TAIL_CHARS, HookResult, run_hook
+from vik_tui.engine.stages.hooks import TAIL_CHARS, HookResult, run_hook
 
 
 def dead(pid: int) -> bool:

@@ -13,7 +13,7 @@ import pytest
 from chaos_helpers import wait_until
 from conftest import Project, base_workflow, process_running
 
-from vik_tui.engine.proc import group_alive
+from vik_tui.engine.processes.proc import group_alive
 
 VIK = [sys.executable, "-m", "vik_tui"]
 STATE_FIELDS = [

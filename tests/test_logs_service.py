@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from vik_tui.engine.logs import RETENTION_DAYS, DailyLog, prune
-from vik_tui.engine.service import AlreadyRunning, WorkflowLock, write_json_atomic
+from vik_tui.engine.service.logs import RETENTION_DAYS, DailyLog, prune
+from vik_tui.engine.service.state import AlreadyRunning, WorkflowLock, write_json_atomic
 
 
 def utc_today() -> date:
@@ -199,7 +199,7 @@ def test_a_concurrent_reader_never_sees_half_a_file(tmp_path: Path) -> None:
 HOLD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from vik_tui.engine.service import WorkflowLock
+    from vik_tui.engine.service.state import WorkflowLock
     lock = WorkflowLock(Path(sys.argv[1]))
     lock.acquire({"pid": __import__("os").getpid(), "started_at": "2025-01-01T00:00:00Z", "cwd": "/somewhere"})
     print("locked", flush=True)
@@ -210,7 +210,7 @@ HOLD = textwrap.dedent("""
 TRY = textwrap.dedent("""
     import os, sys
     from pathlib import Path
-    from vik_tui.engine.service import AlreadyRunning, WorkflowLock
+    from vik_tui.engine.service.state import AlreadyRunning, WorkflowLock
     try:
         WorkflowLock(Path(sys.argv[1])).acquire({"pid": os.getpid(), "started_at": "now", "cwd": os.getcwd()})
     except AlreadyRunning as exc:

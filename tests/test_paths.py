@@ -11,7 +11,7 @@ from conftest import Project, base_workflow
 
 from vik_tui.config import load_workflow
 from vik_tui.config.schema import Workflow
-from vik_tui.engine.paths import (
+from vik_tui.engine.service.paths import (
     MAX_ID_BYTES,
     Layout,
     UnsafeIssueId,

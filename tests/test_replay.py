@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from vik_tui.agents.events import Error, Message, Outcome, TokenUsage, Unknown
-from vik_tui.engine.replay import outcome_of, read_session_records
+from vik_tui.engine.stages.replay import outcome_of, read_session_records
 
 
 def write(path: Path, n: int, extra: str = "") -> None:

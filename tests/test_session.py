@@ -12,8 +12,8 @@ from conftest import FAKE_CLAUDE, FAKE_CODEX, process_running
 
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import AgentConfig
-from vik_tui.engine.proc import group_alive
-from vik_tui.engine.session import SessionLimits, SessionSnapshot, StageSession
+from vik_tui.engine.processes.proc import group_alive
+from vik_tui.engine.stages.session import SessionLimits, SessionSnapshot, StageSession
 
 
 def make_session(

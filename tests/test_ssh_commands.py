@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from vik_tui.config.loader import load_workflow
-from vik_tui.engine.ssh import REMOTE_MARK_VAR, SshTarget, exec_line, remote_script, sweep_script
+from vik_tui.engine.places.ssh import REMOTE_MARK_VAR, SshTarget, exec_line, remote_script, sweep_script
 
 NASTY = ["a b", "$HOME", "'quoted'", '"dq"', "semi;colon", "back`tick`", "new\nline", "*"]
 

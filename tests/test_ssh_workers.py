@@ -19,7 +19,7 @@ from test_tmux_e2e import Tmux
 
 from vik_tui import cli
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.paths import encode_workflow_path
+from vik_tui.engine.service.paths import encode_workflow_path
 from vik_tui.engine.view import RunStatus
 
 TODO = "todo"

@@ -12,8 +12,8 @@ from conftest import Project, base_workflow
 from engine_helpers import Harness
 
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.proc import group_alive
-from vik_tui.engine.session import SessionSnapshot
+from vik_tui.engine.processes.proc import group_alive
+from vik_tui.engine.stages.session import SessionSnapshot
 from vik_tui.engine.view import EngineView, IntakeStatus, RunStatus, SessionState, Tokens
 
 

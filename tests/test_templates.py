@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from vik_tui.engine.intake import Issue
-from vik_tui.engine.templates import (
+from vik_tui.engine.stages.templates import (
     EXEC_TIMEOUT_SEC,
     TemplateError,
     build_context,

@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from big_tracker import write_big_tracker  # noqa: E402
 from tmux_screen import TmuxApp, listed_ids, pane_issue, pct, shows_session, walk  # noqa: E402
 
-from vik_tui.engine.replay import read_session_records  # noqa: E402
+from vik_tui.engine.stages.replay import read_session_records  # noqa: E402
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (CI installs it)")
 

@@ -20,8 +20,8 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Log, Static
 
 from vik_tui.config.loader import load_workflow
-from vik_tui.engine.proc import group_alive
-from vik_tui.engine.service import WorkflowLock
+from vik_tui.engine.processes.proc import group_alive
+from vik_tui.engine.service.state import WorkflowLock
 from vik_tui.engine.supervisor import Supervisor
 from vik_tui.engine.view import IntakeStatus, RunStatus, RunView, SessionView
 from vik_tui.ui.app import DiagnosticsApp, VikApp

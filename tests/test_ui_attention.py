@@ -14,9 +14,9 @@ from textual.widgets import Static
 from vik_tui.agents.resume import NotResumable, resume_command
 from vik_tui.config.schema import AgentConfig
 from vik_tui.engine.engine_events import HostUnhealthy
-from vik_tui.engine.paths import Layout
-from vik_tui.engine.places import LocalPlace
-from vik_tui.engine.takeover import TakeoverRefused, make_plan
+from vik_tui.engine.places.local import LocalPlace
+from vik_tui.engine.service.paths import Layout
+from vik_tui.engine.stages.takeover import TakeoverRefused, make_plan
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.clock import FrozenClock
 from vik_tui.ui.glyphs import UNICODE

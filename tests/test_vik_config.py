@@ -217,7 +217,7 @@ def test_misspelt_key_and_agent_get_a_suggestion(project: Project) -> None:
 
 def test_empty_workspace_is_not_an_absent_one(project: Project) -> None:
     """`workspace:` with an empty value reaches the layout as `{}`: the home is not `<dir>/.vik`."""
-    from vik_tui.engine.paths import Layout
+    from vik_tui.engine.service.paths import Layout
 
     result = load_text(project, EMPTY_VALUES)
     layout = Layout.for_workflow(result.workflow, project.workflow_path)

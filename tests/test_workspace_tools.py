@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from vik_tui.engine.workspace_tools import git_diff
+from vik_tui.engine.places.workspace_tools import git_diff
 
 
 def git(cwd: Path, *args: str) -> None:

@@ -100,8 +100,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "doctor":
             args = _doctor_parser().parse_args(argv[1:])
             from vik_tui.config.doctor import run_doctor
-            from vik_tui.engine.host_checks import hosts_check
             from vik_tui.engine.intake import pull_check
+            from vik_tui.engine.places.host_checks import hosts_check
 
             def deep(result: LoadResult) -> list[Diagnostic]:  # the tracker, then every SSH host
                 return pull_check(result) + hosts_check(result)
@@ -151,7 +151,7 @@ def _headless(
 ) -> int:
     from vik_tui.engine import engine_events as ee
     from vik_tui.engine.headless import run_headless
-    from vik_tui.engine.service import AlreadyRunning
+    from vik_tui.engine.service.state import AlreadyRunning
     from vik_tui.engine.supervisor import Supervisor
 
     result, code = (loaded, 0) if loaded is not None else _load_or_report(workflow_path)
@@ -179,8 +179,8 @@ def _headless(
 
 def _run_detached(workflow_path: str, as_json: bool, watch: bool, verb: str = "run -d") -> int:
     """`run -d`: refuse while a supervisor of this workflow runs, else detach and return once it started."""
-    from vik_tui.engine import daemon
-    from vik_tui.engine.paths import Layout
+    from vik_tui.engine.service import daemon
+    from vik_tui.engine.service.paths import Layout
 
     result, code = _load_or_report(workflow_path)
     if result is None or result.workflow is None:
@@ -206,8 +206,8 @@ def _run_detached(workflow_path: str, as_json: bool, watch: bool, verb: str = "r
 
 def _lifecycle(command: str, workflow_path: str) -> int:
     """`status`, `stop`, `restart`, `uninstall`: vik's wording and exit codes (vik_compare §7)."""
-    from vik_tui.engine import daemon
-    from vik_tui.engine.paths import Layout
+    from vik_tui.engine.service import daemon
+    from vik_tui.engine.service.paths import Layout
 
     result, code = _load_or_report(workflow_path, quiet=True)
     if result is None or result.workflow is None:

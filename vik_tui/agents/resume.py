@@ -2,7 +2,7 @@
 
 `codex resume <id>` and `claude --resume <id>` reopen the conversation the supervisor ran
 unattended, so a human can carry on where the agent stopped. Only the command line is built
-here; the engine (`engine/takeover.py`) runs it.
+here; the engine (`engine/stages/takeover.py`) runs it.
 """
 
 from __future__ import annotations

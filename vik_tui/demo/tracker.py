@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vik_tui.engine.service import fsync_dir
+from vik_tui.engine.service.state import fsync_dir
 
 TRACKER_ENV = "VIK_DEMO_TRACKER"
 DEFAULT_TRACKER_NAME = "tracker.json"

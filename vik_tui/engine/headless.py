@@ -8,7 +8,7 @@ import sys
 from typing import TextIO
 
 from vik_tui.engine.engine_events import EngineEvent, Listener
-from vik_tui.engine.stop_signals import install_stop_signals
+from vik_tui.engine.service.stop_signals import install_stop_signals
 from vik_tui.engine.supervisor import Supervisor
 
 LEVEL_MARKERS = {"error": "ERROR ", "warning": "WARN  "}

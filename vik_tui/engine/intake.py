@@ -15,9 +15,9 @@ from typing import Any
 from vik_tui.config.diagnostics import Diagnostic, Severity
 from vik_tui.config.ids import unsafe_id_reason
 from vik_tui.config.loader import LoadResult
-from vik_tui.engine import templates
-from vik_tui.engine.paths import Layout
-from vik_tui.engine.proc import describe_exit, run_shell, tail
+from vik_tui.engine.processes.proc import describe_exit, run_shell, tail
+from vik_tui.engine.service.paths import Layout
+from vik_tui.engine.stages import templates
 
 ALIASES: dict[str, tuple[str, ...]] = {
     "id": ("id", "identifier"),

@@ -21,23 +21,33 @@ from vik_tui.agents.events import AgentEvent, Outcome
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
-from vik_tui.engine import daemon, templates
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.clock import iso_in, now_iso
-from vik_tui.engine.descendants import OWNER, Mark, Reaper, describe_killed, kill_marked, new_id, set_subreaper
-from vik_tui.engine.hooks import HookResult, run_hook
-from vik_tui.engine.hosts import HostPool
 from vik_tui.engine.intake import Issue, PullResult, run_pull
-from vik_tui.engine.journal import describe_os_error
-from vik_tui.engine.logs import DailyLog, log_record
-from vik_tui.engine.paths import Layout, UnsafeIssueId, resolve_from
-from vik_tui.engine.places import LocalPlace, Place, Terminal, WorkspaceError
-from vik_tui.engine.recovery import INTERRUPTED, Entry, RecoveryReport, Registry
-from vik_tui.engine.remote_place import RemoteAgent, RemotePlace
-from vik_tui.engine.replay import list_sessions, outcome_of, read_session_records
-from vik_tui.engine.runs import StageRun, backoff_delay
-from vik_tui.engine.service import WorkflowLock
-from vik_tui.engine.session import (
+from vik_tui.engine.places.hosts import HostPool
+from vik_tui.engine.places.local import LocalPlace, Place, Terminal, WorkspaceError
+from vik_tui.engine.places.remote import RemoteAgent, RemotePlace
+from vik_tui.engine.processes.descendants import (
+    OWNER,
+    Mark,
+    Reaper,
+    describe_killed,
+    kill_marked,
+    new_id,
+    set_subreaper,
+)
+from vik_tui.engine.service import daemon
+from vik_tui.engine.service.journal import describe_os_error
+from vik_tui.engine.service.logs import DailyLog, log_record
+from vik_tui.engine.service.paths import Layout, UnsafeIssueId, resolve_from
+from vik_tui.engine.service.recovery import INTERRUPTED, Entry, RecoveryReport, Registry
+from vik_tui.engine.service.state import WorkflowLock
+from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
+from vik_tui.engine.stages import templates
+from vik_tui.engine.stages.hooks import HookResult, run_hook
+from vik_tui.engine.stages.replay import list_sessions, outcome_of, read_session_records
+from vik_tui.engine.stages.runs import StageRun, backoff_delay
+from vik_tui.engine.stages.session import (
     STOP_CANCEL,
     STOP_RECONCILE,
     STOP_SHUTDOWN,
@@ -47,8 +57,7 @@ from vik_tui.engine.session import (
     StageSession,
     write_outcome_only,
 )
-from vik_tui.engine.stop_signals import SHUTDOWN_REASON
-from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused, make_plan
+from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused, make_plan
 from vik_tui.engine.view import (
     EngineView,
     IntakeStatus,

@@ -36,8 +36,8 @@ from vik_tui.engine.engine_events import (
     RetryGivenUp,
     StageFinished,
 )
-from vik_tui.engine.service import AlreadyRunning
-from vik_tui.engine.stop_signals import TERMINAL_CLOSED, install_stop_signals
+from vik_tui.engine.service.state import AlreadyRunning
+from vik_tui.engine.service.stop_signals import TERMINAL_CLOSED, install_stop_signals
 from vik_tui.engine.view import RunStatus
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.engine_api import Engine

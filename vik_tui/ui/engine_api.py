@@ -10,8 +10,8 @@ from typing import Protocol
 
 from vik_tui.agents.events import AgentEvent
 from vik_tui.engine.engine_events import Listener
-from vik_tui.engine.places import Terminal
-from vik_tui.engine.takeover import TakeoverPlan
+from vik_tui.engine.places.local import Terminal
+from vik_tui.engine.stages.takeover import TakeoverPlan
 from vik_tui.engine.view import EngineView
 
 

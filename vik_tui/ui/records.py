@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Iterable
 
 from vik_tui.agents import events as ev
-from vik_tui.engine.replay import UNREADABLE
+from vik_tui.engine.stages.replay import UNREADABLE
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.text import human_count, one_line, sanitize

@@ -18,12 +18,12 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vik_tui.agents.events import AgentEvent
-from vik_tui.engine.paths import UnsafeIssueId
-from vik_tui.engine.places import WorkspaceError
-from vik_tui.engine.takeover import TakeoverPlan, TakeoverRefused
-from vik_tui.engine.terminals import open_in_tmux, run_attached
+from vik_tui.engine.places.local import WorkspaceError
+from vik_tui.engine.places.terminals import open_in_tmux, run_attached
+from vik_tui.engine.places.workspace_tools import inside_tmux
+from vik_tui.engine.service.paths import UnsafeIssueId
+from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused
 from vik_tui.engine.view import EngineView, IntakeStatus, IssueView, RejectedView, RunStatus, RunView, SessionView
-from vik_tui.engine.workspace_tools import inside_tmux
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen

@@ -21,9 +21,9 @@ import orjson
 
 from vik_tui.agents import events as ev
 from vik_tui.engine.clock import now_iso
-from vik_tui.engine.descendants import MARK_VAR, describe_killed, kill_marked
-from vik_tui.engine.journal import Journal, append_lines, describe_os_error
-from vik_tui.engine.proc import kill_group
+from vik_tui.engine.processes.descendants import MARK_VAR, describe_killed, kill_marked
+from vik_tui.engine.processes.proc import kill_group
+from vik_tui.engine.service.journal import Journal, append_lines, describe_os_error
 from vik_tui.engine.view import SESSION_FINISHED, SessionState, SessionView, Tokens
 
 STDERR_TAIL_BYTES = 4096

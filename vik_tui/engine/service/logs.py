@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from vik_tui.engine.engine_events import EngineEvent
-from vik_tui.engine.journal import Journal
+from vik_tui.engine.service.journal import Journal
 
 RETENTION_DAYS = 7
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50, "fatal": 50}

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from vik_tui.config.schema import WorkerConfig, Workflow
-from vik_tui.engine.paths import encode_workflow_path, expand_tilde
-from vik_tui.engine.proc import run_shell
-from vik_tui.engine.ssh import CHECK_TIMEOUT_SEC, CONTROL_DIR_PREFIX, SshTarget, last_line, run_remote
+from vik_tui.engine.places.ssh import CHECK_TIMEOUT_SEC, CONTROL_DIR_PREFIX, SshTarget, last_line, run_remote
+from vik_tui.engine.processes.proc import run_shell
+from vik_tui.engine.service.paths import encode_workflow_path, expand_tilde
 from vik_tui.engine.view import HostView
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from vik_tui.engine.descendants import Mark, kill_marked, mark_for_run
+from vik_tui.engine.processes.descendants import Mark, kill_marked, mark_for_run
 
 
 def tail(text: str, limit: int) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from vik_tui.engine.proc import OUTPUT_TAIL_BYTES, ShellRun, run_shell
+from vik_tui.engine.processes.proc import OUTPUT_TAIL_BYTES, ShellRun, run_shell
 
 # what every remote process of a run carries (a different name from the local `MARK_VAR`, so a
 # local sweep never does the remote one's job when both ends are the same machine, as in tests)

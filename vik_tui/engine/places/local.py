@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from vik_tui.engine.descendants import Mark
-from vik_tui.engine.paths import Layout
-from vik_tui.engine.proc import ShellRunner, local_shell
-from vik_tui.engine.workspace_tools import git_diff, user_shell
+from vik_tui.engine.places.workspace_tools import git_diff, user_shell
+from vik_tui.engine.processes.descendants import Mark
+from vik_tui.engine.processes.proc import ShellRunner, local_shell
+from vik_tui.engine.service.paths import Layout
 
 
 @dataclass(frozen=True, slots=True)

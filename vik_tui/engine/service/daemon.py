@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vik_tui.engine.paths import Layout
-from vik_tui.engine.service import fsync_dir
+from vik_tui.engine.service.paths import Layout
+from vik_tui.engine.service.state import fsync_dir
 
 STOP_TIMEOUT_SEC = 30.0  # vik's STOP_TIMEOUT
 POLL_SEC = 0.1  # vik polls the pid every 100 ms

@@ -11,8 +11,8 @@ from pathlib import Path
 from vik_tui.config.diagnostics import Diagnostic, Severity
 from vik_tui.config.loader import LoadResult
 from vik_tui.config.schema import DEFAULT_EXECUTABLES, Workflow
-from vik_tui.engine.hosts import HostPool, remote_home
-from vik_tui.engine.ssh import CHECK_TIMEOUT_SEC, last_line, remote_quote, run_remote
+from vik_tui.engine.places.hosts import HostPool, remote_home
+from vik_tui.engine.places.ssh import CHECK_TIMEOUT_SEC, last_line, remote_quote, run_remote
 
 
 def hosts_check(result: LoadResult) -> list[Diagnostic]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vik_tui.config.schema import StageConfig
-from vik_tui.engine.session import SessionSnapshot, StageSession
+from vik_tui.engine.stages.session import SessionSnapshot, StageSession
 from vik_tui.engine.view import RunStatus, RunView
 
 

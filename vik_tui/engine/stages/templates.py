@@ -15,7 +15,7 @@ from typing import Any
 import minijinja
 
 from vik_tui.config.jinja import TEMPLATE_NAME, environment, freeze, shquote, vik_text
-from vik_tui.engine.proc import ShellRunner, describe_exit, local_shell, tail
+from vik_tui.engine.processes.proc import ShellRunner, describe_exit, local_shell, tail
 
 __all__ = ["shquote"]  # re-exported: hooks quote tracker text with it
 

@@ -14,8 +14,8 @@ from pathlib import Path
 from vik_tui.agents.events import SessionStarted
 from vik_tui.agents.resume import NotResumable, resume_command
 from vik_tui.config.schema import AgentConfig
-from vik_tui.engine.places import Place, Terminal
-from vik_tui.engine.replay import read_session_head
+from vik_tui.engine.places.local import Place, Terminal
+from vik_tui.engine.stages.replay import read_session_head
 
 
 class TakeoverRefused(Exception):

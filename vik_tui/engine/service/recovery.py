@@ -30,12 +30,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vik_tui.engine.descendants import boot_id, is_running, kill_marked, start_time
-from vik_tui.engine.paths import Layout
-from vik_tui.engine.replay import outcome_of
-from vik_tui.engine.service import write_json_atomic
-from vik_tui.engine.session import SessionSnapshot, write_outcome_only
-from vik_tui.engine.ssh import CONTROL_DIR_PREFIX
+from vik_tui.engine.places.ssh import CONTROL_DIR_PREFIX
+from vik_tui.engine.processes.descendants import boot_id, is_running, kill_marked, start_time
+from vik_tui.engine.service.paths import Layout
+from vik_tui.engine.service.state import write_json_atomic
+from vik_tui.engine.stages.replay import outcome_of
+from vik_tui.engine.stages.session import SessionSnapshot, write_outcome_only
 from vik_tui.engine.view import SessionState
 
 INTERRUPTED = "interrupted: supervisor exited while the stage ran"

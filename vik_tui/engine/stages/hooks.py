@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from vik_tui.engine.proc import ShellRunner, describe_exit, local_shell, tail
+from vik_tui.engine.processes.proc import ShellRunner, describe_exit, local_shell, tail
 
 TAIL_CHARS = 2000
 
