@@ -22,6 +22,7 @@ from vik_tui.agents.registry import adapter_for
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
+from vik_tui.engine.bus import EventBus
 from vik_tui.engine.clock import iso_in, now_iso
 from vik_tui.engine.intake import Issue, PullResult, run_pull
 from vik_tui.engine.places.hosts import HostPool
@@ -38,7 +39,7 @@ from vik_tui.engine.processes.descendants import (
 )
 from vik_tui.engine.service import daemon
 from vik_tui.engine.service.journal import describe_os_error
-from vik_tui.engine.service.logs import DailyLog, log_record
+from vik_tui.engine.service.logs import DailyLog
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId, resolve_from
 from vik_tui.engine.service.recovery import INTERRUPTED, Entry, RecoveryReport, Registry
 from vik_tui.engine.service.state import WorkflowLock
@@ -106,14 +107,13 @@ class Supervisor:
         self.next_poll_at: float | None = None
         self.stopping = False
         self.finished_polling = False
-        self._listeners: list[ee.Listener] = []
         self._wake = asyncio.Event()  # a session ended or the config changed (drain waits on it)
         self._poll_requested = asyncio.Event()  # poll now, resume, finish or stop
         # awaited once, between the first intake and its dispatch: a screen sets it so the list
         # is drawn before the stages it dispatches are spawned (and their agents take the CPU)
         self.before_first_dispatch: Callable[[], Awaitable[None]] | None = None
         self._stop_event = asyncio.Event()
-        self._log = DailyLog(self.layout.logs_dir)
+        self._bus = EventBus(DailyLog(self.layout.logs_dir))
         # keyed on the real path: the same workflow reached through a symlink is the same workflow
         real_path = Path(os.path.realpath(self.workflow_path))
         self._lock = WorkflowLock(Layout.for_workflow(workflow, real_path).lock_file)
@@ -142,32 +142,13 @@ class Supervisor:
 
     # -- subscription ------------------------------------------------------------------
     def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        return self._bus.subscribe(listener)
 
     def emit(self, event: ee.EngineEvent) -> None:
-        if event.logged:
-            self._log.write(log_record(event))
-        for listener in list(self._listeners):
-            try:
-                listener(event)
-            except Exception as exc:  # a broken subscriber must never stop the engine
-                self._listener_failed(listener, exc)
-
-    def _listener_failed(self, listener: ee.Listener, exc: Exception) -> None:
-        """Drop a subscriber that raised, and say so once (in the log file and to the others)."""
-        if listener in self._listeners:
-            self._listeners.remove(listener)
-        event = ee.Log(
-            level="error", message=f"an engine subscriber failed and was detached: {type(exc).__name__}: {exc}"
-        )
-        self._log.write(log_record(event))
-        for other in list(self._listeners):
-            with contextlib.suppress(Exception):
-                other(event)
+        self._bus.emit(event)
 
     def log(self, level: ee.Level, message: str) -> None:
-        self.emit(ee.Log(level=level, message=message))
+        self._bus.log(level, message)
 
     # -- commands ----------------------------------------------------------------------
     def cancel(self, issue_id: str, stage: str) -> str:
@@ -463,7 +444,7 @@ class Supervisor:
                 set_subreaper(False)
             self.registry.supervisor_stopped()
             self.emit(ee.SupervisorStopped(iterations=self.iterations))
-            self._log.close()
+            self._bus.close()
             daemon.remove_state(self.layout.state_file, os.getpid())  # vik removes it at a clean exit
             if self.use_lock:
                 self._lock.release()
@@ -1174,7 +1155,7 @@ class Supervisor:
 
     def _on_session_events(self, session: StageSession, records: list[AgentEvent]) -> None:
         snap = session.snap
-        if not self._listeners:
+        if not self._bus.listened:
             return
         self.emit(
             ee.AgentEvents(
