@@ -11,14 +11,10 @@ import asyncio
 import contextlib
 import os
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uuid6
-
 from vik_tui.agents.events import AgentEvent, Outcome
-from vik_tui.agents.registry import adapter_for
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
@@ -27,13 +23,11 @@ from vik_tui.engine.clock import iso_in, now_iso
 from vik_tui.engine.intake import Issue, PullResult, run_pull
 from vik_tui.engine.places.hosts import HostPool
 from vik_tui.engine.places.local import LocalPlace, Place, Terminal, WorkspaceError
-from vik_tui.engine.places.remote import RemoteAgent, RemotePlace
+from vik_tui.engine.places.remote import RemotePlace
 from vik_tui.engine.processes.descendants import (
     OWNER,
     Mark,
     Reaper,
-    describe_killed,
-    kill_marked,
     new_id,
     set_subreaper,
 )
@@ -41,11 +35,11 @@ from vik_tui.engine.service import daemon
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.logs import DailyLog
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId, resolve_from
-from vik_tui.engine.service.recovery import INTERRUPTED, Entry, RecoveryReport, Registry
+from vik_tui.engine.service.recovery import INTERRUPTED, RecoveryReport, Registry
 from vik_tui.engine.service.state import WorkflowLock
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
 from vik_tui.engine.stages import templates
-from vik_tui.engine.stages.hooks import HookResult, run_hook
+from vik_tui.engine.stages.attempt import Attempt, Attempts, Site, StorageError
 from vik_tui.engine.stages.replay import list_sessions, outcome_of, read_session_records
 from vik_tui.engine.stages.runs import StageRun, backoff_delay
 from vik_tui.engine.stages.session import (
@@ -53,10 +47,8 @@ from vik_tui.engine.stages.session import (
     STOP_RECONCILE,
     STOP_SHUTDOWN,
     STOP_STORAGE,
-    SessionLimits,
     SessionSnapshot,
     StageSession,
-    write_outcome_only,
 )
 from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused, make_plan
 from vik_tui.engine.view import (
@@ -75,16 +67,6 @@ from vik_tui.engine.view import (
 NOT_RETRIED = (STOP_CANCEL, STOP_SHUTDOWN, STOP_RECONCILE)
 STAGE_REMOVED = "stage removed"
 HOST_PINS_FILE = "hosts.json"  # in the service directory: which SSH host each issue lives on
-
-
-@dataclass(frozen=True, slots=True)
-class Site:
-    """Where one attempt works: its place (this machine or an SSH host), the workspace path as
-    processes there see it, and the workflow root there (`workspace_root` in templates)."""
-
-    place: Place
-    workdir: str
-    root: str
 
 
 class Supervisor:
@@ -121,13 +103,9 @@ class Supervisor:
         self.registry = Registry(self.layout)
         self.recovery: RecoveryReport | None = None
         self.stop_reason = SHUTDOWN_REASON
-        self._entries: dict[str, Entry] = {}  # session uuid -> its registry entry, while it runs
-        self._unwritten: dict[str, SessionSnapshot] = {}  # session files whose outcome is not written yet
         self._loop: asyncio.AbstractEventLoop | None = None
         self._quiet_views: dict[str, tuple[Issue, bool, IssueView]] = {}  # snapshot() reuses these
         self._moved_reported: dict[tuple[str, str], tuple[StageRun, str]] = {}  # issue_moved said once
-        # issue id -> after_create of a new workspace: every stage of the issue waits for it
-        self._workspace_ready: dict[str, asyncio.Future[str | None]] = {}
         # how this supervisor was started, for state.json's `command` (the CLI sets it)
         self.command = f"vik-tui run {self.workflow_path}"
         self.local = LocalPlace(self.layout)
@@ -138,6 +116,15 @@ class Supervisor:
             HostPool(worker, self.layout.workflow_dir, self.layout.service_dir / HOST_PINS_FILE)
             if worker is not None and worker.ssh_hosts
             else None
+        )
+        self._attempts = Attempts(
+            self.id,
+            self.layout,
+            self.workflow_path,
+            self.registry,
+            self._bus,
+            self._host_error,
+            lambda: float(self.workflow.loop.cancel_grace_sec),
         )
 
     # -- subscription ------------------------------------------------------------------
@@ -435,8 +422,8 @@ class Supervisor:
             await self._shutdown()
             if self.pool is not None:
                 await self.pool.stop()
-            self._write_pending_outcomes()
-            await self._kill_leftovers(f"{self.id}/", "the supervisor")
+            self._attempts.write_pending_outcomes()
+            await self._attempts.kill_leftovers(f"{self.id}/", "the supervisor")
             if reaping is not None and reaper is not None:
                 reaping.cancel()
                 reaper.reap_once()
@@ -470,24 +457,6 @@ class Supervisor:
                     snap.reason = INTERRUPTED
             if run.sessions and run.sessions[-1].session_file in closed:
                 run.reason = INTERRUPTED
-
-    async def _kill_leftovers(self, prefix: str, owner: str, site: Site | None = None) -> list[int]:
-        """Kill what is left carrying a mark under `prefix` (`setsid` ones too), here and on the
-        issue's SSH host; say so."""
-        grace = float(self.workflow.loop.cancel_grace_sec)
-        killed = await kill_marked([prefix], grace)
-        if killed:
-            pids = describe_killed(killed)
-            self.log("warning", f"killed {len(killed)} process(es) left running by {owner}: pid {pids}")
-        if site is not None and site.place.host is not None:
-            remote = await site.place.sweep(prefix, grace)
-            if remote:
-                pids = describe_killed(remote)
-                self.log(
-                    "warning",
-                    f"killed {len(remote)} process(es) left running by {owner} on {site.place.host}: pid {pids}",
-                )
-        return killed
 
     async def _loop_cycles(self) -> None:
         while not self.stopping and not self.finished_polling:
@@ -767,139 +736,65 @@ class Supervisor:
 
     # -- one attempt -------------------------------------------------------------------
     async def _execute(self, run: StageRun, issue: Issue) -> None:
+        """Sequence one attempt (`stages/attempt.py` does the work) and decide what its result
+        means for the run."""
         workflow = self.workflow  # running sessions keep the configuration they started with
-        session_uuid = str(uuid6.uuid7())
         try:
-            session_file = self.layout.session_file(issue.id, run.stage, session_uuid)
-            site = self._site(issue.id, run.host)
+            attempt = self._attempts.new(
+                issue, run.stage, run.config, run.attempt, run.host, workflow, lambda: self._site(issue.id, run.host)
+            )
         except (UnsafeIssueId, WorkspaceError) as exc:  # intake already filters these; defence in depth
             run.status, run.reason = RunStatus.FAILED, str(exc)
             self.emit(ee.IssueRejected(level="error", id=issue.id, index=None, reason=str(exc)))
             return
-        snap = SessionSnapshot(issue.id, run.stage, run.attempt, session_uuid, str(session_file), host=run.host)
+        snap = attempt.snap
         run.sessions.append(snap)
-        self._write_pending_outcomes()
-        mark = Mark(self.id, session_uuid, "stage")
-        OWNER.set(mark)  # this task's hooks and exec() runs are marked as the attempt's
-        entry = Entry(
-            session_uuid, str(session_file), issue.id, run.stage, run.attempt, mark.scope_prefix, host=run.host
-        )
         try:
-            try:
-                self.registry.record(entry)  # durable before any process of the attempt starts
-            except OSError as exc:
-                raise _StorageError(f"cannot record the stage in {self.registry.directory}", exc) from exc
-            self._entries[session_uuid] = entry
+            attempt.record()
             run.status = RunStatus.PREPARING
-            failure, prompt = await self._prepare(run, issue, workflow, site)
+            failure, prompt = await attempt.prepare()
             if failure is None and run.abort:
                 failure = run.abort[1]
             if failure is not None:
                 state = SessionState.CANCELLED if run.abort and run.abort[0] in NOT_RETRIED else SessionState.FAILED
-                self._write_outcome(snap, state, failure)
+                self._attempts.write_outcome(snap, state, failure)
                 snap.stop_cause = run.abort[0] if run.abort else None
-                await self._finish(run, snap, issue, workflow, site, ran_agent=False)
+                await self._finish(run, attempt, ran_agent=False)
                 return
-            agent = workflow.agents[run.config.agent]
-            if site.place.host is None:  # a relative command path is the workflow's, here; on a host, the workspace's
-                agent = agent.resolved(self.layout.workflow_dir)
-            adapter = adapter_for(agent.runtime)
-            loop = workflow.loop
-            spawn = site.place.agent(adapter.build_command(agent), site.workdir, mark.child("agent"))
-            session = StageSession(
-                snap,
-                spawn.argv,
-                spawn.cwd,
-                prompt,
-                adapter.new_mapper(),
-                SessionLimits(
-                    float(loop.stage_timeout_sec), float(loop.stall_timeout_sec), float(loop.cancel_grace_sec)
-                ),
-                on_events=self._on_session_events,
-                env=spawn.env,
-                executable_label=agent.executable,
-                on_start=self._on_session_start,
-                remote=(
-                    RemoteAgent(site.place, mark.child("agent").value, self._host_error)
-                    if isinstance(site.place, RemotePlace)
-                    else None
-                ),
-            )
-            run.session = session
-            try:
-                await session.run()
-            except OSError as exc:  # the session file cannot even be opened
-                raise _StorageError(f"cannot write the session file {session_file}", exc) from exc
-            if session.outcome_unwritten:
-                self._unwritten[snap.session_file] = snap
-            if snap.stop_cause == STOP_STORAGE:
-                self.log("error", f"{issue.id}/{run.stage}: {snap.reason} ({session_file}); the agent was stopped")
-            await self._finish(run, snap, issue, workflow, site, ran_agent=True)
+
+            def started(session: StageSession) -> None:
+                self._on_session_start(run, session)
+
+            await attempt.run_agent(prompt, lambda session: setattr(run, "session", session), started)
+            await self._finish(run, attempt, ran_agent=True)
         except asyncio.CancelledError:
-            if not snap.finished:
-                self._write_outcome(snap, SessionState.CANCELLED, self.stop_reason)
+            attempt.end(SessionState.CANCELLED, self.stop_reason)
             run.status, run.reason = RunStatus.CANCELLED, snap.reason
             self.emit(self._finished_event(run, snap))
             raise
-        except _StorageError as exc:  # a storage failure ends the stage, never the supervisor
+        except StorageError as exc:  # a storage failure ends the stage, never the supervisor
             reason = str(exc)
             self.log("error", f"{issue.id}/{run.stage}: {reason}")
-            if not snap.finished:
-                self._write_outcome(snap, SessionState.FAILED, reason)
+            attempt.end(SessionState.FAILED, reason)
             snap.stop_cause = STOP_STORAGE
             run.status, run.reason = RunStatus.FAILED, reason
             self.emit(self._finished_event(run, snap, level="error"))
             self._schedule_retry(run, workflow)
         except Exception as exc:  # a bug must never take the loop down; record it instead
             reason = f"internal error: {type(exc).__name__}: {exc}"
-            if not snap.finished:
-                self._write_outcome(snap, SessionState.FAILED, reason)
+            attempt.end(SessionState.FAILED, reason)
             run.status, run.reason = RunStatus.FAILED, reason
             self.emit(self._finished_event(run, snap, level="error"))
         finally:
             run.session = None
-            # whatever the attempt started and left (a hook's or the agent's `setsid` children)
-            await asyncio.shield(self._kill_leftovers(mark.scope_prefix, f"{issue.id}/{run.stage}", site))
-            self._entries.pop(session_uuid, None)
-            if snap.finished and snap.session_file not in self._unwritten:
-                self.registry.forget(session_uuid)  # else the next start's sweep gives it an outcome
+            await attempt.close()
             self._wake.set()
             if not self.stopping:
                 self._dispatch()
 
-    def _write_outcome(self, snap: SessionSnapshot, state: SessionState, reason: str) -> None:
-        """`write_outcome_only`, except that a failed write is reported, not raised: the snapshot
-        still ends, and the next start gives the file its outcome (`recovery`)."""
-        try:
-            write_outcome_only(snap, state, reason)
-        except OSError as exc:
-            snap.state, snap.reason = state, reason
-            self._unwritten[snap.session_file] = snap
-            self.log("error", f"cannot write the outcome of {snap.session_file}: {describe_os_error(exc)}")
-
-    def _write_pending_outcomes(self) -> None:
-        """Outcomes a full disk kept out of their files: try again (a new stage starts, or the
-        supervisor stops). What still fails is left to the next start's sweep (`recovery`)."""
-        for path, snap in list(self._unwritten.items()):
-            try:
-                write_outcome_only(snap, SessionState.parse(snap.state), snap.reason or "")
-            except OSError:
-                return
-            del self._unwritten[path]
-            self.registry.forget(snap.session_uuid)
-
-    def _on_session_start(self, session: StageSession) -> None:
+    def _on_session_start(self, run: StageRun, session: StageSession) -> None:
         snap = session.snap
-        entry = self._entries.get(snap.session_uuid)
-        if entry is not None and snap.pid is not None:
-            try:  # before the session reads the agent's first byte
-                self.registry.agent_started(entry, snap.pid)
-            except OSError as exc:
-                reason = f"cannot record the agent in {self.registry.directory}: {describe_os_error(exc)}"
-                self.log("error", f"{snap.issue_id}/{snap.stage}: {reason}")
-                session.stop(STOP_STORAGE, reason)
-        run = self.runs.get((snap.issue_id, snap.stage))
-        if run is not None and run.session is session:
+        if self.runs.get((snap.issue_id, snap.stage)) is run and run.session is session:
             run.status = RunStatus.RUNNING  # only once the process exists, so a running stage has a pid
         self.emit(
             ee.StageStarted(
@@ -912,125 +807,20 @@ class Supervisor:
             )
         )
 
-    async def _prepare(self, run: StageRun, issue: Issue, workflow: Workflow, site: Site) -> tuple[str | None, str]:
-        """Workspace, hooks and prompt. Returns (failure reason or None, rendered prompt)."""
-        hooks_timeout = float(workflow.loop.hook_timeout_sec)
-        context = templates.build_context(
-            issue.template_fields(), run.stage, site.workdir, site.root, self.workflow_path
-        )
-        failure = await self._workspace(run, issue, workflow, site, context)
-        if failure is not None:
-            return failure, ""
-        if run.config.hooks.before_run:
-            result = await self._hook(run, "before_run", run.config.hooks.before_run, context, site, hooks_timeout)
-            if not result.ok:
-                return result.summary, ""
-        try:
-            source = run.config.prompt
-            if source is None:
-                prompt_path = resolve_from(self.layout.workflow_dir, run.config.prompt_file or "")
-                source = prompt_path.read_text(encoding="utf-8")
-            # exec() runs in the supervisor's own directory, as vik runs it in its process's; on an
-            # SSH host there is no such directory: it runs in the issue's workspace there
-            exec_dir = Path.cwd() if site.place.host is None else site.workdir
-            prompt = await templates.render_prompt(
-                source, context, exec_dir, f"stage {run.stage} prompt", shell=site.place.shell
-            )
-        except (OSError, UnicodeDecodeError) as exc:
-            return f"cannot read prompt file: {exc}", ""
-        except templates.TemplateError as exc:
-            return f"prompt render failed: {exc}", ""
-        return None, prompt
-
-    async def _workspace(
-        self, run: StageRun, issue: Issue, workflow: Workflow, site: Site, context: dict[str, Any]
-    ) -> str | None:
-        """Create the issue's workspace and run after_create once, before any stage of the
-        issue goes on: a sibling stage dispatched meanwhile waits for the same hook (a slow
-        `git clone` must finish first) and fails with it. Returns the failure, if any."""
-        pending = self._workspace_ready.get(issue.id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        place = site.place
-        after_create = workflow.issue.hooks.after_create
-        ready: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._workspace_ready[issue.id] = ready
-        failure: str | None = "workspace preparation was interrupted"
-        created = False
-        try:
-            created = await place.ensure_workdir(issue.id)  # the boundary is checked there too
-            if created and after_create:
-                hooks_timeout = float(workflow.loop.hook_timeout_sec)
-                result = await self._hook(
-                    run, "after_create", after_create, templates.without_stage(context), site, hooks_timeout
-                )
-                failure = None if result.ok else result.summary
-            else:
-                failure = None
-        except WorkspaceError as exc:
-            failure = str(exc)
-        finally:
-            if failure is not None and created:  # failed or interrupted: the next attempt creates it afresh
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(place.remove_workdir(issue.id))
-            del self._workspace_ready[issue.id]
-            ready.set_result(failure)
-        return failure
-
-    async def _hook(
-        self, run: StageRun, name: str, source: str, context: dict[str, Any], site: Site, timeout: float
-    ) -> HookResult:
-        try:
-            script = templates.render(source, context, f"hook {name}")
-        except templates.TemplateError as exc:
-            result = HookResult(name, False, None, "", "", error=str(exc))
-        else:
-            result = await run_hook(
-                name,
-                script,
-                site.workdir,
-                timeout,
-                grace_sec=float(self.workflow.loop.cancel_grace_sec),
-                shell=site.place.shell,
-            )
-        self.emit(
-            ee.HookFinished(
-                level="info" if result.ok else "error",
-                issue=run.issue_id,
-                stage=run.stage,
-                hook=name,
-                ok=result.ok,
-                exit_code=result.exit_code,
-                timed_out=result.timed_out,
-                error=result.error,
-                stdout_tail=result.stdout_tail[-500:],
-                stderr_tail=result.stderr_tail[-500:],
-            )
-        )
-        if result.note:
-            self.log("warning", f"{run.issue_id}/{run.stage}: {result.note}")
-        return result
-
-    async def _finish(
-        self, run: StageRun, snap: SessionSnapshot, issue: Issue, workflow: Workflow, site: Site, ran_agent: bool
-    ) -> None:
+    async def _finish(self, run: StageRun, attempt: Attempt, ran_agent: bool) -> None:
+        """What the attempt's outcome means: the run's status, and a retry for a failure that
+        was not a cancel, a shutdown or a reconcile."""
         if run.reconcile_handle:
             run.reconcile_handle.cancel()
             run.reconcile_handle = None
-        cause = snap.stop_cause
-        if ran_agent and cause not in (STOP_CANCEL, STOP_SHUTDOWN) and run.config.hooks.after_run:
-            context = templates.build_context(
-                issue.template_fields(), run.stage, site.workdir, site.root, self.workflow_path
-            )
-            context["issue"]["outcome"] = snap.state
-            await self._hook(
-                run, "after_run", run.config.hooks.after_run, context, site, float(workflow.loop.hook_timeout_sec)
-            )
+        snap = attempt.snap
+        if ran_agent:
+            await attempt.after_run()
         run.status, run.reason = RunStatus(snap.state), snap.reason
         failed = run.status == RunStatus.FAILED
         self.emit(self._finished_event(run, snap, level="error" if failed else "info"))
-        if failed and cause not in NOT_RETRIED:
-            self._schedule_retry(run, workflow)
+        if failed and snap.stop_cause not in NOT_RETRIED:
+            self._schedule_retry(run, attempt.workflow)
 
     def _finished_event(
         self, run: StageRun, snap: SessionSnapshot | None, level: ee.Level = "info"
@@ -1153,20 +943,6 @@ class Supervisor:
             runs.sort(key=lambda r: order.get(r.stage, len(order)))
         return grouped
 
-    def _on_session_events(self, session: StageSession, records: list[AgentEvent]) -> None:
-        snap = session.snap
-        if not self._bus.listened:
-            return
-        self.emit(
-            ee.AgentEvents(
-                issue=snap.issue_id,
-                stage=snap.stage,
-                attempt=snap.attempt,
-                session_file=snap.session_file,
-                records=records,
-            )
-        )
-
     def _now(self) -> float:
         loop = self._loop or asyncio.get_event_loop()
         return loop.time()
@@ -1187,10 +963,3 @@ def _rate_limit_view(scope: str, info: Mapping[str, Any]) -> RateLimitView:
         limit=number("limit"),
         resets_at=resets_at if isinstance(resets_at, str) else None,
     )
-
-
-class _StorageError(Exception):
-    """A write the engine needs failed; the message names what and the OS error."""
-
-    def __init__(self, what: str, exc: OSError) -> None:
-        super().__init__(f"{what}: {describe_os_error(exc)}")
