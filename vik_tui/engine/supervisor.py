@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
-from vik_tui.agents.events import AgentEvent, Outcome
+from vik_tui.agents.events import AgentEvent
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
+from vik_tui.engine import history, views
 from vik_tui.engine.bus import EventBus
 from vik_tui.engine.clock import iso_in, now_iso
 from vik_tui.engine.intake import Issue, PullResult, run_pull
@@ -40,7 +40,7 @@ from vik_tui.engine.service.state import WorkflowLock
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
 from vik_tui.engine.stages import templates
 from vik_tui.engine.stages.attempt import Attempt, Attempts, Site, StorageError
-from vik_tui.engine.stages.replay import list_sessions, outcome_of, read_session_records
+from vik_tui.engine.stages.replay import read_session_records
 from vik_tui.engine.stages.runs import StageRun, backoff_delay
 from vik_tui.engine.stages.session import (
     STOP_CANCEL,
@@ -55,13 +55,9 @@ from vik_tui.engine.view import (
     EngineView,
     IntakeStatus,
     IntakeView,
-    IssueView,
-    RateLimitView,
     RejectedView,
-    RetryView,
     RunStatus,
     SessionState,
-    Tokens,
 )
 
 NOT_RETRIED = (STOP_CANCEL, STOP_SHUTDOWN, STOP_RECONCILE)
@@ -104,7 +100,7 @@ class Supervisor:
         self.recovery: RecoveryReport | None = None
         self.stop_reason = SHUTDOWN_REASON
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._quiet_views: dict[str, tuple[Issue, bool, IssueView]] = {}  # snapshot() reuses these
+        self._issue_views = views.IssueViews()  # snapshot() reuses the views of issues that never ran
         self._moved_reported: dict[tuple[str, str], tuple[StageRun, str]] = {}  # issue_moved said once
         # how this supervisor was started, for state.json's `command` (the CLI sets it)
         self.command = f"vik-tui run {self.workflow_path}"
@@ -210,51 +206,10 @@ class Supervisor:
     def snapshot(self) -> EngineView:
         """A frozen view of everything the screen shows; cheap enough to take every frame."""
         now = self._now()
-        by_issue = self._runs_by_issue()
-        listed = set(self.listed)
-        order = list(self.listed) + [i for i in self.issues if i not in listed and i in by_issue]
-        issues = []
-        quiet = self._quiet_views
         pins = self.pool.pins if self.pool is not None else {}
-        for issue_id in order:
-            issue = self.issues[issue_id]
-            runs = by_issue.get(issue_id)
-            is_listed = issue_id in listed
-            if not runs:  # an issue that never ran: the same view until intake replaces the issue
-                cached = quiet.get(issue_id)
-                if (
-                    cached is not None
-                    and cached[1] == is_listed
-                    and (cached[0] is issue or cached[0] == issue)
-                    and cached[2].host == pins.get(issue_id)
-                ):
-                    if cached[0] is not issue:  # a new pull, the same issue: keep the view, remember the object
-                        quiet[issue_id] = (issue, is_listed, cached[2])
-                    issues.append(cached[2])
-                    continue
-            view = IssueView(
-                id=issue.id,
-                title=issue.title,
-                state=issue.state,
-                description=issue.description,
-                listed=is_listed,
-                extra=issue.extra,
-                runs=tuple(run.to_view(now) for run in runs or ()),
-                host=pins.get(issue_id),
-            )
-            if not runs:
-                quiet[issue_id] = (issue, is_listed, view)
-            issues.append(view)
-        if len(quiet) > 2 * len(self.issues) + 100:  # forget issues intake no longer knows
-            self._quiet_views = {k: v for k, v in quiet.items() if k in self.issues}
-        totals = {"input": 0, "output": 0, "cache_read": 0}
-        rate_limits: dict[str, RateLimitView] = {}
-        for run in self.runs.values():
-            for session in run.sessions:
-                for key in totals:
-                    totals[key] += session.tokens.get(key, 0)
-                for scope, info in session.rate_limits.items():
-                    rate_limits[scope] = _rate_limit_view(scope, info)
+        by_issue = views.runs_by_issue(self.runs.values(), list(self.workflow.issue.stages))
+        issues = self._issue_views.build(self.listed, self.issues, by_issue, pins, now)
+        tokens, rate_limits = views.usage(self.runs.values())
         return EngineView(
             workflow=str(self.workflow_path),
             name=self.workflow_path.parent.name + "/" + self.workflow_path.name,
@@ -270,23 +225,12 @@ class Supervisor:
             stage_states=frozenset(stage.when.state for stage in self.workflow.issue.stages.values()),
             running=len(self._active_issue_ids()),
             max_issue_concurrency=self.workflow.loop.max_issue_concurrency,
-            tokens=Tokens.of(totals),
+            tokens=tokens,
             rate_limits=rate_limits,
-            issues=tuple(issues),
+            issues=issues,
             hosts=self.pool.views(self._host_load()) if self.pool is not None else (),
             rejected=self.rejected,
-            retries=tuple(
-                RetryView(
-                    issue_id=r.issue_id,
-                    stage=r.stage,
-                    attempt=r.attempt,
-                    due_at=r.retry_due_at,
-                    due_in=max(0.0, (r.retry_due or now) - now),
-                    error=r.reason,
-                )
-                for r in self.runs.values()
-                if r.status == RunStatus.RETRY_WAIT
-            ),
+            retries=views.retry_views(self.runs.values(), now),
         )
 
     def workdir_of(self, issue_id: str) -> Path:
@@ -357,37 +301,7 @@ class Supervisor:
 
     def load_history(self) -> int:
         """Adopt session files left by an earlier run, so history survives restarts."""
-        count = 0
-        if not self.layout.sessions_dir.is_dir():
-            return 0
-        stage_names = list(self.workflow.issue.stages)
-        for issue_dir in sorted(self.layout.sessions_dir.iterdir()):
-            for path in list_sessions(self.layout.sessions_dir, issue_dir.name):
-                parsed = Layout.parse_session_name(path)
-                if parsed is None or parsed[0] not in stage_names:
-                    continue
-                stage, session_uuid = parsed
-                outcome = outcome_of(path) or Outcome(
-                    state=SessionState.FAILED, reason="no outcome recorded (supervisor stopped abruptly)"
-                )
-                snap = SessionSnapshot(issue_dir.name, stage, 0, session_uuid, str(path))
-                snap.state = SessionState.parse(outcome.state)
-                snap.reason = outcome.reason
-                snap.exit_code = outcome.exit_code
-                tokens = outcome.tokens if isinstance(outcome.tokens, dict) else {}
-                snap.tokens.update({k: v for k, v in tokens.items() if isinstance(v, int)})
-                snap.started_at, snap.ended_at = outcome.started_at, outcome.ended_at
-                key = (issue_dir.name, stage)
-                run = self.runs.get(key)
-                if run is None:
-                    run = StageRun(issue_dir.name, stage, self.workflow.issue.stages[stage])
-                    run.rerun_allowed = True  # a restart re-dispatches, as vik does
-                    self.runs[key] = run
-                run.sessions.append(snap)
-                run.status, run.reason, run.attempt = RunStatus(snap.state), snap.reason, len(run.sessions)
-                snap.attempt = len(run.sessions)
-                count += 1
-        return count
+        return history.adopt_sessions(self.layout, self.workflow, self.runs)
 
     # -- main loop ---------------------------------------------------------------------
     async def run(self) -> int:
@@ -933,33 +847,6 @@ class Supervisor:
                 return
 
     # -- helpers -----------------------------------------------------------------------
-    def _runs_by_issue(self) -> dict[str, list[StageRun]]:
-        """Runs grouped by issue in stage file order: one pass, not one scan per issue."""
-        order = {name: index for index, name in enumerate(self.workflow.issue.stages)}
-        grouped: dict[str, list[StageRun]] = {}
-        for (issue_id, _stage), run in self.runs.items():
-            grouped.setdefault(issue_id, []).append(run)
-        for runs in grouped.values():
-            runs.sort(key=lambda r: order.get(r.stage, len(order)))
-        return grouped
-
     def _now(self) -> float:
         loop = self._loop or asyncio.get_event_loop()
         return loop.time()
-
-
-def _rate_limit_view(scope: str, info: Mapping[str, Any]) -> RateLimitView:
-    """The session keeps each scope's latest rate_limit record as a dict; the view is typed."""
-
-    def number(key: str) -> Any:
-        value = info.get(key)
-        return value if isinstance(value, int | float) and not isinstance(value, bool) else None
-
-    resets_at = info.get("reset_at", info.get("resets_at"))  # vik's name; `resets_at` before it
-    return RateLimitView(
-        scope=scope,
-        used_percent=number("used_percent"),
-        remaining=number("remaining"),
-        limit=number("limit"),
-        resets_at=resets_at if isinstance(resets_at, str) else None,
-    )
