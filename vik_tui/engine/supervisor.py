@@ -17,10 +17,11 @@ from vik_tui.agents.events import AgentEvent
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine import history, views
+from vik_tui.engine import history, reload, views
 from vik_tui.engine.bus import EventBus
 from vik_tui.engine.clock import iso_in, now_iso
 from vik_tui.engine.intake import Issue, PullResult, run_pull
+from vik_tui.engine.places.coordination import HostCoordination
 from vik_tui.engine.places.hosts import HostPool
 from vik_tui.engine.places.local import LocalPlace, Place, Terminal, WorkspaceError
 from vik_tui.engine.places.remote import RemotePlace
@@ -34,7 +35,7 @@ from vik_tui.engine.processes.descendants import (
 from vik_tui.engine.service import daemon
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.logs import DailyLog
-from vik_tui.engine.service.paths import Layout, UnsafeIssueId, resolve_from
+from vik_tui.engine.service.paths import Layout, UnsafeIssueId
 from vik_tui.engine.service.recovery import INTERRUPTED, RecoveryReport, Registry
 from vik_tui.engine.service.state import WorkflowLock
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
@@ -105,7 +106,6 @@ class Supervisor:
         # how this supervisor was started, for state.json's `command` (the CLI sets it)
         self.command = f"vik-tui run {self.workflow_path}"
         self.local = LocalPlace(self.layout)
-        self._health_told: dict[str, bool] = {}  # the health last reported for each SSH host
         worker = workflow.worker
         # SSH workers: fixed for the supervisor's life (a reload that changes them applies after a restart)
         self.pool = (
@@ -113,13 +113,16 @@ class Supervisor:
             if worker is not None and worker.ssh_hosts
             else None
         )
+        self._hosts = (
+            HostCoordination(self.pool, self.emit, self.log, self._dispatch) if self.pool is not None else None
+        )
         self._attempts = Attempts(
             self.id,
             self.layout,
             self.workflow_path,
             self.registry,
             self._bus,
-            self._host_error,
+            lambda name: self._hosts.error(name) if self._hosts is not None else None,
             lambda: float(self.workflow.loop.cancel_grace_sec),
         )
 
@@ -321,11 +324,12 @@ class Supervisor:
         try:
             await self._recover()
             watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
-            if self.pool is not None:
+            if self.pool is not None and self._hosts is not None:
                 self.pool.open()
-                await self._check_hosts(list(self.pool.hosts))  # before the first dispatch
-                await self._recover_hosts()
-                health = asyncio.ensure_future(self._watch_hosts())
+                await self._hosts.check_all(list(self.pool.hosts))  # before the first dispatch
+                left = self.recovery.remote if self.recovery is not None else []
+                await self._hosts.recover(left, self._place, float(self.workflow.loop.cancel_grace_sec))
+                health = asyncio.ensure_future(self._hosts.watch(lambda: self.stopping))
             await self._loop_cycles()
             await self._drain()
         finally:
@@ -422,57 +426,10 @@ class Supervisor:
             await asyncio.gather(*tasks, return_exceptions=True)
 
     # -- SSH worker hosts ----------------------------------------------------------------
-    async def _check_hosts(self, names: list[str]) -> None:
-        await asyncio.gather(*(self._check_host(name) for name in names))
-
     async def _check_host(self, name: str) -> bool:
-        """Check one host and say so when its health changed; a recovered host takes work again.
-        Also the places' drop handler: after an `ssh` exited 255 it tells a dropped connection
-        (False) from a command's own exit status 255 (True: the host answers)."""
-        assert self.pool is not None
-        host = self.pool.hosts[name]
-        ok = await self.pool.check(name)
-        told = self._health_told.get(name)  # checks run concurrently: say each change once
-        if ok and told is not True:
-            self._health_told[name] = True
-            self.emit(ee.HostHealthy(host=name, recovered=told is False))
-            self._dispatch()
-        elif not ok and told is not False:
-            self._health_told[name] = False
-            self.emit(ee.HostUnhealthy(host=name, error=host.error or "unreachable"))
-        return ok
-
-    async def _recover_hosts(self) -> None:
-        """A supervisor killed with SIGKILL left agents on its SSH hosts (killing the local `ssh`
-        ends nothing there): sweep each host by the dead attempts' marks."""
-        assert self.pool is not None
-        left = self.recovery.remote if self.recovery is not None else []
-        grace = float(self.workflow.loop.cancel_grace_sec)
-        for name in sorted({host for host, _prefix in left}):
-            prefixes = [prefix for host, prefix in left if host == name]
-            host = self.pool.hosts.get(name)
-            if host is None or not host.healthy:
-                why = "no longer in worker.ssh_hosts" if host is None else "unreachable"
-                self.log(
-                    "warning", f"recovery: {name} is {why}; processes of {len(prefixes)} stage(s) may remain there"
-                )
-                continue
-            place = self._place(name)
-            killed = [pid for prefix in prefixes for pid in await place.sweep(prefix, grace)]
-            if killed:
-                self.log("warning", f"recovery: killed {len(killed)} process(es) left running on {name}")
-
-    def _host_error(self, name: str) -> str | None:
-        return self.pool.hosts[name].error if self.pool is not None else None
-
-    async def _watch_hosts(self) -> None:
-        """Check the unhealthy hosts again every `worker.health_check_sec` until one answers."""
-        assert self.pool is not None
-        while not self.stopping:
-            await asyncio.sleep(self.pool.health_check_sec)
-            down = [h.name for h in self.pool.hosts.values() if h.healthy is not True]
-            if down:
-                await self._check_hosts(down)
+        """The places' drop handler (`HostCoordination.check`)."""
+        assert self._hosts is not None
+        return await self._hosts.check(name)
 
     def _host_load(self) -> dict[str, int]:
         """Stage sessions preparing or running on each host now."""
@@ -484,20 +441,10 @@ class Supervisor:
 
     def _host_for(self, issue_id: str, load: dict[str, int]) -> tuple[bool, str | None]:
         """(may start now, host) for the issue's next stage. No pool: always, on this machine."""
-        if self.pool is None:
+        if self._hosts is None:
             return True, None
-        placement = self.pool.place(issue_id, load)
-        if placement.host is None:
-            return False, None  # every usable host is full, or none answers: wait
-        if placement.moved_from is not None:
-            previous = self.pool.hosts[placement.moved_from]
-            reason = f"{placement.moved_from} unreachable" + (f" ({previous.error})" if previous.error else "")
-            self.emit(
-                ee.IssueRehosted(issue=issue_id, from_host=placement.moved_from, to_host=placement.host, reason=reason)
-            )
-        self.pool.pin(issue_id, placement.host)
-        load[placement.host] = load.get(placement.host, 0) + 1
-        return True, placement.host
+        host = self._hosts.host_for(issue_id, load)
+        return host is not None, host
 
     # -- intake ------------------------------------------------------------------------
     async def _intake_cycle(self) -> None:
@@ -800,11 +747,7 @@ class Supervisor:
 
     # -- hot reload --------------------------------------------------------------------
     def watched_paths(self) -> list[Path]:
-        paths = {self.workflow_path}
-        for stage in self.workflow.issue.stages.values():
-            if stage.prompt_file:
-                paths.add(resolve_from(self.layout.workflow_dir, stage.prompt_file))
-        return sorted(paths)
+        return reload.watched_paths(self.workflow, self.workflow_path, self.layout.workflow_dir)
 
     def reload(self) -> LoadResult:
         """Validate the files on disk; apply only a clean configuration."""
@@ -826,25 +769,7 @@ class Supervisor:
         return result
 
     async def _watch_config(self) -> None:
-        import watchfiles
-
-        while not self.stopping:
-            targets = {str(p) for p in self.watched_paths()}
-            dirs = sorted({str(Path(p).parent) for p in targets if Path(p).parent.exists()})
-            try:
-                async for _changes in watchfiles.awatch(
-                    *dirs,
-                    watch_filter=lambda _c, path: path in targets,  # noqa: B023 - used only inside this iteration
-                    recursive=False,
-                    stop_event=self._stop_event,
-                    debounce=200,
-                    step=50,
-                ):
-                    self.reload()
-                    break  # the set of prompt files may have changed: rebuild the watch
-            except Exception as exc:  # never let the watcher take the supervisor down
-                self.log("warning", f"config watcher stopped: {exc}")
-                return
+        await reload.watch(self.watched_paths, self.reload, self._stop_event, lambda: self.stopping, self.log)
 
     # -- helpers -----------------------------------------------------------------------
     def _now(self) -> float:
