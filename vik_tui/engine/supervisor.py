@@ -44,12 +44,9 @@ from vik_tui.engine.stages.attempt import Attempt, Attempts, Site, StorageError
 from vik_tui.engine.stages.replay import read_session_records
 from vik_tui.engine.stages.runs import StageRun, backoff_delay
 from vik_tui.engine.stages.session import (
-    STOP_CANCEL,
-    STOP_RECONCILE,
-    STOP_SHUTDOWN,
-    STOP_STORAGE,
     SessionSnapshot,
     StageSession,
+    StopCause,
 )
 from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused, make_plan
 from vik_tui.engine.view import (
@@ -61,7 +58,6 @@ from vik_tui.engine.view import (
     SessionState,
 )
 
-NOT_RETRIED = (STOP_CANCEL, STOP_SHUTDOWN, STOP_RECONCILE)
 STAGE_REMOVED = "stage removed"
 HOST_PINS_FILE = "hosts.json"  # in the service directory: which SSH host each issue lives on
 
@@ -149,7 +145,7 @@ class Supervisor:
             return "retry cancelled"
         if not run.active:
             return f"{issue_id}/{stage} is not running ({run.status})"
-        self._stop_run(run, STOP_CANCEL, "cancelled by user")
+        self._stop_run(run, StopCause.CANCEL, "cancelled by user")
         return "cancelling"
 
     def retry(self, issue_id: str, stage: str) -> str:
@@ -420,7 +416,7 @@ class Supervisor:
             if run.reconcile_handle:
                 run.reconcile_handle.cancel()
             if run.active:
-                self._stop_run(run, STOP_SHUTDOWN, self.stop_reason)
+                self._stop_run(run, StopCause.SHUTDOWN, self.stop_reason)
         tasks = [r.task for r in self.runs.values() if r.task and not r.task.done()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -528,7 +524,7 @@ class Supervisor:
     def _reconcile_now(self, run: StageRun, reason: str) -> None:
         run.reconcile_handle = None
         if run.active:
-            self._stop_run(run, STOP_RECONCILE, reason)
+            self._stop_run(run, StopCause.RECONCILE, reason)
 
     # -- dispatch ----------------------------------------------------------------------
     def _active_issue_ids(self) -> set[str]:
@@ -586,13 +582,13 @@ class Supervisor:
         self.emit(ee.StageReserved(issue=issue.id, stage=stage_name, attempt=attempt))
         run.task = asyncio.ensure_future(self._execute(run, issue))
 
-    def _stop_run(self, run: StageRun, cause: str, reason: str) -> None:
+    def _stop_run(self, run: StageRun, cause: StopCause, reason: str) -> None:
         if run.session is not None:
             run.session.stop(cause, reason)
             run.abort = run.abort or (cause, reason)  # a stop is under way (no second reconcile)
         elif run.abort is None:
             run.abort = (cause, reason)
-            if run.task and cause == STOP_SHUTDOWN:
+            if run.task and cause == StopCause.SHUTDOWN:
                 run.task.cancel()
 
     # -- one attempt -------------------------------------------------------------------
@@ -617,7 +613,9 @@ class Supervisor:
             if failure is None and run.abort:
                 failure = run.abort[1]
             if failure is not None:
-                state = SessionState.CANCELLED if run.abort and run.abort[0] in NOT_RETRIED else SessionState.FAILED
+                state = (
+                    SessionState.CANCELLED if run.abort and run.abort[0].counts_as_cancelled else SessionState.FAILED
+                )
                 self._attempts.write_outcome(snap, state, failure)
                 snap.stop_cause = run.abort[0] if run.abort else None
                 await self._finish(run, attempt, ran_agent=False)
@@ -637,7 +635,7 @@ class Supervisor:
             reason = str(exc)
             self.log("error", f"{issue.id}/{run.stage}: {reason}")
             attempt.end(SessionState.FAILED, reason)
-            snap.stop_cause = STOP_STORAGE
+            snap.stop_cause = StopCause.STORAGE
             run.status, run.reason = RunStatus.FAILED, reason
             self.emit(self._finished_event(run, snap, level="error"))
             self._schedule_retry(run, workflow)
@@ -680,7 +678,7 @@ class Supervisor:
         run.status, run.reason = RunStatus(snap.state), snap.reason
         failed = run.status == RunStatus.FAILED
         self.emit(self._finished_event(run, snap, level="error" if failed else "info"))
-        if failed and snap.stop_cause not in NOT_RETRIED:
+        if failed and not (snap.stop_cause and snap.stop_cause.counts_as_cancelled):
             self._schedule_retry(run, attempt.workflow)
 
     def _finished_event(

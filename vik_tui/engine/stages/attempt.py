@@ -33,12 +33,10 @@ from vik_tui.engine.service.recovery import Entry, Registry
 from vik_tui.engine.stages import templates
 from vik_tui.engine.stages.hooks import HookResult, run_hook
 from vik_tui.engine.stages.session import (
-    STOP_CANCEL,
-    STOP_SHUTDOWN,
-    STOP_STORAGE,
     SessionLimits,
     SessionSnapshot,
     StageSession,
+    StopCause,
     write_outcome_only,
 )
 from vik_tui.engine.view import SessionState
@@ -102,7 +100,7 @@ class Attempts:
         supervisor stops). What still fails is left to the next start's sweep (`recovery`)."""
         for path, snap in list(self.unwritten.items()):
             try:
-                write_outcome_only(snap, SessionState.parse(snap.state), snap.reason or "")
+                write_outcome_only(snap, snap.state, snap.reason or "")
             except OSError:
                 return
             del self.unwritten[path]
@@ -261,13 +259,13 @@ class Attempt:
             raise StorageError(f"cannot write the session file {snap.session_file}", exc) from exc
         if session.outcome_unwritten:
             self.shared.unwritten[snap.session_file] = snap
-        if snap.stop_cause == STOP_STORAGE:
+        if snap.stop_cause == StopCause.STORAGE:
             self.shared.bus.log("error", f"{self.label}: {snap.reason} ({snap.session_file}); the agent was stopped")
 
     async def after_run(self) -> None:
         """The `after_run` hook, after a session that got as far as the agent and was not
         cancelled or shut down; it sees the outcome as `issue.outcome`."""
-        if self.snap.stop_cause in (STOP_CANCEL, STOP_SHUTDOWN) or not self.config.hooks.after_run:
+        if self.snap.stop_cause in (StopCause.CANCEL, StopCause.SHUTDOWN) or not self.config.hooks.after_run:
             return
         context = self._context()
         context["issue"]["outcome"] = self.snap.state
@@ -372,7 +370,7 @@ class Attempt:
             except OSError as exc:
                 reason = f"cannot record the agent in {self.shared.registry.directory}: {describe_os_error(exc)}"
                 self.shared.bus.log("error", f"{snap.issue_id}/{snap.stage}: {reason}")
-                session.stop(STOP_STORAGE, reason)
+                session.stop(StopCause.STORAGE, reason)
 
     def _on_events(self, session: StageSession, records: list[AgentEvent]) -> None:
         snap = session.snap
