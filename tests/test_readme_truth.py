@@ -175,7 +175,7 @@ GLYPHS = {"↑": "up", "↓": "down", "?": "question_mark", "!": "exclamation_ma
 def readme_keys(text: str) -> set[str]:
     """The keys in the first column of the table under `## Keys`."""
     section = re.search(r"^## Keys\n(.*?)(?=^## )", text, re.S | re.M)
-    assert section, "README has no `## Keys` section"
+    assert section, "no `## Keys` section"
     keys = set()
     for cell in re.findall(r"^\|([^|]+)\|.*\|\s*$", section.group(1), re.M):
         keys |= {GLYPHS.get(span, span) for span in re.findall(r"`([^`]+)`", cell)}
@@ -203,13 +203,14 @@ def app_keys() -> set[str]:
 
 def key_problems(text: str) -> list[str]:
     shown, real = readme_keys(text), app_keys()
-    return [f"README shows `{k}`, which the app does not bind" for k in sorted(shown - real)] + [
-        f"the app binds `{k}`, which README's key table does not show" for k in sorted(real - shown)
+    return [f"the key table shows `{k}`, which the app does not bind" for k in sorted(shown - real)] + [
+        f"the app binds `{k}`, which the key table does not show" for k in sorted(real - shown)
     ]
 
 
-def test_readme_key_table_is_the_apps_key_map() -> None:
-    problems = key_problems(README.read_text())
+@pytest.mark.parametrize("path", [README, ROOT / "docs" / "command-line.md"], ids=lambda p: p.name)
+def test_key_tables_are_the_apps_key_map(path: Path) -> None:
+    problems = key_problems(path.read_text())
     assert not problems, "\n".join(problems)
 
 
@@ -218,8 +219,8 @@ def test_a_wrong_or_missing_key_is_caught() -> None:
     wrong = text.replace("| `d` | the workspace's `git diff` |", "| `g` | the workspace's `git diff` |")
     assert wrong != text
     assert key_problems(wrong) == [
-        "README shows `g`, which the app does not bind",
-        "the app binds `d`, which README's key table does not show",
+        "the key table shows `g`, which the app does not bind",
+        "the app binds `d`, which the key table does not show",
     ]
 
 
