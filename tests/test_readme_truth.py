@@ -9,6 +9,7 @@ Code 2.1.197 `claude --help`): a newcomer's first copied workflow must not die o
 
 from __future__ import annotations
 
+import json
 import re
 import shlex
 import subprocess
@@ -381,22 +382,41 @@ def test_the_captured_help_is_read() -> None:
 
 
 # -- 5. the first workflow works as written -----------------------------------------------------
-def test_readme_first_workflow_passes_doctor_deep(tmp_path: Path) -> None:
-    """The hand-written first workflow, its issues.json and its prompt, written out as the
-    README shows them, pass `vik-tui doctor --deep --strict` (a `codex` on PATH: the fake)."""
-    text = README.read_text()
-    blocks = fenced_blocks(text)
+def write_first_workflow(root: Path) -> dict[str, str]:
+    """The hand-written first workflow, its issues.json and its prompt, written out as the README
+    shows them, with a `codex` on PATH that is the fake one; returns the environment to run in."""
+    blocks = fenced_blocks(README.read_text())
     workflow = next(body for lang, body in blocks if lang == "yaml" and "issues:" in body)
     issues = next(body for lang, body in blocks if lang == "json")
     prompt = next(body for lang, body in blocks if lang == "" and "{{ issue.id }}" in body)
-    (tmp_path / "workflow.yml").write_text(workflow)
-    (tmp_path / "issues.json").write_text(issues)
-    (tmp_path / "prompts").mkdir()
-    (tmp_path / "prompts" / "implement.md").write_text(prompt)
-    bin_dir = tmp_path / "bin"
+    (root / "workflow.yml").write_text(workflow)
+    (root / "issues.json").write_text(issues)
+    (root / "prompts").mkdir()
+    (root / "prompts" / "implement.md").write_text(prompt)
+    bin_dir = root / "bin"
     bin_dir.mkdir()
     (bin_dir / "codex").symlink_to(Path(__file__).parent / "fakes" / "fake_codex")
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(tmp_path)}
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin", "HOME": str(root)}
+
+
+def test_readme_first_workflow_passes_doctor_deep(tmp_path: Path) -> None:
+    env = write_first_workflow(tmp_path)
     argv = [*_vik_tui(), "doctor", "--deep", "--strict", "workflow.yml"]
     proc = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_readme_first_workflow_runs_its_stage_to_completed(tmp_path: Path) -> None:
+    """One intake cycle of the README's workflow as written (plus `loop.max_iterations: 1`): the
+    hooks run in a fresh git workspace, the agent gets the flags shown, the stage completes."""
+    env = write_first_workflow(tmp_path)
+    workflow = tmp_path / "workflow.yml"
+    workflow.write_text(workflow.read_text() + "loop: {max_iterations: 1}\n")
+    argv = [*_vik_tui(), "run", "--json", "workflow.yml"]
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    events = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    finished = [e for e in events if e["event"] == "stage_finished"]
+    assert [(e["issue"], e["stage"], e["state"]) for e in finished] == [("T-1", "implement", "completed")], finished
+    hooks = {e["hook"]: e["ok"] for e in events if e["event"] == "hook_finished"}
+    assert hooks == {"after_create": True, "after_run": True}, hooks
