@@ -23,7 +23,7 @@ from vik_tui.engine.clock import iso_in, now_iso
 from vik_tui.engine.intake import Issue, PullResult, run_pull
 from vik_tui.engine.places.coordination import HostCoordination
 from vik_tui.engine.places.hosts import HostPool
-from vik_tui.engine.places.local import LocalPlace, Place, Terminal, WorkspaceError
+from vik_tui.engine.places.local import LocalPlace, Place, WorkspaceError
 from vik_tui.engine.places.remote import RemotePlace
 from vik_tui.engine.processes.descendants import (
     OWNER,
@@ -53,9 +53,11 @@ from vik_tui.engine.view import (
     EngineView,
     IntakeStatus,
     IntakeView,
+    Refused,
     RejectedView,
     RunStatus,
     SessionState,
+    Terminal,
 )
 
 STAGE_REMOVED = "stage removed"
@@ -242,9 +244,22 @@ class Supervisor:
         host = self.pool.host_of(issue_id) if self.pool is not None else None
         return self._place(host)
 
-    def shell_plan(self, issue_id: str) -> Terminal:
-        """`s` in the UI: the user's shell in the issue's workspace (`ssh -t` on its host).
-        Raises WorkspaceError (or UnsafeIssueId) with the reason when there is none to open."""
+    def workspace_path(self, issue_id: str) -> str | Refused:
+        """The issue's workspace path on this machine, or why there is none (an unsafe id)."""
+        try:
+            return str(self.layout.issue_workdir(issue_id))
+        except UnsafeIssueId as exc:
+            return Refused(str(exc))
+
+    async def shell_plan(self, issue_id: str) -> Terminal | Refused:
+        """`s` in the UI: the user's shell in the issue's workspace (`ssh -t` on its host), or
+        why there is none to open."""
+        try:
+            return self._shell_plan(issue_id)
+        except (WorkspaceError, UnsafeIssueId) as exc:
+            return Refused(str(exc))
+
+    def _shell_plan(self, issue_id: str) -> Terminal:
         place = self.place_of(issue_id)
         if place.host is None and not self.layout.issue_workdir(issue_id).is_dir():
             raise WorkspaceError(f"the workspace does not exist yet: {self.layout.issue_workdir(issue_id)}")
@@ -269,8 +284,14 @@ class Supervisor:
         root = str(place.root.parent) if isinstance(place, RemotePlace) else str(self.layout.root)
         return Site(place, place.workdir(issue_id), root)
 
-    def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
-        """How to reopen a session's agent interactively (`a` in the UI); raises TakeoverRefused."""
+    async def takeover_plan(self, issue_id: str, session_uuid: str) -> Terminal | Refused:
+        """How to reopen a session's agent interactively (`a` in the UI), or why it cannot be."""
+        try:
+            return await asyncio.to_thread(self._takeover_plan, issue_id, session_uuid)  # reads the session file
+        except TakeoverRefused as exc:
+            return Refused(str(exc))
+
+    def _takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
         for run in self.runs.values():
             if run.issue_id != issue_id:
                 continue
@@ -294,13 +315,14 @@ class Supervisor:
                     )
         raise TakeoverRefused(f"no session {session_uuid} of issue {issue_id}")
 
-    def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
-        """Replay a session file (for panes opened late or after a restart)."""
-        return read_session_records(session_file, limit)
+    async def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
+        """Replay a session file (for panes opened late or after a restart), off the loop."""
+        return await asyncio.to_thread(read_session_records, session_file, limit)
 
-    def load_history(self) -> int:
-        """Adopt session files left by an earlier run, so history survives restarts."""
-        return history.adopt_sessions(self.layout, self.workflow, self.runs)
+    async def load_history(self) -> int:
+        """Adopt session files left by an earlier run, so history survives restarts (read off
+        the loop, before `run()`)."""
+        return await asyncio.to_thread(history.adopt_sessions, self.layout, self.workflow, self.runs)
 
     # -- main loop ---------------------------------------------------------------------
     async def run(self) -> int:
