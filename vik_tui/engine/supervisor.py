@@ -44,7 +44,7 @@ from vik_tui.engine.stages.attempt import Attempt, Attempts, Site, StorageError
 from vik_tui.engine.stages.replay import read_session_records
 from vik_tui.engine.stages.runs import StageRun, backoff_delay
 from vik_tui.engine.stages.session import (
-    SessionSnapshot,
+    SessionFacts,
     StageSession,
     StopCause,
 )
@@ -711,9 +711,7 @@ class Supervisor:
         if failed and not (snap.stop_cause and snap.stop_cause.counts_as_cancelled):
             self._schedule_retry(run, attempt.workflow)
 
-    def _finished_event(
-        self, run: StageRun, snap: SessionSnapshot | None, level: ee.Level = "info"
-    ) -> ee.StageFinished:
+    def _finished_event(self, run: StageRun, snap: SessionFacts | None, level: ee.Level = "info") -> ee.StageFinished:
         return ee.StageFinished(
             level=level,
             issue=run.issue_id,

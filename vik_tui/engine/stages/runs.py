@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vik_tui.config.schema import StageConfig
-from vik_tui.engine.stages.session import SessionSnapshot, StageSession, StopCause
+from vik_tui.engine.stages.session import SessionFacts, StageSession, StopCause
 from vik_tui.engine.view import RunStatus, RunView
 
 
@@ -25,7 +25,7 @@ class StageRun:
     config: StageConfig
     status: RunStatus = RunStatus.RESERVED
     attempt: int = 1
-    sessions: list[SessionSnapshot] = field(default_factory=list)
+    sessions: list[SessionFacts] = field(default_factory=list)
     session: StageSession | None = None
     task: asyncio.Task[Any] | None = None
     reason: str | None = None

@@ -86,9 +86,9 @@ class StopCause(StrEnum):
 
 
 @dataclass
-class SessionSnapshot:
-    """The engine's live record of one session, updated in place as events arrive; the UI
-    gets a frozen copy (`to_view()`)."""
+class SessionFacts:
+    """The engine's live record of one session, updated in place as events arrive (not a
+    snapshot: the UI gets a frozen copy, `to_view()`, inside `Supervisor.snapshot()`)."""
 
     issue_id: str
     stage: str
@@ -153,7 +153,7 @@ class StageSession:
 
     def __init__(
         self,
-        snapshot: SessionSnapshot,
+        facts: SessionFacts,
         command: list[str],
         cwd: Path,
         prompt: str,
@@ -165,7 +165,7 @@ class StageSession:
         on_start: Callable[[StageSession], None] | None = None,
         remote: RemoteEnd | None = None,
     ) -> None:
-        self.snap = snapshot
+        self.snap = facts
         self.command = command
         self.cwd = cwd
         self.prompt = prompt
@@ -198,7 +198,7 @@ class StageSession:
             self._stop_cause, self._stop_reason = cause, reason
             self._stopped.set()
 
-    async def run(self) -> SessionSnapshot:
+    async def run(self) -> SessionFacts:
         path = Path(self.snap.session_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = handle = Journal(path, FILE_BUFFER)  # raises OSError: the caller's storage failure
@@ -466,7 +466,7 @@ class StageSession:
             return _adapter_error(obj, exc)
 
     def _apply(self, event: ev.AgentEvent) -> bool:
-        """Fold one event into the snapshot and the outcome facts (most frequent kinds first).
+        """Fold one event into the session's facts and the outcome facts (most frequent kinds first).
         True for the provider's completion, which is held: it is written as (or just before)
         the outcome record, so a completed session has one `completed`, as vik's have."""
         snap = self.snap
@@ -654,20 +654,20 @@ def _signal_name(sig: int) -> str:
         return str(sig)
 
 
-def write_outcome_only(snapshot: SessionSnapshot, state: SessionState, reason: str) -> None:
+def write_outcome_only(facts: SessionFacts, state: SessionState, reason: str) -> None:
     """For a stage that failed before any agent started (hook, template), or whose supervisor
     died (`recovery`): the file still tells. A file cut mid-line gets a newline first."""
-    path = Path(snapshot.session_file)
+    path = Path(facts.session_file)
     path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.state, snapshot.reason = state, reason
-    snapshot.ended_at = now_iso()
-    snapshot.started_at = snapshot.started_at or snapshot.ended_at
+    facts.state, facts.reason = state, reason
+    facts.ended_at = now_iso()
+    facts.started_at = facts.started_at or facts.ended_at
     record = ev.Outcome(
         state=state.value,
         reason=reason,
-        tokens=dict(snapshot.tokens),
-        started_at=snapshot.started_at,
-        ended_at=snapshot.ended_at,
-        ts=snapshot.ended_at,
+        tokens=dict(facts.tokens),
+        started_at=facts.started_at,
+        ended_at=facts.ended_at,
+        ts=facts.ended_at,
     ).to_dict()
     append_lines(path, _dumps_line(record))  # whole lines only; raises OSError
