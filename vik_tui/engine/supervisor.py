@@ -17,14 +17,13 @@ from vik_tui.agents.events import AgentEvent
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine import history, reload, views
+from vik_tui.engine import history, intake, reload, views
 from vik_tui.engine.bus import EventBus
-from vik_tui.engine.clock import iso_in, now_iso
-from vik_tui.engine.intake import Issue, PullResult, run_pull
+from vik_tui.engine.clock import now_iso
+from vik_tui.engine.intake import Issue, PullResult
 from vik_tui.engine.places.coordination import HostCoordination
 from vik_tui.engine.places.hosts import HostPool
-from vik_tui.engine.places.local import LocalPlace, Place, WorkspaceError
-from vik_tui.engine.places.remote import RemotePlace
+from vik_tui.engine.places.local import Place, WorkspaceError
 from vik_tui.engine.processes.descendants import (
     OWNER,
     Mark,
@@ -39,8 +38,7 @@ from vik_tui.engine.service.paths import Layout, UnsafeIssueId
 from vik_tui.engine.service.recovery import INTERRUPTED, RecoveryReport, Registry
 from vik_tui.engine.service.state import WorkflowLock
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
-from vik_tui.engine.stages import templates
-from vik_tui.engine.stages.attempt import Attempt, Attempts, Site, StorageError
+from vik_tui.engine.stages.attempt import Attempt, Attempts, StorageError
 from vik_tui.engine.stages.replay import read_session_records
 from vik_tui.engine.stages.runs import StageRun, backoff_delay
 from vik_tui.engine.stages.session import (
@@ -48,7 +46,7 @@ from vik_tui.engine.stages.session import (
     StageSession,
     StopCause,
 )
-from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused, make_plan
+from vik_tui.engine.stages.takeover import TakeoverRefused
 from vik_tui.engine.view import (
     EngineView,
     IntakeStatus,
@@ -59,6 +57,7 @@ from vik_tui.engine.view import (
     SessionState,
     Terminal,
 )
+from vik_tui.engine.workspaces import Workspaces
 
 STAGE_REMOVED = "stage removed"
 HOST_PINS_FILE = "hosts.json"  # in the service directory: which SSH host each issue lives on
@@ -111,7 +110,6 @@ class Supervisor:
         self._moved_reported: dict[tuple[str, str], tuple[StageRun, str]] = {}  # issue_moved said once
         # how this supervisor was started, for state.json's `command` (the CLI says)
         self._command = command or f"vik-tui run {self.workflow_path}"
-        self._local = LocalPlace(self.layout)
         worker = workflow.worker
         # SSH workers: fixed for the supervisor's life (a reload that changes them applies after a restart)
         self.pool = (
@@ -119,6 +117,7 @@ class Supervisor:
             if worker is not None and worker.ssh_hosts
             else None
         )
+        self._workspaces = Workspaces(self.layout, self.pool, lambda: self.workflow, self._check_host)
         self._hosts = (
             HostCoordination(self.pool, self._emit, self._log, self._dispatch) if self.pool is not None else None
         )
@@ -149,7 +148,7 @@ class Supervisor:
         if run is None:
             return f"no stage {stage} for issue {issue_id}"
         if run.status == RunStatus.RETRY_WAIT:
-            self._clear_retry(run)
+            run.clear_retry()
             run.status, run.reason = RunStatus.CANCELLED, "retry cancelled by user"
             self._emit(self._finished_event(run, None))
             return "retry cancelled"
@@ -169,7 +168,7 @@ class Supervisor:
         config = self.workflow.issue.stages.get(stage)
         if config is None:
             return f"stage {stage} is no longer in the workflow"
-        self._clear_retry(run)
+        run.clear_retry()
         ready, host = self._host_for(issue_id, self._host_load())
         if not ready:  # every usable host is full or down: dispatch starts it once one has room
             run.status, run.attempt, run.gave_up = RunStatus.RETRY_WAIT, 0, False
@@ -247,81 +246,43 @@ class Supervisor:
         return self.layout.issue_workdir(issue_id)
 
     def place_of(self, issue_id: str) -> Place:
-        """Where the issue lives: its SSH host once it has one, else this machine. Raises
-        WorkspaceError when its host has not been reached yet."""
-        host = self.pool.host_of(issue_id) if self.pool is not None else None
-        return self._place(host)
+        """Where the issue lives (`Workspaces.place_of`)."""
+        return self._workspaces.place_of(issue_id)
 
     def workspace_path(self, issue_id: str) -> str | Refused:
         """The issue's workspace path on this machine, or why there is none (an unsafe id)."""
-        try:
-            return str(self.layout.issue_workdir(issue_id))
-        except UnsafeIssueId as exc:
-            return Refused(str(exc))
+        return self._workspaces.path(issue_id)
 
     async def shell_plan(self, issue_id: str) -> Terminal | Refused:
         """`s` in the UI: the user's shell in the issue's workspace (`ssh -t` on its host), or
         why there is none to open."""
-        try:
-            return self._shell_plan(issue_id)
-        except (WorkspaceError, UnsafeIssueId) as exc:
-            return Refused(str(exc))
-
-    def _shell_plan(self, issue_id: str) -> Terminal:
-        place = self.place_of(issue_id)
-        if place.host is None and not self.layout.issue_workdir(issue_id).is_dir():
-            raise WorkspaceError(f"the workspace does not exist yet: {self.layout.issue_workdir(issue_id)}")
-        where = f" on {place.host}" if place.host else ""
-        return place.terminal(issue_id, None, f"a shell in {place.workdir(issue_id)}{where}")
+        return self._workspaces.shell_plan(issue_id)
 
     async def workspace_diff(self, issue_id: str) -> str:
         """`d` in the UI: `git status` and the diff of the issue's workspace, wherever it is."""
-        try:
-            place = self.place_of(issue_id)
-        except WorkspaceError as exc:
-            return f"({exc})"
-        return await place.diff(issue_id)
-
-    def _place(self, host: str | None) -> Place:
-        if host is None or self.pool is None:
-            return self._local
-        return RemotePlace(self.pool.hosts[host], self.workflow, self.workflow_path, self._check_host)
-
-    def _site(self, issue_id: str, host: str | None) -> Site:
-        place = self._place(host)
-        root = str(place.root.parent) if isinstance(place, RemotePlace) else str(self.layout.root)
-        return Site(place, place.workdir(issue_id), root)
+        return await self._workspaces.diff(issue_id)
 
     async def takeover_plan(self, issue_id: str, session_uuid: str) -> Terminal | Refused:
         """How to reopen a session's agent interactively (`a` in the UI), or why it cannot be."""
-        try:
-            return await asyncio.to_thread(self._takeover_plan, issue_id, session_uuid)  # reads the session file
-        except TakeoverRefused as exc:
-            return Refused(str(exc))
-
-    def _takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
         for run in self.runs.values():
             if run.issue_id != issue_id:
                 continue
             for number, snap in enumerate(run.sessions, 1):
                 if snap.session_uuid == session_uuid:
-                    config = self.workflow.agents.get(run.config.agent)
-                    if config is None:
-                        raise TakeoverRefused(f"agent {run.config.agent!r} is no longer in the workflow")
-                    try:
-                        place = self.place_of(issue_id)
-                    except WorkspaceError as exc:
-                        raise TakeoverRefused(str(exc)) from None
-                    return make_plan(
-                        f"{issue_id}/{run.stage} #{number}",
-                        run.active,
-                        config.resolved(self.layout.workflow_dir) if place.host is None else config,
-                        snap.session_file,
-                        snap.agent_session_id,
-                        place,
-                        issue_id,
-                    )
-        raise TakeoverRefused(f"no session {session_uuid} of issue {issue_id}")
+                    what = f"{issue_id}/{run.stage} #{number}"
+                    try:  # in a thread: it reads the session file
+                        return await asyncio.to_thread(
+                            self._workspaces.takeover_plan,
+                            issue_id,
+                            what,
+                            run.active,
+                            run.config.agent,
+                            snap.session_file,
+                            snap.agent_session_id,
+                        )
+                    except TakeoverRefused as exc:
+                        return Refused(str(exc))
+        return Refused(f"no session {session_uuid} of issue {issue_id}")
 
     async def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
         """Replay a session file (for panes opened late or after a restart), off the loop."""
@@ -354,7 +315,7 @@ class Supervisor:
                 self.pool.open()
                 await self._hosts.check_all(list(self.pool.hosts))  # before the first dispatch
                 left = self.recovery.remote if self.recovery is not None else []
-                await self._hosts.recover(left, self._place, float(self.workflow.loop.cancel_grace_sec))
+                await self._hosts.recover(left, self._workspaces.place, float(self.workflow.loop.cancel_grace_sec))
                 health = asyncio.ensure_future(self._hosts.watch(lambda: self._stopping))
             await self._loop_cycles()
             await self._drain()
@@ -442,7 +403,7 @@ class Supervisor:
     async def _shutdown(self) -> None:
         self._stopping = True
         for run in self.runs.values():
-            self._clear_retry(run)
+            run.clear_retry()
             if run.reconcile_handle:
                 run.reconcile_handle.cancel()
             if run.active:
@@ -476,17 +437,7 @@ class Supervisor:
     async def _intake_cycle(self) -> None:
         self._intake_status = IntakeStatus.POLLING
         self._emit(ee.IntakePolling())
-        pull = self.workflow.issues.pull
-        try:
-            command = templates.render(
-                pull.command,
-                templates.pull_context(self.workflow_path, self.layout.root),
-                "issues.pull.command",
-            )
-        except templates.TemplateError as exc:
-            result = PullResult(error=f"cannot render the pull command: {exc}")
-        else:
-            result = await run_pull(command, self.layout.workflow_dir, float(self.workflow.loop.pull_timeout_sec))
+        result = await intake.pull(self.workflow, self.layout)
         self._iterations += 1
         if not result.ok:
             self._intake_error = result.error
@@ -531,7 +482,7 @@ class Supervisor:
             if run.status.terminal:
                 run.rerun_allowed = True
             elif run.status == RunStatus.RETRY_WAIT:
-                self._clear_retry(run)
+                run.clear_retry()
                 run.status, run.reason = RunStatus.FAILED, f"{run.reason}; retry dropped: {reason}"
                 run.rerun_allowed = True
                 self._emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
@@ -628,7 +579,13 @@ class Supervisor:
         workflow = self.workflow  # running sessions keep the configuration they started with
         try:
             attempt = self._attempts.new(
-                issue, run.stage, run.config, run.attempt, run.host, workflow, lambda: self._site(issue.id, run.host)
+                issue,
+                run.stage,
+                run.config,
+                run.attempt,
+                run.host,
+                workflow,
+                lambda: self._workspaces.site(issue.id, run.host),
             )
         except (UnsafeIssueId, WorkspaceError) as exc:  # intake already filters these; defence in depth
             run.status, run.reason = RunStatus.FAILED, str(exc)
@@ -736,10 +693,7 @@ class Supervisor:
             return
         delay = backoff_delay(run.attempt, float(policy.backoff_sec), float(policy.max_backoff_sec))
         assert self._loop is not None
-        run.status = RunStatus.RETRY_WAIT
-        run.retry_due = self._now() + delay
-        run.retry_due_at = iso_in(delay)
-        run.retry_handle = self._loop.call_later(delay, self._retry_due, run)
+        run.wait_retry(self._loop, delay, self._retry_due)
         self._emit(
             ee.RetryScheduled(
                 issue=run.issue_id, stage=run.stage, attempt=run.attempt + 1, delay_sec=delay, due_at=run.retry_due_at
@@ -760,16 +714,8 @@ class Supervisor:
         self._dispatch()  # picks up due retries first, within max_issue_concurrency
 
     def _drop_retry(self, run: StageRun, reason: str) -> None:
-        """A pending retry that must not run any more: the run stays failed, and says why."""
-        self._clear_retry(run)
-        run.status = RunStatus.FAILED
-        run.reason = f"{run.reason}; retry dropped: {reason}" if run.reason else f"retry dropped: {reason}"
+        run.drop_retry(reason)
         self._emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
-
-    def _clear_retry(self, run: StageRun) -> None:
-        if run.retry_handle:
-            run.retry_handle.cancel()
-        run.retry_handle, run.retry_due, run.retry_due_at = None, None, None
 
     # -- hot reload --------------------------------------------------------------------
     def _watched_paths(self) -> list[Path]:
