@@ -76,7 +76,7 @@ def _listen(args: argparse.Namespace, verb: str) -> tuple[socket.socket | None, 
     try:
         return listen_tcp(args.bind_address, args.port, args.allow_remote), 0
     except EndpointError as exc:
-        print(f"vik-tui {verb}: {exc}", file=sys.stderr)
+        print(f"{' '.join(['vik-tui', verb]).strip()}: {exc}", file=sys.stderr)
         return None, 1
 
 
