@@ -503,3 +503,44 @@ def test_listen_refuses_a_port_in_use_and_a_remote_address_unless_asked() -> Non
     with pytest.raises(endpoint.EndpointError, match="must be an IP address"):
         endpoint.listen_tcp("example.com", 0, allow_remote=False)
     endpoint.listen_tcp("0.0.0.0", 0, allow_remote=True).close()
+
+
+# -- the in-process UI serves it too ----------------------------------------------------------------
+async def test_the_in_process_ui_serves_the_socket_and_answers_commands(project: Project) -> None:
+    """`vik-tui WORKFLOW`'s supervisor (the app's engine) serves the socket, registered the way
+    `cli` registers it; a cancel through the API shows in the app."""
+    from conftest import wait_on_screen
+    from textual.app import App
+
+    from vik_tui.cli import _serve_api
+    from vik_tui.ui.app import VikApp
+    from vik_tui.ui.screens.confirm import ConfirmScreen
+
+    project.set_issues(ISSUES[:1])
+    wf = base_workflow(project)
+    wf["loop"]["max_iterations"] = None
+    wf["agents"]["codex"]["args"] = {"--mode": "cooperative"}
+    harness = Harness(project.write(wf))
+    supervisor = harness.supervisor
+    _serve_api(supervisor, None)
+    app = VikApp(supervisor, bell=False)
+    pilot_app: App[Any] = app
+    async with pilot_app.run_test(size=(120, 40)) as pilot:
+        await wait_on_screen(pilot, lambda: harness.named(ee.StageStarted), "the stage to start")
+        await wait_on_screen(pilot, lambda: supervisor.layout.api_socket.exists(), "the socket")
+        with endpoint.short_path(supervisor.layout.api_socket) as unix:
+            connector = aiohttp.UnixConnector(path=unix)
+            async with aiohttp.ClientSession("http://vik-tui", connector=connector) as http:
+                status, body = await call(http, "POST", url_for("cancel", issue_id="A"))
+                assert status == 200 and body["stages"] == ["plan"]
+        await wait_on_screen(
+            pilot,
+            lambda: app.engine.snapshot().find_issue("A").run_of("plan").status == RunStatus.CANCELLED,
+            "the cancel to show in the app",
+        )
+        await pilot.press("q")
+        await pilot.pause(0.1)
+        if isinstance(app.screen, ConfirmScreen):
+            await pilot.press("y")
+        await wait_on_screen(pilot, lambda: app.engine_done, "the supervisor to stop")
+    assert not supervisor.layout.api_socket.exists()
