@@ -42,7 +42,7 @@ FILE_BUFFER = 128 * 1024
 MAX_REASON_LINE = 300
 PIPE_DRAIN_SEC = 2.0
 # one stdout line longer than this is not kept: an `error` record says it was cut, and reading
-# goes on with the next line (README "Limits, stops and retries")
+# goes on with the next line (docs/runtimes-and-outcomes.md "Limits, stops and retries")
 MAX_LINE_BYTES = 64 * 1024 * 1024
 SSH_FAILED = 255  # `ssh`'s own exit status when the connection failed or dropped
 
