@@ -544,3 +544,48 @@ async def test_the_in_process_ui_serves_the_socket_and_answers_commands(project:
             await pilot.press("y")
         await wait_on_screen(pilot, lambda: app.engine_done, "the supervisor to stop")
     assert not supervisor.layout.api_socket.exists()
+
+
+def test_every_event_kind_reads_back_from_its_wire_form() -> None:
+    """`wire.event_from_json` is the inverse of `to_json()` for every engine event class,
+    typed payloads included (agent records, diagnostics with vik's tagged codes)."""
+    from vik_tui.agents.events import AgentEvent
+    from vik_tui.config.diagnostics import Diagnostic, Severity
+
+    diagnostic = Diagnostic(Severity.ERROR, "loop.max", "non_positive_number", "must be > 0", 3, None, 0)
+    samples: list[ee.EngineEvent] = [
+        ee.SupervisorStarted(workflow="/w.yml", root="/r", pid=1),
+        ee.ConfigRejected(errors=(diagnostic,)),
+        ee.IntakeFailed(error="boom", exit_code=2, stderr="e", iteration=3),
+        ee.IssueRejected(id=None, index=4, reason="no id"),
+        ee.StageFinished(
+            issue="A",
+            stage="plan",
+            attempt=2,
+            state=RunStatus.FAILED,
+            reason="exit 3",
+            exit_code=3,
+            signal=None,
+            tokens={"input": 5, "output": 6},
+            session_file="/s.jsonl",
+        ),
+        ee.AgentEvents(
+            issue="A",
+            stage="plan",
+            attempt=1,
+            session_file="/s.jsonl",
+            records=(
+                AgentEvent.from_record({"kind": "message", "text": "hi", "role": "assistant", "ts": "t"}),
+                AgentEvent.from_record(
+                    {"kind": "tool_call", "call_id": "1", "name": "shell", "input": "ls", "ts": "t"}
+                ),
+            ),
+        ),
+        ee.IssueRehosted(issue="A", from_host="h1", to_host="h2", reason="down"),
+    ]
+    for event in samples:
+        data = json.loads(json.dumps(event.to_json()))
+        back = wire.event_from_json(data)
+        assert type(back) is type(event) and back.to_json() == data
+    assert {type(e) for e in samples} <= set(ee.EVENT_TYPES)
+    assert wire.event_from_json({"event": "from_a_newer_version", "ts": "t"}) is None
