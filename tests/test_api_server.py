@@ -352,7 +352,7 @@ async def test_diff_shell_and_takeover_plans(served: Served) -> None:
         async with http.get(url_for("shell", issue_id="A")) as response:
             plan = wire.TERMINAL_PLAN.validate_json(await response.read())
         assert plan.cwd == str(served.supervisor.layout.issue_workdir("A")) and plan.host is None
-        assert plan.terminal() == served.supervisor.shell_plan("A")
+        assert plan.terminal() == await served.supervisor.shell_plan("A")
         status, body = await call(http, "GET", url_for("takeover", issue_id="A", session_uuid=uuid))
         assert status == 409 and body["error"]["code"] == "takeover_refused" and "running" in body["error"]["message"]
         status, body = await call(http, "GET", url_for("takeover", issue_id="A", session_uuid="0" * 8))

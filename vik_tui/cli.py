@@ -80,6 +80,14 @@ def _listen(args: argparse.Namespace, verb: str) -> tuple[socket.socket | None, 
         return None, 1
 
 
+def _serve_local_engine(engine: object, tcp: socket.socket | None) -> None:
+    """The UI's local engine is the Supervisor: it serves the API like every supervisor."""
+    from vik_tui.engine.supervisor import Supervisor
+
+    if isinstance(engine, Supervisor):
+        _serve_api(engine, tcp)
+
+
 def _serve_api(supervisor: Supervisor, tcp: socket.socket | None) -> None:
     """Every supervisor serves the HTTP API (a companion in its loop: the engine does not know it)."""
     from vik_tui.api.server import serve
@@ -291,7 +299,7 @@ def _tui(workflow_path: str, watch: bool, bell: bool = True, tcp: socket.socket 
     except ImportError as exc:  # pragma: no cover - only when the UI is not installed
         print(f"vik-tui: the terminal UI is unavailable ({exc}); use `vik-tui run --headless`", file=sys.stderr)
         return 1
-    return run_app(workflow_path, watch=watch, bell=bell, prepare=lambda supervisor: _serve_api(supervisor, tcp))
+    return run_app(workflow_path, watch=watch, bell=bell, prepare=lambda engine: _serve_local_engine(engine, tcp))
 
 
 def _demo(args: argparse.Namespace) -> int:
