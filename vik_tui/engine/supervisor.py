@@ -31,7 +31,7 @@ from vik_tui.engine.processes.descendants import (
     new_id,
     set_subreaper,
 )
-from vik_tui.engine.service import daemon
+from vik_tui.engine.service import companions, daemon
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.logs import DailyLog
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId
@@ -110,6 +110,8 @@ class Supervisor:
         self._moved_reported: dict[tuple[str, str], tuple[StageRun, str]] = {}  # issue_moved said once
         # how this supervisor was started, for state.json's `command` (the CLI says)
         self._command = command or f"vik-tui run {self.workflow_path}"
+        self.port, self.bind_address = 0, "127.0.0.1"  # the HTTP API's TCP listener, for state.json
+        self._companions = companions.Companions()
         worker = workflow.worker
         # SSH workers: fixed for the supervisor's life (a reload that changes them applies after a restart)
         self.pool = (
@@ -119,7 +121,7 @@ class Supervisor:
         )
         self._workspaces = Workspaces(self.layout, self.pool, lambda: self.workflow, self._check_host)
         self._hosts = (
-            HostCoordination(self.pool, self._emit, self._log, self._dispatch) if self.pool is not None else None
+            HostCoordination(self.pool, self._emit, self.log, self._dispatch) if self.pool is not None else None
         )
         self._attempts = Attempts(
             self._id,
@@ -131,6 +133,11 @@ class Supervisor:
             lambda: float(self.workflow.loop.cancel_grace_sec),
         )
 
+    def add_companion(self, factory: companions.Factory) -> None:
+        """A service that lives as long as `run()`, in its loop (the HTTP API): entered once the
+        lock is held, exited after `supervisor_stopped`; its failures are logged, never fatal."""
+        self._companions.add(factory)
+
     # -- subscription ------------------------------------------------------------------
     def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
         return self._bus.subscribe(listener)
@@ -138,7 +145,8 @@ class Supervisor:
     def _emit(self, event: ee.EngineEvent) -> None:
         self._bus.emit(event)
 
-    def _log(self, level: ee.Level, message: str) -> None:
+    def log(self, level: ee.Level, message: str) -> None:
+        """A `log` engine event (companions such as the HTTP API report through it)."""
         self._bus.log(level, message)
 
     # -- commands ----------------------------------------------------------------------
@@ -301,7 +309,8 @@ class Supervisor:
         if self._use_lock:
             self._lock.acquire(holder)  # raises AlreadyRunning
         self.layout.root.mkdir(parents=True, exist_ok=True)
-        daemon.write_state(self.layout.state_file, daemon.ServiceState.for_supervisor(self.layout, self._command))
+        state = daemon.ServiceState.for_supervisor(self.layout, self._command, self.port, self.bind_address)
+        daemon.write_state(self.layout.state_file, state)
         self._emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
         OWNER.set(Mark(self._id, "supervisor", "intake"))  # this task and every task it creates
         subreaper = set_subreaper(True)
@@ -309,6 +318,7 @@ class Supervisor:
         reaping = asyncio.ensure_future(reaper.run()) if reaper else None
         watcher = health = None
         try:
+            await self._companions.start(lambda message: self.log("error", message))
             await self._recover()
             watcher = asyncio.ensure_future(self._watch_config()) if self._watch else None
             if self.pool is not None and self._hosts is not None:
@@ -336,6 +346,7 @@ class Supervisor:
                 set_subreaper(False)
             self.registry.supervisor_stopped()
             self._emit(ee.SupervisorStopped(iterations=self._iterations))
+            await self._companions.stop(lambda message: self.log("error", message))
             self._bus.close()
             daemon.remove_state(self.layout.state_file, os.getpid())  # vik removes it at a clean exit
             if self._use_lock:
@@ -350,11 +361,11 @@ class Supervisor:
             self.recovery = report = await self.registry.sweep(float(self.workflow.loop.cancel_grace_sec))
             self.registry.supervisor_started(self._id, self.pool.control_dir if self.pool is not None else None)
         except OSError as exc:
-            self._log("error", f"crash recovery could not use {self.registry.directory}: {describe_os_error(exc)}")
+            self.log("error", f"crash recovery could not use {self.registry.directory}: {describe_os_error(exc)}")
             return
         if not report.anything:
             return
-        self._log("warning" if not report.unwritable else "error", report.describe())
+        self.log("warning" if not report.unwritable else "error", report.describe())
         closed = set(report.interrupted)
         for run in self.runs.values():  # sessions the UI already loaded from disk
             for snap in run.sessions:
@@ -474,7 +485,7 @@ class Supervisor:
                 if run.reconcile_handle:
                     run.reconcile_handle.cancel()
                     run.reconcile_handle = None
-                    self._log(
+                    self.log(
                         "info", f"{run.issue_id}/{run.stage}: issue is back in `{run.config.when.state}`; not stopping"
                     )
                 continue
@@ -620,7 +631,7 @@ class Supervisor:
             raise
         except StorageError as exc:  # a storage failure ends the stage, never the supervisor
             reason = str(exc)
-            self._log("error", f"{issue.id}/{run.stage}: {reason}")
+            self.log("error", f"{issue.id}/{run.stage}: {reason}")
             attempt.end(SessionState.FAILED, reason)
             snap.stop_cause = StopCause.STORAGE
             run.status, run.reason = RunStatus.FAILED, reason
@@ -726,12 +737,12 @@ class Supervisor:
         result = load_workflow(self.workflow_path)
         if not result.ok or result.workflow is None:
             for diag in result.errors:
-                self._log("error", f"config reload rejected: {diag.render(self.workflow_path.name)}")
+                self.log("error", f"config reload rejected: {diag.render(self.workflow_path.name)}")
             self._emit(ee.ConfigRejected(errors=tuple(result.errors)))
             return result
         new_layout = Layout.for_workflow(result.workflow, self.workflow_path)
         if new_layout.root != self.layout.root:
-            self._log("warning", "workspace location changed; it applies after a restart")
+            self.log("warning", "workspace location changed; it applies after a restart")
         self.workflow = result.workflow
         self._emit(ee.ConfigReloaded(warnings=len(result.warnings)))
         for run in list(self.runs.values()):
@@ -741,7 +752,7 @@ class Supervisor:
         return result
 
     async def _watch_config(self) -> None:
-        await reload.watch(self._watched_paths, self.reload, self._stop_event, lambda: self._stopping, self._log)
+        await reload.watch(self._watched_paths, self.reload, self._stop_event, lambda: self._stopping, self.log)
 
     # -- helpers -----------------------------------------------------------------------
     def _now(self) -> float:
