@@ -121,12 +121,50 @@ def check_template(source: str, names: frozenset[str], *, stage: bool = True) ->
     for name in sorted(top - names):
         if not _is_global(name):
             return TemplateProblem(_line_of(source, name), f"undefined variable `{name}`{_known_hint(name, names)}")
-    if not stage and "issue.stage" in nested:
+    if not stage and "issue.stage" in nested and _fails_only_without_stage(source, nested):
         return TemplateProblem(
             _line_of(source, r"issue\s*\.\s*stage"),
-            "`issue.stage` is undefined in after_create (it runs once per issue, before any stage)",
+            "`issue.stage` is undefined in after_create (it runs once per issue, before any stage);"
+            " guard it (`is defined`, `| default(...)`) or move it to a stage's hook",
         )
     return None
+
+
+def _fails_only_without_stage(source: str, nested: set[str]) -> bool:
+    """Whether after_create really reads `issue.stage` (vik runs a guarded use: `is defined`,
+    `| default(...)`, a branch that never runs): rendered with a stand-in for every name it
+    uses, it fails without `issue.stage` and renders with it. A template whose render depends
+    on the tracker's data (it fails either way) is not judged."""
+    try:
+        _CHECK_ENV.render_str(source, TEMPLATE_NAME, **_stand_ins(nested, with_stage=True))
+    except Exception:
+        return False
+    try:
+        _CHECK_ENV.render_str(source, TEMPLATE_NAME, **_stand_ins(nested, with_stage=False))
+    except minijinja.TemplateError:
+        return True
+    return False
+
+
+def _stand_ins(nested: set[str], *, with_stage: bool) -> dict[str, Any]:
+    """`{"issue": {"title": "x", ...}, ...}` from dotted names such as `issue.title`."""
+    root: dict[str, Any] = {}
+    for dotted in sorted(nested, key=len):
+        *parents, last = dotted.split(".")
+        node = root
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node.setdefault(last, "x")
+    issue = root.get("issue")
+    issue = root["issue"] = issue if isinstance(issue, dict) else {}
+    if with_stage:
+        issue["stage"] = "x"
+    else:
+        issue.pop("stage", None)
+    return root
 
 
 def _is_global(name: str) -> bool:
