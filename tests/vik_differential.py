@@ -277,7 +277,7 @@ def _our_outcome(records: list[dict[str, Any]]) -> str | None:
 
 
 def _vik_log_states(logs: Path) -> dict[str, str]:
-    """vik's own verdict per stage, from its log's `session finished` records."""
+    """vik's own verdict per stage, from its log's `session terminal` / `session finished` records."""
     states: dict[str, str] = {}
     for log in sorted(logs.glob("vik.log*")):
         for line in log.read_text().splitlines():
@@ -285,8 +285,8 @@ def _vik_log_states(logs: Path) -> dict[str, str]:
                 record = json.loads(line)
             except ValueError:
                 continue
-            if record.get("message") != "session finished":
-                continue
+            if record.get("message") not in ("session terminal", "session finished"):
+                continue  # (the last `session finished` lines may be lost when vik exits)
             stage = next((s.get("stage") for s in record.get("spans", []) if s.get("stage")), None)
             if stage:
                 states[stage] = str(record.get("state", "")).lower()
