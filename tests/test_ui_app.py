@@ -92,8 +92,7 @@ def rows(app: VikApp) -> list[str]:
 def pane_text(app: VikApp) -> str:
     """The shown session's text once it is replayed ("" before)."""
     panes = app.main.query_one(StagePanes)
-    buffer = panes.active_buffer
-    return "\n".join(panes.log_widget.lines) if buffer is not None and buffer.state == "live" else ""
+    return "\n".join(panes.log_widget.lines) if panes.active_session_uuid() and panes.settled() else ""
 
 
 def findings_text(app: App[Any]) -> str:

@@ -50,7 +50,9 @@ async def settled(pilot: Pilot[Any]) -> None:
         panes = app.main.query_one(StagePanes)
         if not panes.settled():
             continue
-        state = (app.main.query_one(IssueTable).rebuilds, app.size, panes.log_widget.line_count)
+        table = app.main.query_one(IssueTable)
+        columns = tuple(column.width for column in table.columns.values())  # re-fitted: a rebuild
+        state = (tuple(table.keys), columns, app.size, panes.log_widget.line_count)
         if state != last:
             last, quiet_since = state, time.monotonic()
         elif time.monotonic() - quiet_since > 0.4:

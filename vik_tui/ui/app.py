@@ -1,9 +1,10 @@
 """The Textual app: runs the Supervisor inside its event loop and repaints from its events.
 
 Engine events arrive through `subscribe()` (a plain callback in the same loop). They only go
-into a pending buffer; a 50 ms timer turns a burst into one repaint: one snapshot, changed
-table cells, one `write_lines` per visible pane, one write to the log pane. While many agents
-stream, the pane's text is written every 100 ms and the table twice a second.
+into buffers: streamed records into the session's own text (`texts`, a `SessionTexts`), every
+other event into a pending list; a 50 ms timer turns a burst into one repaint: one snapshot,
+changed table cells, one `write_lines` to the session pane, one write to the log pane. While
+many agents stream, the pane's text is written every 100 ms and the table twice a second.
 """
 
 from __future__ import annotations
@@ -15,14 +16,13 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from vik_tui.agents.events import AgentEvent
 from vik_tui.config.diagnostics import Diagnostic
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.engine.engine_events import (
@@ -38,6 +38,7 @@ from vik_tui.engine.engine_events import (
     plural,
 )
 from vik_tui.engine.view import RunStatus
+from vik_tui.ui.app_api import Vik
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.engine_api import TERMINAL_CLOSED, AlreadyRunning, Engine, install_stop_signals, local_engine
 from vik_tui.ui.event_lines import EventLines
@@ -46,13 +47,10 @@ from vik_tui.ui.heap import tune_collector
 from vik_tui.ui.keys import KEYS
 from vik_tui.ui.paths import stylesheet
 from vik_tui.ui.screens.confirm import ConfirmScreen
+from vik_tui.ui.screens.main import MainScreen
+from vik_tui.ui.session_text import SessionTexts
 from vik_tui.ui.text import one_line
 from vik_tui.ui.throughput import Throughput
-
-if TYPE_CHECKING:
-    # imported when the app is made: the screen's module reads the app through a typed
-    # getter (`getters.app(VikApp)`), so it imports this module
-    from vik_tui.ui.screens.main import MainScreen
 
 FLUSH_INTERVAL = 0.05
 IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (timers, spinner)
@@ -85,8 +83,6 @@ class VikApp(App[int]):
         warnings: Iterable[Diagnostic] = (),
         tune_gc: bool = False,
     ) -> None:
-        from vik_tui.ui.screens.main import MainScreen
-
         super().__init__()
         self.engine = engine
         self.clock = clock or Clock()
@@ -102,7 +98,7 @@ class VikApp(App[int]):
         self._unsubscribe: Callable[[], None] | None = None
         self._remove_signal_handlers: Callable[[], None] | None = None
         self._pending_events: list[EngineEvent] = []
-        self._pending_records: dict[str, list[AgentEvent]] = {}
+        self.texts = SessionTexts(engine.session_records, self.clock, self.glyphs)
         self._streams_seen: set[str] = set()  # sessions that streamed since the last frame
         self._dirty = True
         self._force_full = True
@@ -195,15 +191,13 @@ class VikApp(App[int]):
             await worker.wait()
         os._exit(0)
 
-    # -- engine events → pending buffer → one repaint per frame ------------------------------
+    # -- engine events → buffers → one repaint per frame -----------------------------------
     def _on_engine_event(self, event: EngineEvent) -> None:
         """Called synchronously by the engine: only buffer, never touch widgets here."""
         self._dirty = True
         if isinstance(event, AgentEvents):
-            session_file = event.session_file
-            self._streams_seen.add(session_file)
-            if self._panes_want(session_file):
-                self._pending_records.setdefault(session_file, []).extend(event.records)
+            self._streams_seen.add(event.session_file)
+            self.texts.receive(event.session_file, event.records)
             return
         self._pending_events.append(event)
         if isinstance(event, Intake) and not self._first_list_painted:
@@ -245,18 +239,6 @@ class VikApp(App[int]):
             await asyncio.wait_for(self._first_list_drawn.wait(), self.first_list_wait)
         self._first_list_drawn.set()
 
-    def _panes_want(self, session_file: str) -> bool:
-        if not self.main.ready or not self.main.is_mounted:
-            return False  # not composed yet, or already torn down while the engine stops
-        try:
-            return self.main.panes.wants(session_file)
-        except NoMatches:
-            return False
-
-    def take_pending(self, session_file: str) -> list[AgentEvent]:
-        """Hand a session's buffered live records to a pane finishing its replay."""
-        return self._pending_records.pop(session_file, [])
-
     def request_refresh(self) -> None:
         self._dirty = True
         self._force_full = True
@@ -278,7 +260,6 @@ class VikApp(App[int]):
         self._dirty = False
         self._last_frame = now
         events, self._pending_events = self._pending_events, []
-        records, self._pending_records = self._pending_records, {}
         lines = [line for line in map(self._event_lines.line, events) if line is not None]
         self._streams_seen = set()
         interval = TABLE_INTERVAL_BUSY if busy else TABLE_INTERVAL
@@ -291,7 +272,7 @@ class VikApp(App[int]):
             snap = self.engine.snapshot() if full or self.main.snap is None else self.main.snap
             if full and not self.clock.frozen:
                 self.throughput.sample(snap.tokens.total)
-            self.main.apply(snap, lines, records, full=full)
+            self.main.apply(snap, lines, full=full)
         except NoMatches:
             return  # the screen is being torn down (quit): nothing left to paint
         if events:
@@ -401,8 +382,6 @@ class VikApp(App[int]):
 
     # -- command palette --------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        from vik_tui.ui.screens.main import MainScreen
-
         yield from super().get_system_commands(screen)
         if not isinstance(screen, MainScreen):
             return
@@ -412,6 +391,9 @@ class VikApp(App[int]):
             if screen.check_action(key.action, ()) is not True:
                 continue
             yield SystemCommand(key.label.capitalize(), key.help, _runner(screen, key.action))
+
+
+KEEPS_THE_CONTRACT: type[Vik] = VikApp  # mypy checks the app is what its screens read it as
 
 
 def _runner(screen: MainScreen, action: str) -> Callable[[], Awaitable[None]]:

@@ -1,8 +1,9 @@
 """The main screen: status line, issue list, session panes, engine log, footer.
 
 It owns the view state (selection, filter, log visibility) and the user commands. The app
-feeds it a fresh engine snapshot plus the events and records of a refresh via `apply()`; what
-it reads is the view contract of docs/architecture.md §6.
+feeds it a fresh engine snapshot plus the log lines of a refresh via `apply()`; the session
+pane takes its new text from the app's `texts`. What it reads of the engine is the view
+contract of docs/architecture.md §6; of the app, the `app_api.Vik` contract.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from textual.containers import Container, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from vik_tui.agents.events import AgentEvent
 from vik_tui.engine.view import (
     EngineView,
     IntakeStatus,
@@ -29,7 +29,7 @@ from vik_tui.engine.view import (
     SessionView,
     Terminal,
 )
-from vik_tui.ui.app import VikApp
+from vik_tui.ui.app_api import vik_app
 from vik_tui.ui.engine_api import inside_tmux, open_in_tmux, run_attached
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
@@ -57,7 +57,7 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings()
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 - Textual declares it per instance
 
-    vik = getters.app(VikApp)
+    vik = vik_app()
     table = getters.query_one(IssueTable)
     filter_box = getters.query_one("#filter", Input)
 
@@ -75,7 +75,7 @@ class MainScreen(Screen[None]):
 
     @property
     def panes(self) -> StagePanes:
-        """Cached: the engine asks `wants()` for every streamed batch, a DOM query each time adds up."""
+        """Cached: every frame and every key uses it, a DOM query each time adds up."""
         cached = self._panes_ref
         if cached is None or not cached.is_attached:
             cached = self._panes_ref = self.query_one(StagePanes)
@@ -113,11 +113,10 @@ class MainScreen(Screen[None]):
         self,
         snap: EngineView,
         log_lines: list[tuple[str, str]],
-        records: dict[str, list[AgentEvent]],
         full: bool = True,
     ) -> None:
-        """Repaint from a snapshot. `full=False` (a frame with only streamed records) feeds the
-        panes and leaves the header and the table alone: re-rendering 20 table rows on every
+        """Repaint from a snapshot. `full=False` (a frame with only streamed records) writes the
+        pane's new text and leaves the header and the table alone: re-rendering 20 table rows on every
         frame while agents stream costs more than everything else the UI does."""
         self.snap = snap
         vik = self.vik
@@ -138,7 +137,7 @@ class MainScreen(Screen[None]):
             self.selected = table.current_key()
         panes = self.panes
         panes.sync(self._selected_issue())
-        panes.feed(records)
+        panes.write_new()
         self.query_one(EventLog).add(log_lines)
         self.bindings_may_change()
 
@@ -389,7 +388,7 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         from vik_tui.ui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(self.vik.glyphs))
 
     def action_filter(self) -> None:
         box = self.filter_box

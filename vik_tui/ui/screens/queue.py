@@ -15,7 +15,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from vik_tui.engine.view import EngineView
-from vik_tui.ui.app import VikApp
+from vik_tui.ui.app_api import vik_app
 from vik_tui.ui.text import countdown, human_count, one_line
 
 
@@ -52,6 +52,8 @@ def queue_markup(snap: EngineView, rate: float | None) -> str:
 class QueueScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,t", "close", "close")]
 
+    vik = vik_app()
+
     def __init__(self) -> None:
         super().__init__(classes="modal")
 
@@ -64,17 +66,11 @@ class QueueScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self._refresh()
-        if not self._vik.clock.frozen:
+        if not self.vik.clock.frozen:
             self.set_interval(1.0, self._refresh)
 
-    @property
-    def _vik(self) -> VikApp:
-        app = self.app
-        assert isinstance(app, VikApp)
-        return app
-
     def _refresh(self) -> None:
-        vik = self._vik
+        vik = self.vik
         self.query_one("#queue-text", Static).update(queue_markup(vik.engine.snapshot(), vik.throughput.rate()))
 
     def action_close(self) -> None:
