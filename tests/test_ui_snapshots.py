@@ -45,7 +45,7 @@ async def settled(pilot: Pilot[Any]) -> None:
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
         await pilot.pause(0.05)
-        if not app.main.ready or app.main.snap is None:
+        if not app.main.ready or app.main.view is None:
             continue
         panes = app.main.query_one(StagePanes)
         if not panes.settled():

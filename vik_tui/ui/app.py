@@ -45,6 +45,7 @@ from vik_tui.ui.event_lines import EventLines
 from vik_tui.ui.glyphs import Glyphs, default_glyphs
 from vik_tui.ui.heap import tune_collector
 from vik_tui.ui.keys import KEYS
+from vik_tui.ui.pacing import FRAME, FramePace
 from vik_tui.ui.paths import stylesheet
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.screens.main import MainScreen
@@ -52,12 +53,6 @@ from vik_tui.ui.session_text import SessionTexts
 from vik_tui.ui.text import one_line
 from vik_tui.ui.throughput import Throughput
 
-FLUSH_INTERVAL = 0.05
-IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (timers, spinner)
-TABLE_INTERVAL = 0.25  # header and table repaint at most 4×/s unless an engine event changed them
-TABLE_INTERVAL_BUSY = 0.5  # ... and 2×/s while many agents stream (a DataTable repaint redraws every row)
-BUSY_STREAMS = 5
-PANE_INTERVAL_BUSY = 0.1  # ... and the pane's text 10×/s (each write re-renders the pane's lines)
 FIRST_LIST_WAIT = 0.5  # the engine waits at most this long for the first list to be drawn
 GAVE_UP = "gave up"
 HOST_ALERT = "host "  # an alert about an SSH worker host, not a stage
@@ -99,12 +94,7 @@ class VikApp(App[int]):
         self._remove_signal_handlers: Callable[[], None] | None = None
         self._pending_events: list[EngineEvent] = []
         self.texts = SessionTexts(engine.session_records, self.clock, self.glyphs)
-        self._streams_seen: set[str] = set()  # sessions that streamed since the last frame
-        self._dirty = True
-        self._force_full = True
-        self._last_full = 0.0
-        self._last_frame = 0.0
-        self._tick = 0
+        self.pace = FramePace()
         self._first_list_painted = False
         self._first_list_drawn = asyncio.Event()
         self._event_lines = EventLines(self.clock)
@@ -148,7 +138,7 @@ class VikApp(App[int]):
                 severity="warning",
             )
         self._repaint()
-        self.set_interval(FLUSH_INTERVAL, self._repaint)
+        self.set_interval(FRAME, self._repaint)
 
     async def _run_engine(self) -> None:
         try:
@@ -161,7 +151,7 @@ class VikApp(App[int]):
             self._fail(f"vik-tui: the supervisor stopped unexpectedly: {type(exc).__name__}: {exc}")
         finally:
             self.engine_done = True
-            self._dirty = True
+            self.pace.changed()
 
     def _fail(self, message: str) -> None:
         self.exit_message = message
@@ -194,11 +184,11 @@ class VikApp(App[int]):
     # -- engine events → buffers → one repaint per frame -----------------------------------
     def _on_engine_event(self, event: EngineEvent) -> None:
         """Called synchronously by the engine: only buffer, never touch widgets here."""
-        self._dirty = True
         if isinstance(event, AgentEvents):
-            self._streams_seen.add(event.session_file)
+            self.pace.streamed(event.session_file)
             self.texts.receive(event.session_file, event.records)
             return
+        self.pace.changed()
         self._pending_events.append(event)
         if isinstance(event, Intake) and not self._first_list_painted:
             # the first list goes on screen now, before the stages this intake dispatches are
@@ -240,39 +230,27 @@ class VikApp(App[int]):
         self._first_list_drawn.set()
 
     def request_refresh(self) -> None:
-        self._dirty = True
-        self._force_full = True
+        self.pace.force_full()
 
     def bindings_may_change(self) -> None:
         if self.main.ready:
             self.main.bindings_may_change()
 
     def _repaint(self) -> None:
-        self._tick += 1
         if not self.main.ready:
             return
-        if not (self._dirty or self._tick % IDLE_REFRESH_TICKS == 0):
+        full = self.pace.next_frame(time.monotonic(), bool(self._pending_events))
+        if full is None:
             return
-        now = time.monotonic()
-        busy = len(self._streams_seen) > BUSY_STREAMS
-        if busy and not (self._pending_events or self._force_full) and now - self._last_frame < PANE_INTERVAL_BUSY:
-            return  # only streamed text, and its last write was under 100 ms ago
-        self._dirty = False
-        self._last_frame = now
         events, self._pending_events = self._pending_events, []
         lines = [line for line in map(self._event_lines.line, events) if line is not None]
-        self._streams_seen = set()
-        interval = TABLE_INTERVAL_BUSY if busy else TABLE_INTERVAL
-        full = bool(events) or self._force_full or now - self._last_full >= interval
-        if full:
-            self._last_full, self._force_full = now, False
         try:
             # a frame that only streams records reuses the last snapshot: building one per
             # frame for every issue is wasted work while nothing but output changed
-            snap = self.engine.snapshot() if full or self.main.snap is None else self.main.snap
+            view = self.engine.snapshot() if full or self.main.view is None else self.main.view
             if full and not self.clock.frozen:
-                self.throughput.sample(snap.tokens.total)
-            self.main.apply(snap, lines, full=full)
+                self.throughput.sample(view.tokens.total)
+            self.main.apply(view, lines, full=full)
         except NoMatches:
             return  # the screen is being torn down (quit): nothing left to paint
         if events:
@@ -366,7 +344,7 @@ class VikApp(App[int]):
 
     def _begin_quit(self) -> None:
         self.quitting = True
-        self._dirty = True
+        self.pace.changed()
         worker = self._engine_worker
         if self.engine_done or worker is None or worker.state not in (WorkerState.PENDING, WorkerState.RUNNING):
             self.exit(return_code=0)

@@ -124,7 +124,7 @@ class IssueTable(DataTable[Text]):
 
     def show(
         self,
-        snapshot: EngineView,
+        view: EngineView,
         needle: str,
         clock: Clock,
         glyphs: Glyphs,
@@ -137,9 +137,9 @@ class IssueTable(DataTable[Text]):
         rows: list[tuple[str, tuple[Spec, ...]]] = []
         frame = clock.spinner_index()
         hidden = 0
-        stages = snapshot.stages
-        in_backlog = snapshot.in_backlog
-        for issue in snapshot.issues:
+        stages = view.stages
+        in_backlog = view.in_backlog
+        for issue in view.issues:
             if attention and not issue.needs_attention:
                 continue
             if not backlog and not needle and in_backlog(issue):
@@ -148,10 +148,10 @@ class IssueTable(DataTable[Text]):
             if needle and not row_matches(needle, issue.id, issue.title, issue.state):
                 continue
             rows.append((issue.id, self._issue_cells(issue, stages, clock, glyphs, frame)))
-        for item in snapshot.rejected:
+        for item in view.rejected:
             if row_matches(needle, item.id, item.reason, "rejected"):
                 rows.append((rejected_key(item), self._rejected_cells(item)))
-        host_width = max((len(h.name) for h in snapshot.hosts), default=0)
+        host_width = max((len(h.name) for h in view.hosts), default=0)
         widths = self._layout(rows, len(stages), min(MAX_HOST, max(host_width, len("HOST"))) if host_width else 0)
         visible = [index for index, _width in widths]
         title_width = dict(widths).get(TITLE, 0)
