@@ -356,8 +356,14 @@ async def test_help_lists_every_key(project: Project) -> None:
     app = VikApp(supervisor(workflow(project)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
-        await wait_on_screen(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
-        text = "\n".join(str(cell.render()) for cell in app.screen.query("#help-keys Static").results(Static))
+
+        def help_text() -> str:  # "" until the screen is up and composed (its keys are there)
+            if not isinstance(app.screen, HelpScreen):
+                return ""
+            return "\n".join(str(cell.render()) for cell in app.screen.query("#help-keys Static").results(Static))
+
+        await wait_on_screen(pilot, lambda: "quit" in help_text().lower(), "the help screen's keys")
+        text = help_text()
         for word in (
             "cancel",
             "Retry",

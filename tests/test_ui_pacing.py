@@ -3,6 +3,8 @@ no sleeps: every case is a sequence of ticks at stated times)."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from vik_tui.ui.pacing import BUSY_STREAMS, FRAME, FULL_EVERY, FULL_EVERY_BUSY, PANE_EVERY_BUSY, FramePace
 
 
@@ -31,7 +33,7 @@ def test_without_anything_new_the_screen_is_still_refreshed_for_timers() -> None
     pace = settled_pace()
     ticks = [FRAME * i for i in range(1, 11)]
     painted = [t for t in ticks if pace.next_frame(t, events=False) is not None]
-    assert painted and all(b - a >= FULL_EVERY - 1e-9 for a, b in zip([0.0, *painted], painted, strict=False))
+    assert painted and all(b - a >= FULL_EVERY - 1e-9 for a, b in pairwise([0.0, *painted]))
 
 
 def test_while_many_agents_stream_the_pane_and_table_slow_down() -> None:
@@ -45,9 +47,9 @@ def test_while_many_agents_stream_the_pane_and_table_slow_down() -> None:
         if full is not None:
             frames.append((now, full))
     times = [t for t, _ in frames]
-    assert all(b - a >= PANE_EVERY_BUSY - 1e-9 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= PANE_EVERY_BUSY - 1e-9 for a, b in pairwise(times))
     fulls = [t for t, full in frames if full]
-    assert fulls and all(b - a >= FULL_EVERY_BUSY - 1e-9 for a, b in zip(fulls, fulls[1:], strict=False))
+    assert fulls and all(b - a >= FULL_EVERY_BUSY - 1e-9 for a, b in pairwise(fulls))
 
 
 def test_a_forced_refresh_is_full_even_while_busy() -> None:
