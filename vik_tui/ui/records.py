@@ -27,6 +27,10 @@ OUTPUT_PREVIEW_LINES = 3
 DEFAULT_WIDTH = 100
 MIN_WRAP = 24
 
+# Provider lines that session files keep as `unknown` (vik does) but that say nothing to a
+# reader: a turn always starts.
+PROVIDER_NOISE = frozenset({"turn.started"})
+
 
 def format_records(
     records: Iterable[ev.AgentEvent], clock: Clock, glyphs: Glyphs, width: int = DEFAULT_WIDTH, full: bool = False
@@ -78,6 +82,8 @@ def format_record(
             return [f"{stamp}  ~ session started" + (f" ({one_line(' · '.join(map(str, bits)), 80)})" if bits else "")]
         case ev.TokenUsage() | ev.RateLimit():
             return []  # shown in the header and the issue list, not worth a line each
+        case ev.Unknown(event_type=str() as kind) if kind in PROVIDER_NOISE:
+            return []
         case ev.Unknown(raw=dict() as raw):
             label = raw.get("type") or raw.get("kind") or raw
             return [f"{stamp}  ~ unhandled event {one_line(str(label), 60)}"]
