@@ -118,6 +118,10 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "demo":
             return _demo(_demo_parser().parse_args(argv[1:]))
         args = _tui_parser().parse_args(argv)
+        refusal = _no_workflow(args.workflow) or _no_terminal(f"vik-tui run {args.workflow}")
+        if refusal is not None:
+            print(refusal, file=sys.stderr)
+            return 2
         return _tui(args.workflow, watch=not args.no_watch, bell=not args.no_bell)
     except KeyboardInterrupt:
         return 130
@@ -234,6 +238,34 @@ def _lifecycle(command: str, workflow_path: str) -> int:
     return 0
 
 
+def _no_terminal(instead: str) -> str | None:
+    """The UI needs a terminal on both sides: with stdin at EOF (cron, systemd, `nohup`, `ssh
+    host cmd`) it would spin on reads, and escape codes would land in a redirected stdout."""
+    missing = [name for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)) if not _is_tty(stream)]
+    if not missing:
+        return None
+    verb = "is" if len(missing) == 1 else "are"
+    return f"vik-tui: {' and '.join(missing)} {verb} not a terminal, so there is no UI to show; run `{instead}` instead"
+
+
+def _is_tty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):  # a closed stream
+        return False
+
+
+def _no_workflow(workflow_path: str) -> str | None:
+    """`vik-tui` where there is no workflow yet: say how to get one rather than only "not found"."""
+    if Path(workflow_path).expanduser().exists():
+        return None
+    return (
+        f"vik-tui: no workflow at {workflow_path}: create a starter project with `vik-tui init`"
+        " (then edit its pull command), or see one running with `vik-tui demo`"
+    )
+
+
 def _tui(workflow_path: str, watch: bool, bell: bool = True) -> int:
     try:
         from vik_tui.ui.app import run_app
@@ -252,6 +284,10 @@ def _demo(args: argparse.Namespace) -> int:
         else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vik-tui" / "demo"
     )
     directory = directory.resolve()
+    refusal = None if args.headless else _no_terminal("vik-tui demo --headless")
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
     if not args.speed > 0:
         print(f"vik-tui demo: --speed must be greater than 0 (got {args.speed:g})", file=sys.stderr)
         return 2
