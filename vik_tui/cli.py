@@ -78,6 +78,18 @@ def _demo_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _init_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vik-tui init",
+        description="Write a starter project (workflow.yml, prompts/work.md, issues.json) that runs as written.",
+    )
+    parser.add_argument("directory", nargs="?", default=".", help="where to write it (default: here)")
+    parser.add_argument(
+        "--runtime", choices=("codex", "claude_code"), default="codex", help="the agent CLI (default: codex)"
+    )
+    return parser
+
+
 def _tui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vik-tui",
@@ -85,6 +97,7 @@ def _tui_parser() -> argparse.ArgumentParser:
         epilog=(
             "subcommands: run [-d] [--json] [WORKFLOW] | status | stop | restart | uninstall [WORKFLOW]"
             " | doctor [--strict] [--json] [--deep] [WORKFLOW] | demo [--dir DIR] [--headless]"
+            " | init [--runtime codex|claude_code] [DIR]"
         ),
     )
     parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
@@ -115,6 +128,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in LIFECYCLE:
             args = _lifecycle_parser(argv[0], LIFECYCLE[argv[0]]).parse_args(argv[1:])
             return _lifecycle(argv[0], args.workflow)
+        if argv and argv[0] == "init":
+            return _init(_init_parser().parse_args(argv[1:]))
         if argv and argv[0] == "demo":
             return _demo(_demo_parser().parse_args(argv[1:]))
         args = _tui_parser().parse_args(argv)
@@ -273,6 +288,26 @@ def _tui(workflow_path: str, watch: bool, bell: bool = True) -> int:
         print(f"vik-tui: the terminal UI is unavailable ({exc}); use `vik-tui run --headless`", file=sys.stderr)
         return 1
     return run_app(workflow_path, watch=watch, bell=bell)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from vik_tui.starter import RUNTIMES, InitError, write_starter
+
+    directory = Path(args.directory).expanduser()
+    try:
+        written = write_starter(directory, args.runtime)
+    except InitError as exc:
+        print(f"vik-tui init: {exc}", file=sys.stderr)
+        return 1
+    spec = RUNTIMES[args.runtime]
+    workflow = written[0]
+    print("\n".join(f"wrote {path}" for path in written))
+    print(
+        f"next: credentials for `{spec.cli}`: {spec.credentials}\n"
+        f"      check with `vik-tui doctor --deep {workflow}`, then run `vik-tui {workflow}`;\n"
+        "      replace the pull command with your tracker's (see docs/first-project.md)"
+    )
+    return 0
 
 
 def _demo(args: argparse.Namespace) -> int:
