@@ -37,6 +37,7 @@ from vik_tui.engine.processes.descendants import (
     set_subreaper,
 )
 from vik_tui.engine.service import daemon
+from vik_tui.engine.service.completed import COMPLETED_FILE, WAITING_REASON, CompletedStore
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.logs import DailyLog, log_record
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId, resolve_from
@@ -131,6 +132,8 @@ class Supervisor:
         # how this supervisor was started, for state.json's `command` (the CLI sets it)
         self.command = f"vik-tui run {self.workflow_path}"
         self.local = LocalPlace(self.layout)
+        # which (issue, stage) completed for which state, kept across restarts (`completed`)
+        self.completed = CompletedStore(self.layout.service_dir / COMPLETED_FILE)
         self._health_told: dict[str, bool] = {}  # the health last reported for each SSH host
         worker = workflow.worker
         # SSH workers: fixed for the supervisor's life (a reload that changes them applies after a restart)
@@ -197,6 +200,7 @@ class Supervisor:
         if config is None:
             return f"stage {stage} is no longer in the workflow"
         self._clear_retry(run)
+        self._completed_write(self.completed.forget, issue_id, stage)  # on purpose: it may run again
         ready, host = self._host_for(issue_id, self._host_load())
         if not ready:  # every usable host is full or down: dispatch starts it once one has room
             run.status, run.attempt, run.gave_up = RunStatus.RETRY_WAIT, 0, False
@@ -437,6 +441,9 @@ class Supervisor:
         reaping = asyncio.ensure_future(reaper.run()) if reaper else None
         watcher = health = None
         try:
+            self.completed.load()
+            if self.completed.load_error:
+                self.log("warning", f"{self.completed.load_error}; completed stages may run again")
             await self._recover()
             watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
             if self.pool is not None:
@@ -677,6 +684,7 @@ class Supervisor:
         self.listed = [i.id for i in result.issues]
         self.issues.update((issue.id, issue) for issue in result.issues)
         self.rejected = tuple(RejectedView(index=r.index, id=r.issue_id, reason=r.reason) for r in result.rejected)
+        self._completed_write(self.completed.seen, {i.id: i.state for i in result.issues})
         listed = set(self.listed)
         for run in self.runs.values():
             issue = self.issues.get(run.issue_id)
@@ -751,6 +759,12 @@ class Supervisor:
                 run = self.runs.get((issue_id, stage_name))
                 if run is not None and not (run.status.terminal and run.rerun_allowed):
                     continue  # active, waiting to retry, or finished while the issue kept this state
+                if self.completed.holds(issue_id, stage_name, issue.state):  # before a restart, too
+                    if run is None:  # shown (and retryable) as completed
+                        run = StageRun(issue_id, stage_name, stage, status=RunStatus.COMPLETED, reason=WAITING_REASON)
+                        self.runs[(issue_id, stage_name)] = run
+                    run.rerun_allowed = False
+                    continue
                 if issue_id not in active and len(active) >= limit:
                     continue
                 ready, host = self._host_for(issue_id, load)
@@ -1046,6 +1060,8 @@ class Supervisor:
                 run, "after_run", run.config.hooks.after_run, context, site, float(workflow.loop.hook_timeout_sec)
             )
         run.status, run.reason = RunStatus(snap.state), snap.reason
+        if run.status == RunStatus.COMPLETED:
+            self._completed_write(self.completed.record, run.issue_id, run.stage, run.config.when.state)
         failed = run.status == RunStatus.FAILED
         self.emit(self._finished_event(run, snap, level="error" if failed else "info"))
         if failed and cause not in NOT_RETRIED:
@@ -1162,6 +1178,14 @@ class Supervisor:
                 return
 
     # -- helpers -----------------------------------------------------------------------
+    def _completed_write(self, change: Callable[..., object], *args: Any) -> None:
+        """A change to the completed-work record; a failed write is said, never raised (the
+        record stays right in memory; only a restart could run the stage again)."""
+        try:
+            change(*args)
+        except OSError as exc:
+            self.log("error", f"cannot write {self.completed.path}: {describe_os_error(exc)}")
+
     def _runs_by_issue(self) -> dict[str, list[StageRun]]:
         """Runs grouped by issue in stage file order: one pass, not one scan per issue."""
         order = {name: index for index, name in enumerate(self.workflow.issue.stages)}
