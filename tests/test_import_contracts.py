@@ -51,6 +51,16 @@ def test_contracts_hold_on_the_package() -> None:
             "the engine's rooms never import the Supervisor that decides",
         ),
         (
+            "engine/views.py",
+            "import vik_tui.engine.supervisor",
+            "the engine's rooms never import the Supervisor that decides",
+        ),
+        (
+            "ui/screens/main.py",
+            "import vik_tui.engine.places.terminals",
+            "the UI reaches the engine only through the contract and ui.engine_api",
+        ),
+        (
             "engine/processes/proc.py",
             "import vik_tui.engine.service.paths",
             "processes are the floor of the engine: they import none of its rooms",

@@ -74,7 +74,7 @@ def _demo_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="with --headless: JSON Lines of engine events")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated agent speed multiplier (default 1.0)")
     parser.add_argument("--timeout", type=float, default=600.0, help="with --headless: give up after this many seconds")
-    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage completes or fails")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage fails")
     return parser
 
 
@@ -103,7 +103,7 @@ def _tui_parser() -> argparse.ArgumentParser:
     parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
     parser.add_argument("--version", action="version", version=f"vik-tui {__version__}")
     parser.add_argument("--no-watch", action="store_true", help="do not hot-reload workflow.yml and prompt files")
-    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage completes or fails")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage fails")
     return parser
 
 

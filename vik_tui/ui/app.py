@@ -36,11 +36,9 @@ from vik_tui.engine.engine_events import (
     RetryGivenUp,
     StageFinished,
 )
-from vik_tui.engine.service.state import AlreadyRunning
-from vik_tui.engine.service.stop_signals import TERMINAL_CLOSED, install_stop_signals
 from vik_tui.engine.view import RunStatus
 from vik_tui.ui.clock import Clock
-from vik_tui.ui.engine_api import Engine
+from vik_tui.ui.engine_api import TERMINAL_CLOSED, AlreadyRunning, Engine, install_stop_signals, local_engine
 from vik_tui.ui.event_lines import EventLines
 from vik_tui.ui.glyphs import Glyphs, default_glyphs
 from vik_tui.ui.heap import tune_collector
@@ -127,7 +125,7 @@ class VikApp(App[int]):
     async def on_mount(self) -> None:
         if self.load_history:
             try:  # reads session files: off the UI loop, before anything else uses the engine
-                await asyncio.to_thread(self.engine.load_history)
+                await self.engine.load_history()
             except Exception as exc:
                 self.notify(f"could not load earlier sessions: {exc}", severity="warning")
         if self.tune_gc:
@@ -453,8 +451,6 @@ class DiagnosticsApp(App[str]):
 
 def run_app(workflow_path: str | Path, watch: bool = True, bell: bool = True) -> int:
     """The `vik-tui [WORKFLOW]` entry point. Returns the process exit code."""
-    from vik_tui.engine.supervisor import Supervisor
-
     while True:
         result = load_workflow(workflow_path)
         if result.ok and result.workflow is not None:
@@ -464,7 +460,7 @@ def run_app(workflow_path: str | Path, watch: bool = True, bell: bool = True) ->
         if outcome != "recheck":
             return 1
     try:
-        supervisor = Supervisor(result.workflow, result.path, watch=watch)
+        supervisor = local_engine(result.workflow, result.path, watch=watch)
     except (OSError, ValueError) as exc:
         print(f"vik-tui: cannot set up the workflow: {exc}", file=sys.stderr)
         return 1

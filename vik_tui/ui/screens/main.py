@@ -18,13 +18,19 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vik_tui.agents.events import AgentEvent
-from vik_tui.engine.places.local import WorkspaceError
-from vik_tui.engine.places.terminals import open_in_tmux, run_attached
-from vik_tui.engine.places.workspace_tools import inside_tmux
-from vik_tui.engine.service.paths import UnsafeIssueId
-from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused
-from vik_tui.engine.view import EngineView, IntakeStatus, IssueView, RejectedView, RunStatus, RunView, SessionView
+from vik_tui.engine.view import (
+    EngineView,
+    IntakeStatus,
+    IssueView,
+    Refused,
+    RejectedView,
+    RunStatus,
+    RunView,
+    SessionView,
+    Terminal,
+)
 from vik_tui.ui.app import VikApp
+from vik_tui.ui.engine_api import inside_tmux, open_in_tmux, run_attached
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.widgets.event_log import EventLog
@@ -253,10 +259,9 @@ class MainScreen(Screen[None]):
         issue, _run, _session = self.target()
         if issue is None:
             return
-        try:
-            plan = self.vik.engine.shell_plan(issue.id)
-        except (WorkspaceError, UnsafeIssueId) as exc:
-            self.notify(str(exc), severity="warning")
+        plan = await self.vik.engine.shell_plan(issue.id)
+        if isinstance(plan, Refused):
+            self.notify(plan.reason, severity="warning")
             return
         if inside_tmux():
             ok, message = await asyncio.to_thread(open_in_tmux, plan)
@@ -276,10 +281,9 @@ class MainScreen(Screen[None]):
         issue, _run, _session = self.target()
         if issue is None:
             return
-        try:
-            where = f"on {issue.host}" if issue.host else str(self.vik.engine.workdir_of(issue.id))
-        except UnsafeIssueId as exc:  # the engine refuses to name a path for it
-            self.notify(str(exc), severity="error")
+        where = f"on {issue.host}" if issue.host else self.vik.engine.workspace_path(issue.id)
+        if isinstance(where, Refused):  # the engine refuses to name a path for it
+            self.notify(where.reason, severity="error")
             return
         from vik_tui.ui.screens.diff import DiffScreen  # screens opened on demand: not at start-up
 
@@ -358,14 +362,13 @@ class MainScreen(Screen[None]):
         issue, _run, session = self.target()
         if issue is None or session is None:
             return
-        try:
-            plan = self.vik.engine.takeover_plan(issue.id, session.session_uuid)
-        except TakeoverRefused as exc:
-            self.notify(str(exc), title="take over", severity="warning", timeout=8)
+        plan = await self.vik.engine.takeover_plan(issue.id, session.session_uuid)
+        if isinstance(plan, Refused):
+            self.notify(plan.reason, title="take over", severity="warning", timeout=8)
             return
         await self._run_takeover(plan)
 
-    async def _run_takeover(self, plan: TakeoverPlan) -> None:
+    async def _run_takeover(self, plan: Terminal) -> None:
         if inside_tmux():
             ok, message = await asyncio.to_thread(open_in_tmux, plan)
             self.notify(message, title="take over", severity="information" if ok else "error")
