@@ -43,7 +43,7 @@ from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
 from vik_tui.engine.stages import templates
 from vik_tui.engine.stages.attempt import Attempt, Attempts, Site, StorageError
 from vik_tui.engine.stages.replay import read_session_records
-from vik_tui.engine.stages.runs import StageRun, backoff_delay
+from vik_tui.engine.stages.runs import StageRun, backoff_delay, stages_of_another_state, waiting_text
 from vik_tui.engine.stages.session import (
     SessionSnapshot,
     StageSession,
@@ -107,6 +107,8 @@ class Supervisor:
         self.local = LocalPlace(self.layout)
         # which (issue, stage) completed for which state, kept across restarts (`completed`)
         self.completed = CompletedStore(self.layout.service_dir / COMPLETED_FILE)
+        # issue id -> "waiting for plan to finish": its new state's stages wait for the old state's
+        self.waiting: dict[str, str] = {}
         worker = workflow.worker
         # SSH workers: fixed for the supervisor's life (a reload that changes them applies after a restart)
         self.pool = (
@@ -213,7 +215,7 @@ class Supervisor:
         now = self._now()
         pins = self.pool.pins if self.pool is not None else {}
         by_issue = views.runs_by_issue(self.runs.values(), list(self.workflow.issue.stages))
-        issues = self._issue_views.build(self.listed, self.issues, by_issue, pins, now)
+        issues = self._issue_views.build(self.listed, self.issues, by_issue, pins, now, self.waiting)
         tokens, rate_limits = views.usage(self.runs.values())
         return EngineView(
             workflow=str(self.workflow_path),
@@ -580,6 +582,7 @@ class Supervisor:
                 continue
             active.add(due.issue_id)
             self._start_run(waiting, due.stage, config, attempt=due.attempt + 1, previous=due, host=host)
+        held: dict[str, str] = {}
         for issue_id in self.listed:
             issue = self.issues[issue_id]
             for stage_name, stage in self.workflow.issue.stages.items():
@@ -594,6 +597,10 @@ class Supervisor:
                         self.runs[(issue_id, stage_name)] = run
                     run.rerun_allowed = False
                     continue
+                busy = stages_of_another_state(self.runs.values(), issue_id, issue.state)
+                if busy:  # one state at a time per workspace
+                    held[issue_id] = waiting_text(busy)
+                    continue
                 if issue_id not in active and len(active) >= limit:
                     continue
                 ready, host = self._host_for(issue_id, load)
@@ -601,6 +608,10 @@ class Supervisor:
                     continue
                 active.add(issue_id)
                 self._start_run(issue, stage_name, stage, attempt=1, previous=run, host=host)
+        for issue_id, text in held.items():
+            if self.waiting.get(issue_id) != text:
+                self.log("info", f"{issue_id} is now {self.issues[issue_id].state}: {text}")
+        self.waiting = held
 
     def _start_run(
         self,

@@ -382,6 +382,8 @@ class StagePanes(Vertical):
             title = f"{one_line(str(issue.id or f'#{issue.index}'), 30)} · rejected"
         else:
             title = f"{one_line(issue.id, 30)} {one_line(issue.title, 80)} · {one_line(issue.state, 30)}"
+            if issue.waiting:
+                title += f" · {one_line(issue.waiting, 60)}"
         if title != self._title:
             self._title = title
             self.border_title = escape(title)
