@@ -449,8 +449,14 @@ class DiagnosticsApp(App[str]):
             self.exit("quit", return_code=1)
 
 
-def run_app(workflow_path: str | Path, watch: bool = True, bell: bool = True) -> int:
-    """The `vik-tui [WORKFLOW]` entry point. Returns the process exit code."""
+def run_app(
+    workflow_path: str | Path,
+    watch: bool = True,
+    bell: bool = True,
+    prepare: Callable[[Engine], None] | None = None,
+) -> int:
+    """The `vik-tui [WORKFLOW]` entry point. Returns the process exit code. `prepare` sees the
+    local engine before it runs (`cli` gives it the HTTP API; the UI knows nothing of that)."""
     while True:
         result = load_workflow(workflow_path)
         if result.ok and result.workflow is not None:
@@ -464,6 +470,8 @@ def run_app(workflow_path: str | Path, watch: bool = True, bell: bool = True) ->
     except (OSError, ValueError) as exc:
         print(f"vik-tui: cannot set up the workflow: {exc}", file=sys.stderr)
         return 1
+    if prepare is not None:
+        prepare(supervisor)
     app = VikApp(supervisor, bell=bell, warnings=result.warnings, tune_gc=True)
     app.run()
     return app.return_code if app.return_code is not None else 0
