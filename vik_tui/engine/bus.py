@@ -11,7 +11,6 @@ from collections.abc import Callable
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.service.logs import DailyLog, log_record
 
-
 INTAKE_HEARTBEAT_SEC = 3600.0
 
 
