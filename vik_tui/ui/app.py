@@ -410,7 +410,8 @@ class VikApp(App[int]):
                 continue
             if screen.check_action(key.action, ()) is not True:
                 continue
-            yield SystemCommand(key.label.capitalize(), key.help, _runner(screen, key.action))
+            title = key.palette_title or key.label.capitalize()
+            yield SystemCommand(title, key.help, _runner(screen, key.action))
 
 
 def plural(count: int, noun: str) -> str:

@@ -3,9 +3,9 @@
 `tmux split-window` starts its command with the tmux server's environment, not ours: an API
 key or `CODEX_HOME` set for vik-tui was lost in the pane. The plan's environment travels in a
 0600 file (not on a command line that `ps` shows), which this runner reads and removes first.
-A command that ends within `QUICK_EXIT_SEC` (a CLI refusing its arguments, a missing login)
+A command that fails within `QUICK_EXIT_SEC` (a CLI refusing its arguments, a missing login)
 would close its pane and take its error with it: the runner says how it ended and keeps the pane
-open until Enter.
+open until Enter. A clean exit (a shell left with `exit`) closes the pane as before.
 
     python -m vik_tui.engine.places.pane_runner SPEC_FILE
 """
@@ -52,10 +52,10 @@ def main(args: list[str]) -> int:
     try:
         code = subprocess.call(argv, cwd=spec["cwd"], env={str(k): str(v) for k, v in spec["env"].items()})
     except OSError as exc:
-        code, started = 127, time.monotonic()
+        code = 127
         print(f"vik-tui: cannot start {argv[0]}: {exc.strerror or exc}")
     elapsed = time.monotonic() - started
-    if elapsed < QUICK_EXIT_SEC or code == 127:
+    if code != 0 and elapsed < QUICK_EXIT_SEC:  # a failure at once: keep its words on screen
         print(f"\n[vik-tui] {what}: `{argv[0]}` {describe_exit(code)} after {elapsed:.1f}s; press Enter to close")
         with contextlib.suppress(EOFError):  # stdin closed: nothing to wait for
             input()

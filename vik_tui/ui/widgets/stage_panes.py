@@ -33,7 +33,7 @@ from vik_tui.engine.view import IssueView, RejectedView, RunStatus, SessionState
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.highlight import SessionHighlighter, theme_styles
 from vik_tui.ui.records import format_records, merge_replay
-from vik_tui.ui.text import countdown, human_count, mmss, one_line
+from vik_tui.ui.text import human_count, mmss, one_line, retry_due
 from vik_tui.ui.widgets.issue_table import rejected_key
 from vik_tui.ui.widgets.tab_row import Tab, TabRow
 
@@ -406,7 +406,8 @@ class StagePanes(Vertical):
         bits = [f"{escape(session.stage)} #{number}", f"[{STATE_STYLE.get(state, '$text-muted')}]{state}[/]"]
         run = issue.run_of(session.stage)
         if run and run.status == RunStatus.RETRY_WAIT and run.retry_in is not None:
-            bits.append(f"[$warning]{vik.glyphs.retry} retry in {countdown(run.retry_in)}[/]")
+            due = retry_due(run.retry_in)
+            bits.append(f"[$warning]{vik.glyphs.retry} retry {'in ' + due if due[0].isdigit() else due}[/]")
         if run and run.gave_up and session is run.session:
             bits.append(f"[$error]gave up after {run.attempt} attempt{'s' if run.attempt != 1 else ''}[/]")
         elapsed = vik.clock.seconds_since(session.started_at, session.ended_at) if session.started_at else None
