@@ -170,3 +170,15 @@ async def test_an_unreachable_host_raises_a_toast_and_shows_in_the_header() -> N
         await wait_on_screen(pilot, lambda: app._notifications, "the toast")
         (toast,) = list(app._notifications)
         assert toast.title == "host build-2 unreachable" and "refused" in toast.message
+
+
+async def test_the_attention_filter_with_nothing_to_show_says_it_is_on() -> None:
+    """Issue #17 item 8: `!` with nothing to show gave an empty list and no sign of the filter."""
+    app = app_for("retries")
+    async with app.run_test(size=(120, 32)) as pilot:
+        await wait_on_screen(pilot, lambda: rows(app), "the rows")
+        await pilot.press("exclamation_mark")
+        line = app.main.query_one("#backlog-line", Static)
+        await wait_on_screen(pilot, lambda: not rows(app) and "filter on" in str(line.render()), "the filter line")
+        assert line.display and "no issue needs attention" in str(line.render())
+        assert "! shows all" in str(line.render())
