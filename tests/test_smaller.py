@@ -31,3 +31,23 @@ def test_the_reader_wraps_long_lines_instead_of_cutting_them() -> None:
     assert all(len(line) <= 60 for line in wrapped)
     assert "".join(line.strip() for line in wrapped[1:]) == long.strip()  # nothing lost
     assert all(line.startswith("    ") for line in wrapped[1:])  # continued under its indentation
+
+
+def test_a_final_error_is_said_once_in_the_pane_body() -> None:
+    from scripted_engine import NOW
+
+    from vik_tui.agents import events as ev
+    from vik_tui.ui.clock import FrozenClock
+    from vik_tui.ui.glyphs import UNICODE
+    from vik_tui.ui.records import format_records
+
+    reason = "model refused: context window exceeded"
+    error = ev.Error(detail=reason, fatal=True)
+    outcome = ev.Outcome(state="failed", reason=reason, exit_code=1)
+    shown: set[str] = set()
+    lines = format_records([error], FrozenClock(NOW), UNICODE, errors_shown=shown)  # live: two batches
+    lines += format_records([outcome], FrozenClock(NOW), UNICODE, errors_shown=shown)
+    assert sum(reason in line for line in lines) == 1, lines
+    assert "failed · exit 1" in lines[-1]
+    other = format_records([ev.Outcome(state="failed", reason="stalled", exit_code=None)], FrozenClock(NOW), UNICODE)
+    assert "stalled" in other[-1]  # a reason no error line said stays on the outcome line

@@ -136,6 +136,7 @@ class SessionBuffer:
         self.lines: list[str] = []
         self.width = 0
         self.held: list[AgentEvent] = []  # live records while loading, or while not shown
+        self.errors_shown: set[str] = set()  # `format_records`: the outcome line does not repeat them
 
     def append(self, lines: list[str]) -> None:
         self.lines.extend(lines)
@@ -254,7 +255,9 @@ class StagePanes(Vertical):
                 if len(buffer.held) > REPLAY_LIMIT:  # cheaper to re-read the file when shown again
                     self._drop(buffer)
                 continue
-            lines = format_records(records, self.vik.clock, self.vik.glyphs, self._width())
+            lines = format_records(
+                records, self.vik.clock, self.vik.glyphs, self._width(), errors_shown=buffer.errors_shown
+            )
             if lines:
                 buffer.append(lines)
                 self.log_widget.write_lines(lines)
@@ -322,7 +325,9 @@ class StagePanes(Vertical):
         self._buffers.move_to_end(buffer.session_uuid)
         if buffer.state == "live" and buffer.held:
             held, buffer.held = buffer.held, []
-            buffer.append(format_records(held, self.vik.clock, self.vik.glyphs, buffer.width))
+            buffer.append(
+                format_records(held, self.vik.clock, self.vik.glyphs, buffer.width, errors_shown=buffer.errors_shown)
+            )
         log.refill(buffer.lines[-REPLAY_LIMIT:])
         if buffer.lines:
             log.scroll_end(animate=False, immediate=True, x_axis=False)
@@ -351,7 +356,8 @@ class StagePanes(Vertical):
 
         try:
             records = await engine.session_records(buffer.session_file, limit=REPLAY_LIMIT)
-            lines = await asyncio.to_thread(format_records, records, clock, glyphs, width)
+            shown = buffer.errors_shown
+            lines = await asyncio.to_thread(format_records, records, clock, glyphs, width, False, shown)
         except Exception as exc:  # an unreadable file must not take the screen down
             records, lines = [], [f"{clock.hhmmss(None)}  [error] cannot replay the session: {exc}"]
         if self._buffers.get(buffer.session_uuid) is not buffer:
@@ -359,7 +365,7 @@ class StagePanes(Vertical):
         # live records not flushed yet may already be in the file as well: merge them too
         extra = merge_replay(records, buffer.held + vik.take_pending(buffer.session_file))
         buffer.held = []
-        lines += format_records(extra, clock, glyphs, width)
+        lines += format_records(extra, clock, glyphs, width, errors_shown=buffer.errors_shown)
         buffer.lines = lines
         buffer.state = "live"
         if buffer.session_uuid == self._active and self.log_widget.shows == self._active:
