@@ -83,7 +83,7 @@ async def test_issue_outcome_is_the_outcome_object(project: Project, tmp_path: P
     project.set_issues([{"id": "A-1", "title": "one", "state": "todo"}])
     wf = base_workflow(project)
     wf["issue"]["stages"]["plan"]["hooks"] = {
-        "after_run": f"echo '{{{{ issue.outcome }}}} {{{{ issue.outcome.state }}}} {{{{ issue.outcome.exit_code }}}}'"
+        "after_run": f"echo '{{{{ issue.outcome.state }}}} {{{{ issue.outcome.exit_code }}}}'"
         f" {{{{ issue.outcome.reason | shquote }}}} {{{{ issue.outcome.attempt }}}} > {out}"
     }
     workflow = project.write(wf)
@@ -92,7 +92,7 @@ async def test_issue_outcome_is_the_outcome_object(project: Project, tmp_path: P
     hook = await h.wait_event(ee.HookFinished, 60, hook="after_run")
     assert hook.ok, hook
     await h.finish(60)
-    assert out.read_text() == "completed completed 0 completed 1\n"
+    assert out.read_text() == "completed 0 completed 1\n"
 
 
 def test_comparing_issue_outcome_as_a_string_is_named(project: Project) -> None:

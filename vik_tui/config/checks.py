@@ -346,8 +346,8 @@ class Checker:
                     Severity.WARNING,
                     pointer,
                     "outcome_object",
-                    "`issue.outcome` is the outcome object (`state`, `reason`, `exit_code`, ...): compare"
-                    " or filter `issue.outcome.state`; `{{ issue.outcome }}` alone still prints the state",
+                    "`issue.outcome` is the outcome object (`state`, `reason`, `exit_code`, ...), no longer"
+                    " the state string: write `issue.outcome.state`",
                     line=self.lines.line_in_value(pointer, compared),
                 )
             if problem is not None:

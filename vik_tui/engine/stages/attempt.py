@@ -269,7 +269,7 @@ class Attempt:
         if self.snap.stop_cause in (StopCause.CANCEL, StopCause.SHUTDOWN) or not self.config.hooks.after_run:
             return
         context = self._context()
-        context["issue"]["outcome"] = TemplateOutcome.of(self.snap)
+        context["issue"]["outcome"] = TemplateOutcome.of(self.snap).as_context()
         await self._hook("after_run", self.config.hooks.after_run, context, float(self.workflow.loop.hook_timeout_sec))
 
     def end(self, state: SessionState, reason: str) -> None:

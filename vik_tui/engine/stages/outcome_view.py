@@ -1,11 +1,10 @@
 """`issue.outcome` in an `after_run` template: the session's outcome as an object.
 
 It was the bare state string, so `{{ issue.outcome.state }}` passed doctor and failed every
-`after_run`. Now it has the fields a hook wants (`state`, `reason`, `exit_code`, `signal`,
-`tokens`, `attempt`, `session_file`), and printing it still gives the state, so
-`{{ issue.outcome }}` in a commit message reads as before. A comparison with a string
-(`issue.outcome == "completed"`) cannot keep working on an object: doctor names it
-(`config/jinja.outcome_compared`).
+`after_run`. Now it is a map with the fields a hook wants (`state`, `reason`, `exit_code`,
+`signal`, `tokens`, `attempt`, `session_file`). Templates get plain values, as vik's do
+(`config/jinja`), so no object can print as the old string: doctor names every use of the old
+form (`config/jinja.outcome_compared`).
 """
 
 from __future__ import annotations
@@ -28,6 +27,18 @@ class TemplateOutcome:
 
     def __str__(self) -> str:
         return self.state
+
+    def as_context(self) -> dict[str, object]:
+        """The plain map templates see as `issue.outcome`."""
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "exit_code": self.exit_code,
+            "signal": self.signal,
+            "tokens": dict(self.tokens),
+            "attempt": self.attempt,
+            "session_file": self.session_file,
+        }
 
     @classmethod
     def of(cls, snap: SessionSnapshot) -> TemplateOutcome:
