@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from conftest import Project, base_workflow
 from engine_helpers import Harness
 from test_doctor import doctor, doctor_json
@@ -95,9 +96,12 @@ async def test_issue_outcome_is_the_outcome_object(project: Project, tmp_path: P
     assert out.read_text() == "completed 0 completed 1\n"
 
 
-def test_comparing_issue_outcome_as_a_string_is_named(project: Project) -> None:
+@pytest.mark.parametrize(
+    "hook", ['{% if issue.outcome == "completed" %}git push{% endif %}', "git commit -m {{ issue.outcome | shquote }}"]
+)
+def test_the_old_string_form_of_issue_outcome_is_named(project: Project, hook: str) -> None:
     wf = base_workflow(project)
-    wf["issue"]["stages"]["plan"]["hooks"] = {"after_run": '{% if issue.outcome == "completed" %}git push{% endif %}'}
+    wf["issue"]["stages"]["plan"]["hooks"] = {"after_run": hook}
     code, data = doctor_json(str(project.write(wf)))
     assert code == 0 and data["errors"] == []
     (warning,) = data["warnings"]
