@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vik_tui.engine.stages.session import SessionSnapshot
+from vik_tui.engine.stages.session import SessionFacts
 
 
 @dataclass(frozen=True)
@@ -41,7 +41,7 @@ class TemplateOutcome:
         }
 
     @classmethod
-    def of(cls, snap: SessionSnapshot) -> TemplateOutcome:
+    def of(cls, snap: SessionFacts) -> TemplateOutcome:
         return cls(
             state=str(snap.state),
             reason=snap.reason or "",
