@@ -56,6 +56,12 @@ def records(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def notices(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Our own notices in a session file: `unknown` records whose `event_type` is ours (so a
+    reader built on vik's vocabulary does not take them for the session's failure)."""
+    return [r for r in found if r["kind"] == "unknown" and str(r.get("event_type", "")).startswith("vik_tui.")]
+
+
 def last_outcome(path: Path) -> dict[str, Any]:
     """The outcome the final record carries (its `outcome` object; older files: the record)."""
     found = records(path)
