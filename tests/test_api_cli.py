@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import signal
 import socket
 import stat
@@ -23,8 +24,19 @@ from vik_tui.api.endpoint import short_path
 VIK = [sys.executable, "-m", "vik_tui"]
 
 
-def vik(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*VIK, *args], capture_output=True, text=True, timeout=timeout)
+def vik(*args: str, timeout: float = 90, terminal: bool = False) -> subprocess.CompletedProcess[str]:
+    """vik-tui as a subprocess; `terminal` gives it a pseudo-terminal for stdin and stdout (the
+    UI refuses to start without one), stderr still captured."""
+    if not terminal:
+        return subprocess.run([*VIK, *args], capture_output=True, text=True, timeout=timeout)
+    leader, follower = pty.openpty()
+    try:
+        return subprocess.run(
+            [*VIK, *args], stdin=follower, stdout=follower, stderr=subprocess.PIPE, text=True, timeout=timeout
+        )
+    finally:
+        os.close(follower)
+        os.close(leader)
 
 
 def service_dir(project: Project) -> Path:
@@ -68,7 +80,7 @@ def test_a_port_in_use_or_a_remote_address_is_one_line_and_exit_1(project: Proje
     path = project.write(base_workflow(project))
     with busy_port() as port:
         for command in (["run"], ["run", "-d"], []):
-            out = vik(*command, "--port", str(port), str(path))
+            out = vik(*command, "--port", str(port), str(path), terminal=not command)
             verb = " ".join(["vik-tui", *command]) if command else "vik-tui"
             assert out.returncode == 1, out
             assert out.stderr == f"{verb}: cannot listen on 127.0.0.1:{port}: the port is already in use\n"

@@ -205,13 +205,22 @@ AFTER_CREATE = (
 )
 
 
-def run_workflow(work: Path) -> dict[str, Any]:
+# Templates that use a filter the engine lacks: our doctor refuses the workflow that holds one
+# (vik's doctor does not read templates; vik fails the stage when it renders), so they run in a
+# workflow of their own and the main run is not refused with them.
+UNKNOWN_FILTER_TEMPLATES = frozenset({"tojson", "urlencode"})
+REFUSED = "<refused before any stage ran>"
+
+
+def run_workflow(work: Path, templates: Iterable[str] | None = None, streams: bool = True) -> dict[str, Any]:
     """One workflow whose single issue matches a stage per template and per stream."""
     corpus = template_corpus()
+    wanted = set(corpus["templates"]) - UNKNOWN_FILTER_TEMPLATES if templates is None else set(templates)
     stages: dict[str, Any] = {}
     for name, template in corpus["templates"].items():
-        stages[f"tpl-{name}"] = {"when": {"state": "todo"}, "agent": "codex", "prompt": template}
-    for runtime, name in stream_cases():
+        if name in wanted:
+            stages[f"tpl-{name}"] = {"when": {"state": "todo"}, "agent": "codex", "prompt": template}
+    for runtime, name in stream_cases() if streams else []:
         agent = "claude" if runtime == "claude_code" else "codex"
         prompt = f"FIXTURE:{{{{ workflow_dir }}}}/streams/{runtime}/{name}.jsonl"
         stages[f"stream-{runtime}-{name}"] = {"when": {"state": "todo"}, "agent": agent, "prompt": prompt}
@@ -227,6 +236,25 @@ def run_workflow(work: Path) -> dict[str, Any]:
     }
 
 
+def collect_unknown_filters(tool: list[str], work: Path, env: dict[str, str]) -> Observed:
+    """The templates with a filter the engine lacks: what each rendered, or that nothing ran."""
+    root = work / "run-unknown-filters"
+    root.mkdir()
+    (root / "issues.json").write_text(json.dumps([template_corpus()["issue"]]))
+    workflow = run_workflow(work, templates=UNKNOWN_FILTER_TEMPLATES, streams=False)
+    (root / "workflow.yml").write_text(yaml.safe_dump(workflow, sort_keys=False, allow_unicode=True))
+    run([*tool, "run", str(root / "workflow.yml")], root, env, timeout=RUN_TIMEOUT_SEC)
+    homes = list((root / "ws" / "workflows").glob("*"))
+    observed: Observed = {}
+    for name in sorted(UNKNOWN_FILTER_TEMPLATES):
+        if len(homes) != 1:
+            observed[f"template/{name}/rendered"] = REFUSED
+            continue
+        messages = [r.get("text") for r in _session(homes[0], f"tpl-{name}") if r.get("kind") == "message"]
+        observed[f"template/{name}/rendered"] = messages[-1] if messages else "<render error>"
+    return observed
+
+
 def collect_run(tool: list[str], work: Path, env: dict[str, str]) -> Observed:
     root = work / "run"
     root.mkdir()
@@ -234,7 +262,7 @@ def collect_run(tool: list[str], work: Path, env: dict[str, str]) -> Observed:
     (root / "issues.json").write_text(json.dumps([template_corpus()["issue"]]))
     (root / "workflow.yml").write_text(yaml.safe_dump(run_workflow(work), sort_keys=False, allow_unicode=True))
     ran = run([*tool, "run", str(root / "workflow.yml")], root, env, timeout=RUN_TIMEOUT_SEC)
-    observed: Observed = {"run/corpus-workflow/exit": ran.code}
+    observed: Observed = {"run/corpus-workflow/exit": ran.code, **collect_unknown_filters(tool, work, env)}
     homes = list((root / "ws" / "workflows").glob("*"))
     if len(homes) != 1:  # refused to run: every behaviour below is missing, which is a difference
         return observed
@@ -242,7 +270,7 @@ def collect_run(tool: list[str], work: Path, env: dict[str, str]) -> Observed:
     after_create = home / "issues" / ISSUE_ID / "after_create.out"
     observed["hooks/after_create-guarded-stage/output"] = after_create.read_text() if after_create.is_file() else None
     states = _vik_log_states(home / "logs")
-    for name in template_corpus()["templates"]:
+    for name in set(template_corpus()["templates"]) - UNKNOWN_FILTER_TEMPLATES:
         records = _session(home, f"tpl-{name}")
         messages = [r.get("text") for r in records if r.get("kind") == "message"]
         observed[f"template/{name}/rendered"] = messages[-1] if messages else "<render error>"
