@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from vik_tui.agents.events import AgentEvent
 from vik_tui.engine.engine_events import Listener
@@ -34,3 +34,18 @@ class Engine(Protocol):
     def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan: ...
     def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]: ...
     def load_history(self) -> int: ...
+
+
+@runtime_checkable
+class Attached(Protocol):
+    """An Engine whose supervisor runs in another process (`vik-tui attach`): `stop()` only
+    detaches, the header shows `attachment()`, and the supervisor is stopped only by
+    `stop_supervisor()` (a separate, confirmed command). Shell and take-over plans come from the
+    supervisor; one that cannot run here (`runs_here`) is shown as a command to run there."""
+
+    on_change: Callable[[], None] | None
+
+    def attachment(self) -> str: ...
+    def stop_supervisor(self) -> None: ...
+    async def remote_plan(self, issue_id: str, session_uuid: str | None) -> Terminal: ...
+    def runs_here(self, plan: Terminal) -> bool: ...

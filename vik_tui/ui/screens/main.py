@@ -8,6 +8,7 @@ it reads is the view contract of docs/architecture.md §6.
 from __future__ import annotations
 
 import asyncio
+import shlex
 from typing import ClassVar
 
 from textual import getters, on
@@ -18,13 +19,14 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vik_tui.agents.events import AgentEvent
-from vik_tui.engine.places.local import WorkspaceError
+from vik_tui.engine.places.local import Terminal, WorkspaceError
 from vik_tui.engine.places.terminals import open_in_tmux, run_attached
 from vik_tui.engine.places.workspace_tools import inside_tmux
 from vik_tui.engine.service.paths import UnsafeIssueId
 from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused
 from vik_tui.engine.view import EngineView, IntakeStatus, IssueView, RejectedView, RunStatus, RunView, SessionView
 from vik_tui.ui.app import VikApp
+from vik_tui.ui.engine_api import Attached
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.widgets.event_log import EventLog
@@ -44,6 +46,7 @@ ENGINE_ACTIONS = (
     "poll_now",
     "read",
     "take_over",
+    "stop_supervisor",
 )
 
 
@@ -117,7 +120,7 @@ class MainScreen(Screen[None]):
         vik = self.vik
         table = self.table
         if full:
-            self.query_one(StatusLine).show(snap, vik.glyphs, stopping=vik.quitting, rate=vik.throughput.rate())
+            self.query_one(StatusLine).show(snap, vik.glyphs, note=vik.header_note(), rate=vik.throughput.rate())
             hidden = table.show(
                 snap,
                 self.needle,
@@ -201,6 +204,8 @@ class MainScreen(Screen[None]):
             return not isinstance(self.focused, Input)
         if action not in ENGINE_ACTIONS:
             return True
+        if action == "stop_supervisor":  # attached only: in-process, q is the one way out
+            return (True if not self.vik.quitting else None) if self.vik.attached else False
         issue, run, session = self.target()
         paused = self.snap is not None and self.snap.intake.paused
         intake_status = self.snap.intake.status if self.snap else None
@@ -252,6 +257,14 @@ class MainScreen(Screen[None]):
     async def action_shell(self) -> None:
         issue, _run, _session = self.target()
         if issue is None:
+            return
+        if isinstance(engine := self.vik.engine, Attached):
+            try:
+                remote = await engine.remote_plan(issue.id, None)
+            except (WorkspaceError, UnsafeIssueId) as exc:
+                self.notify(str(exc), severity="warning")
+                return
+            await self._run_plan(remote, "shell", engine.runs_here(remote))
             return
         try:
             plan = self.vik.engine.shell_plan(issue.id)
@@ -358,17 +371,34 @@ class MainScreen(Screen[None]):
         issue, _run, session = self.target()
         if issue is None or session is None:
             return
+        engine = self.vik.engine
         try:
-            plan = self.vik.engine.takeover_plan(issue.id, session.session_uuid)
-        except TakeoverRefused as exc:
+            if isinstance(engine, Attached):
+                remote = await engine.remote_plan(issue.id, session.session_uuid)
+                await self._run_plan(remote, "take over", engine.runs_here(remote))
+                return
+            plan = engine.takeover_plan(issue.id, session.session_uuid)
+        except (TakeoverRefused, WorkspaceError) as exc:
             self.notify(str(exc), title="take over", severity="warning", timeout=8)
             return
         await self._run_takeover(plan)
 
-    async def _run_takeover(self, plan: TakeoverPlan) -> None:
+    async def _run_plan(self, plan: Terminal, title: str, here: bool) -> None:
+        """Attached: run the supervisor's plan here when it can run here, else show it."""
+        if here:
+            await self._run_takeover(plan, title)
+            return
+        from vik_tui.ui.screens.command import CommandScreen
+
+        self.app.push_screen(CommandScreen(title, f"cd {shlex.quote(str(plan.cwd))} && {plan.command_line}"))
+
+    def action_stop_supervisor(self) -> None:
+        self.vik.stop_supervisor()
+
+    async def _run_takeover(self, plan: TakeoverPlan, title: str = "take over") -> None:
         if inside_tmux():
             ok, message = await asyncio.to_thread(open_in_tmux, plan)
-            self.notify(message, title="take over", severity="information" if ok else "error")
+            self.notify(message, title=title, severity="information" if ok else "error")
             return
         try:
             with self.app.suspend():
@@ -376,7 +406,7 @@ class MainScreen(Screen[None]):
         except SuspendNotSupported:
             self.notify(
                 f"cannot suspend this terminal; run it yourself: cd {plan.cwd} && {plan.command_line}",
-                title="take over",
+                title=title,
                 timeout=15,
             )
 

@@ -94,10 +94,11 @@ class StatusLine(Static):
         super().__init__("", markup=True, **kwargs)
         self._last = ""
 
-    def show(self, snapshot: EngineView, glyphs: Glyphs, stopping: bool = False, rate: float | None = None) -> None:
+    def show(self, snapshot: EngineView, glyphs: Glyphs, note: str | None = None, rate: float | None = None) -> None:
         text = render_status(snapshot, glyphs, rate)
-        if stopping:
-            text += "   [$warning b]stopping agents…[/]"
+        if note:  # `stopping agents…`, or an attached UI's connection (`attached to pid 4242`)
+            style = "$warning b" if ("gone" in note or "stopping" in note or "…" in note) else "$accent b"
+            text += f"   [{style}]{escape(note)}[/]"
         if text != self._last:
             self._last = text
             self.update(text, layout=False)  # fixed height (tcss): a layout pass per second costs ~80 ms

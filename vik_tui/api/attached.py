@@ -1,0 +1,428 @@
+"""`AttachedEngine`: the UI's `Engine` over a running supervisor's HTTP API. Never a second engine.
+
+It keeps a mirror of the supervisor's view (fetched on attach, refetched after events that
+change it: one fetch in flight, at most one per MIN_REFETCH_SEC), republishes the event stream
+to the app's listeners exactly as `Supervisor.emit` does, and serves the panes' replays from the
+session-records route. When the supervisor restarts or goes away it says so (`attachment()`)
+and reconnects by itself; `Last-Event-ID` makes the stream resume after the last event it
+published, so none is lost or shown twice. `stop()` only detaches: the agents keep running.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import aiohttp
+import orjson
+
+from vik_tui.agents.events import AgentEvent
+from vik_tui.api.decode import WireError, decode_event, decode_records, decode_view
+from vik_tui.api.sse import read_events
+from vik_tui.api.target import ApiTarget
+from vik_tui.engine import engine_events as ee
+from vik_tui.engine.places.local import Terminal, WorkspaceError
+from vik_tui.engine.service.paths import unsafe_id_reason
+from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused
+from vik_tui.engine.view import EngineView, IntakeView
+
+MIN_REFETCH_SEC = 0.2  # the view is refetched at most 5×/s (the table repaints at most 4×/s)
+STREAM_REFETCH_SEC = 2.0  # while only agent output flows: tokens and counts, every 2 s
+RECONNECT_FIRST_SEC = 0.1
+RECONNECT_MAX_SEC = 2.0
+REQUEST_TIMEOUT_SEC = 30.0
+RECORDS_PAGE = 2000  # records asked for per request when paging a session file
+GAP_EVENT = "gap"  # the server's first event when the asked id fell out of its ring
+
+
+class AttachRefused(OSError):
+    """The first attach failed (wrong address, no supervisor there, a refused token): the app
+    exits with this message instead of retrying for ever."""
+
+
+class ApiError(Exception):
+    """The supervisor answered with an error envelope; the message is its message."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class AttachedEngine:
+    """An `Engine` (ui/engine_api.py) whose supervisor runs in another process."""
+
+    def __init__(self, target: ApiTarget, workflow_path: Path | None = None) -> None:
+        self.target = target
+        self.workflow_path = workflow_path or target.workflow_path or Path(target.describe)
+        self.before_first_dispatch: Callable[[], Awaitable[None]] | None = None  # never dispatches
+        self.on_change: Callable[[], None] | None = None  # the app repaints when the mirror moved
+        self.supervisor_pid: int | None = None
+        self.connected = False
+        self.ever_connected = False
+        self.last_event_id: int | None = None
+        self.root: Path | None = None  # the supervisor's workflow root (its own machine's path)
+        self._listeners: list[ee.Listener] = []
+        self._view = EngineView(workflow=str(self.workflow_path), name=self.workflow_path.name)
+        self._view_at = time.monotonic()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread: int | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._stopped = asyncio.Event()
+        self._response: aiohttp.ClientResponse | None = None
+        self._want_view = asyncio.Event()
+        self._stream_dirty_since: float | None = None
+        self._stopping_supervisor = False
+        self._gone_reason: str | None = None
+
+    # -- the Engine protocol -----------------------------------------------------------------
+    def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def _publish(self, event: ee.EngineEvent) -> None:
+        """As `Supervisor.emit`: a listener that raises is detached, and the others told."""
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception as exc:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+                note = ee.Log(level="error", message=f"a subscriber failed and was detached: {exc}")
+                for other in list(self._listeners):
+                    with contextlib.suppress(Exception):
+                        other(note)
+
+    async def run(self) -> int:
+        """Stay attached until `stop()` (detach) or the supervisor stopped on our request."""
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._session = aiohttp.ClientSession(
+            connector=self.target.connector(),
+            headers=self.target.headers(),
+            timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10),
+        )
+        refetcher = asyncio.ensure_future(self._refetch_loop())
+        delay = RECONNECT_FIRST_SEC
+        try:
+            while not self._stopped.is_set():
+                try:
+                    await self._attach_once()
+                    delay = RECONNECT_FIRST_SEC
+                except ApiError as exc:
+                    if exc.status == 401:
+                        raise AttachRefused(
+                            f"the supervisor at {self.target.describe} refused the token: {exc}"
+                        ) from None
+                    if not self.ever_connected:
+                        raise AttachRefused(f"{self.target.describe}: {exc}") from None
+                    self._gone(str(exc))
+                except (aiohttp.ClientError, OSError, WireError, TimeoutError) as exc:
+                    if not self.ever_connected:  # a wrong address or a dead socket: say so, do not spin
+                        raise AttachRefused(f"cannot attach to {self.target.describe}: {_reason(exc)}") from None
+                    self._gone(_reason(exc))
+                if self._stopped.is_set() or self._stopping_supervisor:
+                    break
+                self._gone(self._gone_reason or "the event stream ended")
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopped.wait(), delay)
+                delay = min(RECONNECT_MAX_SEC, delay * 2)
+        finally:
+            self.connected = False
+            refetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refetcher
+            await self._session.close()
+        return 0
+
+    def cancel(self, issue_id: str, stage: str) -> str:
+        body = {"stage": stage}
+        self._command(f"/issues/{_seg(issue_id)}/cancel", body)
+        return f"cancel sent to the supervisor (pid {self.supervisor_pid})"
+
+    def retry(self, issue_id: str, stage: str) -> str:
+        self._command(f"/issues/{_seg(issue_id)}/stages/{_seg(stage)}/retry", None)
+        return f"retry sent to the supervisor (pid {self.supervisor_pid})"
+
+    def poll_now(self) -> None:
+        self._command("/refresh", None)
+
+    def pause(self) -> None:
+        self._command("/intake/pause", None)
+
+    def resume(self) -> None:
+        self._command("/intake/resume", None)
+
+    def stop(self, reason: str = "detached") -> None:
+        """Detach: the supervisor and its agents go on."""
+        self._stopped.set()
+        if self._response is not None:
+            self._response.close()
+
+    def snapshot(self) -> EngineView:
+        """The mirror, its countdowns moved on by the time since it was fetched."""
+        view, elapsed = self._view, time.monotonic() - self._view_at
+        if elapsed < 0.05 or not (view.intake.next_poll_in is not None or view.retries):
+            return view
+        intake = view.intake
+        if intake.next_poll_in is not None:
+            intake = dataclasses.replace(intake, next_poll_in=max(0.0, intake.next_poll_in - elapsed))
+        retries = tuple(dataclasses.replace(r, due_in=max(0.0, r.due_in - elapsed)) for r in view.retries)
+        return _with(view, intake, retries)
+
+    def workdir_of(self, issue_id: str) -> Path:
+        reason = unsafe_id_reason(issue_id)
+        if reason is not None:
+            from vik_tui.engine.service.paths import UnsafeIssueId
+
+            raise UnsafeIssueId(f"issue id {issue_id!r}: {reason}")
+        root = self.root or Path("?")
+        return root / "issues" / issue_id
+
+    def shell_plan(self, issue_id: str) -> Terminal:
+        raise WorkspaceError("attached: the shell's plan comes from the supervisor (remote_plan)")
+
+    async def workspace_diff(self, issue_id: str) -> str:
+        try:
+            body = await self._get(f"/issues/{_seg(issue_id)}/diff")
+        except ApiError as exc:
+            return f"({exc})"
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return f"(the supervisor cannot be reached: {_reason(exc)})"
+        if isinstance(body, dict):
+            return str(body.get("diff", ""))
+        return str(body)
+
+    def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
+        raise TakeoverRefused("attached: the take-over plan comes from the supervisor (remote_plan)")
+
+    def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
+        """From a worker thread (the panes replay off the UI loop): the records route, paged."""
+        loop = self._loop
+        if loop is None or threading.get_ident() == self._loop_thread:
+            return []  # never block the UI loop
+        future = asyncio.run_coroutine_threadsafe(self._records(session_file, limit), loop)
+        return future.result(timeout=REQUEST_TIMEOUT_SEC * 2)
+
+    def load_history(self) -> int:
+        return 0  # the supervisor has loaded it; its view carries it
+
+    # -- attached-only (ui/engine_api.Attached) ------------------------------------------------
+    def attachment(self) -> str:
+        """The header's words for the connection."""
+        if self.connected:
+            return f"attached to pid {self.supervisor_pid}"
+        if self._stopping_supervisor:
+            return "supervisor stopping…"
+        if not self.ever_connected:
+            return f"attaching to {self.target.describe}…"
+        return "supervisor gone — reconnecting…"
+
+    def stop_supervisor(self) -> None:
+        """Ask the supervisor to stop its agents cleanly and exit; `run()` returns once it has."""
+        self._stopping_supervisor = True
+        self._command("/stop", {"confirm": True})
+
+    async def remote_plan(self, issue_id: str, session_uuid: str | None) -> Terminal:
+        """The shell (`session_uuid` None) or take-over command, as the supervisor plans it.
+        Raises WorkspaceError / TakeoverRefused with the supervisor's reason."""
+        route = f"/issues/{_seg(issue_id)}/shell"
+        if session_uuid is not None:
+            route = f"/issues/{_seg(issue_id)}/sessions/{_seg(session_uuid)}/takeover"
+        try:
+            body = await self._get(route)
+        except ApiError as exc:
+            raise (WorkspaceError if session_uuid is None else TakeoverRefused)(str(exc)) from None
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            raise WorkspaceError(f"the supervisor cannot be reached: {_reason(exc)}") from None
+        if not isinstance(body, dict) or not isinstance(body.get("argv"), list):
+            raise WorkspaceError("the supervisor's plan cannot be read")
+        return Terminal(
+            argv=tuple(str(a) for a in body["argv"]), cwd=Path(str(body.get("cwd", ""))), what=str(body.get("what", ""))
+        )
+
+    def runs_here(self, plan: Terminal) -> bool:
+        """A plan can run on this machine when the supervisor is here and its directory exists."""
+        return self.target.on_this_machine and plan.cwd.is_dir()
+
+    # -- connection ----------------------------------------------------------------------------
+    async def _attach_once(self) -> None:
+        """Learn who runs, mirror the view, then publish the stream until it ends."""
+        state = await self._get("/state")
+        pid = state.get("pid") if isinstance(state, dict) else None
+        if isinstance(pid, int) and pid != self.supervisor_pid:
+            if self.supervisor_pid is not None:
+                self.last_event_id = 0  # a new supervisor: its whole ring is news
+            self.supervisor_pid = pid
+        root = state.get("workspace_root") if isinstance(state, dict) else None
+        if isinstance(root, str):
+            self.root = Path(root)
+        await self._fetch_view()
+        assert self._session is not None
+        headers = {"Accept": "text/event-stream"}
+        if self.last_event_id is not None:
+            headers["Last-Event-ID"] = str(self.last_event_id)
+        async with self._session.get(self.target.url("/events"), headers=headers) as response:
+            if response.status != 200:
+                raise await _api_error(response)
+            self._response = response
+            self.connected = self.ever_connected = True
+            self._gone_reason = None
+            self._changed()
+            try:
+                async for sse in read_events(response.content):
+                    if sse.id is not None:
+                        if self.last_event_id is not None and sse.id <= self.last_event_id:
+                            continue  # already published (a replay that overlaps)
+                        self.last_event_id = sse.id
+                    self._on_stream_event(sse.event, sse.data)
+            finally:
+                self._response = None
+
+    def _on_stream_event(self, name: str, data: str) -> None:
+        if name == GAP_EVENT:
+            self._publish(ee.Log(level="warning", message="events were missed while detached; the view was refetched"))
+            self._want_view.set()
+            return
+        event = decode_event(name, data)
+        if event is None:
+            return
+        if isinstance(event, ee.SupervisorStarted):
+            self.supervisor_pid = event.pid
+            self.root = Path(event.root)
+        if isinstance(event, ee.AgentEvents):
+            if self._stream_dirty_since is None:
+                self._stream_dirty_since = time.monotonic()
+        else:
+            self._want_view.set()
+        self._publish(event)
+
+    def _gone(self, reason: str) -> None:
+        was = self.connected
+        self.connected = False
+        self._gone_reason = reason
+        if was:
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
+
+    # -- the mirror ------------------------------------------------------------------------------
+    async def _refetch_loop(self) -> None:
+        """One view fetch at a time, at most one per MIN_REFETCH_SEC; agent output alone asks
+        for one every STREAM_REFETCH_SEC (for token counts)."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._want_view.wait(), STREAM_REFETCH_SEC / 4)
+            dirty = self._stream_dirty_since
+            due = self._want_view.is_set() or (dirty is not None and time.monotonic() - dirty >= STREAM_REFETCH_SEC)
+            if not due or not self.connected:
+                continue
+            self._want_view.clear()
+            self._stream_dirty_since = None
+            with contextlib.suppress(aiohttp.ClientError, OSError, WireError, ApiError, TimeoutError):
+                await self._fetch_view()
+            await asyncio.sleep(MIN_REFETCH_SEC)
+
+    async def _fetch_view(self) -> None:
+        assert self._session is not None
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SEC)
+        async with self._session.get(self.target.url("/view"), timeout=timeout) as response:
+            if response.status != 200:
+                raise await _api_error(response)
+            body = await response.read()
+        view = await asyncio.to_thread(decode_view, body) if len(body) > 256 * 1024 else decode_view(body)
+        self._view, self._view_at = view, time.monotonic()
+        self._changed()
+
+    # -- requests --------------------------------------------------------------------------------
+    async def _get(self, route: str, params: dict[str, str] | None = None) -> Any:
+        assert self._session is not None
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SEC)
+        async with self._session.get(self.target.url(route), params=params, timeout=timeout) as response:
+            if response.status != 200:
+                raise await _api_error(response)
+            return orjson.loads(await response.read())
+
+    async def _post(self, route: str, body: dict[str, Any] | None) -> Any:
+        assert self._session is not None
+        timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SEC)
+        data = orjson.dumps(body) if body is not None else b"{}"
+        headers = {"Content-Type": "application/json"}
+        async with self._session.post(self.target.url(route), data=data, headers=headers, timeout=timeout) as response:
+            if response.status not in (200, 202):
+                raise await _api_error(response)
+            return orjson.loads(await response.read() or b"null")
+
+    def _command(self, route: str, body: dict[str, Any] | None) -> None:
+        """Send a command without holding up the key that asked; a refusal goes to the log pane."""
+        if self._loop is None or self._session is None:
+            self._publish(ee.Log(level="error", message=f"not attached: {route} was not sent"))
+            return
+
+        async def send() -> None:
+            try:
+                await self._post(route, body)
+            except ApiError as exc:
+                self._publish(ee.Log(level="warning", message=f"the supervisor refused {route}: {exc}"))
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                if not self._stopping_supervisor:
+                    self._publish(ee.Log(level="error", message=f"{route} was not sent: {_reason(exc)}"))
+            self._want_view.set()
+
+        self._loop.create_task(send())
+
+    async def _records(self, session_file: str, limit: int | None) -> list[AgentEvent]:
+        """A session file's records through the API, paged from the start; only the last
+        `limit` are kept (the pane's bound), so a long session costs time, not memory."""
+        path = Path(session_file)
+        route = f"/sessions/{_seg(path.parent.name)}/{_seg(path.name)}/records"
+        kept: deque[AgentEvent] = deque(maxlen=limit) if limit is not None else deque()
+        offset = 0
+        while True:
+            page = await self._get(route, {"offset": str(offset), "limit": str(RECORDS_PAGE)})
+            if not isinstance(page, dict):
+                break
+            records = decode_records(page.get("records"))
+            kept.extend(records)
+            next_offset = page.get("next_offset")
+            if not records or not isinstance(next_offset, int) or next_offset <= offset:
+                break
+            offset = next_offset
+        return list(kept)
+
+
+def _with(view: EngineView, intake: IntakeView, retries: tuple[Any, ...]) -> EngineView:
+    return dataclasses.replace(view, intake=intake, retries=retries)
+
+
+def _seg(value: str) -> str:
+    """One path segment, every reserved character escaped (`/`, `..` and NUL stay data)."""
+    return quote(value, safe="")
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return f"cannot connect ({exc.os_error.strerror or exc.os_error})"
+    return str(exc) or type(exc).__name__
+
+
+async def _api_error(response: aiohttp.ClientResponse) -> ApiError:
+    """The `{"error": {"code", "message"}}` envelope, or the status line when there is none."""
+    code, message = f"http_{response.status}", f"HTTP {response.status} {response.reason or ''}".strip()
+    with contextlib.suppress(ValueError, aiohttp.ClientError):
+        body = orjson.loads(await response.read())
+        error = body.get("error") if isinstance(body, dict) else None
+        if isinstance(error, dict):
+            code = str(error.get("code", code))
+            message = str(error.get("message", message))
+    return ApiError(response.status, code, message)
