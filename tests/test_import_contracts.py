@@ -44,7 +44,16 @@ def test_contracts_hold_on_the_package() -> None:
         ("engine/clock.py", "import textual", "engine, config and agents never import Textual or Rich"),
         ("config/schema.py", "import vik_tui.engine.processes.proc", "config imports neither the engine nor the UI"),
         ("engine/processes/proc.py", "import vik_tui.ui.glyphs", "the engine never imports the UI"),
-        ("agents/args.py", "import vik_tui.engine.clock", "layers: cli, then ui | demo, then engine, agents, config"),
+        (
+            "agents/args.py",
+            "import vik_tui.engine.clock",
+            "layers: cli, then ui | demo | api, then engine, agents, config",
+        ),
+        (
+            "ui/text.py",
+            "import vik_tui.api.wire",
+            "the UI never imports the API server (it knows only the Engine protocol); the engine, neither",
+        ),
         (
             "engine/stages/hooks.py",
             "import vik_tui.engine.supervisor",

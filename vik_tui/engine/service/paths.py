@@ -6,6 +6,7 @@ root = home/workflows/<absolute workflow path, '/' replaced by '-'>/
   sessions/<id>/<stage>-<uuid7>.jsonl
   logs/vik.log.YYYY-MM-DD, logs/vik-error.log.YYYY-MM-DD
   service/state.json, service/lock
+  service/api.sock, service/api.token   (ours: the HTTP API's socket and its TCP bearer token)
 """
 
 from __future__ import annotations
@@ -106,6 +107,16 @@ class Layout:
     @property
     def lock_file(self) -> Path:
         return self.service_dir / "lock"
+
+    @property
+    def api_socket(self) -> Path:
+        """The HTTP API's Unix socket (0600), served by every supervisor of the workflow."""
+        return self.service_dir / "api.sock"
+
+    @property
+    def api_token_file(self) -> Path:
+        """The bearer token the HTTP API asks for on TCP (0600), made at the first start."""
+        return self.service_dir / "api.token"
 
     def issue_workdir(self, issue_id: str) -> Path:
         """The workspace of one issue; raises UnsafeIssueId for ids that could escape."""
