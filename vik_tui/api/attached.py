@@ -13,19 +13,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import socket
 import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 import aiohttp
 import orjson
 
 from vik_tui.agents.events import AgentEvent
-from vik_tui.api.decode import WireError, decode_event, decode_records, decode_view
+from vik_tui.api import wire
+from vik_tui.api.endpoint import short_path
+from vik_tui.api.routes import LAST_EVENT_ID_HEADER, RECORDS_MAX_LIMIT, url_for
 from vik_tui.api.sse import read_events
 from vik_tui.api.target import ApiTarget
 from vik_tui.engine import engine_events as ee
@@ -39,8 +41,11 @@ STREAM_REFETCH_SEC = 2.0  # while only agent output flows: tokens and counts, ev
 RECONNECT_FIRST_SEC = 0.1
 RECONNECT_MAX_SEC = 2.0
 REQUEST_TIMEOUT_SEC = 30.0
-RECORDS_PAGE = 2000  # records asked for per request when paging a session file
-GAP_EVENT = "gap"  # the server's first event when the asked id fell out of its ring
+HELLO = "hello"  # the stream's first message: who serves it (wire.Hello)
+
+
+class WireError(ValueError):
+    """A body or event this client cannot read (another version, a proxy's error page)."""
 
 
 class AttachRefused(OSError):
@@ -82,6 +87,7 @@ class AttachedEngine:
         self._stream_dirty_since: float | None = None
         self._stopping_supervisor = False
         self._gone_reason: str | None = None
+        self._plans: dict[tuple[tuple[str, ...], str], wire.TerminalPlan] = {}  # what the supervisor said of them
 
     # -- the Engine protocol -----------------------------------------------------------------
     def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
@@ -105,61 +111,65 @@ class AttachedEngine:
         """Stay attached until `stop()` (detach) or the supervisor stopped on our request."""
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
-        self._session = aiohttp.ClientSession(
-            connector=self.target.connector(),
-            headers=self.target.headers(),
-            timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10),
-        )
-        refetcher = asyncio.ensure_future(self._refetch_loop())
-        delay = RECONNECT_FIRST_SEC
-        try:
-            while not self._stopped.is_set():
-                try:
-                    await self._attach_once()
-                    delay = RECONNECT_FIRST_SEC
-                except ApiError as exc:
-                    if exc.status == 401:
-                        raise AttachRefused(
-                            f"the supervisor at {self.target.describe} refused the token: {exc}"
-                        ) from None
-                    if not self.ever_connected:
-                        raise AttachRefused(f"{self.target.describe}: {exc}") from None
-                    self._gone(str(exc))
-                except (aiohttp.ClientError, OSError, WireError, TimeoutError) as exc:
-                    if not self.ever_connected:  # a wrong address or a dead socket: say so, do not spin
-                        raise AttachRefused(f"cannot attach to {self.target.describe}: {_reason(exc)}") from None
-                    self._gone(_reason(exc))
-                if self._stopped.is_set() or self._stopping_supervisor:
-                    break
-                self._gone(self._gone_reason or "the event stream ended")
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopped.wait(), delay)
-                delay = min(RECONNECT_MAX_SEC, delay * 2)
-        finally:
-            self.connected = False
-            refetcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await refetcher
-            await self._session.close()
+        with contextlib.ExitStack() as stack:
+            sock = self.target.socket
+            path = stack.enter_context(short_path(sock)) if sock is not None else None
+            self._session = aiohttp.ClientSession(
+                connector=self.target.connector(path),
+                headers=self.target.headers(),
+                timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10),
+            )
+            refetcher = asyncio.ensure_future(self._refetch_loop())
+            try:
+                await self._stay_attached()
+            finally:
+                self.connected = False
+                refetcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await refetcher
+                await self._session.close()
         return 0
+
+    async def _stay_attached(self) -> None:
+        delay = RECONNECT_FIRST_SEC
+        while not self._stopped.is_set():
+            try:
+                await self._attach_once()
+                delay = RECONNECT_FIRST_SEC
+            except ApiError as exc:
+                if exc.status == 401:
+                    raise AttachRefused(f"the supervisor at {self.target.describe} refused the token: {exc}") from None
+                if not self.ever_connected:
+                    raise AttachRefused(f"{self.target.describe}: {exc}") from None
+                self._gone(str(exc))
+            except (aiohttp.ClientError, OSError, WireError, TimeoutError) as exc:
+                if not self.ever_connected:  # a wrong address or a dead socket: say so, do not spin
+                    raise AttachRefused(f"cannot attach to {self.target.describe}: {_reason(exc)}") from None
+                self._gone(_reason(exc))
+            if self._stopped.is_set() or self._stopping_supervisor:
+                return
+            self._gone(self._gone_reason or "the event stream ended")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopped.wait(), delay)
+            delay = min(RECONNECT_MAX_SEC, delay * 2)
 
     def cancel(self, issue_id: str, stage: str) -> str:
         body = {"stage": stage}
-        self._command(f"/issues/{_seg(issue_id)}/cancel", body)
+        self._command(url_for("cancel", issue_id=issue_id), body)
         return f"cancel sent to the supervisor (pid {self.supervisor_pid})"
 
     def retry(self, issue_id: str, stage: str) -> str:
-        self._command(f"/issues/{_seg(issue_id)}/stages/{_seg(stage)}/retry", None)
+        self._command(url_for("retry", issue_id=issue_id, stage=stage), None)
         return f"retry sent to the supervisor (pid {self.supervisor_pid})"
 
     def poll_now(self) -> None:
-        self._command("/refresh", None)
+        self._command(url_for("refresh"), None)
 
     def pause(self) -> None:
-        self._command("/intake/pause", None)
+        self._command(url_for("pause"), None)
 
     def resume(self) -> None:
-        self._command("/intake/resume", None)
+        self._command(url_for("resume"), None)
 
     def stop(self, reason: str = "detached") -> None:
         """Detach: the supervisor and its agents go on."""
@@ -192,7 +202,7 @@ class AttachedEngine:
 
     async def workspace_diff(self, issue_id: str) -> str:
         try:
-            body = await self._get(f"/issues/{_seg(issue_id)}/diff")
+            body = await self._get(url_for("diff", issue_id=issue_id))
         except ApiError as exc:
             return f"({exc})"
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -229,56 +239,65 @@ class AttachedEngine:
     def stop_supervisor(self) -> None:
         """Ask the supervisor to stop its agents cleanly and exit; `run()` returns once it has."""
         self._stopping_supervisor = True
-        self._command("/stop", {"confirm": True})
+        self._command(url_for("stop"), {"confirm": True})
 
     async def remote_plan(self, issue_id: str, session_uuid: str | None) -> Terminal:
         """The shell (`session_uuid` None) or take-over command, as the supervisor plans it.
         Raises WorkspaceError / TakeoverRefused with the supervisor's reason."""
-        route = f"/issues/{_seg(issue_id)}/shell"
+        route = url_for("shell", issue_id=issue_id)
         if session_uuid is not None:
-            route = f"/issues/{_seg(issue_id)}/sessions/{_seg(session_uuid)}/takeover"
+            route = url_for("takeover", issue_id=issue_id, session_uuid=session_uuid)
         try:
             body = await self._get(route)
         except ApiError as exc:
             raise (WorkspaceError if session_uuid is None else TakeoverRefused)(str(exc)) from None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise WorkspaceError(f"the supervisor cannot be reached: {_reason(exc)}") from None
-        if not isinstance(body, dict) or not isinstance(body.get("argv"), list):
-            raise WorkspaceError("the supervisor's plan cannot be read")
-        return Terminal(
-            argv=tuple(str(a) for a in body["argv"]), cwd=Path(str(body.get("cwd", ""))), what=str(body.get("what", ""))
-        )
+        try:
+            plan: wire.TerminalPlan = wire.TERMINAL_PLAN.validate_python(body)
+        except ValueError:
+            raise WorkspaceError("the supervisor's plan cannot be read") from None
+        self._plans[plan.argv, plan.cwd] = plan
+        return plan.terminal()
 
     def runs_here(self, plan: Terminal) -> bool:
-        """A plan can run on this machine when the supervisor is here and its directory exists."""
-        return self.target.on_this_machine and plan.cwd.is_dir()
+        """A plan runs here when the supervisor is on this machine (its socket, or loopback TCP
+        from a host of the same name: not an `ssh -L` tunnel from elsewhere) and its directory
+        exists here."""
+        told = self._plans.get((plan.argv, str(plan.cwd)))
+        same_host = told is None or not told.supervisor_host or told.supervisor_host == socket.gethostname()
+        return self.target.on_this_machine and same_host and plan.cwd.is_dir()
 
     # -- connection ----------------------------------------------------------------------------
     async def _attach_once(self) -> None:
-        """Learn who runs, mirror the view, then publish the stream until it ends."""
-        state = await self._get("/state")
+        """Learn who runs, mirror the view, then publish the stream until it ends.
+
+        First attach: the view, then exactly the events that followed it (`X-Last-Event-Id`).
+        Reconnect to the same supervisor: the events after the last one published (its ring
+        replays them; `stream_reset` when they fell out of it). A new supervisor (another
+        pid): its whole ring, from id 0."""
+        state = await self._get(url_for("state"))
         pid = state.get("pid") if isinstance(state, dict) else None
         if isinstance(pid, int) and pid != self.supervisor_pid:
             if self.supervisor_pid is not None:
-                self.last_event_id = 0  # a new supervisor: its whole ring is news
+                self.last_event_id = 0  # a new supervisor: everything it said is news
             self.supervisor_pid = pid
-        root = state.get("workspace_root") if isinstance(state, dict) else None
-        if isinstance(root, str):
-            self.root = Path(root)
-        await self._fetch_view()
+        view_id = await self._fetch_view()
+        if self.last_event_id is None:
+            self.last_event_id = view_id
         assert self._session is not None
         headers = {"Accept": "text/event-stream"}
         if self.last_event_id is not None:
             headers["Last-Event-ID"] = str(self.last_event_id)
-        async with self._session.get(self.target.url("/events"), headers=headers) as response:
+        async with self._session.get(self.target.url_of(url_for("events")), headers=headers) as response:
             if response.status != 200:
                 raise await _api_error(response)
             self._response = response
-            self.connected = self.ever_connected = True
-            self._gone_reason = None
-            self._changed()
             try:
                 async for sse in read_events(response.content):
+                    if sse.event == HELLO:
+                        self._hello(sse.data)
+                        continue
                     if sse.id is not None:
                         if self.last_event_id is not None and sse.id <= self.last_event_id:
                             continue  # already published (a replay that overlaps)
@@ -287,14 +306,28 @@ class AttachedEngine:
             finally:
                 self._response = None
 
+    def _hello(self, data: str) -> None:
+        try:
+            hello = wire.load(wire.Hello, data)
+        except ValueError as exc:
+            raise WireError(f"the supervisor's hello cannot be read: {exc}") from None
+        self.supervisor_pid = hello.pid
+        self.connected = self.ever_connected = True
+        self._gone_reason = None
+        self._changed()
+
     def _on_stream_event(self, name: str, data: str) -> None:
-        if name == GAP_EVENT:
+        if name == wire.STREAM_RESET:
             self._publish(ee.Log(level="warning", message="events were missed while detached; the view was refetched"))
             self._want_view.set()
             return
-        event = decode_event(name, data)
+        try:
+            obj = orjson.loads(data)
+            event = wire.event_from_json(obj) if isinstance(obj, dict) else None
+        except ValueError as exc:  # pydantic's ValidationError is a ValueError
+            raise WireError(f"event {name} cannot be read: {exc}") from None
         if event is None:
-            return
+            return  # a kind this version does not know
         if isinstance(event, ee.SupervisorStarted):
             self.supervisor_pid = event.pid
             self.root = Path(event.root)
@@ -333,32 +366,45 @@ class AttachedEngine:
                 await self._fetch_view()
             await asyncio.sleep(MIN_REFETCH_SEC)
 
-    async def _fetch_view(self) -> None:
+    async def _fetch_view(self) -> int | None:
+        """Mirror `/view`; returns the newest event id it reflects."""
         assert self._session is not None
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SEC)
-        async with self._session.get(self.target.url("/view"), timeout=timeout) as response:
+        async with self._session.get(self.target.url_of(url_for("view")), timeout=timeout) as response:
             if response.status != 200:
                 raise await _api_error(response)
             body = await response.read()
-        view = await asyncio.to_thread(decode_view, body) if len(body) > 256 * 1024 else decode_view(body)
+            last = response.headers.get(LAST_EVENT_ID_HEADER, "")
+        try:  # a 10,000-issue view takes a while to read: off the UI loop
+            view = (
+                await asyncio.to_thread(wire.VIEW.validate_json, body)
+                if len(body) > 256 * 1024
+                else wire.VIEW.validate_json(body)
+            )
+        except ValueError as exc:
+            raise WireError(f"the supervisor's view cannot be read: {exc}") from None
+        if self.root is None and view.workflow:
+            self.workflow_path = Path(view.workflow)
         self._view, self._view_at = view, time.monotonic()
         self._changed()
+        return int(last) if last.isdigit() else None
 
     # -- requests --------------------------------------------------------------------------------
-    async def _get(self, route: str, params: dict[str, str] | None = None) -> Any:
+    async def _get(self, path: str, params: dict[str, str] | None = None) -> Any:
         assert self._session is not None
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SEC)
-        async with self._session.get(self.target.url(route), params=params, timeout=timeout) as response:
+        async with self._session.get(self.target.url_of(path), params=params, timeout=timeout) as response:
             if response.status != 200:
                 raise await _api_error(response)
             return orjson.loads(await response.read())
 
-    async def _post(self, route: str, body: dict[str, Any] | None) -> Any:
+    async def _post(self, path: str, body: dict[str, Any] | None) -> Any:
         assert self._session is not None
         timeout = aiohttp.ClientTimeout(total=REQUEST_TIMEOUT_SEC)
         data = orjson.dumps(body) if body is not None else b"{}"
         headers = {"Content-Type": "application/json"}
-        async with self._session.post(self.target.url(route), data=data, headers=headers, timeout=timeout) as response:
+        url = self.target.url_of(path)
+        async with self._session.post(url, data=data, headers=headers, timeout=timeout) as response:
             if response.status not in (200, 202):
                 raise await _api_error(response)
             return orjson.loads(await response.read() or b"null")
@@ -385,14 +431,17 @@ class AttachedEngine:
         """A session file's records through the API, paged from the start; only the last
         `limit` are kept (the pane's bound), so a long session costs time, not memory."""
         path = Path(session_file)
-        route = f"/sessions/{_seg(path.parent.name)}/{_seg(path.name)}/records"
+        route = url_for("records", issue_id=path.parent.name, session_file_name=path.name)
         kept: deque[AgentEvent] = deque(maxlen=limit) if limit is not None else deque()
         offset = 0
         while True:
-            page = await self._get(route, {"offset": str(offset), "limit": str(RECORDS_PAGE)})
+            page = await self._get(route, {"offset": str(offset), "limit": str(RECORDS_MAX_LIMIT)})
             if not isinstance(page, dict):
                 break
-            records = decode_records(page.get("records"))
+            items = page.get("records")
+            records = (
+                [AgentEvent.from_record(r) for r in items if isinstance(r, dict)] if isinstance(items, list) else []
+            )
             kept.extend(records)
             next_offset = page.get("next_offset")
             if not records or not isinstance(next_offset, int) or next_offset <= offset:
@@ -403,11 +452,6 @@ class AttachedEngine:
 
 def _with(view: EngineView, intake: IntakeView, retries: tuple[Any, ...]) -> EngineView:
     return dataclasses.replace(view, intake=intake, retries=retries)
-
-
-def _seg(value: str) -> str:
-    """One path segment, every reserved character escaped (`/`, `..` and NUL stay data)."""
-    return quote(value, safe="")
 
 
 def _reason(exc: BaseException) -> str:

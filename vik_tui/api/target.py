@@ -14,9 +14,6 @@ import aiohttp
 from vik_tui.engine.service import daemon
 from vik_tui.engine.service.paths import Layout
 
-API_PREFIX = "/api/v1"
-SOCKET_NAME = "api.sock"
-TOKEN_NAME = "api.token"
 SOCKET_WAIT_SEC = 5.0  # a supervisor that just took the lock opens its socket right after
 
 
@@ -52,16 +49,19 @@ class ApiTarget:
     def describe(self) -> str:
         return str(self.socket) if self.socket is not None else self.base_url
 
-    def connector(self) -> aiohttp.BaseConnector:
+    def connector(self, socket_path: str | None = None) -> aiohttp.BaseConnector:
+        """`socket_path`: the socket as `endpoint.short_path` spells it (a deep workflow root is
+        longer than a socket address may be)."""
         if self.socket is not None:
-            return aiohttp.UnixConnector(path=str(self.socket))
+            return aiohttp.UnixConnector(path=socket_path or str(self.socket))
         return aiohttp.TCPConnector(limit=8)
 
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token and self.socket is None else {}
 
-    def url(self, route: str) -> str:
-        return f"{self.base_url}{API_PREFIX}{route}"
+    def url_of(self, path: str) -> str:
+        """A full URL for a route's path (`routes.url_for`, which starts with /api/v1)."""
+        return f"{self.base_url}{path}"
 
 
 def from_url(url: str, token: str | None) -> ApiTarget:
@@ -95,7 +95,7 @@ def live_supervisor(layout: Layout, wait: float = SOCKET_WAIT_SEC) -> ApiTarget 
         raise TargetError(str(exc)) from None
     if state is None or not daemon.pid_alive(state.pid):
         return None
-    socket = layout.service_dir / SOCKET_NAME
+    socket = layout.api_socket
     deadline = time.monotonic() + wait
     while not socket.exists():
         if time.monotonic() >= deadline or not daemon.pid_alive(state.pid):
