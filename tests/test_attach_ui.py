@@ -91,7 +91,9 @@ async def test_shift_q_stops_the_supervisor_after_asking() -> None:
     async with app.run_test(size=(140, 30)) as pilot:
         await wait_on_screen(pilot, lambda: app.main.snap is not None, "the first frame")
         await pilot.press("Q")
-        dialog = await wait_on_screen(pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "the question")
+        dialog = await wait_on_screen(
+            pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "the question"
+        )
         assert "Stop the supervisor and its 3 running agents?" in dialog.question
         await pilot.press("n")  # kept
         await wait_on_screen(pilot, lambda: not isinstance(app.screen, ConfirmScreen), "the answer")
