@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from vik_tui import __version__
 
 if TYPE_CHECKING:  # imported lazily at run time: `--help` and `doctor` should not load the engine or the UI
+    import socket
+
     from vik_tui.api.target import ApiTarget
     from vik_tui.config.diagnostics import Diagnostic
     from vik_tui.config.loader import LoadResult
@@ -51,7 +53,41 @@ def _run_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="JSON Lines of engine events instead of readable lines")
     parser.add_argument("--no-watch", action="store_true", help="do not hot-reload workflow.yml and prompt files")
     parser.add_argument("--no-bell", action="store_true", help=argparse.SUPPRESS)  # accepted: `run` has no UI
+    _api_options(parser)
     return parser
+
+
+def _api_options(parser: argparse.ArgumentParser) -> None:
+    """vik's `--port` / `--bind-address` (the HTTP API on TCP; service/api.sock is always served)."""
+    parser.add_argument(
+        "--port", type=int, default=None, help="also serve the HTTP API on this TCP port (0: any free port)"
+    )
+    parser.add_argument("--bind-address", default="127.0.0.1", help="address for --port (default 127.0.0.1)")
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="allow a --bind-address that is not loopback (token still required)"
+    )
+
+
+def _listen(args: argparse.Namespace, verb: str) -> tuple[socket.socket | None, int]:
+    """The TCP socket of `--port`, bound now so that a port in use is one line and exit 1."""
+    if args.port is None:
+        return None, 0
+    from vik_tui.api.endpoint import EndpointError, listen_tcp
+
+    try:
+        return listen_tcp(args.bind_address, args.port, args.allow_remote), 0
+    except EndpointError as exc:
+        print(f"vik-tui {verb}: {exc}", file=sys.stderr)
+        return None, 1
+
+
+def _serve_api(supervisor: Supervisor, tcp: socket.socket | None) -> None:
+    """Every supervisor serves the HTTP API (a companion in its loop: the engine does not know it)."""
+    from vik_tui.api.server import serve
+
+    if tcp is not None:
+        supervisor.bind_address, supervisor.port = tcp.getsockname()[:2]
+    supervisor.add_companion(lambda: serve(supervisor, tcp))
 
 
 def _lifecycle_parser(command: str, description: str) -> argparse.ArgumentParser:
@@ -109,6 +145,7 @@ def _tui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"vik-tui {__version__}")
     parser.add_argument("--no-watch", action="store_true", help="do not hot-reload workflow.yml and prompt files")
     parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage completes or fails")
+    _api_options(parser)
     return parser
 
 
@@ -127,9 +164,12 @@ def main(argv: list[str] | None = None) -> int:
             return run_doctor(args.workflow, args.strict, args.json, sys.stdout, deep=deep if args.deep else None)
         if argv and argv[0] == "run":
             args = _run_parser().parse_args(argv[1:])
+            tcp, code = _listen(args, "run -d" if args.detach else "run")
+            if code:
+                return code
             if args.detach:
-                return _run_detached(args.workflow, args.json, watch=not args.no_watch)
-            return _headless(args.workflow, args.json, watch=not args.no_watch)
+                return _run_detached(args.workflow, args.json, watch=not args.no_watch, tcp=tcp)
+            return _headless(args.workflow, args.json, watch=not args.no_watch, tcp=tcp)
         if argv and argv[0] in LIFECYCLE:
             args = _lifecycle_parser(argv[0], LIFECYCLE[argv[0]]).parse_args(argv[1:])
             return _lifecycle(argv[0], args.workflow)
@@ -139,7 +179,10 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "demo":
             return _demo(_demo_parser().parse_args(argv[1:]))
         args = _tui_parser().parse_args(argv)
-        return _tui(args.workflow, watch=not args.no_watch, bell=not args.no_bell)
+        tcp, code = _listen(args, "")
+        if code:
+            return code
+        return _tui(args.workflow, watch=not args.no_watch, bell=not args.no_bell, tcp=tcp)
     except KeyboardInterrupt:
         return 130
 
@@ -169,6 +212,7 @@ def _headless(
     loaded: LoadResult | None = None,
     command: str | None = None,
     on_started: Callable[[], None] | None = None,
+    tcp: socket.socket | None = None,
 ) -> int:
     from vik_tui.engine import engine_events as ee
     from vik_tui.engine.headless import run_headless
@@ -180,6 +224,7 @@ def _headless(
         return code
     supervisor = Supervisor(result.workflow, result.path, watch=watch)
     supervisor.command = command or f"vik-tui run {result.path}"
+    _serve_api(supervisor, tcp)
     listeners = [extra_listener(supervisor)] if extra_listener is not None else []
     if on_started is not None:
         listeners.append(lambda event: on_started() if isinstance(event, ee.SupervisorStarted) else None)
@@ -198,7 +243,9 @@ def _headless(
         return 1
 
 
-def _run_detached(workflow_path: str, as_json: bool, watch: bool, verb: str = "run -d") -> int:
+def _run_detached(
+    workflow_path: str, as_json: bool, watch: bool, verb: str = "run -d", tcp: socket.socket | None = None
+) -> int:
     """`run -d`: refuse while a supervisor of this workflow runs, else detach and return once it started."""
     from vik_tui.engine.service import daemon
     from vik_tui.engine.service.paths import Layout
@@ -217,12 +264,16 @@ def _run_detached(workflow_path: str, as_json: bool, watch: bool, verb: str = "r
                 loaded=result,
                 command=f"vik-tui run -d {result.path}",
                 on_started=started,
+                tcp=tcp,
             ),
             layout.logs_dir / daemon.DAEMON_OUTPUT,
         )
     except (daemon.LifecycleError, OSError) as exc:
         print(f"vik-tui {verb}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        if tcp is not None:
+            tcp.close()  # the daemon has its own copy
 
 
 def _lifecycle(command: str, workflow_path: str) -> int:
@@ -255,8 +306,9 @@ def _lifecycle(command: str, workflow_path: str) -> int:
     return 0
 
 
-def _tui(workflow_path: str, watch: bool, bell: bool = True) -> int:
-    """The UI: attached to the workflow's supervisor when one runs, else with the engine in-process."""
+def _tui(workflow_path: str, watch: bool, bell: bool = True, tcp: socket.socket | None = None) -> int:
+    """The UI: attached to the workflow's supervisor when one runs, else with the engine
+    in-process (serving the API, so another terminal can attach to it)."""
     try:
         from vik_tui.ui.app import run_app
     except ImportError as exc:  # pragma: no cover - only when the UI is not installed
@@ -266,8 +318,10 @@ def _tui(workflow_path: str, watch: bool, bell: bool = True) -> int:
     if isinstance(found, int):
         return found
     if found is not None:
+        if tcp is not None:
+            tcp.close()
         return _run_attached(found, bell)
-    return run_app(workflow_path, watch=watch, bell=bell)
+    return run_app(workflow_path, watch=watch, bell=bell, prepare=lambda supervisor: _serve_api(supervisor, tcp))
 
 
 def _running_supervisor(workflow_path: str) -> ApiTarget | int | None:

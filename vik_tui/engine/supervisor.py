@@ -36,7 +36,7 @@ from vik_tui.engine.processes.descendants import (
     new_id,
     set_subreaper,
 )
-from vik_tui.engine.service import daemon
+from vik_tui.engine.service import companions, daemon
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.logs import DailyLog, log_record
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId, resolve_from
@@ -130,6 +130,8 @@ class Supervisor:
         self._workspace_ready: dict[str, asyncio.Future[str | None]] = {}
         # how this supervisor was started, for state.json's `command` (the CLI sets it)
         self.command = f"vik-tui run {self.workflow_path}"
+        self.port, self.bind_address = 0, "127.0.0.1"  # the HTTP API's TCP listener, for state.json
+        self._companions = companions.Companions()
         self.local = LocalPlace(self.layout)
         self._health_told: dict[str, bool] = {}  # the health last reported for each SSH host
         worker = workflow.worker
@@ -139,6 +141,11 @@ class Supervisor:
             if worker is not None and worker.ssh_hosts
             else None
         )
+
+    def add_companion(self, factory: companions.Factory) -> None:
+        """A service that lives as long as `run()`, in its loop (the HTTP API): entered once the
+        lock is held, exited after `supervisor_stopped`; its failures are logged, never fatal."""
+        self._companions.add(factory)
 
     # -- subscription ------------------------------------------------------------------
     def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
@@ -429,7 +436,8 @@ class Supervisor:
         if self.use_lock:
             self._lock.acquire(holder)  # raises AlreadyRunning
         self.layout.root.mkdir(parents=True, exist_ok=True)
-        daemon.write_state(self.layout.state_file, daemon.ServiceState.for_supervisor(self.layout, self.command))
+        state = daemon.ServiceState.for_supervisor(self.layout, self.command, self.port, self.bind_address)
+        daemon.write_state(self.layout.state_file, state)
         self.emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
         OWNER.set(Mark(self.id, "supervisor", "intake"))  # this task and every task it creates
         subreaper = set_subreaper(True)
@@ -437,6 +445,7 @@ class Supervisor:
         reaping = asyncio.ensure_future(reaper.run()) if reaper else None
         watcher = health = None
         try:
+            await self._companions.start(lambda message: self.log("error", message))
             await self._recover()
             watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
             if self.pool is not None:
@@ -463,6 +472,7 @@ class Supervisor:
                 set_subreaper(False)
             self.registry.supervisor_stopped()
             self.emit(ee.SupervisorStopped(iterations=self.iterations))
+            await self._companions.stop(lambda message: self.log("error", message))
             self._log.close()
             daemon.remove_state(self.layout.state_file, os.getpid())  # vik removes it at a clean exit
             if self.use_lock:

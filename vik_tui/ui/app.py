@@ -53,6 +53,7 @@ from vik_tui.ui.throughput import Throughput
 if TYPE_CHECKING:
     # imported when the app is made: the screen's module reads the app through a typed
     # getter (`getters.app(VikApp)`), so it imports this module
+    from vik_tui.engine.supervisor import Supervisor
     from vik_tui.ui.screens.main import MainScreen
 
 FLUSH_INTERVAL = 0.05
@@ -499,8 +500,14 @@ class DiagnosticsApp(App[str]):
             self.exit("quit", return_code=1)
 
 
-def run_app(workflow_path: str | Path, watch: bool = True, bell: bool = True) -> int:
-    """The `vik-tui [WORKFLOW]` entry point. Returns the process exit code."""
+def run_app(
+    workflow_path: str | Path,
+    watch: bool = True,
+    bell: bool = True,
+    prepare: Callable[[Supervisor], None] | None = None,
+) -> int:
+    """The `vik-tui [WORKFLOW]` entry point. Returns the process exit code. `prepare` sees the
+    supervisor before it runs (`cli` gives it the HTTP API; the UI knows nothing of that)."""
     from vik_tui.engine.supervisor import Supervisor
 
     while True:
@@ -516,6 +523,8 @@ def run_app(workflow_path: str | Path, watch: bool = True, bell: bool = True) ->
     except (OSError, ValueError) as exc:
         print(f"vik-tui: cannot set up the workflow: {exc}", file=sys.stderr)
         return 1
+    if prepare is not None:
+        prepare(supervisor)
     return run_engine_app(supervisor, bell=bell, warnings=result.warnings)
 
 

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from vik_tui.engine.service.paths import Layout
+from vik_tui.engine.service.paths import API_SOCKET, API_TOKEN, Layout
 from vik_tui.engine.service.state import fsync_dir
 
 STOP_TIMEOUT_SEC = 30.0  # vik's STOP_TIMEOUT
@@ -60,13 +60,15 @@ class ServiceState:
     command: str
 
     @classmethod
-    def for_supervisor(cls, layout: Layout, command: str) -> ServiceState:
+    def for_supervisor(
+        cls, layout: Layout, command: str, port: int = 0, bind_address: str = "127.0.0.1"
+    ) -> ServiceState:
         return cls(
             workflow_path=str(layout.workflow_path),
             cwd=os.getcwd(),
             pid=os.getpid(),
-            port=0,  # vik's HTTP API; vik-tui has none
-            bind_address="127.0.0.1",
+            port=port,  # the HTTP API's TCP port (`--port`); 0: none (the Unix socket is always there)
+            bind_address=bind_address,
             started_at=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
             log_dir=str(layout.logs_dir),
             sessions_dir=str(layout.sessions_dir),
@@ -174,7 +176,27 @@ def status_lines(path: Path) -> list[str]:
         f"sessions_dir: {state.sessions_dir}",
         f"workflow_path: {state.workflow_path}",
         f"command: {state.command}",
+        *_api_lines(path.parent, state),
     ]
+
+
+def _api_lines(service_dir: Path, state: ServiceState) -> list[str]:
+    """Ours, after vik's fields: where the HTTP API answers, and the token TCP asks for."""
+    if not pid_alive(state.pid):
+        return []
+    lines = []
+    if (service_dir / API_SOCKET).exists():
+        lines.append(f"api_socket: {service_dir / API_SOCKET}")
+    if state.port:
+        host = f"[{state.bind_address}]" if ":" in state.bind_address else state.bind_address
+        lines.append(f"api_url: http://{host}:{state.port}/api/v1")
+    try:
+        token = (service_dir / API_TOKEN).read_text(encoding="utf-8").strip()
+    except OSError:
+        token = ""
+    if token:
+        lines.append(f"api_token: {token}")
+    return lines
 
 
 def stop(path: Path, timeout_sec: float = STOP_TIMEOUT_SEC) -> bool:

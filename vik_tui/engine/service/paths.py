@@ -20,6 +20,8 @@ from vik_tui.config.ids import unsafe_id_reason as unsafe_id_reason
 from vik_tui.config.schema import Workflow
 
 UUID_LEN = 36  # canonical text form of the uuid7 in session file names
+API_SOCKET = "api.sock"  # in service/: the HTTP API's Unix socket
+API_TOKEN = "api.token"  # in service/: the HTTP API's bearer token for TCP
 
 
 class UnsafeIssueId(ValueError):
@@ -111,12 +113,12 @@ class Layout:
     @property
     def api_socket(self) -> Path:
         """The HTTP API's Unix socket (0600), served by every supervisor of the workflow."""
-        return self.service_dir / "api.sock"
+        return self.service_dir / API_SOCKET
 
     @property
     def api_token_file(self) -> Path:
         """The bearer token the HTTP API asks for on TCP (0600), made at the first start."""
-        return self.service_dir / "api.token"
+        return self.service_dir / API_TOKEN
 
     def issue_workdir(self, issue_id: str) -> Path:
         """The workspace of one issue; raises UnsafeIssueId for ids that could escape."""

@@ -1,0 +1,131 @@
+"""The event stream: every engine event numbered, kept in a bounded ring for `Last-Event-ID`
+replay, and fanned out to each Server-Sent Events client through its own bounded queue.
+
+The supervisor's listener (`EventHub.__call__`) only appends to a deque and offers the entry to
+each client's queue, never awaits and never serialises: with no client attached an event costs
+a deque append. An entry is encoded once, by the first client that sends it. A client whose
+queue is full (it stopped reading, so its socket buffer and then its queue filled up) is
+disconnected at once: the supervisor's memory stays bounded and its loop is never blocked.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import orjson
+
+from vik_tui.engine import engine_events as ee
+
+RING_SIZE = 4096  # events kept for Last-Event-ID replay
+CLIENT_QUEUE = 1024  # events waiting to be written to one client before it is disconnected
+LAST_EVENTS_PER_RUN = 2000  # (issue, stage) pairs whose last agent event is remembered
+
+
+def encode(data: Any) -> bytes:
+    """One line of JSON: orjson, or the stdlib for what orjson refuses (huge ints, NaN)."""
+    try:
+        return orjson.dumps(data, default=str)
+    except TypeError:
+        return json.dumps(data, default=str, separators=(",", ":")).encode()
+
+
+class Entry:
+    """One numbered event; its SSE frame is built when first needed, then shared."""
+
+    __slots__ = ("_frame", "event", "id")
+
+    def __init__(self, number: int, event: ee.EngineEvent) -> None:
+        self.id = number
+        self.event = event
+        self._frame: bytes | None = None
+
+    @property
+    def frame(self) -> bytes:
+        if self._frame is None:
+            data = encode(self.event.to_json())
+            self._frame = b"id: %d\nevent: %s\ndata: %s\n\n" % (self.id, self.event.name.encode(), data)
+        return self._frame
+
+
+def message(name: str, data: Any) -> bytes:
+    """An SSE message that is not an engine event (`hello`, `stream_reset`): no id, so it does
+    not move the client's Last-Event-ID."""
+    return b"event: %s\ndata: %s\n\n" % (name.encode(), encode(data))
+
+
+class Client:
+    """One SSE connection's queue. `drop` is called (once) when it overflows."""
+
+    def __init__(self, drop: Callable[[], None], size: int = CLIENT_QUEUE) -> None:
+        self.queue: asyncio.Queue[Entry | None] = asyncio.Queue(maxsize=size)
+        self.overflowed = False
+        self._drop = drop
+
+    def offer(self, entry: Entry | None) -> None:
+        if self.overflowed:
+            return
+        try:
+            self.queue.put_nowait(entry)
+        except asyncio.QueueFull:
+            self.overflowed = True
+            self._drop()
+
+
+class EventHub:
+    """Subscribed to the supervisor; numbers events and hands them to the stream clients."""
+
+    def __init__(self, ring_size: int = RING_SIZE) -> None:
+        self.ring: deque[Entry] = deque(maxlen=ring_size)
+        self.last_id = 0
+        self.clients: set[Client] = set()
+        # (issue, stage) -> (kind, message, ts) of its newest agent event: Symphony's last_event
+        self.last_agent_event: dict[tuple[str, str], tuple[str, str, str | None]] = {}
+        self.poll_pending = False  # a refresh was asked and no intake ran since (coalescing)
+
+    def __call__(self, event: ee.EngineEvent) -> None:
+        self.last_id += 1
+        entry = Entry(self.last_id, event)
+        self.ring.append(entry)
+        for client in tuple(self.clients):
+            client.offer(entry)
+        if isinstance(event, ee.AgentEvents) and event.records:
+            self._remember(event)
+        elif isinstance(event, ee.Intake | ee.IntakeFailed):
+            self.poll_pending = False
+
+    def _remember(self, event: ee.AgentEvents) -> None:
+        record = event.records[-1]
+        text = getattr(record, "text", None) or getattr(record, "detail", None) or ""
+        key = (event.issue, event.stage)
+        self.last_agent_event.pop(key, None)  # re-insert: the dict's order is recency
+        self.last_agent_event[key] = (record.kind, str(text)[:500], record.ts)
+        if len(self.last_agent_event) > LAST_EVENTS_PER_RUN:
+            del self.last_agent_event[next(iter(self.last_agent_event))]
+
+    def since(self, last_seen: int) -> tuple[list[Entry], bool]:
+        """The kept entries after `last_seen`, and whether some in between were lost (the ring
+        moved past them, or the id is from another supervisor's numbering)."""
+        if last_seen > self.last_id:
+            return [], True
+        oldest = self.ring[0].id if self.ring else self.last_id + 1
+        lost = last_seen + 1 < oldest
+        return [entry for entry in self.ring if entry.id > last_seen], lost
+
+    def recent(self, issue_id: str, count: int) -> Iterable[Entry]:
+        """The newest `count` kept events about one issue, oldest first."""
+        found: list[Entry] = []
+        for entry in reversed(self.ring):
+            if getattr(entry.event, "issue", None) == issue_id:
+                found.append(entry)
+                if len(found) >= count:
+                    break
+        return reversed(found)
+
+    def close_all(self) -> None:
+        """The server is stopping: every stream ends after what it has queued."""
+        for client in tuple(self.clients):
+            client.offer(None)
