@@ -432,6 +432,10 @@ class AttachedEngine:
         `limit` are kept (the pane's bound), so a long session costs time, not memory."""
         path = Path(session_file)
         route = url_for("records", issue_id=path.parent.name, session_file_name=path.name)
+        if limit is not None and limit <= RECORDS_MAX_LIMIT:  # the pane's replay: the file's tail, one request
+            page = await self._get(route, {"limit": str(limit)})
+            items = page.get("records") if isinstance(page, dict) else None
+            return [AgentEvent.from_record(r) for r in items if isinstance(r, dict)] if isinstance(items, list) else []
         kept: deque[AgentEvent] = deque(maxlen=limit) if limit is not None else deque()
         offset = 0
         while True:
