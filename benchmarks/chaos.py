@@ -1,4 +1,4 @@
-"""Benchmark: what issue #9's floods and crashes cost the supervisor (README "Benchmarks").
+"""Benchmark: what issue #9's floods and crashes cost the supervisor (docs/benchmarks.md).
 
     python benchmarks/chaos.py                 # every row
     python benchmarks/chaos.py --seconds 5     # shorter floods

@@ -19,8 +19,6 @@ from typing import Any
 
 from vik_tui.agents import events as ev
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.places.local import Terminal, WorkspaceError
-from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused
 from vik_tui.engine.view import (
     EngineView,
     HostView,
@@ -28,12 +26,14 @@ from vik_tui.engine.view import (
     IntakeView,
     IssueView,
     RateLimitView,
+    Refused,
     RejectedView,
     RetryView,
     RunStatus,
     RunView,
     SessionState,
     SessionView,
+    Terminal,
     Tokens,
 )
 
@@ -110,23 +110,26 @@ class ScriptedEngine:
     def workdir_of(self, issue_id: str) -> Path:
         return Path(ROOT) / "issues" / issue_id
 
-    def shell_plan(self, issue_id: str) -> Terminal:
+    def workspace_path(self, issue_id: str) -> str | Refused:
+        return str(self.workdir_of(issue_id))
+
+    async def shell_plan(self, issue_id: str) -> Terminal | Refused:
         self.calls.append(("shell_plan", issue_id))
-        raise WorkspaceError(f"the workspace does not exist yet: {self.workdir_of(issue_id)}")
+        return Refused(f"the workspace does not exist yet: {self.workdir_of(issue_id)}")
 
     async def workspace_diff(self, issue_id: str) -> str:
         self.calls.append(("workspace_diff", issue_id))
         return f"(workspace {self.workdir_of(issue_id)} does not exist yet)"
 
-    def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
+    async def takeover_plan(self, issue_id: str, session_uuid: str) -> Terminal | Refused:
         self.calls.append(("takeover_plan", issue_id, session_uuid))
-        raise TakeoverRefused(f"{issue_id}: the scripted engine runs no agents")
+        return Refused(f"{issue_id}: the scripted engine runs no agents")
 
-    def session_records(self, session_file: str, limit: int | None = None) -> list[ev.AgentEvent]:
+    async def session_records(self, session_file: str, limit: int | None = None) -> list[ev.AgentEvent]:
         records = self.records.get(session_file, [])
         return records[-limit:] if limit else list(records)
 
-    def load_history(self) -> int:
+    async def load_history(self) -> int:
         return 0
 
 

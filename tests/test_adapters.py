@@ -1,7 +1,7 @@
 """Runtime adapters: command lines (vik-compatible) and mapping of real CLI output to events.
 
 The reference captures are the unedited stdout of real Codex / Claude Code runs; each must map
-to exactly the events (and so the outcome) described in shared/reference/README.md.
+to exactly the events (and so the outcome) described in tests/data/reference/README.md.
 """
 
 from __future__ import annotations

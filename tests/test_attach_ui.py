@@ -13,8 +13,8 @@ from conftest import FAKE_CODEX, Project, base_workflow, wait_on_screen
 from test_ui_snapshots import settled
 
 from vik_tui.config.loader import load_workflow
-from vik_tui.engine.places.local import Terminal
 from vik_tui.engine.supervisor import Supervisor
+from vik_tui.engine.view import Terminal
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.clock import FrozenClock
 from vik_tui.ui.engine_api import Attached
@@ -41,8 +41,8 @@ class ScriptedAttached(scripted.ScriptedEngine):
         self.calls.append(("stop_supervisor",))
         self._stopped.set()
 
-    async def remote_plan(self, issue_id: str, session_uuid: str | None) -> Terminal:
-        self.calls.append(("remote_plan", issue_id, str(session_uuid)))
+    async def shell_plan(self, issue_id: str) -> Terminal:
+        self.calls.append(("shell_plan", issue_id))
         return Terminal(("/bin/zsh",), Path(scripted.ROOT) / "issues" / issue_id, f"a shell in {issue_id}")
 
     def runs_here(self, plan: Terminal) -> bool:

@@ -1,4 +1,4 @@
-"""Engine events: the wire form (README "Headless events") and the one human sentence of each."""
+"""Engine events: the wire form (docs/command-line.md, "Headless events") and the one human sentence of each."""
 
 from __future__ import annotations
 
@@ -120,9 +120,9 @@ def samples() -> list[ee.EngineEvent]:
 
 
 def readme_wire() -> dict[str, list[str]]:
-    """The table under README "Headless events": `a` / `b` | fields of a / fields of b."""
-    text = (Path(__file__).parents[1] / "README.md").read_text()
-    table = text.split("### Headless events", 1)[1].split("\n\n")[2]
+    """The table under "Headless events" in docs/command-line.md: `a` / `b` | fields of a / fields of b."""
+    text = (Path(__file__).parents[1] / "docs" / "command-line.md").read_text()
+    table = text.split("## Headless events", 1)[1].split("\n\n")[2]
     documented: dict[str, list[str]] = {}
     for row in table.splitlines()[2:]:
         names_cell, fields_cell = (cell.strip() for cell in row.strip("|").split("|"))

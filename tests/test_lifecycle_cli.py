@@ -91,9 +91,18 @@ def test_detached_run_status_stop(project: Project, forever: Path) -> None:
         lines = status.stdout.splitlines()
         assert lines[0] == "status: running" and lines[2] == f"pid: {pid}"
         assert [line.split(":", 1)[0] for line in lines] == [
-            "status", "state_file", "pid", "bind_address", "started_at", "log_dir", "sessions_dir", "workflow_path",
+            "status",
+            "state_file",
+            "pid",
+            "bind_address",
+            "started_at",
+            "log_dir",
+            "sessions_dir",
+            "workflow_path",
             "command",
-        ]  # fmt: skip
+            "api_socket",
+            "api_token",
+        ]  # fmt: skip  (vik's fields, then ours: the HTTP API; no api_url without --port)
         assert "bind_address: 127.0.0.1:0" in lines and lines[4].endswith(" UTC")
         again = vik("run", "-d", str(forever))
         assert again.returncode == 1

@@ -13,7 +13,7 @@ from conftest import FAKE_CLAUDE, FAKE_CODEX, process_running
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import AgentConfig
 from vik_tui.engine.processes.proc import group_alive
-from vik_tui.engine.stages.session import SessionLimits, SessionSnapshot, StageSession
+from vik_tui.engine.stages.session import SessionLimits, SessionSnapshot, StageSession, StopCause
 
 
 def make_session(
@@ -243,7 +243,7 @@ async def test_cancel_cooperative_agent(tmp_path: Path) -> None:
     while session.snap.last_message != "working until told to stop":
         await asyncio.sleep(0.02)
     pid = session.snap.pid
-    session.stop("cancel", "cancelled by user")
+    session.stop(StopCause.CANCEL, "cancelled by user")
     snap = await task
     assert snap.state == "cancelled" and snap.reason == "cancelled by user"
     assert not group_alive(pid)
@@ -264,7 +264,7 @@ async def test_stubborn_agent_and_grandchild_leave_nothing_behind(tmp_path: Path
         await asyncio.sleep(0.02)
     grandchild = int(child_pid_file.read_text())
     pid = session.snap.pid
-    session.stop("cancel", "cancelled by user")
+    session.stop(StopCause.CANCEL, "cancelled by user")
     snap = await task
     assert snap.state == "cancelled"
     assert not group_alive(pid)
@@ -307,6 +307,6 @@ async def test_terminal_state_never_changes(tmp_path: Path) -> None:
     session = make_session(tmp_path)
     snap = await session.run()
     assert snap.state == "completed"
-    session.stop("cancel", "too late")
+    session.stop(StopCause.CANCEL, "too late")
     assert snap.state == "completed"
     assert sum(1 for r in records(session) if "outcome" in r) == 1

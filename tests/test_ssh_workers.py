@@ -20,7 +20,7 @@ from test_tmux_e2e import Tmux
 from vik_tui import cli
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.service.paths import encode_workflow_path
-from vik_tui.engine.view import RunStatus
+from vik_tui.engine.view import RunStatus, Terminal
 
 TODO = "todo"
 
@@ -241,11 +241,12 @@ async def test_the_shell_and_take_over_open_ssh_to_the_issue_host(project: Proje
     h = Harness(project.write(wf)).start()
     assert await h.finish(timeout=60) == 0
     workdir = str(workdir_of(h, "R-1"))
-    shell = h.supervisor.shell_plan("R-1")
-    assert shell.argv[0] == "ssh" and "-t" in shell.argv and "host-a" in shell.argv
+    shell = await h.supervisor.shell_plan("R-1")
+    assert isinstance(shell, Terminal) and shell.argv[0] == "ssh" and "-t" in shell.argv and "host-a" in shell.argv
     assert workdir in shell.argv[-1] and "SHELL" in shell.argv[-1]
     (session,) = h.supervisor.snapshot().find_issue("R-1").sessions  # type: ignore[union-attr]
-    plan = h.supervisor.takeover_plan("R-1", session.session_uuid)
+    plan = await h.supervisor.takeover_plan("R-1", session.session_uuid)
+    assert isinstance(plan, Terminal)
     assert "host-a" in plan.argv and "resume" in plan.argv[-1] and workdir in plan.argv[-1]
     # run the take-over line for real, without a terminal: the fake Codex records where it ran
     argv_out = project.root / "argv.json"
@@ -350,7 +351,8 @@ async def test_the_shell_plan_opens_an_interactive_shell_in_the_workspace_on_the
     project.set_issues(issues(1))
     h = Harness(project.write(remote_workflow(project, ssh_lab, ["host-a"]))).start()
     assert await h.finish(timeout=60) == 0
-    plan = h.supervisor.shell_plan("R-1")
+    plan = await h.supervisor.shell_plan("R-1")
+    assert isinstance(plan, Terminal)
     tmux = Tmux()
     try:
         tmux.run("new-session", "-d", "-s", "vik", "-x", "200", "-y", "30", "-c", str(plan.cwd), plan.command_line)

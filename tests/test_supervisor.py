@@ -455,12 +455,12 @@ def test_session_views_are_frozen_copies_and_finished_ones_are_made_once() -> No
     snap = SessionSnapshot("A", "plan", 1, "019bc2a0-0000-7000-8000-000000000001", "/s/plan.jsonl")
     live = snap.to_view()
     assert live.state == SessionState.STARTING and live.state.live
-    snap.state = "running"  # the session loop assigns plain strings; the view is typed
+    snap.state = SessionState.RUNNING
     snap.tokens["input"] += 5
     running = snap.to_view()
     assert running is not live and running.state is SessionState.RUNNING and running.tokens == Tokens(input=5)
     with pytest.raises(dataclasses.FrozenInstanceError):
         running.pid = 1  # type: ignore[misc]
-    snap.state, snap.reason = "completed", "completed"
+    snap.state, snap.reason = SessionState.COMPLETED, "completed"
     done = snap.to_view()
     assert done.state is SessionState.COMPLETED and snap.to_view() is done

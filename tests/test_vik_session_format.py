@@ -32,7 +32,7 @@ from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import AgentConfig
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.stages.replay import outcome_of
-from vik_tui.engine.stages.session import SessionLimits, SessionSnapshot, StageSession
+from vik_tui.engine.stages.session import SessionLimits, SessionSnapshot, StageSession, StopCause
 
 CAPTURES = Path(__file__).parent / "data" / "reference"
 
@@ -218,7 +218,7 @@ async def cancelled(tmp: Path) -> list[Path]:
     task = asyncio.ensure_future(s.run())
     while s.snap.last_message is None:
         await asyncio.sleep(0.02)
-    s.stop("cancel", "cancelled by user")
+    s.stop(StopCause.CANCEL, "cancelled by user")
     await task
     assert s.snap.state == "cancelled"
     return [Path(s.snap.session_file)]

@@ -77,8 +77,16 @@ def _listen(args: argparse.Namespace, verb: str) -> tuple[socket.socket | None, 
     try:
         return listen_tcp(args.bind_address, args.port, args.allow_remote), 0
     except EndpointError as exc:
-        print(f"vik-tui {verb}: {exc}", file=sys.stderr)
+        print(f"{' '.join(['vik-tui', verb]).strip()}: {exc}", file=sys.stderr)
         return None, 1
+
+
+def _serve_local_engine(engine: object, tcp: socket.socket | None) -> None:
+    """The UI's local engine is the Supervisor: it serves the API like every supervisor."""
+    from vik_tui.engine.supervisor import Supervisor
+
+    if isinstance(engine, Supervisor):
+        _serve_api(engine, tcp)
 
 
 def _serve_api(supervisor: Supervisor, tcp: socket.socket | None) -> None:
@@ -111,7 +119,7 @@ def _demo_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="with --headless: JSON Lines of engine events")
     parser.add_argument("--speed", type=float, default=1.0, help="simulated agent speed multiplier (default 1.0)")
     parser.add_argument("--timeout", type=float, default=600.0, help="with --headless: give up after this many seconds")
-    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage completes or fails")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage fails")
     return parser
 
 
@@ -144,7 +152,7 @@ def _tui_parser() -> argparse.ArgumentParser:
     parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
     parser.add_argument("--version", action="version", version=f"vik-tui {__version__}")
     parser.add_argument("--no-watch", action="store_true", help="do not hot-reload workflow.yml and prompt files")
-    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage completes or fails")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage fails")
     _api_options(parser)
     return parser
 
@@ -321,7 +329,7 @@ def _tui(workflow_path: str, watch: bool, bell: bool = True, tcp: socket.socket 
         if tcp is not None:
             tcp.close()
         return _run_attached(found, bell)
-    return run_app(workflow_path, watch=watch, bell=bell, prepare=lambda supervisor: _serve_api(supervisor, tcp))
+    return run_app(workflow_path, watch=watch, bell=bell, prepare=lambda engine: _serve_local_engine(engine, tcp))
 
 
 def _running_supervisor(workflow_path: str) -> ApiTarget | int | None:

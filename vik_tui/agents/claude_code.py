@@ -1,6 +1,6 @@
 """Claude Code adapter: the `claude -p --output-format stream-json` command line and its mapper.
 
-Shapes follow the real 2.1.197 captures in shared/reference. Claude reports a tool's result in
+Shapes follow the real 2.1.197 captures in tests/data/reference/. Claude reports a tool's result in
 a later `user` message that only carries the `tool_use_id`, so the mapper remembers each
 tool_use's name; Task/Agent tool calls are sub-agents and are reported as `Subagent` events.
 """

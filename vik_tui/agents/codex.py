@@ -1,7 +1,7 @@
 """Codex CLI adapter: the `codex exec --json` command line and a mapper for its JSONL stream.
 
 Event shapes follow codex-rs/exec/src/exec_events.rs (`ThreadEvent`, `ThreadItemDetails`) and
-the real 0.169.0 captures in shared/reference. Codex changes quickly, so the mapper reads every
+the real 0.169.0 captures in tests/data/reference/. Codex changes quickly, so the mapper reads every
 field defensively and keeps anything it does not understand as an `Unknown` event.
 """
 

@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import dataclasses
 import socket
-import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -24,17 +23,15 @@ from typing import Any
 import aiohttp
 import orjson
 
-from vik_tui.agents.events import AgentEvent
+from vik_tui.agents.events import AgentEvent, Error
 from vik_tui.api import wire
 from vik_tui.api.endpoint import short_path
 from vik_tui.api.routes import LAST_EVENT_ID_HEADER, RECORDS_MAX_LIMIT, url_for
 from vik_tui.api.sse import read_events
 from vik_tui.api.target import ApiTarget
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.places.local import Terminal, WorkspaceError
 from vik_tui.engine.service.paths import unsafe_id_reason
-from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused
-from vik_tui.engine.view import EngineView, IntakeView
+from vik_tui.engine.view import EngineView, IntakeView, Refused, Terminal
 
 MIN_REFETCH_SEC = 0.2  # the view is refetched at most 5×/s (the table repaints at most 4×/s)
 STREAM_REFETCH_SEC = 2.0  # while only agent output flows: tokens and counts, every 2 s
@@ -74,12 +71,11 @@ class AttachedEngine:
         self.connected = False
         self.ever_connected = False
         self.last_event_id: int | None = None
-        self.root: Path | None = None  # the supervisor's workflow root (its own machine's path)
+        self.root: Path | None = target.root  # the supervisor's workflow root (its own machine's path)
         self._listeners: list[ee.Listener] = []
         self._view = EngineView(workflow=str(self.workflow_path), name=self.workflow_path.name)
         self._view_at = time.monotonic()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._loop_thread: int | None = None
         self._session: aiohttp.ClientSession | None = None
         self._stopped = asyncio.Event()
         self._response: aiohttp.ClientResponse | None = None
@@ -110,7 +106,6 @@ class AttachedEngine:
     async def run(self) -> int:
         """Stay attached until `stop()` (detach) or the supervisor stopped on our request."""
         self._loop = asyncio.get_running_loop()
-        self._loop_thread = threading.get_ident()
         with contextlib.ExitStack() as stack:
             sock = self.target.socket
             path = stack.enter_context(short_path(sock)) if sock is not None else None
@@ -188,17 +183,14 @@ class AttachedEngine:
         retries = tuple(dataclasses.replace(r, due_in=max(0.0, r.due_in - elapsed)) for r in view.retries)
         return _with(view, intake, retries)
 
-    def workdir_of(self, issue_id: str) -> Path:
+    def workspace_path(self, issue_id: str) -> str | Refused:
+        """Where the issue's workspace is on the supervisor's machine (its root is learned on attach)."""
         reason = unsafe_id_reason(issue_id)
         if reason is not None:
-            from vik_tui.engine.service.paths import UnsafeIssueId
-
-            raise UnsafeIssueId(f"issue id {issue_id!r}: {reason}")
-        root = self.root or Path("?")
-        return root / "issues" / issue_id
-
-    def shell_plan(self, issue_id: str) -> Terminal:
-        raise WorkspaceError("attached: the shell's plan comes from the supervisor (remote_plan)")
+            return Refused(f"issue id {issue_id!r}: {reason}")
+        if self.root is None:
+            return Refused("the supervisor's workspace root is not known yet")
+        return str(self.root / "issues" / issue_id)
 
     async def workspace_diff(self, issue_id: str) -> str:
         try:
@@ -211,18 +203,22 @@ class AttachedEngine:
             return str(body.get("diff", ""))
         return str(body)
 
-    def takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
-        raise TakeoverRefused("attached: the take-over plan comes from the supervisor (remote_plan)")
+    async def shell_plan(self, issue_id: str) -> Terminal | Refused:
+        return await self._plan(url_for("shell", issue_id=issue_id))
 
-    def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
-        """From a worker thread (the panes replay off the UI loop): the records route, paged."""
-        loop = self._loop
-        if loop is None or threading.get_ident() == self._loop_thread:
-            return []  # never block the UI loop
-        future = asyncio.run_coroutine_threadsafe(self._records(session_file, limit), loop)
-        return future.result(timeout=REQUEST_TIMEOUT_SEC * 2)
+    async def takeover_plan(self, issue_id: str, session_uuid: str) -> Terminal | Refused:
+        return await self._plan(url_for("takeover", issue_id=issue_id, session_uuid=session_uuid))
 
-    def load_history(self) -> int:
+    async def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
+        """Through the records route: a pane's replay is the file's tail, in one request."""
+        try:
+            return await self._records(session_file, limit)
+        except ApiError as exc:
+            return [Error(detail=f"cannot replay the session: {exc}")]
+        except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+            return [Error(detail=f"cannot replay the session: the supervisor cannot be reached ({_reason(exc)})")]
+
+    async def load_history(self) -> int:
         return 0  # the supervisor has loaded it; its view carries it
 
     # -- attached-only (ui/engine_api.Attached) ------------------------------------------------
@@ -241,22 +237,18 @@ class AttachedEngine:
         self._stopping_supervisor = True
         self._command(url_for("stop"), {"confirm": True})
 
-    async def remote_plan(self, issue_id: str, session_uuid: str | None) -> Terminal:
-        """The shell (`session_uuid` None) or take-over command, as the supervisor plans it.
-        Raises WorkspaceError / TakeoverRefused with the supervisor's reason."""
-        route = url_for("shell", issue_id=issue_id)
-        if session_uuid is not None:
-            route = url_for("takeover", issue_id=issue_id, session_uuid=session_uuid)
+    async def _plan(self, route: str) -> Terminal | Refused:
+        """The supervisor's shell or take-over plan; its refusal (or no answer) as a Refused."""
         try:
             body = await self._get(route)
         except ApiError as exc:
-            raise (WorkspaceError if session_uuid is None else TakeoverRefused)(str(exc)) from None
+            return Refused(str(exc))
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-            raise WorkspaceError(f"the supervisor cannot be reached: {_reason(exc)}") from None
+            return Refused(f"the supervisor cannot be reached: {_reason(exc)}")
         try:
             plan: wire.TerminalPlan = wire.TERMINAL_PLAN.validate_python(body)
         except ValueError:
-            raise WorkspaceError("the supervisor's plan cannot be read") from None
+            return Refused("the supervisor's plan cannot be read")
         self._plans[plan.argv, plan.cwd] = plan
         return plan.terminal()
 
@@ -383,8 +375,12 @@ class AttachedEngine:
             )
         except ValueError as exc:
             raise WireError(f"the supervisor's view cannot be read: {exc}") from None
-        if self.root is None and view.workflow:
+        if view.workflow:
             self.workflow_path = Path(view.workflow)
+        if self.root is None:  # reached by URL: a session file's path names it (root/sessions/<id>/<file>)
+            session = next((i.sessions[0] for i in view.issues if i.sessions), None)
+            if session is not None:
+                self.root = Path(session.session_file).parents[2]
         self._view, self._view_at = view, time.monotonic()
         self._changed()
         return int(last) if last.isdigit() else None

@@ -124,9 +124,11 @@ def _status(issue: IssueView) -> str:
     return "idle"
 
 
-def issue_body(issue: IssueView, hub: EventHub, workspace: str | None) -> wire.IssueBody:
-    running = tuple(running_entry(issue, run, hub, workspace) for run in issue.runs if run.status.active)
-    retry = tuple(retrying_entry(issue, run, workspace) for run in issue.runs if run.status == RunStatus.RETRY_WAIT)
+def issue_body(issue: IssueView, hub: EventHub, workspace: str | None, local: str | None) -> wire.IssueBody:
+    """`workspace`: where it is on its host (Symphony's `workspace.path`); `local`: its path on
+    the supervisor's machine (`Engine.workspace_path`, our `workspace_path`)."""
+    running = tuple(running_entry(issue, run, hub, local) for run in issue.runs if run.status.active)
+    retry = tuple(retrying_entry(issue, run, local) for run in issue.runs if run.status == RunStatus.RETRY_WAIT)
     waiting = [run.attempt for run in issue.runs if run.status == RunStatus.RETRY_WAIT]
     failed = [s for s in issue.sessions if s.state == "failed" and s.reason]
     logs = [
@@ -161,6 +163,6 @@ def issue_body(issue: IssueView, hub: EventHub, workspace: str | None) -> wire.I
         state=issue.state,
         listed=issue.listed,
         worker_host=issue.host,
-        workspace_path=workspace,
+        workspace_path=local,
         view=view,
     )

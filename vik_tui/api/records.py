@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from vik_tui.agents.events import Error
-from vik_tui.engine.stages.replay import UNREADABLE
+from vik_tui.engine.view import UNREADABLE_RECORD as UNREADABLE
 
 MAX_BYTES = 4 * 1024 * 1024  # one answer reads at most this much (plus the rest of a long line)
 BLOCK = 64 * 1024

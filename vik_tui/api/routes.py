@@ -8,7 +8,7 @@ needed; on TCP (`--port`) every request needs `Authorization: Bearer <token>` (f
 
 method path (under /api/v1)                                  body                          Engine method
 GET    /state                                               wire.StateBody (Symphony)
-GET    /issues/{issue_id}                                   wire.IssueBody (Symphony)     workdir_of
+GET    /issues/{issue_id}                                   wire.IssueBody (Symphony)     workspace_path
 POST   /refresh                                             202 wire.RefreshBody          poll_now
 POST   /issues/{issue_id}/cancel      [{"stage": s}]        wire.CommandBody              cancel
 POST   /issues/{issue_id}/stages/{stage}/retry              wire.CommandBody              retry

@@ -38,9 +38,8 @@ from vik_tui.config.ids import unsafe_id_reason
 from vik_tui.engine.clock import now_iso
 from vik_tui.engine.places.local import WorkspaceError
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId
-from vik_tui.engine.stages.takeover import TakeoverRefused
 from vik_tui.engine.supervisor import Supervisor
-from vik_tui.engine.view import IssueView
+from vik_tui.engine.view import IssueView, Refused
 
 MAX_IN_FLIGHT = 256  # requests being answered at once (streams included); one more gets 503
 KEEPALIVE_SEC = 15.0  # an SSE comment this often on a quiet stream, so a dead peer is noticed
@@ -149,10 +148,16 @@ class Api:
         return issue
 
     def _workspace(self, issue: IssueView) -> str | None:
+        """Where the workspace is, on its host (Symphony's `workspace.path`)."""
         try:
             return self.supervisor.place_of(issue.id).workdir(issue.id)
         except (WorkspaceError, UnsafeIssueId):
             return None
+
+    def _local_workspace(self, issue: IssueView) -> str | None:
+        """`Engine.workspace_path`: the workspace's path on the supervisor's machine."""
+        path = self.supervisor.workspace_path(issue.id)
+        return None if isinstance(path, Refused) else path
 
     async def _json_body(self, request: web.Request) -> dict[str, Any]:
         raw = await request.read()  # 413 past client_max_size
@@ -169,12 +174,13 @@ class Api:
     # -- vik's routes (Symphony's bodies) ------------------------------------------------------
     async def state(self, request: web.Request) -> web.StreamResponse:
         view = self.supervisor.snapshot()
-        body = bodies.state_body(view, self.hub, self._workspace, os.getpid())
+        body = bodies.state_body(view, self.hub, self._local_workspace, os.getpid())
         return json_response(body, headers={LAST_EVENT_ID_HEADER: str(body.last_event_id)})
 
     async def issue(self, request: web.Request) -> web.StreamResponse:
         issue = self._issue(request)
-        return json_response(bodies.issue_body(issue, self.hub, self._workspace(issue)))
+        body = bodies.issue_body(issue, self.hub, self._workspace(issue), self._local_workspace(issue))
+        return json_response(body)
 
     async def refresh(self, request: web.Request) -> web.StreamResponse:
         await self._json_body(request)
@@ -289,10 +295,9 @@ class Api:
 
     async def shell(self, request: web.Request) -> web.StreamResponse:
         issue = self._issue(request)
-        try:
-            plan = self.supervisor.shell_plan(issue.id)
-        except (WorkspaceError, UnsafeIssueId) as exc:
-            raise ApiError(409, "no_workspace", str(exc)) from None
+        plan = await self.supervisor.shell_plan(issue.id)
+        if isinstance(plan, Refused):
+            raise ApiError(409, "no_workspace", plan.reason)
         return json_response(wire.TerminalPlan.of(plan, issue.host, self.hostname))
 
     async def takeover(self, request: web.Request) -> web.StreamResponse:
@@ -300,10 +305,9 @@ class Api:
         session_uuid = request.match_info["session_uuid"]
         if issue.find_session(session_uuid) is None:
             raise ApiError(404, "session_not_found", f"no session {session_uuid!r} of issue {issue.id!r}")
-        try:
-            plan = self.supervisor.takeover_plan(issue.id, session_uuid)
-        except TakeoverRefused as exc:
-            raise ApiError(409, "takeover_refused", str(exc)) from None
+        plan = await self.supervisor.takeover_plan(issue.id, session_uuid)
+        if isinstance(plan, Refused):
+            raise ApiError(409, "takeover_refused", plan.reason)
         return json_response(wire.TerminalPlan.of(plan, issue.host, self.hostname))
 
     async def events(self, request: web.Request) -> web.StreamResponse:

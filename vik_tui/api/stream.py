@@ -78,8 +78,8 @@ class Client:
 class EventHub:
     """Subscribed to the supervisor; numbers events and hands them to the stream clients."""
 
-    def __init__(self, ring_size: int = RING_SIZE) -> None:
-        self.ring: deque[Entry] = deque(maxlen=ring_size)
+    def __init__(self, ring_size: int | None = None) -> None:
+        self.ring: deque[Entry] = deque(maxlen=ring_size or RING_SIZE)
         self.last_id = 0
         self.clients: set[Client] = set()
         # (issue, stage) -> (kind, message, ts) of its newest agent event: Symphony's last_event

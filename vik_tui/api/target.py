@@ -30,6 +30,7 @@ class ApiTarget:
     socket: Path | None = None
     token: str | None = None
     workflow_path: Path | None = None  # known when found from a workflow file
+    root: Path | None = None  # the workflow root, likewise
 
     @property
     def on_this_machine(self) -> bool:
@@ -106,4 +107,4 @@ def live_supervisor(layout: Layout, wait: float = SOCKET_WAIT_SEC) -> ApiTarget 
                 f" stop it with `vik-tui stop {layout.workflow_path}` or wait until it ends"
             )
         time.sleep(0.05)
-    return ApiTarget(base_url="http://vik-tui", socket=socket, workflow_path=layout.workflow_path)
+    return ApiTarget(base_url="http://vik-tui", socket=socket, workflow_path=layout.workflow_path, root=layout.root)

@@ -22,8 +22,7 @@ from pydantic import TypeAdapter
 from vik_tui.agents.events import AgentEvent
 from vik_tui.config.diagnostics import Diagnostic, Severity
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.places.local import Terminal
-from vik_tui.engine.view import EngineView
+from vik_tui.engine.view import EngineView, Terminal
 
 API_VERSION = 1
 

@@ -24,7 +24,7 @@ from typing import Any
 import minijinja
 
 # About 0.4 s of work on a slow machine: far beyond any real prompt, short enough not to stall
-# the event loop for long. vik sets no limit (a difference listed in the README).
+# the event loop for long. vik sets no limit (a difference listed in docs/vik-compatibility.md).
 FUEL = 10_000_000
 TEMPLATE_NAME = "<string>"  # what vik names its templates (and no auto-escaping follows from it)
 

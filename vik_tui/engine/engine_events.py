@@ -1,7 +1,7 @@
 """Engine events: one small frozen dataclass per kind, published by `Supervisor.emit`.
 
 Each event knows its wire form (`to_json()`: the object `run --headless --json` prints and the
-daily log keeps, documented in README "Headless events": `event`, `ts`, `level`, then the
+daily log keeps, documented in docs/command-line.md "Headless events": `event`, `ts`, `level`, then the
 event's fields in declaration order) and its one human sentence (`describe()`, used by the
 headless text printer and the UI's log pane alike). Consumers `match` on the classes.
 """

@@ -24,7 +24,7 @@ ALIASES: dict[str, tuple[str, ...]] = {
     "state": ("state", "status"),
     "description": ("description", "desc"),
 }
-PULL_MAX_BYTES = 64 * 1024 * 1024  # stdout of the pull command; README "Pull command"
+PULL_MAX_BYTES = 64 * 1024 * 1024  # stdout of the pull command; docs/configuration.md "The pull command"
 CORE_KEYS = {"id", "identifier", "title", "state", "status", "description", "desc"}
 
 

@@ -11,10 +11,37 @@ can read them without either importing the other's internals.
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
+
+# the detail of the `error` record a replay gives a line of a session file that cannot be read
+UNREADABLE_RECORD = "unreadable record in session file: "
+
+
+@dataclass(frozen=True, slots=True)
+class Terminal:
+    """A command to run attached to a terminal (a shell, a taken-over agent), the local directory
+    to start it in, and what it is, for messages (`ENG-12/plan #2`)."""
+
+    argv: tuple[str, ...]
+    cwd: Path
+    what: str
+
+    @property
+    def command_line(self) -> str:
+        return shlex.join(self.argv)
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The engine will not do what was asked (no workspace yet, an unsafe issue id, a session
+    that cannot be taken over); `reason` says why, in words for the user."""
+
+    reason: str
 
 
 class RunStatus(StrEnum):

@@ -36,11 +36,16 @@ from vik_tui.engine.engine_events import (
     RetryGivenUp,
     StageFinished,
 )
-from vik_tui.engine.service.state import AlreadyRunning
-from vik_tui.engine.service.stop_signals import TERMINAL_CLOSED, install_stop_signals
 from vik_tui.engine.view import RunStatus
 from vik_tui.ui.clock import Clock
-from vik_tui.ui.engine_api import Attached, Engine
+from vik_tui.ui.engine_api import (
+    TERMINAL_CLOSED,
+    AlreadyRunning,
+    Attached,
+    Engine,
+    install_stop_signals,
+    local_engine,
+)
 from vik_tui.ui.event_lines import EventLines
 from vik_tui.ui.glyphs import Glyphs, default_glyphs
 from vik_tui.ui.heap import tune_collector
@@ -53,7 +58,6 @@ from vik_tui.ui.throughput import Throughput
 if TYPE_CHECKING:
     # imported when the app is made: the screen's module reads the app through a typed
     # getter (`getters.app(VikApp)`), so it imports this module
-    from vik_tui.engine.supervisor import Supervisor
     from vik_tui.ui.screens.main import MainScreen
 
 FLUSH_INTERVAL = 0.05
@@ -132,7 +136,7 @@ class VikApp(App[int]):
     async def on_mount(self) -> None:
         if self.load_history:
             try:  # reads session files: off the UI loop, before anything else uses the engine
-                await asyncio.to_thread(self.engine.load_history)
+                await self.engine.load_history()
             except Exception as exc:
                 self.notify(f"could not load earlier sessions: {exc}", severity="warning")
         if self.tune_gc:
@@ -504,12 +508,10 @@ def run_app(
     workflow_path: str | Path,
     watch: bool = True,
     bell: bool = True,
-    prepare: Callable[[Supervisor], None] | None = None,
+    prepare: Callable[[Engine], None] | None = None,
 ) -> int:
     """The `vik-tui [WORKFLOW]` entry point. Returns the process exit code. `prepare` sees the
-    supervisor before it runs (`cli` gives it the HTTP API; the UI knows nothing of that)."""
-    from vik_tui.engine.supervisor import Supervisor
-
+    local engine before it runs (`cli` gives it the HTTP API; the UI knows nothing of that)."""
     while True:
         result = load_workflow(workflow_path)
         if result.ok and result.workflow is not None:
@@ -519,7 +521,7 @@ def run_app(
         if outcome != "recheck":
             return 1
     try:
-        supervisor = Supervisor(result.workflow, result.path, watch=watch)
+        supervisor = local_engine(result.workflow, result.path, watch=watch)
     except (OSError, ValueError) as exc:
         print(f"vik-tui: cannot set up the workflow: {exc}", file=sys.stderr)
         return 1

@@ -16,7 +16,7 @@ import textwrap
 from collections.abc import Iterable
 
 from vik_tui.agents import events as ev
-from vik_tui.engine.stages.replay import UNREADABLE
+from vik_tui.engine.view import UNREADABLE_RECORD
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.text import human_count, one_line, sanitize
@@ -172,7 +172,7 @@ def merge_replay(replayed: list[ev.AgentEvent], live: list[ev.AgentEvent]) -> li
     if not live:
         return []
     last = replayed[-1] if replayed else None
-    if isinstance(last, ev.Error) and last.ts is None and str(last.detail).startswith(UNREADABLE):
+    if isinstance(last, ev.Error) and last.ts is None and str(last.detail).startswith(UNREADABLE_RECORD):
         replayed = replayed[:-1]  # a line caught half-written; its live copy follows
     for k in range(min(len(replayed), len(live)), 0, -1):
         if replayed[-k:] == live[:k]:

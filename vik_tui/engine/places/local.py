@@ -6,7 +6,6 @@ touches the workspace, so hooks, exec(), the agent, `git diff` and the shell fol
 from __future__ import annotations
 
 import asyncio
-import shlex
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,20 +16,7 @@ from vik_tui.engine.places.workspace_tools import git_diff, user_shell
 from vik_tui.engine.processes.descendants import Mark
 from vik_tui.engine.processes.proc import ShellRunner, local_shell
 from vik_tui.engine.service.paths import Layout
-
-
-@dataclass(frozen=True, slots=True)
-class Terminal:
-    """A command to run attached to a terminal (a shell, a taken-over agent), the local directory
-    to start it in, and what it is, for messages (`ENG-12/plan #2`)."""
-
-    argv: tuple[str, ...]
-    cwd: Path
-    what: str
-
-    @property
-    def command_line(self) -> str:
-        return shlex.join(self.argv)
+from vik_tui.engine.view import Terminal
 
 
 @dataclass(frozen=True, slots=True)

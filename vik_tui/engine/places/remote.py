@@ -16,7 +16,7 @@ from pathlib import Path
 from vik_tui.config.ids import unsafe_id_reason
 from vik_tui.config.schema import Workflow
 from vik_tui.engine.places.hosts import Host, remote_issues_dir
-from vik_tui.engine.places.local import AgentSpawn, Terminal, WorkspaceError
+from vik_tui.engine.places.local import AgentSpawn, WorkspaceError
 from vik_tui.engine.places.ssh import (
     CHECK_TIMEOUT_SEC,
     SSH_FAILED,
@@ -30,6 +30,7 @@ from vik_tui.engine.places.ssh import (
 from vik_tui.engine.places.workspace_tools import diff_report
 from vik_tui.engine.processes.descendants import OWNER, Mark
 from vik_tui.engine.processes.proc import OUTPUT_TAIL_BYTES, ShellRun
+from vik_tui.engine.view import Terminal
 
 # exit codes of the workspace scripts
 _EXISTED, _CREATED, _ABSENT, _OUTSIDE = 0, 2, 3, 4

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import subprocess
 
-from vik_tui.engine.places.local import Terminal
 from vik_tui.engine.places.workspace_tools import split_tmux
+from vik_tui.engine.view import Terminal
 
 
 def open_in_tmux(plan: Terminal) -> tuple[bool, str]:

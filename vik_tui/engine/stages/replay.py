@@ -9,8 +9,7 @@ from typing import Any
 import orjson
 
 from vik_tui.agents.events import AgentEvent, Error, Outcome
-
-UNREADABLE = "unreadable record in session file: "
+from vik_tui.engine.view import UNREADABLE_RECORD
 
 
 def read_session_records(path: str | Path, limit: int | None = None) -> list[AgentEvent]:
@@ -32,7 +31,7 @@ def read_session_records(path: str | Path, limit: int | None = None) -> list[Age
         try:
             record = _load(raw)
         except ValueError:
-            events.append(Error(detail=UNREADABLE + raw[:200].decode("utf-8", "replace")))
+            events.append(Error(detail=UNREADABLE_RECORD + raw[:200].decode("utf-8", "replace")))
             continue
         if isinstance(record, dict):
             events.append(AgentEvent.from_record(record))

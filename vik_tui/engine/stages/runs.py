@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vik_tui.config.schema import StageConfig
-from vik_tui.engine.stages.session import SessionSnapshot, StageSession
+from vik_tui.engine.stages.session import SessionSnapshot, StageSession, StopCause
 from vik_tui.engine.view import RunStatus, RunView
 
 
@@ -35,7 +35,7 @@ class StageRun:
     retry_due_at: str | None = None  # wall clock, for display
     retry_handle: asyncio.TimerHandle | None = None
     reconcile_handle: asyncio.TimerHandle | None = None
-    abort: tuple[str, str] | None = None  # (cause, reason) requested before the agent started
+    abort: tuple[StopCause, str] | None = None  # (cause, reason) requested before the agent started
     host: str | None = None  # the SSH host this attempt runs on; None: this machine
 
     @property

@@ -14,6 +14,7 @@ import json
 import signal as signal_mod
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -42,7 +43,7 @@ FILE_BUFFER = 128 * 1024
 MAX_REASON_LINE = 300
 PIPE_DRAIN_SEC = 2.0
 # one stdout line longer than this is not kept: an `error` record says it was cut, and reading
-# goes on with the next line (README "Limits, stops and retries")
+# goes on with the next line (docs/runtimes-and-outcomes.md "Limits, stops and retries")
 MAX_LINE_BYTES = 64 * 1024 * 1024
 SSH_FAILED = 255  # `ssh`'s own exit status when the connection failed or dropped
 
@@ -72,15 +73,20 @@ class SessionLimits:
     cancel_grace_sec: float = 5
 
 
-# why a session was stopped from outside, and the (state, reason) each gives
-STOP_CANCEL, STOP_TIMEOUT, STOP_STALL, STOP_SHUTDOWN, STOP_RECONCILE = (
-    "cancel",
-    "timeout",
-    "stall",
-    "shutdown",
-    "reconcile",
-)
-STOP_STORAGE = "storage"  # the session file cannot be written: failed (and retried), never a wedge
+class StopCause(StrEnum):
+    """Why a session was stopped from outside; each gives the session a (state, reason)."""
+
+    CANCEL = "cancel"  # the user's `c`
+    TIMEOUT = "timeout"  # loop.stage_timeout_sec
+    STALL = "stall"  # loop.stall_timeout_sec
+    SHUTDOWN = "shutdown"  # the supervisor stops
+    RECONCILE = "reconcile"  # the issue left the stage's state (loop.reconcile)
+    STORAGE = "storage"  # the session file cannot be written: failed (and retried), never a wedge
+
+    @property
+    def counts_as_cancelled(self) -> bool:
+        """The session ends `cancelled`, not `failed`, and the stage is not retried."""
+        return self in (StopCause.CANCEL, StopCause.SHUTDOWN, StopCause.RECONCILE)
 
 
 @dataclass
@@ -93,7 +99,7 @@ class SessionSnapshot:
     attempt: int
     session_uuid: str
     session_file: str
-    state: SessionState | str = SessionState.STARTING  # the session loop assigns the plain values
+    state: SessionState = SessionState.STARTING
     agent_session_id: str | None = None
     pid: int | None = None
     started_at: str | None = None
@@ -106,7 +112,7 @@ class SessionSnapshot:
     reason: str | None = None
     exit_code: int | None = None
     signal: int | None = None
-    stop_cause: str | None = None
+    stop_cause: StopCause | None = None
     events: int = 0
     host: str | None = None  # the SSH host the agent runs on; None: this machine
     _view: SessionView | None = field(default=None, init=False, repr=False, compare=False)
@@ -127,7 +133,7 @@ class SessionSnapshot:
             attempt=self.attempt,
             session_uuid=self.session_uuid,
             session_file=self.session_file,
-            state=SessionState.parse(self.state),  # the session loop may still assign plain strings
+            state=self.state,
             agent_session_id=self.agent_session_id,
             pid=self.pid,
             started_at=self.started_at,
@@ -177,7 +183,7 @@ class StageSession:
         self.remote = remote
         self._host_failure: str | None = None  # the SSH host dropped: this is the reason
         self.proc: asyncio.subprocess.Process | None = None
-        self._stop_cause: str | None = None
+        self._stop_cause: StopCause | None = None
         self._stop_reason: str | None = None
         self._stopped = asyncio.Event()
         self._completed_ok = False
@@ -191,7 +197,7 @@ class StageSession:
         self.outcome_unwritten = False  # even the final record could not be written
 
     # -- public ------------------------------------------------------------------------
-    def stop(self, cause: str, reason: str) -> None:
+    def stop(self, cause: StopCause, reason: str) -> None:
         """Ask the session to end; the first cause wins. Safe to call repeatedly."""
         if self._stop_cause is None and not self.snap.finished:
             self._stop_cause, self._stop_reason = cause, reason
@@ -228,16 +234,18 @@ class StageSession:
                 limit=STREAM_LIMIT,
             )
         except FileNotFoundError:
-            self._finish("failed", f"`{self.executable_label}` not found on PATH", exit_code=None, sig=None)
+            self._finish(SessionState.FAILED, f"`{self.executable_label}` not found on PATH", exit_code=None, sig=None)
             return
         except PermissionError as exc:
-            self._finish("failed", f"`{self.executable_label}` cannot be executed: {exc.strerror}", None, None)
+            self._finish(
+                SessionState.FAILED, f"`{self.executable_label}` cannot be executed: {exc.strerror}", None, None
+            )
             return
         except OSError as exc:
-            self._finish("failed", f"`{self.executable_label}` could not start: {exc}", None, None)
+            self._finish(SessionState.FAILED, f"`{self.executable_label}` could not start: {exc}", None, None)
             return
         self.snap.pid = self.proc.pid
-        self.snap.state = "running"
+        self.snap.state = SessionState.RUNNING
         if self.on_start is not None:
             self.on_start(self)
         loop = asyncio.get_running_loop()
@@ -277,7 +285,7 @@ class StageSession:
             await asyncio.gather(reader, *tasks, return_exceptions=True)
         except asyncio.CancelledError:
             # the supervisor itself is being torn down: never leave the group behind
-            self.stop(STOP_SHUTDOWN, "supervisor shutting down")
+            self.stop(StopCause.SHUTDOWN, "supervisor shutting down")
             await self._sweep_remote(self.limits.cancel_grace_sec)
             await kill_group(self.proc, self.limits.cancel_grace_sec)
             await self._kill_escaped()
@@ -319,7 +327,7 @@ class StageSession:
         self._publish([event])
 
     def _store(self, data: bytes, final: bool = False) -> None:
-        """Into the session file; a failed write ends the session (`STOP_STORAGE`). Only the
+        """Into the session file; a failed write ends the session (`StopCause.STORAGE`). Only the
         final record is tried again after a failure (the disk may have room again by then)."""
         assert self._file is not None
         if self._write_error is not None and not final:
@@ -336,7 +344,7 @@ class StageSession:
     def _storage_failed(self, exc: OSError) -> None:
         if self._write_error is None:
             self._write_error = exc
-            self.stop(STOP_STORAGE, f"cannot write the session file: {describe_os_error(exc)}")
+            self.stop(StopCause.STORAGE, f"cannot write the session file: {describe_os_error(exc)}")
 
     async def _write_prompt(self) -> None:
         assert self.proc and self.proc.stdin
@@ -528,29 +536,31 @@ class StageSession:
                 stall_deadline = max(stall_deadline, now + self.limits.stall_timeout_sec) + 1e9
             if now >= stage_deadline:
                 self.stop(
-                    STOP_TIMEOUT, f"stage timed out after {self.limits.stage_timeout_sec:g}s (loop.stage_timeout_sec)"
+                    StopCause.TIMEOUT,
+                    f"stage timed out after {self.limits.stage_timeout_sec:g}s (loop.stage_timeout_sec)",
                 )
                 return
             if now >= stall_deadline:
                 self.stop(
-                    STOP_STALL, f"stalled: no output for {self.limits.stall_timeout_sec:g}s (loop.stall_timeout_sec)"
+                    StopCause.STALL,
+                    f"stalled: no output for {self.limits.stall_timeout_sec:g}s (loop.stall_timeout_sec)",
                 )
                 return
             wake = min(stage_deadline, stall_deadline, now + self.limits.stall_timeout_sec)
             await asyncio.sleep(wake - now + 0.01)
 
-    def _stopped_outcome(self) -> tuple[str, str]:
+    def _stopped_outcome(self) -> tuple[SessionState, str]:
         cause, reason = self._stop_cause, self._stop_reason or ""
-        if cause in (STOP_CANCEL, STOP_SHUTDOWN, STOP_RECONCILE):
-            return "cancelled", reason
-        if cause == STOP_STORAGE:
-            return "failed", reason
+        if cause is not None and cause.counts_as_cancelled:
+            return SessionState.CANCELLED, reason
+        if cause == StopCause.STORAGE:
+            return SessionState.FAILED, reason
         if self._completed_ok and self._provider_failure is None:
-            return "completed", f"completed; then {reason}"
-        if cause in (STOP_TIMEOUT, STOP_STALL) and self._retry_notice:
+            return SessionState.COMPLETED, f"completed; then {reason}"
+        if cause in (StopCause.TIMEOUT, StopCause.STALL) and self._retry_notice:
             # the agent was only retrying the API: say so, it is the likely cause
-            return "failed", f"{reason}; last retry notice: {self._retry_notice}"
-        return "failed", reason
+            return SessionState.FAILED, f"{reason}; last retry notice: {self._retry_notice}"
+        return SessionState.FAILED, reason
 
     def _decide_and_finish(self) -> None:
         if self.snap.finished:
@@ -563,22 +573,22 @@ class StageSession:
         if self._stop_cause is not None:
             state, reason = self._stopped_outcome()
         elif self._host_failure is not None:
-            state, reason = "failed", self._host_failure
+            state, reason = SessionState.FAILED, self._host_failure
         elif self._provider_failure is not None:
-            state, reason = "failed", self._provider_failure
+            state, reason = SessionState.FAILED, self._provider_failure
         elif sig is not None:
-            state, reason = "failed", f"killed by signal {_signal_name(sig)}"
+            state, reason = SessionState.FAILED, f"killed by signal {_signal_name(sig)}"
         elif exit_code not in (0, None):
-            state, reason = "failed", f"exited with code {exit_code}"
+            state, reason = SessionState.FAILED, f"exited with code {exit_code}"
         elif not self._completed_ok:
-            state, reason = "failed", f"exited with code {exit_code} before completing"
+            state, reason = SessionState.FAILED, f"exited with code {exit_code} before completing"
         else:
-            state, reason = "completed", "completed"
-        if state == "failed" and stderr and self._provider_failure is None and self._host_failure is None:
+            state, reason = SessionState.COMPLETED, "completed"
+        if state == SessionState.FAILED and stderr and self._provider_failure is None and self._host_failure is None:
             reason = f"{reason}; stderr: {stderr}"
         self._finish(state, reason, exit_code, sig)
 
-    def _finish(self, state: str, reason: str, exit_code: int | None, sig: int | None) -> None:
+    def _finish(self, state: SessionState, reason: str, exit_code: int | None, sig: int | None) -> None:
         snap = self.snap
         snap.state, snap.reason, snap.exit_code, snap.signal = state, reason, exit_code, sig
         snap.stop_cause = self._stop_cause
@@ -586,7 +596,7 @@ class StageSession:
         snap.tools_in_flight.clear()
         completion = self._completion
         outcome = ev.Outcome(
-            state=state,
+            state=state.value,
             reason=reason,
             exit_code=exit_code,
             signal=sig,

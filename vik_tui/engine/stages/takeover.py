@@ -14,8 +14,9 @@ from pathlib import Path
 from vik_tui.agents.events import SessionStarted
 from vik_tui.agents.resume import NotResumable, resume_command
 from vik_tui.config.schema import AgentConfig
-from vik_tui.engine.places.local import Place, Terminal
+from vik_tui.engine.places.local import Place
 from vik_tui.engine.stages.replay import read_session_head
+from vik_tui.engine.view import Terminal
 
 
 class TakeoverRefused(Exception):

@@ -19,14 +19,19 @@ from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
 from vik_tui.agents.events import AgentEvent
-from vik_tui.engine.places.local import Terminal, WorkspaceError
-from vik_tui.engine.places.terminals import open_in_tmux, run_attached
-from vik_tui.engine.places.workspace_tools import inside_tmux
-from vik_tui.engine.service.paths import UnsafeIssueId
-from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused
-from vik_tui.engine.view import EngineView, IntakeStatus, IssueView, RejectedView, RunStatus, RunView, SessionView
+from vik_tui.engine.view import (
+    EngineView,
+    IntakeStatus,
+    IssueView,
+    Refused,
+    RejectedView,
+    RunStatus,
+    RunView,
+    SessionView,
+    Terminal,
+)
 from vik_tui.ui.app import VikApp
-from vik_tui.ui.engine_api import Attached
+from vik_tui.ui.engine_api import Attached, inside_tmux, open_in_tmux, run_attached
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.widgets.event_log import EventLog
@@ -258,18 +263,11 @@ class MainScreen(Screen[None]):
         issue, _run, _session = self.target()
         if issue is None:
             return
-        if isinstance(engine := self.vik.engine, Attached):
-            try:
-                remote = await engine.remote_plan(issue.id, None)
-            except (WorkspaceError, UnsafeIssueId) as exc:
-                self.notify(str(exc), severity="warning")
-                return
-            await self._run_plan(remote, "shell", engine.runs_here(remote))
+        plan = await self.vik.engine.shell_plan(issue.id)
+        if isinstance(plan, Refused):
+            self.notify(plan.reason, severity="warning")
             return
-        try:
-            plan = self.vik.engine.shell_plan(issue.id)
-        except (WorkspaceError, UnsafeIssueId) as exc:
-            self.notify(str(exc), severity="warning")
+        if self._shown_elsewhere(plan, "shell"):
             return
         if inside_tmux():
             ok, message = await asyncio.to_thread(open_in_tmux, plan)
@@ -289,10 +287,9 @@ class MainScreen(Screen[None]):
         issue, _run, _session = self.target()
         if issue is None:
             return
-        try:
-            where = f"on {issue.host}" if issue.host else str(self.vik.engine.workdir_of(issue.id))
-        except UnsafeIssueId as exc:  # the engine refuses to name a path for it
-            self.notify(str(exc), severity="error")
+        where = f"on {issue.host}" if issue.host else self.vik.engine.workspace_path(issue.id)
+        if isinstance(where, Refused):  # the engine refuses to name a path for it
+            self.notify(where.reason, severity="error")
             return
         from vik_tui.ui.screens.diff import DiffScreen  # screens opened on demand: not at start-up
 
@@ -371,34 +368,32 @@ class MainScreen(Screen[None]):
         issue, _run, session = self.target()
         if issue is None or session is None:
             return
-        engine = self.vik.engine
-        try:
-            if isinstance(engine, Attached):
-                remote = await engine.remote_plan(issue.id, session.session_uuid)
-                await self._run_plan(remote, "take over", engine.runs_here(remote))
-                return
-            plan = engine.takeover_plan(issue.id, session.session_uuid)
-        except (TakeoverRefused, WorkspaceError) as exc:
-            self.notify(str(exc), title="take over", severity="warning", timeout=8)
+        plan = await self.vik.engine.takeover_plan(issue.id, session.session_uuid)
+        if isinstance(plan, Refused):
+            self.notify(plan.reason, title="take over", severity="warning", timeout=8)
+            return
+        if self._shown_elsewhere(plan, "take over"):
             return
         await self._run_takeover(plan)
 
-    async def _run_plan(self, plan: Terminal, title: str, here: bool) -> None:
-        """Attached: run the supervisor's plan here when it can run here, else show it."""
-        if here:
-            await self._run_takeover(plan, title)
-            return
+    def _shown_elsewhere(self, plan: Terminal, title: str) -> bool:
+        """Attached to a supervisor on another machine (or whose workspace is not reachable
+        here): show the exact command to run there instead of failing to run it here."""
+        engine = self.vik.engine
+        if not isinstance(engine, Attached) or engine.runs_here(plan):
+            return False
         from vik_tui.ui.screens.command import CommandScreen
 
         self.app.push_screen(CommandScreen(title, f"cd {shlex.quote(str(plan.cwd))} && {plan.command_line}"))
+        return True
 
     def action_stop_supervisor(self) -> None:
         self.vik.stop_supervisor()
 
-    async def _run_takeover(self, plan: TakeoverPlan, title: str = "take over") -> None:
+    async def _run_takeover(self, plan: Terminal) -> None:
         if inside_tmux():
             ok, message = await asyncio.to_thread(open_in_tmux, plan)
-            self.notify(message, title=title, severity="information" if ok else "error")
+            self.notify(message, title="take over", severity="information" if ok else "error")
             return
         try:
             with self.app.suspend():
@@ -406,7 +401,7 @@ class MainScreen(Screen[None]):
         except SuspendNotSupported:
             self.notify(
                 f"cannot suspend this terminal; run it yourself: cd {plan.cwd} && {plan.command_line}",
-                title=title,
+                title="take over",
                 timeout=15,
             )
 

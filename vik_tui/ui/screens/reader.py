@@ -65,11 +65,9 @@ class ReaderScreen(ModalScreen[None]):
         engine, clock, glyphs = vik.engine, vik.clock, vik.glyphs
         width = max(60, self.size.width - 8)
 
-        def read() -> list[str]:
-            return format_records(engine.session_records(self.session_file), clock, glyphs, width, full=True)
-
         try:
-            lines = await asyncio.to_thread(read)
+            records = await engine.session_records(self.session_file)
+            lines = await asyncio.to_thread(format_records, records, clock, glyphs, width, full=True)
         except Exception as exc:  # an unreadable file: say so instead of failing
             lines = [f"(cannot read the session: {exc})"]
         self.lines = lines or ["(the session has no records yet)"]

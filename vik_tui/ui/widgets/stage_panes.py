@@ -349,12 +349,9 @@ class StagePanes(Vertical):
         vik = self.vik
         engine, clock, glyphs, width = vik.engine, vik.clock, vik.glyphs, buffer.width
 
-        def read() -> tuple[list[AgentEvent], list[str]]:
-            records = engine.session_records(buffer.session_file, limit=REPLAY_LIMIT)
-            return records, format_records(records, clock, glyphs, width)
-
         try:
-            records, lines = await asyncio.to_thread(read)
+            records = await engine.session_records(buffer.session_file, limit=REPLAY_LIMIT)
+            lines = await asyncio.to_thread(format_records, records, clock, glyphs, width)
         except Exception as exc:  # an unreadable file must not take the screen down
             records, lines = [], [f"{clock.hhmmss(None)}  [error] cannot replay the session: {exc}"]
         if self._buffers.get(buffer.session_uuid) is not buffer:

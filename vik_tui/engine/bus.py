@@ -1,0 +1,55 @@
+"""The engine's event bus: subscribers get every engine event, and the logged ones go to the
+daily log first. A subscriber that raises is detached and the others are told, so a broken
+screen or printer can never stop the engine that calls `emit`."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable
+
+from vik_tui.engine import engine_events as ee
+from vik_tui.engine.service.logs import DailyLog, log_record
+
+
+class EventBus:
+    """Listeners in subscription order, and the daily log the logged events are written to."""
+
+    def __init__(self, log: DailyLog) -> None:
+        self._listeners: list[ee.Listener] = []
+        self._log = log
+
+    @property
+    def listened(self) -> bool:
+        """Whether anyone subscribes (a caller may skip building an event nobody reads)."""
+        return bool(self._listeners)
+
+    def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+
+    def emit(self, event: ee.EngineEvent) -> None:
+        if event.logged:
+            self._log.write(log_record(event))
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception as exc:  # a broken subscriber must never stop the engine
+                self._listener_failed(listener, exc)
+
+    def log(self, level: ee.Level, message: str) -> None:
+        self.emit(ee.Log(level=level, message=message))
+
+    def close(self) -> None:
+        self._log.close()
+
+    def _listener_failed(self, listener: ee.Listener, exc: Exception) -> None:
+        """Drop a subscriber that raised, and say so once (in the log file and to the others)."""
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+        event = ee.Log(
+            level="error", message=f"an engine subscriber failed and was detached: {type(exc).__name__}: {exc}"
+        )
+        self._log.write(log_record(event))
+        for other in list(self._listeners):
+            with contextlib.suppress(Exception):
+                other(event)
