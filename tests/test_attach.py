@@ -25,6 +25,7 @@ from vik_tui.api.attached import AttachedEngine
 from vik_tui.api.target import ApiTarget, live_supervisor
 from vik_tui.engine import engine_events as ee
 from vik_tui.ui.app import VikApp
+from vik_tui.ui.widgets.event_log import EventLog
 from vik_tui.ui.widgets.status_line import StatusLine
 
 VIK = [sys.executable, "-m", "vik_tui"]
@@ -167,7 +168,8 @@ async def test_restart_under_an_attached_ui_reconnects_and_shows_each_event_once
             return sum(isinstance(e, ee.StageFinished) for e in new_ones())
 
         await wait_on_screen(pilot, lambda: finished() >= 2, "the new supervisor's stages to finish", timeout=90)
-        log_pane = "\n".join(str(line) for line in app.main.query_one("#log").lines)  # type: ignore[attr-defined]
+        strips = app.main.query_one(EventLog).lines
+        log_pane = "\n".join("".join(segment.text for segment in strip) for strip in strips)
         for i in range(2):
             assert log_pane.count(f"N-{i}/plan COMPLETED") == 1
         await pilot.press("q")
