@@ -22,7 +22,7 @@ from conftest import Project, base_workflow, process_running, wait_on_screen
 from test_tmux_e2e import Tmux
 
 from vik_tui.api.attached import AttachedEngine
-from vik_tui.api.target import ApiTarget, live_supervisor
+from vik_tui.api.target import ApiTarget, from_url, live_supervisor
 from vik_tui.engine import engine_events as ee
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.widgets.event_log import EventLog
@@ -251,3 +251,29 @@ def test_attach_bad_input_is_a_message(project: Project) -> None:
     assert not_a_url.returncode == 2 and "not an API address" in not_a_url.stderr
     for out in (none_running, missing, no_token, in_query, not_a_url):
         assert "Traceback" not in out.stderr
+
+
+async def test_attach_over_tcp_needs_the_right_token(project: Project, daemon_of: list[Path]) -> None:
+    """A supervisor serving TCP (`run -d --port 0`): the client attaches with the token
+    `vik-tui status` prints; a wrong token is one line and exit 1, before any screen."""
+    path = talking_workflow(project, issues=1, seconds=60)
+    out = vik("run", "-d", "--port", "0", str(path))
+    assert out.returncode == 0, out.stderr
+    daemon_of.append(path)
+    pid = supervisor_pid(path)
+    status = dict(line.split(": ", 1) for line in vik("status", str(path)).stdout.splitlines())
+    url, token = status["api_url"], status["api_token"]
+    assert url.startswith("http://127.0.0.1:")
+    wrong = await asyncio.to_thread(vik, "attach", url, "--token", "not-the-token")
+    assert wrong.returncode == 1
+    base = url.removesuffix("/api/v1")  # status prints the API's URL; attach takes it with or without
+    assert wrong.stderr.strip().startswith(f"vik-tui attach: the supervisor at {base} refused the token")
+    nobody = await asyncio.to_thread(vik, "attach", "http://127.0.0.1:9", "--token", token)
+    assert nobody.returncode == 1 and "cannot attach to http://127.0.0.1:9: cannot connect" in nobody.stderr
+    engine = AttachedEngine(from_url(url, token))
+    app = VikApp(engine, bell=False)
+    async with app.run_test(size=(150, 40)) as pilot:
+        await wait_on_screen(pilot, lambda: f"attached to pid {pid}" in header(app), "the attached header")
+        await wait_on_screen(pilot, lambda: pane_steps(app), "the pane's agent messages", timeout=60)
+        await pilot.press("q")
+    assert process_running(pid)

@@ -377,9 +377,13 @@ def _attach(target: str, token: str | None, bell: bool) -> int:
 
 
 def _run_attached(target: ApiTarget, bell: bool) -> int:
-    from vik_tui.api.attached import AttachedEngine
+    from vik_tui.api.attached import AttachedEngine, probe
     from vik_tui.ui.app import run_engine_app
 
+    problem = asyncio.run(probe(target))
+    if problem is not None:
+        print(f"vik-tui attach: {problem}", file=sys.stderr)
+        return 1
     return run_engine_app(AttachedEngine(target), bell=bell)
 
 

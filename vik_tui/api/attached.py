@@ -115,9 +115,17 @@ class AttachedEngine:
                 timeout=aiohttp.ClientTimeout(total=None, connect=10, sock_connect=10),
             )
             refetcher = asyncio.ensure_future(self._refetch_loop())
-            try:
-                await self._stay_attached()
+            attached = asyncio.ensure_future(self._stay_attached())
+            detached = asyncio.ensure_future(self._stopped.wait())
+            try:  # a detach is immediate, even while a request waits on a slow supervisor
+                await asyncio.wait({attached, detached}, return_when=asyncio.FIRST_COMPLETED)
+                if attached.done():
+                    attached.result()  # AttachRefused goes to the app
             finally:
+                for task in (attached, detached):
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
                 self.connected = False
                 refetcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -416,6 +424,8 @@ class AttachedEngine:
                 await self._post(route, body)
             except ApiError as exc:
                 self._publish(ee.Log(level="warning", message=f"the supervisor refused {route}: {exc}"))
+                if self._stopping_supervisor:  # the app waits for the end: detach rather than hang
+                    self.stop()
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
                 if not self._stopping_supervisor:
                     self._publish(ee.Log(level="error", message=f"{route} was not sent: {_reason(exc)}"))
@@ -470,3 +480,26 @@ async def _api_error(response: aiohttp.ClientResponse) -> ApiError:
             code = str(error.get("code", code))
             message = str(error.get("message", message))
     return ApiError(response.status, code, message)
+
+
+async def probe(target: ApiTarget, timeout: float = 10.0) -> str | None:
+    """Why `target` cannot be attached to (nothing listens, a refused token, not our API), or
+    None: asked once before the screen opens, so a wrong address is one line, not a flash."""
+    with contextlib.ExitStack() as stack:
+        sock = target.socket
+        path = stack.enter_context(short_path(sock)) if sock is not None else None
+        async with aiohttp.ClientSession(
+            connector=target.connector(path),
+            headers=target.headers(),
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as session:
+            try:
+                async with session.get(target.url_of(url_for("state"))) as response:
+                    if response.status == 200:
+                        return None
+                    error = await _api_error(response)
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                return f"cannot attach to {target.describe}: {_reason(exc)}"
+    if error.status == 401:
+        return f"the supervisor at {target.describe} refused the token: {error}"
+    return f"{target.describe} does not answer as a vik-tui supervisor: {error}"
