@@ -16,9 +16,9 @@ import dataclasses
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import aiohttp
 import orjson
@@ -321,11 +321,19 @@ class AttachedEngine:
             self._publish(ee.Log(level="warning", message="events were missed while detached; the view was refetched"))
             self._want_view.set()
             return
+        event: ee.EngineEvent | None
         try:
             obj = orjson.loads(data)
-            event = wire.event_from_json(obj) if isinstance(obj, dict) else None
-        except ValueError as exc:  # pydantic's ValidationError is a ValueError
-            raise WireError(f"event {name} cannot be read: {exc}") from None
+            if name == ee.AgentEvents.name and isinstance(obj, dict):
+                event = _agent_events(obj)
+            else:
+                event = wire.event_from_json(obj) if isinstance(obj, dict) else None
+        except (ValueError, KeyError, TypeError) as exc:  # pydantic's ValidationError is a ValueError
+            # one event a newer or odd supervisor sent: say so and go on (a reconnect would not help)
+            self._publish(
+                ee.Log(level="warning", message=f"an event {name!r} this UI cannot read was skipped: {exc!r}")
+            )
+            return
         if event is None:
             return  # a kind this version does not know
         if isinstance(event, ee.SupervisorStarted):
@@ -458,6 +466,52 @@ class AttachedEngine:
                 break
             offset = next_offset
         return list(kept)
+
+
+class LazyRecords(Sequence[AgentEvent]):
+    """A batch's session records, decoded when first read. Most batches are of sessions no pane
+    shows (the app looks at `records` only for a pane that wants them): with 100 agents
+    streaming, decoding every record of every batch would be most of an attached UI's work."""
+
+    __slots__ = ("_decoded", "_raw")
+
+    def __init__(self, raw: list[Any]) -> None:
+        self._raw = raw
+        self._decoded: list[AgentEvent] | None = None
+
+    def _all(self) -> list[AgentEvent]:
+        if self._decoded is None:
+            self._decoded = [AgentEvent.from_record(r) for r in self._raw if isinstance(r, dict)]
+            self._raw = []
+        return self._decoded
+
+    @overload
+    def __getitem__(self, index: int) -> AgentEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[AgentEvent]: ...
+    def __getitem__(self, index: int | slice) -> AgentEvent | Sequence[AgentEvent]:
+        return self._all()[index]
+
+    def __len__(self) -> int:
+        return len(self._all()) if self._decoded is not None else sum(isinstance(r, dict) for r in self._raw)
+
+    def __iter__(self) -> Iterator[AgentEvent]:
+        return iter(self._all())
+
+
+def _agent_events(obj: dict[str, Any]) -> ee.AgentEvents:
+    """`agent_events` read without pydantic and with its records left for `LazyRecords`."""
+    raw = obj.get("records")
+    level = obj.get("level", "info")
+    return ee.AgentEvents(
+        ts=str(obj.get("ts", "")),
+        level=level if level in ("debug", "info", "warning", "error") else "info",
+        issue=str(obj["issue"]),
+        stage=str(obj["stage"]),
+        attempt=int(obj["attempt"]),
+        session_file=str(obj["session_file"]),
+        records=LazyRecords(raw if isinstance(raw, list) else []),
+    )
 
 
 def _with(view: EngineView, intake: IntakeView, retries: tuple[Any, ...]) -> EngineView:
