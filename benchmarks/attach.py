@@ -252,6 +252,13 @@ def session_rate(workflow: Path, agents: int) -> tuple[int, float]:
     return count, (max(ends) - min(starts)).total_seconds()
 
 
+def tail(path: Path, size: int = 2000) -> bytes:
+    """The end of a (big) session file, without reading it all."""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - size))
+        return handle.read()
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (its own, not its children's: the agents are not counted)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -282,7 +289,7 @@ async def with_clients(workflow: Path, tracker: Path, clients: int, agents: int,
 
     def done() -> bool:
         files = list(sessions_dir.rglob("*.jsonl")) if sessions_dir.is_dir() else []
-        return len(files) == agents and all(b'"outcome"' in f.read_bytes()[-2000:] for f in files)
+        return len(files) == agents and all(b'"outcome"' in tail(f) for f in files)
 
     while not done():
         await asyncio.sleep(0.2)
