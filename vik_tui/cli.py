@@ -196,7 +196,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_or_report(workflow_path: str, quiet: bool = False) -> tuple[LoadResult | None, int]:
-    """Load a workflow; on errors print them like doctor does and return None (`quiet`: no warnings)."""
+    """Load a workflow; on errors print them like doctor does and return None and exit code 1,
+    vik's for `run`, `status`, `stop` and `restart` whether the file is missing, unparseable or
+    invalid (`doctor` alone tells them apart, with 2). `quiet`: no warnings."""
     from vik_tui.config.loader import load_workflow
 
     result = load_workflow(workflow_path)
@@ -204,7 +206,7 @@ def _load_or_report(workflow_path: str, quiet: bool = False) -> tuple[LoadResult
         for diag in result.diagnostics:
             print(diag.render(str(result.path)), file=sys.stderr)
         print(f"{result.path}: cannot start: fix the errors above (see `vik-tui doctor`)", file=sys.stderr)
-        return None, (2 if result.fatal else 1)
+        return None, 1
     if not quiet:
         for diag in result.warnings:
             print(diag.render(str(result.path)), file=sys.stderr)
@@ -230,8 +232,7 @@ def _headless(
     result, code = (loaded, 0) if loaded is not None else _load_or_report(workflow_path)
     if result is None or result.workflow is None:
         return code
-    supervisor = Supervisor(result.workflow, result.path, watch=watch)
-    supervisor.command = command or f"vik-tui run {result.path}"
+    supervisor = Supervisor(result.workflow, result.path, watch=watch, command=command or f"vik-tui run {result.path}")
     _serve_api(supervisor, tcp)
     listeners = [extra_listener(supervisor)] if extra_listener is not None else []
     if on_started is not None:
