@@ -107,7 +107,8 @@ async def test_attach_shows_the_agents_live_and_q_leaves_them_running(project: P
         await wait_on_screen(pilot, lambda: max(pane_steps(app)) > max(first) + 3, "newer messages", timeout=60)
         assert len(set(pane_steps(app))) == len(pane_steps(app))  # none shown twice
         await pilot.press("q")
-        await wait_on_screen(pilot, lambda: engine.connected is False, "the detach")
+        await wait_on_screen(pilot, lambda: app.return_code is not None, "the detach")
+        assert engine.connected is False
     assert app.return_code == 0
     # the supervisor and both agents go on: their session files keep growing
     assert process_running(pid)
