@@ -149,7 +149,7 @@ async def test_restart_under_an_attached_ui_reconnects_and_shows_each_event_once
         new_pid = supervisor_pid(path)
         assert new_pid != old_pid
         await wait_on_screen(pilot, lambda: f"attached to pid {new_pid}" in header(app), "the new pid", timeout=60)
-        assert "supervisor gone — reconnecting…" in notes  # the header said so meanwhile
+        assert "supervisor gone — reconnecting…" in notes, notes  # the header said so meanwhile
 
         def written() -> list[dict[str, Any]]:
             """What the new supervisor logged, from its `supervisor_started` on."""
@@ -185,7 +185,7 @@ async def test_restart_under_an_attached_ui_reconnects_and_shows_each_event_once
     logged = [(e.name, e.ts) for e in new_ones() if e.logged]
     records = [(r["event"], r["timestamp"]) for r in written()]
     assert records[0][0] == "supervisor_started"
-    assert records[1 : 1 + len(logged)] == logged
+    assert records[1 : 1 + len(logged)] == logged, f"logged by the supervisor: {records}\nseen: {logged}"
     assert len(logged) == len(set(logged))
     assert sum(1 for name, _ in records if name == "stage_finished") == finished() == 2
 
