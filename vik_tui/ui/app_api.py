@@ -33,6 +33,16 @@ class Vik(Protocol):
     def bindings_may_change(self) -> None:
         """What a key would do may have changed: refresh the footer if it did."""
 
+    @property
+    def attached(self) -> bool:
+        """The engine is a supervisor in another process (`vik-tui attach`): q detaches."""
+
+    def header_note(self) -> str | None:
+        """What the header shows after the workflow's name (`attached to pid N`, `stopping agents…`)."""
+
+    def stop_supervisor(self) -> None:
+        """Attached: ask, then stop the supervisor and its agents (`Q`)."""
+
 
 class vik_app:
     """`vik = vik_app()` on a screen or widget: the running app, as the `Vik` contract."""
