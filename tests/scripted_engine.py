@@ -99,6 +99,12 @@ class ScriptedEngine:
     def resume(self) -> None:
         self.calls.append(("resume",))
         self._intake(paused=False, status=IntakeStatus.IDLE)
+        self._snapshot = dataclasses.replace(self._snapshot, draining=False)
+
+    def drain(self) -> str:
+        self.calls.append(("drain",))
+        self._snapshot = dataclasses.replace(self._snapshot, draining=True)
+        return f"draining: {self._snapshot.active_run_count} running"
 
     def stop(self) -> None:
         self.calls.append(("stop",))

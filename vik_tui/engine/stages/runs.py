@@ -33,6 +33,8 @@ class StageRun:
     gave_up: bool = False
     retry_due: float | None = None  # event-loop time
     retry_due_at: str | None = None  # wall clock, for display
+    retry_due_wall: float | None = None  # epoch seconds: what service/retries.jsonl keeps across restarts
+    retry_not_before: str | None = None  # why the retry waits longer than its backoff (a rate limit)
     retry_handle: asyncio.TimerHandle | None = None
     reconcile_handle: asyncio.TimerHandle | None = None
     abort: tuple[StopCause, str] | None = None  # (cause, reason) requested before the agent started
@@ -55,4 +57,5 @@ class StageRun:
             retry_in=None if self.retry_due is None else max(0.0, self.retry_due - now),
             history=tuple(s.to_view() for s in self.sessions),
             host=self.host,
+            rerun_allowed=self.rerun_allowed,
         )
