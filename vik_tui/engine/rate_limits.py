@@ -80,10 +80,13 @@ class RateLimits:
         return self._hold(runtime, until, f"{event.scope} limit reached"), note
 
     def failed(self, runtime: str, reason: str | None, now: float | None = None) -> Hold | None:
-        """A session that failed on a 429 / overload: a backoff hold (unless a longer one stands)."""
+        """A session that failed on a 429 / overload: a backoff hold, unless a hold stands already."""
         if not is_rate_limit_failure(reason):
             return None
         now = time.time() if now is None else now
+        current = self.active(runtime, now)
+        if current is not None:  # the provider named its reset time (or a backoff runs): that stands
+            return current
         wait = self._backoff.get(runtime, BACKOFF_SEC)
         self._backoff[runtime] = min(wait * 2, MAX_BACKOFF_SEC)
         short = (reason or "").split(";")[0][:120]
