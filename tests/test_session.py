@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from conftest import FAKE_CLAUDE, FAKE_CODEX, process_running
 
+from vik_tui.agents import events as ev
+from vik_tui.agents.codex import CodexMapper
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import AgentConfig
 from vik_tui.engine.processes.proc import group_alive
@@ -113,8 +115,11 @@ async def test_undecodable_line_is_recorded_and_skipped(tmp_path: Path) -> None:
     session = make_session(tmp_path, args={"--mode": "garbage"})
     snap = await session.run()
     assert snap.state == "completed"
-    errors = [r for r in records(session) if r["kind"] == "error"]
-    assert any("undecodable output line" in e["detail"] and "this is not json" in e["detail"] for e in errors)
+    notices = [r for r in records(session) if r.get("event_type") == "vik_tui.undecodable_line"]
+    assert any("undecodable output line" in e["detail"] and "this is not json" in e["detail"] for e in notices)
+    # vik's `unknown` form: a reader applying vik's rules does not call this completed session failed
+    assert all(r["kind"] == "unknown" for r in notices)
+    assert not [r for r in records(session) if r["kind"] == "error"]
 
 
 async def test_ten_megabyte_line_is_handled(tmp_path: Path) -> None:
@@ -156,7 +161,7 @@ async def test_thirty_megabyte_single_line_is_read(tmp_path: Path, decodable: bo
     recs = records(session)
     assert [r["kind"] for r in recs] == [
         "session_started",
-        "message" if decodable else "error",
+        "message" if decodable else "unknown",  # our notice, in vik's `unknown` form
         "message",
         "token_usage",
         "completed",  # the provider's completion, carrying the outcome
@@ -310,3 +315,41 @@ async def test_terminal_state_never_changes(tmp_path: Path) -> None:
     session.stop(StopCause.CANCEL, "too late")
     assert snap.state == "completed"
     assert sum(1 for r in records(session) if "outcome" in r) == 1
+
+
+class _RaisingMapper(CodexMapper):
+    """A planted bug: the mapper raises on every agent message (inside the `feed` safety net)."""
+
+    def _map(self, obj: object) -> list[ev.AgentEvent]:
+        if isinstance(obj, dict) and obj.get("type") == "item.completed":
+            raise ValueError("planted mapper bug")
+        return super()._map(obj)
+
+
+class _RaisingFeed(CodexMapper):
+    """A planted bug past the safety net: `feed` itself raises; the session catches it."""
+
+    def feed(self, obj: object) -> list[ev.AgentEvent]:
+        if isinstance(obj, dict) and obj.get("type") == "item.completed":
+            raise ValueError("planted mapper bug")
+        return super().feed(obj)
+
+
+@pytest.mark.parametrize("mapper", [_RaisingMapper, _RaisingFeed])
+async def test_a_mapper_bug_is_recorded_not_swallowed_nor_a_failure(tmp_path: Path, mapper: type) -> None:
+    """The provider line stays as vik's `unknown`, a notice names the exception, and neither
+    the session nor a reader applying vik's rules (first `completed`/`error` decides) fails it."""
+    session = make_session(tmp_path)
+    session.mapper = mapper()
+    snap = await session.run()
+    assert snap.state == "completed", snap.reason
+    recs = records(session)
+    notices = [r for r in recs if r.get("event_type") == "vik_tui.mapper_error"]
+    assert notices and all(r["kind"] == "unknown" for r in notices)
+    assert all("ValueError('planted mapper bug')" in r["detail"] for r in notices)
+    kept = [r for r in recs if r["kind"] == "unknown" and isinstance(r.get("raw"), dict)]
+    assert any(r["raw"].get("type") == "item.completed" for r in kept)  # the line, whole
+    first_verdict = next(r["kind"] for r in recs if r["kind"] in ("completed", "error"))
+    assert first_verdict == "completed"
+    replayed = [ev.AgentEvent.from_record(r) for r in notices]
+    assert all(isinstance(e, ev.Error) and not e.fatal for e in replayed)  # our UI shows it as a warning

@@ -222,3 +222,30 @@ def test_empty_workspace_is_not_an_absent_one(project: Project) -> None:
     result = load_text(project, EMPTY_VALUES)
     layout = Layout.for_workflow(result.workflow, project.workflow_path)
     assert layout.home != project.root / ".vik"
+
+
+@pytest.mark.parametrize(
+    "hook",
+    [
+        "{% if issue.stage is defined %}echo {{ issue.stage }}{% endif %}",
+        "echo {{ issue.stage | default('none') }}",
+        "{% if false %}echo {{ issue.stage }}{% endif %}",
+        "echo {{ issue.count + 1 }} {{ issue.stage | default('') }}",
+    ],
+)
+def test_a_guarded_issue_stage_in_after_create_passes(project: Project, hook: str) -> None:
+    """vik runs these (the guard or the branch keeps `issue.stage` from being read)."""
+    result = load_text(project, TEMPLATED.replace("echo {{ issue.id }}", hook, 1))
+    assert result.ok and result.diagnostics == [], result.diagnostics
+
+
+def test_a_non_string_args_key_is_skipped_as_vik_skips_it(project: Project) -> None:
+    """vik reads `args` as a YAML mapping and leaves out entries whose key is not a string."""
+    from vik_tui.agents.codex import build_command
+
+    text = TEMPLATED.replace("model: gpt-5.5", "model: gpt-5.5\n    args: {5: x, --flag: true}", 1)
+    result = load_text(project, text)
+    assert result.ok and result.diagnostics == [], result.diagnostics
+    assert result.workflow is not None
+    agent = next(iter(result.workflow.agents.values()))
+    assert build_command(agent)[1:4] == ["exec", "--flag", "--json"]

@@ -199,7 +199,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_or_report(workflow_path: str, quiet: bool = False) -> tuple[LoadResult | None, int]:
-    """Load a workflow; on errors print them like doctor does and return None (`quiet`: no warnings)."""
+    """Load a workflow; on errors print them like doctor does and return None and exit code 1,
+    vik's for `run`, `status`, `stop` and `restart` whether the file is missing, unparseable or
+    invalid (`doctor` alone tells them apart, with 2). `quiet`: no warnings."""
     from vik_tui.config.loader import load_workflow
 
     result = load_workflow(workflow_path)
@@ -207,7 +209,7 @@ def _load_or_report(workflow_path: str, quiet: bool = False) -> tuple[LoadResult
         for diag in result.diagnostics:
             print(diag.render(str(result.path)), file=sys.stderr)
         print(f"{result.path}: cannot start: fix the errors above (see `vik-tui doctor`)", file=sys.stderr)
-        return None, (2 if result.fatal else 1)
+        return None, 1
     if not quiet:
         for diag in result.warnings:
             print(diag.render(str(result.path)), file=sys.stderr)

@@ -21,7 +21,7 @@ def _number_text(value: int | float) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
 
-def forward_args(args: dict[str, Any]) -> list[str]:
+def forward_args(args: dict[Any, Any]) -> list[str]:
     """Turn an agent's `args` into command-line words, in key order, exactly as vik does.
 
     The key is used as written (`--config`, `-c`, or a bare `resume`: vik adds no dashes); a

@@ -31,6 +31,8 @@ from vik_tui.agents.events import (
     TokenUsage,
     ToolCall,
     Unknown,
+    as_vik_unknown,
+    mapper_failed,
 )
 from vik_tui.config.schema import AgentConfig
 
@@ -50,7 +52,7 @@ def _api_retry(obj: dict[str, Any]) -> Error:
         parts.append(f"({detail})")
     if delay is not None:
         parts.append(f"next in {delay / 1000:.1f}s")
-    return Error(detail=" ".join(parts), fatal=False, retry=True, raw=obj)
+    return as_vik_unknown(Error(detail=" ".join(parts), fatal=False, retry=True), obj)
 
 
 def build_command(agent: AgentConfig) -> list[str]:
@@ -124,6 +126,19 @@ def _model_usage_counts(model_usage: Any) -> dict[str, int] | None:
     return totals
 
 
+def _vik_tool_call(call_id: str | None, name: str | None, phase: str, given: Any, result: Any) -> dict[str, Any]:
+    """A tool call as vik writes it (`raw`, the whole line, left null: its content is ours)."""
+    return {
+        "kind": "tool_call",
+        "call_id": call_id,
+        "name": name,
+        "phase": phase,
+        "input": given,
+        "output": result,
+        "raw": None,
+    }
+
+
 def _count(value: Any) -> int:
     """A token count: a non-negative integer (vik's u64), else 0."""
     number = as_int(value)
@@ -136,6 +151,11 @@ class ClaudeMapper:
     Tokens: each assistant line carries its API call's usage, reported as it arrives (so a
     run stopped before `result` keeps what it used); the `result` line then reports what its
     totals add (from `modelUsage` when present).
+
+    Records follow vik's claude_code adapter: an assistant line is one `message` (its text
+    blocks joined by a newline) then its tool calls; a tool result is a `tool_call` with no name
+    and the result's content as given; a line with neither is `unknown`. Our reading (the tool's
+    name and command on its result, thinking, the CLI's retry notices) rides on those records.
     """
 
     def __init__(self) -> None:
@@ -146,11 +166,12 @@ class ClaudeMapper:
         self._reported = dict.fromkeys(TOKEN_KEYS, 0)
 
     def feed(self, obj: object) -> list[AgentEvent]:
-        """Map one decoded JSON value. Never raises: a mapping bug degrades to `Unknown`."""
+        """Map one decoded JSON value. Never raises: a mapping bug keeps the line as `unknown`
+        and says so in a notice naming the exception."""
         try:
             return self._map(obj)
-        except Exception:
-            return [Unknown(raw=obj)]
+        except Exception as exc:
+            return mapper_failed(obj, exc, "claude_code")
 
     def _map(self, obj: object) -> list[AgentEvent]:
         if not isinstance(obj, dict):
@@ -183,31 +204,42 @@ class ClaudeMapper:
         content = as_dict(obj.get("message")).get("content")
         blocks = content if isinstance(content, list) else [{"type": "text", "text": content}]
         texts = [text for b in blocks if (text := as_str(as_dict(b).get("text"))) is not None]
-        return [Error(detail="\n".join(texts) or "the CLI reported an error", fatal=False, raw=obj)]
+        notice = Error(detail="\n".join(texts) or "the CLI reported an error", fatal=False)
+        if isinstance(content, list) and texts:  # vik reads it as the model's message
+            notice.vik = {"kind": "message", "text": "\n".join(texts)}
+        else:
+            as_vik_unknown(notice, obj)
+        return [notice]
 
     def _assistant(self, obj: dict[str, Any]) -> list[AgentEvent]:
         message = as_dict(obj.get("message"))
         content = message.get("content")
         usage = self._assistant_usage(message)
-        if isinstance(content, str):
+        if isinstance(content, str):  # vik reads no blocks in it: `unknown`
             self.last_text = content
-            return [Message(text=content), *usage]
+            return [as_vik_unknown(Message(text=content), obj), *usage]
         if not isinstance(content, list):
             return [Unknown(raw=obj), *usage]
-        events: list[AgentEvent] = []
+        texts: list[str] = []
+        tools: list[AgentEvent] = []
+        thinking: list[AgentEvent] = []
         for block in content:
             block_dict = as_dict(block)
             block_type = as_str(block_dict.get("type"))
             if block_type == "text" and (text := as_str(block_dict.get("text"))) is not None:
-                self.last_text = text
-                events.append(Message(text=text))
+                texts.append(text)
             elif block_type == "thinking" and (text := as_str(block_dict.get("thinking"))) is not None:
-                events.append(Message(text=text, role="reasoning"))
+                thinking.append(as_vik_unknown(Message(text=text, role="reasoning"), obj))
             elif block_type == "tool_use":
-                events.append(self._tool_use(block_dict))
-            else:
-                events.append(Unknown(raw=block))
-        return events + usage
+                tools.append(self._tool_use(block_dict))
+        # thinking first, as it was said; vik ignores it (an `unknown` record, the line's own when alone)
+        events: list[AgentEvent] = thinking
+        joined = "\n".join(texts)
+        if joined:
+            self.last_text = joined
+            events.append(Message(text=joined))
+        events += tools
+        return (events or [Unknown(raw=obj)]) + usage
 
     def _assistant_usage(self, message: dict[str, Any]) -> list[AgentEvent]:
         """What this line's usage adds to what its message already reported (every content
@@ -245,41 +277,46 @@ class ClaudeMapper:
             description = as_str(input_dict.get("description"))
             if call_id is not None:
                 self.tools[call_id] = (name, subagent, description)
-            return Subagent(call_id=call_id, action=name, name=subagent, status="started", description=description)
+            vik: dict[str, Any] = {"kind": "subagent", "call_id": call_id, "action": name, "status": None}
+            vik.update(target_ids=[], raw=None)
+            return Subagent(
+                call_id=call_id, action=name, name=subagent, status="started", description=description, vik=vik
+            )
         command = as_str(input_dict.get("command")) if name == "Bash" else None
         if command is None:
             command = None if tool_input is None else compact_json(tool_input)
         if call_id is not None:
             self.tools[call_id] = (name, None, command)
-        return ToolCall(call_id=call_id, name=name, status="started", input=command)
+        vik = _vik_tool_call(call_id, as_str(block.get("name")), "request", tool_input, None)
+        return ToolCall(call_id=call_id, name=name, status="started", input=command, vik=vik)
 
     def _user(self, obj: dict[str, Any]) -> list[AgentEvent]:
         content = as_dict(obj.get("message")).get("content")
-        if isinstance(content, str):
-            return [Message(text=content, role="user")]
+        if isinstance(content, str):  # vik: no tool result, so `unknown`
+            return [as_vik_unknown(Message(text=content, role="user"), obj)]
         if not isinstance(content, list):
             return [Unknown(raw=obj)]
-        events: list[AgentEvent] = []
+        results: list[AgentEvent] = []
+        texts: list[AgentEvent] = []
         for block in content:
             block_dict = as_dict(block)
             block_type = as_str(block_dict.get("type"))
             if block_type == "tool_result":
-                events.append(self._tool_result(block_dict))
+                results.append(self._tool_result(block_dict))
             elif block_type == "text" and (text := as_str(block_dict.get("text"))) is not None:
-                events.append(Message(text=text, role="user"))
-            else:
-                events.append(Unknown(raw=block))
-        return events
+                texts.append(as_vik_unknown(Message(text=text, role="user"), obj))
+        return (results + texts) or [Unknown(raw=obj)]
 
     def _tool_result(self, block: dict[str, Any]) -> AgentEvent:
         call_id = as_str(block.get("tool_use_id"))
         status = "failed" if block.get("is_error") is True else "completed"
         remembered = self.tools.pop(call_id, None) if call_id is not None else None
         name, subagent, detail = remembered or ("tool", None, None)
+        vik = _vik_tool_call(call_id, None, "result", None, block.get("content"))  # vik names no result
         if subagent is not None:
-            return Subagent(call_id=call_id, action=name, name=subagent, status=status, description=detail)
+            return Subagent(call_id=call_id, action=name, name=subagent, status=status, description=detail, vik=vik)
         output = _tool_result_text(block.get("content"))
-        return ToolCall(call_id=call_id, name=name, status=status, input=detail, output=output)
+        return ToolCall(call_id=call_id, name=name, status=status, input=detail, output=output, vik=vik)
 
     def _result(self, obj: dict[str, Any]) -> list[AgentEvent]:
         """Usage totals and the end of the run: `completed`, or a fatal `error` when Claude

@@ -31,6 +31,8 @@ from vik_tui.agents.events import (
     TokenUsage,
     ToolCall,
     Unknown,
+    as_vik_unknown,
+    mapper_failed,
 )
 from vik_tui.config.schema import AgentConfig
 
@@ -46,6 +48,7 @@ _STATUS = {
     **dict.fromkeys(_RUNNING, "started"),
 }
 _TEXT_ITEMS = frozenset({"agent_message", "assistant_message", "reasoning"})
+VIK_COLLAB = "collab_tool_call"  # the one delegation item vik models (its `subagent`)
 
 
 def build_command(agent: AgentConfig) -> list[str]:
@@ -116,6 +119,20 @@ def _is_collab(item_type: str) -> bool:
     return "collab" in lowered or "subagent" in lowered or "spawn_agent" in lowered
 
 
+def _vik_tool_call(call_id: str | None, name: str | None, request: bool, given: Any, result: Any) -> dict[str, Any]:
+    """A tool call as vik writes it: `input` on the request, `output` on the result, as JSON
+    objects (`raw`, the whole line, is left null: the line's content is in our fields)."""
+    return {
+        "kind": "tool_call",
+        "call_id": call_id,
+        "name": name,
+        "phase": "request" if request else "result",
+        "input": given if request else None,
+        "output": None if request else result,
+        "raw": None,
+    }
+
+
 def _reset_time(window: dict[str, Any]) -> str | None:
     """A window's reset as ISO time: absolute `resets_at`, else now + `resets_in_seconds`."""
     absolute = window.get("resets_at", window.get("resetsAt"))
@@ -156,14 +173,22 @@ class CodexMapper:
 
     Codex's completion carries no text of its own (its answer is the last agent message), so
     `Completed.result` stays empty and a large answer is stored once.
+
+    Every line is written as vik's codex adapter writes it (vik `src/agent/adapters/codex`):
+    a shell call is its `command_execution` tool call with the item object as input (request)
+    and output (result), an MCP call is named by its tool with its arguments and result as
+    JSON; `item.updated`, `turn.started`, a started agent message and every item type vik does
+    not model (reasoning, to-do list, file change, web search, ...) are `unknown`. Our reading
+    (a `shell` call with its command, the reasoning text, the plan) rides on the same record.
     """
 
     def feed(self, obj: object) -> list[AgentEvent]:
-        """Map one decoded JSON value. Never raises: a mapping bug degrades to `Unknown`."""
+        """Map one decoded JSON value. Never raises: a mapping bug keeps the line as `unknown`
+        and says so in a notice naming the exception."""
         try:
             return self._map(obj)
-        except Exception:
-            return [Unknown(raw=obj)]
+        except Exception as exc:
+            return mapper_failed(obj, exc, "codex")
 
     def _map(self, obj: object) -> list[AgentEvent]:
         # The hot path (every stdout line): item.* events, the bulk of a run, are tested first,
@@ -179,7 +204,7 @@ class CodexMapper:
             thread_id = as_str(obj.get("thread_id"))
             return [SessionStarted(session_id=thread_id)] if thread_id else [Unknown(raw=obj)]
         if event_type == "turn.started":
-            return []  # pure noise: a turn always starts, and nothing in it is ours to keep
+            return [Unknown(raw=obj)]  # as vik keeps it
         if event_type == "turn.completed":
             return self._turn_completed(obj)
         if event_type == "turn.failed":
@@ -197,6 +222,11 @@ class CodexMapper:
         return [Unknown(raw=obj)]
 
     def _item(self, obj: dict[str, Any], event_type: str) -> list[AgentEvent]:
+        if event_type == "item.updated":  # vik keeps every update as `unknown`
+            return [as_vik_unknown(event, obj) for event in self._read_item(obj, event_type)] or [Unknown(raw=obj)]
+        return self._read_item(obj, event_type)
+
+    def _read_item(self, obj: dict[str, Any], event_type: str) -> list[AgentEvent]:
         item = obj.get("item")
         if not isinstance(item, dict):
             item = {}
@@ -222,37 +252,41 @@ class CodexMapper:
             output = item.get("aggregated_output")
             if not isinstance(output, str):
                 output = None
+            call_id = item_id if isinstance(item_id, str) else None
             return [
                 ToolCall(
-                    call_id=item_id if isinstance(item_id, str) else None,
+                    call_id=call_id,
                     name="shell",
                     status=status,
                     input=command if isinstance(command, str) else None,
                     output=output if output or status != "started" else None,
                     exit_code=exit_code,
+                    vik=_vik_tool_call(call_id, "command_execution", not done, item, item),
                 )
             ]
         if item_type in _TEXT_ITEMS:
             # Codex sends the text whole on item.completed; started/updated would only duplicate it.
             text = item.get("text")
-            if not isinstance(text, str):
-                return [Unknown(raw=obj)] if done else []
-            if not done:
-                return []
+            if not isinstance(text, str) or not done:
+                return [Unknown(raw=obj)]  # vik's reading of a started message too
             if item_type == "reasoning":
-                return [Message(text=text, role="reasoning")]
+                return [as_vik_unknown(Message(text=text, role="reasoning"), obj)]
+            if item_type != "agent_message":
+                return [as_vik_unknown(Message(text=text), obj)]
             return [Message(text=text)]
         item_id = as_str(item.get("id"))
         status = _status(item, event_type)
         if item_type == "plan":
             text = as_str(item.get("text"))
-            return [Message(text=text, role="plan")] if text is not None else [Unknown(raw=obj)]
+            return [as_vik_unknown(Message(text=text, role="plan"), obj)] if text is not None else [Unknown(raw=obj)]
         if item_type == "mcp_tool_call":
             server = as_str(item.get("server")) or "mcp"
             tool = as_str(item.get("tool")) or "tool"
             arguments = item.get("arguments")
             if isinstance(item.get("error"), dict | str) and item.get("error"):
                 status = "failed"
+            result = item.get("result")
+            outcome = item.get("error") if result is None else result  # vik: `result.or(error)`
             return [
                 ToolCall(
                     call_id=item_id,
@@ -260,6 +294,7 @@ class CodexMapper:
                     status=status,
                     input=None if arguments is None else compact_json(arguments),
                     output=_mcp_output(item),
+                    vik=_vik_tool_call(item_id, as_str(item.get("tool")), not done, arguments, outcome),
                 )
             ]
         if item_type == "file_change":
@@ -270,21 +305,36 @@ class CodexMapper:
                 path = as_str(change_dict.get("path"))
                 if path is not None:
                     changes.append(f"{kind or 'update'} {path}")
-            return [ToolCall(call_id=item_id, name="edit", status=status, input=", ".join(changes))]
+            edit = ToolCall(call_id=item_id, name="edit", status=status, input=", ".join(changes))
+            return [as_vik_unknown(edit, obj)]
         if item_type == "web_search":
-            return [ToolCall(call_id=item_id, name="web_search", status=status, input=as_str(item.get("query")))]
+            search = ToolCall(call_id=item_id, name="web_search", status=status, input=as_str(item.get("query")))
+            return [as_vik_unknown(search, obj)]
         if item_type == "todo_list":
-            return [Message(text=_todo_text(item), role="plan")]
+            return [as_vik_unknown(Message(text=_todo_text(item), role="plan"), obj)]
         if item_type == "error":
             message = as_str(item.get("message"))
-            return [Error(detail=message if message is not None else compact_json(item), fatal=False)]
+            notice = Error(detail=message if message is not None else compact_json(item), fatal=False)
+            return [as_vik_unknown(notice, obj)]
         if _is_collab(item_type):
             tool = as_str(item.get("tool")) or item_type
             prompt = as_str(item.get("prompt"))
             targets = [t for t in as_list(item.get("receiver_thread_ids")) if isinstance(t, str)]
-            return [
-                Subagent(call_id=item_id, action=tool, status=status, target_ids=targets, name=tool, description=prompt)
-            ]
+            subagent = Subagent(
+                call_id=item_id, action=tool, status=status, target_ids=targets, name=tool, description=prompt
+            )
+            if item_type != VIK_COLLAB:
+                return [as_vik_unknown(subagent, obj)]
+            vik_status = item.get("status")
+            subagent.vik = {
+                "kind": "subagent",
+                "call_id": item_id,
+                "action": as_str(item.get("tool")) or "unknown",
+                "status": vik_status if isinstance(vik_status, str) else None,
+                "target_ids": targets,
+                "raw": None,
+            }
+            return [subagent]
         return [Unknown(raw=obj)]
 
     def _turn_completed(self, obj: dict[str, Any]) -> list[AgentEvent]:

@@ -11,6 +11,14 @@ one as `null`), so a tool written for vik's session files reads ours. Our extra 
 and is left out when it is null. The session's outcome is written as a final `completed` or
 `error` record carrying an `outcome` object (`Outcome`), because vik knows no `outcome` kind.
 
+Where vik writes a provider line differently from our reading of it (a Codex shell call is vik's
+`command_execution` tool call holding the item object; a reasoning item is vik's `unknown`), the
+event carries `vik`: the record exactly as vik writes it. Our reading is then added after it,
+`vik_tui_kind` naming our kind when it differs, and `vik_tui_<field>` holding ours where vik's
+field of the same name holds vik's value; `from_record` reads our reading back. The engine's own
+notices (a killed leftover, a cut line, a mapper bug) are `unknown` records with an `event_type`
+of `vik_tui.*`, so a reader applying vik's rules never takes one for the session's failure.
+
 Token counts mean the same for every runtime: `input` is every prompt token the model read,
 cached or not; `cache_read` and `cache_write` are the parts of `input` read from and written
 to the prompt cache; `output` is every generated token, `reasoning` the part of it spent
@@ -19,10 +27,11 @@ thinking (Codex reports it; Claude does not split it out).
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 # per class: (wire name, always written), vik's fields first in vik's order, then ours
 _LAYOUTS: dict[type, tuple[tuple[str, bool], ...]] = {}
@@ -38,9 +47,15 @@ _LEGACY_NAMES = {
 }
 
 
+OURS = "vik_tui_"  # prefix of our value of a field whose plain name holds vik's
+NOTICE = "vik_tui.notice"  # event_type of the engine's own notices
+MAPPER_ERROR = "vik_tui.mapper_error"  # event_type of an adapter's failure on one line
+_NOT_WRITTEN = frozenset({"ts", "vik"})
+
+
 def _layout(cls: type) -> tuple[tuple[str, bool], ...]:
     vik: tuple[str, ...] = getattr(cls, "VIK_FIELDS", ())
-    ours = tuple(f.name for f in fields(cls) if f.name != "ts" and f.name not in vik)
+    ours = tuple(f.name for f in fields(cls) if f.name not in _NOT_WRITTEN and f.name not in vik)
     layout = tuple((name, True) for name in vik) + tuple((name, False) for name in ours)
     _LAYOUTS[cls] = layout
     return layout
@@ -57,10 +72,13 @@ class AgentEvent:
     kind: ClassVar[str] = ""
     VIK_FIELDS: ClassVar[tuple[str, ...]] = ()
     ts: str | None = None
+    vik: dict[str, Any] | None = None  # the record as vik writes it, when that is not our reading
 
     def to_dict(self) -> dict[str, Any]:
         """`kind`, vik's fields (null included), our fields that are set, `ts` last."""
         layout = _LAYOUTS.get(type(self)) or _layout(type(self))
+        if self.vik is not None:
+            return self._as_vik(layout, self.vik)
         data: dict[str, Any] = {"kind": self.kind}
         for name, always in layout:
             value = getattr(self, name)
@@ -70,6 +88,30 @@ class AgentEvent:
             data["ts"] = self.ts
         return data
 
+    def _as_vik(self, layout: tuple[tuple[str, bool], ...], vik: dict[str, Any]) -> dict[str, Any]:
+        """vik's record, then our reading: `vik_tui_kind`, our fields, `vik_tui_<name>` where
+        vik's field of that name holds another value than ours."""
+        data = dict(vik)
+        if vik.get("kind") != self.kind:
+            data[OURS + "kind"] = self.kind
+        for name, _always in layout:
+            if name == "phase" or (name == "raw" and self.raw is None):  # type: ignore[attr-defined]
+                continue  # derived from our status; no second copy of the provider line
+            value = getattr(self, name)
+            if name in vik:
+                if value != vik[name] and not self._derivable(name, value, vik[name]):
+                    data[OURS + name] = value
+            elif value is not None:
+                data[name] = value
+        if self.ts is not None:
+            data["ts"] = self.ts
+        return data
+
+    @staticmethod
+    def _derivable(name: str, ours: Any, theirs: Any) -> bool:
+        """Whether `from_record` finds our value inside vik's (not stored twice)."""
+        return False
+
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> AgentEvent:
         """A session-file record back into its event. Never raises: a record of an unknown
@@ -78,6 +120,11 @@ class AgentEvent:
         read too."""
         kind = record.get("kind")
         ts = _str_or_none(record.get("ts"))
+        ours = record.get(OURS + "kind")
+        if isinstance(ours, str) and ours in KINDS:
+            kind = ours
+        elif kind == "unknown" and str(record.get("event_type")).startswith("vik_tui."):  # a notice
+            return Error(detail=_str_or_none(record.get("detail")) or "", fatal=False, ts=ts)
         outcome = record.get("outcome")
         if isinstance(outcome, dict) and kind in ("completed", "error"):
             return Outcome.from_wire(record, outcome, ts)
@@ -93,8 +140,11 @@ class AgentEvent:
         layout = _LAYOUTS.get(event_cls) or _layout(event_cls)
         known: dict[str, Any] = {}
         for name, _always in layout:
-            if name in record:
+            if OURS + name in record:
+                known[name] = record[OURS + name]
+            elif name in record:
                 known[name] = record[name]
+        known = event_cls.ours_from_vik(known, record)
         for old, new in _LEGACY_NAMES.items():
             if old in record and new not in known and any(name == new for name, _ in layout):
                 known[new] = record[old]
@@ -104,9 +154,21 @@ class AgentEvent:
         except TypeError:
             return Unknown(raw=record, ts=ts)
 
+    @classmethod
+    def ours_from_vik(cls, known: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+        """Our fields from a record written in vik's form (`ToolCall` derives some)."""
+        return known
+
 
 def _str_or_none(value: Any) -> str | None:
     return value if isinstance(value, str) else None
+
+
+def _text(value: Any) -> str | None:
+    """A field our UI shows as text, from whatever JSON a record holds there."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 @dataclass(slots=True, kw_only=True)
@@ -224,6 +286,22 @@ class ToolCall(AgentEvent):
     @property
     def phase(self) -> str:
         return "request" if self.status == "started" else "result"
+
+    @staticmethod
+    def _derivable(name: str, ours: Any, theirs: Any) -> bool:
+        # a Codex command item holds its output: vik's `output` object carries ours
+        return name == "output" and isinstance(theirs, dict) and theirs.get("aggregated_output") == ours
+
+    @classmethod
+    def ours_from_vik(cls, known: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+        for name in ("input", "output"):
+            value = known.get(name)
+            if name == "output" and OURS + name not in record and isinstance(value, dict):
+                value = value.get("aggregated_output", value)
+            known[name] = _text(value)
+        if not isinstance(known.get("name"), str):
+            known["name"] = "tool"
+        return known
 
 
 @dataclass(slots=True, kw_only=True)
@@ -370,7 +448,29 @@ def now_utc() -> str:
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
 
+E = TypeVar("E", bound=AgentEvent)
+
 KINDS: dict[str, type[AgentEvent]] = {
     cls.kind: cls
     for cls in (SessionStarted, Message, TokenUsage, RateLimit, ToolCall, Subagent, Unknown, Completed, Error)
 }
+
+
+def notice(detail: str, event_type: str = NOTICE) -> Error:
+    """The engine's own notice (a killed leftover, a cut line): shown like a provider warning,
+    written as vik's `unknown`, so a reader applying vik's rules never counts it a failure."""
+    return Error(detail=detail, fatal=False, vik={"kind": "unknown", "event_type": event_type, "raw": None})
+
+
+def mapper_failed(line: Any, exc: BaseException, runtime: str) -> list[AgentEvent]:
+    """A mapper bug on one provider line: the line kept whole as vik's `unknown`, and a notice
+    naming the exception (never an `error`: the agent did nothing wrong)."""
+    return [Unknown(raw=line), notice(f"the {runtime} mapper failed on this line: {exc!r}", MAPPER_ERROR)]
+
+
+def as_vik_unknown(event: E, line: Any) -> E:
+    """`event`, written as vik writes this provider line: `unknown` with the line whole, our
+    reading after it (vik has no kind for a reasoning item, a to-do list, a file change, ...)."""
+    event_type = line.get("type") if isinstance(line, dict) else None
+    event.vik = {"kind": "unknown", "event_type": event_type if isinstance(event_type, str) else None, "raw": line}
+    return event

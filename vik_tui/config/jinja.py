@@ -4,10 +4,15 @@ Both the engine (rendering hooks, prompts and the pull command) and doctor (chec
 before anything runs) build their environments here, so a template doctor accepts is one the
 engine can render. It lives in `config` because doctor may not import the engine.
 
-vik's settings: strict undefined, no Python compatibility methods (`.items()`), one trailing
-newline dropped, values printed the MiniJinja way (`true`, `none`, `["a", "b"]`). Ours on top:
-the `shquote` filter, a fuel limit so a runaway loop fails instead of hanging the supervisor,
-and read-only data (the binding would let a template call `list.append` on a Python list).
+vik's settings: MiniJinja 2.19 (the binding is pinned to the version vik is built with), strict
+undefined, no Python compatibility methods (`.items()`), one trailing newline dropped. vik hands
+templates plain values (`Value::from_serialize` of JSON), so we do too: the context is written
+into the template as MiniJinja literals (`vik_literal`) that the engine reads before the
+template's own text, never as Python objects. Templates so see vik's values exactly: maps in
+sorted key order, lists equal to list literals, `true` / `none` / `["a", "b"]` / `2.0` printed
+by MiniJinja itself, vik's `round`; and nothing they do can reach the engine's data (a literal
+is a copy, and MiniJinja's own values have no mutating methods). Ours on top: the `shquote`
+filter, and a fuel limit so a runaway loop fails instead of hanging the supervisor.
 """
 
 from __future__ import annotations
@@ -16,9 +21,8 @@ import json
 import math
 import re
 import shlex
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 import minijinja
@@ -26,6 +30,9 @@ import minijinja
 # About 0.4 s of work on a slow machine: far beyond any real prompt, short enough not to stall
 # the event loop for long. vik sets no limit (a difference listed in docs/vik-compatibility.md).
 FUEL = 10_000_000
+# filters of the binding's build that vik's MiniJinja (default features: no `json`, no
+# `urlencode`) does not have: a workflow using them here would fail under vik
+VIK_LACKS = ("tojson", "urlencode")
 TEMPLATE_NAME = "<string>"  # what vik names its templates (and no auto-escaping follows from it)
 
 # What every template may use; `issue` is absent from the pull command's context.
@@ -72,24 +79,66 @@ def vik_text(value: Any) -> str:
     return str(value)
 
 
-def freeze(value: Any) -> Any:
-    """Read-only copies of maps and lists, so a template cannot change the engine's data."""
+_U64_END = 2**64
+_I64_START = -(2**63)
+
+
+def vik_literal(value: Any) -> str:
+    """`value` as a MiniJinja expression that builds the value vik's `from_serialize` would:
+    maps with their keys sorted (vik's JSON maps are ordered by key), lists, strings, numbers
+    (an integer outside i64/u64 becomes a float, as serde_json reads it), `true`, `none`."""
+    if value is None:
+        return "none"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, int):
+        return str(value) if _I64_START <= value < _U64_END else _float_literal(_to_float(value))
+    if isinstance(value, float):
+        return _float_literal(value)
     if isinstance(value, Mapping):
-        return MappingProxyType({key: freeze(item) for key, item in value.items()})
+        items = sorted((str(key), item) for key, item in value.items())
+        return "{" + ", ".join(f"{vik_literal(k)}: {vik_literal(v)}" for k, v in items) + "}"
     if isinstance(value, list | tuple):
-        return tuple(freeze(item) for item in value)
-    return value
+        return "[" + ", ".join(vik_literal(item) for item in value) + "]"
+    return vik_literal(str(value))
 
 
-def environment(finalizer: Callable[[Any], Any] = vik_text) -> minijinja.Environment:
+def _to_float(value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
+
+
+def _float_literal(value: float) -> str:
+    if math.isnan(value):
+        return "(1e999 - 1e999)"
+    if math.isinf(value):
+        return "1e999" if value > 0 else "-1e999"
+    return repr(value)
+
+
+def with_context(source: str, context: Mapping[str, Any]) -> str:
+    """The template with its context set first, on its first line (so error lines still count
+    from the template's own first line)."""
+    sets = "".join(f"{{% set {name} = {vik_literal(value)} %}}" for name, value in context.items())
+    return sets + source
+
+
+def environment() -> minijinja.Environment:
     """A fresh environment with vik's settings and ours (see the module docstring)."""
     env = minijinja.Environment(
         undefined_behavior="strict",
         keep_trailing_newline=False,
         pycompat=False,
         fuel=FUEL,
-        finalizer=finalizer,
     )
+    for name in VIK_LACKS:
+        env.remove_filter(name)
     env.add_filter("shquote", shquote)
     return env
 
@@ -121,12 +170,50 @@ def check_template(source: str, names: frozenset[str], *, stage: bool = True) ->
     for name in sorted(top - names):
         if not _is_global(name):
             return TemplateProblem(_line_of(source, name), f"undefined variable `{name}`{_known_hint(name, names)}")
-    if not stage and "issue.stage" in nested:
+    if not stage and "issue.stage" in nested and _fails_only_without_stage(source, nested):
         return TemplateProblem(
             _line_of(source, r"issue\s*\.\s*stage"),
-            "`issue.stage` is undefined in after_create (it runs once per issue, before any stage)",
+            "`issue.stage` is undefined in after_create (it runs once per issue, before any stage);"
+            " guard it (`is defined`, `| default(...)`) or move it to a stage's hook",
         )
     return None
+
+
+def _fails_only_without_stage(source: str, nested: set[str]) -> bool:
+    """Whether after_create really reads `issue.stage` (vik runs a guarded use: `is defined`,
+    `| default(...)`, a branch that never runs): rendered with a stand-in for every name it
+    uses, it fails without `issue.stage` and renders with it. A template whose render depends
+    on the tracker's data (it fails either way) is not judged."""
+    try:
+        _CHECK_ENV.render_str(source, TEMPLATE_NAME, **_stand_ins(nested, with_stage=True))
+    except Exception:
+        return False
+    try:
+        _CHECK_ENV.render_str(source, TEMPLATE_NAME, **_stand_ins(nested, with_stage=False))
+    except minijinja.TemplateError:
+        return True
+    return False
+
+
+def _stand_ins(nested: set[str], *, with_stage: bool) -> dict[str, Any]:
+    """`{"issue": {"title": "x", ...}, ...}` from dotted names such as `issue.title`."""
+    root: dict[str, Any] = {}
+    for dotted in sorted(nested, key=len):
+        *parents, last = dotted.split(".")
+        node = root
+        for part in parents:
+            child = node.get(part)
+            if not isinstance(child, dict):
+                child = node[part] = {}
+            node = child
+        node.setdefault(last, "x")
+    issue = root.get("issue")
+    issue = root["issue"] = issue if isinstance(issue, dict) else {}
+    if with_stage:
+        issue["stage"] = "x"
+    else:
+        issue.pop("stage", None)
+    return root
 
 
 def _is_global(name: str) -> bool:

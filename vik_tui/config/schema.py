@@ -67,7 +67,9 @@ class AgentConfig(_Model):
 
     runtime: StrictStr
     model: StrictStr  # required, as in vik
-    args: dict[str, Any] = Field(default_factory=dict)
+    # any key, as vik reads it (a serde_yaml Mapping); a key that is not a string is skipped when
+    # the command line is built (`agents.args.forward_args`), not refused
+    args: dict[Any, Any] = Field(default_factory=dict)
     command: StrictStr | None = None
 
     @property

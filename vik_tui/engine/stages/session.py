@@ -319,8 +319,8 @@ class StageSession:
             self._note(f"killed {len(killed)} process(es) the agent left running outside its group: pid {pids}")
 
     def _note(self, message: str) -> None:
-        """A non-fatal `error` record of the engine's own (a cut line, killed leftovers)."""
-        event = ev.Error(detail=message, fatal=False)
+        """A notice of the engine's own (a cut line, killed leftovers): vik's `unknown` form."""
+        event = ev.notice(message)
         event.ts = now_iso()
         self._apply(event)
         self.snap.events += 1
@@ -638,14 +638,17 @@ def _take_line(parts: list[bytes]) -> list[bytes]:
     return [line]
 
 
+UNDECODABLE = "vik_tui.undecodable_line"  # vik writes an `error` and fails; we skip the line
+
+
 def _undecodable(raw: bytes, exc: ValueError) -> ev.Error:
     preview = raw[:200].decode("utf-8", "replace")
-    return ev.Error(detail=f"undecodable output line skipped ({exc}): {preview}", fatal=False)
+    return ev.notice(f"undecodable output line skipped ({exc}): {preview}", UNDECODABLE)
 
 
 def _adapter_error(obj: Any, exc: Exception) -> list[ev.AgentEvent]:
     """The line kept whole, and the adapter's failure said, instead of losing the session."""
-    return [ev.Unknown(raw=obj), ev.Error(detail=f"adapter error: {exc!r}", fatal=False)]
+    return ev.mapper_failed(obj, exc, "agent")
 
 
 def _dumps_line(record: dict[str, Any]) -> bytes:

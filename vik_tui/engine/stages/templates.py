@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+import secrets
 from pathlib import Path, PurePath
 from typing import Any
 
 import minijinja
 
-from vik_tui.config.jinja import TEMPLATE_NAME, environment, freeze, shquote, vik_text
+from vik_tui.config.jinja import TEMPLATE_NAME, environment, shquote, with_context
 from vik_tui.engine.processes.proc import ShellRunner, describe_exit, local_shell, tail
 
 __all__ = ["shquote"]  # re-exported: hooks quote tracker text with it
@@ -75,24 +75,24 @@ def pull_context(workflow_path: Path, workspace_root: Path) -> dict[str, Any]:
 
 def render(source: str, context: dict[str, Any], name: str = "template") -> str:
     """Render strictly: an unknown variable is an error naming it."""
-    return _render_with(_ENV, source, context, name)
-
-
-def _render_with(env: minijinja.Environment, source: str, context: dict[str, Any], name: str) -> str:
     try:
-        return env.render_str(source, TEMPLATE_NAME, **freeze(context))
+        return _ENV.render_str(with_context(source, context), TEMPLATE_NAME)
     except minijinja.TemplateError as exc:
-        raise TemplateError(describe_template_error(exc, name)) from None
+        raise TemplateError(describe_template_error(exc, name, source, context)) from None
     except Exception as exc:  # a filter may raise anything on a bad value
         raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from None
 
 
-def describe_template_error(exc: minijinja.TemplateError, name: str) -> str:
+def describe_template_error(
+    exc: minijinja.TemplateError, name: str, source: str = "", context: dict[str, Any] | None = None
+) -> str:
     """One line: which template, what kind of problem, where, without MiniJinja's source excerpt."""
     detail = exc.detail or exc.message.split("\n", 1)[0]
     where = f" at line {exc.line}" if exc.line else ""
     if exc.kind == "UndefinedError":
-        return f"{name}: undefined variable{where} ({detail})"
+        missing = _missing_names(source, context or {})
+        named = f"`{missing[0]}` is undefined" if missing else detail
+        return f"{name}: undefined variable{where} ({named})"
     if exc.kind == "SyntaxError":
         return f"{name}: template syntax error{where}: {detail}"
     if exc.kind == "OutOfFuel":
@@ -100,21 +100,39 @@ def describe_template_error(exc: minijinja.TemplateError, name: str) -> str:
     return f"{name}: {detail}{where}"
 
 
+def _missing_names(source: str, context: dict[str, Any]) -> list[str]:
+    """The dotted names the template reads that its context lacks (MiniJinja 2.19 does not name
+    them), shortest first: `issue.nope`, `env.UNSET`, `who`."""
+    try:
+        names = _ENV.undeclared_variables_in_str(source, nested=True)
+    except minijinja.TemplateError:
+        return []
+    missing = []
+    for dotted in sorted(names, key=lambda n: (n.count("."), n)):
+        node: Any = context
+        for part in dotted.split("."):
+            if not isinstance(node, dict) or part not in node:
+                missing.append(dotted)
+                break
+            node = node[part]
+    return missing
+
+
 async def expand_exec(
     text: str, cwd: Path | str, timeout_sec: float = EXEC_TIMEOUT_SEC, *, shell: ShellRunner = local_shell
 ) -> str:
     """Replace each ``!`exec(cmd)` `` / `` `exec(cmd)` `` with cmd's stdout (one trailing newline trimmed)."""
-    return await _expand(text, str(cwd), timeout_sec, lambda part: part, shell)
+    return await _expand(text, EXEC_PATTERN, str(cwd), timeout_sec, shell)
 
 
-async def _expand(text: str, cwd: str, timeout_sec: float, restore: Callable[[str], str], shell: ShellRunner) -> str:
+async def _expand(text: str, pattern: re.Pattern[str], cwd: str, timeout_sec: float, shell: ShellRunner) -> str:
     parts: list[str] = []
     last = 0
-    for match in EXEC_PATTERN.finditer(text):
-        parts.append(restore(text[last : match.start()]))
-        parts.append(await _run_exec(restore(match.group(1)), cwd, timeout_sec, shell))
+    for match in pattern.finditer(text):
+        parts.append(text[last : match.start()])
+        parts.append(await _run_exec(match.group(1), cwd, timeout_sec, shell))
         last = match.end()
-    parts.append(restore(text[last:]))
+    parts.append(text[last:])
     return "".join(parts)
 
 
@@ -136,23 +154,15 @@ async def _run_exec(command: str, cwd: str, timeout_sec: float, shell: ShellRunn
     return output[:-1] if output.endswith("\n") else output
 
 
-# Text substituted by `{{ ... }}` in a prompt (tracker titles, descriptions, ...) must not be able
-# to smuggle in an `exec(...)`: while rendering a prompt, its backticks are swapped for private-use
-# markers that the exec pattern cannot match, and swapped back afterwards.
-_MARK = "\ue000"
-_SHIELD = str.maketrans({"`": _MARK + "\ue001", _MARK: _MARK + "\ue002"})
-_UNSHIELD = re.compile(_MARK + "([\ue001\ue002])")
-
-
-def _shield(value: Any) -> str:
-    return vik_text(value).translate(_SHIELD)
-
-
-def _unshield(text: str) -> str:
-    return _UNSHIELD.sub(lambda m: "`" if m.group(1) == "\ue001" else _MARK, text)
-
-
-_PROMPT_ENV = environment(finalizer=_shield)
+# Only an exec() written in the prompt's own text may run, never one arriving in the data
+# (a tracker title, say): before rendering, the source's exec() markers are swapped for ones
+# with a fresh random nonce, and only those are expanded afterwards. The data is not touched, so
+# a template sees exactly the values vik's would.
+def _nonce_markers(source: str) -> tuple[str, re.Pattern[str]]:
+    nonce = secrets.token_hex(8)
+    start, end = f"@@exec-{nonce}(", f")exec-{nonce}@@"
+    marked = EXEC_PATTERN.sub(lambda m: f"{start}{m.group(1)}{end}", source)
+    return marked, re.compile(re.escape(start) + "(.*?)" + re.escape(end), re.DOTALL)
 
 
 async def render_prompt(
@@ -171,5 +181,11 @@ async def render_prompt(
     Only `exec(...)` written in the prompt source runs; one arriving inside a substituted value
     (an issue title, say) stays literal text.
     """
-    rendered = _render_with(_PROMPT_ENV, source, context, name)
-    return await _expand(rendered, str(cwd), exec_timeout_sec, _unshield, shell)
+    marked, pattern = _nonce_markers(source)
+    try:
+        rendered = _ENV.render_str(with_context(marked, context), TEMPLATE_NAME)
+    except minijinja.TemplateError as exc:
+        raise TemplateError(describe_template_error(exc, name, source, context)) from None
+    except Exception as exc:  # a filter may raise anything on a bad value
+        raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from None
+    return await _expand(rendered, pattern, str(cwd), exec_timeout_sec, shell)
