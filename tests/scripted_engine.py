@@ -33,6 +33,7 @@ from vik_tui.engine.view import (
     RunView,
     SessionState,
     SessionView,
+    StageSpec,
     Terminal,
     Tokens,
 )
@@ -219,7 +220,11 @@ def snapshot(
         rejected=tuple(rejected or ()),
         retries=tuple(retries or ()),
         stage_states=frozenset({"todo", "in_progress", "in_review"}),
+        stage_specs=tuple(StageSpec(name, STAGE_STATES.get(name, "todo"), "codex") for name in stages),
     )
+
+
+STAGE_STATES = {"plan": "todo", "implement": "in_progress", "review": "in_review"}
 
 
 def _conversation(issue_id: str, start: str) -> list[ev.AgentEvent]:

@@ -27,7 +27,9 @@ from vik_tui.config.diagnostics import Diagnostic
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.engine.engine_events import (
     AgentEvents,
+    BudgetSpent,
     ConfigRejected,
+    DrainFinished,
     EngineEvent,
     HostUnhealthy,
     Intake,
@@ -43,6 +45,7 @@ from vik_tui.ui.event_lines import EventLines
 from vik_tui.ui.glyphs import Glyphs, default_glyphs
 from vik_tui.ui.heap import tune_collector
 from vik_tui.ui.keys import KEYS
+from vik_tui.ui.osc import notification
 from vik_tui.ui.paths import stylesheet
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.text import one_line
@@ -91,6 +94,7 @@ class VikApp(App[int]):
         self.clock = clock or Clock()
         self.glyphs = glyphs or default_glyphs()
         self.bell_enabled = bell
+        self.desktop_notifications: list[str] = []  # the OSC sequences sent (what a test can see)
         self.load_history = load_history
         self.warnings = list(warnings)
         self.tune_gc = tune_gc  # the real program (`run_app`); not tests, where apps share a process
@@ -303,6 +307,8 @@ class VikApp(App[int]):
         edit opens its dialog and nothing else."""
         fresh: list[tuple[str, str]] = []
         for event in events:
+            if isinstance(event, RetryGivenUp | HostUnhealthy | BudgetSpent | DrainFinished):
+                self._desktop_notify(event)
             match event:
                 case StageFinished(state=RunStatus.FAILED):
                     fresh.append((event.where, one_line(event.reason, 120) or "failed"))
@@ -323,6 +329,16 @@ class VikApp(App[int]):
             self._raise_alert(fresh)
             if self.bell_enabled:
                 self.bell()
+
+    def _desktop_notify(self, event: EngineEvent) -> None:
+        """Attention events only (never a completion): an OSC 9 / 777 desktop notification,
+        passed through tmux. `--no-bell` turns it off with the bell."""
+        if not self.bell_enabled:
+            return
+        sequence = notification(f"vik-tui {self.engine.workflow_path.name}", event.describe(), os.environ)
+        self.desktop_notifications.append(sequence)
+        if not self.is_headless and self._driver is not None:
+            self._driver.write(sequence)
 
     def _raise_alert(self, fresh: list[tuple[str, str]]) -> None:
         """One toast for every failure still on screen: a stage that failed and then gave up

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from vik_tui.agents.events import AgentEvent
 from vik_tui.engine.engine_events import Listener
+from vik_tui.engine.explain import explain
 from vik_tui.engine.places.terminals import open_in_tmux, run_attached
 from vik_tui.engine.places.workspace_tools import inside_tmux
 from vik_tui.engine.service.state import AlreadyRunning
@@ -34,6 +35,7 @@ __all__ = [
     "TERMINAL_CLOSED",
     "AlreadyRunning",
     "Engine",
+    "explain",
     "inside_tmux",
     "install_stop_signals",
     "local_engine",

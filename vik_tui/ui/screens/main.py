@@ -20,6 +20,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 from vik_tui.agents.events import AgentEvent
 from vik_tui.engine.view import (
     EngineView,
+    Explanation,
     IntakeStatus,
     IssueView,
     Refused,
@@ -30,7 +31,7 @@ from vik_tui.engine.view import (
     Terminal,
 )
 from vik_tui.ui.app import VikApp
-from vik_tui.ui.engine_api import inside_tmux, open_in_tmux, run_attached
+from vik_tui.ui.engine_api import explain, inside_tmux, open_in_tmux, run_attached
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.widgets.event_log import EventLog
@@ -48,6 +49,7 @@ ENGINE_ACTIONS = (
     "pause",
     "resume",
     "poll_now",
+    "drain",
     "read",
     "take_over",
 )
@@ -137,7 +139,7 @@ class MainScreen(Screen[None]):
         if self.selected is None or self.selected not in table.keys:
             self.selected = table.current_key()
         panes = self.panes
-        panes.sync(self._selected_issue())
+        panes.sync(*self._selected_and_why())
         panes.feed(records)
         self.query_one(EventLog).add(log_lines)
         self.bindings_may_change()
@@ -167,6 +169,13 @@ class MainScreen(Screen[None]):
             return next((item for item in snap.rejected if str(item.index) == index), None)
         return snap.find_issue(key)
 
+    def _selected_and_why(self) -> tuple[IssueView | RejectedView | None, Explanation | None]:
+        """The selected issue and, when none of its stages is active, why (the pane says it)."""
+        issue, snap = self._selected_issue(), self.snap
+        if not isinstance(issue, IssueView) or snap is None or any(run.status.active for run in issue.runs):
+            return issue, None
+        return issue, explain(snap, issue.id)
+
     @on(DataTable.RowHighlighted, "#issue-table")
     def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._follow_cursor()  # a click or the table's own keys; j/k have done it already
@@ -177,7 +186,7 @@ class MainScreen(Screen[None]):
             self.selected = key
             # the pane and the keys follow now; nothing else on screen depends on the cursor,
             # so no new snapshot, table pass or header for it (they cost most of a key press)
-            self.panes.sync(self._selected_issue())
+            self.panes.sync(*self._selected_and_why())
             self.bindings_may_change()
 
     # -- what commands apply to -------------------------------------------------------------
@@ -208,7 +217,8 @@ class MainScreen(Screen[None]):
         if action not in ENGINE_ACTIONS:
             return True
         issue, run, session = self.target()
-        paused = self.snap is not None and self.snap.intake.paused
+        # a drain is undone by resume: `p` offers it while draining
+        paused = self.snap is not None and (self.snap.intake.paused or self.snap.draining)
         intake_status = self.snap.intake.status if self.snap else None
         live = not self.vik.engine_done and not self.vik.quitting
         if action == "cancel":  # on a finished stage `c` says why it does nothing
@@ -223,6 +233,8 @@ class MainScreen(Screen[None]):
             return (True if live and intake_status != IntakeStatus.DONE else None) if not paused else False
         if action == "resume":
             return (True if live else None) if paused else False
+        if action == "drain":
+            return True if live and self.snap is not None and not self.snap.draining else None
         if action == "poll_now":  # while paused `f` says so instead of doing nothing
             stopped = intake_status in (IntakeStatus.DONE, IntakeStatus.STOPPING)
             return True if live and not stopped else None
@@ -307,6 +319,11 @@ class MainScreen(Screen[None]):
     def action_resume(self) -> None:
         self.vik.engine.resume()
         self.notify("intake resumed", title="intake")
+        self.vik.request_refresh()
+
+    def action_drain(self) -> None:
+        said = self.vik.engine.drain()
+        self.notify(f"{said}; p resumes", title="drain")
         self.vik.request_refresh()
 
     def action_poll_now(self) -> None:

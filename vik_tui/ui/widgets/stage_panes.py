@@ -29,7 +29,7 @@ from textual.reactive import Reactive
 from textual.widgets import Log, Static
 
 from vik_tui.agents.events import AgentEvent
-from vik_tui.engine.view import IssueView, RejectedView, RunStatus, SessionState, SessionView
+from vik_tui.engine.view import Explanation, IssueView, RejectedView, RunStatus, SessionState, SessionView
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.highlight import SessionHighlighter, theme_styles
 from vik_tui.ui.records import format_records, merge_replay
@@ -186,6 +186,7 @@ class StagePanes(Vertical):
         self._buffers: OrderedDict[str, SessionBuffer] = OrderedDict()  # uuid → buffer, LRU order
         self._by_file: dict[str, SessionBuffer] = {}
         self._info = ""
+        self._why: Explanation | None = None
         self._title = ""
         self.switches = 0
 
@@ -217,9 +218,11 @@ class StagePanes(Vertical):
         buffer = self.active_buffer
         return self._active is None or (buffer is not None and buffer.state == "live")
 
-    def sync(self, issue: IssueView | RejectedView | None) -> None:
-        """Show `issue` now: tabs, the session to show, the info line. Cheap when nothing changed."""
+    def sync(self, issue: IssueView | RejectedView | None, why: Explanation | None = None) -> None:
+        """Show `issue` now: tabs, the session to show, the info line (led by `why` it is idle,
+        when it is). Cheap when nothing changed."""
         self._issue = issue
+        self._why = why
         key = _key(issue)
         sessions = issue.sessions if isinstance(issue, IssueView) else ()
         if key != self._shown_issue:
@@ -395,9 +398,10 @@ class StagePanes(Vertical):
             return "[$text-muted]No issue selected.[/]"
         if isinstance(issue, RejectedView):
             return f"[$warning]rejected:[/] {escape(one_line(issue.reason, 200))}"
+        why = f"[$warning]why idle:[/] {escape(one_line(self._why.words, 200))}" if self._why is not None else ""
         session = issue.find_session(self._active)
         if session is None:
-            return f"[$text-muted]{NO_SESSION}[/]"
+            return f"[$text-muted]{NO_SESSION}[/]" + (f" · {why}" if why else "")
         vik = self.vik
         state = session.state
         number = self._numbers.get(session.session_uuid, session.attempt)
@@ -419,4 +423,4 @@ class StagePanes(Vertical):
             bits.append(f"tokens in {human_count(tokens.input)} out {human_count(tokens.output)}")
         if state in (SessionState.FAILED, SessionState.CANCELLED) and session.reason:
             bits.append(f"[$text-muted]{escape(one_line(session.reason, 160))}[/]")
-        return " · ".join(bits)
+        return " · ".join([why, *bits] if why else bits)

@@ -10,7 +10,7 @@ from typing import Any
 from textual.markup import escape
 from textual.widgets import Static
 
-from vik_tui.engine.view import EngineView, HostView, IntakeStatus, IntakeView, RateLimitView
+from vik_tui.engine.view import EngineView, HoldKind, HostView, IntakeStatus, IntakeView, RateLimitView
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.text import countdown, human_count, one_line
 
@@ -18,7 +18,14 @@ from vik_tui.ui.text import countdown, human_count, one_line
 def render_status(snapshot: EngineView, glyphs: Glyphs, rate: float | None = None) -> str:
     """Content markup for the status line; theme variables keep it legible in any theme."""
     parts = [f"[b $primary]vik-tui[/]  {escape(snapshot.name)}", "intake " + _intake(snapshot.intake, glyphs)]
-    parts.append(f"running {snapshot.running}/{snapshot.max_issue_concurrency}")
+    if snapshot.draining:
+        parts.append(f"[$warning b]draining · {snapshot.active_run_count} running[/]")
+    else:
+        parts.append(f"running {snapshot.running}/{snapshot.max_issue_concurrency}")
+    for hold in snapshot.holds:  # what keeps new stages from starting until a time
+        what = "budget spent" if hold.kind == HoldKind.BUDGET else f"{escape(hold.scope)} rate-limited"
+        until = f" {countdown(hold.until_in)}" if hold.until_in is not None else ""
+        parts.append(f"[$error]{what}{until}[/]")
     if snapshot.hosts:
         parts.append(_hosts(snapshot.hosts, glyphs))
     if snapshot.attention_count:
