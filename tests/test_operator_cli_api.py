@@ -8,12 +8,15 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 from conftest import Project, base_workflow
-from test_api_server import Served, call, served  # noqa: F401 - the fixture
+from test_api_server import Served, call, serving, talking_workflow
 
 from vik_tui.api.routes import url_for
+from vik_tui.engine import engine_events as ee
 
 
 def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -23,6 +26,13 @@ def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
 
 
 # -- the API ---------------------------------------------------------------------------------------
+@pytest.fixture
+async def served(project: Project) -> AsyncIterator[Served]:
+    async with serving(talking_workflow(project)) as s:
+        await s.harness.wait_for(lambda: len(s.harness.named(ee.StageStarted)) == 2)
+        yield s
+
+
 async def test_explain_route_issue_body_and_drain_route(served: Served) -> None:
     async with served.unix_session() as session:
         status, body = await call(session, "GET", url_for("explain", issue_id="A"))
