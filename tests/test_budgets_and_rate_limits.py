@@ -4,6 +4,7 @@ fake agents printing Codex's and Claude Code's real shapes (tests/data/reference
 from __future__ import annotations
 
 import time
+from datetime import datetime
 
 import pytest
 from conftest import FAKE_CLAUDE, Project, base_workflow
@@ -12,7 +13,6 @@ from engine_helpers import Harness
 from vik_tui.agents.events import RateLimit
 from vik_tui.config.loader import load_workflow
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.clock import parse_iso
 from vik_tui.engine.explain import explain
 from vik_tui.engine.rate_limits import MAX_WAIT_SEC, MIN_WAIT_SEC, RateLimits, clamp
 from vik_tui.engine.view import ExplainCode, HoldKind
@@ -115,7 +115,9 @@ async def test_a_claude_rate_limit_holds_new_sessions_until_the_reset(project: P
     print(f"\n{said.words}\n{retry_said.words}")
     await h.wait_for(lambda: len(h.named(ee.StageStarted)) >= 2, timeout=30)
     second = h.named(ee.StageStarted)[1]
-    assert parse_iso(second.ts) >= parse_iso(limited.until)  # nothing of claude started before the reset
+    assert datetime.fromisoformat(second.ts) >= datetime.fromisoformat(
+        limited.until
+    )  # nothing of claude started before the reset
     await h.stop()
 
 
@@ -159,7 +161,7 @@ async def test_a_past_reset_from_a_real_process_is_clamped_and_said(project: Pro
     limited = await h.wait_event(ee.RateLimited)
     warning = await h.wait_for(lambda: [e for e in h.named(ee.Log) if "is in the past" in e.message])
     assert "waiting 30 s" in warning[0].message
-    assert parse_iso(limited.until).timestamp() > time.time() + 20
+    assert datetime.fromisoformat(limited.until).timestamp() > time.time() + 20
     await h.stop()
 
 

@@ -117,8 +117,14 @@ async def test_queue_view_lists_the_pending_retry_with_its_error() -> None:
     async with app.run_test(size=(120, 32)) as pilot:
         await wait_on_screen(pilot, lambda: rows(app), "the rows")
         await pilot.press("t")
-        await wait_on_screen(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue view")
-        text = str(app.screen.query_one("#queue-text", Static).render())
+
+        def queue_text() -> str:  # "" until the view is up and filled (on mount)
+            if not isinstance(app.screen, QueueScreen):
+                return ""
+            return str(app.screen.query_one("#queue-text", Static).render())
+
+        await wait_on_screen(pilot, lambda: "Retry queue" in queue_text(), "the queue view")
+        text = queue_text()
         assert "ENG-21/plan" in text and "#2" in text and "12s" in text and "context window exceeded" in text
 
 

@@ -237,3 +237,16 @@ def test_full_records_keep_every_output_line_and_edit_paths_keep_their_end() -> 
     edit = ev.ToolCall(call_id="e", name="edit", status="completed", input=long_path)
     (line,) = format_records([edit], FrozenClock(), UNICODE, 60)
     assert line.endswith("the_file_that_matters.py") and "update …" in line
+
+
+def test_a_turn_start_that_session_files_keep_as_vik_does_draws_no_line() -> None:
+    """vik keeps Codex's `turn.started` as an `unknown` record; the pane has nothing to say of it."""
+    lines = format_records(
+        events(
+            {"kind": "unknown", "event_type": "turn.started", "raw": {"type": "turn.started"}},
+            {"kind": "unknown", "event_type": "turn.paused", "raw": {"type": "turn.paused"}},
+        ),
+        CLOCK,
+        UNICODE,
+    )
+    assert len(lines) == 1 and "unhandled event turn.paused" in lines[0]

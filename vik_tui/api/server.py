@@ -194,7 +194,7 @@ class Api:
 
     async def drain(self, request: web.Request) -> web.StreamResponse:
         await self._json_body(request)
-        if self.supervisor.stopping:
+        if self.supervisor.snapshot().stopping:
             raise ApiError(409, "stopping", "the supervisor is already stopping")
         said = self.supervisor.drain()
         return json_response(wire.CommandBody(True, said), status=202)

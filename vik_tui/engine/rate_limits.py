@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from vik_tui.agents.events import RateLimit
-from vik_tui.engine.clock import parse_iso
 
 MIN_WAIT_SEC = 30.0  # a reset time already past (clock skew, a stale notice): wait this long
 MAX_WAIT_SEC = 7 * 24 * 3600.0  # the longest provider window (Codex's weekly one); beyond is a bad value
@@ -52,7 +51,7 @@ class Hold:
 def clamp(reset_at: str, now: float) -> tuple[float, str | None]:
     """(when to resume, a note when the reset time had to be clamped)."""
     try:
-        reset = parse_iso(reset_at).timestamp()
+        reset = datetime.fromisoformat(reset_at).timestamp()
     except (ValueError, OverflowError):
         return now + BACKOFF_SEC, f"unreadable reset time {reset_at!r}; waiting {BACKOFF_SEC:g} s"
     if reset <= now:

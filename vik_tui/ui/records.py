@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Iterable
 
 from vik_tui.agents import events as ev
+from vik_tui.engine.engine_events import plural
 from vik_tui.engine.view import UNREADABLE_RECORD
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.glyphs import Glyphs
@@ -25,6 +26,10 @@ INDENT = " " * 10
 OUTPUT_PREVIEW_LINES = 3
 DEFAULT_WIDTH = 100
 MIN_WRAP = 24
+
+# Provider lines that session files keep as `unknown` (vik does) but that say nothing to a
+# reader: a turn always starts.
+PROVIDER_NOISE = frozenset({"turn.started"})
 
 
 def format_records(
@@ -77,6 +82,8 @@ def format_record(
             return [f"{stamp}  ~ session started" + (f" ({one_line(' · '.join(map(str, bits)), 80)})" if bits else "")]
         case ev.TokenUsage() | ev.RateLimit():
             return []  # shown in the header and the issue list, not worth a line each
+        case ev.Unknown(event_type=str() as kind) if kind in PROVIDER_NOISE:
+            return []
         case ev.Unknown(raw=dict() as raw):
             label = raw.get("type") or raw.get("kind") or raw
             return [f"{stamp}  ~ unhandled event {one_line(str(label), 60)}"]
@@ -124,7 +131,7 @@ def _tool(stamp: str, event: ev.ToolCall, glyphs: Glyphs, wrap: int, full: bool 
             lines.append(f"{INDENT}│ {line}")
         hidden = len(body) - len(shown)
         if hidden > 0:
-            lines.append(f"{INDENT}│ {glyphs.more} {hidden} more line{'s' if hidden != 1 else ''} (e reads it all)")
+            lines.append(f"{INDENT}│ {glyphs.more} {plural(hidden, 'more line')} (e reads it all)")
     return lines
 
 

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vik_tui.engine.service.state import write_text_atomic
+from vik_tui.engine.service.atomic import write_atomic
 
 RETRIES_FILE = "retries.jsonl"  # in service/
 VERSION = 1
@@ -100,5 +100,5 @@ class RetryStore:
         key = tuple(retries)
         if key == self._written:
             return
-        write_text_atomic(self.path, "".join(r.to_line() + "\n" for r in retries))
+        write_atomic(self.path, "".join(r.to_line() + "\n" for r in retries))
         self._written = key

@@ -15,31 +15,31 @@ from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.text import countdown, human_count, one_line
 
 
-def render_status(snapshot: EngineView, glyphs: Glyphs, rate: float | None = None) -> str:
+def render_status(view: EngineView, glyphs: Glyphs, rate: float | None = None) -> str:
     """Content markup for the status line; theme variables keep it legible in any theme."""
-    parts = [f"[b $primary]vik-tui[/]  {escape(snapshot.name)}", "intake " + _intake(snapshot.intake, glyphs)]
-    if snapshot.draining:
-        parts.append(f"[$warning b]draining · {snapshot.active_run_count} running[/]")
+    parts = [f"[b $primary]vik-tui[/]  {escape(view.name)}", "intake " + _intake(view.intake, glyphs)]
+    if view.draining:
+        parts.append(f"[$warning b]draining · {view.active_run_count} running[/]")
     else:
-        parts.append(f"running {snapshot.running}/{snapshot.max_issue_concurrency}")
-    for hold in snapshot.holds:  # what keeps new stages from starting until a time
+        parts.append(f"running {view.running}/{view.max_issue_concurrency}")
+    for hold in view.holds:  # what keeps new stages from starting until a time
         what = "budget spent" if hold.kind == HoldKind.BUDGET else f"{escape(hold.scope)} rate-limited"
         until = f" {countdown(hold.until_in)}" if hold.until_in is not None else ""
         parts.append(f"[$error]{what}{until}[/]")
-    if snapshot.hosts:
-        parts.append(_hosts(snapshot.hosts, glyphs))
-    if snapshot.attention_count:
-        count = snapshot.attention_count
+    if view.hosts:
+        parts.append(_hosts(view.hosts, glyphs))
+    if view.attention_count:
+        count = view.attention_count
         parts.append(f"[$error b]! {count} need{'s' if count == 1 else ''} attention[/]")
     if rate is not None:
         parts.append(f"{human_count(rate)} tok/s")
-    if snapshot.retries:
-        count, soonest = len(snapshot.retries), min(r.due_in for r in snapshot.retries)
+    if view.retries:
+        count, soonest = len(view.retries), min(r.due_in for r in view.retries)
         noun = "retry" if count == 1 else "retries"
         parts.append(f"[$warning]{glyphs.retry} {count} {noun}, next in {countdown(soonest)}[/]")
-    tokens = snapshot.tokens
+    tokens = view.tokens
     parts.append(f"tokens in {human_count(tokens.input)} out {human_count(tokens.output)}")
-    limits = _rate_limits(snapshot.rate_limits)
+    limits = _rate_limits(view.rate_limits)
     if limits:
         parts.append(limits)
     return "   ".join(parts)
@@ -101,8 +101,8 @@ class StatusLine(Static):
         super().__init__("", markup=True, **kwargs)
         self._last = ""
 
-    def show(self, snapshot: EngineView, glyphs: Glyphs, stopping: bool = False, rate: float | None = None) -> None:
-        text = render_status(snapshot, glyphs, rate)
+    def show(self, view: EngineView, glyphs: Glyphs, stopping: bool = False, rate: float | None = None) -> None:
+        text = render_status(view, glyphs, rate)
         if stopping:
             text += "   [$warning b]stopping agents…[/]"
         if text != self._last:
