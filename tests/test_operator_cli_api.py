@@ -86,7 +86,8 @@ def test_explain_with_no_supervisor_answers_from_the_workflow_and_one_pull(proje
 def test_explain_and_stop_drain_ask_the_running_supervisor(project: Project) -> None:
     path = _project(project, max_issue_concurrency=1)
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}, {"id": "B", "title": "b", "state": "todo"}])
-    wf_text = path.read_text().replace("args: {}", "args:\n      --sleep: 15")
+    release = project.root / "release-A"
+    wf_text = path.read_text().replace("args: {}", f"args:\n      --until-file: {release}")
     path.write_text(wf_text)
     proc = subprocess.Popen(
         [sys.executable, "-m", "vik_tui", "run", "--json", "--no-watch", str(path)],
@@ -106,8 +107,9 @@ def test_explain_and_stop_drain_ask_the_running_supervisor(project: Project) -> 
         drained = cli("stop", "--drain", str(path))
         assert drained.returncode == 0 and drained.stdout.startswith("draining: 1 running"), drained
         draining = cli("explain", "B", str(path))
-        assert "[draining]" in draining.stdout
-        out, _err = proc.communicate(timeout=60)  # exits by itself once A ended
+        assert "[draining]" in draining.stdout and "(the running supervisor)" in draining.stdout
+        release.touch()  # A ends now
+        out, _err = proc.communicate(timeout=60)  # and the supervisor exits by itself
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)

@@ -104,6 +104,9 @@ class Notifier:
         finally:
             if proc.returncode is None:
                 await kill_group(proc, GRACE_SEC)
+            transport = getattr(proc, "_transport", None)  # its pipes, closed now, not by the collector
+            if transport is not None:
+                transport.close()
         text = output.decode("utf-8", "replace").strip()[-500:]
         if problem is None and proc.returncode != 0:
             problem = f"exited with code {proc.returncode}"
