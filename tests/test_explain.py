@@ -147,6 +147,16 @@ CASES: list[tuple[ExplainCode, EngineView, str]] = [
     (ExplainCode.NOT_PULLED_YET, view(intake=IntakeView()), "the tracker has not been pulled yet"),
     (ExplainCode.UNKNOWN, view(), "no issue 'A-1' in the tracker's last pull"),
     (ExplainCode.READY, view(issue()), "plan starts at the next dispatch"),
+    (
+        ExplainCode.WAITING_FOR_STAGE,
+        view(
+            dataclasses.replace(
+                issue("A-1", "review", run(RunStatus.COMPLETED, stage="plan")),
+                waiting="waiting for plan to finish",
+            )
+        ),
+        "waiting for plan to finish",
+    ),
 ]
 
 
@@ -159,7 +169,7 @@ def test_each_reason_has_its_code_and_words(code: ExplainCode, state: EngineView
 
 
 def test_every_code_is_covered() -> None:
-    covered = {case[0] for case in CASES} | {ExplainCode.WAITING_FOR_STAGE}  # needs #17's IssueView.waiting
+    covered = {case[0] for case in CASES}
     assert covered == set(ExplainCode)
 
 

@@ -106,7 +106,7 @@ def test_format_records_layout() -> None:
         "          │ … 2 more lines (e reads it all)",
         "11:58:48  ✓ edit  update x.py",
         "11:58:48  [error] boom",
-        "11:58:48  ── failed · boom · exit 1 · tokens in 1.2k out 30 ──",
+        "11:58:48  ── failed · exit 1 · tokens in 1.2k out 30 ──",  # boom: said by the [error] line above
     ]
     ascii_lines = format_records(records[2:4] + records[-1:], CLOCK, ASCII, width=100)
     assert ascii_lines[0] == "11:58:48  $ shell  ls -la"

@@ -187,10 +187,9 @@ def _could_start(run: RunView | None) -> bool:
 
 
 def _waiting_for_stage(issue: IssueView) -> str | None:
-    """Hook for "one state at a time per workspace" (#17): the view says which stage of the
-    issue's previous state must end first."""
-    waiting = getattr(issue, "waiting", None)
-    return waiting if isinstance(waiting, str) and waiting else None
+    """One state at a time per workspace: the view says which stage of the issue's previous
+    state must end first ("waiting for plan to finish")."""
+    return issue.waiting or None
 
 
 def _host_has_room(healthy: bool | None, running: int, cap: int | None) -> bool:

@@ -29,6 +29,7 @@ from vik_tui.engine.engine_events import (
     AgentEvents,
     BudgetSpent,
     ConfigRejected,
+    ConfigReloaded,
     DrainFinished,
     EngineEvent,
     HostUnhealthy,
@@ -285,6 +286,8 @@ class VikApp(App[int]):
                     fresh.append((f"{HOST_ALERT}{event.host}", one_line(event.error, 120) or "unreachable"))
                 case ConfigRejected():
                     self._show_rejected_config(list(event.errors))
+                case ConfigReloaded():
+                    self._close_rejected_config()
         if fresh:
             self._raise_alert(fresh)
             if self.bell_enabled:
@@ -326,6 +329,14 @@ class VikApp(App[int]):
             message = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         self.clear_notifications()  # one alert toast at a time: the merged one
         self.notify(f"{message}\n! lists what needs attention", title=title, severity="error", timeout=ALERT_TIMEOUT)
+
+    def _close_rejected_config(self) -> None:
+        """The fixed file reloaded: the dialog about the rejected edit is out of date."""
+        from vik_tui.ui.screens.diagnostics import RejectedEditScreen
+
+        if isinstance(self.screen, RejectedEditScreen):
+            self.screen.dismiss("close")
+            self.notify("the fixed workflow was reloaded and applies now", title="workflow", timeout=4)
 
     def _show_rejected_config(self, errors: list[Diagnostic]) -> None:
         from vik_tui.ui.screens.diagnostics import DiagnosticsScreen, RejectedEditScreen  # rarely needed
@@ -384,7 +395,8 @@ class VikApp(App[int]):
                 continue
             if screen.check_action(key.action, ()) is not True:
                 continue
-            yield SystemCommand(key.label.capitalize(), key.help, _runner(screen, key.action))
+            title = key.palette_title or key.label.capitalize()
+            yield SystemCommand(title, key.help, _runner(screen, key.action))
 
 
 KEEPS_THE_CONTRACT: type[Vik] = VikApp  # mypy checks the app is what its screens read it as

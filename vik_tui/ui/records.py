@@ -12,6 +12,7 @@ thousands of records, and be tested without a terminal. Layout of every line:
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from collections.abc import Iterable
 
@@ -33,7 +34,12 @@ PROVIDER_NOISE = frozenset({"turn.started"})
 
 
 def format_records(
-    records: Iterable[ev.AgentEvent], clock: Clock, glyphs: Glyphs, width: int = DEFAULT_WIDTH, full: bool = False
+    records: Iterable[ev.AgentEvent],
+    clock: Clock,
+    glyphs: Glyphs,
+    width: int = DEFAULT_WIDTH,
+    full: bool = False,
+    errors_shown: set[str] | None = None,
 ) -> list[str]:
     """Every event's lines, in order. Odd values never raise: they become a short line.
 
@@ -42,8 +48,15 @@ def format_records(
     out: list[str] = []
     width = max(MIN_WRAP + len(INDENT), width or DEFAULT_WIDTH)
     wrap = width - len(INDENT)
+    # the final error is said once in the body: the outcome line leaves out a reason an `[error]`
+    # line of the session already said (with the pane's header, it was three times)
+    shown = errors_shown if errors_shown is not None else set()
     for record in records:
         try:
+            if isinstance(record, ev.Error) and record.detail:
+                shown.add(one_line(sanitize(str(record.detail)), 160))
+            elif isinstance(record, ev.Outcome) and one_line(record.reason, 160) in shown:
+                record = dataclasses.replace(record, reason="")
             out.extend(format_record(record, clock, glyphs, wrap, full))
         except Exception as exc:  # a malformed record must not break the pane
             out.append(f"{clock.hhmmss(None)}  [error] unreadable record ({type(exc).__name__})")

@@ -40,6 +40,7 @@ class SessionText:
         self.replayed = False
         self.lines: list[str] = []
         self.unformatted: list[AgentEvent] = []  # arrived during the replay, or not formatted yet
+        self.errors_shown: set[str] = set()  # `format_records`: the outcome line does not repeat them
 
     def append(self, lines: list[str]) -> None:
         self.lines.extend(lines)
@@ -100,7 +101,7 @@ class SessionTexts:
         if not text.replayed or not text.unformatted:
             return []
         records, text.unformatted = text.unformatted, []
-        lines = format_records(records, self._clock, self._glyphs, text.width)
+        lines = format_records(records, self._clock, self._glyphs, text.width, errors_shown=text.errors_shown)
         text.append(lines)
         return lines
 
@@ -119,7 +120,8 @@ class SessionTexts:
         clock, glyphs, width = self._clock, self._glyphs, text.width
         try:
             records = await self._read(text.session_file, REPLAY_LIMIT)
-            lines = await asyncio.to_thread(format_records, records, clock, glyphs, width)
+            shown = text.errors_shown
+            lines = await asyncio.to_thread(format_records, records, clock, glyphs, width, False, shown)
         except Exception as exc:  # an unreadable file must not take the screen down
             records, lines = [], [f"{clock.hhmmss(None)}  [error] cannot replay the session: {exc}"]
         if not self.kept(text):

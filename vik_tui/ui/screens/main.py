@@ -146,7 +146,11 @@ class MainScreen(Screen[None]):
     def _show_backlog_line(self, view: EngineView, hidden: int) -> None:
         """One line under the list: the backlog summarised, and the filter in force."""
         bits = []
-        if self.attention:
+        if self.attention and not view.attention_count:  # an empty list must not look like no issues
+            bits.append(
+                f"[$error b]! filter on:[/] no issue needs attention · [$text-muted]! shows all {len(view.issues):,}[/]"
+            )
+        elif self.attention:
             bits.append(f"[$error b]! needs attention[/] ({view.attention_count}) · [$text-muted]! shows all[/]")
         if hidden:
             bits.append(f"backlog {hidden:,} [$text-muted]· b lists them[/]")

@@ -21,6 +21,7 @@ from textual.widgets import Input, Log, Static
 from vik_tui.ui.app_api import vik_app
 from vik_tui.ui.highlight import SessionHighlighter, theme_styles
 from vik_tui.ui.records import format_records
+from vik_tui.ui.text import wrap_lines
 
 
 class ReaderScreen(ModalScreen[None]):
@@ -69,8 +70,9 @@ class ReaderScreen(ModalScreen[None]):
             lines = await asyncio.to_thread(format_records, records, clock, glyphs, width, full=True)
         except Exception as exc:  # an unreadable file: say so instead of failing
             lines = [f"(cannot read the session: {exc})"]
-        self.lines = lines or ["(the session has no records yet)"]
         log = self.query_one("#reader-log", Log)
+        visible = log.scrollable_content_region.width - 1  # a Log cuts what does not fit: wrap it here
+        self.lines = wrap_lines(lines, visible if visible > 20 else width) or ["(the session has no records yet)"]
         log.clear()
         log.write_lines(self.lines)
         log.scroll_end(animate=False)

@@ -27,7 +27,7 @@ from vik_tui.ui.app_api import vik_app
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.highlight import SessionHighlighter, theme_styles
 from vik_tui.ui.session_text import REPLAY_LIMIT, SessionText
-from vik_tui.ui.text import countdown, human_count, mmss, one_line
+from vik_tui.ui.text import human_count, mmss, one_line, retry_due
 from vik_tui.ui.textual_compat import StreamLog
 from vik_tui.ui.widgets.issue_table import rejected_key
 from vik_tui.ui.widgets.tab_row import Tab, TabRow
@@ -282,6 +282,8 @@ class StagePanes(Vertical):
             title = f"{one_line(str(issue.id or f'#{issue.index}'), 30)} · rejected"
         else:
             title = f"{one_line(issue.id, 30)} {one_line(issue.title, 80)} · {one_line(issue.state, 30)}"
+            if issue.waiting:
+                title += f" · {one_line(issue.waiting, 60)}"
         if title != self._title:
             self._title = title
             self.border_title = escape(title)
@@ -305,7 +307,8 @@ class StagePanes(Vertical):
         bits = [f"{escape(session.stage)} #{number}", f"[{STATE_STYLE.get(state, '$text-muted')}]{state}[/]"]
         run = issue.run_of(session.stage)
         if run and run.status == RunStatus.RETRY_WAIT and run.retry_in is not None:
-            bits.append(f"[$warning]{vik.glyphs.retry} retry in {countdown(run.retry_in)}[/]")
+            due = retry_due(run.retry_in)
+            bits.append(f"[$warning]{vik.glyphs.retry} retry {'in ' + due if due[0].isdigit() else due}[/]")
         if run and run.gave_up and session is run.session:
             bits.append(f"[$error]gave up after {plural(run.attempt, 'attempt')}[/]")
         elapsed = vik.clock.seconds_since(session.started_at, session.ended_at) if session.started_at else None
