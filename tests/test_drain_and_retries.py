@@ -87,13 +87,15 @@ async def test_drain_while_a_hook_hangs_waits_for_its_timeout_keeps_the_retry(pr
 async def test_a_restart_in_the_middle_of_a_backoff_keeps_its_schedule(project: Project) -> None:
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
     wf = base_workflow(project)
-    wf["loop"].update(max_iterations=None, retry={"max_attempts": 3, "backoff_sec": 4, "max_backoff_sec": 4})
+    wf["loop"].update(max_iterations=None, retry={"max_attempts": 3, "backoff_sec": 6, "max_backoff_sec": 6})
     wf["agents"]["codex"]["args"] = {"--mode": "turn_failed"}
     path = project.write(wf)
     first = Harness(path).start()
     scheduled = await first.wait_event(ee.RetryScheduled)
     due_wall = time.time() + scheduled.delay_sec
-    await first.stop()  # a clean restart, in the middle of the 4 s backoff
+    # the engine's own countdown says a third of the backoff has passed: restart now
+    await first.wait_for(lambda: first.supervisor.snapshot().retries[0].due_in <= 4.0)
+    await first.stop()  # a clean restart, in the middle of the 6 s backoff
     stopped_at = time.time()
     kept, _ = RetryStore(retries_file(path).parent).load()
     assert [(r.issue, r.stage, r.attempt) for r in kept] == [("A", "plan", 1)]
@@ -102,13 +104,15 @@ async def test_a_restart_in_the_middle_of_a_backoff_keeps_its_schedule(project: 
     second = Harness(path).start()
     restored = await second.wait_for(lambda: [e for e in second.named(ee.Log) if "kept from before" in e.message])
     remaining = due_wall - stopped_at
-    print(f"\nbackoff 4 s; stopped {4 - remaining:.1f} s into it; restored: {restored[0].message}")
+    print(f"\nbackoff 6 s; stopped {6 - remaining:.1f} s into it; restored: {restored[0].message}")
+    kept_for = second.supervisor.snapshot().retries[0].due_in
+    assert kept_for < 5.0  # what was left of the backoff, not a fresh 6 s
     started = await second.wait_event(ee.StageStarted, timeout=30)
     started_wall = time.time()
     print(f"retry #2 started {started_wall - due_wall:+.2f} s from the original due time")
     assert started.attempt == 2  # the count goes on
     assert started_wall >= due_wall - 0.3  # not restarted from zero, not run at once
-    assert started_wall < due_wall + 4  # nor forgotten / pushed back by a fresh backoff
+    assert started_wall < due_wall + 3  # nor forgotten / pushed back by a fresh backoff
     gave_up = await second.wait_event(ee.RetryGivenUp, timeout=30)
     assert gave_up.attempts == 3  # max_attempts holds across the restart
     assert len(second.named(ee.StageStarted)) == 2
