@@ -33,6 +33,7 @@ from vik_tui.engine.view import (
     RunView,
     SessionState,
     SessionView,
+    StageSpec,
     Terminal,
     Tokens,
 )
@@ -99,6 +100,12 @@ class ScriptedEngine:
     def resume(self) -> None:
         self.calls.append(("resume",))
         self._intake(paused=False, status=IntakeStatus.IDLE)
+        self._snapshot = dataclasses.replace(self._snapshot, draining=False)
+
+    def drain(self) -> str:
+        self.calls.append(("drain",))
+        self._snapshot = dataclasses.replace(self._snapshot, draining=True)
+        return f"draining: {self._snapshot.active_run_count} running"
 
     def stop(self) -> None:
         self.calls.append(("stop",))
@@ -213,7 +220,11 @@ def snapshot(
         rejected=tuple(rejected or ()),
         retries=tuple(retries or ()),
         stage_states=frozenset({"todo", "in_progress", "in_review"}),
+        stage_specs=tuple(StageSpec(name, STAGE_STATES.get(name, "todo"), "codex") for name in stages),
     )
+
+
+STAGE_STATES = {"plan": "todo", "implement": "in_progress", "review": "in_review"}
 
 
 def _conversation(issue_id: str, start: str) -> list[ev.AgentEvent]:

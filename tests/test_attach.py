@@ -284,3 +284,20 @@ async def test_attach_over_tcp_needs_the_right_token(project: Project, daemon_of
         await wait_on_screen(pilot, lambda: pane_steps(app), "the pane's agent messages", timeout=60)
         await pilot.press("q")
     assert process_running(pid)
+
+
+async def test_drain_from_an_attached_ui_lets_the_running_stages_finish_then_the_supervisor_exits(
+    project: Project, daemon_of: list[Path]
+) -> None:
+    path = talking_workflow(project, issues=2, seconds=4)
+    pid = start_daemon(path, daemon_of)
+    engine = AttachedEngine(target_of(path))
+    app = VikApp(engine, bell=False)
+    async with app.run_test(size=(150, 40)) as pilot:
+        await wait_on_screen(pilot, lambda: "running 2/" in header(app), "2 running")
+        await pilot.press("D")
+        await wait_on_screen(pilot, lambda: "draining · 2 running" in header(app), "the drain in the header")
+        wait_until(lambda: not process_running(pid), 60, "the drained supervisor to exit")
+        await pilot.press("q")
+    outcomes = [f.read_text().splitlines()[-1] for f in session_files(path)]
+    assert len(outcomes) == 2 and all('"completed"' in line for line in outcomes), outcomes

@@ -56,6 +56,11 @@ WIRE: dict[str, list[str]] = {
     "host_unhealthy": ["host", "error"],
     "host_healthy": ["host", "recovered"],
     "issue_rehosted": ["issue", "from_host", "to_host", "reason"],
+    "drain_started": ["running"],
+    "drain_cancelled": [],
+    "drain_finished": ["retries_kept"],
+    "budget_spent": ["used", "limit", "resumes_at"],
+    "rate_limited": ["runtime", "until", "reason"],
 }
 DIAG = Diagnostic(Severity.ERROR, "loop", "yaml_syntax", "bad YAML", line=3, column=7)
 STAGE = {"issue": "A-1", "stage": "plan"}
@@ -116,6 +121,13 @@ def samples() -> list[ee.EngineEvent]:
         ee.HostUnhealthy(ts=TS, host="build-2", error="ssh: connect to host build-2 port 22: Connection refused"),
         ee.HostHealthy(ts=TS, host="build-2", recovered=True),
         ee.IssueRehosted(ts=TS, issue="A-1", from_host="build-2", to_host="build-1", reason="build-2 unreachable"),
+        ee.DrainStarted(ts=TS, running=2),
+        ee.DrainCancelled(ts=TS),
+        ee.DrainFinished(ts=TS, retries_kept=1),
+        ee.BudgetSpent(ts=TS, used=1200, limit=1000, resumes_at="2026-01-16T00:00:00Z"),
+        ee.RateLimited(
+            ts=TS, runtime="claude_code", until="2026-01-15T17:00:00Z", reason="claude.five_hour limit reached"
+        ),
     ]
 
 

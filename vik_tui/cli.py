@@ -101,6 +101,24 @@ def _serve_api(supervisor: Supervisor, tcp: socket.socket | None) -> None:
 def _lifecycle_parser(command: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"vik-tui {command}", description=description)
     parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
+    if command == "stop":
+        parser.add_argument(
+            "--drain",
+            action="store_true",
+            help="start nothing new, let running stages finish, then exit (a plain `stop` later ends it at once)",
+        )
+    return parser
+
+
+def _explain_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vik-tui explain",
+        description="Say why an issue is or is not running: asks the running supervisor, or, with none"
+        " running, answers from the workflow, its files and one pull of the tracker.",
+    )
+    parser.add_argument("issue", help="the issue id, as the tracker prints it")
+    parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
+    parser.add_argument("--json", action="store_true", help='print {"issue_id", "code", "words", "stage"}')
     return parser
 
 
@@ -156,8 +174,8 @@ def _tui_parser() -> argparse.ArgumentParser:
         prog="vik-tui",
         description="Supervise coding agents working through tracker issues.",
         epilog=(
-            "subcommands: run [-d] [--json] [WORKFLOW] | attach [WORKFLOW | URL] | status | stop | restart"
-            " | uninstall [WORKFLOW]"
+            "subcommands: run [-d] [--json] [WORKFLOW] | attach [WORKFLOW | URL] | status | stop [--drain]"
+            " | restart | uninstall [WORKFLOW] | explain ID [WORKFLOW]"
             " | doctor [--strict] [--json] [--deep] [WORKFLOW] | demo [--dir DIR] [--headless]"
             " | init [--runtime codex|claude_code] [DIR]"
         ),
@@ -193,10 +211,15 @@ def main(argv: list[str] | None = None) -> int:
             return _headless(args.workflow, args.json, watch=not args.no_watch, tcp=tcp)
         if argv and argv[0] in LIFECYCLE:
             args = _lifecycle_parser(argv[0], LIFECYCLE[argv[0]]).parse_args(argv[1:])
+            if getattr(args, "drain", False):
+                return _drain(args.workflow)
             return _lifecycle(argv[0], args.workflow)
         if argv and argv[0] == "attach":
             args = _attach_parser().parse_args(argv[1:])
             return _attach(args.target, args.token, bell=not args.no_bell)
+        if argv and argv[0] == "explain":
+            args = _explain_parser().parse_args(argv[1:])
+            return _explain(args.issue, args.workflow, args.json)
         if argv and argv[0] == "init":
             return _init(_init_parser().parse_args(argv[1:]))
         if argv and argv[0] == "demo":
@@ -332,6 +355,65 @@ def _lifecycle(command: str, workflow_path: str) -> int:
         print(f"vik-tui {command} failed: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _drain(workflow_path: str) -> int:
+    """`stop --drain`: ask the running supervisor (over service/api.sock) to drain."""
+    from vik_tui.api.ask import NotServing, ask
+    from vik_tui.api.routes import url_for
+    from vik_tui.engine.service.paths import Layout
+
+    result, code = _load_or_report(workflow_path, quiet=True)
+    if result is None or result.workflow is None:
+        return code
+    layout = Layout.for_workflow(result.workflow, result.path)
+    try:
+        status, body = ask(layout.api_socket, "POST", url_for("drain"), {})
+    except NotServing:
+        print(f"vik-tui stop --drain: no supervisor of {result.path} is running", file=sys.stderr)
+        return 1
+    if status >= 400:
+        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+        print(f"vik-tui stop --drain: {message or f'HTTP {status}'}", file=sys.stderr)
+        return 1
+    print(f"{body['message']} (`vik-tui stop` ends it at once, resume in the UI cancels it)")
+    return 0
+
+
+def _explain(issue_id: str, workflow_path: str, as_json: bool) -> int:
+    """`explain ID`: the running supervisor's answer, else one computed from files and one pull."""
+    import json
+
+    from vik_tui.api.ask import NotServing, ask
+    from vik_tui.api.routes import url_for
+    from vik_tui.engine.explain import explain
+    from vik_tui.engine.offline import offline_view
+    from vik_tui.engine.service.paths import Layout
+    from vik_tui.engine.view import ExplainCode
+
+    result, code = _load_or_report(workflow_path, quiet=True)
+    if result is None or result.workflow is None:
+        return code
+    layout = Layout.for_workflow(result.workflow, result.path)
+    source = "the running supervisor"
+    try:
+        status, body = ask(layout.api_socket, "GET", url_for("explain", issue_id=issue_id))
+    except NotServing:
+        view, error = asyncio.run(offline_view(result.workflow, result.path))
+        said = explain(view, issue_id)
+        body = {"issue_id": said.issue_id, "code": str(said.code), "words": said.words, "stage": said.stage}
+        status = 404 if said.code == ExplainCode.UNKNOWN else 200
+        source = "no supervisor is running; from the workflow and one pull" + (
+            f" (it failed: {error})" if error else ""
+        )
+    if isinstance(body, dict) and "error" in body:
+        body = {"issue_id": issue_id, "code": "unknown", "words": body["error"].get("message", ""), "stage": None}
+    if as_json:
+        print(json.dumps({**body, "source": source}))
+    else:
+        print(f"{issue_id}: {body['words']}  [{body['code']}]")
+        print(f"  ({source})")
+    return 0 if status < 400 else 1
 
 
 def _no_terminal(instead: str) -> str | None:

@@ -174,6 +174,10 @@ class AttachedEngine:
     def resume(self) -> None:
         self._command(url_for("resume"), None)
 
+    def drain(self) -> str:
+        self._command(url_for("drain"), None)
+        return f"drain sent to the supervisor (pid {self.supervisor_pid})"
+
     def stop(self, reason: str = "detached") -> None:
         """Detach: the supervisor and its agents go on."""
         self._stopped.set()

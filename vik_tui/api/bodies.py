@@ -10,7 +10,7 @@ from vik_tui.api import wire
 from vik_tui.api.routes import url_for
 from vik_tui.api.stream import EventHub
 from vik_tui.engine.clock import now_iso
-from vik_tui.engine.view import EngineView, IssueView, RunStatus, RunView, Tokens
+from vik_tui.engine.view import EngineView, Explanation, IssueView, RunStatus, RunView, Tokens
 
 WorkspaceOf = Callable[[IssueView], str | None]
 
@@ -124,7 +124,9 @@ def _status(issue: IssueView) -> str:
     return "idle"
 
 
-def issue_body(issue: IssueView, hub: EventHub, workspace: str | None, local: str | None) -> wire.IssueBody:
+def issue_body(
+    issue: IssueView, hub: EventHub, workspace: str | None, local: str | None, explanation: Explanation | None = None
+) -> wire.IssueBody:
     """`workspace`: where it is on its host (Symphony's `workspace.path`); `local`: its path on
     the supervisor's machine (`Engine.workspace_path`, our `workspace_path`)."""
     running = tuple(running_entry(issue, run, hub, local) for run in issue.runs if run.status.active)
@@ -165,4 +167,5 @@ def issue_body(issue: IssueView, hub: EventHub, workspace: str | None, local: st
         worker_host=issue.host,
         workspace_path=local,
         view=view,
+        explain=explanation,
     )

@@ -15,6 +15,8 @@ POST   /issues/{issue_id}/stages/{stage}/retry              wire.CommandBody    
 POST   /intake/pause                                        wire.CommandBody              pause
 POST   /intake/resume                                       wire.CommandBody              resume
 POST   /stop                          {"confirm": true}     wire.CommandBody              stop
+POST   /drain                                               wire.CommandBody              drain
+GET    /issues/{issue_id}/explain                           view.Explanation              explain(snapshot)
 GET    /events                        [Last-Event-ID]       Server-Sent Events            subscribe
 GET    /view                                                wire.VIEW (EngineView)        snapshot
 GET    /sessions/{issue_id}/{session_file_name}/records?offset=&limit=
@@ -59,6 +61,8 @@ ROUTES: tuple[Route, ...] = (
     Route("pause", "POST", f"{PREFIX}/intake/pause"),
     Route("resume", "POST", f"{PREFIX}/intake/resume"),
     Route("stop", "POST", f"{PREFIX}/stop"),
+    Route("drain", "POST", f"{PREFIX}/drain"),
+    Route("explain", "GET", f"{PREFIX}/issues/{{issue_id}}/explain"),
     Route("events", "GET", f"{PREFIX}/events"),
     Route("view", "GET", f"{PREFIX}/view"),
     Route("records", "GET", f"{PREFIX}/sessions/{{issue_id}}/{{session_file_name}}/records"),

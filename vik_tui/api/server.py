@@ -36,10 +36,11 @@ from vik_tui.api.routes import (
 from vik_tui.api.stream import Client, Entry, EventHub, message
 from vik_tui.config.ids import unsafe_id_reason
 from vik_tui.engine.clock import now_iso
+from vik_tui.engine.explain import explain
 from vik_tui.engine.places.local import WorkspaceError
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId
 from vik_tui.engine.supervisor import Supervisor
-from vik_tui.engine.view import IssueView, Refused
+from vik_tui.engine.view import EngineView, ExplainCode, IssueView, Refused
 
 MAX_IN_FLIGHT = 256  # requests being answered at once (streams included); one more gets 503
 KEEPALIVE_SEC = 15.0  # an SSE comment this often on a quiet stream, so a dead peer is noticed
@@ -140,9 +141,9 @@ class Api:
         return hmac.compare_digest(given.strip().encode(), self._token)
 
     # -- helpers -------------------------------------------------------------------------------
-    def _issue(self, request: web.Request) -> IssueView:
+    def _issue(self, request: web.Request, view: EngineView | None = None) -> IssueView:
         issue_id = request.match_info["issue_id"]
-        issue = self.supervisor.snapshot().find_issue(issue_id)
+        issue = (view or self.supervisor.snapshot()).find_issue(issue_id)
         if issue is None:
             raise ApiError(404, "issue_not_found", f"no issue {issue_id!r} in the supervisor's state")
         return issue
@@ -178,9 +179,25 @@ class Api:
         return json_response(body, headers={LAST_EVENT_ID_HEADER: str(body.last_event_id)})
 
     async def issue(self, request: web.Request) -> web.StreamResponse:
-        issue = self._issue(request)
-        body = bodies.issue_body(issue, self.hub, self._workspace(issue), self._local_workspace(issue))
+        view = self.supervisor.snapshot()
+        issue = self._issue(request, view)
+        said = explain(view, issue.id)
+        body = bodies.issue_body(issue, self.hub, self._workspace(issue), self._local_workspace(issue), said)
         return json_response(body)
+
+    async def explain(self, request: web.Request) -> web.StreamResponse:
+        """Why the issue is or is not running; a rejected record is explained too (it has no view)."""
+        said = explain(self.supervisor.snapshot(), request.match_info["issue_id"])
+        if said.code == ExplainCode.UNKNOWN:
+            raise ApiError(404, "issue_not_found", said.words)
+        return json_response(said)
+
+    async def drain(self, request: web.Request) -> web.StreamResponse:
+        await self._json_body(request)
+        if self.supervisor.snapshot().stopping:
+            raise ApiError(409, "stopping", "the supervisor is already stopping")
+        said = self.supervisor.drain()
+        return json_response(wire.CommandBody(True, said), status=202)
 
     async def refresh(self, request: web.Request) -> web.StreamResponse:
         await self._json_body(request)

@@ -22,7 +22,7 @@ from pydantic import TypeAdapter
 from vik_tui.agents.events import AgentEvent
 from vik_tui.config.diagnostics import Diagnostic, Severity
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.view import EngineView, Terminal
+from vik_tui.engine.view import EngineView, Explanation, Terminal
 
 API_VERSION = 1
 
@@ -173,6 +173,7 @@ class IssueBody:
     worker_host: str | None
     workspace_path: str | None
     view: Any  # the IssueView, as VIEW serialises it
+    explain: Explanation | None = None  # why it is (not) running: `engine/explain`
 
 
 @dataclass(frozen=True, slots=True)

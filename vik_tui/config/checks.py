@@ -124,7 +124,7 @@ class Checker:
             elif isinstance(value, dict) and not value and pointer in _NON_EMPTY_MAPS:
                 self.add(Severity.ERROR, pointer, "empty_map", "must not be an empty map")
             elif isinstance(value, (int, float)) and not isinstance(value, bool):
-                if not pointer or pointer[0] not in ("loop", "issues", "worker"):
+                if not pointer or pointer[0] not in ("loop", "issues", "worker", "notify"):
                     continue
                 if isinstance(value, float) and not math.isfinite(value):
                     self.add(Severity.ERROR, pointer, "not_finite", f"must be a finite number (got {value})")
@@ -221,6 +221,7 @@ class Checker:
     def check_semantics(self, data: dict[str, Any], check_path: bool = True) -> None:
         """Cross-field checks on the raw data, so they run even when types are wrong elsewhere."""
         remote = self._check_worker(_mapping(data.get("worker")))
+        self._check_notify(_mapping(data.get("notify")))
         check_path = check_path and not remote  # agents run on the hosts: doctor --deep looks there
         agents = _mapping(data.get("agents"))
         for name, agent in agents.items():
@@ -288,6 +289,27 @@ class Checker:
                 else:
                     self._check_prompt_file(path, (*base, "prompt_file"))
         self._check_templates(data)
+
+    def _check_notify(self, notify: dict[Any, Any]) -> None:
+        """`notify.command` runs by `sh -c` with an attention event on stdin: it must name a
+        program that exists (a missing one would only be noticed at 3 a.m., in the log)."""
+        command = notify.get("command")
+        if not isinstance(command, str):
+            return
+        if not command.strip():
+            self.add(Severity.ERROR, ("notify", "command"), "empty_str", "cannot be an empty string")
+        elif resolve_executable(command, self.workflow_dir) is None:
+            try:
+                program = shlex.split(command)[0]
+            except (ValueError, IndexError):
+                program = command
+            if program not in _SHELL_WORDS:
+                self.add(
+                    Severity.WARNING,
+                    ("notify", "command"),
+                    "executable_not_found",
+                    f"`{printable(program)}` not found on PATH: notifications would fail (logged, never fatal)",
+                )
 
     def _check_worker(self, worker: dict[Any, Any]) -> bool:
         """`worker.ssh_hosts` must be usable `ssh` destinations; True when sessions run remotely."""
@@ -411,6 +433,9 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`; did you mean `x`?` for a near miss among `choices` (difflib), else nothing."""
     close = get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else ""
+
+
+_SHELL_WORDS = frozenset({"exec", "if", "for", "while", "case", "{", "(", "set", "test", "[", "cd", "echo", "printf"})
 
 
 def _is_path(command: str) -> bool:

@@ -32,6 +32,13 @@ class RetryConfig(_Model):
     max_backoff_sec: Number = 300
 
 
+class BudgetConfig(_Model):
+    """Ours: token ceilings (input + output, as the header counts them). None: no ceiling."""
+
+    session_tokens: StrictInt | None = None  # one session over it is stopped, not retried
+    daily_tokens: StrictInt | None = None  # the whole workflow per UTC day: dispatch waits for the next day
+
+
 class LoopConfig(_Model):
     """vik's loop section and our limits (timeouts, retries, reconciliation)."""
 
@@ -46,6 +53,7 @@ class LoopConfig(_Model):
     reconcile_grace_sec: Number = 30
     pull_timeout_sec: Number = 60
     retry: RetryConfig = Field(default_factory=RetryConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)  # ours
 
 
 class WorkspaceConfig(_Model):
@@ -143,6 +151,15 @@ class WorkerConfig(_Model):
     health_check_sec: Number = 15  # ours: how often an unreachable host is checked again
 
 
+class NotifyConfig(_Model):
+    """Ours: a shell command run with each attention event's JSON on stdin (a failed stage,
+    retries given up, a host down, a budget spent, intake failing, a drain finished)."""
+
+    command: StrictStr | None = None
+    timeout_sec: Number = 10
+    intake_failures: StrictInt = 3  # intake failing this many cycles in a row is an attention event
+
+
 class Workflow(_Model):
     """A whole workflow.yml. `workspace` absent vs `{}` matters (see engine.paths)."""
 
@@ -152,6 +169,7 @@ class Workflow(_Model):
     issues: IssuesConfig
     issue: IssueConfig
     worker: WorkerConfig | None = None  # ours (Symphony's names): SSH worker hosts
+    notify: NotifyConfig = Field(default_factory=NotifyConfig)  # ours
 
 
 KNOWN_FIELDS: dict[type[BaseModel], set[str]] = {}

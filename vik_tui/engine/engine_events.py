@@ -376,6 +376,71 @@ class IssueRehosted(EngineEvent):
         )
 
 
+# -- in charge of a long run: drain, budgets, rate limits --------------------------------------
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainStarted(EngineEvent):
+    """No new stage starts and no retry; the supervisor exits once the running ones ended."""
+
+    name: ClassVar[str] = "drain_started"
+    level: Level = "warning"
+    running: int
+
+    def describe(self) -> str:
+        return f"draining: no new stage starts; exiting once {plural(self.running, 'running stage')} end"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainCancelled(EngineEvent):
+    name: ClassVar[str] = "drain_cancelled"
+
+    def describe(self) -> str:
+        return "drain cancelled: dispatch resumes"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DrainFinished(EngineEvent):
+    name: ClassVar[str] = "drain_finished"
+    level: Level = "warning"
+    retries_kept: int  # pending retries left in service/retries.jsonl for the next start
+
+    def describe(self) -> str:
+        kept = f"; {self.retries_kept} pending retr{'y' if self.retries_kept == 1 else 'ies'} kept" * bool(
+            self.retries_kept
+        )
+        return f"drain finished: every running stage ended; the supervisor exits{kept}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BudgetSpent(EngineEvent):
+    """`loop.budget.daily_tokens` reached: dispatch waits for the next UTC day (or a reload)."""
+
+    name: ClassVar[str] = "budget_spent"
+    level: Level = "error"
+    used: int
+    limit: int
+    resumes_at: str
+
+    def describe(self) -> str:
+        return (
+            f"daily token budget spent ({self.used} of {self.limit}); no new stage starts until {self.resumes_at}"
+            " or a reload raises loop.budget.daily_tokens"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RateLimited(EngineEvent):
+    """A runtime's provider is rate-limited: its new sessions wait (running ones go on)."""
+
+    name: ClassVar[str] = "rate_limited"
+    level: Level = "warning"
+    runtime: str
+    until: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.runtime} rate-limited until {self.until} ({self.reason}); its new sessions wait"
+
+
 EVENT_TYPES: tuple[type[EngineEvent], ...] = (
     SupervisorStarted,
     SupervisorStopped,
@@ -401,6 +466,11 @@ EVENT_TYPES: tuple[type[EngineEvent], ...] = (
     HostUnhealthy,
     HostHealthy,
     IssueRehosted,
+    DrainStarted,
+    DrainCancelled,
+    DrainFinished,
+    BudgetSpent,
+    RateLimited,
 )
 
 

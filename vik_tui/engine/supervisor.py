@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from vik_tui.agents.events import AgentEvent
+from vik_tui.agents.events import AgentEvent, RateLimit, TokenUsage
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine import history, intake, reload, views
+from vik_tui.engine import history, intake, notify, reload, views
+from vik_tui.engine.budget import DailyBudget, next_utc_midnight, session_over, tokens_of
 from vik_tui.engine.bus import EventBus
 from vik_tui.engine.clock import now_iso
 from vik_tui.engine.intake import Issue, PullResult
@@ -31,12 +33,14 @@ from vik_tui.engine.processes.descendants import (
     new_id,
     set_subreaper,
 )
+from vik_tui.engine.rate_limits import Hold, RateLimits
 from vik_tui.engine.service import companions, daemon
 from vik_tui.engine.service.completed import COMPLETED_FILE, WAITING_REASON, CompletedStore
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.logs import DailyLog
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId
 from vik_tui.engine.service.recovery import INTERRUPTED, RecoveryReport, Registry
+from vik_tui.engine.service.retries import PendingRetry, RetryStore
 from vik_tui.engine.service.state import WorkflowLock
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
 from vik_tui.engine.stages.attempt import Attempt, Attempts, StorageError
@@ -49,18 +53,23 @@ from vik_tui.engine.stages.session import (
 )
 from vik_tui.engine.stages.takeover import TakeoverRefused
 from vik_tui.engine.view import (
+    BudgetView,
     EngineView,
+    HoldKind,
+    HoldView,
     IntakeStatus,
     IntakeView,
     Refused,
     RejectedView,
     RunStatus,
     SessionState,
+    StageSpec,
     Terminal,
 )
 from vik_tui.engine.workspaces import Workspaces
 
 STAGE_REMOVED = "stage removed"
+DRAINED = "drained"  # the stop reason once a drain is over
 HOST_PINS_FILE = "hosts.json"  # in the service directory: which SSH host each issue lives on
 
 
@@ -91,7 +100,15 @@ class Supervisor:
         self._intake_error: str | None = None
         self._next_poll_at: float | None = None
         self._stopping = False
+        self._draining = False  # drain(): no new dispatch, no retry; stop once nothing runs
         self._finished_polling = False
+        self._pulled = False  # a good pull happened: the listed issues are known
+        self._retry_store = RetryStore(self.layout.service_dir)
+        self._daily = DailyBudget()
+        self._budget_said = ""  # the UTC day `budget_spent` was said
+        self._rate_limits = RateLimits()
+        self._timers: dict[str, asyncio.TimerHandle] = {}  # a dispatch when a hold ends, by hold
+        self._holds_said: dict[str, Hold] = {}  # runtime -> the rate-limit hold last said
         self._wake = asyncio.Event()  # a session ended or the config changed (drain waits on it)
         self._poll_requested = asyncio.Event()  # poll now, resume, finish or stop
         # awaited once, between the first intake and its dispatch: a screen sets it so the list
@@ -137,6 +154,9 @@ class Supervisor:
             lambda name: self._hosts.error(name) if self._hosts is not None else None,
             lambda: float(self.workflow.loop.cancel_grace_sec),
         )
+        self._attempts.watch = self._on_agent_events
+        self._notifier = notify.Notifier(lambda: self.workflow.notify, self.workflow_path, self.log)
+        self._companions.add(lambda: notify.serve(self._notifier, self.subscribe))
 
     def add_companion(self, factory: companions.Factory) -> None:
         """A service that lives as long as `run()`, in its loop (the HTTP API): entered once the
@@ -164,6 +184,7 @@ class Supervisor:
             run.clear_retry()
             run.status, run.reason = RunStatus.CANCELLED, "retry cancelled by user"
             self._emit(self._finished_event(run, None))
+            self._persist_retries()
             return "retry cancelled"
         if not run.active:
             return f"{issue_id}/{stage} is not running ({run.status})"
@@ -187,6 +208,7 @@ class Supervisor:
         if not ready:  # every usable host is full or down: dispatch starts it once one has room
             run.status, run.attempt, run.gave_up = RunStatus.RETRY_WAIT, 0, False
             run.reason = "waiting for an SSH host with room"
+            self._persist_retries()
             return "queued: it starts once a host has room"
         self._start_run(issue, stage, config, attempt=1, previous=run, host=host)
         return "retrying"
@@ -202,11 +224,40 @@ class Supervisor:
         self._emit(ee.IntakePaused())
 
     def resume(self) -> None:
+        """Resume intake, and cancel a drain."""
+        if self._draining and not self._stopping:
+            self._draining = False
+            self._emit(ee.DrainCancelled())
         self._paused = False
         self._intake_status = IntakeStatus.IDLE
         self._emit(ee.IntakeResumed())
         self._poll_requested.set()
         self._wake.set()
+        if self._loop is not None:
+            self._dispatch()
+
+    def drain(self) -> str:
+        """Start nothing new (no dispatch, no retry); once the running stages ended (their own
+        timeouts still apply), stop. Pending retries stay in service/retries.jsonl. `resume`
+        cancels it; `stop` ends it at once."""
+        if self._stopping:
+            return "the supervisor is already stopping"
+        if self._draining:
+            return f"already draining: {self._running_count()} running"
+        self._draining = True
+        self._emit(ee.DrainStarted(running=self._running_count()))
+        self._drained()
+        return f"draining: {self._running_count()} running; the supervisor exits when they end"
+
+    def _running_count(self) -> int:
+        return sum(1 for r in self.runs.values() if r.active)
+
+    def _drained(self) -> None:
+        """A drain with nothing left running is over: say so and stop."""
+        if self._draining and not self._stopping and not any(r.active for r in self.runs.values()):
+            kept = sum(1 for r in self.runs.values() if r.status == RunStatus.RETRY_WAIT)
+            self._emit(ee.DrainFinished(retries_kept=kept))
+            self.stop(DRAINED)
 
     def finish(self) -> None:
         """Stop polling, let running sessions and pending retries end, then `run()` returns."""
@@ -253,7 +304,45 @@ class Supervisor:
             hosts=self.pool.views(self._host_load()) if self.pool is not None else (),
             rejected=self._rejected,
             retries=views.retry_views(self.runs.values(), now),
+            draining=self._draining,
+            stopping=self._stopping,
+            holds=self._holds(),
+            budget=BudgetView(
+                self._daily.used_today(),
+                self.workflow.loop.budget.daily_tokens,
+                self.workflow.loop.budget.session_tokens,
+            ),
+            stage_specs=tuple(
+                StageSpec(name, stage.when.state, self._runtime(stage))
+                for name, stage in self.workflow.issue.stages.items()
+            ),
         )
+
+    def _holds(self) -> tuple[HoldView, ...]:
+        """What keeps new sessions from starting until a time (for the view and explain)."""
+        wall = time.time()
+        holds: list[HoldView] = []
+        limit = self.workflow.loop.budget.daily_tokens
+        if limit is not None and self._daily.spent(limit):
+            midnight = next_utc_midnight()
+            holds.append(
+                HoldView(
+                    HoldKind.BUDGET,
+                    "daily",
+                    midnight.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                    max(0.0, midnight.timestamp() - wall),
+                    f"daily token budget spent: {self._daily.used_today()} of {limit} tokens today (UTC)",
+                )
+            )
+        for runtime in sorted(self._rate_limits.holds):
+            hold = self._rate_limits.active(runtime, wall)
+            if hold is not None:
+                holds.append(HoldView(HoldKind.RATE_LIMIT, runtime, hold.until_iso, hold.until - wall, hold.reason))
+        return tuple(holds)
+
+    def _runtime(self, stage: StageConfig) -> str:
+        agent = self.workflow.agents.get(stage.agent)
+        return agent.runtime if agent is not None else "?"
 
     def workdir_of(self, issue_id: str) -> Path:
         """The issue's workspace on this machine (on an SSH host, see `place_of`)."""
@@ -329,6 +418,8 @@ class Supervisor:
             if self.completed.load_error:
                 self.log("warning", f"{self.completed.load_error}; completed stages may run again")
             await self._recover()
+            self._daily.adopt(*await asyncio.to_thread(DailyBudget.rebuild, self.layout.sessions_dir))
+            self._restore_retries()
             watcher = asyncio.ensure_future(self._watch_config()) if self._watch else None
             if self.pool is not None and self._hosts is not None:
                 self.pool.open()
@@ -343,6 +434,8 @@ class Supervisor:
                 watcher.cancel()
             if health:
                 health.cancel()
+            for timer in self._timers.values():
+                timer.cancel()
             await self._shutdown()
             if self.pool is not None:
                 await self.pool.stop()
@@ -472,6 +565,7 @@ class Supervisor:
             )
             return
         self._intake_error = None
+        self._pulled = True
         self._apply_intake(result)
         self._emit(ee.Intake(issues=len(result.issues), rejected=len(result.rejected), iteration=self._iterations))
         for item in result.rejected:
@@ -514,6 +608,7 @@ class Supervisor:
                 assert self._loop is not None
                 run.reconcile_handle = self._loop.call_later(grace, self._reconcile_now, run, reason)
                 self._emit(ee.ReconcilePending(issue=run.issue_id, stage=run.stage, reason=reason, grace_sec=grace))
+        self._persist_retries()
 
     def _report_moved(self, run: StageRun, state: str | None, reason: str) -> None:
         """vik's rule (ADR 0003): a running stage is never stopped because the tracker changed;
@@ -534,7 +629,7 @@ class Supervisor:
 
     def _dispatch(self) -> None:
         """docs/architecture.md §3 (dispatch): exact state match, stages in file order, reserve before any await."""
-        if self._stopping:
+        if self._stopping or self._draining or self._budget_spent():
             return
         limit = self.workflow.loop.max_issue_concurrency
         active = self._active_issue_ids()
@@ -546,6 +641,8 @@ class Supervisor:
             config = self.workflow.issue.stages.get(due.stage)
             if config is None:  # removed by a reload since the retry was scheduled
                 self._drop_retry(due, STAGE_REMOVED)
+                continue
+            if self._rate_held(config):
                 continue
             ready, host = self._host_for(due.issue_id, load)
             if not ready:
@@ -573,6 +670,8 @@ class Supervisor:
                     continue
                 if issue_id not in active and len(active) >= limit:
                     continue
+                if self._rate_held(stage):
+                    continue
                 ready, host = self._host_for(issue_id, load)
                 if not ready:
                     continue
@@ -596,6 +695,8 @@ class Supervisor:
         if previous is not None:
             run.sessions = previous.sessions  # history of every attempt stays visible
         self.runs[(issue.id, stage_name)] = run
+        if previous is not None and previous.status == RunStatus.RETRY_WAIT:
+            self._persist_retries()  # before anything starts: a kill -9 from here on cannot run it twice
         self._emit(ee.StageReserved(issue=issue.id, stage=stage_name, attempt=attempt))
         run.task = asyncio.ensure_future(self._execute(run, issue))
 
@@ -673,6 +774,7 @@ class Supervisor:
             self._wake.set()
             if not self._stopping:
                 self._dispatch()
+            self._drained()
 
     def _on_session_start(self, run: StageRun, session: StageSession) -> None:
         snap = session.snap
@@ -702,8 +804,16 @@ class Supervisor:
         if run.status == RunStatus.COMPLETED:
             self._completed_write(self.completed.record, run.issue_id, run.stage, run.config.when.state)
         failed = run.status == RunStatus.FAILED
+        runtime = self._runtime(run.config)
+        if run.status == RunStatus.COMPLETED:
+            self._rate_limits.succeeded(runtime)
+        elif failed and ran_agent and (hold := self._rate_limits.failed(runtime, snap.reason)) is not None:
+            self._say_hold(hold.runtime, None)
         self._emit(self._finished_event(run, snap, level="error" if failed else "info"))
-        if failed and not (snap.stop_cause and snap.stop_cause.counts_as_cancelled):
+        if failed and snap.stop_cause == StopCause.BUDGET:
+            run.gave_up = True  # another attempt would spend as much again
+            self._emit(ee.RetryGivenUp(issue=run.issue_id, stage=run.stage, attempts=run.attempt, reason=run.reason))
+        elif failed and not (snap.stop_cause and snap.stop_cause.counts_as_cancelled):
             self._schedule_retry(run, attempt.workflow)
 
     def _finished_event(self, run: StageRun, snap: SessionFacts | None, level: ee.Level = "info") -> ee.StageFinished:
@@ -730,8 +840,14 @@ class Supervisor:
             self._emit(ee.RetryGivenUp(issue=run.issue_id, stage=run.stage, attempts=run.attempt, reason=run.reason))
             return
         delay = backoff_delay(run.attempt, float(policy.backoff_sec), float(policy.max_backoff_sec))
+        run.retry_not_before = None
+        hold = self._rate_limits.active(self._runtime(run.config))
+        if hold is not None and hold.until - time.time() > delay:  # not burnt against the same wall
+            delay = round(hold.until - time.time(), 1)
+            run.retry_not_before = f"after the {hold.runtime} rate limit resets"
         assert self._loop is not None
         run.wait_retry(self._loop, delay, self._retry_due)
+        self._persist_retries()  # on disk before it is announced
         self._emit(
             ee.RetryScheduled(
                 issue=run.issue_id, stage=run.stage, attempt=run.attempt + 1, delay_sec=delay, due_at=run.retry_due_at
@@ -743,17 +859,145 @@ class Supervisor:
         run.retry_handle = None
         if self.runs.get((run.issue_id, run.stage)) is not run or run.status != RunStatus.RETRY_WAIT or self._stopping:
             return
+        if not self._pulled or self._draining:  # stays pending: the first dispatch (or a resume) takes it
+            return
         issue = self._issues.get(run.issue_id)
         if issue is None or run.issue_id not in self._listed or issue.state != run.config.when.state:
             run.status = RunStatus.FAILED
             run.rerun_allowed = True
             self._emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason="issue left the stage's state"))
+            self._persist_retries()
             return
         self._dispatch()  # picks up due retries first, within max_issue_concurrency
 
     def _drop_retry(self, run: StageRun, reason: str) -> None:
         run.drop_retry(reason)
         self._emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
+        self._persist_retries()
+
+    # -- durable retries (service/retries.jsonl) ---------------------------------------
+    def _persist_retries(self) -> None:
+        """Write the pending retries, so a restart (or a kill -9) keeps their schedule. Not
+        while stopping: a shutdown clears the timers, not the retries."""
+        if self._stopping or not self._use_lock:
+            return
+        wall = time.time()
+        pending = [
+            PendingRetry(
+                r.issue_id,
+                r.stage,
+                r.attempt,
+                r.retry_due_wall if r.retry_due_wall is not None else wall,
+                r.reason,
+                r.config.when.state,
+                r.retry_not_before,
+            )
+            for r in self.runs.values()
+            if r.status == RunStatus.RETRY_WAIT
+        ]
+        try:
+            self._retry_store.save(pending)
+        except OSError as exc:
+            self.log(
+                "error",
+                f"cannot write {self._retry_store.path}: {describe_os_error(exc)}; pending retries would not"
+                " survive a restart",
+            )
+
+    def _restore_retries(self) -> None:
+        """Before the first dispatch: the retries an earlier supervisor left pending, with their
+        due times and attempt numbers. One whose stage left the workflow (or now runs for
+        another state) is dropped with a reason; one whose issue left is dropped by the first
+        pull (`_apply_intake`)."""
+        if not self._use_lock:
+            return
+        pending, warnings = self._retry_store.load()
+        for warning in warnings:
+            self.log("warning", warning)
+        wall = time.time()
+        for item in pending:
+            config = self.workflow.issue.stages.get(item.stage)
+            reason = None
+            if config is None:
+                reason = f"stage {item.stage} is no longer in the workflow"
+            elif item.state is not None and item.state != config.when.state:
+                reason = f"stage {item.stage} now runs for `{config.when.state}`, not `{item.state}`"
+            if reason is not None or config is None:
+                self._emit(ee.RetryDropped(level="warning", issue=item.issue, stage=item.stage, reason=reason or ""))
+                continue
+            run = StageRun(item.issue, item.stage, config, attempt=item.attempt, reason=item.error)
+            earlier = self.runs.get((item.issue, item.stage))
+            if earlier is not None:
+                run.sessions = earlier.sessions
+            delay = max(0.0, item.due_at - wall)
+            assert self._loop is not None
+            run.wait_retry(self._loop, delay, self._retry_due)
+            run.retry_due_wall = item.due_at
+            run.retry_not_before = item.not_before
+            self.runs[(item.issue, item.stage)] = run
+            self.log(
+                "info",
+                f"{item.issue}/{item.stage}: retry #{item.attempt + 1} kept from before the restart,"
+                f" due in {delay:.0f}s ({run.retry_due_at})",
+            )
+        self._persist_retries()
+
+    # -- budgets and rate limits -------------------------------------------------------
+    def _on_agent_events(self, session: StageSession, records: list[AgentEvent]) -> None:
+        """Every batch of a session's events: tokens for the budgets, rate-limit notices."""
+        snap = session.snap
+        run = self.runs.get((snap.issue_id, snap.stage))
+        runtime = self._runtime(run.config) if run is not None else "?"
+        for record in records:
+            if isinstance(record, TokenUsage):
+                self._daily.add(tokens_of(record.counts()))
+            elif isinstance(record, RateLimit):
+                found = self._rate_limits.observe(runtime, record)
+                if found is not None:
+                    self._say_hold(runtime, found[1])
+        budget = self.workflow.loop.budget
+        over = session_over(snap.tokens, budget.session_tokens)
+        if over is not None:
+            session.stop(StopCause.BUDGET, over)
+        if budget.daily_tokens is not None:
+            self._budget_spent()
+
+    def _say_hold(self, runtime: str, note: str | None) -> None:
+        """A runtime's new hold: said once (with the clamp, if any), and a dispatch when it ends."""
+        hold = self._rate_limits.active(runtime)
+        if hold is None:
+            return
+        if note:
+            self.log("warning", f"{runtime} rate limit: {note}")
+        if self._holds_said.get(runtime) is hold:
+            return
+        self._holds_said[runtime] = hold
+        self._emit(ee.RateLimited(runtime=runtime, until=hold.until_iso, reason=hold.reason))
+        self._dispatch_at(f"rate:{runtime}", hold.until - time.time() + 0.05)
+
+    def _rate_held(self, stage: StageConfig) -> bool:
+        return self._rate_limits.active(self._runtime(stage)) is not None
+
+    def _budget_spent(self) -> bool:
+        """The daily budget is spent: said once per day, and a dispatch at the next UTC midnight."""
+        limit = self.workflow.loop.budget.daily_tokens
+        if limit is None or not self._daily.spent(limit):
+            return False
+        if self._budget_said != self._daily.day:
+            self._budget_said = self._daily.day
+            midnight = next_utc_midnight()
+            resumes = midnight.isoformat(timespec="seconds").replace("+00:00", "Z")
+            self._emit(ee.BudgetSpent(used=self._daily.used_today(), limit=limit, resumes_at=resumes))
+            self._dispatch_at("budget", midnight.timestamp() - time.time() + 1)
+        return True
+
+    def _dispatch_at(self, key: str, delay: float) -> None:
+        if self._loop is None:
+            return
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        self._timers[key] = self._loop.call_later(max(0.0, delay), self._dispatch)
 
     # -- hot reload --------------------------------------------------------------------
     def _watched_paths(self) -> list[Path]:

@@ -196,6 +196,7 @@ class RunView:
     retry_in: float | None = None  # seconds until the retry, while status is retry_wait
     history: tuple[SessionView, ...] = ()
     host: str | None = None  # the SSH host of the current attempt; None: this machine
+    rerun_allowed: bool = False  # finished, and dispatch may start it again (the issue left and came back)
 
     @property
     def session(self) -> SessionView | None:
@@ -314,6 +315,76 @@ class HostView:
 
 
 @dataclass(frozen=True, slots=True)
+class StageSpec:
+    """One configured stage: the state it runs for and its agent's runtime (what explain needs)."""
+
+    name: str
+    state: str
+    runtime: str
+
+
+class HoldKind(StrEnum):
+    BUDGET = "budget"  # loop.budget.daily_tokens spent for today
+    RATE_LIMIT = "rate_limit"  # a runtime's provider said it is rate-limited
+
+
+@dataclass(frozen=True, slots=True)
+class HoldView:
+    """Something that keeps new sessions from starting until a time: the daily budget (scope
+    `daily`), or a runtime's rate limit (scope: the runtime, e.g. `codex`)."""
+
+    kind: HoldKind
+    scope: str
+    until: str | None  # wall clock, UTC ISO
+    until_in: float | None  # seconds from the snapshot
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetView:
+    """Tokens (in + out) used today (UTC) against `loop.budget.daily_tokens` (None: no ceiling)."""
+
+    used_today: int = 0
+    daily_tokens: int | None = None
+    session_tokens: int | None = None
+
+
+class ExplainCode(StrEnum):
+    """Why an issue is or is not running, as a code for scripts (`Explanation.words` for people)."""
+
+    RUNNING = "running"
+    NO_STAGE = "no_stage"
+    WAITING_FOR_SLOT = "waiting_for_slot"
+    RETRY_WAIT = "retry_wait"
+    GAVE_UP = "gave_up"
+    FAILED = "failed"
+    PAUSED = "paused"
+    DRAINING = "draining"
+    STOPPING = "stopping"
+    REJECTED = "rejected"
+    HOST_UNAVAILABLE = "host_unavailable"
+    BUDGET_SPENT = "budget_spent"
+    RATE_LIMITED = "rate_limited"
+    COMPLETED = "completed"
+    WAITING_FOR_STAGE = "waiting_for_stage"
+    CANCELLED = "cancelled"
+    NOT_LISTED = "not_listed"
+    NOT_PULLED_YET = "not_pulled_yet"
+    READY = "ready"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """`engine/explain.explain`'s answer for one issue: a stable code and one sentence."""
+
+    issue_id: str
+    code: ExplainCode
+    words: str
+    stage: str | None = None  # the stage the sentence is about, when it is about one
+
+
+@dataclass(frozen=True, slots=True)
 class EngineView:
     """Everything the screen shows, at one moment."""
 
@@ -330,6 +401,11 @@ class EngineView:
     retries: tuple[RetryView, ...] = ()
     stage_states: frozenset[str] = frozenset()  # issue states some stage matches (`when.state`)
     hosts: tuple[HostView, ...] = ()  # SSH worker hosts; empty: every session runs on this machine
+    draining: bool = False  # no new stage starts; the supervisor exits once the running ones end
+    stopping: bool = False
+    holds: tuple[HoldView, ...] = ()  # the daily budget spent, runtimes rate-limited
+    budget: BudgetView = BudgetView()
+    stage_specs: tuple[StageSpec, ...] = ()  # the stages again, with their state and runtime
     # derived once in __post_init__
     active_run_count: int = field(init=False, repr=False, compare=False)
     attention_count: int = field(init=False, repr=False, compare=False)

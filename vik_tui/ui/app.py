@@ -27,8 +27,10 @@ from vik_tui.config.diagnostics import Diagnostic
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.engine.engine_events import (
     AgentEvents,
+    BudgetSpent,
     ConfigRejected,
     ConfigReloaded,
+    DrainFinished,
     EngineEvent,
     HostUnhealthy,
     Intake,
@@ -53,6 +55,7 @@ from vik_tui.ui.event_lines import EventLines
 from vik_tui.ui.glyphs import Glyphs, default_glyphs
 from vik_tui.ui.heap import tune_collector
 from vik_tui.ui.keys import KEYS
+from vik_tui.ui.osc import notification
 from vik_tui.ui.pacing import FRAME, FramePace
 from vik_tui.ui.paths import stylesheet
 from vik_tui.ui.screens.confirm import ConfirmScreen
@@ -95,6 +98,7 @@ class VikApp(App[int]):
         self.clock = clock or Clock()
         self.glyphs = glyphs or default_glyphs()
         self.bell_enabled = bell
+        self.desktop_notifications: list[str] = []  # the OSC sequences sent (what a test can see)
         self.load_history = load_history
         self.warnings = list(warnings)
         self.tune_gc = tune_gc  # the real program (`run_app`); not tests, where apps share a process
@@ -291,6 +295,8 @@ class VikApp(App[int]):
         edit opens its dialog and nothing else."""
         fresh: list[tuple[str, str]] = []
         for event in events:
+            if isinstance(event, RetryGivenUp | HostUnhealthy | BudgetSpent | DrainFinished):
+                self._desktop_notify(event)
             match event:
                 case StageFinished(state=RunStatus.FAILED):
                     fresh.append((event.where, one_line(event.reason, 120) or "failed"))
@@ -313,6 +319,16 @@ class VikApp(App[int]):
             self._raise_alert(fresh)
             if self.bell_enabled:
                 self.bell()
+
+    def _desktop_notify(self, event: EngineEvent) -> None:
+        """Attention events only (never a completion): an OSC 9 / 777 desktop notification,
+        passed through tmux. `--no-bell` turns it off with the bell."""
+        if not self.bell_enabled:
+            return
+        sequence = notification(f"vik-tui {self.engine.workflow_path.name}", event.describe(), os.environ)
+        self.desktop_notifications.append(sequence)
+        if not self.is_headless and self._driver is not None:
+            self._driver.write(sequence)
 
     def _raise_alert(self, fresh: list[tuple[str, str]]) -> None:
         """One toast for every failure still on screen: a stage that failed and then gave up

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from vik_tui.agents.events import AgentEvent
 from vik_tui.engine.engine_events import Listener
+from vik_tui.engine.explain import explain
 from vik_tui.engine.places.terminals import open_in_tmux, run_attached
 from vik_tui.engine.places.workspace_tools import inside_tmux
 from vik_tui.engine.service.state import AlreadyRunning
@@ -35,6 +36,7 @@ __all__ = [
     "AlreadyRunning",
     "Attached",
     "Engine",
+    "explain",
     "inside_tmux",
     "install_stop_signals",
     "local_engine",
@@ -71,6 +73,9 @@ class Engine(Protocol):
     def pause(self) -> None: ...
     def resume(self) -> None: ...
     def stop(self, reason: str = ...) -> None: ...
+    def drain(self) -> str:
+        """Start nothing new; exit once the running stages ended (`resume` cancels it)."""
+        ...
 
     # the workspace and the sessions
     def workspace_path(self, issue_id: str) -> str | Refused:

@@ -85,6 +85,13 @@ KEYS: tuple[Key, ...] = (
     Key("p", "resume", "resume", "Resume intake."),
     Key("f", "poll_now", "poll", "Poll the tracker now."),
     Key(
+        "D",
+        "drain",
+        "drain",
+        "Drain: start nothing new (no retries either), let running stages finish, then exit; p resumes.",
+        show=False,
+    ),
+    Key(
         "o",
         "open_session",
         "session",

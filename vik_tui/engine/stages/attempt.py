@@ -81,6 +81,8 @@ class Attempts:
         self.registry = registry
         self.bus = bus
         self.host_error = host_error
+        # the Supervisor's look at every batch of agent events (budgets, rate limits)
+        self.watch: Callable[[StageSession, list[AgentEvent]], None] | None = None
         self.entries: dict[str, Entry] = {}  # session uuid -> its registry entry, while it runs
         self.unwritten: dict[str, SessionFacts] = {}  # session files whose outcome is not written yet
         # issue id -> after_create of a new workspace: every stage of the issue waits for it
@@ -375,6 +377,8 @@ class Attempt:
 
     def _on_events(self, session: StageSession, records: list[AgentEvent]) -> None:
         snap = session.snap
+        if self.shared.watch is not None:
+            self.shared.watch(session, records)
         if not self.shared.bus.listened:
             return
         self.shared.bus.emit(

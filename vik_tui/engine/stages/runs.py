@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,8 @@ class StageRun:
     gave_up: bool = False
     retry_due: float | None = None  # event-loop time
     retry_due_at: str | None = None  # wall clock, for display
+    retry_due_wall: float | None = None  # epoch seconds: what service/retries.jsonl keeps across restarts
+    retry_not_before: str | None = None  # why the retry waits longer than its backoff (a rate limit)
     retry_handle: asyncio.TimerHandle | None = None
     reconcile_handle: asyncio.TimerHandle | None = None
     abort: tuple[StopCause, str] | None = None  # (cause, reason) requested before the agent started
@@ -63,6 +66,7 @@ class StageRun:
         self.status = RunStatus.RETRY_WAIT
         self.retry_due = loop.time() + delay
         self.retry_due_at = iso_in(delay)
+        self.retry_due_wall = time.time() + delay
         self.retry_handle = loop.call_later(delay, on_due, self)
 
     def drop_retry(self, reason: str) -> None:
@@ -74,7 +78,7 @@ class StageRun:
     def clear_retry(self) -> None:
         if self.retry_handle:
             self.retry_handle.cancel()
-        self.retry_handle, self.retry_due, self.retry_due_at = None, None, None
+        self.retry_handle, self.retry_due, self.retry_due_at, self.retry_due_wall = None, None, None, None
 
     def to_view(self, now: float) -> RunView:
         """A frozen copy for the UI; `now` is event-loop time (for the retry countdown)."""
@@ -89,4 +93,5 @@ class StageRun:
             retry_in=None if self.retry_due is None else max(0.0, self.retry_due - now),
             history=tuple(s.to_view() for s in self.sessions),
             host=self.host,
+            rerun_allowed=self.rerun_allowed,
         )

@@ -78,6 +78,7 @@ class StopCause(StrEnum):
     SHUTDOWN = "shutdown"  # the supervisor stops
     RECONCILE = "reconcile"  # the issue left the stage's state (loop.reconcile)
     STORAGE = "storage"  # the session file cannot be written: failed (and retried), never a wedge
+    BUDGET = "budget"  # loop.budget.session_tokens passed: failed, and not retried (it would spend again)
 
     @property
     def counts_as_cancelled(self) -> bool:
@@ -547,7 +548,7 @@ class StageSession:
         cause, reason = self._stop_cause, self._stop_reason or ""
         if cause is not None and cause.counts_as_cancelled:
             return SessionState.CANCELLED, reason
-        if cause == StopCause.STORAGE:
+        if cause in (StopCause.STORAGE, StopCause.BUDGET):
             return SessionState.FAILED, reason
         if self._completed_ok and self._provider_failure is None:
             return SessionState.COMPLETED, f"completed; then {reason}"

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from vik_tui.engine.view import (
     EngineView,
+    Explanation,
     IntakeStatus,
     IssueView,
     Refused,
@@ -31,7 +32,7 @@ from vik_tui.engine.view import (
     Terminal,
 )
 from vik_tui.ui.app_api import vik_app
-from vik_tui.ui.engine_api import Attached, inside_tmux, open_in_tmux, run_attached
+from vik_tui.ui.engine_api import Attached, explain, inside_tmux, open_in_tmux, run_attached
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.widgets.event_log import EventLog
@@ -49,6 +50,7 @@ ENGINE_ACTIONS = (
     "pause",
     "resume",
     "poll_now",
+    "drain",
     "read",
     "take_over",
     "stop_supervisor",
@@ -138,7 +140,7 @@ class MainScreen(Screen[None]):
         if self.selected is None or self.selected not in table.keys:
             self.selected = table.current_key()
         panes = self.panes
-        panes.sync(self._selected_issue())
+        panes.sync(*self._selected_and_why())
         panes.write_new()
         self.query_one(EventLog).add(log_lines)
         self.bindings_may_change()
@@ -172,6 +174,13 @@ class MainScreen(Screen[None]):
             return next((item for item in view.rejected if str(item.index) == index), None)
         return view.find_issue(key)
 
+    def _selected_and_why(self) -> tuple[IssueView | RejectedView | None, Explanation | None]:
+        """The selected issue and, when none of its stages is active, why (the pane says it)."""
+        issue, snap = self._selected_issue(), self.view
+        if not isinstance(issue, IssueView) or snap is None or any(run.status.active for run in issue.runs):
+            return issue, None
+        return issue, explain(snap, issue.id)
+
     @on(DataTable.RowHighlighted, "#issue-table")
     def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._follow_cursor()  # a click or the table's own keys; j/k have done it already
@@ -182,7 +191,7 @@ class MainScreen(Screen[None]):
             self.selected = key
             # the pane and the keys follow now; nothing else on screen depends on the cursor,
             # so no new snapshot, table pass or header for it (they cost most of a key press)
-            self.panes.sync(self._selected_issue())
+            self.panes.sync(*self._selected_and_why())
             self.bindings_may_change()
 
     # -- what commands apply to -------------------------------------------------------------
@@ -215,7 +224,8 @@ class MainScreen(Screen[None]):
         if action == "stop_supervisor":  # attached only: in-process, q is the one way out
             return (True if not self.vik.quitting else None) if self.vik.attached else False
         issue, run, session = self.target()
-        paused = self.view is not None and self.view.intake.paused
+        # a drain is undone by resume: `p` offers it while draining
+        paused = self.view is not None and (self.view.intake.paused or self.view.draining)
         intake_status = self.view.intake.status if self.view else None
         live = not self.vik.engine_done and not self.vik.quitting
         if action == "cancel":  # on a finished stage `c` says why it does nothing
@@ -230,6 +240,8 @@ class MainScreen(Screen[None]):
             return (True if live and intake_status != IntakeStatus.DONE else None) if not paused else False
         if action == "resume":
             return (True if live else None) if paused else False
+        if action == "drain":
+            return True if live and self.view is not None and not self.view.draining else None
         if action == "poll_now":  # while paused `f` says so instead of doing nothing
             stopped = intake_status in (IntakeStatus.DONE, IntakeStatus.STOPPING)
             return True if live and not stopped else None
@@ -316,6 +328,11 @@ class MainScreen(Screen[None]):
     def action_resume(self) -> None:
         self.vik.engine.resume()
         self.notify("intake resumed", title="intake")
+        self.vik.request_refresh()
+
+    def action_drain(self) -> None:
+        said = self.vik.engine.drain()
+        self.notify(f"{said}; p resumes", title="drain")
         self.vik.request_refresh()
 
     def action_poll_now(self) -> None:

@@ -22,7 +22,7 @@ from textual.markup import escape
 from textual.widgets import Static
 
 from vik_tui.engine.engine_events import plural
-from vik_tui.engine.view import IssueView, RejectedView, RunStatus, SessionState, SessionView
+from vik_tui.engine.view import Explanation, IssueView, RejectedView, RunStatus, SessionState, SessionView
 from vik_tui.ui.app_api import vik_app
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.highlight import SessionHighlighter, theme_styles
@@ -138,6 +138,7 @@ class StagePanes(Vertical):
         self._pinned = False  # the user picked a tab: do not follow the newest session
         self._numbers: dict[str, int] = {}
         self._info = ""
+        self._why: Explanation | None = None
         self._title = ""
 
     def compose(self) -> ComposeResult:
@@ -160,9 +161,11 @@ class StagePanes(Vertical):
         text = self.vik.texts.get(self._active)
         return self._active is None or (text is not None and text.replayed)
 
-    def sync(self, issue: IssueView | RejectedView | None) -> None:
-        """Show `issue` now: tabs, the session to show, the info line. Cheap when nothing changed."""
+    def sync(self, issue: IssueView | RejectedView | None, why: Explanation | None = None) -> None:
+        """Show `issue` now: tabs, the session to show, the info line (led by `why` it is idle,
+        when it is). Cheap when nothing changed."""
         self._issue = issue
+        self._why = why
         key = _key(issue)
         sessions = issue.sessions if isinstance(issue, IssueView) else ()
         if key != self._shown_issue:
@@ -294,9 +297,10 @@ class StagePanes(Vertical):
             return "[$text-muted]No issue selected.[/]"
         if isinstance(issue, RejectedView):
             return f"[$warning]rejected:[/] {escape(one_line(issue.reason, 200))}"
+        why = f"[$warning]why idle:[/] {escape(one_line(self._why.words, 200))}" if self._why is not None else ""
         session = issue.find_session(self._active)
         if session is None:
-            return f"[$text-muted]{NO_SESSION}[/]"
+            return f"[$text-muted]{NO_SESSION}[/]" + (f" · {why}" if why else "")
         vik = self.vik
         state = session.state
         number = self._numbers.get(session.session_uuid, session.attempt)
@@ -319,4 +323,4 @@ class StagePanes(Vertical):
             bits.append(f"tokens in {human_count(tokens.input)} out {human_count(tokens.output)}")
         if state in (SessionState.FAILED, SessionState.CANCELLED) and session.reason:
             bits.append(f"[$text-muted]{escape(one_line(session.reason, 160))}[/]")
-        return " · ".join(bits)
+        return " · ".join([why, *bits] if why else bits)

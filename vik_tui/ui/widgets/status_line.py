@@ -10,7 +10,7 @@ from typing import Any
 from textual.markup import escape
 from textual.widgets import Static
 
-from vik_tui.engine.view import EngineView, HostView, IntakeStatus, IntakeView, RateLimitView
+from vik_tui.engine.view import EngineView, HoldKind, HostView, IntakeStatus, IntakeView, RateLimitView
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.text import countdown, human_count, one_line
 
@@ -23,7 +23,14 @@ def render_status(view: EngineView, glyphs: Glyphs, rate: float | None = None, n
         warn = "gone" in note or "stopping" in note or note.endswith("…")
         parts.append(f"[{'$warning' if warn else '$accent'} b]{escape(note)}[/]")
     parts.append("intake " + _intake(view.intake, glyphs))
-    parts.append(f"running {view.running}/{view.max_issue_concurrency}")
+    if view.draining:
+        parts.append(f"[$warning b]draining · {view.active_run_count} running[/]")
+    else:
+        parts.append(f"running {view.running}/{view.max_issue_concurrency}")
+    for hold in view.holds:  # what keeps new stages from starting until a time
+        what = "budget spent" if hold.kind == HoldKind.BUDGET else f"{escape(hold.scope)} rate-limited"
+        until = f" {countdown(hold.until_in)}" if hold.until_in is not None else ""
+        parts.append(f"[$error]{what}{until}[/]")
     if view.hosts:
         parts.append(_hosts(view.hosts, glyphs))
     if view.attention_count:
