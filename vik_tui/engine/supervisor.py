@@ -10,19 +10,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from vik_tui.agents.events import AgentEvent, RateLimit, TokenUsage
+from vik_tui.agents.events import AgentEvent
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine import history, intake, notify, reload, views
-from vik_tui.engine.budget import DailyBudget, next_utc_midnight, session_over, tokens_of
+from vik_tui.engine import gate, history, notify, reload, views
 from vik_tui.engine.bus import EventBus
 from vik_tui.engine.clock import now_iso
+from vik_tui.engine.holds import Holds
 from vik_tui.engine.intake import Issue, PullResult
+from vik_tui.engine.listing import Listing
 from vik_tui.engine.places.coordination import HostCoordination
 from vik_tui.engine.places.hosts import HostPool
 from vik_tui.engine.places.local import Place, WorkspaceError
@@ -33,34 +33,28 @@ from vik_tui.engine.processes.descendants import (
     new_id,
     set_subreaper,
 )
-from vik_tui.engine.rate_limits import Hold, RateLimits
+from vik_tui.engine.reconcile import Reconciler
+from vik_tui.engine.retrying import Retries
 from vik_tui.engine.service import companions, daemon
 from vik_tui.engine.service.completed import COMPLETED_FILE, WAITING_REASON, CompletedStore
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.logs import DailyLog
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId
-from vik_tui.engine.service.recovery import INTERRUPTED, RecoveryReport, Registry
-from vik_tui.engine.service.retries import PendingRetry, RetryStore
+from vik_tui.engine.service.recovery import RecoveryReport, Registry, mark_interrupted
+from vik_tui.engine.service.retries import RetryStore
 from vik_tui.engine.service.state import WorkflowLock
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
 from vik_tui.engine.stages.attempt import Attempt, Attempts, StorageError
 from vik_tui.engine.stages.replay import read_session_records
-from vik_tui.engine.stages.runs import StageRun, backoff_delay, stages_of_another_state, waiting_text
+from vik_tui.engine.stages.runs import StageRun, started_event
 from vik_tui.engine.stages.session import (
-    SessionFacts,
     StageSession,
     StopCause,
 )
-from vik_tui.engine.stages.takeover import TakeoverRefused
 from vik_tui.engine.view import (
-    BudgetView,
     EngineView,
-    HoldKind,
-    HoldView,
     IntakeStatus,
-    IntakeView,
     Refused,
-    RejectedView,
     RunStatus,
     SessionState,
     StageSpec,
@@ -90,25 +84,14 @@ class Supervisor:
         self.layout = Layout.for_workflow(workflow, self.workflow_path)
         self._watch = watch
         self._use_lock = lock
-        self._issues: dict[str, Issue] = {}
-        self._listed: list[str] = []
-        self._rejected: tuple[RejectedView, ...] = ()
         self.runs: dict[tuple[str, str], StageRun] = {}
-        self._iterations = 0
         self._paused = False
-        self._intake_status = IntakeStatus.STARTING
-        self._intake_error: str | None = None
-        self._next_poll_at: float | None = None
         self._stopping = False
         self._draining = False  # drain(): no new dispatch, no retry; stop once nothing runs
         self._finished_polling = False
-        self._pulled = False  # a good pull happened: the listed issues are known
-        self._retry_store = RetryStore(self.layout.service_dir)
-        self._daily = DailyBudget()
-        self._budget_said = ""  # the UTC day `budget_spent` was said
-        self._rate_limits = RateLimits()
-        self._timers: dict[str, asyncio.TimerHandle] = {}  # a dispatch when a hold ends, by hold
-        self._holds_said: dict[str, Hold] = {}  # runtime -> the rate-limit hold last said
+        self._holds = Holds(lambda: self.workflow, self._emit, self.log, self._dispatch)
+        store = RetryStore(self.layout.service_dir)
+        self._retries = Retries(self.runs, store, lock, self._holds, lambda: self._stopping, self._emit, self.log)
         self._wake = asyncio.Event()  # a session ended or the config changed (drain waits on it)
         self._poll_requested = asyncio.Event()  # poll now, resume, finish or stop
         # awaited once, between the first intake and its dispatch: a screen sets it so the list
@@ -116,6 +99,7 @@ class Supervisor:
         self.before_first_dispatch: Callable[[], Awaitable[None]] | None = None
         self._stop_event = asyncio.Event()
         self._bus = EventBus(DailyLog(self.layout.logs_dir))
+        self._listing = Listing(self._emit)
         # keyed on the real path: the same workflow reached through a symlink is the same workflow
         real_path = Path(os.path.realpath(self.workflow_path))
         self._lock = WorkflowLock(Layout.for_workflow(workflow, real_path).lock_file)
@@ -125,7 +109,6 @@ class Supervisor:
         self._stop_reason = SHUTDOWN_REASON
         self._loop: asyncio.AbstractEventLoop | None = None
         self._issue_views = views.IssueViews()  # snapshot() reuses the views of issues that never ran
-        self._moved_reported: dict[tuple[str, str], tuple[StageRun, str]] = {}  # issue_moved said once
         # how this supervisor was started, for state.json's `command` (the CLI says)
         self._command = command or f"vik-tui run {self.workflow_path}"
         self.port, self.bind_address = 0, "127.0.0.1"  # the HTTP API's TCP listener, for state.json
@@ -155,6 +138,7 @@ class Supervisor:
             lambda: float(self.workflow.loop.cancel_grace_sec),
         )
         self._attempts.watch = self._on_agent_events
+        self._reconciler = Reconciler(self._stop_run, self._emit, self.log)
         self._notifier = notify.Notifier(lambda: self.workflow.notify, self.workflow_path, self.log)
         self._companions.add(lambda: notify.serve(self._notifier, self.subscribe))
 
@@ -183,8 +167,8 @@ class Supervisor:
         if run.status == RunStatus.RETRY_WAIT:
             run.clear_retry()
             run.status, run.reason = RunStatus.CANCELLED, "retry cancelled by user"
-            self._emit(self._finished_event(run, None))
-            self._persist_retries()
+            self._emit(run.finished_event(None))
+            self._retries.persist()
             return "retry cancelled"
         if not run.active:
             return f"{issue_id}/{stage} is not running ({run.status})"
@@ -194,7 +178,7 @@ class Supervisor:
     def retry(self, issue_id: str, stage: str) -> str:
         """Run a stage again now, whatever its state, with a fresh attempt count."""
         run = self.runs.get((issue_id, stage))
-        issue = self._issues.get(issue_id)
+        issue = self._listing.issues.get(issue_id)
         if run is None or issue is None:
             return f"no stage {stage} for issue {issue_id}"
         if run.active:
@@ -208,19 +192,19 @@ class Supervisor:
         if not ready:  # every usable host is full or down: dispatch starts it once one has room
             run.status, run.attempt, run.gave_up = RunStatus.RETRY_WAIT, 0, False
             run.reason = "waiting for an SSH host with room"
-            self._persist_retries()
+            self._retries.persist()
             return "queued: it starts once a host has room"
         self._start_run(issue, stage, config, attempt=1, previous=run, host=host)
         return "retrying"
 
     def poll_now(self) -> None:
-        self._next_poll_at = None
+        self._listing.next_poll_at = None
         self._poll_requested.set()
         self._wake.set()
 
     def pause(self) -> None:
         self._paused = True
-        self._intake_status = IntakeStatus.PAUSED
+        self._listing.status = IntakeStatus.PAUSED
         self._emit(ee.IntakePaused())
 
     def resume(self) -> None:
@@ -229,7 +213,7 @@ class Supervisor:
             self._draining = False
             self._emit(ee.DrainCancelled())
         self._paused = False
-        self._intake_status = IntakeStatus.IDLE
+        self._listing.status = IntakeStatus.IDLE
         self._emit(ee.IntakeResumed())
         self._poll_requested.set()
         self._wake.set()
@@ -270,7 +254,7 @@ class Supervisor:
         if not self._stopping:
             self._stop_reason = reason
             self._stopping = True
-            self._intake_status = IntakeStatus.STOPPING
+            self._listing.status = IntakeStatus.STOPPING
             self._stop_event.set()
             self._poll_requested.set()
             self._wake.set()
@@ -281,19 +265,12 @@ class Supervisor:
         now = self._now()
         pins = self.pool.pins if self.pool is not None else {}
         by_issue = views.runs_by_issue(self.runs.values(), list(self.workflow.issue.stages))
-        issues = self._issue_views.build(self._listed, self._issues, by_issue, pins, now, self.waiting)
+        issues = self._issue_views.build(self._listing.listed, self._listing.issues, by_issue, pins, now, self.waiting)
         tokens, rate_limits = views.usage(self.runs.values())
         return EngineView(
             workflow=str(self.workflow_path),
             name=self.workflow_path.parent.name + "/" + self.workflow_path.name,
-            intake=IntakeView(
-                status=self._intake_status,
-                error=self._intake_error,
-                iterations=self._iterations,
-                max_iterations=self.workflow.loop.max_iterations,
-                paused=self._paused,
-                next_poll_in=None if self._next_poll_at is None else max(0.0, self._next_poll_at - now),
-            ),
+            intake=self._listing.view(self.workflow.loop.max_iterations, self._paused, now),
             stages=tuple(self.workflow.issue.stages),
             stage_states=frozenset(stage.when.state for stage in self.workflow.issue.stages.values()),
             running=len(self._active_issue_ids()),
@@ -302,47 +279,17 @@ class Supervisor:
             rate_limits=rate_limits,
             issues=issues,
             hosts=self.pool.views(self._host_load()) if self.pool is not None else (),
-            rejected=self._rejected,
+            rejected=self._listing.rejected,
             retries=views.retry_views(self.runs.values(), now),
             draining=self._draining,
             stopping=self._stopping,
-            holds=self._holds(),
-            budget=BudgetView(
-                self._daily.used_today(),
-                self.workflow.loop.budget.daily_tokens,
-                self.workflow.loop.budget.session_tokens,
-            ),
+            holds=self._holds.views(),
+            budget=self._holds.budget_view(),
             stage_specs=tuple(
-                StageSpec(name, stage.when.state, self._runtime(stage))
+                StageSpec(name, stage.when.state, self._holds.runtime(stage))
                 for name, stage in self.workflow.issue.stages.items()
             ),
         )
-
-    def _holds(self) -> tuple[HoldView, ...]:
-        """What keeps new sessions from starting until a time (for the view and explain)."""
-        wall = time.time()
-        holds: list[HoldView] = []
-        limit = self.workflow.loop.budget.daily_tokens
-        if limit is not None and self._daily.spent(limit):
-            midnight = next_utc_midnight()
-            holds.append(
-                HoldView(
-                    HoldKind.BUDGET,
-                    "daily",
-                    midnight.isoformat(timespec="seconds").replace("+00:00", "Z"),
-                    max(0.0, midnight.timestamp() - wall),
-                    f"daily token budget spent: {self._daily.used_today()} of {limit} tokens today (UTC)",
-                )
-            )
-        for runtime in sorted(self._rate_limits.holds):
-            hold = self._rate_limits.active(runtime, wall)
-            if hold is not None:
-                holds.append(HoldView(HoldKind.RATE_LIMIT, runtime, hold.until_iso, hold.until - wall, hold.reason))
-        return tuple(holds)
-
-    def _runtime(self, stage: StageConfig) -> str:
-        agent = self.workflow.agents.get(stage.agent)
-        return agent.runtime if agent is not None else "?"
 
     def workdir_of(self, issue_id: str) -> Path:
         """The issue's workspace on this machine (on an SSH host, see `place_of`)."""
@@ -367,25 +314,7 @@ class Supervisor:
 
     async def takeover_plan(self, issue_id: str, session_uuid: str) -> Terminal | Refused:
         """How to reopen a session's agent interactively (`a` in the UI), or why it cannot be."""
-        for run in self.runs.values():
-            if run.issue_id != issue_id:
-                continue
-            for number, snap in enumerate(run.sessions, 1):
-                if snap.session_uuid == session_uuid:
-                    what = f"{issue_id}/{run.stage} #{number}"
-                    try:  # in a thread: it reads the session file
-                        return await asyncio.to_thread(
-                            self._workspaces.takeover_plan,
-                            issue_id,
-                            what,
-                            run.active,
-                            run.config.agent,
-                            snap.session_file,
-                            snap.agent_session_id,
-                        )
-                    except TakeoverRefused as exc:
-                        return Refused(str(exc))
-        return Refused(f"no session {session_uuid} of issue {issue_id}")
+        return await self._workspaces.takeover(self.runs.values(), issue_id, session_uuid)
 
     async def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
         """Replay a session file (for panes opened late or after a restart), off the loop."""
@@ -418,8 +347,8 @@ class Supervisor:
             if self.completed.load_error:
                 self.log("warning", f"{self.completed.load_error}; completed stages may run again")
             await self._recover()
-            self._daily.adopt(*await asyncio.to_thread(DailyBudget.rebuild, self.layout.sessions_dir))
-            self._restore_retries()
+            await self._holds.rebuild(self.layout.sessions_dir)
+            self._retries.restore(self.workflow, self._loop, self._retry_due)
             watcher = asyncio.ensure_future(self._watch_config()) if self._watch else None
             if self.pool is not None and self._hosts is not None:
                 self.pool.open()
@@ -434,8 +363,7 @@ class Supervisor:
                 watcher.cancel()
             if health:
                 health.cancel()
-            for timer in self._timers.values():
-                timer.cancel()
+            self._holds.cancel_timers()
             await self._shutdown()
             if self.pool is not None:
                 await self.pool.stop()
@@ -447,7 +375,7 @@ class Supervisor:
             if subreaper:
                 set_subreaper(False)
             self.registry.supervisor_stopped()
-            self._emit(ee.SupervisorStopped(iterations=self._iterations))
+            self._emit(ee.SupervisorStopped(iterations=self._listing.iterations))
             await self._companions.stop(lambda message: self.log("error", message))
             self._bus.close()
             daemon.remove_state(self.layout.state_file, os.getpid())  # vik removes it at a clean exit
@@ -465,16 +393,9 @@ class Supervisor:
         except OSError as exc:
             self.log("error", f"crash recovery could not use {self.registry.directory}: {describe_os_error(exc)}")
             return
-        if not report.anything:
-            return
-        self.log("warning" if not report.unwritable else "error", report.describe())
-        closed = set(report.interrupted)
-        for run in self.runs.values():  # sessions the UI already loaded from disk
-            for snap in run.sessions:
-                if snap.session_file in closed:
-                    snap.reason = INTERRUPTED
-            if run.sessions and run.sessions[-1].session_file in closed:
-                run.reason = INTERRUPTED
+        if report.anything:
+            self.log("warning" if not report.unwritable else "error", report.describe())
+            mark_interrupted(self.runs.values(), report)  # sessions the UI already loaded from disk
 
     async def _loop_cycles(self) -> None:
         while not self._stopping and not self._finished_polling:
@@ -484,21 +405,19 @@ class Supervisor:
                 if self._stopping:
                     return
                 max_iter = self.workflow.loop.max_iterations
-                if max_iter is not None and self._iterations >= max_iter:
+                if max_iter is not None and self._listing.iterations >= max_iter:
                     self._finished_polling = True
-                    self._intake_status = IntakeStatus.DONE
-                    self._next_poll_at = None
+                    self._listing.done()
                     return
             await self._sleep_until_next_poll()
         if self._finished_polling:
-            self._intake_status = IntakeStatus.DONE
-            self._next_poll_at = None
+            self._listing.done()
 
     async def _sleep_until_next_poll(self) -> None:
         idle = float(self.workflow.issues.pull.idle_sec)
-        self._next_poll_at = None if self._paused else self._now() + idle
+        self._listing.next_poll_at = None if self._paused else self._now() + idle
         if not self._paused:
-            self._intake_status = IntakeStatus.IDLE if self._intake_error is None else IntakeStatus.ERROR
+            self._listing.status = IntakeStatus.IDLE if self._listing.error is None else IntakeStatus.ERROR
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._poll_requested.wait(), None if self._paused else idle)
 
@@ -548,138 +467,65 @@ class Supervisor:
 
     # -- intake ------------------------------------------------------------------------
     async def _intake_cycle(self) -> None:
-        self._intake_status = IntakeStatus.POLLING
-        self._emit(ee.IntakePolling())
-        result = await intake.pull(self.workflow, self.layout)
-        self._iterations += 1
-        if not result.ok:
-            self._intake_error = result.error
-            self._intake_status = IntakeStatus.ERROR
-            self._emit(
-                ee.IntakeFailed(
-                    error=result.error or "",
-                    exit_code=result.exit_code,
-                    stderr=result.stderr_tail[-1000:],
-                    iteration=self._iterations,
-                )
-            )
+        if not await self._listing.cycle(self.workflow, self.layout, self._apply_intake):
             return
-        self._intake_error = None
-        self._pulled = True
-        self._apply_intake(result)
-        self._emit(ee.Intake(issues=len(result.issues), rejected=len(result.rejected), iteration=self._iterations))
-        for item in result.rejected:
-            self._emit(ee.IssueRejected(id=item.issue_id, index=item.index, reason=item.reason))
         hook, self.before_first_dispatch = self.before_first_dispatch, None
         if hook is not None:
             await hook()
         self._dispatch()
 
     def _apply_intake(self, result: PullResult) -> None:
-        self._listed = [i.id for i in result.issues]
-        self._issues.update((issue.id, issue) for issue in result.issues)
-        self._rejected = tuple(RejectedView(index=r.index, id=r.issue_id, reason=r.reason) for r in result.rejected)
         self._completed_write(self.completed.seen, {i.id: i.state for i in result.issues})
-        listed = set(self._listed)
-        for run in self.runs.values():
-            issue = self._issues.get(run.issue_id)
-            present = run.issue_id in listed
-            in_state = present and issue is not None and issue.state == run.config.when.state
-            if in_state:
-                if run.reconcile_handle:
-                    run.reconcile_handle.cancel()
-                    run.reconcile_handle = None
-                    self.log(
-                        "info", f"{run.issue_id}/{run.stage}: issue is back in `{run.config.when.state}`; not stopping"
-                    )
-                continue
-            reason = f"issue moved to {issue.state}" if present and issue else "issue no longer listed"
-            if run.status.terminal:
-                run.rerun_allowed = True
-            elif run.status == RunStatus.RETRY_WAIT:
-                run.clear_retry()
-                run.status, run.reason = RunStatus.FAILED, f"{run.reason}; retry dropped: {reason}"
-                run.rerun_allowed = True
-                self._emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
-            elif run.active and not self.workflow.loop.reconcile:
-                self._report_moved(run, issue.state if present and issue else None, reason)
-            elif run.active and run.reconcile_handle is None and run.abort is None:
-                grace = float(self.workflow.loop.reconcile_grace_sec)
-                assert self._loop is not None
-                run.reconcile_handle = self._loop.call_later(grace, self._reconcile_now, run, reason)
-                self._emit(ee.ReconcilePending(issue=run.issue_id, stage=run.stage, reason=reason, grace_sec=grace))
-        self._persist_retries()
-
-    def _report_moved(self, run: StageRun, state: str | None, reason: str) -> None:
-        """vik's rule (ADR 0003): a running stage is never stopped because the tracker changed;
-        its agent is often the one that moved the issue. Said once per move, as information."""
-        if self._moved_reported.get((run.issue_id, run.stage)) == (run, reason):
-            return
-        self._moved_reported[(run.issue_id, run.stage)] = (run, reason)
-        self._emit(ee.IssueMoved(issue=run.issue_id, stage=run.stage, state=state, reason=reason))
-
-    def _reconcile_now(self, run: StageRun, reason: str) -> None:
-        run.reconcile_handle = None
-        if run.active:
-            self._stop_run(run, StopCause.RECONCILE, reason)
+        self._reconciler.apply(
+            self.runs.values(), self._listing.issues, set(self._listing.listed), self.workflow, self._loop
+        )
+        self._retries.persist()
 
     # -- dispatch ----------------------------------------------------------------------
     def _active_issue_ids(self) -> set[str]:
         return {r.issue_id for r in self.runs.values() if r.active}
 
     def _dispatch(self) -> None:
-        """docs/architecture.md §3 (dispatch): exact state match, stages in file order, reserve before any await."""
-        if self._stopping or self._draining or self._budget_spent():
+        """docs/architecture.md §3 (dispatch): exact state match, stages in file order, reserve
+        before any await. What keeps each one waiting is `gate`'s answer."""
+        if self._stopping or self._draining or self._holds.budget_spent():
             return
-        limit = self.workflow.loop.max_issue_concurrency
-        active = self._active_issue_ids()
         load = self._host_load()
+        room = gate.Room(
+            self._active_issue_ids(),
+            self.workflow.loop.max_issue_concurrency,
+            self._holds.rate_held,
+            lambda issue_id: self._host_for(issue_id, load),
+        )
+        stages = self.workflow.issue.stages
         for due in [r for r in self.runs.values() if r.status == RunStatus.RETRY_WAIT and r.retry_handle is None]:
-            waiting = self._issues.get(due.issue_id)
-            if waiting is None or (due.issue_id not in active and len(active) >= limit):
-                continue
-            config = self.workflow.issue.stages.get(due.stage)
-            if config is None:  # removed by a reload since the retry was scheduled
-                self._drop_retry(due, STAGE_REMOVED)
-                continue
-            if self._rate_held(config):
-                continue
-            ready, host = self._host_for(due.issue_id, load)
-            if not ready:
-                continue
-            active.add(due.issue_id)
-            self._start_run(waiting, due.stage, config, attempt=due.attempt + 1, previous=due, host=host)
+            verdict = gate.retry(due, self._listing.issues, stages, room)
+            if isinstance(verdict, gate.Go):
+                room.active.add(due.issue_id)
+                self._start_run(
+                    self._listing.issues[due.issue_id], due.stage, verdict.config, due.attempt + 1, due, verdict.host
+                )
+            elif verdict.why == gate.Why.STAGE_REMOVED:
+                self._retries.drop(due, STAGE_REMOVED)
         held: dict[str, str] = {}
-        for issue_id in self._listed:
-            issue = self._issues[issue_id]
-            for stage_name, stage in self.workflow.issue.stages.items():
-                if issue.state != stage.when.state:
-                    continue
+        for issue_id in self._listing.listed:
+            issue = self._listing.issues[issue_id]
+            for stage_name, stage in stages.items():
                 run = self.runs.get((issue_id, stage_name))
-                if run is not None and not (run.status.terminal and run.rerun_allowed):
-                    continue  # active, waiting to retry, or finished while the issue kept this state
-                if self.completed.holds(issue_id, stage_name, issue.state):  # before a restart, too
+                verdict = gate.stage(issue, stage, run, self.runs.values(), self.completed, stage_name, room)
+                if isinstance(verdict, gate.Go):
+                    room.active.add(issue_id)
+                    self._start_run(issue, stage_name, stage, attempt=1, previous=run, host=verdict.host)
+                elif verdict.why == gate.Why.COMPLETED:
                     if run is None:  # shown (and retryable) as completed
                         run = StageRun(issue_id, stage_name, stage, status=RunStatus.COMPLETED, reason=WAITING_REASON)
                         self.runs[(issue_id, stage_name)] = run
                     run.rerun_allowed = False
-                    continue
-                busy = stages_of_another_state(self.runs.values(), issue_id, issue.state)
-                if busy:  # one state at a time per workspace
-                    held[issue_id] = waiting_text(busy)
-                    continue
-                if issue_id not in active and len(active) >= limit:
-                    continue
-                if self._rate_held(stage):
-                    continue
-                ready, host = self._host_for(issue_id, load)
-                if not ready:
-                    continue
-                active.add(issue_id)
-                self._start_run(issue, stage_name, stage, attempt=1, previous=run, host=host)
+                elif verdict.why == gate.Why.OTHER_STATE:  # one state at a time per workspace
+                    held[issue_id] = verdict.text
         for issue_id, text in held.items():
             if self.waiting.get(issue_id) != text:
-                self.log("info", f"{issue_id} is now {self._issues[issue_id].state}: {text}")
+                self.log("info", f"{issue_id} is now {self._listing.issues[issue_id].state}: {text}")
         self.waiting = held
 
     def _start_run(
@@ -696,7 +542,7 @@ class Supervisor:
             run.sessions = previous.sessions  # history of every attempt stays visible
         self.runs[(issue.id, stage_name)] = run
         if previous is not None and previous.status == RunStatus.RETRY_WAIT:
-            self._persist_retries()  # before anything starts: a kill -9 from here on cannot run it twice
+            self._retries.persist()  # before anything starts: a kill -9 from here on cannot run it twice
         self._emit(ee.StageReserved(issue=issue.id, stage=stage_name, attempt=attempt))
         run.task = asyncio.ensure_future(self._execute(run, issue))
 
@@ -753,7 +599,7 @@ class Supervisor:
         except asyncio.CancelledError:
             attempt.end(SessionState.CANCELLED, self._stop_reason)
             run.status, run.reason = RunStatus.CANCELLED, snap.reason
-            self._emit(self._finished_event(run, snap))
+            self._emit(run.finished_event(snap))
             raise
         except StorageError as exc:  # a storage failure ends the stage, never the supervisor
             reason = str(exc)
@@ -761,13 +607,13 @@ class Supervisor:
             attempt.end(SessionState.FAILED, reason)
             snap.stop_cause = StopCause.STORAGE
             run.status, run.reason = RunStatus.FAILED, reason
-            self._emit(self._finished_event(run, snap, level="error"))
+            self._emit(run.finished_event(snap, level="error"))
             self._schedule_retry(run, workflow)
         except Exception as exc:  # a bug must never take the loop down; record it instead
             reason = f"internal error: {type(exc).__name__}: {exc}"
             attempt.end(SessionState.FAILED, reason)
             run.status, run.reason = RunStatus.FAILED, reason
-            self._emit(self._finished_event(run, snap, level="error"))
+            self._emit(run.finished_event(snap, level="error"))
         finally:
             run.session = None
             await attempt.close()
@@ -780,16 +626,17 @@ class Supervisor:
         snap = session.snap
         if self.runs.get((snap.issue_id, snap.stage)) is run and run.session is session:
             run.status = RunStatus.RUNNING  # only once the process exists, so a running stage has a pid
-        self._emit(
-            ee.StageStarted(
-                issue=snap.issue_id,
-                stage=snap.stage,
-                attempt=snap.attempt,
-                pid=snap.pid,
-                session_file=snap.session_file,
-                host=snap.host,
-            )
-        )
+        self._emit(started_event(snap))
+
+    def _on_agent_events(self, session: StageSession, records: list[AgentEvent]) -> None:
+        """Every batch of a session's events: counted for the budgets and rate limits; a
+        session over its own token budget is stopped."""
+        snap = session.snap
+        run = self.runs.get((snap.issue_id, snap.stage))
+        over = self._holds.count(self._holds.runtime(run.config) if run is not None else "?", records, snap.tokens)
+        if over is not None:
+            session.stop(StopCause.BUDGET, over)
+        self._holds.check_daily()
 
     async def _finish(self, run: StageRun, attempt: Attempt, ran_agent: bool) -> None:
         """What the attempt's outcome means: the run's status, and a retry for a failure that
@@ -804,200 +651,38 @@ class Supervisor:
         if run.status == RunStatus.COMPLETED:
             self._completed_write(self.completed.record, run.issue_id, run.stage, run.config.when.state)
         failed = run.status == RunStatus.FAILED
-        runtime = self._runtime(run.config)
+        runtime = self._holds.runtime(run.config)
         if run.status == RunStatus.COMPLETED:
-            self._rate_limits.succeeded(runtime)
-        elif failed and ran_agent and (hold := self._rate_limits.failed(runtime, snap.reason)) is not None:
-            self._say_hold(hold.runtime, None)
-        self._emit(self._finished_event(run, snap, level="error" if failed else "info"))
+            self._holds.rate_limits.succeeded(runtime)
+        elif failed and ran_agent and (hold := self._holds.rate_limits.failed(runtime, snap.reason)) is not None:
+            self._holds.say_hold(hold.runtime, None)
+        self._emit(run.finished_event(snap, level="error" if failed else "info"))
         if failed and snap.stop_cause == StopCause.BUDGET:
             run.gave_up = True  # another attempt would spend as much again
             self._emit(ee.RetryGivenUp(issue=run.issue_id, stage=run.stage, attempts=run.attempt, reason=run.reason))
         elif failed and not (snap.stop_cause and snap.stop_cause.counts_as_cancelled):
             self._schedule_retry(run, attempt.workflow)
 
-    def _finished_event(self, run: StageRun, snap: SessionFacts | None, level: ee.Level = "info") -> ee.StageFinished:
-        return ee.StageFinished(
-            level=level,
-            issue=run.issue_id,
-            stage=run.stage,
-            attempt=run.attempt,
-            state=run.status,
-            reason=run.reason,
-            exit_code=snap.exit_code if snap else None,
-            signal=snap.signal if snap else None,
-            tokens=dict(snap.tokens) if snap else {},
-            session_file=snap.session_file if snap else None,
-        )
-
     # -- retries -----------------------------------------------------------------------
     def _schedule_retry(self, run: StageRun, workflow: Workflow) -> None:
-        policy = workflow.loop.retry
-        if self._stopping:
-            return
-        if run.attempt >= policy.max_attempts:
-            run.gave_up = True
-            self._emit(ee.RetryGivenUp(issue=run.issue_id, stage=run.stage, attempts=run.attempt, reason=run.reason))
-            return
-        delay = backoff_delay(run.attempt, float(policy.backoff_sec), float(policy.max_backoff_sec))
-        run.retry_not_before = None
-        hold = self._rate_limits.active(self._runtime(run.config))
-        if hold is not None and hold.until - time.time() > delay:  # not burnt against the same wall
-            delay = round(hold.until - time.time(), 1)
-            run.retry_not_before = f"after the {hold.runtime} rate limit resets"
         assert self._loop is not None
-        run.wait_retry(self._loop, delay, self._retry_due)
-        self._persist_retries()  # on disk before it is announced
-        self._emit(
-            ee.RetryScheduled(
-                issue=run.issue_id, stage=run.stage, attempt=run.attempt + 1, delay_sec=delay, due_at=run.retry_due_at
-            )
-        )
+        self._retries.schedule(run, workflow, self._loop, self._retry_due)
 
     def _retry_due(self, run: StageRun) -> None:
         """The backoff is over: run it when the issue still shows the state and a slot is free."""
         run.retry_handle = None
         if self.runs.get((run.issue_id, run.stage)) is not run or run.status != RunStatus.RETRY_WAIT or self._stopping:
             return
-        if not self._pulled or self._draining:  # stays pending: the first dispatch (or a resume) takes it
+        if not self._listing.pulled or self._draining:  # stays pending: the first dispatch (or a resume) takes it
             return
-        issue = self._issues.get(run.issue_id)
-        if issue is None or run.issue_id not in self._listed or issue.state != run.config.when.state:
+        issue = self._listing.issues.get(run.issue_id)
+        if issue is None or run.issue_id not in self._listing.listed or issue.state != run.config.when.state:
             run.status = RunStatus.FAILED
             run.rerun_allowed = True
             self._emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason="issue left the stage's state"))
-            self._persist_retries()
+            self._retries.persist()
             return
         self._dispatch()  # picks up due retries first, within max_issue_concurrency
-
-    def _drop_retry(self, run: StageRun, reason: str) -> None:
-        run.drop_retry(reason)
-        self._emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
-        self._persist_retries()
-
-    # -- durable retries (service/retries.jsonl) ---------------------------------------
-    def _persist_retries(self) -> None:
-        """Write the pending retries, so a restart (or a kill -9) keeps their schedule. Not
-        while stopping: a shutdown clears the timers, not the retries."""
-        if self._stopping or not self._use_lock:
-            return
-        wall = time.time()
-        pending = [
-            PendingRetry(
-                r.issue_id,
-                r.stage,
-                r.attempt,
-                r.retry_due_wall if r.retry_due_wall is not None else wall,
-                r.reason,
-                r.config.when.state,
-                r.retry_not_before,
-            )
-            for r in self.runs.values()
-            if r.status == RunStatus.RETRY_WAIT
-        ]
-        try:
-            self._retry_store.save(pending)
-        except OSError as exc:
-            self.log(
-                "error",
-                f"cannot write {self._retry_store.path}: {describe_os_error(exc)}; pending retries would not"
-                " survive a restart",
-            )
-
-    def _restore_retries(self) -> None:
-        """Before the first dispatch: the retries an earlier supervisor left pending, with their
-        due times and attempt numbers. One whose stage left the workflow (or now runs for
-        another state) is dropped with a reason; one whose issue left is dropped by the first
-        pull (`_apply_intake`)."""
-        if not self._use_lock:
-            return
-        pending, warnings = self._retry_store.load()
-        for warning in warnings:
-            self.log("warning", warning)
-        wall = time.time()
-        for item in pending:
-            config = self.workflow.issue.stages.get(item.stage)
-            reason = None
-            if config is None:
-                reason = f"stage {item.stage} is no longer in the workflow"
-            elif item.state is not None and item.state != config.when.state:
-                reason = f"stage {item.stage} now runs for `{config.when.state}`, not `{item.state}`"
-            if reason is not None or config is None:
-                self._emit(ee.RetryDropped(level="warning", issue=item.issue, stage=item.stage, reason=reason or ""))
-                continue
-            run = StageRun(item.issue, item.stage, config, attempt=item.attempt, reason=item.error)
-            earlier = self.runs.get((item.issue, item.stage))
-            if earlier is not None:
-                run.sessions = earlier.sessions
-            delay = max(0.0, item.due_at - wall)
-            assert self._loop is not None
-            run.wait_retry(self._loop, delay, self._retry_due)
-            run.retry_due_wall = item.due_at
-            run.retry_not_before = item.not_before
-            self.runs[(item.issue, item.stage)] = run
-            self.log(
-                "info",
-                f"{item.issue}/{item.stage}: retry #{item.attempt + 1} kept from before the restart,"
-                f" due in {delay:.0f}s ({run.retry_due_at})",
-            )
-        self._persist_retries()
-
-    # -- budgets and rate limits -------------------------------------------------------
-    def _on_agent_events(self, session: StageSession, records: list[AgentEvent]) -> None:
-        """Every batch of a session's events: tokens for the budgets, rate-limit notices."""
-        snap = session.snap
-        run = self.runs.get((snap.issue_id, snap.stage))
-        runtime = self._runtime(run.config) if run is not None else "?"
-        for record in records:
-            if isinstance(record, TokenUsage):
-                self._daily.add(tokens_of(record.counts()))
-            elif isinstance(record, RateLimit):
-                found = self._rate_limits.observe(runtime, record)
-                if found is not None:
-                    self._say_hold(runtime, found[1])
-        budget = self.workflow.loop.budget
-        over = session_over(snap.tokens, budget.session_tokens)
-        if over is not None:
-            session.stop(StopCause.BUDGET, over)
-        if budget.daily_tokens is not None:
-            self._budget_spent()
-
-    def _say_hold(self, runtime: str, note: str | None) -> None:
-        """A runtime's new hold: said once (with the clamp, if any), and a dispatch when it ends."""
-        hold = self._rate_limits.active(runtime)
-        if hold is None:
-            return
-        if note:
-            self.log("warning", f"{runtime} rate limit: {note}")
-        if self._holds_said.get(runtime) is hold:
-            return
-        self._holds_said[runtime] = hold
-        self._emit(ee.RateLimited(runtime=runtime, until=hold.until_iso, reason=hold.reason))
-        self._dispatch_at(f"rate:{runtime}", hold.until - time.time() + 0.05)
-
-    def _rate_held(self, stage: StageConfig) -> bool:
-        return self._rate_limits.active(self._runtime(stage)) is not None
-
-    def _budget_spent(self) -> bool:
-        """The daily budget is spent: said once per day, and a dispatch at the next UTC midnight."""
-        limit = self.workflow.loop.budget.daily_tokens
-        if limit is None or not self._daily.spent(limit):
-            return False
-        if self._budget_said != self._daily.day:
-            self._budget_said = self._daily.day
-            midnight = next_utc_midnight()
-            resumes = midnight.isoformat(timespec="seconds").replace("+00:00", "Z")
-            self._emit(ee.BudgetSpent(used=self._daily.used_today(), limit=limit, resumes_at=resumes))
-            self._dispatch_at("budget", midnight.timestamp() - time.time() + 1)
-        return True
-
-    def _dispatch_at(self, key: str, delay: float) -> None:
-        if self._loop is None:
-            return
-        old = self._timers.pop(key, None)
-        if old is not None:
-            old.cancel()
-        self._timers[key] = self._loop.call_later(max(0.0, delay), self._dispatch)
 
     # -- hot reload --------------------------------------------------------------------
     def _watched_paths(self) -> list[Path]:
@@ -1018,7 +703,7 @@ class Supervisor:
         self._emit(ee.ConfigReloaded(warnings=len(result.warnings)))
         for run in list(self.runs.values()):
             if run.status == RunStatus.RETRY_WAIT and run.stage not in self.workflow.issue.stages:
-                self._drop_retry(run, STAGE_REMOVED)
+                self._retries.drop(run, STAGE_REMOVED)
         self._wake.set()
         return result
 

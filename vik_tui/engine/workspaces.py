@@ -5,7 +5,8 @@ as a `Refused` reason rather than raised."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Iterable
 
 from vik_tui.config.schema import Workflow
 from vik_tui.engine.places.hosts import HostPool
@@ -13,6 +14,7 @@ from vik_tui.engine.places.local import LocalPlace, Place, WorkspaceError
 from vik_tui.engine.places.remote import DropHandler, RemotePlace
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId
 from vik_tui.engine.stages.attempt import Site
+from vik_tui.engine.stages.runs import StageRun
 from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused, make_plan
 from vik_tui.engine.view import Refused, Terminal
 
@@ -89,3 +91,26 @@ class Workspaces:
             raise TakeoverRefused(str(exc)) from None
         resolved = config.resolved(self.layout.workflow_dir) if place.host is None else config
         return make_plan(what, running, resolved, session_file, known_id, place, issue_id)
+
+    async def takeover(self, runs: Iterable[StageRun], issue_id: str, session_uuid: str) -> Terminal | Refused:
+        """How to reopen one of the issue's sessions interactively, found among `runs`, or why
+        it cannot be."""
+        for run in runs:
+            if run.issue_id != issue_id:
+                continue
+            for number, snap in enumerate(run.sessions, 1):
+                if snap.session_uuid == session_uuid:
+                    what = f"{issue_id}/{run.stage} #{number}"
+                    try:  # in a thread: it reads the session file
+                        return await asyncio.to_thread(
+                            self.takeover_plan,
+                            issue_id,
+                            what,
+                            run.active,
+                            run.config.agent,
+                            snap.session_file,
+                            snap.agent_session_id,
+                        )
+                    except TakeoverRefused as exc:
+                        return Refused(str(exc))
+        return Refused(f"no session {session_uuid} of issue {issue_id}")

@@ -26,6 +26,7 @@ import os
 import shutil
 import signal
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,7 @@ from vik_tui.engine.processes.descendants import boot_id, is_running, kill_marke
 from vik_tui.engine.service.paths import Layout
 from vik_tui.engine.service.state import write_json_atomic
 from vik_tui.engine.stages.replay import outcome_of
+from vik_tui.engine.stages.runs import StageRun
 from vik_tui.engine.stages.session import SessionFacts, write_outcome_only
 from vik_tui.engine.view import SessionState
 
@@ -197,6 +199,17 @@ class Registry:
             report.unwritable.append(session_file)
         else:
             report.interrupted.append(session_file)
+
+
+def mark_interrupted(runs: Iterable[StageRun], report: RecoveryReport) -> None:
+    """Runs adopted from disk before the sweep closed their sessions: say they were interrupted."""
+    closed = set(report.interrupted)
+    for run in runs:
+        for snap in run.sessions:
+            if snap.session_file in closed:
+                snap.reason = INTERRUPTED
+        if run.sessions and run.sessions[-1].session_file in closed:
+            run.reason = INTERRUPTED
 
 
 def _same_process(entry: Entry) -> bool:

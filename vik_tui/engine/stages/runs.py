@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vik_tui.config.schema import StageConfig
+from vik_tui.engine import engine_events as ee
 from vik_tui.engine.clock import iso_in
 from vik_tui.engine.stages.session import SessionFacts, StageSession, StopCause
 from vik_tui.engine.view import RunStatus, RunView
@@ -95,3 +96,30 @@ class StageRun:
             host=self.host,
             rerun_allowed=self.rerun_allowed,
         )
+
+    def finished_event(self, snap: SessionFacts | None, level: ee.Level = "info") -> ee.StageFinished:
+        """`stage_finished` for this run's last attempt (`snap` None: it never had a session)."""
+        return ee.StageFinished(
+            level=level,
+            issue=self.issue_id,
+            stage=self.stage,
+            attempt=self.attempt,
+            state=self.status,
+            reason=self.reason,
+            exit_code=snap.exit_code if snap else None,
+            signal=snap.signal if snap else None,
+            tokens=dict(snap.tokens) if snap else {},
+            session_file=snap.session_file if snap else None,
+        )
+
+
+def started_event(snap: SessionFacts) -> ee.StageStarted:
+    """`stage_started` once an attempt's agent process exists."""
+    return ee.StageStarted(
+        issue=snap.issue_id,
+        stage=snap.stage,
+        attempt=snap.attempt,
+        pid=snap.pid,
+        session_file=snap.session_file,
+        host=snap.host,
+    )
