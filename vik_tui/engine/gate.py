@@ -9,12 +9,13 @@ Supervisor always did; nothing here changes a run (choosing a host pins it, in `
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
 from vik_tui.config.schema import StageConfig
 from vik_tui.engine.intake import Issue
+from vik_tui.engine.places.coordination import HostCoordination
 from vik_tui.engine.service.completed import CompletedStore
 from vik_tui.engine.stages.runs import StageRun, stages_of_another_state, waiting_text
 
@@ -55,6 +56,35 @@ class Room:
 
     def no_slot(self, issue_id: str) -> bool:
         return issue_id not in self.active and len(self.active) >= self.limit
+
+
+def active_issues(runs: Iterable[StageRun]) -> set[str]:
+    """Issues with a stage reserved, preparing or running: each takes one slot."""
+    return {r.issue_id for r in runs if r.active}
+
+
+def host_load(runs: Iterable[StageRun]) -> dict[str, int]:
+    """Stage sessions preparing or running on each host now."""
+    load: dict[str, int] = {}
+    for run in runs:
+        if run.host is not None and run.active:
+            load[run.host] = load.get(run.host, 0) + 1
+    return load
+
+
+def room(
+    runs: Collection[StageRun], limit: int, rate_held: Callable[[StageConfig], bool], hosts: HostCoordination | None
+) -> Room:
+    """The room of one dispatch pass: with SSH workers, a host is chosen (and counted) per start."""
+    load = host_load(runs)
+
+    def host_for(issue_id: str) -> tuple[bool, str | None]:
+        if hosts is None:  # no pool: always, on this machine
+            return True, None
+        host = hosts.host_for(issue_id, load)
+        return host is not None, host
+
+    return Room(active_issues(runs), limit, rate_held, host_for)
 
 
 def retry(run: StageRun, issues: Mapping[str, Issue], stages: Mapping[str, StageConfig], room: Room) -> Go | Wait:

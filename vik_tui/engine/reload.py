@@ -1,6 +1,7 @@
 """Hot reload's watching half: which files make up the configuration (the workflow file and
 every stage's prompt file) and a watcher that calls back when one of them is saved. What a new
-configuration means for the runs is the Supervisor's (`Supervisor.reload`)."""
+configuration means for the runs is the Supervisor's (`Supervisor.reload`); `load_checked`
+reads the files and says what is wrong with them."""
 
 from __future__ import annotations
 
@@ -8,9 +9,26 @@ import asyncio
 from collections.abc import Callable
 from pathlib import Path
 
+from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import Workflow
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.service.paths import resolve_from
+from vik_tui.engine.service.paths import Layout, resolve_from
+
+
+def load_checked(
+    workflow_path: Path, root: Path, emit: Callable[[ee.EngineEvent], None], log: Callable[[ee.Level, str], None]
+) -> LoadResult:
+    """The files on disk loaded and validated; a rejected configuration is said (each error,
+    then `config_rejected`), and so is a workspace root that would move (applies after a restart)."""
+    result = load_workflow(workflow_path)
+    if not result.ok or result.workflow is None:
+        for diag in result.errors:
+            log("error", f"config reload rejected: {diag.render(workflow_path.name)}")
+        emit(ee.ConfigRejected(errors=tuple(result.errors)))
+        return result
+    if Layout.for_workflow(result.workflow, workflow_path).root != root:
+        log("warning", "workspace location changed; it applies after a restart")
+    return result
 
 
 def watched_paths(workflow: Workflow, workflow_path: Path, workflow_dir: Path) -> list[Path]:

@@ -14,52 +14,35 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from vik_tui.agents.events import AgentEvent
-from vik_tui.config.loader import LoadResult, load_workflow
+from vik_tui.config.loader import LoadResult
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine import gate, history, notify, reload, views
 from vik_tui.engine.bus import EventBus
-from vik_tui.engine.clock import now_iso
 from vik_tui.engine.holds import Holds
 from vik_tui.engine.intake import Issue, PullResult
 from vik_tui.engine.listing import Listing
 from vik_tui.engine.places.coordination import HostCoordination
 from vik_tui.engine.places.hosts import HostPool
 from vik_tui.engine.places.local import Place, WorkspaceError
-from vik_tui.engine.processes.descendants import (
-    OWNER,
-    Mark,
-    Reaper,
-    new_id,
-    set_subreaper,
-)
+from vik_tui.engine.processes.descendants import OWNER, Mark, new_id
 from vik_tui.engine.reconcile import Reconciler
 from vik_tui.engine.retrying import Retries
-from vik_tui.engine.service import companions, daemon
+from vik_tui.engine.service import companions
 from vik_tui.engine.service.completed import COMPLETED_FILE, WAITING_REASON, CompletedStore
 from vik_tui.engine.service.journal import describe_os_error
+from vik_tui.engine.service.lifetime import Lifetime
 from vik_tui.engine.service.logs import DailyLog
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId
-from vik_tui.engine.service.recovery import RecoveryReport, Registry, mark_interrupted
+from vik_tui.engine.service.recovery import RecoveryReport, Registry
 from vik_tui.engine.service.retries import RetryStore
 from vik_tui.engine.service.state import WorkflowLock
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
 from vik_tui.engine.stages.attempt import Attempt, Attempts, StorageError
 from vik_tui.engine.stages.replay import read_session_records
 from vik_tui.engine.stages.runs import StageRun, started_event
-from vik_tui.engine.stages.session import (
-    StageSession,
-    StopCause,
-)
-from vik_tui.engine.view import (
-    EngineView,
-    IntakeStatus,
-    Refused,
-    RunStatus,
-    SessionState,
-    StageSpec,
-    Terminal,
-)
+from vik_tui.engine.stages.session import StageSession, StopCause
+from vik_tui.engine.view import EngineView, IntakeStatus, Refused, RunStatus, SessionState, Terminal
 from vik_tui.engine.workspaces import Workspaces
 
 STAGE_REMOVED = "stage removed"
@@ -102,7 +85,8 @@ class Supervisor:
         self._listing = Listing(self._emit)
         # keyed on the real path: the same workflow reached through a symlink is the same workflow
         real_path = Path(os.path.realpath(self.workflow_path))
-        self._lock = WorkflowLock(Layout.for_workflow(workflow, real_path).lock_file)
+        lock_file = WorkflowLock(Layout.for_workflow(workflow, real_path).lock_file)
+        self._lifetime = Lifetime(self.layout, lock_file if lock else None, self.log)
         self._id = new_id()  # every process we start carries a mark under it (`descendants`)
         self.registry = Registry(self.layout)
         self.recovery: RecoveryReport | None = None
@@ -188,7 +172,7 @@ class Supervisor:
             return f"stage {stage} is no longer in the workflow"
         run.clear_retry()
         self._completed_write(self.completed.forget, issue_id, stage)  # on purpose: it may run again
-        ready, host = self._host_for(issue_id, self._host_load())
+        ready, host = self._room().host_for(issue_id)
         if not ready:  # every usable host is full or down: dispatch starts it once one has room
             run.status, run.attempt, run.gave_up = RunStatus.RETRY_WAIT, 0, False
             run.reason = "waiting for an SSH host with room"
@@ -262,34 +246,9 @@ class Supervisor:
     # -- snapshot ----------------------------------------------------------------------
     def snapshot(self) -> EngineView:
         """A frozen view of everything the screen shows; cheap enough to take every frame."""
-        now = self._now()
-        pins = self.pool.pins if self.pool is not None else {}
-        by_issue = views.runs_by_issue(self.runs.values(), list(self.workflow.issue.stages))
-        issues = self._issue_views.build(self._listing.listed, self._listing.issues, by_issue, pins, now, self.waiting)
-        tokens, rate_limits = views.usage(self.runs.values())
-        return EngineView(
-            workflow=str(self.workflow_path),
-            name=self.workflow_path.parent.name + "/" + self.workflow_path.name,
-            intake=self._listing.view(self.workflow.loop.max_iterations, self._paused, now),
-            stages=tuple(self.workflow.issue.stages),
-            stage_states=frozenset(stage.when.state for stage in self.workflow.issue.stages.values()),
-            running=len(self._active_issue_ids()),
-            max_issue_concurrency=self.workflow.loop.max_issue_concurrency,
-            tokens=tokens,
-            rate_limits=rate_limits,
-            issues=issues,
-            hosts=self.pool.views(self._host_load()) if self.pool is not None else (),
-            rejected=self._listing.rejected,
-            retries=views.retry_views(self.runs.values(), now),
-            draining=self._draining,
-            stopping=self._stopping,
-            holds=self._holds.views(),
-            budget=self._holds.budget_view(),
-            stage_specs=tuple(
-                StageSpec(name, stage.when.state, self._holds.runtime(stage))
-                for name, stage in self.workflow.issue.stages.items()
-            ),
-        )
+        flags = views.Flags(paused=self._paused, draining=self._draining, stopping=self._stopping)
+        parts = (self._listing, self._issue_views, self.waiting, self.pool, self._holds)
+        return views.engine_view(self.workflow, self.workflow_path, self.runs.values(), *parts, flags, self._now())
 
     def workdir_of(self, issue_id: str) -> Path:
         """The issue's workspace on this machine (on an SSH host, see `place_of`)."""
@@ -329,24 +288,21 @@ class Supervisor:
     async def run(self) -> int:
         """Run until max_iterations cycles are done and all sessions ended, or until stop()."""
         self._loop = asyncio.get_running_loop()
-        holder = {"pid": os.getpid(), "started_at": now_iso(), "cwd": os.getcwd(), "workflow": str(self.workflow_path)}
-        if self._use_lock:
-            self._lock.acquire(holder)  # raises AlreadyRunning
-        self.layout.root.mkdir(parents=True, exist_ok=True)
-        state = daemon.ServiceState.for_supervisor(self.layout, self._command, self.port, self.bind_address)
-        daemon.write_state(self.layout.state_file, state)
+        self._lifetime.begin(self.workflow_path, self._command, self.port, self.bind_address)
         self._emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
         OWNER.set(Mark(self._id, "supervisor", "intake"))  # this task and every task it creates
-        subreaper = set_subreaper(True)
-        reaper = Reaper() if subreaper else None
-        reaping = asyncio.ensure_future(reaper.run()) if reaper else None
+        self._lifetime.start_reaping()
         watcher = health = None
         try:
             await self._companions.start(lambda message: self.log("error", message))
             self.completed.load()
             if self.completed.load_error:
                 self.log("warning", f"{self.completed.load_error}; completed stages may run again")
-            await self._recover()
+            control_dir = self.pool.control_dir if self.pool is not None else None
+            grace = float(self.workflow.loop.cancel_grace_sec)
+            self.recovery = await self._lifetime.recover(
+                self.registry, self._id, control_dir, grace, self.runs.values()
+            )
             await self._holds.rebuild(self.layout.sessions_dir)
             self._retries.restore(self.workflow, self._loop, self._retry_due)
             watcher = asyncio.ensure_future(self._watch_config()) if self._watch else None
@@ -369,33 +325,13 @@ class Supervisor:
                 await self.pool.stop()
             self._attempts.write_pending_outcomes()
             await self._attempts.kill_leftovers(f"{self._id}/", "the supervisor")
-            if reaping is not None and reaper is not None:
-                reaping.cancel()
-                reaper.reap_once()
-            if subreaper:
-                set_subreaper(False)
+            self._lifetime.stop_reaping()
             self.registry.supervisor_stopped()
             self._emit(ee.SupervisorStopped(iterations=self._listing.iterations))
             await self._companions.stop(lambda message: self.log("error", message))
             self._bus.close()
-            daemon.remove_state(self.layout.state_file, os.getpid())  # vik removes it at a clean exit
-            if self._use_lock:
-                self._lock.release()
+            self._lifetime.end()
         return 0
-
-    async def _recover(self) -> None:
-        """Before any dispatch: what a supervisor killed with SIGKILL left behind (`recovery`)."""
-        if not self._use_lock:
-            return  # without the lock another supervisor may be running these stages
-        try:
-            self.recovery = report = await self.registry.sweep(float(self.workflow.loop.cancel_grace_sec))
-            self.registry.supervisor_started(self._id, self.pool.control_dir if self.pool is not None else None)
-        except OSError as exc:
-            self.log("error", f"crash recovery could not use {self.registry.directory}: {describe_os_error(exc)}")
-            return
-        if report.anything:
-            self.log("warning" if not report.unwritable else "error", report.describe())
-            mark_interrupted(self.runs.values(), report)  # sessions the UI already loaded from disk
 
     async def _loop_cycles(self) -> None:
         while not self._stopping and not self._finished_polling:
@@ -450,21 +386,6 @@ class Supervisor:
         assert self._hosts is not None
         return await self._hosts.check(name)
 
-    def _host_load(self) -> dict[str, int]:
-        """Stage sessions preparing or running on each host now."""
-        load: dict[str, int] = {}
-        for run in self.runs.values():
-            if run.host is not None and run.active:
-                load[run.host] = load.get(run.host, 0) + 1
-        return load
-
-    def _host_for(self, issue_id: str, load: dict[str, int]) -> tuple[bool, str | None]:
-        """(may start now, host) for the issue's next stage. No pool: always, on this machine."""
-        if self._hosts is None:
-            return True, None
-        host = self._hosts.host_for(issue_id, load)
-        return host is not None, host
-
     # -- intake ------------------------------------------------------------------------
     async def _intake_cycle(self) -> None:
         if not await self._listing.cycle(self.workflow, self.layout, self._apply_intake):
@@ -482,21 +403,17 @@ class Supervisor:
         self._retries.persist()
 
     # -- dispatch ----------------------------------------------------------------------
-    def _active_issue_ids(self) -> set[str]:
-        return {r.issue_id for r in self.runs.values() if r.active}
+    def _room(self) -> gate.Room:
+        """Slots, rate limits and hosts as they stand, for one dispatch pass (`gate`)."""
+        limit = self.workflow.loop.max_issue_concurrency
+        return gate.room(list(self.runs.values()), limit, self._holds.rate_held, self._hosts)
 
     def _dispatch(self) -> None:
         """docs/architecture.md §3 (dispatch): exact state match, stages in file order, reserve
         before any await. What keeps each one waiting is `gate`'s answer."""
         if self._stopping or self._draining or self._holds.budget_spent():
             return
-        load = self._host_load()
-        room = gate.Room(
-            self._active_issue_ids(),
-            self.workflow.loop.max_issue_concurrency,
-            self._holds.rate_held,
-            lambda issue_id: self._host_for(issue_id, load),
-        )
+        room = self._room()
         stages = self.workflow.issue.stages
         for due in [r for r in self.runs.values() if r.status == RunStatus.RETRY_WAIT and r.retry_handle is None]:
             verdict = gate.retry(due, self._listing.issues, stages, room)
@@ -690,15 +607,9 @@ class Supervisor:
 
     def reload(self) -> LoadResult:
         """Validate the files on disk; apply only a clean configuration."""
-        result = load_workflow(self.workflow_path)
+        result = reload.load_checked(self.workflow_path, self.layout.root, self._emit, self.log)
         if not result.ok or result.workflow is None:
-            for diag in result.errors:
-                self.log("error", f"config reload rejected: {diag.render(self.workflow_path.name)}")
-            self._emit(ee.ConfigRejected(errors=tuple(result.errors)))
             return result
-        new_layout = Layout.for_workflow(result.workflow, self.workflow_path)
-        if new_layout.root != self.layout.root:
-            self.log("warning", "workspace location changed; it applies after a restart")
         self.workflow = result.workflow
         self._emit(ee.ConfigReloaded(warnings=len(result.warnings)))
         for run in list(self.runs.values()):

@@ -4,12 +4,19 @@ again until intake replaces the issue, so a list of 10,000 issues costs one pass
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+from vik_tui.config.schema import Workflow
+from vik_tui.engine.gate import active_issues, host_load
+from vik_tui.engine.holds import Holds
 from vik_tui.engine.intake import Issue
+from vik_tui.engine.listing import Listing
+from vik_tui.engine.places.hosts import HostPool
 from vik_tui.engine.stages.runs import StageRun
-from vik_tui.engine.view import IssueView, RateLimitView, RetryView, RunStatus, Tokens
+from vik_tui.engine.view import EngineView, IssueView, RateLimitView, RetryView, RunStatus, StageSpec, Tokens
 
 
 class IssueViews:
@@ -121,4 +128,54 @@ def rate_limit_view(scope: str, info: Mapping[str, Any]) -> RateLimitView:
         remaining=number("remaining"),
         limit=number("limit"),
         resets_at=resets_at if isinstance(resets_at, str) else None,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Flags:
+    """The Supervisor's commands in force, as the header shows them."""
+
+    paused: bool
+    draining: bool
+    stopping: bool
+
+
+def engine_view(
+    workflow: Workflow,
+    workflow_path: Path,
+    all_runs: Collection[StageRun],
+    listing: Listing,
+    issue_views: IssueViews,
+    waiting: Mapping[str, str],
+    pool: HostPool | None,
+    holds: Holds,
+    flags: Flags,
+    now: float,
+) -> EngineView:
+    """`Supervisor.snapshot()`: `now` is event-loop time (for the countdowns)."""
+    pins = pool.pins if pool is not None else {}
+    by_issue = runs_by_issue(all_runs, list(workflow.issue.stages))
+    issues = issue_views.build(listing.listed, listing.issues, by_issue, pins, now, waiting)
+    tokens, rate_limits = usage(all_runs)
+    return EngineView(
+        workflow=str(workflow_path),
+        name=workflow_path.parent.name + "/" + workflow_path.name,
+        intake=listing.view(workflow.loop.max_iterations, flags.paused, now),
+        stages=tuple(workflow.issue.stages),
+        stage_states=frozenset(stage.when.state for stage in workflow.issue.stages.values()),
+        running=len(active_issues(all_runs)),
+        max_issue_concurrency=workflow.loop.max_issue_concurrency,
+        tokens=tokens,
+        rate_limits=rate_limits,
+        issues=issues,
+        hosts=pool.views(host_load(all_runs)) if pool is not None else (),
+        rejected=listing.rejected,
+        retries=retry_views(all_runs, now),
+        draining=flags.draining,
+        stopping=flags.stopping,
+        holds=holds.views(),
+        budget=holds.budget_view(),
+        stage_specs=tuple(
+            StageSpec(name, stage.when.state, holds.runtime(stage)) for name, stage in workflow.issue.stages.items()
+        ),
     )
