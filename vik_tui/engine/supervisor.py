@@ -8,7 +8,6 @@ of `engine_events`) to subscribers, the headless printer or the Textual app, and
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from vik_tui.engine.bus import EventBus
 from vik_tui.engine.holds import Holds
 from vik_tui.engine.intake import Issue, PullResult
 from vik_tui.engine.listing import Listing
+from vik_tui.engine.pacing import Pacing
 from vik_tui.engine.places.coordination import HostCoordination
 from vik_tui.engine.places.hosts import HostPool
 from vik_tui.engine.places.local import Place, WorkspaceError
@@ -36,7 +36,6 @@ from vik_tui.engine.service.logs import DailyLog
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId
 from vik_tui.engine.service.recovery import RecoveryReport, Registry
 from vik_tui.engine.service.retries import RetryStore
-from vik_tui.engine.service.state import WorkflowLock
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
 from vik_tui.engine.stages.attempt import Attempt, Attempts, StorageError
 from vik_tui.engine.stages.replay import read_session_records
@@ -66,31 +65,21 @@ class Supervisor:
         self.workflow_path = Path(os.path.abspath(workflow_path))
         self.layout = Layout.for_workflow(workflow, self.workflow_path)
         self._watch = watch
-        self._use_lock = lock
         self.runs: dict[tuple[str, str], StageRun] = {}
-        self._paused = False
-        self._stopping = False
-        self._draining = False  # drain(): no new dispatch, no retry; stop once nothing runs
-        self._finished_polling = False
         self._holds = Holds(lambda: self.workflow, self._emit, self.log, self._dispatch)
         store = RetryStore(self.layout.service_dir)
-        self._retries = Retries(self.runs, store, lock, self._holds, lambda: self._stopping, self._emit, self.log)
-        self._wake = asyncio.Event()  # a session ended or the config changed (drain waits on it)
-        self._poll_requested = asyncio.Event()  # poll now, resume, finish or stop
+        self._retries = Retries(self.runs, store, lock, self._holds, lambda: self._pace.stopping, self._emit, self.log)
         # awaited once, between the first intake and its dispatch: a screen sets it so the list
         # is drawn before the stages it dispatches are spawned (and their agents take the CPU)
         self.before_first_dispatch: Callable[[], Awaitable[None]] | None = None
-        self._stop_event = asyncio.Event()
         self._bus = EventBus(DailyLog(self.layout.logs_dir))
         self._listing = Listing(self._emit)
-        # keyed on the real path: the same workflow reached through a symlink is the same workflow
-        real_path = Path(os.path.realpath(self.workflow_path))
-        lock_file = WorkflowLock(Layout.for_workflow(workflow, real_path).lock_file)
-        self._lifetime = Lifetime(self.layout, lock_file if lock else None, self.log)
+        self._pace = Pacing(self._listing, lambda: self.workflow, self._now)
         self._id = new_id()  # every process we start carries a mark under it (`descendants`)
         self.registry = Registry(self.layout)
+        lock_file = Lifetime.lock_for(workflow, self.workflow_path) if lock else None
+        self._lifetime = Lifetime(self.layout, lock_file, self.registry, self._id, self.log)
         self.recovery: RecoveryReport | None = None
-        self._stop_reason = SHUTDOWN_REASON
         self._loop: asyncio.AbstractEventLoop | None = None
         self._issue_views = views.IssueViews()  # snapshot() reuses the views of issues that never ran
         # how this supervisor was started, for state.json's `command` (the CLI says)
@@ -119,7 +108,7 @@ class Supervisor:
             self.registry,
             self._bus,
             lambda name: self._hosts.error(name) if self._hosts is not None else None,
-            lambda: float(self.workflow.loop.cancel_grace_sec),
+            self._grace,
         )
         self._attempts.watch = self._on_agent_events
         self._reconciler = Reconciler(self._stop_run, self._emit, self.log)
@@ -183,24 +172,22 @@ class Supervisor:
 
     def poll_now(self) -> None:
         self._listing.next_poll_at = None
-        self._poll_requested.set()
-        self._wake.set()
+        self._pace.poke()
 
     def pause(self) -> None:
-        self._paused = True
+        self._pace.paused = True
         self._listing.status = IntakeStatus.PAUSED
         self._emit(ee.IntakePaused())
 
     def resume(self) -> None:
         """Resume intake, and cancel a drain."""
-        if self._draining and not self._stopping:
-            self._draining = False
+        if self._pace.draining and not self._pace.stopping:
+            self._pace.draining = False
             self._emit(ee.DrainCancelled())
-        self._paused = False
+        self._pace.paused = False
         self._listing.status = IntakeStatus.IDLE
         self._emit(ee.IntakeResumed())
-        self._poll_requested.set()
-        self._wake.set()
+        self._pace.poke()
         if self._loop is not None:
             self._dispatch()
 
@@ -208,11 +195,11 @@ class Supervisor:
         """Start nothing new (no dispatch, no retry); once the running stages ended (their own
         timeouts still apply), stop. Pending retries stay in service/retries.jsonl. `resume`
         cancels it; `stop` ends it at once."""
-        if self._stopping:
+        if self._pace.stopping:
             return "the supervisor is already stopping"
-        if self._draining:
+        if self._pace.draining:
             return f"already draining: {self._running_count()} running"
-        self._draining = True
+        self._pace.draining = True
         self._emit(ee.DrainStarted(running=self._running_count()))
         self._drained()
         return f"draining: {self._running_count()} running; the supervisor exits when they end"
@@ -222,31 +209,29 @@ class Supervisor:
 
     def _drained(self) -> None:
         """A drain with nothing left running is over: say so and stop."""
-        if self._draining and not self._stopping and not any(r.active for r in self.runs.values()):
+        if self._pace.draining and not self._pace.stopping and not any(r.active for r in self.runs.values()):
             kept = sum(1 for r in self.runs.values() if r.status == RunStatus.RETRY_WAIT)
             self._emit(ee.DrainFinished(retries_kept=kept))
             self.stop(DRAINED)
 
     def finish(self) -> None:
         """Stop polling, let running sessions and pending retries end, then `run()` returns."""
-        self._finished_polling = True
-        self._poll_requested.set()
-        self._wake.set()
+        self._pace.finished_polling = True
+        self._pace.poke()
 
     def stop(self, reason: str = SHUTDOWN_REASON) -> None:
         """Begin a clean shutdown: stop every session (cancelled, with `reason`), then `run()` returns."""
-        if not self._stopping:
-            self._stop_reason = reason
-            self._stopping = True
+        if not self._pace.stopping:
+            self._pace.stop_reason = reason
+            self._pace.stopping = True
             self._listing.status = IntakeStatus.STOPPING
-            self._stop_event.set()
-            self._poll_requested.set()
-            self._wake.set()
+            self._pace.stop_event.set()
+            self._pace.poke()
 
     # -- snapshot ----------------------------------------------------------------------
     def snapshot(self) -> EngineView:
         """A frozen view of everything the screen shows; cheap enough to take every frame."""
-        flags = views.Flags(paused=self._paused, draining=self._draining, stopping=self._stopping)
+        flags = views.Flags(paused=self._pace.paused, draining=self._pace.draining, stopping=self._pace.stopping)
         parts = (self._listing, self._issue_views, self.waiting, self.pool, self._holds)
         return views.engine_view(self.workflow, self.workflow_path, self.runs.values(), *parts, flags, self._now())
 
@@ -298,22 +283,16 @@ class Supervisor:
             self.completed.load()
             if self.completed.load_error:
                 self.log("warning", f"{self.completed.load_error}; completed stages may run again")
-            control_dir = self.pool.control_dir if self.pool is not None else None
-            grace = float(self.workflow.loop.cancel_grace_sec)
-            self.recovery = await self._lifetime.recover(
-                self.registry, self._id, control_dir, grace, self.runs.values()
-            )
+            control_dir, grace = self.pool.control_dir if self.pool is not None else None, self._grace()
+            self.recovery = await self._lifetime.recover(control_dir, grace, self.runs.values())
             await self._holds.rebuild(self.layout.sessions_dir)
             self._retries.restore(self.workflow, self._loop, self._retry_due)
             watcher = asyncio.ensure_future(self._watch_config()) if self._watch else None
-            if self.pool is not None and self._hosts is not None:
-                self.pool.open()
-                await self._hosts.check_all(list(self.pool.hosts))  # before the first dispatch
+            if self._hosts is not None:  # before the first dispatch
                 left = self.recovery.remote if self.recovery is not None else []
-                await self._hosts.recover(left, self._workspaces.place, float(self.workflow.loop.cancel_grace_sec))
-                health = asyncio.ensure_future(self._hosts.watch(lambda: self._stopping))
-            await self._loop_cycles()
-            await self._drain()
+                health = await self._hosts.start(left, self._workspaces.place, self._grace, lambda: self._pace.stopping)
+            await self._pace.cycles(self._intake_cycle)
+            await self._pace.settle(self.runs.values())
         finally:
             if watcher:
                 watcher.cancel()
@@ -333,49 +312,14 @@ class Supervisor:
             self._lifetime.end()
         return 0
 
-    async def _loop_cycles(self) -> None:
-        while not self._stopping and not self._finished_polling:
-            if not self._paused:
-                self._poll_requested.clear()  # a poll_now() during this cycle must not be lost
-                await self._intake_cycle()
-                if self._stopping:
-                    return
-                max_iter = self.workflow.loop.max_iterations
-                if max_iter is not None and self._listing.iterations >= max_iter:
-                    self._finished_polling = True
-                    self._listing.done()
-                    return
-            await self._sleep_until_next_poll()
-        if self._finished_polling:
-            self._listing.done()
-
-    async def _sleep_until_next_poll(self) -> None:
-        idle = float(self.workflow.issues.pull.idle_sec)
-        self._listing.next_poll_at = None if self._paused else self._now() + idle
-        if not self._paused:
-            self._listing.status = IntakeStatus.IDLE if self._listing.error is None else IntakeStatus.ERROR
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._poll_requested.wait(), None if self._paused else idle)
-
-    async def _drain(self) -> None:
-        """After the last cycle: wait until every session ended and no retry is pending, and
-        every attempt's task has finished its clean-up (a run is `completed` before its task
-        has swept the host and dispatched what was waiting for its slot)."""
-        while not self._stopping and any(
-            r.status.cancellable or (r.task is not None and not r.task.done()) for r in self.runs.values()
-        ):
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.workflow.loop.wait_ms / 1000)
-
     async def _shutdown(self) -> None:
-        self._stopping = True
+        self._pace.stopping = True
         for run in self.runs.values():
             run.clear_retry()
             if run.reconcile_handle:
                 run.reconcile_handle.cancel()
             if run.active:
-                self._stop_run(run, StopCause.SHUTDOWN, self._stop_reason)
+                self._stop_run(run, StopCause.SHUTDOWN, self._pace.stop_reason)
         tasks = [r.task for r in self.runs.values() if r.task and not r.task.done()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -411,7 +355,7 @@ class Supervisor:
     def _dispatch(self) -> None:
         """docs/architecture.md §3 (dispatch): exact state match, stages in file order, reserve
         before any await. What keeps each one waiting is `gate`'s answer."""
-        if self._stopping or self._draining or self._holds.budget_spent():
+        if self._pace.stopping or self._pace.draining or self._holds.budget_spent():
             return
         room = self._room()
         stages = self.workflow.issue.stages
@@ -514,7 +458,7 @@ class Supervisor:
             await attempt.run_agent(prompt, lambda session: setattr(run, "session", session), started)
             await self._finish(run, attempt, ran_agent=True)
         except asyncio.CancelledError:
-            attempt.end(SessionState.CANCELLED, self._stop_reason)
+            attempt.end(SessionState.CANCELLED, self._pace.stop_reason)
             run.status, run.reason = RunStatus.CANCELLED, snap.reason
             self._emit(run.finished_event(snap))
             raise
@@ -534,8 +478,8 @@ class Supervisor:
         finally:
             run.session = None
             await attempt.close()
-            self._wake.set()
-            if not self._stopping:
+            self._pace.wake.set()
+            if not self._pace.stopping:
                 self._dispatch()
             self._drained()
 
@@ -588,9 +532,10 @@ class Supervisor:
     def _retry_due(self, run: StageRun) -> None:
         """The backoff is over: run it when the issue still shows the state and a slot is free."""
         run.retry_handle = None
-        if self.runs.get((run.issue_id, run.stage)) is not run or run.status != RunStatus.RETRY_WAIT or self._stopping:
+        pace = self._pace
+        if self.runs.get((run.issue_id, run.stage)) is not run or run.status != RunStatus.RETRY_WAIT or pace.stopping:
             return
-        if not self._listing.pulled or self._draining:  # stays pending: the first dispatch (or a resume) takes it
+        if not self._listing.pulled or pace.draining:  # stays pending: the first dispatch (or a resume) takes it
             return
         issue = self._listing.issues.get(run.issue_id)
         if issue is None or run.issue_id not in self._listing.listed or issue.state != run.config.when.state:
@@ -615,11 +560,13 @@ class Supervisor:
         for run in list(self.runs.values()):
             if run.status == RunStatus.RETRY_WAIT and run.stage not in self.workflow.issue.stages:
                 self._retries.drop(run, STAGE_REMOVED)
-        self._wake.set()
+        self._pace.wake.set()
         return result
 
     async def _watch_config(self) -> None:
-        await reload.watch(self._watched_paths, self.reload, self._stop_event, lambda: self._stopping, self.log)
+        await reload.watch(
+            self._watched_paths, self.reload, self._pace.stop_event, lambda: self._pace.stopping, self.log
+        )
 
     # -- helpers -----------------------------------------------------------------------
     def _completed_write(self, change: Callable[..., object], *args: object) -> None:
@@ -629,6 +576,9 @@ class Supervisor:
             change(*args)
         except OSError as exc:
             self.log("error", f"cannot write {self.completed.path}: {describe_os_error(exc)}")
+
+    def _grace(self) -> float:
+        return float(self.workflow.loop.cancel_grace_sec)
 
     def _now(self) -> float:
         loop = self._loop or asyncio.get_event_loop()

@@ -32,6 +32,20 @@ class HostCoordination:
         self._on_recovered = on_recovered  # a host answers again: dispatch what waited for room
         self._health_told: dict[str, bool] = {}  # the health last reported for each host
 
+    async def start(
+        self,
+        left: Sequence[tuple[str, str]],
+        place: Callable[[str], Place],
+        grace: Callable[[], float],
+        stopping: Callable[[], bool],
+    ) -> asyncio.Future[None]:
+        """Before the first dispatch: every host checked, what a killed supervisor left swept
+        (`recover`); returns the task that re-checks the unhealthy ones (`watch`)."""
+        self.pool.open()
+        await self.check_all(list(self.pool.hosts))
+        await self.recover(left, place, grace())
+        return asyncio.ensure_future(self.watch(stopping))
+
     async def check_all(self, names: Sequence[str]) -> None:
         await asyncio.gather(*(self.check(name) for name in names))
 

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from vik_tui.config.schema import Workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.clock import now_iso
 from vik_tui.engine.processes.descendants import Reaper, set_subreaper
@@ -28,11 +29,23 @@ from vik_tui.engine.stages.runs import StageRun
 class Lifetime:
     """`lock` None: a supervisor that shares the workflow (tests, benchmarks): no lock, no sweep."""
 
-    def __init__(self, layout: Layout, lock: WorkflowLock | None, log: Callable[[ee.Level, str], None]) -> None:
-        self._layout, self._lock, self._log = layout, lock, log
+    def __init__(
+        self,
+        layout: Layout,
+        lock: WorkflowLock | None,
+        registry: Registry,
+        supervisor_id: str,
+        log: Callable[[ee.Level, str], None],
+    ) -> None:
+        self._layout, self._lock, self._registry, self._id, self._log = layout, lock, registry, supervisor_id, log
         self._subreaper = False
         self._reaper: Reaper | None = None
         self._reaping: asyncio.Future[None] | None = None
+
+    @staticmethod
+    def lock_for(workflow: Workflow, workflow_path: Path) -> WorkflowLock:
+        """Keyed on the real path: the same workflow reached through a symlink is the same workflow."""
+        return WorkflowLock(Layout.for_workflow(workflow, Path(os.path.realpath(workflow_path))).lock_file)
 
     def begin(self, workflow_path: Path, command: str, port: int, bind_address: str) -> None:
         """Take the lock (raises AlreadyRunning) and write state.json."""
@@ -61,19 +74,17 @@ class Lifetime:
         if self._lock is not None:
             self._lock.release()
 
-    async def recover(
-        self, registry: Registry, supervisor_id: str, control_dir: str | None, grace: float, runs: Iterable[StageRun]
-    ) -> RecoveryReport | None:
+    async def recover(self, control_dir: str | None, grace: float, runs: Iterable[StageRun]) -> RecoveryReport | None:
         """Before any dispatch: sweep what a killed supervisor left (`recovery`), and mark the
         sessions the UI already loaded from disk as interrupted."""
         if self._lock is None:
             return None  # without the lock another supervisor may be running these stages
         report = None
         try:
-            report = await registry.sweep(grace)
-            registry.supervisor_started(supervisor_id, control_dir)
+            report = await self._registry.sweep(grace)
+            self._registry.supervisor_started(self._id, control_dir)
         except OSError as exc:
-            self._log("error", f"crash recovery could not use {registry.directory}: {describe_os_error(exc)}")
+            self._log("error", f"crash recovery could not use {self._registry.directory}: {describe_os_error(exc)}")
             return report
         if report.anything:
             self._log("warning" if not report.unwritable else "error", report.describe())
