@@ -20,6 +20,7 @@ from vik_tui import __version__
 if TYPE_CHECKING:  # imported lazily at run time: `--help` and `doctor` should not load the engine or the UI
     import socket
 
+    from vik_tui.api.target import ApiTarget
     from vik_tui.config.diagnostics import Diagnostic
     from vik_tui.config.loader import LoadResult
     from vik_tui.engine.engine_events import EngineEvent, Listener
@@ -122,12 +123,29 @@ def _demo_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _attach_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vik-tui attach",
+        description=(
+            "Attach the UI to a running supervisor (`run -d`, `run`, or another terminal's UI):"
+            " q detaches and its agents keep running; Q stops it (asks first)."
+        ),
+    )
+    parser.add_argument(
+        "target", nargs="?", default=DEFAULT_WORKFLOW, help="a workflow file, or http://HOST:PORT (with a token)"
+    )
+    parser.add_argument("--token", default=None, help="the TCP API's token (else $VIK_TUI_TOKEN; see `vik-tui status`)")
+    parser.add_argument("--no-bell", action="store_true", help="no terminal bell when a stage completes or fails")
+    return parser
+
+
 def _tui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vik-tui",
         description="Supervise coding agents working through tracker issues.",
         epilog=(
-            "subcommands: run [-d] [--json] [WORKFLOW] | status | stop | restart | uninstall [WORKFLOW]"
+            "subcommands: run [-d] [--json] [WORKFLOW] | attach [WORKFLOW | URL] | status | stop | restart"
+            " | uninstall [WORKFLOW]"
             " | doctor [--strict] [--json] [--deep] [WORKFLOW] | demo [--dir DIR] [--headless]"
         ),
     )
@@ -163,6 +181,9 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] in LIFECYCLE:
             args = _lifecycle_parser(argv[0], LIFECYCLE[argv[0]]).parse_args(argv[1:])
             return _lifecycle(argv[0], args.workflow)
+        if argv and argv[0] == "attach":
+            args = _attach_parser().parse_args(argv[1:])
+            return _attach(args.target, args.token, bell=not args.no_bell)
         if argv and argv[0] == "demo":
             return _demo(_demo_parser().parse_args(argv[1:]))
         args = _tui_parser().parse_args(argv)
@@ -296,12 +317,76 @@ def _lifecycle(command: str, workflow_path: str) -> int:
 
 
 def _tui(workflow_path: str, watch: bool, bell: bool = True, tcp: socket.socket | None = None) -> int:
+    """The UI: attached to the workflow's supervisor when one runs, else with the engine
+    in-process (serving the API, so another terminal can attach to it)."""
     try:
         from vik_tui.ui.app import run_app
     except ImportError as exc:  # pragma: no cover - only when the UI is not installed
         print(f"vik-tui: the terminal UI is unavailable ({exc}); use `vik-tui run --headless`", file=sys.stderr)
         return 1
+    found = _running_supervisor(workflow_path)
+    if isinstance(found, int):
+        return found
+    if found is not None:
+        if tcp is not None:
+            tcp.close()
+        return _run_attached(found, bell)
     return run_app(workflow_path, watch=watch, bell=bell, prepare=lambda engine: _serve_local_engine(engine, tcp))
+
+
+def _running_supervisor(workflow_path: str) -> ApiTarget | int | None:
+    """The API of the live supervisor of this workflow, None when none runs (or the workflow
+    cannot be read: the in-process path shows its diagnostics), or an exit code after a message."""
+    from vik_tui.api.target import TargetError, live_supervisor
+    from vik_tui.config.loader import load_workflow
+    from vik_tui.engine.service.paths import Layout
+
+    result = load_workflow(workflow_path)
+    if not result.ok or result.workflow is None:
+        return None
+    try:
+        return live_supervisor(Layout.for_workflow(result.workflow, result.path))
+    except (TargetError, OSError) as exc:
+        print(f"vik-tui: {exc}", file=sys.stderr)
+        return 1
+
+
+def _attach(target: str, token: str | None, bell: bool) -> int:
+    """`vik-tui attach [WORKFLOW | URL]`: never starts a supervisor."""
+    from vik_tui.api.target import TargetError, from_url
+
+    try:
+        if target.startswith(("http://", "https://")):
+            found: ApiTarget | int | None = from_url(target, token or os.environ.get("VIK_TUI_TOKEN"))
+        else:
+            if not Path(target).is_file():
+                print(f"vik-tui attach: no workflow file at {target} (or give http://HOST:PORT)", file=sys.stderr)
+                return 2
+            found = _running_supervisor(target)
+            if found is None:
+                print(
+                    f"vik-tui attach: no supervisor of {target} is running; start one with"
+                    f" `vik-tui run -d {target}` (or `vik-tui {target}` runs it in this terminal)",
+                    file=sys.stderr,
+                )
+                return 1
+    except TargetError as exc:
+        print(f"vik-tui attach: {exc}", file=sys.stderr)
+        return 2
+    if isinstance(found, int) or found is None:
+        return found or 1
+    return _run_attached(found, bell)
+
+
+def _run_attached(target: ApiTarget, bell: bool) -> int:
+    from vik_tui.api.attached import AttachedEngine, probe
+    from vik_tui.ui.app import run_engine_app
+
+    problem = asyncio.run(probe(target))
+    if problem is not None:
+        print(f"vik-tui attach: {problem}", file=sys.stderr)
+        return 1
+    return run_engine_app(AttachedEngine(target), bell=bell)
 
 
 def _demo(args: argparse.Namespace) -> int:

@@ -38,7 +38,14 @@ from vik_tui.engine.engine_events import (
 )
 from vik_tui.engine.view import RunStatus
 from vik_tui.ui.clock import Clock
-from vik_tui.ui.engine_api import TERMINAL_CLOSED, AlreadyRunning, Engine, install_stop_signals, local_engine
+from vik_tui.ui.engine_api import (
+    TERMINAL_CLOSED,
+    AlreadyRunning,
+    Attached,
+    Engine,
+    install_stop_signals,
+    local_engine,
+)
 from vik_tui.ui.event_lines import EventLines
 from vik_tui.ui.glyphs import Glyphs, default_glyphs
 from vik_tui.ui.heap import tune_collector
@@ -63,6 +70,10 @@ FIRST_LIST_WAIT = 0.5  # the engine waits at most this long for the first list t
 GAVE_UP = "gave up"
 HOST_ALERT = "host "  # an alert about an SSH worker host, not a stage
 ALERT_TIMEOUT = 12.0  # seconds a failure toast stays (merged with failures that follow)
+KEEP_RUNNING_HINT = (
+    "To keep agents running when this window closes, start them with `vik-tui run -d {workflow}`;"
+    " then `vik-tui {workflow}` attaches to them (q detaches)."
+)
 CSS_FILES: list[str | PurePath] = [stylesheet("app.tcss"), stylesheet("screens.tcss")]
 
 
@@ -131,6 +142,8 @@ class VikApp(App[int]):
         if self.tune_gc:
             tune_collector()
         self._unsubscribe = self.engine.subscribe(self._on_engine_event)
+        if isinstance(self.engine, Attached):  # the mirror moved, or the connection did: repaint
+            self.engine.on_change = self.request_refresh
         self.engine.before_first_dispatch = self._wait_first_list
         # SIGTERM, SIGINT and SIGHUP (the terminal closed): stop every agent cleanly, then exit
         self._remove_signal_handlers = install_stop_signals(asyncio.get_running_loop(), self._stop_by_signal)
@@ -159,7 +172,7 @@ class VikApp(App[int]):
         except AlreadyRunning as exc:
             self._fail(f"vik-tui: {exc}")
         except OSError as exc:
-            self._fail(f"vik-tui: cannot run the workflow: {exc}")
+            self._fail(f"vik-tui: {exc}" if self.attached else f"vik-tui: cannot run the workflow: {exc}")
         except Exception as exc:  # an engine bug: say so plainly instead of a traceback
             self._fail(f"vik-tui: the supervisor stopped unexpectedly: {type(exc).__name__}: {exc}")
         finally:
@@ -255,6 +268,20 @@ class VikApp(App[int]):
     def take_pending(self, session_file: str) -> list[AgentEvent]:
         """Hand a session's buffered live records to a pane finishing its replay."""
         return self._pending_records.pop(session_file, [])
+
+    @property
+    def attached(self) -> bool:
+        """The supervisor runs in another process: q detaches, Q stops it."""
+        return isinstance(self.engine, Attached)
+
+    def header_note(self) -> str | None:
+        """What the header adds after the engine's facts: the connection when attached, else
+        that agents are being stopped."""
+        engine = self.engine
+        if isinstance(engine, Attached):
+            note = engine.attachment()
+            return f"{note} · detaching…" if self.quitting else note
+        return "stopping agents…" if self.quitting else None
 
     def request_refresh(self) -> None:
         self._dirty = True
@@ -365,6 +392,9 @@ class VikApp(App[int]):
         """Stop every agent cleanly (asking first when any runs), then exit."""
         if self.quitting:
             return
+        if self.attached:  # detach: the supervisor and its agents go on
+            self._begin_quit()
+            return
         started = self._engine_worker is not None  # not while history still loads in a thread
         running = self.engine.snapshot().active_run_count if started and not self.engine_done else 0
         if not running:
@@ -375,6 +405,7 @@ class VikApp(App[int]):
             if running == 1
             else f"{running} agents are running; stop them and quit?"
         )
+        question += "\n\n" + KEEP_RUNNING_HINT.format(workflow=self.engine.workflow_path)
 
         def answered(yes: bool | None) -> None:
             if yes:
@@ -391,6 +422,30 @@ class VikApp(App[int]):
             return
         self.engine.stop()
         self.run_worker(self._exit_when_stopped(worker), group="shutdown")
+
+    def stop_supervisor(self) -> None:
+        """Attached: ask first, then stop the supervisor (its agents stop cleanly) and exit once
+        it has gone."""
+        engine = self.engine
+        if not isinstance(engine, Attached) or self.quitting:
+            return
+        running = engine.snapshot().active_run_count
+        agents = f" and its {plural(running, 'running agent')}" if running else ""
+        question = f"Stop the supervisor{agents}? (q only detaches: agents keep running)"
+
+        def answered(yes: bool | None) -> None:
+            if not yes or self.quitting:
+                return
+            self.quitting = True
+            self._dirty = True
+            engine.stop_supervisor()
+            worker = self._engine_worker
+            if worker is None:
+                self.exit(return_code=0)
+            else:
+                self.run_worker(self._exit_when_stopped(worker), group="shutdown")
+
+        self.push_screen(ConfirmScreen(question, yes="Stop supervisor", no="Keep it"), answered)
 
     async def _exit_when_stopped(self, worker: Worker[Any]) -> None:
         with contextlib.suppress(Exception):
@@ -472,6 +527,11 @@ def run_app(
         return 1
     if prepare is not None:
         prepare(supervisor)
-    app = VikApp(supervisor, bell=bell, warnings=result.warnings, tune_gc=True)
+    return run_engine_app(supervisor, bell=bell, warnings=result.warnings)
+
+
+def run_engine_app(engine: Engine, bell: bool = True, warnings: Iterable[Diagnostic] = ()) -> int:
+    """The app over any Engine: the in-process Supervisor, or `cli`'s attached client."""
+    app = VikApp(engine, bell=bell, warnings=warnings, tune_gc=True, load_history=not isinstance(engine, Attached))
     app.run()
     return app.return_code if app.return_code is not None else 0

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from vik_tui.agents.events import AgentEvent
 from vik_tui.engine.engine_events import Listener
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "TERMINAL_CLOSED",
     "AlreadyRunning",
+    "Attached",
     "Engine",
     "inside_tmux",
     "install_stop_signals",
@@ -91,6 +92,23 @@ class Engine(Protocol):
     async def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
         """The session file's records (the last `limit`), for panes opened late."""
         ...
+
+
+@runtime_checkable
+class Attached(Protocol):
+    """An Engine whose supervisor runs in another process (`vik-tui attach`): `stop()` only
+    detaches, the header shows `attachment()`, and the supervisor is stopped only by
+    `stop_supervisor()` (a separate, confirmed command). A shell or take-over plan that cannot
+    run on this machine (`runs_here`) is shown as the command to run there."""
+
+    on_change: Callable[[], None] | None  # the app repaints when the mirror or the connection moved
+
+    def attachment(self) -> str:
+        """The header's words for the connection (`attached to pid 4242`)."""
+        ...
+
+    def stop_supervisor(self) -> None: ...
+    def runs_here(self, plan: Terminal) -> bool: ...
 
 
 def local_engine(workflow: Workflow, workflow_path: Path, *, watch: bool) -> Engine:

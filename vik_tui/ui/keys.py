@@ -25,7 +25,19 @@ class Key:
 
 KEYS: tuple[Key, ...] = (
     Key("question_mark", "help", "help", "Show every key and the glyph legend.", display="?"),
-    Key("q", "app.quit", "quit", "Quit; running agents are stopped cleanly (asks first)."),
+    Key(
+        "q",
+        "app.quit",
+        "quit",
+        "Quit; running agents are stopped cleanly (asks first). Attached to a supervisor: detach, agents keep running.",
+    ),
+    Key(
+        "Q",
+        "stop_supervisor",
+        "stop supervisor",
+        "Attached to a supervisor: stop it and its agents cleanly (asks first); q only detaches.",
+        show=False,
+    ),
     Key("c", "cancel", "cancel", "Cancel the selected stage (asks first); a pending retry is dropped."),
     Key("r", "retry", "retry", "Run the selected stage again now, with a fresh attempt count."),
     Key(

@@ -8,6 +8,7 @@ it reads is the view contract of docs/architecture.md §6.
 from __future__ import annotations
 
 import asyncio
+import shlex
 from typing import ClassVar
 
 from textual import getters, on
@@ -30,7 +31,7 @@ from vik_tui.engine.view import (
     Terminal,
 )
 from vik_tui.ui.app import VikApp
-from vik_tui.ui.engine_api import inside_tmux, open_in_tmux, run_attached
+from vik_tui.ui.engine_api import Attached, inside_tmux, open_in_tmux, run_attached
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.widgets.event_log import EventLog
@@ -50,6 +51,7 @@ ENGINE_ACTIONS = (
     "poll_now",
     "read",
     "take_over",
+    "stop_supervisor",
 )
 
 
@@ -123,7 +125,7 @@ class MainScreen(Screen[None]):
         vik = self.vik
         table = self.table
         if full:
-            self.query_one(StatusLine).show(snap, vik.glyphs, stopping=vik.quitting, rate=vik.throughput.rate())
+            self.query_one(StatusLine).show(snap, vik.glyphs, note=vik.header_note(), rate=vik.throughput.rate())
             hidden = table.show(
                 snap,
                 self.needle,
@@ -207,6 +209,8 @@ class MainScreen(Screen[None]):
             return not isinstance(self.focused, Input)
         if action not in ENGINE_ACTIONS:
             return True
+        if action == "stop_supervisor":  # attached only: in-process, q is the one way out
+            return (True if not self.vik.quitting else None) if self.vik.attached else False
         issue, run, session = self.target()
         paused = self.snap is not None and self.snap.intake.paused
         intake_status = self.snap.intake.status if self.snap else None
@@ -262,6 +266,8 @@ class MainScreen(Screen[None]):
         plan = await self.vik.engine.shell_plan(issue.id)
         if isinstance(plan, Refused):
             self.notify(plan.reason, severity="warning")
+            return
+        if self._shown_elsewhere(plan, "shell"):
             return
         if inside_tmux():
             ok, message = await asyncio.to_thread(open_in_tmux, plan)
@@ -366,7 +372,23 @@ class MainScreen(Screen[None]):
         if isinstance(plan, Refused):
             self.notify(plan.reason, title="take over", severity="warning", timeout=8)
             return
+        if self._shown_elsewhere(plan, "take over"):
+            return
         await self._run_takeover(plan)
+
+    def _shown_elsewhere(self, plan: Terminal, title: str) -> bool:
+        """Attached to a supervisor on another machine (or whose workspace is not reachable
+        here): show the exact command to run there instead of failing to run it here."""
+        engine = self.vik.engine
+        if not isinstance(engine, Attached) or engine.runs_here(plan):
+            return False
+        from vik_tui.ui.screens.command import CommandScreen
+
+        self.app.push_screen(CommandScreen(title, f"cd {shlex.quote(str(plan.cwd))} && {plan.command_line}"))
+        return True
+
+    def action_stop_supervisor(self) -> None:
+        self.vik.stop_supervisor()
 
     async def _run_takeover(self, plan: Terminal) -> None:
         if inside_tmux():

@@ -15,9 +15,14 @@ from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.text import countdown, human_count, one_line
 
 
-def render_status(snapshot: EngineView, glyphs: Glyphs, rate: float | None = None) -> str:
-    """Content markup for the status line; theme variables keep it legible in any theme."""
-    parts = [f"[b $primary]vik-tui[/]  {escape(snapshot.name)}", "intake " + _intake(snapshot.intake, glyphs)]
+def render_status(snapshot: EngineView, glyphs: Glyphs, rate: float | None = None, note: str | None = None) -> str:
+    """Content markup for the status line; theme variables keep it legible in any theme.
+    `note` (`stopping agents…`, an attached UI's `attached to pid 4242`) follows the name."""
+    parts = [f"[b $primary]vik-tui[/]  {escape(snapshot.name)}"]
+    if note:
+        warn = "gone" in note or "stopping" in note or note.endswith("…")
+        parts.append(f"[{'$warning' if warn else '$accent'} b]{escape(note)}[/]")
+    parts.append("intake " + _intake(snapshot.intake, glyphs))
     parts.append(f"running {snapshot.running}/{snapshot.max_issue_concurrency}")
     if snapshot.hosts:
         parts.append(_hosts(snapshot.hosts, glyphs))
@@ -94,10 +99,8 @@ class StatusLine(Static):
         super().__init__("", markup=True, **kwargs)
         self._last = ""
 
-    def show(self, snapshot: EngineView, glyphs: Glyphs, stopping: bool = False, rate: float | None = None) -> None:
-        text = render_status(snapshot, glyphs, rate)
-        if stopping:
-            text += "   [$warning b]stopping agents…[/]"
+    def show(self, snapshot: EngineView, glyphs: Glyphs, note: str | None = None, rate: float | None = None) -> None:
+        text = render_status(snapshot, glyphs, rate, note)
         if text != self._last:
             self._last = text
             self.update(text, layout=False)  # fixed height (tcss): a layout pass per second costs ~80 ms
