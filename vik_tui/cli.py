@@ -477,7 +477,11 @@ def _web(args: argparse.Namespace) -> int:
             workflow=result.path, token_file=token_file, tab_argv=argv, max_tabs=args.max_tabs, supervisor_alive=alive
         )
         port = tcp.getsockname()[1]
-        server = WebServer(config, Access(read_token=lambda: read_token(token_file), port=port))
+        server = WebServer(
+            config,
+            Access(read_token=lambda: read_token(token_file), port=port),
+            say=lambda line: print(line, flush=True),
+        )
 
         def announce(url: str) -> None:
             print(f"vik-tui web: {result.path} at {url} (at most {args.max_tabs} tabs; Ctrl+C stops serving)")

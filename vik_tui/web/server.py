@@ -43,6 +43,7 @@ class WebConfig:
 class WebServer:
     config: WebConfig
     access: Access
+    say: Callable[[str], None] = lambda line: None  # one line per tab opened and closed (the command prints them)
     tabs: Tabs = field(init=False)
     sockets: set[web.WebSocketResponse] = field(default_factory=set)
     downloads: DownloadManager = field(default_factory=DownloadManager)
@@ -154,12 +155,15 @@ class WebServer:
             await ws.prepare(request)
             self.sockets.add(ws)
             await tab.start(_size(request, "width", 80), _size(request, "height", 24))
+            self.say(f"tab opened: pid {tab.pid} ({len(self.tabs.open)} open)")
             await _relay(ws, tab)
         except (ConnectionError, asyncio.CancelledError):
             pass
         finally:
             self.sockets.discard(ws)
             await self.tabs.release(tab)
+            if tab.pid is not None:
+                self.say(f"tab closed: pid {tab.pid} ended ({len(self.tabs.open)} open)")
             with contextlib.suppress(Exception):
                 await ws.close()
         return ws
