@@ -21,7 +21,7 @@ import psutil
 import pytest
 from browser import VIK, WebServer, launch, logged_in_page, screen, wait_screen
 from chaos_helpers import layout_of, session_files, wait_until
-from conftest import Project, base_workflow, process_running
+from conftest import FAKE_CODEX, Project, base_workflow, process_running
 
 from vik_tui.api.endpoint import short_path
 from vik_tui.web.access import SESSION_TTL_SEC, Access
@@ -269,6 +269,12 @@ def test_c_then_y_cancels_the_running_stage(scene: Scene, browser: Any) -> None:
         wait_screen(page, "T-2/plan CANCELLED")
         # only that one: the other agents go on
         assert not any(kind == "stage_finished" and data.get("issue") != "T-2" for kind, data in stream.events)
+        # a ended session can be taken over: in a browser, `a` shows the resume line to run
+        page.keyboard.press("a")
+        text = wait_screen(page, "take over: a browser tab has no terminal", "Copy (c)")
+        inside = "".join(line.split("█")[1] for line in text.splitlines() if line.count("█") >= 2).replace(" ", "")
+        workdir = layout_of(scene.path).issues_dir / "T-2"
+        assert f"cd{workdir}&&{FAKE_CODEX}resume-mgpt-5.5" in inside
     finally:
         page.context.close()
         stream.close()
