@@ -81,7 +81,10 @@ def new_supervisor(path: Path):  # type: ignore[no-untyped-def]
 
 def events_rate(supervisor) -> tuple[int, float]:  # type: ignore[no-untyped-def]
     """Events recorded and the span from the first session start to the last end."""
-    from vik_tui.engine.clock import parse_iso
+    from datetime import datetime
+
+    def parse_iso(value: str) -> datetime:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
     sessions = [s for r in supervisor.runs.values() for s in r.sessions]
     events = sum(s.events for s in sessions)

@@ -27,7 +27,7 @@ from vik_tui.api import endpoint, stream, wire
 from vik_tui.api.routes import MAX_BODY_BYTES, MAX_STREAM_CLIENTS, ROUTES, url_for
 from vik_tui.api.server import Api, serve
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.view import RunStatus, SessionState
+from vik_tui.engine.view import IntakeStatus, RunStatus, SessionState
 
 ISSUES = [{"id": "A", "title": "first", "state": "todo"}, {"id": "B", "title": "second", "state": "todo"}]
 
@@ -246,7 +246,7 @@ async def test_bad_json_huge_bodies_unknown_things_and_wrong_methods(served: Ser
 
         status, body = await call(http, "POST", url_for("stop"), data=chunks())
         assert status == 413 and body["error"]["code"] == "body_too_large"
-        assert not served.supervisor.stopping
+        assert served.supervisor.snapshot().intake.status != IntakeStatus.STOPPING  # the refused stop did not stop it
         async with http.delete(url_for("state")) as response:
             assert response.status == 405 and response.headers["Allow"] == "GET"
             assert (await response.json())["error"]["code"] == "method_not_allowed"
@@ -264,7 +264,7 @@ async def test_bad_json_huge_bodies_unknown_things_and_wrong_methods(served: Ser
         status, body = await call(http, "GET", url_for("records", issue_id="A", session_file_name=session_name(served)),
                                   params={"offset": "-1"})  # fmt: skip
         assert status == 400 and body["error"]["code"] == "bad_request"
-        assert not served.supervisor.stopping
+        assert served.supervisor.snapshot().intake.status != IntakeStatus.STOPPING  # the refused stop did not stop it
 
 
 # -- the routes -------------------------------------------------------------------------------------

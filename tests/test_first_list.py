@@ -7,11 +7,10 @@ issue table already holds the listed issues.
 
 from __future__ import annotations
 
-from typing import Any
-
 from conftest import Project, wait_on_screen
 from test_ui_app import SIZE, quit_app, rows, supervisor, workflow
 
+from vik_tui.engine import engine_events as ee
 from vik_tui.ui.app import VikApp
 
 ISSUES = [{"id": "A-1", "title": "first", "state": "todo"}, {"id": "B-2", "title": "second", "state": "todo"}]
@@ -23,7 +22,8 @@ async def test_engine_awaits_the_hook_once_before_the_first_dispatch(project: Pr
     seen: list[tuple[int, int]] = []  # (intake iterations, runs) when the hook ran
 
     async def hook() -> None:
-        seen.append((engine.iterations, len(engine.runs)))
+        view = engine.snapshot()
+        seen.append((view.intake.iterations, sum(len(issue.runs) for issue in view.issues)))
 
     engine.before_first_dispatch = hook
     await engine.run()
@@ -37,14 +37,12 @@ async def test_app_draws_the_list_before_the_first_dispatch(project: Project) ->
     app = VikApp(engine, bell=False)
     app.first_list_wait = 120.0  # the ordering, not the cap: a loaded machine may take over 0.5 s to draw
     listed_at_dispatch: list[list[str]] = []
-    dispatch = engine._dispatch
 
-    def spy(*args: Any) -> None:
-        if not listed_at_dispatch:
+    def on_event(event: ee.EngineEvent) -> None:  # told synchronously, inside the dispatch
+        if isinstance(event, ee.StageReserved) and not listed_at_dispatch:
             listed_at_dispatch.append(rows(app))
-        dispatch(*args)
 
-    engine._dispatch = spy  # type: ignore[method-assign]
+    engine.subscribe(on_event)
     async with app.run_test(size=SIZE) as pilot:
         await wait_on_screen(pilot, lambda: bool(listed_at_dispatch), "the first dispatch")
         assert listed_at_dispatch == [["A-1", "B-2"]]

@@ -13,7 +13,7 @@ import pytest
 from conftest import FAKES
 
 from vik_tui.agents.registry import adapter_for
-from vik_tui.engine.stages.session import SessionLimits, SessionSnapshot, StageSession
+from vik_tui.engine.stages.session import SessionFacts, SessionLimits, StageSession
 
 CAPTURES = Path(__file__).parent / "data" / "reference"
 HIGH_DEMAND = "We\u2019re currently experiencing high demand, which may cause temporary errors."
@@ -55,7 +55,7 @@ def run_session(tmp_path: Path, capture: str, exit_code: int, limits: SessionLim
     runtime = "codex" if capture.startswith("codex") else "claude_code"
     adapter = adapter_for(runtime)
     command = [str(FAKES / "replay_capture"), str(CAPTURES / capture), str(exit_code)]
-    snap = SessionSnapshot("ISS-1", "plan", 1, "u1", str(tmp_path / "plan-u1.jsonl"))
+    snap = SessionFacts("ISS-1", "plan", 1, "u1", str(tmp_path / "plan-u1.jsonl"))
     return StageSession(
         snap,
         command,
@@ -74,7 +74,7 @@ def silent_after(tmp_path: Path, text: str, runtime: str, limits: SessionLimits)
     script = tmp_path / "agent.sh"
     script.write_text(f"#!/bin/sh\ncat > /dev/null\ncat {capture}\nexec sleep 60\n")
     script.chmod(0o755)
-    snap = SessionSnapshot("ISS-1", "plan", 1, "u1", str(tmp_path / "plan-u1.jsonl"))
+    snap = SessionFacts("ISS-1", "plan", 1, "u1", str(tmp_path / "plan-u1.jsonl"))
     return StageSession(snap, [str(script)], tmp_path, "p", adapter_for(runtime).new_mapper(), limits)
 
 

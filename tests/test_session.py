@@ -15,7 +15,7 @@ from vik_tui.agents.codex import CodexMapper
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import AgentConfig
 from vik_tui.engine.processes.proc import group_alive
-from vik_tui.engine.stages.session import SessionLimits, SessionSnapshot, StageSession, StopCause
+from vik_tui.engine.stages.session import SessionFacts, SessionLimits, StageSession, StopCause
 
 
 def make_session(
@@ -30,7 +30,7 @@ def make_session(
     exe = command or str(FAKE_CODEX if runtime == "codex" else FAKE_CLAUDE)
     agent = AgentConfig(runtime=runtime, model="m", args=args or {}, command=exe)
     adapter = adapter_for(runtime)
-    snap = SessionSnapshot("ISS-1", "plan", 1, "u1", str(tmp_path / "sessions" / "plan-u1.jsonl"))
+    snap = SessionFacts("ISS-1", "plan", 1, "u1", str(tmp_path / "sessions" / "plan-u1.jsonl"))
     workdir = tmp_path / "work"
     workdir.mkdir(exist_ok=True)
     full_env = dict(os.environ, **(env or {}))
@@ -222,7 +222,7 @@ async def test_large_prompt_written_without_deadlock(tmp_path: Path) -> None:
 async def test_missing_executable_fails_at_once(tmp_path: Path) -> None:
     agent = AgentConfig(runtime="codex", model="m")
     adapter = adapter_for("codex")
-    snap = SessionSnapshot("I", "plan", 1, "u", str(tmp_path / "s.jsonl"))
+    snap = SessionFacts("I", "plan", 1, "u", str(tmp_path / "s.jsonl"))
     (tmp_path / "w").mkdir()
     session = StageSession(
         snap,

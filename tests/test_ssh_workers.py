@@ -334,7 +334,7 @@ async def test_max_issue_concurrency_still_bounds_the_total(project: Project, ss
 
     def count(_event: ee.EngineEvent) -> None:
         nonlocal peak
-        peak = max(peak, len(h.supervisor._active_issue_ids()))
+        peak = max(peak, h.supervisor.snapshot().running)
 
     h.supervisor.subscribe(count)
     h.start()

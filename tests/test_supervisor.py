@@ -13,7 +13,7 @@ from engine_helpers import Harness
 
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.processes.proc import group_alive
-from vik_tui.engine.stages.session import SessionSnapshot
+from vik_tui.engine.stages.session import SessionFacts
 from vik_tui.engine.view import EngineView, IntakeStatus, RunStatus, SessionState, Tokens
 
 
@@ -452,7 +452,7 @@ async def test_pause_resume_and_poll_now(project: Project) -> None:
 
 
 def test_session_views_are_frozen_copies_and_finished_ones_are_made_once() -> None:
-    snap = SessionSnapshot("A", "plan", 1, "019bc2a0-0000-7000-8000-000000000001", "/s/plan.jsonl")
+    snap = SessionFacts("A", "plan", 1, "019bc2a0-0000-7000-8000-000000000001", "/s/plan.jsonl")
     live = snap.to_view()
     assert live.state == SessionState.STARTING and live.state.live
     snap.state = SessionState.RUNNING

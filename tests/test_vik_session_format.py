@@ -32,7 +32,7 @@ from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import AgentConfig
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.stages.replay import outcome_of
-from vik_tui.engine.stages.session import SessionLimits, SessionSnapshot, StageSession, StopCause
+from vik_tui.engine.stages.session import SessionFacts, SessionLimits, StageSession, StopCause
 
 CAPTURES = Path(__file__).parent / "data" / "reference"
 
@@ -190,7 +190,7 @@ def test_the_model_is_vik_s_enum() -> None:
 
 
 def session(tmp_path: Path, runtime: str, command: list[str], limits: SessionLimits | None = None) -> StageSession:
-    snap = SessionSnapshot("ISS-1", "plan", 1, "u1", str(tmp_path / "sessions" / "plan-u1.jsonl"))
+    snap = SessionFacts("ISS-1", "plan", 1, "u1", str(tmp_path / "sessions" / "plan-u1.jsonl"))
     workdir = tmp_path / "work"
     workdir.mkdir(parents=True, exist_ok=True)
     adapter = adapter_for(runtime)

@@ -261,8 +261,7 @@ def _headless(
     result, code = (loaded, 0) if loaded is not None else _load_or_report(workflow_path)
     if result is None or result.workflow is None:
         return code
-    supervisor = Supervisor(result.workflow, result.path, watch=watch)
-    supervisor.command = command or f"vik-tui run {result.path}"
+    supervisor = Supervisor(result.workflow, result.path, watch=watch, command=command or f"vik-tui run {result.path}")
     _serve_api(supervisor, tcp)
     listeners = [extra_listener(supervisor)] if extra_listener is not None else []
     if on_started is not None:

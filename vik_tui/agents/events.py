@@ -150,9 +150,12 @@ class AgentEvent:
                 known[new] = record[old]
         known.pop("phase", None)  # derived from `status`
         try:
-            return event_cls(**known, ts=ts)
+            event = event_cls(**known, ts=ts)
         except TypeError:
             return Unknown(raw=record, ts=ts)
+        if any(key.startswith(OURS) for key in record):  # written in vik's form: keep it, so it writes back the same
+            event.vik = {key: value for key, value in record.items() if key != "ts" and not key.startswith(OURS)}
+        return event
 
     @classmethod
     def ours_from_vik(cls, known: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:

@@ -16,7 +16,6 @@ remembered by a marker file, so the supervisor's retry path is visible in the de
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import random
@@ -32,7 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from vik_tui.demo.tracker import TRACKER_ENV, Issue, TrackerError, load_issues, move_issue
+from vik_tui.demo.tracker import TRACKER_ENV, Issue, TrackerError, load_issues, move_issue, silence_stdout
 
 FLAKY_LABEL = "flaky"
 FAILURE_MESSAGE = "simulated failure: the test suite timed out"
@@ -392,20 +391,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             out.emit({"type": "turn.failed", "error": {"message": exc.message}})
         except BrokenPipeError:
-            _silence_stdout()
+            silence_stdout()
         return exc.exit_code
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         return 1
     except KeyboardInterrupt:
         return 130
-
-
-def _silence_stdout() -> None:
-    """The reader went away: point stdout at /dev/null so exit-time flushing stays quiet."""
-    with contextlib.suppress(OSError):
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
 
 
 if __name__ == "__main__":

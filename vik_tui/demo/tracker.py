@@ -16,12 +16,11 @@ import fcntl
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from vik_tui.engine.service.state import fsync_dir
+from vik_tui.engine.service.atomic import write_atomic
 
 TRACKER_ENV = "VIK_DEMO_TRACKER"
 DEFAULT_TRACKER_NAME = "tracker.json"
@@ -78,22 +77,9 @@ def find_issue(path: str | Path, issue_id: str) -> Issue | None:
 
 
 def write_issues(path: str | Path, issues: list[Issue]) -> None:
-    """Atomically replace the tracker file: temp file in the same dir, fsync, os.replace."""
+    """Atomically replace the tracker file (`atomic.write_atomic`), keeping its mode."""
     path = Path(path)
-    text = json.dumps(issues, indent=2, ensure_ascii=False) + "\n"
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, _file_mode(path))
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    fsync_dir(path.parent)
+    write_atomic(path, json.dumps(issues, indent=2, ensure_ascii=False) + "\n", mode=_file_mode(path))
 
 
 def _file_mode(path: Path) -> int:
@@ -169,12 +155,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"tracker: {exc}", file=sys.stderr)
         return 1
     except BrokenPipeError:
-        _silence_stdout()
+        silence_stdout()
         return 1
 
 
-def _silence_stdout() -> None:
-    """After a reader went away, stop Python complaining again at interpreter exit."""
+def silence_stdout() -> None:
+    """The reader went away: point stdout at /dev/null so exit-time flushing stays quiet (the
+    tracker's and the demo agent's)."""
     with contextlib.suppress(OSError):
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())

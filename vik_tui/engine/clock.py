@@ -13,7 +13,3 @@ def iso_in(seconds: float) -> str:
     """The wall-clock time `seconds` from now (for display of due times)."""
     moment = datetime.now(UTC) + timedelta(seconds=seconds)
     return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
-
-
-def parse_iso(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))

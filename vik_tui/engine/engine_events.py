@@ -85,7 +85,7 @@ class SupervisorStopped(EngineEvent):
     iterations: int
 
     def describe(self) -> str:
-        return f"supervisor stopped after {self.iterations} intake cycle{_s(self.iterations)}"
+        return f"supervisor stopped after {plural(self.iterations, 'intake cycle')}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -105,7 +105,7 @@ class ConfigReloaded(EngineEvent):
     warnings: int
 
     def describe(self) -> str:
-        return "workflow reloaded" + (f" ({self.warnings} warning{_s(self.warnings)})" if self.warnings else "")
+        return "workflow reloaded" + (f" ({plural(self.warnings, 'warning')})" if self.warnings else "")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -116,7 +116,7 @@ class ConfigRejected(EngineEvent):
 
     def describe(self) -> str:
         count = len(self.errors)
-        return f"workflow edit rejected ({count} error{_s(count)}); the last good configuration stays"
+        return f"workflow edit rejected ({plural(count, 'error')}); the last good configuration stays"
 
 
 # -- intake ------------------------------------------------------------------------------------
@@ -282,7 +282,7 @@ class RetryGivenUp(StageEvent):
     reason: str | None
 
     def describe(self) -> str:
-        return f"{self.where} given up after {self.attempts} attempt{_s(self.attempts)}: {self.reason}"
+        return f"{self.where} given up after {plural(self.attempts, 'attempt')}: {self.reason}"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -331,7 +331,7 @@ class AgentEvents(StageEvent):
 
     def describe(self) -> str:
         count = len(self.records)
-        return f"{self.where} {count} agent event{_s(count)}"
+        return f"{self.where} {plural(count, 'agent event')}"
 
 
 # -- SSH worker hosts ----------------------------------------------------------------------------
@@ -404,5 +404,6 @@ EVENT_TYPES: tuple[type[EngineEvent], ...] = (
 )
 
 
-def _s(count: int) -> str:
-    return "" if count == 1 else "s"
+def plural(count: int, noun: str) -> str:
+    """`1 attempt`, `2 attempts`: every count the engine and the screens put in words."""
+    return f"{count} {noun}{'' if count == 1 else 's'}"

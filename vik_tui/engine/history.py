@@ -8,7 +8,7 @@ from vik_tui.config.schema import Workflow
 from vik_tui.engine.service.paths import Layout
 from vik_tui.engine.stages.replay import list_sessions, outcome_of
 from vik_tui.engine.stages.runs import StageRun
-from vik_tui.engine.stages.session import SessionSnapshot
+from vik_tui.engine.stages.session import SessionFacts
 from vik_tui.engine.view import RunStatus, SessionState
 
 
@@ -28,7 +28,7 @@ def adopt_sessions(layout: Layout, workflow: Workflow, runs: dict[tuple[str, str
             outcome = outcome_of(path) or Outcome(
                 state=SessionState.FAILED, reason="no outcome recorded (supervisor stopped abruptly)"
             )
-            snap = SessionSnapshot(issue_dir.name, stage, 0, session_uuid, str(path))
+            snap = SessionFacts(issue_dir.name, stage, 0, session_uuid, str(path))
             snap.state = SessionState.parse(outcome.state)
             snap.reason = outcome.reason
             snap.exit_code = outcome.exit_code

@@ -15,6 +15,7 @@ from typing import Any
 from vik_tui.config.diagnostics import Diagnostic, Severity
 from vik_tui.config.ids import unsafe_id_reason
 from vik_tui.config.loader import LoadResult
+from vik_tui.config.schema import Workflow
 from vik_tui.engine.processes.proc import describe_exit, run_shell, tail
 from vik_tui.engine.service.paths import Layout
 from vik_tui.engine.stages import templates
@@ -190,6 +191,19 @@ async def run_pull(command: str, cwd: Path, timeout_sec: float) -> PullResult:
     result = await asyncio.to_thread(parse_issues, run.stdout.decode("utf-8", "replace"))
     result.exit_code, result.stderr_tail = run.returncode, err_tail
     return result
+
+
+async def pull(workflow: Workflow, layout: Layout) -> PullResult:
+    """One intake pull: render `issues.pull.command` (its context: the paths and `env`), run it
+    in the workflow directory within `loop.pull_timeout_sec`, parse what it printed."""
+    pull = workflow.issues.pull
+    try:
+        command = templates.render(
+            pull.command, templates.pull_context(layout.workflow_path, layout.root), "issues.pull.command"
+        )
+    except templates.TemplateError as exc:
+        return PullResult(error=f"cannot render the pull command: {exc}")
+    return await run_pull(command, layout.workflow_dir, float(workflow.loop.pull_timeout_sec))
 
 
 def pull_check(result: LoadResult) -> list[Diagnostic]:

@@ -17,14 +17,13 @@ from vik_tui.agents.events import AgentEvent
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine import history, reload, views
+from vik_tui.engine import history, intake, reload, views
 from vik_tui.engine.bus import EventBus
-from vik_tui.engine.clock import iso_in, now_iso
-from vik_tui.engine.intake import Issue, PullResult, run_pull
+from vik_tui.engine.clock import now_iso
+from vik_tui.engine.intake import Issue, PullResult
 from vik_tui.engine.places.coordination import HostCoordination
 from vik_tui.engine.places.hosts import HostPool
-from vik_tui.engine.places.local import LocalPlace, Place, WorkspaceError
-from vik_tui.engine.places.remote import RemotePlace
+from vik_tui.engine.places.local import Place, WorkspaceError
 from vik_tui.engine.processes.descendants import (
     OWNER,
     Mark,
@@ -39,16 +38,15 @@ from vik_tui.engine.service.paths import Layout, UnsafeIssueId
 from vik_tui.engine.service.recovery import INTERRUPTED, RecoveryReport, Registry
 from vik_tui.engine.service.state import WorkflowLock
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
-from vik_tui.engine.stages import templates
-from vik_tui.engine.stages.attempt import Attempt, Attempts, Site, StorageError
+from vik_tui.engine.stages.attempt import Attempt, Attempts, StorageError
 from vik_tui.engine.stages.replay import read_session_records
 from vik_tui.engine.stages.runs import StageRun, backoff_delay
 from vik_tui.engine.stages.session import (
-    SessionSnapshot,
+    SessionFacts,
     StageSession,
     StopCause,
 )
-from vik_tui.engine.stages.takeover import TakeoverPlan, TakeoverRefused, make_plan
+from vik_tui.engine.stages.takeover import TakeoverRefused
 from vik_tui.engine.view import (
     EngineView,
     IntakeStatus,
@@ -59,6 +57,7 @@ from vik_tui.engine.view import (
     SessionState,
     Terminal,
 )
+from vik_tui.engine.workspaces import Workspaces
 
 STAGE_REMOVED = "stage removed"
 HOST_PINS_FILE = "hosts.json"  # in the service directory: which SSH host each issue lives on
@@ -67,23 +66,31 @@ HOST_PINS_FILE = "hosts.json"  # in the service directory: which SSH host each i
 class Supervisor:
     """One per workflow. `await run()`; commands may be called from the same event loop."""
 
-    def __init__(self, workflow: Workflow, workflow_path: Path, *, watch: bool = False, lock: bool = True) -> None:
+    def __init__(
+        self,
+        workflow: Workflow,
+        workflow_path: Path,
+        *,
+        watch: bool = False,
+        lock: bool = True,
+        command: str | None = None,
+    ) -> None:
         self.workflow = workflow
         self.workflow_path = Path(os.path.abspath(workflow_path))
         self.layout = Layout.for_workflow(workflow, self.workflow_path)
-        self.watch = watch
-        self.use_lock = lock
-        self.issues: dict[str, Issue] = {}
-        self.listed: list[str] = []
-        self.rejected: tuple[RejectedView, ...] = ()
+        self._watch = watch
+        self._use_lock = lock
+        self._issues: dict[str, Issue] = {}
+        self._listed: list[str] = []
+        self._rejected: tuple[RejectedView, ...] = ()
         self.runs: dict[tuple[str, str], StageRun] = {}
-        self.iterations = 0
-        self.paused = False
-        self.intake_status = IntakeStatus.STARTING
-        self.intake_error: str | None = None
-        self.next_poll_at: float | None = None
-        self.stopping = False
-        self.finished_polling = False
+        self._iterations = 0
+        self._paused = False
+        self._intake_status = IntakeStatus.STARTING
+        self._intake_error: str | None = None
+        self._next_poll_at: float | None = None
+        self._stopping = False
+        self._finished_polling = False
         self._wake = asyncio.Event()  # a session ended or the config changed (drain waits on it)
         self._poll_requested = asyncio.Event()  # poll now, resume, finish or stop
         # awaited once, between the first intake and its dispatch: a screen sets it so the list
@@ -94,18 +101,17 @@ class Supervisor:
         # keyed on the real path: the same workflow reached through a symlink is the same workflow
         real_path = Path(os.path.realpath(self.workflow_path))
         self._lock = WorkflowLock(Layout.for_workflow(workflow, real_path).lock_file)
-        self.id = new_id()  # every process we start carries a mark under it (`descendants`)
+        self._id = new_id()  # every process we start carries a mark under it (`descendants`)
         self.registry = Registry(self.layout)
         self.recovery: RecoveryReport | None = None
-        self.stop_reason = SHUTDOWN_REASON
+        self._stop_reason = SHUTDOWN_REASON
         self._loop: asyncio.AbstractEventLoop | None = None
         self._issue_views = views.IssueViews()  # snapshot() reuses the views of issues that never ran
         self._moved_reported: dict[tuple[str, str], tuple[StageRun, str]] = {}  # issue_moved said once
-        # how this supervisor was started, for state.json's `command` (the CLI sets it)
-        self.command = f"vik-tui run {self.workflow_path}"
+        # how this supervisor was started, for state.json's `command` (the CLI says)
+        self._command = command or f"vik-tui run {self.workflow_path}"
         self.port, self.bind_address = 0, "127.0.0.1"  # the HTTP API's TCP listener, for state.json
         self._companions = companions.Companions()
-        self.local = LocalPlace(self.layout)
         worker = workflow.worker
         # SSH workers: fixed for the supervisor's life (a reload that changes them applies after a restart)
         self.pool = (
@@ -113,11 +119,12 @@ class Supervisor:
             if worker is not None and worker.ssh_hosts
             else None
         )
+        self._workspaces = Workspaces(self.layout, self.pool, lambda: self.workflow, self._check_host)
         self._hosts = (
-            HostCoordination(self.pool, self.emit, self.log, self._dispatch) if self.pool is not None else None
+            HostCoordination(self.pool, self._emit, self.log, self._dispatch) if self.pool is not None else None
         )
         self._attempts = Attempts(
-            self.id,
+            self._id,
             self.layout,
             self.workflow_path,
             self.registry,
@@ -135,10 +142,11 @@ class Supervisor:
     def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
         return self._bus.subscribe(listener)
 
-    def emit(self, event: ee.EngineEvent) -> None:
+    def _emit(self, event: ee.EngineEvent) -> None:
         self._bus.emit(event)
 
     def log(self, level: ee.Level, message: str) -> None:
+        """A `log` engine event (companions such as the HTTP API report through it)."""
         self._bus.log(level, message)
 
     # -- commands ----------------------------------------------------------------------
@@ -148,9 +156,9 @@ class Supervisor:
         if run is None:
             return f"no stage {stage} for issue {issue_id}"
         if run.status == RunStatus.RETRY_WAIT:
-            self._clear_retry(run)
+            run.clear_retry()
             run.status, run.reason = RunStatus.CANCELLED, "retry cancelled by user"
-            self.emit(self._finished_event(run, None))
+            self._emit(self._finished_event(run, None))
             return "retry cancelled"
         if not run.active:
             return f"{issue_id}/{stage} is not running ({run.status})"
@@ -160,7 +168,7 @@ class Supervisor:
     def retry(self, issue_id: str, stage: str) -> str:
         """Run a stage again now, whatever its state, with a fresh attempt count."""
         run = self.runs.get((issue_id, stage))
-        issue = self.issues.get(issue_id)
+        issue = self._issues.get(issue_id)
         if run is None or issue is None:
             return f"no stage {stage} for issue {issue_id}"
         if run.active:
@@ -168,7 +176,7 @@ class Supervisor:
         config = self.workflow.issue.stages.get(stage)
         if config is None:
             return f"stage {stage} is no longer in the workflow"
-        self._clear_retry(run)
+        run.clear_retry()
         ready, host = self._host_for(issue_id, self._host_load())
         if not ready:  # every usable host is full or down: dispatch starts it once one has room
             run.status, run.attempt, run.gave_up = RunStatus.RETRY_WAIT, 0, False
@@ -178,34 +186,34 @@ class Supervisor:
         return "retrying"
 
     def poll_now(self) -> None:
-        self.next_poll_at = None
+        self._next_poll_at = None
         self._poll_requested.set()
         self._wake.set()
 
     def pause(self) -> None:
-        self.paused = True
-        self.intake_status = IntakeStatus.PAUSED
-        self.emit(ee.IntakePaused())
+        self._paused = True
+        self._intake_status = IntakeStatus.PAUSED
+        self._emit(ee.IntakePaused())
 
     def resume(self) -> None:
-        self.paused = False
-        self.intake_status = IntakeStatus.IDLE
-        self.emit(ee.IntakeResumed())
+        self._paused = False
+        self._intake_status = IntakeStatus.IDLE
+        self._emit(ee.IntakeResumed())
         self._poll_requested.set()
         self._wake.set()
 
     def finish(self) -> None:
         """Stop polling, let running sessions and pending retries end, then `run()` returns."""
-        self.finished_polling = True
+        self._finished_polling = True
         self._poll_requested.set()
         self._wake.set()
 
     def stop(self, reason: str = SHUTDOWN_REASON) -> None:
         """Begin a clean shutdown: stop every session (cancelled, with `reason`), then `run()` returns."""
-        if not self.stopping:
-            self.stop_reason = reason
-            self.stopping = True
-            self.intake_status = IntakeStatus.STOPPING
+        if not self._stopping:
+            self._stop_reason = reason
+            self._stopping = True
+            self._intake_status = IntakeStatus.STOPPING
             self._stop_event.set()
             self._poll_requested.set()
             self._wake.set()
@@ -216,18 +224,18 @@ class Supervisor:
         now = self._now()
         pins = self.pool.pins if self.pool is not None else {}
         by_issue = views.runs_by_issue(self.runs.values(), list(self.workflow.issue.stages))
-        issues = self._issue_views.build(self.listed, self.issues, by_issue, pins, now)
+        issues = self._issue_views.build(self._listed, self._issues, by_issue, pins, now)
         tokens, rate_limits = views.usage(self.runs.values())
         return EngineView(
             workflow=str(self.workflow_path),
             name=self.workflow_path.parent.name + "/" + self.workflow_path.name,
             intake=IntakeView(
-                status=self.intake_status,
-                error=self.intake_error,
-                iterations=self.iterations,
+                status=self._intake_status,
+                error=self._intake_error,
+                iterations=self._iterations,
                 max_iterations=self.workflow.loop.max_iterations,
-                paused=self.paused,
-                next_poll_in=None if self.next_poll_at is None else max(0.0, self.next_poll_at - now),
+                paused=self._paused,
+                next_poll_in=None if self._next_poll_at is None else max(0.0, self._next_poll_at - now),
             ),
             stages=tuple(self.workflow.issue.stages),
             stage_states=frozenset(stage.when.state for stage in self.workflow.issue.stages.values()),
@@ -237,7 +245,7 @@ class Supervisor:
             rate_limits=rate_limits,
             issues=issues,
             hosts=self.pool.views(self._host_load()) if self.pool is not None else (),
-            rejected=self.rejected,
+            rejected=self._rejected,
             retries=views.retry_views(self.runs.values(), now),
         )
 
@@ -246,81 +254,43 @@ class Supervisor:
         return self.layout.issue_workdir(issue_id)
 
     def place_of(self, issue_id: str) -> Place:
-        """Where the issue lives: its SSH host once it has one, else this machine. Raises
-        WorkspaceError when its host has not been reached yet."""
-        host = self.pool.host_of(issue_id) if self.pool is not None else None
-        return self._place(host)
+        """Where the issue lives (`Workspaces.place_of`)."""
+        return self._workspaces.place_of(issue_id)
 
     def workspace_path(self, issue_id: str) -> str | Refused:
         """The issue's workspace path on this machine, or why there is none (an unsafe id)."""
-        try:
-            return str(self.layout.issue_workdir(issue_id))
-        except UnsafeIssueId as exc:
-            return Refused(str(exc))
+        return self._workspaces.path(issue_id)
 
     async def shell_plan(self, issue_id: str) -> Terminal | Refused:
         """`s` in the UI: the user's shell in the issue's workspace (`ssh -t` on its host), or
         why there is none to open."""
-        try:
-            return self._shell_plan(issue_id)
-        except (WorkspaceError, UnsafeIssueId) as exc:
-            return Refused(str(exc))
-
-    def _shell_plan(self, issue_id: str) -> Terminal:
-        place = self.place_of(issue_id)
-        if place.host is None and not self.layout.issue_workdir(issue_id).is_dir():
-            raise WorkspaceError(f"the workspace does not exist yet: {self.layout.issue_workdir(issue_id)}")
-        where = f" on {place.host}" if place.host else ""
-        return place.terminal(issue_id, None, f"a shell in {place.workdir(issue_id)}{where}")
+        return self._workspaces.shell_plan(issue_id)
 
     async def workspace_diff(self, issue_id: str) -> str:
         """`d` in the UI: `git status` and the diff of the issue's workspace, wherever it is."""
-        try:
-            place = self.place_of(issue_id)
-        except WorkspaceError as exc:
-            return f"({exc})"
-        return await place.diff(issue_id)
-
-    def _place(self, host: str | None) -> Place:
-        if host is None or self.pool is None:
-            return self.local
-        return RemotePlace(self.pool.hosts[host], self.workflow, self.workflow_path, self._check_host)
-
-    def _site(self, issue_id: str, host: str | None) -> Site:
-        place = self._place(host)
-        root = str(place.root.parent) if isinstance(place, RemotePlace) else str(self.layout.root)
-        return Site(place, place.workdir(issue_id), root)
+        return await self._workspaces.diff(issue_id)
 
     async def takeover_plan(self, issue_id: str, session_uuid: str) -> Terminal | Refused:
         """How to reopen a session's agent interactively (`a` in the UI), or why it cannot be."""
-        try:
-            return await asyncio.to_thread(self._takeover_plan, issue_id, session_uuid)  # reads the session file
-        except TakeoverRefused as exc:
-            return Refused(str(exc))
-
-    def _takeover_plan(self, issue_id: str, session_uuid: str) -> TakeoverPlan:
         for run in self.runs.values():
             if run.issue_id != issue_id:
                 continue
             for number, snap in enumerate(run.sessions, 1):
                 if snap.session_uuid == session_uuid:
-                    config = self.workflow.agents.get(run.config.agent)
-                    if config is None:
-                        raise TakeoverRefused(f"agent {run.config.agent!r} is no longer in the workflow")
-                    try:
-                        place = self.place_of(issue_id)
-                    except WorkspaceError as exc:
-                        raise TakeoverRefused(str(exc)) from None
-                    return make_plan(
-                        f"{issue_id}/{run.stage} #{number}",
-                        run.active,
-                        config.resolved(self.layout.workflow_dir) if place.host is None else config,
-                        snap.session_file,
-                        snap.agent_session_id,
-                        place,
-                        issue_id,
-                    )
-        raise TakeoverRefused(f"no session {session_uuid} of issue {issue_id}")
+                    what = f"{issue_id}/{run.stage} #{number}"
+                    try:  # in a thread: it reads the session file
+                        return await asyncio.to_thread(
+                            self._workspaces.takeover_plan,
+                            issue_id,
+                            what,
+                            run.active,
+                            run.config.agent,
+                            snap.session_file,
+                            snap.agent_session_id,
+                        )
+                    except TakeoverRefused as exc:
+                        return Refused(str(exc))
+        return Refused(f"no session {session_uuid} of issue {issue_id}")
 
     async def session_records(self, session_file: str, limit: int | None = None) -> list[AgentEvent]:
         """Replay a session file (for panes opened late or after a restart), off the loop."""
@@ -336,13 +306,13 @@ class Supervisor:
         """Run until max_iterations cycles are done and all sessions ended, or until stop()."""
         self._loop = asyncio.get_running_loop()
         holder = {"pid": os.getpid(), "started_at": now_iso(), "cwd": os.getcwd(), "workflow": str(self.workflow_path)}
-        if self.use_lock:
+        if self._use_lock:
             self._lock.acquire(holder)  # raises AlreadyRunning
         self.layout.root.mkdir(parents=True, exist_ok=True)
-        state = daemon.ServiceState.for_supervisor(self.layout, self.command, self.port, self.bind_address)
+        state = daemon.ServiceState.for_supervisor(self.layout, self._command, self.port, self.bind_address)
         daemon.write_state(self.layout.state_file, state)
-        self.emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
-        OWNER.set(Mark(self.id, "supervisor", "intake"))  # this task and every task it creates
+        self._emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
+        OWNER.set(Mark(self._id, "supervisor", "intake"))  # this task and every task it creates
         subreaper = set_subreaper(True)
         reaper = Reaper() if subreaper else None
         reaping = asyncio.ensure_future(reaper.run()) if reaper else None
@@ -350,13 +320,13 @@ class Supervisor:
         try:
             await self._companions.start(lambda message: self.log("error", message))
             await self._recover()
-            watcher = asyncio.ensure_future(self._watch_config()) if self.watch else None
+            watcher = asyncio.ensure_future(self._watch_config()) if self._watch else None
             if self.pool is not None and self._hosts is not None:
                 self.pool.open()
                 await self._hosts.check_all(list(self.pool.hosts))  # before the first dispatch
                 left = self.recovery.remote if self.recovery is not None else []
-                await self._hosts.recover(left, self._place, float(self.workflow.loop.cancel_grace_sec))
-                health = asyncio.ensure_future(self._hosts.watch(lambda: self.stopping))
+                await self._hosts.recover(left, self._workspaces.place, float(self.workflow.loop.cancel_grace_sec))
+                health = asyncio.ensure_future(self._hosts.watch(lambda: self._stopping))
             await self._loop_cycles()
             await self._drain()
         finally:
@@ -368,28 +338,28 @@ class Supervisor:
             if self.pool is not None:
                 await self.pool.stop()
             self._attempts.write_pending_outcomes()
-            await self._attempts.kill_leftovers(f"{self.id}/", "the supervisor")
+            await self._attempts.kill_leftovers(f"{self._id}/", "the supervisor")
             if reaping is not None and reaper is not None:
                 reaping.cancel()
                 reaper.reap_once()
             if subreaper:
                 set_subreaper(False)
             self.registry.supervisor_stopped()
-            self.emit(ee.SupervisorStopped(iterations=self.iterations))
+            self._emit(ee.SupervisorStopped(iterations=self._iterations))
             await self._companions.stop(lambda message: self.log("error", message))
             self._bus.close()
             daemon.remove_state(self.layout.state_file, os.getpid())  # vik removes it at a clean exit
-            if self.use_lock:
+            if self._use_lock:
                 self._lock.release()
         return 0
 
     async def _recover(self) -> None:
         """Before any dispatch: what a supervisor killed with SIGKILL left behind (`recovery`)."""
-        if not self.use_lock:
+        if not self._use_lock:
             return  # without the lock another supervisor may be running these stages
         try:
             self.recovery = report = await self.registry.sweep(float(self.workflow.loop.cancel_grace_sec))
-            self.registry.supervisor_started(self.id, self.pool.control_dir if self.pool is not None else None)
+            self.registry.supervisor_started(self._id, self.pool.control_dir if self.pool is not None else None)
         except OSError as exc:
             self.log("error", f"crash recovery could not use {self.registry.directory}: {describe_os_error(exc)}")
             return
@@ -405,36 +375,36 @@ class Supervisor:
                 run.reason = INTERRUPTED
 
     async def _loop_cycles(self) -> None:
-        while not self.stopping and not self.finished_polling:
-            if not self.paused:
+        while not self._stopping and not self._finished_polling:
+            if not self._paused:
                 self._poll_requested.clear()  # a poll_now() during this cycle must not be lost
                 await self._intake_cycle()
-                if self.stopping:
+                if self._stopping:
                     return
                 max_iter = self.workflow.loop.max_iterations
-                if max_iter is not None and self.iterations >= max_iter:
-                    self.finished_polling = True
-                    self.intake_status = IntakeStatus.DONE
-                    self.next_poll_at = None
+                if max_iter is not None and self._iterations >= max_iter:
+                    self._finished_polling = True
+                    self._intake_status = IntakeStatus.DONE
+                    self._next_poll_at = None
                     return
             await self._sleep_until_next_poll()
-        if self.finished_polling:
-            self.intake_status = IntakeStatus.DONE
-            self.next_poll_at = None
+        if self._finished_polling:
+            self._intake_status = IntakeStatus.DONE
+            self._next_poll_at = None
 
     async def _sleep_until_next_poll(self) -> None:
         idle = float(self.workflow.issues.pull.idle_sec)
-        self.next_poll_at = None if self.paused else self._now() + idle
-        if not self.paused:
-            self.intake_status = IntakeStatus.IDLE if self.intake_error is None else IntakeStatus.ERROR
+        self._next_poll_at = None if self._paused else self._now() + idle
+        if not self._paused:
+            self._intake_status = IntakeStatus.IDLE if self._intake_error is None else IntakeStatus.ERROR
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._poll_requested.wait(), None if self.paused else idle)
+            await asyncio.wait_for(self._poll_requested.wait(), None if self._paused else idle)
 
     async def _drain(self) -> None:
         """After the last cycle: wait until every session ended and no retry is pending, and
         every attempt's task has finished its clean-up (a run is `completed` before its task
         has swept the host and dispatched what was waiting for its slot)."""
-        while not self.stopping and any(
+        while not self._stopping and any(
             r.status.cancellable or (r.task is not None and not r.task.done()) for r in self.runs.values()
         ):
             self._wake.clear()
@@ -442,13 +412,13 @@ class Supervisor:
                 await asyncio.wait_for(self._wake.wait(), self.workflow.loop.wait_ms / 1000)
 
     async def _shutdown(self) -> None:
-        self.stopping = True
+        self._stopping = True
         for run in self.runs.values():
-            self._clear_retry(run)
+            run.clear_retry()
             if run.reconcile_handle:
                 run.reconcile_handle.cancel()
             if run.active:
-                self._stop_run(run, StopCause.SHUTDOWN, self.stop_reason)
+                self._stop_run(run, StopCause.SHUTDOWN, self._stop_reason)
         tasks = [r.task for r in self.runs.values() if r.task and not r.task.done()]
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -476,49 +446,39 @@ class Supervisor:
 
     # -- intake ------------------------------------------------------------------------
     async def _intake_cycle(self) -> None:
-        self.intake_status = IntakeStatus.POLLING
-        self.emit(ee.IntakePolling())
-        pull = self.workflow.issues.pull
-        try:
-            command = templates.render(
-                pull.command,
-                templates.pull_context(self.workflow_path, self.layout.root),
-                "issues.pull.command",
-            )
-        except templates.TemplateError as exc:
-            result = PullResult(error=f"cannot render the pull command: {exc}")
-        else:
-            result = await run_pull(command, self.layout.workflow_dir, float(self.workflow.loop.pull_timeout_sec))
-        self.iterations += 1
+        self._intake_status = IntakeStatus.POLLING
+        self._emit(ee.IntakePolling())
+        result = await intake.pull(self.workflow, self.layout)
+        self._iterations += 1
         if not result.ok:
-            self.intake_error = result.error
-            self.intake_status = IntakeStatus.ERROR
-            self.emit(
+            self._intake_error = result.error
+            self._intake_status = IntakeStatus.ERROR
+            self._emit(
                 ee.IntakeFailed(
                     error=result.error or "",
                     exit_code=result.exit_code,
                     stderr=result.stderr_tail[-1000:],
-                    iteration=self.iterations,
+                    iteration=self._iterations,
                 )
             )
             return
-        self.intake_error = None
+        self._intake_error = None
         self._apply_intake(result)
-        self.emit(ee.Intake(issues=len(result.issues), rejected=len(result.rejected), iteration=self.iterations))
+        self._emit(ee.Intake(issues=len(result.issues), rejected=len(result.rejected), iteration=self._iterations))
         for item in result.rejected:
-            self.emit(ee.IssueRejected(id=item.issue_id, index=item.index, reason=item.reason))
+            self._emit(ee.IssueRejected(id=item.issue_id, index=item.index, reason=item.reason))
         hook, self.before_first_dispatch = self.before_first_dispatch, None
         if hook is not None:
             await hook()
         self._dispatch()
 
     def _apply_intake(self, result: PullResult) -> None:
-        self.listed = [i.id for i in result.issues]
-        self.issues.update((issue.id, issue) for issue in result.issues)
-        self.rejected = tuple(RejectedView(index=r.index, id=r.issue_id, reason=r.reason) for r in result.rejected)
-        listed = set(self.listed)
+        self._listed = [i.id for i in result.issues]
+        self._issues.update((issue.id, issue) for issue in result.issues)
+        self._rejected = tuple(RejectedView(index=r.index, id=r.issue_id, reason=r.reason) for r in result.rejected)
+        listed = set(self._listed)
         for run in self.runs.values():
-            issue = self.issues.get(run.issue_id)
+            issue = self._issues.get(run.issue_id)
             present = run.issue_id in listed
             in_state = present and issue is not None and issue.state == run.config.when.state
             if in_state:
@@ -533,17 +493,17 @@ class Supervisor:
             if run.status.terminal:
                 run.rerun_allowed = True
             elif run.status == RunStatus.RETRY_WAIT:
-                self._clear_retry(run)
+                run.clear_retry()
                 run.status, run.reason = RunStatus.FAILED, f"{run.reason}; retry dropped: {reason}"
                 run.rerun_allowed = True
-                self.emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
+                self._emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
             elif run.active and not self.workflow.loop.reconcile:
                 self._report_moved(run, issue.state if present and issue else None, reason)
             elif run.active and run.reconcile_handle is None and run.abort is None:
                 grace = float(self.workflow.loop.reconcile_grace_sec)
                 assert self._loop is not None
                 run.reconcile_handle = self._loop.call_later(grace, self._reconcile_now, run, reason)
-                self.emit(ee.ReconcilePending(issue=run.issue_id, stage=run.stage, reason=reason, grace_sec=grace))
+                self._emit(ee.ReconcilePending(issue=run.issue_id, stage=run.stage, reason=reason, grace_sec=grace))
 
     def _report_moved(self, run: StageRun, state: str | None, reason: str) -> None:
         """vik's rule (ADR 0003): a running stage is never stopped because the tracker changed;
@@ -551,7 +511,7 @@ class Supervisor:
         if self._moved_reported.get((run.issue_id, run.stage)) == (run, reason):
             return
         self._moved_reported[(run.issue_id, run.stage)] = (run, reason)
-        self.emit(ee.IssueMoved(issue=run.issue_id, stage=run.stage, state=state, reason=reason))
+        self._emit(ee.IssueMoved(issue=run.issue_id, stage=run.stage, state=state, reason=reason))
 
     def _reconcile_now(self, run: StageRun, reason: str) -> None:
         run.reconcile_handle = None
@@ -564,13 +524,13 @@ class Supervisor:
 
     def _dispatch(self) -> None:
         """docs/architecture.md §3 (dispatch): exact state match, stages in file order, reserve before any await."""
-        if self.stopping:
+        if self._stopping:
             return
         limit = self.workflow.loop.max_issue_concurrency
         active = self._active_issue_ids()
         load = self._host_load()
         for due in [r for r in self.runs.values() if r.status == RunStatus.RETRY_WAIT and r.retry_handle is None]:
-            waiting = self.issues.get(due.issue_id)
+            waiting = self._issues.get(due.issue_id)
             if waiting is None or (due.issue_id not in active and len(active) >= limit):
                 continue
             config = self.workflow.issue.stages.get(due.stage)
@@ -582,8 +542,8 @@ class Supervisor:
                 continue
             active.add(due.issue_id)
             self._start_run(waiting, due.stage, config, attempt=due.attempt + 1, previous=due, host=host)
-        for issue_id in self.listed:
-            issue = self.issues[issue_id]
+        for issue_id in self._listed:
+            issue = self._issues[issue_id]
             for stage_name, stage in self.workflow.issue.stages.items():
                 if issue.state != stage.when.state:
                     continue
@@ -611,7 +571,7 @@ class Supervisor:
         if previous is not None:
             run.sessions = previous.sessions  # history of every attempt stays visible
         self.runs[(issue.id, stage_name)] = run
-        self.emit(ee.StageReserved(issue=issue.id, stage=stage_name, attempt=attempt))
+        self._emit(ee.StageReserved(issue=issue.id, stage=stage_name, attempt=attempt))
         run.task = asyncio.ensure_future(self._execute(run, issue))
 
     def _stop_run(self, run: StageRun, cause: StopCause, reason: str) -> None:
@@ -630,11 +590,17 @@ class Supervisor:
         workflow = self.workflow  # running sessions keep the configuration they started with
         try:
             attempt = self._attempts.new(
-                issue, run.stage, run.config, run.attempt, run.host, workflow, lambda: self._site(issue.id, run.host)
+                issue,
+                run.stage,
+                run.config,
+                run.attempt,
+                run.host,
+                workflow,
+                lambda: self._workspaces.site(issue.id, run.host),
             )
         except (UnsafeIssueId, WorkspaceError) as exc:  # intake already filters these; defence in depth
             run.status, run.reason = RunStatus.FAILED, str(exc)
-            self.emit(ee.IssueRejected(level="error", id=issue.id, index=None, reason=str(exc)))
+            self._emit(ee.IssueRejected(level="error", id=issue.id, index=None, reason=str(exc)))
             return
         snap = attempt.snap
         run.sessions.append(snap)
@@ -659,9 +625,9 @@ class Supervisor:
             await attempt.run_agent(prompt, lambda session: setattr(run, "session", session), started)
             await self._finish(run, attempt, ran_agent=True)
         except asyncio.CancelledError:
-            attempt.end(SessionState.CANCELLED, self.stop_reason)
+            attempt.end(SessionState.CANCELLED, self._stop_reason)
             run.status, run.reason = RunStatus.CANCELLED, snap.reason
-            self.emit(self._finished_event(run, snap))
+            self._emit(self._finished_event(run, snap))
             raise
         except StorageError as exc:  # a storage failure ends the stage, never the supervisor
             reason = str(exc)
@@ -669,25 +635,25 @@ class Supervisor:
             attempt.end(SessionState.FAILED, reason)
             snap.stop_cause = StopCause.STORAGE
             run.status, run.reason = RunStatus.FAILED, reason
-            self.emit(self._finished_event(run, snap, level="error"))
+            self._emit(self._finished_event(run, snap, level="error"))
             self._schedule_retry(run, workflow)
         except Exception as exc:  # a bug must never take the loop down; record it instead
             reason = f"internal error: {type(exc).__name__}: {exc}"
             attempt.end(SessionState.FAILED, reason)
             run.status, run.reason = RunStatus.FAILED, reason
-            self.emit(self._finished_event(run, snap, level="error"))
+            self._emit(self._finished_event(run, snap, level="error"))
         finally:
             run.session = None
             await attempt.close()
             self._wake.set()
-            if not self.stopping:
+            if not self._stopping:
                 self._dispatch()
 
     def _on_session_start(self, run: StageRun, session: StageSession) -> None:
         snap = session.snap
         if self.runs.get((snap.issue_id, snap.stage)) is run and run.session is session:
             run.status = RunStatus.RUNNING  # only once the process exists, so a running stage has a pid
-        self.emit(
+        self._emit(
             ee.StageStarted(
                 issue=snap.issue_id,
                 stage=snap.stage,
@@ -709,13 +675,11 @@ class Supervisor:
             await attempt.after_run()
         run.status, run.reason = RunStatus(snap.state), snap.reason
         failed = run.status == RunStatus.FAILED
-        self.emit(self._finished_event(run, snap, level="error" if failed else "info"))
+        self._emit(self._finished_event(run, snap, level="error" if failed else "info"))
         if failed and not (snap.stop_cause and snap.stop_cause.counts_as_cancelled):
             self._schedule_retry(run, attempt.workflow)
 
-    def _finished_event(
-        self, run: StageRun, snap: SessionSnapshot | None, level: ee.Level = "info"
-    ) -> ee.StageFinished:
+    def _finished_event(self, run: StageRun, snap: SessionFacts | None, level: ee.Level = "info") -> ee.StageFinished:
         return ee.StageFinished(
             level=level,
             issue=run.issue_id,
@@ -732,19 +696,16 @@ class Supervisor:
     # -- retries -----------------------------------------------------------------------
     def _schedule_retry(self, run: StageRun, workflow: Workflow) -> None:
         policy = workflow.loop.retry
-        if self.stopping:
+        if self._stopping:
             return
         if run.attempt >= policy.max_attempts:
             run.gave_up = True
-            self.emit(ee.RetryGivenUp(issue=run.issue_id, stage=run.stage, attempts=run.attempt, reason=run.reason))
+            self._emit(ee.RetryGivenUp(issue=run.issue_id, stage=run.stage, attempts=run.attempt, reason=run.reason))
             return
         delay = backoff_delay(run.attempt, float(policy.backoff_sec), float(policy.max_backoff_sec))
         assert self._loop is not None
-        run.status = RunStatus.RETRY_WAIT
-        run.retry_due = self._now() + delay
-        run.retry_due_at = iso_in(delay)
-        run.retry_handle = self._loop.call_later(delay, self._retry_due, run)
-        self.emit(
+        run.wait_retry(self._loop, delay, self._retry_due)
+        self._emit(
             ee.RetryScheduled(
                 issue=run.issue_id, stage=run.stage, attempt=run.attempt + 1, delay_sec=delay, due_at=run.retry_due_at
             )
@@ -753,30 +714,22 @@ class Supervisor:
     def _retry_due(self, run: StageRun) -> None:
         """The backoff is over: run it when the issue still shows the state and a slot is free."""
         run.retry_handle = None
-        if self.runs.get((run.issue_id, run.stage)) is not run or run.status != RunStatus.RETRY_WAIT or self.stopping:
+        if self.runs.get((run.issue_id, run.stage)) is not run or run.status != RunStatus.RETRY_WAIT or self._stopping:
             return
-        issue = self.issues.get(run.issue_id)
-        if issue is None or run.issue_id not in self.listed or issue.state != run.config.when.state:
+        issue = self._issues.get(run.issue_id)
+        if issue is None or run.issue_id not in self._listed or issue.state != run.config.when.state:
             run.status = RunStatus.FAILED
             run.rerun_allowed = True
-            self.emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason="issue left the stage's state"))
+            self._emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason="issue left the stage's state"))
             return
         self._dispatch()  # picks up due retries first, within max_issue_concurrency
 
     def _drop_retry(self, run: StageRun, reason: str) -> None:
-        """A pending retry that must not run any more: the run stays failed, and says why."""
-        self._clear_retry(run)
-        run.status = RunStatus.FAILED
-        run.reason = f"{run.reason}; retry dropped: {reason}" if run.reason else f"retry dropped: {reason}"
-        self.emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
-
-    def _clear_retry(self, run: StageRun) -> None:
-        if run.retry_handle:
-            run.retry_handle.cancel()
-        run.retry_handle, run.retry_due, run.retry_due_at = None, None, None
+        run.drop_retry(reason)
+        self._emit(ee.RetryDropped(issue=run.issue_id, stage=run.stage, reason=reason))
 
     # -- hot reload --------------------------------------------------------------------
-    def watched_paths(self) -> list[Path]:
+    def _watched_paths(self) -> list[Path]:
         return reload.watched_paths(self.workflow, self.workflow_path, self.layout.workflow_dir)
 
     def reload(self) -> LoadResult:
@@ -785,13 +738,13 @@ class Supervisor:
         if not result.ok or result.workflow is None:
             for diag in result.errors:
                 self.log("error", f"config reload rejected: {diag.render(self.workflow_path.name)}")
-            self.emit(ee.ConfigRejected(errors=tuple(result.errors)))
+            self._emit(ee.ConfigRejected(errors=tuple(result.errors)))
             return result
         new_layout = Layout.for_workflow(result.workflow, self.workflow_path)
         if new_layout.root != self.layout.root:
             self.log("warning", "workspace location changed; it applies after a restart")
         self.workflow = result.workflow
-        self.emit(ee.ConfigReloaded(warnings=len(result.warnings)))
+        self._emit(ee.ConfigReloaded(warnings=len(result.warnings)))
         for run in list(self.runs.values()):
             if run.status == RunStatus.RETRY_WAIT and run.stage not in self.workflow.issue.stages:
                 self._drop_retry(run, STAGE_REMOVED)
@@ -799,7 +752,7 @@ class Supervisor:
         return result
 
     async def _watch_config(self) -> None:
-        await reload.watch(self.watched_paths, self.reload, self._stop_event, lambda: self.stopping, self.log)
+        await reload.watch(self._watched_paths, self.reload, self._stop_event, lambda: self._stopping, self.log)
 
     # -- helpers -----------------------------------------------------------------------
     def _now(self) -> float:

@@ -35,6 +35,7 @@ from vik_tui.engine.engine_events import (
     Log,
     RetryGivenUp,
     StageFinished,
+    plural,
 )
 from vik_tui.engine.view import RunStatus
 from vik_tui.ui.clock import Clock
@@ -466,10 +467,6 @@ class VikApp(App[int]):
             if screen.check_action(key.action, ()) is not True:
                 continue
             yield SystemCommand(key.label.capitalize(), key.help, _runner(screen, key.action))
-
-
-def plural(count: int, noun: str) -> str:
-    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _runner(screen: MainScreen, action: str) -> Callable[[], Awaitable[None]]:

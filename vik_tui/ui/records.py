@@ -16,6 +16,7 @@ import textwrap
 from collections.abc import Iterable
 
 from vik_tui.agents import events as ev
+from vik_tui.engine.engine_events import plural
 from vik_tui.engine.view import UNREADABLE_RECORD
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.glyphs import Glyphs
@@ -124,7 +125,7 @@ def _tool(stamp: str, event: ev.ToolCall, glyphs: Glyphs, wrap: int, full: bool 
             lines.append(f"{INDENT}│ {line}")
         hidden = len(body) - len(shown)
         if hidden > 0:
-            lines.append(f"{INDENT}│ {glyphs.more} {hidden} more line{'s' if hidden != 1 else ''} (e reads it all)")
+            lines.append(f"{INDENT}│ {glyphs.more} {plural(hidden, 'more line')} (e reads it all)")
     return lines
 
 

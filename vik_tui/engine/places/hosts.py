@@ -22,6 +22,7 @@ from pathlib import Path, PurePosixPath
 from vik_tui.config.schema import WorkerConfig, Workflow
 from vik_tui.engine.places.ssh import CHECK_TIMEOUT_SEC, CONTROL_DIR_PREFIX, SshTarget, last_line, run_remote
 from vik_tui.engine.processes.proc import run_shell
+from vik_tui.engine.service.atomic import write_atomic
 from vik_tui.engine.service.paths import encode_workflow_path, expand_tilde
 from vik_tui.engine.view import HostView
 
@@ -178,10 +179,8 @@ class HostPool:
     def _save_pins(self) -> None:
         """Atomically; a failure only costs the pins after a restart, so it is not fatal."""
         with contextlib.suppress(OSError):
-            self.pins_file.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.pins_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(self.pins, indent=1, sort_keys=True), encoding="utf-8")
-            os.replace(tmp, self.pins_file)
+            text = json.dumps(self.pins, indent=1, sort_keys=True)
+            write_atomic(self.pins_file, text, temp_name=self.pins_file.with_suffix(".tmp").name)
 
 
 def remote_issues_dir(workflow: Workflow, workflow_path: Path, host_home: str) -> PurePosixPath:

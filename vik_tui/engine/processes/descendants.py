@@ -247,7 +247,6 @@ class Reaper:
 
     def __init__(self, interval_sec: float = REAP_INTERVAL_SEC) -> None:
         self.interval_sec = interval_sec
-        self.reaped = 0
         self._seen: set[int] = set()
 
     def reap_once(self) -> int:
@@ -262,7 +261,6 @@ class Reaper:
                 if os.waitpid(pid, os.WNOHANG)[0] == pid:
                     count += 1
         self._seen = zombies  # the reaped ones never show again
-        self.reaped += count
         return count
 
     async def run(self) -> None:

@@ -20,8 +20,8 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from vik_tui.engine.service.atomic import write_atomic
 from vik_tui.engine.service.paths import API_SOCKET, API_TOKEN, Layout
-from vik_tui.engine.service.state import fsync_dir
 
 STOP_TIMEOUT_SEC = 30.0  # vik's STOP_TIMEOUT
 POLL_SEC = 0.1  # vik polls the pid every 100 ms
@@ -86,18 +86,7 @@ class ServiceState:
 
 def write_state(path: Path, state: ServiceState) -> None:
     """Pretty JSON without a trailing newline, via `state.json.tmp.<pid>`, fsync and rename (as vik)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f"{path.name}.tmp.{os.getpid()}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(state), indent=2))
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
+    write_atomic(path, json.dumps(asdict(state), indent=2), temp_name=f"{path.name}.tmp.{os.getpid()}")
 
 
 def read_state(path: Path) -> ServiceState | None:

@@ -35,7 +35,7 @@ from vik_tui.engine.processes.descendants import boot_id, is_running, kill_marke
 from vik_tui.engine.service.paths import Layout
 from vik_tui.engine.service.state import write_json_atomic
 from vik_tui.engine.stages.replay import outcome_of
-from vik_tui.engine.stages.session import SessionSnapshot, write_outcome_only
+from vik_tui.engine.stages.session import SessionFacts, write_outcome_only
 from vik_tui.engine.view import SessionState
 
 INTERRUPTED = "interrupted: supervisor exited while the stage ran"
@@ -190,7 +190,7 @@ class Registry:
             return
         parsed = Layout.parse_session_name(path)
         stage, session_uuid = parsed if parsed else ("?", path.stem)
-        snap = SessionSnapshot(path.parent.name, stage, 0, session_uuid, session_file)
+        snap = SessionFacts(path.parent.name, stage, 0, session_uuid, session_file)
         try:
             write_outcome_only(snap, SessionState.FAILED, INTERRUPTED)
         except OSError:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import fcntl
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
+
+from vik_tui.engine.service.atomic import write_atomic
 
 
 class AlreadyRunning(Exception):
@@ -15,34 +16,8 @@ class AlreadyRunning(Exception):
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Temp file in the same directory, fsync, rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2, default=str)
-            handle.write("\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    fsync_dir(path.parent)
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make the rename itself durable (best effort: not every filesystem allows it)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Pretty JSON with a final newline, replaced whole (`atomic.write_atomic`)."""
+    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 class WorkflowLock:

@@ -1,6 +1,7 @@
-"""Running one stage session: spawn the agent, stream and record its events, run its hooks,
-render its templates, decide its outcome, and read a session file back.
+"""Running one stage attempt (`attempt`: prepare, hooks, the agent's session, outcomes) and its
+session: spawn the agent, stream and record its events, render its templates, decide its
+outcome, and read a session file back.
 
-May import `processes`, `service` (journal, paths), the contract at `engine/` top, `agents` and
-`config`; never the Supervisor.
+May import `processes`, `places`, `service`, the contract and the rooms at `engine/` top
+(`bus`, `intake`), `agents` and `config`; never the Supervisor.
 """

@@ -33,8 +33,8 @@ from vik_tui.engine.service.recovery import Entry, Registry
 from vik_tui.engine.stages import templates
 from vik_tui.engine.stages.hooks import HookResult, run_hook
 from vik_tui.engine.stages.session import (
+    SessionFacts,
     SessionLimits,
-    SessionSnapshot,
     StageSession,
     StopCause,
     write_outcome_only,
@@ -81,11 +81,11 @@ class Attempts:
         self.bus = bus
         self.host_error = host_error
         self.entries: dict[str, Entry] = {}  # session uuid -> its registry entry, while it runs
-        self.unwritten: dict[str, SessionSnapshot] = {}  # session files whose outcome is not written yet
+        self.unwritten: dict[str, SessionFacts] = {}  # session files whose outcome is not written yet
         # issue id -> after_create of a new workspace: every stage of the issue waits for it
         self.workspace_ready: dict[str, asyncio.Future[str | None]] = {}
 
-    def write_outcome(self, snap: SessionSnapshot, state: SessionState, reason: str) -> None:
+    def write_outcome(self, snap: SessionFacts, state: SessionState, reason: str) -> None:
         """`write_outcome_only`, except that a failed write is reported, not raised: the snapshot
         still ends, and the next start gives the file its outcome (`recovery`)."""
         try:
@@ -165,7 +165,7 @@ class Attempt:
         self.workflow = workflow  # running sessions keep the configuration they started with
         self.site = site
         self.session_uuid = session_uuid
-        self.snap = SessionSnapshot(issue.id, stage, number, session_uuid, str(session_file), host=host)
+        self.snap = SessionFacts(issue.id, stage, number, session_uuid, str(session_file), host=host)
         self.mark = Mark(shared.supervisor_id, session_uuid, "stage")
         self.entry = Entry(session_uuid, str(session_file), issue.id, stage, number, self.mark.scope_prefix, host=host)
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from vik_tui.config.schema import StageConfig
-from vik_tui.engine.stages.session import SessionSnapshot, StageSession, StopCause
+from vik_tui.engine.clock import iso_in
+from vik_tui.engine.stages.session import SessionFacts, StageSession, StopCause
 from vik_tui.engine.view import RunStatus, RunView
 
 
@@ -25,7 +27,7 @@ class StageRun:
     config: StageConfig
     status: RunStatus = RunStatus.RESERVED
     attempt: int = 1
-    sessions: list[SessionSnapshot] = field(default_factory=list)
+    sessions: list[SessionFacts] = field(default_factory=list)
     session: StageSession | None = None
     task: asyncio.Task[Any] | None = None
     reason: str | None = None
@@ -41,6 +43,25 @@ class StageRun:
     @property
     def active(self) -> bool:
         return self.status.active
+
+    # the retry schedule: bookkeeping the Supervisor asks for once it has decided
+    def wait_retry(self, loop: asyncio.AbstractEventLoop, delay: float, on_due: Callable[[StageRun], None]) -> None:
+        """`retry_wait` for `delay` seconds, then `on_due(self)` on `loop`."""
+        self.status = RunStatus.RETRY_WAIT
+        self.retry_due = loop.time() + delay
+        self.retry_due_at = iso_in(delay)
+        self.retry_handle = loop.call_later(delay, on_due, self)
+
+    def drop_retry(self, reason: str) -> None:
+        """A pending retry that must not run any more: the run stays failed, and says why."""
+        self.clear_retry()
+        self.status = RunStatus.FAILED
+        self.reason = f"{self.reason}; retry dropped: {reason}" if self.reason else f"retry dropped: {reason}"
+
+    def clear_retry(self) -> None:
+        if self.retry_handle:
+            self.retry_handle.cancel()
+        self.retry_handle, self.retry_due, self.retry_due_at = None, None, None
 
     def to_view(self, now: float) -> RunView:
         """A frozen copy for the UI; `now` is event-loop time (for the retry countdown)."""

@@ -21,6 +21,7 @@ from typing import Any, Protocol
 import orjson
 
 from vik_tui.agents import events as ev
+from vik_tui.agents.registry import Mapper
 from vik_tui.engine.clock import now_iso
 from vik_tui.engine.processes.descendants import MARK_VAR, describe_killed, kill_marked
 from vik_tui.engine.processes.proc import kill_group
@@ -40,16 +41,11 @@ FAIR_SLICE_SEC = 0.0002
 FAIR_LINES = 32
 # the session file's buffer: a published batch of records fits, so it costs one write syscall
 FILE_BUFFER = 128 * 1024
-MAX_REASON_LINE = 300
 PIPE_DRAIN_SEC = 2.0
 # one stdout line longer than this is not kept: an `error` record says it was cut, and reading
 # goes on with the next line (docs/runtimes-and-outcomes.md "Limits, stops and retries")
 MAX_LINE_BYTES = 64 * 1024 * 1024
 SSH_FAILED = 255  # `ssh`'s own exit status when the connection failed or dropped
-
-
-class Mapper(Protocol):
-    def feed(self, obj: Any) -> list[ev.AgentEvent]: ...
 
 
 class RemoteEnd(Protocol):
@@ -90,9 +86,9 @@ class StopCause(StrEnum):
 
 
 @dataclass
-class SessionSnapshot:
-    """The engine's live record of one session, updated in place as events arrive; the UI
-    gets a frozen copy (`to_view()`)."""
+class SessionFacts:
+    """The engine's live record of one session, updated in place as events arrive (not a
+    snapshot: the UI gets a frozen copy, `to_view()`, inside `Supervisor.snapshot()`)."""
 
     issue_id: str
     stage: str
@@ -103,7 +99,6 @@ class SessionSnapshot:
     agent_session_id: str | None = None
     pid: int | None = None
     started_at: str | None = None
-    last_event_at: str | None = None
     ended_at: str | None = None
     last_message: str | None = None
     tools_in_flight: dict[str, str] = field(default_factory=dict)
@@ -158,7 +153,7 @@ class StageSession:
 
     def __init__(
         self,
-        snapshot: SessionSnapshot,
+        facts: SessionFacts,
         command: list[str],
         cwd: Path,
         prompt: str,
@@ -170,7 +165,7 @@ class StageSession:
         on_start: Callable[[StageSession], None] | None = None,
         remote: RemoteEnd | None = None,
     ) -> None:
-        self.snap = snapshot
+        self.snap = facts
         self.command = command
         self.cwd = cwd
         self.prompt = prompt
@@ -203,7 +198,7 @@ class StageSession:
             self._stop_cause, self._stop_reason = cause, reason
             self._stopped.set()
 
-    async def run(self) -> SessionSnapshot:
+    async def run(self) -> SessionFacts:
         path = Path(self.snap.session_file)
         path.parent.mkdir(parents=True, exist_ok=True)
         self._file = handle = Journal(path, FILE_BUFFER)  # raises OSError: the caller's storage failure
@@ -374,7 +369,7 @@ class StageSession:
         stdout = self.proc.stdout
         loop = asyncio.get_running_loop()
         parts: list[bytes] = []
-        held = 0  # bytes in `parts`
+        pending = 0  # bytes in `parts`
         cut: _CutLine | None = None  # a line over MAX_LINE_BYTES, skipped to its end
         next_yield = loop.time() + FAIR_SLICE_SEC
         try:
@@ -390,15 +385,15 @@ class StageSession:
                     cut = None
                 elif parts and lines:  # a line that spanned reads ends here: alone, so a huge one is not copied again
                     parts.append(lines.pop(0))
-                    held = 0
+                    pending = 0
                     events += self._handle_lines(_take_line(parts), ts)
                 if cut is not None:
                     cut.size += len(tail)
                 elif tail:
                     parts.append(tail)
-                    held += len(tail)
-                    if held > MAX_LINE_BYTES:
-                        cut, held = _CutLine(held, bytes(parts[0][:200])), 0
+                    pending += len(tail)
+                    if pending > MAX_LINE_BYTES:
+                        cut, pending = _CutLine(pending, bytes(parts[0][:200])), 0
                         parts.clear()
                 for start in range(0, len(lines), FAIR_LINES):
                     events += self._handle_lines(lines[start : start + FAIR_LINES], ts)
@@ -410,7 +405,7 @@ class StageSession:
                 self._publish(events)
         except asyncio.CancelledError:  # stopped while a line was still arriving: say what was lost
             if cut is not None or parts:
-                size = cut.size if cut is not None else held
+                size = cut.size if cut is not None else pending
                 self._note(f"the output ended in the middle of a line of {size} bytes (not recorded)")
             raise
         if cut is not None:
@@ -441,20 +436,19 @@ class StageSession:
                     mapped = feed(obj)
                 except Exception as exc:  # an adapter bug must not kill the session
                     mapped = _adapter_error(obj, exc)
-            held = False
+            completion_kept = False
             for event in mapped:
                 event.ts = ts
                 if apply(event):  # the provider's completion: written later, with the outcome
-                    held = True
+                    completion_kept = True
                     continue
                 try:
                     put(dumps(event.to_dict(), option=newline))
                 except TypeError:  # e.g. an integer beyond 64 bits inside `raw`: the stdlib can
                     put(_dumps_line(event.to_dict()))
-            events += [e for e in mapped if e is not self._completion] if held else mapped
+            events += [e for e in mapped if e is not self._completion] if completion_kept else mapped
         if events:
             snap = self.snap
-            snap.last_event_at = ts
             snap.events += len(events)
             self._store(out[0] if len(out) == 1 else b"".join(out))
         return events
@@ -472,7 +466,7 @@ class StageSession:
             return _adapter_error(obj, exc)
 
     def _apply(self, event: ev.AgentEvent) -> bool:
-        """Fold one event into the snapshot and the outcome facts (most frequent kinds first).
+        """Fold one event into the session's facts and the outcome facts (most frequent kinds first).
         True for the provider's completion, which is held: it is written as (or just before)
         the outcome record, so a completed session has one `completed`, as vik's have."""
         snap = self.snap
@@ -610,7 +604,6 @@ class StageSession:
         # the outcome); any other with the provider's completion, if any, then an `error` one
         final: list[ev.AgentEvent] = [completion] if completion is not None and state != "completed" else []
         final.append(outcome)
-        snap.last_event_at = snap.ended_at
         self._store(b"".join(_dumps_line(event.to_dict()) for event in final), final=True)
         self._publish(final)
 
@@ -664,20 +657,20 @@ def _signal_name(sig: int) -> str:
         return str(sig)
 
 
-def write_outcome_only(snapshot: SessionSnapshot, state: SessionState, reason: str) -> None:
+def write_outcome_only(facts: SessionFacts, state: SessionState, reason: str) -> None:
     """For a stage that failed before any agent started (hook, template), or whose supervisor
     died (`recovery`): the file still tells. A file cut mid-line gets a newline first."""
-    path = Path(snapshot.session_file)
+    path = Path(facts.session_file)
     path.parent.mkdir(parents=True, exist_ok=True)
-    snapshot.state, snapshot.reason = state, reason
-    snapshot.ended_at = now_iso()
-    snapshot.started_at = snapshot.started_at or snapshot.ended_at
+    facts.state, facts.reason = state, reason
+    facts.ended_at = now_iso()
+    facts.started_at = facts.started_at or facts.ended_at
     record = ev.Outcome(
         state=state.value,
         reason=reason,
-        tokens=dict(snapshot.tokens),
-        started_at=snapshot.started_at,
-        ended_at=snapshot.ended_at,
-        ts=snapshot.ended_at,
+        tokens=dict(facts.tokens),
+        started_at=facts.started_at,
+        ended_at=facts.ended_at,
+        ts=facts.ended_at,
     ).to_dict()
     append_lines(path, _dumps_line(record))  # whole lines only; raises OSError

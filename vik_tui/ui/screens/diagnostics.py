@@ -14,6 +14,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from vik_tui.config.diagnostics import Diagnostic, Severity
+from vik_tui.engine.engine_events import plural
 
 
 def findings_markup(findings: Sequence[Diagnostic], file_name: str) -> str:
@@ -36,7 +37,7 @@ def findings_markup(findings: Sequence[Diagnostic], file_name: str) -> str:
 def summary(findings: Sequence[Diagnostic]) -> str:
     errors = sum(1 for f in findings if f.severity == Severity.ERROR)
     warnings = len(findings) - errors
-    return f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''}"
+    return f"{plural(errors, 'error')}, {plural(warnings, 'warning')}"
 
 
 class DiagnosticsScreen(ModalScreen[str]):

@@ -29,6 +29,7 @@ from textual.reactive import Reactive
 from textual.widgets import Log, Static
 
 from vik_tui.agents.events import AgentEvent
+from vik_tui.engine.engine_events import plural
 from vik_tui.engine.view import IssueView, RejectedView, RunStatus, SessionState, SessionView
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.highlight import SessionHighlighter, theme_styles
@@ -406,7 +407,7 @@ class StagePanes(Vertical):
         if run and run.status == RunStatus.RETRY_WAIT and run.retry_in is not None:
             bits.append(f"[$warning]{vik.glyphs.retry} retry in {countdown(run.retry_in)}[/]")
         if run and run.gave_up and session is run.session:
-            bits.append(f"[$error]gave up after {run.attempt} attempt{'s' if run.attempt != 1 else ''}[/]")
+            bits.append(f"[$error]gave up after {plural(run.attempt, 'attempt')}[/]")
         elapsed = vik.clock.seconds_since(session.started_at, session.ended_at) if session.started_at else None
         if elapsed is not None:
             bits.append(mmss(elapsed))
