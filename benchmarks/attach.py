@@ -173,10 +173,29 @@ def first_frame(command: str, ready: Callable[[str], bool]) -> float:
         app.kill()  # q (and y when asked): an in-process UI stops its agents, an attached one detaches
 
 
+async def mirror_seconds(workflow: Path) -> float:
+    """An AttachedEngine's start -> its mirror holds the whole view (connect, /state, /view of
+    every issue, decoded): the client's share of the first frame, without process start-up."""
+    from vik_tui.api.attached import AttachedEngine
+    from vik_tui.api.target import live_supervisor
+
+    target = live_supervisor(layout_of(workflow))
+    assert target is not None
+    engine = AttachedEngine(target)
+    t0 = time.perf_counter()
+    task = asyncio.ensure_future(engine.run())
+    while not (engine.connected and len(engine.snapshot().issues) > 1000):
+        await asyncio.sleep(0.002)
+    took = time.perf_counter() - t0
+    engine.stop()
+    await task
+    return took
+
+
 def attach_first_frame(issues: int, rounds: int) -> dict[str, list[float]]:
     """The same 10,000-issue tracker, same run: the in-process UI's first frame (it pulls the
     tracker itself), then, with a daemon running it, the attached UI's (it fetches the view)."""
-    times: dict[str, list[float]] = {"in-process": [], "attached": []}
+    times: dict[str, list[float]] = {"in-process": [], "attached": [], "mirror": []}
     with tempfile.TemporaryDirectory() as tmp:
         workflow = write_big_tracker(Path(tmp) / "big", issues=issues, active=20, seconds=300, interval=0.1)
         for _ in range(rounds):
@@ -189,6 +208,7 @@ def attach_first_frame(issues: int, rounds: int) -> dict[str, list[float]]:
                 command = f"{sys.executable} -m vik_tui attach --no-bell {workflow}"
                 ready = lambda s: f"attached to pid {pid}" in s and len(listed_ids(s)) >= 10  # noqa: E731
                 times["attached"].append(first_frame(command, ready))
+                times["mirror"].append(asyncio.run(mirror_seconds(workflow)))
         finally:
             stop_daemon(workflow)
     return times
@@ -232,6 +252,13 @@ def session_rate(workflow: Path, agents: int) -> tuple[int, float]:
     return count, (max(ends) - min(starts)).total_seconds()
 
 
+def tail(path: Path, size: int = 2000) -> bytes:
+    """The end of a (big) session file, without reading it all."""
+    with open(path, "rb") as handle:
+        handle.seek(max(0, path.stat().st_size - size))
+        return handle.read()
+
+
 def cpu_seconds(pid: int) -> float:
     """utime + stime of a process (its own, not its children's: the agents are not counted)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -262,7 +289,7 @@ async def with_clients(workflow: Path, tracker: Path, clients: int, agents: int,
 
     def done() -> bool:
         files = list(sessions_dir.rglob("*.jsonl")) if sessions_dir.is_dir() else []
-        return len(files) == agents and all(b'"outcome"' in f.read_bytes()[-2000:] for f in files)
+        return len(files) == agents and all(b'"outcome"' in tail(f) for f in files)
 
     while not done():
         await asyncio.sleep(0.2)
@@ -363,6 +390,8 @@ def main() -> None:
         rows.append((label, spread(frames["in-process"], ms), ""))
         label = f"{args.issues:,} issues: attach -> first full frame"
         rows.append((label, spread(frames["attached"], ms), "<= 1.0 s"))
+        label = f"{args.issues:,} issues: client start -> view mirrored"
+        rows.append((label, spread(frames["mirror"], ms), "(the client's part of it)"))
     if "rate" not in args.skip:
         rates, cpus = events_rates(args.agents, args.seconds, args.rounds)
         base, base_cpu = statistics.median(rates[0]), statistics.median(cpus[0])

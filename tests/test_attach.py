@@ -168,10 +168,16 @@ async def test_restart_under_an_attached_ui_reconnects_and_shows_each_event_once
             return sum(isinstance(e, ee.StageFinished) for e in new_ones())
 
         await wait_on_screen(pilot, lambda: finished() >= 2, "the new supervisor's stages to finish", timeout=90)
-        strips = app.main.query_one(EventLog).lines
-        log_pane = "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+        def log_pane() -> str:
+            strips = app.main.query_one(EventLog).lines
+            return "\n".join("".join(segment.text for segment in strip) for strip in strips)
+
+        await wait_on_screen(
+            pilot, lambda: "N-0/plan COMPLETED" in log_pane() and "N-1/plan COMPLETED" in log_pane(), "the log pane"
+        )
         for i in range(2):
-            assert log_pane.count(f"N-{i}/plan COMPLETED") == 1
+            assert log_pane().count(f"N-{i}/plan COMPLETED") == 1
         await pilot.press("q")
     # every event the new supervisor logged after it started serving reached the client once, in order
     # (its `supervisor_started` comes before its API serves: no client can have it)

@@ -366,7 +366,10 @@ class AttachedEngine:
                 await asyncio.wait_for(self._want_view.wait(), STREAM_REFETCH_SEC / 4)
             dirty = self._stream_dirty_since
             due = self._want_view.is_set() or (dirty is not None and time.monotonic() - dirty >= STREAM_REFETCH_SEC)
-            if not due or not self.connected:
+            if not due:
+                continue
+            if not self.connected:  # the reconnect fetches the view itself; do not spin meanwhile
+                await asyncio.sleep(MIN_REFETCH_SEC)
                 continue
             self._want_view.clear()
             self._stream_dirty_since = None
