@@ -210,7 +210,8 @@ def test_the_list_shows_the_issues_and_j_moves_the_cursor_and_the_pane(scene: Sc
     assert hook_installed()  # textual-serve's front end still has the place page.js hooks into
     page = logged_in_page(browser, scene.web, scene.token)
     try:
-        text = wait_screen(page, "T-0", "talker 0", "T-1", "talker 1", "T-2", "talker 2", "attached to pid")
+        # the footer too: the app is told it has focus (it starts blurred), no click needed
+        text = wait_screen(page, "T-0", "talker 0", "T-1", "talker 1", "T-2", "talker 2", "attached to pid", "? help")
         assert f"attached to pid {supervisor_pid(scene.path)}" in text
         wait_screen(page, "─ T-0 talker 0")  # the pane shows the first issue
         page.keyboard.press("j")
