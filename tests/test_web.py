@@ -220,6 +220,12 @@ def test_the_list_shows_the_issues_and_j_moves_the_cursor_and_the_pane(scene: Sc
         wait_screen(page, "─ T-2 talker 2", absent=("─ T-1 talker 1",))
         page.keyboard.press("k")
         wait_screen(page, "─ T-1 talker 1", absent=("─ T-2 talker 2",))
+        # typing works as in a terminal: / filters the list
+        page.keyboard.press("/")
+        wait_screen(page, "filter: id, title or state")  # the box has the focus (as a person sees it open)
+        page.keyboard.type("talker 2")
+        page.keyboard.press("Enter")
+        wait_screen(page, "─ T-2 talker 2", absent=("T-0     talker 0", "T-1     talker 1"))
     finally:
         page.context.close()
 

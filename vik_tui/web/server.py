@@ -159,6 +159,8 @@ class WebServer:
             await _relay(ws, tab)
         except (ConnectionError, asyncio.CancelledError):
             pass
+        except OSError as exc:  # the app could not be started (the interpreter moved, no more processes)
+            self.say(f"tab refused: cannot start {tab.command}: {exc}")
         finally:
             self.sockets.discard(ws)
             await self.tabs.release(tab)
