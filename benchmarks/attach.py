@@ -32,6 +32,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -238,8 +239,6 @@ def flood_workflow(work: Path, agents: int, seconds: float) -> tuple[Path, Path]
 
 def session_rate(workflow: Path, agents: int) -> tuple[int, float]:
     """Records written and the span from the first session start to the last end."""
-    from vik_tui.engine.clock import parse_iso
-
     sessions = sorted(layout_of(workflow).sessions_dir.rglob("*.jsonl"))
     assert len(sessions) == agents, sessions
     count, starts, ends = 0, [], []
@@ -247,8 +246,8 @@ def session_rate(workflow: Path, agents: int) -> tuple[int, float]:
         lines = path.read_bytes().splitlines()
         count += len(lines) - 1  # less the outcome record
         outcome = json.loads(lines[-1])["outcome"]
-        starts.append(parse_iso(outcome["started_at"]))
-        ends.append(parse_iso(outcome["ended_at"]))
+        starts.append(datetime.fromisoformat(outcome["started_at"]))
+        ends.append(datetime.fromisoformat(outcome["ended_at"]))
     return count, (max(ends) - min(starts)).total_seconds()
 
 

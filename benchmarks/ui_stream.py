@@ -199,7 +199,7 @@ def _pane_shows(main) -> bool:  # type: ignore[no-untyped-def]
 
     panes = main.query_one(StagePanes)
     uuid = panes.active_session_uuid()
-    issue = main.snap.find_issue(main.selected) if main.snap else None
+    issue = main.view.find_issue(main.selected) if main.view else None
     return bool(uuid and issue and issue.find_session(uuid))
 
 

@@ -56,6 +56,12 @@ def records(path: Path) -> list[dict[str, Any]]:
     return out
 
 
+def notices(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Our own notices in a session file: `unknown` records whose `event_type` is ours (so a
+    reader built on vik's vocabulary does not take them for the session's failure)."""
+    return [r for r in found if r["kind"] == "unknown" and str(r.get("event_type", "")).startswith("vik_tui.")]
+
+
 def last_outcome(path: Path) -> dict[str, Any]:
     """The outcome the final record carries (its `outcome` object; older files: the record)."""
     found = records(path)
@@ -102,6 +108,9 @@ class HeadlessProcess:
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.rusage: Any = None
+        self._hwm_kib = 0
+        self._sampler = threading.Thread(target=self._sample_hwm, daemon=True)
+        self._sampler.start()
 
     def _read(self) -> None:
         assert self.proc.stdout is not None
@@ -110,6 +119,25 @@ class HeadlessProcess:
                 self.events.append(json.loads(raw))
             except ValueError:
                 continue
+
+    def _sample_hwm(self) -> None:
+        """The supervisor's own peak RSS: VmHWM of its address space, read while it lives.
+
+        Not `ru_maxrss` from wait4: Linux keeps there the high-water mark of the address space
+        the child had before exec, the forked pytest worker's, so a worker fattened by earlier
+        tests raised the measured peak (issue #17 item 5). VmHWM only grows, so the last reading
+        holds every peak before it."""
+        path = f"/proc/{self.proc.pid}/status"
+        while self.proc.returncode is None:
+            try:
+                with open(path, encoding="ascii") as handle:
+                    for line in handle:
+                        if line.startswith("VmHWM:"):
+                            self._hwm_kib = max(self._hwm_kib, int(line.split()[1]))
+                            break
+            except (OSError, ValueError):  # gone, or a zombie without an address space
+                return
+            time.sleep(0.02)
 
     def named(self, name: str, **match: Any) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("event") == name and all(e.get(k) == v for k, v in match.items())]
@@ -145,6 +173,7 @@ class HeadlessProcess:
                 raise AssertionError(f"supervisor did not exit within {timeout}s: {self.tail()}")
             time.sleep(0.05)
         self._reader.join(5)
+        self._sampler.join(5)
         return self.proc.returncode
 
     def kill(self) -> None:
@@ -160,5 +189,6 @@ class HeadlessProcess:
 
     @property
     def peak_rss_mib(self) -> float:
-        assert self.rusage is not None
-        return float(self.rusage.ru_maxrss) / 1024
+        """The supervisor's peak RSS (see `_sample_hwm`), once it has exited."""
+        assert self.rusage is not None and self._hwm_kib, "wait() first"
+        return self._hwm_kib / 1024

@@ -11,7 +11,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from chaos_helpers import chaos_workflow, read_pid, records, wait_until
+from chaos_helpers import chaos_workflow, notices, read_pid, records, wait_until
 from conftest import Project, process_running
 from engine_helpers import Harness
 
@@ -55,7 +55,7 @@ async def test_a_finished_stage_leaves_no_descendant_and_says_so(project: Projec
     assert finished.state == "completed", finished.reason
     grandchild = read_pid(child)
     assert not process_running(grandchild)  # killed before the outcome was decided
-    notes = [r for r in records(Path(finished.session_file or "")) if r["kind"] == "error"]
+    notes = notices(records(Path(finished.session_file or "")))
     assert len(notes) == 1 and f"left running outside its group: pid {grandchild}" in notes[0]["detail"]
     await h.finish()
 

@@ -80,6 +80,11 @@ def test_contracts_hold_on_the_package() -> None:
             "import vik_tui.engine.service.paths",
             "processes are the floor of the engine: they import none of its rooms",
         ),
+        (
+            "ui/widgets/tab_row.py",
+            "import vik_tui.ui.app",
+            "ui layers: app, main screen, other screens, widgets, app_api",
+        ),
     ],
 )
 def test_a_forbidden_import_breaks_its_contract(tmp_path: Path, module: str, line: str, broken: str) -> None:

@@ -57,7 +57,12 @@ def test_status_without_a_supervisor_is_not_installed(project: Project) -> None:
     path = project.write(base_workflow(project))
     out = vik("status", str(path))
     assert out.returncode == 0, out.stderr
-    assert out.stdout.splitlines() == ["status: not installed", f"state_file: {state_file(project)}"]
+    assert out.stdout.splitlines() == [
+        "status: not installed",  # vik's word, then what it means (issue #17 item 8)
+        "meaning: no supervisor of this workflow is running (it stopped cleanly, or none was started);"
+        " start one with `vik-tui run -d`",
+        f"state_file: {state_file(project)}",
+    ]
     stop = vik("stop", str(path))
     assert stop.returncode == 1
     assert stop.stderr.strip() == f"vik-tui stop failed: no daemon state file for {state_file(project)}"

@@ -180,7 +180,7 @@ async def test_reconcile_stops_stage_when_issue_moves(project: Project) -> None:
     wf["loop"].update(max_iterations=None, reconcile=True, reconcile_grace_sec=0.3)
     wf["issues"]["pull"]["idle_sec"] = 1
     wf["agents"]["codex"]["args"] = {"--mode": "cooperative"}
-    wf["issue"]["stages"]["plan"]["hooks"] = {"after_run": "echo {{ issue.outcome }} > after_run.txt"}
+    wf["issue"]["stages"]["plan"]["hooks"] = {"after_run": "echo {{ issue.outcome.state }} > after_run.txt"}
     h = Harness(project.write(wf)).start()
     await h.wait_for(lambda: len(h.named(ee.StageStarted)) == 2)
     pids = [e.pid for e in h.named(ee.StageStarted)]

@@ -92,8 +92,7 @@ def rows(app: VikApp) -> list[str]:
 def pane_text(app: VikApp) -> str:
     """The shown session's text once it is replayed ("" before)."""
     panes = app.main.query_one(StagePanes)
-    buffer = panes.active_buffer
-    return "\n".join(panes.log_widget.lines) if buffer is not None and buffer.state == "live" else ""
+    return "\n".join(panes.log_widget.lines) if panes.active_session_uuid() and panes.settled() else ""
 
 
 def findings_text(app: App[Any]) -> str:
@@ -357,8 +356,14 @@ async def test_help_lists_every_key(project: Project) -> None:
     app = VikApp(supervisor(workflow(project)), bell=False)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("question_mark")
-        await wait_on_screen(pilot, lambda: isinstance(app.screen, HelpScreen), "the help screen")
-        text = "\n".join(str(cell.render()) for cell in app.screen.query("#help-keys Static").results(Static))
+
+        def help_text() -> str:  # "" until the screen is up and composed (its keys are there)
+            if not isinstance(app.screen, HelpScreen):
+                return ""
+            return "\n".join(str(cell.render()) for cell in app.screen.query("#help-keys Static").results(Static))
+
+        await wait_on_screen(pilot, lambda: "quit" in help_text().lower(), "the help screen's keys")
+        text = help_text()
         for word in (
             "cancel",
             "Retry",

@@ -117,8 +117,14 @@ async def test_queue_view_lists_the_pending_retry_with_its_error() -> None:
     async with app.run_test(size=(120, 32)) as pilot:
         await wait_on_screen(pilot, lambda: rows(app), "the rows")
         await pilot.press("t")
-        await wait_on_screen(pilot, lambda: isinstance(app.screen, QueueScreen), "the queue view")
-        text = str(app.screen.query_one("#queue-text", Static).render())
+
+        def queue_text() -> str:  # "" until the view is up and filled (on mount)
+            if not isinstance(app.screen, QueueScreen):
+                return ""
+            return str(app.screen.query_one("#queue-text", Static).render())
+
+        await wait_on_screen(pilot, lambda: "Retry queue" in queue_text(), "the queue view")
+        text = queue_text()
         assert "ENG-21/plan" in text and "#2" in text and "12s" in text and "context window exceeded" in text
 
 
@@ -170,3 +176,32 @@ async def test_an_unreachable_host_raises_a_toast_and_shows_in_the_header() -> N
         await wait_on_screen(pilot, lambda: app._notifications, "the toast")
         (toast,) = list(app._notifications)
         assert toast.title == "host build-2 unreachable" and "refused" in toast.message
+
+
+async def test_the_attention_filter_with_nothing_to_show_says_it_is_on() -> None:
+    """Issue #17 item 8: `!` with nothing to show gave an empty list and no sign of the filter."""
+    app = app_for("retries")
+    async with app.run_test(size=(120, 32)) as pilot:
+        await wait_on_screen(pilot, lambda: rows(app), "the rows")
+        await pilot.press("exclamation_mark")
+        line = app.main.query_one("#backlog-line", Static)
+        await wait_on_screen(pilot, lambda: not rows(app) and "filter on" in str(line.render()), "the filter line")
+        assert line.display and "no issue needs attention" in str(line.render())
+        assert "! shows all" in str(line.render())
+
+
+async def test_the_rejected_edit_dialog_closes_once_the_fixed_file_reloads() -> None:
+    """Issue #17 item 8: the hot-reload error screen stayed up after the fixed file reloaded."""
+    from vik_tui.config.diagnostics import Diagnostic, Severity
+    from vik_tui.engine.engine_events import ConfigRejected, ConfigReloaded
+    from vik_tui.ui.screens.diagnostics import RejectedEditScreen
+
+    app = app_for("idle")
+    async with app.run_test(size=(120, 32)) as pilot:
+        await wait_on_screen(pilot, lambda: app.main is not None, "the main screen")
+        error = Diagnostic(Severity.ERROR, "loop.wait_ms", "invalid_type", "must be an integer", line=3)
+        app.engine.emit(ConfigRejected(errors=(error,)))  # type: ignore[attr-defined]
+        await wait_on_screen(pilot, lambda: isinstance(app.screen, RejectedEditScreen), "the dialog")
+        app.engine.emit(ConfigReloaded(warnings=0))  # type: ignore[attr-defined]
+        await wait_on_screen(pilot, lambda: not isinstance(app.screen, RejectedEditScreen), "the dialog closing")
+        await wait_on_screen(pilot, lambda: any("reloaded" in n.message for n in app._notifications), "the toast")

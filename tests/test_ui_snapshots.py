@@ -45,12 +45,14 @@ async def settled(pilot: Pilot[Any]) -> None:
     quiet_since = time.monotonic()
     while time.monotonic() < deadline:
         await pilot.pause(0.05)
-        if not app.main.ready or app.main.snap is None:
+        if not app.main.ready or app.main.view is None:
             continue
         panes = app.main.query_one(StagePanes)
         if not panes.settled():
             continue
-        state = (app.main.query_one(IssueTable).rebuilds, app.size, panes.log_widget.line_count)
+        table = app.main.query_one(IssueTable)
+        columns = tuple(column.width for column in table.columns.values())  # re-fitted: a rebuild
+        state = (tuple(table.keys), columns, app.size, panes.log_widget.line_count)
         if state != last:
             last, quiet_since = state, time.monotonic()
         elif time.monotonic() - quiet_since > 0.4:

@@ -106,7 +106,7 @@ def test_format_records_layout() -> None:
         "          │ … 2 more lines (e reads it all)",
         "11:58:48  ✓ edit  update x.py",
         "11:58:48  [error] boom",
-        "11:58:48  ── failed · boom · exit 1 · tokens in 1.2k out 30 ──",
+        "11:58:48  ── failed · exit 1 · tokens in 1.2k out 30 ──",  # boom: said by the [error] line above
     ]
     ascii_lines = format_records(records[2:4] + records[-1:], CLOCK, ASCII, width=100)
     assert ascii_lines[0] == "11:58:48  $ shell  ls -la"
@@ -237,3 +237,16 @@ def test_full_records_keep_every_output_line_and_edit_paths_keep_their_end() -> 
     edit = ev.ToolCall(call_id="e", name="edit", status="completed", input=long_path)
     (line,) = format_records([edit], FrozenClock(), UNICODE, 60)
     assert line.endswith("the_file_that_matters.py") and "update …" in line
+
+
+def test_a_turn_start_that_session_files_keep_as_vik_does_draws_no_line() -> None:
+    """vik keeps Codex's `turn.started` as an `unknown` record; the pane has nothing to say of it."""
+    lines = format_records(
+        events(
+            {"kind": "unknown", "event_type": "turn.started", "raw": {"type": "turn.started"}},
+            {"kind": "unknown", "event_type": "turn.paused", "raw": {"type": "turn.paused"}},
+        ),
+        CLOCK,
+        UNICODE,
+    )
+    assert len(lines) == 1 and "unhandled event turn.paused" in lines[0]

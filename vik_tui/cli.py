@@ -166,6 +166,18 @@ def _web_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _init_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vik-tui init",
+        description="Write a starter project (workflow.yml, prompts/work.md, issues.json) that runs as written.",
+    )
+    parser.add_argument("directory", nargs="?", default=".", help="where to write it (default: here)")
+    parser.add_argument(
+        "--runtime", choices=("codex", "claude_code"), default="codex", help="the agent CLI (default: codex)"
+    )
+    return parser
+
+
 def _tui_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vik-tui",
@@ -174,6 +186,7 @@ def _tui_parser() -> argparse.ArgumentParser:
             "subcommands: run [-d] [--json] [WORKFLOW] | attach [WORKFLOW | URL] | status | stop | restart"
             " | uninstall [WORKFLOW] | web [WORKFLOW] [--port N]"
             " | doctor [--strict] [--json] [--deep] [WORKFLOW] | demo [--dir DIR] [--headless]"
+            " | init [--runtime codex|claude_code] [DIR]"
         ),
     )
     parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
@@ -213,9 +226,15 @@ def main(argv: list[str] | None = None) -> int:
             return _attach(args.target, args.token, bell=not args.no_bell)
         if argv and argv[0] == "web":
             return _web(_web_parser().parse_args(argv[1:]))
+        if argv and argv[0] == "init":
+            return _init(_init_parser().parse_args(argv[1:]))
         if argv and argv[0] == "demo":
             return _demo(_demo_parser().parse_args(argv[1:]))
         args = _tui_parser().parse_args(argv)
+        refusal = _no_workflow(args.workflow) or _no_terminal(f"vik-tui run {args.workflow}")
+        if refusal is not None:
+            print(refusal, file=sys.stderr)
+            return 2
         tcp, code = _listen(args, "")
         if code:
             return code
@@ -344,6 +363,38 @@ def _lifecycle(command: str, workflow_path: str) -> int:
     return 0
 
 
+def _no_terminal(instead: str) -> str | None:
+    """The UI needs a terminal on both sides: with stdin at EOF (cron, systemd, `nohup`, `ssh
+    host cmd`) it would spin on reads, and escape codes would land in a redirected stdout."""
+    if "web_driver" in os.environ.get("TEXTUAL_DRIVER", ""):
+        return (
+            None  # a `vik-tui web` tab: Textual's web driver speaks its protocol on the pipes, the page is the terminal
+        )
+    missing = [name for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)) if not _is_tty(stream)]
+    if not missing:
+        return None
+    verb = "is" if len(missing) == 1 else "are"
+    return f"vik-tui: {' and '.join(missing)} {verb} not a terminal, so there is no UI to show; run `{instead}` instead"
+
+
+def _is_tty(stream: object) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    try:
+        return bool(isatty()) if callable(isatty) else False
+    except (OSError, ValueError):  # a closed stream
+        return False
+
+
+def _no_workflow(workflow_path: str) -> str | None:
+    """`vik-tui` where there is no workflow yet: say how to get one rather than only "not found"."""
+    if Path(workflow_path).expanduser().exists():
+        return None
+    return (
+        f"vik-tui: no workflow at {workflow_path}: create a starter project with `vik-tui init`"
+        " (then edit its pull command), or see one running with `vik-tui demo`"
+    )
+
+
 def _tui(workflow_path: str, watch: bool, bell: bool = True, tcp: socket.socket | None = None) -> int:
     """The UI: attached to the workflow's supervisor when one runs, else with the engine
     in-process (serving the API, so another terminal can attach to it)."""
@@ -414,6 +465,10 @@ def _run_attached(target: ApiTarget, bell: bool) -> int:
     if problem is not None:
         print(f"vik-tui attach: {problem}", file=sys.stderr)
         return 1
+    refusal = _no_terminal(f"vik-tui status {target.workflow_path or ''}".strip())
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
     return run_engine_app(AttachedEngine(target), bell=bell)
 
 
@@ -493,6 +548,26 @@ def _web(args: argparse.Namespace) -> int:
         tcp.close()
 
 
+def _init(args: argparse.Namespace) -> int:
+    from vik_tui.starter import RUNTIMES, InitError, write_starter
+
+    directory = Path(args.directory).expanduser()
+    try:
+        written = write_starter(directory, args.runtime)
+    except InitError as exc:
+        print(f"vik-tui init: {exc}", file=sys.stderr)
+        return 1
+    spec = RUNTIMES[args.runtime]
+    workflow = written[0]
+    print("\n".join(f"wrote {path}" for path in written))
+    print(
+        f"next: credentials for `{spec.cli}`: {spec.credentials}\n"
+        f"      check with `vik-tui doctor --deep {workflow}`, then run `vik-tui {workflow}`;\n"
+        "      replace the pull command with your tracker's (see docs/first-project.md)"
+    )
+    return 0
+
+
 def _demo(args: argparse.Namespace) -> int:
     from vik_tui.demo.project import demo_all_done, reset_demo, write_demo_project
 
@@ -502,6 +577,10 @@ def _demo(args: argparse.Namespace) -> int:
         else Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "vik-tui" / "demo"
     )
     directory = directory.resolve()
+    refusal = None if args.headless else _no_terminal("vik-tui demo --headless")
+    if refusal is not None:
+        print(refusal, file=sys.stderr)
+        return 2
     if not args.speed > 0:
         print(f"vik-tui demo: --speed must be greater than 0 (got {args.speed:g})", file=sys.stderr)
         return 2

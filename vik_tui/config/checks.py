@@ -17,7 +17,7 @@ from pydantic import BaseModel, ValidationError
 
 from vik_tui.config.diagnostics import Diagnostic, Severity, dotted
 from vik_tui.config.ids import unsafe_id_reason
-from vik_tui.config.jinja import PULL_NAMES, STAGE_NAMES, check_template
+from vik_tui.config.jinja import PULL_NAMES, STAGE_NAMES, check_template, outcome_compared
 from vik_tui.config.schema import DEFAULT_EXECUTABLES, RUNTIMES, Workflow, known_fields
 from vik_tui.config.yaml_lines import LineMap, Pointer
 
@@ -235,7 +235,10 @@ class Checker:
                     "unknown_runtime",
                     f"unknown runtime `{printable(runtime)}` (expected one of: {', '.join(RUNTIMES)})",
                 )
-            elif check_path and runtime != "demo" and command != "":  # doctor --deep, run and the UI
+            elif command and not remote and (problem := path_problem(command, self.workflow_dir)):
+                # a path is the user's own: a typo there is an error, found without --deep
+                self.add(Severity.ERROR, ("agents", str(name), "command"), "executable_not_found", problem)
+            elif check_path and runtime != "demo" and command != "" and not _is_path(command or ""):
                 executable = resolve_executable(command or DEFAULT_EXECUTABLES[runtime], self.workflow_dir)
                 if executable is None:
                     shown = command or DEFAULT_EXECUTABLES[runtime]
@@ -337,6 +340,16 @@ class Checker:
             if not isinstance(source, str):
                 continue
             problem = check_template(source, names, stage=has_stage)
+            compared = outcome_compared(source) if pointer[-1] == "after_run" and problem is None else None
+            if compared is not None:
+                self.add(
+                    Severity.WARNING,
+                    pointer,
+                    "outcome_object",
+                    "`issue.outcome` is the outcome object (`state`, `reason`, `exit_code`, ...), no longer"
+                    " the state string: write `issue.outcome.state`",
+                    line=self.lines.line_in_value(pointer, compared),
+                )
             if problem is not None:
                 where = f" (template line {problem.line})" if problem.line else ""
                 self.add(
@@ -398,6 +411,35 @@ def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """`; did you mean `x`?` for a near miss among `choices` (difflib), else nothing."""
     close = get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else ""
+
+
+def _is_path(command: str) -> bool:
+    try:
+        return "/" in shlex.split(command)[0]
+    except (ValueError, IndexError):
+        return False
+
+
+def path_problem(command: str, workflow_dir: Path) -> str | None:
+    """What is wrong with an agent `command` whose program is a path (`./bin/codex`), in plain
+    words; None when it is fine or not a path (a bare name is looked up on PATH at run time)."""
+    if not _is_path(command):
+        return None
+    program = shlex.split(command)[0]
+    path = Path(program).expanduser()
+    path = path if path.is_absolute() else workflow_dir / path
+    shown = printable(program)
+    where = "" if str(path) == program else f" (resolved from the workflow's directory: {printable(str(path))})"
+    try:
+        if not path.exists():
+            return f"the agent program `{shown}` does not exist{where}"
+        if path.is_dir():
+            return f"the agent program `{shown}` is a directory, not a program{where}"
+    except OSError as exc:
+        return f"the agent program `{shown}` cannot be looked at: {exc.strerror or exc}{where}"
+    if not os.access(path, os.X_OK):
+        return f"the agent program `{shown}` is not executable (chmod +x {shlex.quote(str(path))}){where}"
+    return None
 
 
 def resolve_executable(command: str, workflow_dir: Path) -> str | None:

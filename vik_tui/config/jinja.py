@@ -167,6 +167,9 @@ def check_template(source: str, names: frozenset[str], *, stage: bool = True) ->
         return TemplateProblem(exc.line, f"template syntax error: {exc.detail or exc.message}")
     except UnicodeError:  # a lone surrogate from a broken YAML escape
         return TemplateProblem(None, "template text is not valid Unicode")
+    unknown = _unknown_filter_or_test(source)
+    if unknown is not None:
+        return unknown
     for name in sorted(top - names):
         if not _is_global(name):
             return TemplateProblem(_line_of(source, name), f"undefined variable `{name}`{_known_hint(name, names)}")
@@ -177,6 +180,52 @@ def check_template(source: str, names: frozenset[str], *, stage: bool = True) ->
             " guard it (`is defined`, `| default(...)`) or move it to a stage's hook",
         )
     return None
+
+
+_STRING = re.compile(r""""(?:\\.|[^"\\])*"|'(?:\\.|[^'\\])*'""")
+_FILTER = re.compile(r"\|\s*([A-Za-z_]\w*)")
+_TEST = re.compile(r"\bis\s+(?:not\s+)?([A-Za-z_]\w*)")
+
+
+def _unknown_filter_or_test(source: str) -> TemplateProblem | None:
+    """A filter or test no environment has (`| shqoute`): MiniJinja finds it only when it
+    renders, so every stage would fail at its hook; doctor finds it here, with its line."""
+    for block in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", source, re.DOTALL):
+        code = _STRING.sub('""', block.group(0))
+        for kind, regex, probe in (("filter", _FILTER, "none | {}"), ("test", _TEST, "none is {}")):
+            for found in regex.finditer(code):
+                name = found.group(1)
+                if kind == "test" and name in ("not", "defined", "undefined", "none"):
+                    continue
+                try:
+                    _CHECK_ENV.eval_expr(probe.format(name))
+                except minijinja.TemplateError as exc:
+                    if exc.kind not in ("UnknownFilter", "UnknownTest"):
+                        continue  # known, only not for this probe's arguments
+                    line = source.count("\n", 0, block.start()) + code.count("\n", 0, found.start()) + 1
+                    hint = "; did you mean `shquote`?" if kind == "filter" and _close(name, "shquote") else ""
+                    return TemplateProblem(line, f"unknown {kind} `{name}`{hint}")
+    return None
+
+
+_OUTCOME_COMPARED = re.compile(r"issue\s*\.\s*outcome\b(?!\s*\.)")
+
+
+def outcome_compared(source: str) -> int | None:
+    """The line where an `after_run` template uses `issue.outcome` as the string it was
+    (`{{ issue.outcome }}`, `== "completed"`): it is the outcome map now, whose `.state` is that
+    string (templates get plain values, so no object can print as the old string)."""
+    for block in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", source, re.DOTALL):
+        found = _OUTCOME_COMPARED.search(_STRING.sub('""', block.group(0)))
+        if found:
+            return source.count("\n", 0, block.start() + found.start()) + 1
+    return None
+
+
+def _close(word: str, known: str) -> bool:
+    from difflib import SequenceMatcher
+
+    return word != known and SequenceMatcher(None, word, known).ratio() > 0.7
 
 
 def _fails_only_without_stage(source: str, nested: set[str]) -> bool:

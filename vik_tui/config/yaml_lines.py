@@ -141,12 +141,51 @@ def _walk(
             stack.append((value_node, child, inner))
 
 
-def _syntax_error(exc: yaml.MarkedYAMLError) -> YamlSyntaxError:
+_PLAIN: tuple[tuple[str, str], ...] = (
+    ("cannot start any token", "a tab or a character YAML does not allow here: indent with spaces only"),
+    (
+        "mapping values are not allowed here",
+        "a `key: value` where none can be: a value holding `: ` needs quotes, or this line is"
+        " indented deeper than the key above it",
+    ),
+    (
+        "could not find expected ':'",
+        "a line that is not `key: value` inside a mapping (a missing colon, or a"
+        " value running onto the next line: quote it or use `>-`)",
+    ),
+    (
+        "did not find expected key",
+        "the indentation does not match the lines above: the keys of one mapping start in the same column",
+    ),
+    (
+        "expected <block end>",
+        "the indentation does not match the lines above: the keys of one mapping start in the same column",
+    ),
+    ("did not find expected '-' indicator", "a list item indented differently from the ones above it"),
+    (
+        "found unexpected end of stream",
+        "the file ends inside a quoted value or a bracket: a closing quote or bracket is missing",
+    ),
+    (
+        "found unknown escape character",
+        "an unknown backslash escape inside double quotes: use single quotes, or write `\\\\`",
+    ),
+)
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> YamlSyntaxError:
+    """PyYAML's error in plain words, with the source line and a caret under the column."""
     mark = exc.problem_mark or exc.context_mark
     line = mark.line + 1 if mark else None
     column = mark.column + 1 if mark else None
     problem = exc.problem or exc.context or "invalid YAML"
-    return YamlSyntaxError(f"YAML syntax error: {problem}", line, column)
+    plain = next((words for key, words in _PLAIN if key in problem), None)
+    message = f"YAML syntax error: {plain} (PyYAML: {problem})" if plain else f"YAML syntax error: {problem}"
+    source = text.splitlines()[line - 1] if line is not None and 0 < line <= len(text.splitlines()) else None
+    if source is not None and column is not None and len(source) <= 300:
+        shown = source.expandtabs(1)  # one column per tab, as PyYAML counts them
+        message += f"\n    {line} | {shown}\n    {' ' * len(str(line))} | {' ' * (column - 1)}^"
+    return YamlSyntaxError(message, line, column)
 
 
 def _bad_scalar(root: yaml.Node) -> yaml.Node | None:
@@ -211,7 +250,7 @@ def parse_yaml(text: str, is_mapping: Callable[[Pointer], bool] | None = None) -
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc) from None
+        raise _syntax_error(exc, text) from None
     except yaml.reader.ReaderError as exc:
         before = text[: exc.position]
         line, column = before.count("\n") + 1, len(before) - (before.rfind("\n") + 1) + 1
@@ -241,7 +280,7 @@ def parse_yaml(text: str, is_mapping: Callable[[Pointer], bool] | None = None) -
     try:
         data = loader.construct_document(node)
     except yaml.MarkedYAMLError as exc:
-        raise _syntax_error(exc) from None
+        raise _syntax_error(exc, text) from None
     except yaml.YAMLError as exc:  # pragma: no cover
         raise YamlSyntaxError(f"YAML error: {exc}", None, None) from None
     except (ValueError, OverflowError, TypeError) as exc:

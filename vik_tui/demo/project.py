@@ -148,6 +148,8 @@ issues:
     command: {pull_command}
     idle_sec: 1
 
+# The agent moves its issue and goes on talking; the next state's stage waits for it and for
+# its after_run (the pane title says "waiting for plan to finish"): one state at a time.
 issue:
   hooks:
     after_create: {after_create}
@@ -157,16 +159,22 @@ issue:
         state: todo
       agent: demo
       prompt_file: prompts/plan.md
+      hooks:
+        after_run: {after_run}
     implement:
       when:
         state: work
       agent: demo
       prompt_file: prompts/implement.md
+      hooks:
+        after_run: {after_run}
     review:
       when:
         state: review
       agent: demo
       prompt_file: prompts/review.md
+      hooks:
+        after_run: {after_run}
 """
 
 
@@ -198,6 +206,10 @@ def workflow_text(directory: Path, speed: float = 1.0) -> str:
             "{{ issue.id | shquote }} {{ issue.title | shquote }} > README.md"
             " && git add README.md && git -c user.name=vik-demo -c user.email=demo@vik-tui.invalid"
             " commit -qm 'workspace created' 2>/dev/null || true"
+        ),
+        after_run=_yaml_str(
+            "git add -A && git -c user.name=vik-demo -c user.email=demo@vik-tui.invalid"
+            " commit -qm {{ (issue.id ~ ' ' ~ issue.stage) | shquote }} 2>/dev/null || true"
         ),
     )
 

@@ -5,10 +5,13 @@ screen or printer can never stop the engine that calls `emit`."""
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.service.logs import DailyLog, log_record
+
+INTAKE_HEARTBEAT_SEC = 3600.0
 
 
 class EventBus:
@@ -17,6 +20,7 @@ class EventBus:
     def __init__(self, log: DailyLog) -> None:
         self._listeners: list[ee.Listener] = []
         self._log = log
+        self._intake_logged: tuple[int, int, float] | None = None  # counts and when, of the last one logged
 
     @property
     def listened(self) -> bool:
@@ -28,13 +32,26 @@ class EventBus:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def emit(self, event: ee.EngineEvent) -> None:
-        if event.logged:
+        if event.logged and self._worth_logging(event):
             self._log.write(log_record(event))
         for listener in list(self._listeners):
             try:
                 listener(event)
             except Exception as exc:  # a broken subscriber must never stop the engine
                 self._listener_failed(listener, exc)
+
+    def _worth_logging(self, event: ee.EngineEvent) -> bool:
+        """An `intake` with the same counts as the last one logged is a heartbeat: one an hour
+        goes to the log file, not one per poll (at `idle_sec: 5` they were over half of it).
+        Subscribers still get every one."""
+        if not isinstance(event, ee.Intake):
+            return True
+        now = time.monotonic()
+        last = self._intake_logged
+        if last is not None and last[:2] == (event.issues, event.rejected) and now - last[2] < INTAKE_HEARTBEAT_SEC:
+            return False
+        self._intake_logged = (event.issues, event.rejected, now)
+        return True
 
     def log(self, level: ee.Level, message: str) -> None:
         self.emit(ee.Log(level=level, message=message))

@@ -32,6 +32,7 @@ from vik_tui.engine.processes.descendants import (
     set_subreaper,
 )
 from vik_tui.engine.service import companions, daemon
+from vik_tui.engine.service.completed import COMPLETED_FILE, WAITING_REASON, CompletedStore
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.logs import DailyLog
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId
@@ -40,7 +41,7 @@ from vik_tui.engine.service.state import WorkflowLock
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
 from vik_tui.engine.stages.attempt import Attempt, Attempts, StorageError
 from vik_tui.engine.stages.replay import read_session_records
-from vik_tui.engine.stages.runs import StageRun, backoff_delay
+from vik_tui.engine.stages.runs import StageRun, backoff_delay, stages_of_another_state, waiting_text
 from vik_tui.engine.stages.session import (
     SessionFacts,
     StageSession,
@@ -112,6 +113,10 @@ class Supervisor:
         self._command = command or f"vik-tui run {self.workflow_path}"
         self.port, self.bind_address = 0, "127.0.0.1"  # the HTTP API's TCP listener, for state.json
         self._companions = companions.Companions()
+        # which (issue, stage) completed for which state, kept across restarts (`completed`)
+        self.completed = CompletedStore(self.layout.service_dir / COMPLETED_FILE)
+        # issue id -> "waiting for plan to finish": its new state's stages wait for the old state's
+        self.waiting: dict[str, str] = {}
         worker = workflow.worker
         # SSH workers: fixed for the supervisor's life (a reload that changes them applies after a restart)
         self.pool = (
@@ -177,6 +182,7 @@ class Supervisor:
         if config is None:
             return f"stage {stage} is no longer in the workflow"
         run.clear_retry()
+        self._completed_write(self.completed.forget, issue_id, stage)  # on purpose: it may run again
         ready, host = self._host_for(issue_id, self._host_load())
         if not ready:  # every usable host is full or down: dispatch starts it once one has room
             run.status, run.attempt, run.gave_up = RunStatus.RETRY_WAIT, 0, False
@@ -224,7 +230,7 @@ class Supervisor:
         now = self._now()
         pins = self.pool.pins if self.pool is not None else {}
         by_issue = views.runs_by_issue(self.runs.values(), list(self.workflow.issue.stages))
-        issues = self._issue_views.build(self._listed, self._issues, by_issue, pins, now)
+        issues = self._issue_views.build(self._listed, self._issues, by_issue, pins, now, self.waiting)
         tokens, rate_limits = views.usage(self.runs.values())
         return EngineView(
             workflow=str(self.workflow_path),
@@ -319,6 +325,9 @@ class Supervisor:
         watcher = health = None
         try:
             await self._companions.start(lambda message: self.log("error", message))
+            self.completed.load()
+            if self.completed.load_error:
+                self.log("warning", f"{self.completed.load_error}; completed stages may run again")
             await self._recover()
             watcher = asyncio.ensure_future(self._watch_config()) if self._watch else None
             if self.pool is not None and self._hosts is not None:
@@ -476,6 +485,7 @@ class Supervisor:
         self._listed = [i.id for i in result.issues]
         self._issues.update((issue.id, issue) for issue in result.issues)
         self._rejected = tuple(RejectedView(index=r.index, id=r.issue_id, reason=r.reason) for r in result.rejected)
+        self._completed_write(self.completed.seen, {i.id: i.state for i in result.issues})
         listed = set(self._listed)
         for run in self.runs.values():
             issue = self._issues.get(run.issue_id)
@@ -542,6 +552,7 @@ class Supervisor:
                 continue
             active.add(due.issue_id)
             self._start_run(waiting, due.stage, config, attempt=due.attempt + 1, previous=due, host=host)
+        held: dict[str, str] = {}
         for issue_id in self._listed:
             issue = self._issues[issue_id]
             for stage_name, stage in self.workflow.issue.stages.items():
@@ -550,6 +561,16 @@ class Supervisor:
                 run = self.runs.get((issue_id, stage_name))
                 if run is not None and not (run.status.terminal and run.rerun_allowed):
                     continue  # active, waiting to retry, or finished while the issue kept this state
+                if self.completed.holds(issue_id, stage_name, issue.state):  # before a restart, too
+                    if run is None:  # shown (and retryable) as completed
+                        run = StageRun(issue_id, stage_name, stage, status=RunStatus.COMPLETED, reason=WAITING_REASON)
+                        self.runs[(issue_id, stage_name)] = run
+                    run.rerun_allowed = False
+                    continue
+                busy = stages_of_another_state(self.runs.values(), issue_id, issue.state)
+                if busy:  # one state at a time per workspace
+                    held[issue_id] = waiting_text(busy)
+                    continue
                 if issue_id not in active and len(active) >= limit:
                     continue
                 ready, host = self._host_for(issue_id, load)
@@ -557,6 +578,10 @@ class Supervisor:
                     continue
                 active.add(issue_id)
                 self._start_run(issue, stage_name, stage, attempt=1, previous=run, host=host)
+        for issue_id, text in held.items():
+            if self.waiting.get(issue_id) != text:
+                self.log("info", f"{issue_id} is now {self._issues[issue_id].state}: {text}")
+        self.waiting = held
 
     def _start_run(
         self,
@@ -674,6 +699,8 @@ class Supervisor:
         if ran_agent:
             await attempt.after_run()
         run.status, run.reason = RunStatus(snap.state), snap.reason
+        if run.status == RunStatus.COMPLETED:
+            self._completed_write(self.completed.record, run.issue_id, run.stage, run.config.when.state)
         failed = run.status == RunStatus.FAILED
         self._emit(self._finished_event(run, snap, level="error" if failed else "info"))
         if failed and not (snap.stop_cause and snap.stop_cause.counts_as_cancelled):
@@ -755,6 +782,14 @@ class Supervisor:
         await reload.watch(self._watched_paths, self.reload, self._stop_event, lambda: self._stopping, self.log)
 
     # -- helpers -----------------------------------------------------------------------
+    def _completed_write(self, change: Callable[..., object], *args: object) -> None:
+        """A change to the completed-work record; a failed write is said, never raised (the
+        record stays right in memory; only a restart could run the stage again)."""
+        try:
+            change(*args)
+        except OSError as exc:
+            self.log("error", f"cannot write {self.completed.path}: {describe_os_error(exc)}")
+
     def _now(self) -> float:
         loop = self._loop or asyncio.get_event_loop()
         return loop.time()

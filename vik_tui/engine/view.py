@@ -215,6 +215,8 @@ class IssueView:
     extra: Mapping[str, Any] = field(default_factory=dict)
     runs: tuple[RunView, ...] = ()
     host: str | None = None  # the SSH host the issue is pinned to (its workspace lives there)
+    # "waiting for plan to finish": its new state's stages wait for the old state's to end
+    waiting: str | None = None
     # derived once in __post_init__
     sessions: tuple[SessionView, ...] = field(init=False, repr=False, compare=False)
     tokens_total: int = field(init=False, repr=False, compare=False)

@@ -26,6 +26,7 @@ class IssueViews:
         by_issue: Mapping[str, list[StageRun]],
         pins: Mapping[str, str],
         now: float,
+        waiting: Mapping[str, str] | None = None,
     ) -> tuple[IssueView, ...]:
         """Listed issues first, then the unlisted ones that still have runs."""
         listed = set(listed_order)
@@ -57,6 +58,7 @@ class IssueViews:
                 extra=issue.extra,
                 runs=tuple(run.to_view(now) for run in runs or ()),
                 host=pins.get(issue_id),
+                waiting=waiting.get(issue_id) if waiting else None,
             )
             if not runs:
                 cache[issue_id] = (issue, is_listed, view)

@@ -1,9 +1,10 @@
 """The Textual app: runs the Supervisor inside its event loop and repaints from its events.
 
 Engine events arrive through `subscribe()` (a plain callback in the same loop). They only go
-into a pending buffer; a 50 ms timer turns a burst into one repaint: one snapshot, changed
-table cells, one `write_lines` per visible pane, one write to the log pane. While many agents
-stream, the pane's text is written every 100 ms and the table twice a second.
+into buffers: streamed records into the session's own text (`texts`, a `SessionTexts`), every
+other event into a pending list; a 50 ms timer turns a burst into one repaint: one snapshot,
+changed table cells, one `write_lines` to the session pane, one write to the log pane. While
+many agents stream, the pane's text is written every 100 ms and the table twice a second.
 """
 
 from __future__ import annotations
@@ -15,19 +16,19 @@ import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path, PurePath
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
-from vik_tui.agents.events import AgentEvent
 from vik_tui.config.diagnostics import Diagnostic
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.engine.engine_events import (
     AgentEvents,
     ConfigRejected,
+    ConfigReloaded,
     EngineEvent,
     HostUnhealthy,
     Intake,
@@ -38,6 +39,7 @@ from vik_tui.engine.engine_events import (
     plural,
 )
 from vik_tui.engine.view import RunStatus
+from vik_tui.ui.app_api import Vik
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.engine_api import (
     TERMINAL_CLOSED,
@@ -51,22 +53,14 @@ from vik_tui.ui.event_lines import EventLines
 from vik_tui.ui.glyphs import Glyphs, default_glyphs
 from vik_tui.ui.heap import tune_collector
 from vik_tui.ui.keys import KEYS
+from vik_tui.ui.pacing import FRAME, FramePace
 from vik_tui.ui.paths import stylesheet
 from vik_tui.ui.screens.confirm import ConfirmScreen
+from vik_tui.ui.screens.main import MainScreen
+from vik_tui.ui.session_text import SessionTexts
 from vik_tui.ui.text import one_line
 from vik_tui.ui.throughput import Throughput
 
-if TYPE_CHECKING:
-    # imported when the app is made: the screen's module reads the app through a typed
-    # getter (`getters.app(VikApp)`), so it imports this module
-    from vik_tui.ui.screens.main import MainScreen
-
-FLUSH_INTERVAL = 0.05
-IDLE_REFRESH_TICKS = 5  # without events, re-read the snapshot every 250 ms (timers, spinner)
-TABLE_INTERVAL = 0.25  # header and table repaint at most 4×/s unless an engine event changed them
-TABLE_INTERVAL_BUSY = 0.5  # ... and 2×/s while many agents stream (a DataTable repaint redraws every row)
-BUSY_STREAMS = 5
-PANE_INTERVAL_BUSY = 0.1  # ... and the pane's text 10×/s (each write re-renders the pane's lines)
 FIRST_LIST_WAIT = 0.5  # the engine waits at most this long for the first list to be drawn
 GAVE_UP = "gave up"
 HOST_ALERT = "host "  # an alert about an SSH worker host, not a stage
@@ -96,8 +90,6 @@ class VikApp(App[int]):
         warnings: Iterable[Diagnostic] = (),
         tune_gc: bool = False,
     ) -> None:
-        from vik_tui.ui.screens.main import MainScreen
-
         super().__init__()
         self.engine = engine
         self.clock = clock or Clock()
@@ -113,13 +105,8 @@ class VikApp(App[int]):
         self._unsubscribe: Callable[[], None] | None = None
         self._remove_signal_handlers: Callable[[], None] | None = None
         self._pending_events: list[EngineEvent] = []
-        self._pending_records: dict[str, list[AgentEvent]] = {}
-        self._streams_seen: set[str] = set()  # sessions that streamed since the last frame
-        self._dirty = True
-        self._force_full = True
-        self._last_full = 0.0
-        self._last_frame = 0.0
-        self._tick = 0
+        self.texts = SessionTexts(engine.session_records, self.clock, self.glyphs)
+        self.pace = FramePace()
         self._first_list_painted = False
         self._first_list_drawn = asyncio.Event()
         self._event_lines = EventLines(self.clock)
@@ -165,7 +152,7 @@ class VikApp(App[int]):
                 severity="warning",
             )
         self._repaint()
-        self.set_interval(FLUSH_INTERVAL, self._repaint)
+        self.set_interval(FRAME, self._repaint)
 
     async def _run_engine(self) -> None:
         try:
@@ -178,7 +165,7 @@ class VikApp(App[int]):
             self._fail(f"vik-tui: the supervisor stopped unexpectedly: {type(exc).__name__}: {exc}")
         finally:
             self.engine_done = True
-            self._dirty = True
+            self.pace.changed()
 
     def _fail(self, message: str) -> None:
         self.exit_message = message
@@ -208,16 +195,14 @@ class VikApp(App[int]):
             await worker.wait()
         os._exit(0)
 
-    # -- engine events → pending buffer → one repaint per frame ------------------------------
+    # -- engine events → buffers → one repaint per frame -----------------------------------
     def _on_engine_event(self, event: EngineEvent) -> None:
         """Called synchronously by the engine: only buffer, never touch widgets here."""
-        self._dirty = True
         if isinstance(event, AgentEvents):
-            session_file = event.session_file
-            self._streams_seen.add(session_file)
-            if self._panes_want(session_file):
-                self._pending_records.setdefault(session_file, []).extend(event.records)
+            self.pace.streamed(event.session_file)
+            self.texts.receive(event.session_file, event.records)
             return
+        self.pace.changed()
         self._pending_events.append(event)
         if isinstance(event, Intake) and not self._first_list_painted:
             # the first list goes on screen now, before the stages this intake dispatches are
@@ -258,18 +243,6 @@ class VikApp(App[int]):
             await asyncio.wait_for(self._first_list_drawn.wait(), self.first_list_wait)
         self._first_list_drawn.set()
 
-    def _panes_want(self, session_file: str) -> bool:
-        if not self.main.ready or not self.main.is_mounted:
-            return False  # not composed yet, or already torn down while the engine stops
-        try:
-            return self.main.panes.wants(session_file)
-        except NoMatches:
-            return False
-
-    def take_pending(self, session_file: str) -> list[AgentEvent]:
-        """Hand a session's buffered live records to a pane finishing its replay."""
-        return self._pending_records.pop(session_file, [])
-
     @property
     def attached(self) -> bool:
         """The supervisor runs in another process: q detaches, Q stops it."""
@@ -285,40 +258,27 @@ class VikApp(App[int]):
         return "stopping agents…" if self.quitting else None
 
     def request_refresh(self) -> None:
-        self._dirty = True
-        self._force_full = True
+        self.pace.force_full()
 
     def bindings_may_change(self) -> None:
         if self.main.ready:
             self.main.bindings_may_change()
 
     def _repaint(self) -> None:
-        self._tick += 1
         if not self.main.ready:
             return
-        if not (self._dirty or self._tick % IDLE_REFRESH_TICKS == 0):
+        full = self.pace.next_frame(time.monotonic(), bool(self._pending_events))
+        if full is None:
             return
-        now = time.monotonic()
-        busy = len(self._streams_seen) > BUSY_STREAMS
-        if busy and not (self._pending_events or self._force_full) and now - self._last_frame < PANE_INTERVAL_BUSY:
-            return  # only streamed text, and its last write was under 100 ms ago
-        self._dirty = False
-        self._last_frame = now
         events, self._pending_events = self._pending_events, []
-        records, self._pending_records = self._pending_records, {}
         lines = [line for line in map(self._event_lines.line, events) if line is not None]
-        self._streams_seen = set()
-        interval = TABLE_INTERVAL_BUSY if busy else TABLE_INTERVAL
-        full = bool(events) or self._force_full or now - self._last_full >= interval
-        if full:
-            self._last_full, self._force_full = now, False
         try:
             # a frame that only streams records reuses the last snapshot: building one per
             # frame for every issue is wasted work while nothing but output changed
-            snap = self.engine.snapshot() if full or self.main.snap is None else self.main.snap
+            view = self.engine.snapshot() if full or self.main.view is None else self.main.view
             if full and not self.clock.frozen:
-                self.throughput.sample(snap.tokens.total)
-            self.main.apply(snap, lines, records, full=full)
+                self.throughput.sample(view.tokens.total)
+            self.main.apply(view, lines, full=full)
         except NoMatches:
             return  # the screen is being torn down (quit): nothing left to paint
         if events:
@@ -347,6 +307,8 @@ class VikApp(App[int]):
                     fresh.append((f"{HOST_ALERT}{event.host}", one_line(event.error, 120) or "unreachable"))
                 case ConfigRejected():
                     self._show_rejected_config(list(event.errors))
+                case ConfigReloaded():
+                    self._close_rejected_config()
         if fresh:
             self._raise_alert(fresh)
             if self.bell_enabled:
@@ -378,6 +340,14 @@ class VikApp(App[int]):
             message = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
         self.clear_notifications()  # one alert toast at a time: the merged one
         self.notify(f"{message}\n! lists what needs attention", title=title, severity="error", timeout=ALERT_TIMEOUT)
+
+    def _close_rejected_config(self) -> None:
+        """The fixed file reloaded: the dialog about the rejected edit is out of date."""
+        from vik_tui.ui.screens.diagnostics import RejectedEditScreen
+
+        if isinstance(self.screen, RejectedEditScreen):
+            self.screen.dismiss("close")
+            self.notify("the fixed workflow was reloaded and applies now", title="workflow", timeout=4)
 
     def _show_rejected_config(self, errors: list[Diagnostic]) -> None:
         from vik_tui.ui.screens.diagnostics import DiagnosticsScreen, RejectedEditScreen  # rarely needed
@@ -416,7 +386,7 @@ class VikApp(App[int]):
 
     def _begin_quit(self) -> None:
         self.quitting = True
-        self._dirty = True
+        self.pace.changed()
         worker = self._engine_worker
         if self.engine_done or worker is None or worker.state not in (WorkerState.PENDING, WorkerState.RUNNING):
             self.exit(return_code=0)
@@ -438,7 +408,7 @@ class VikApp(App[int]):
             if not yes or self.quitting:
                 return
             self.quitting = True
-            self._dirty = True
+            self.pace.changed()
             engine.stop_supervisor()
             worker = self._engine_worker
             if worker is None:
@@ -456,8 +426,6 @@ class VikApp(App[int]):
 
     # -- command palette --------------------------------------------------------------------
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
-        from vik_tui.ui.screens.main import MainScreen
-
         yield from super().get_system_commands(screen)
         if not isinstance(screen, MainScreen):
             return
@@ -466,7 +434,11 @@ class VikApp(App[int]):
                 continue
             if screen.check_action(key.action, ()) is not True:
                 continue
-            yield SystemCommand(key.label.capitalize(), key.help, _runner(screen, key.action))
+            title = key.palette_title or key.label.capitalize()
+            yield SystemCommand(title, key.help, _runner(screen, key.action))
+
+
+KEEPS_THE_CONTRACT: type[Vik] = VikApp  # mypy checks the app is what its screens read it as
 
 
 def _runner(screen: MainScreen, action: str) -> Callable[[], Awaitable[None]]:

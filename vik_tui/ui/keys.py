@@ -21,6 +21,7 @@ class Key:
     show: bool = True
     palette: bool = True
     priority: bool = False  # handled as the app receives the key, before the focused widget
+    palette_title: str | None = None  # what the command palette matches (it searches titles only); else the label
 
 
 KEYS: tuple[Key, ...] = (
@@ -77,6 +78,7 @@ KEYS: tuple[Key, ...] = (
         "queue",
         "Throughput, rate limits and the retry queue (issue, stage, attempt, due in, last error).",
         show=False,
+        palette_title="Queue: throughput, rate limits, retries",
     ),
     Key("l", "toggle_log", "log", "Show or hide the engine log pane.", show=False),
     Key("p", "pause", "pause", "Pause intake: no new polls, running stages continue."),

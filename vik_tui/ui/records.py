@@ -12,6 +12,7 @@ thousands of records, and be tested without a terminal. Layout of every line:
 
 from __future__ import annotations
 
+import dataclasses
 import textwrap
 from collections.abc import Iterable
 
@@ -27,9 +28,18 @@ OUTPUT_PREVIEW_LINES = 3
 DEFAULT_WIDTH = 100
 MIN_WRAP = 24
 
+# Provider lines that session files keep as `unknown` (vik does) but that say nothing to a
+# reader: a turn always starts.
+PROVIDER_NOISE = frozenset({"turn.started"})
+
 
 def format_records(
-    records: Iterable[ev.AgentEvent], clock: Clock, glyphs: Glyphs, width: int = DEFAULT_WIDTH, full: bool = False
+    records: Iterable[ev.AgentEvent],
+    clock: Clock,
+    glyphs: Glyphs,
+    width: int = DEFAULT_WIDTH,
+    full: bool = False,
+    errors_shown: set[str] | None = None,
 ) -> list[str]:
     """Every event's lines, in order. Odd values never raise: they become a short line.
 
@@ -38,8 +48,15 @@ def format_records(
     out: list[str] = []
     width = max(MIN_WRAP + len(INDENT), width or DEFAULT_WIDTH)
     wrap = width - len(INDENT)
+    # the final error is said once in the body: the outcome line leaves out a reason an `[error]`
+    # line of the session already said (with the pane's header, it was three times)
+    shown = errors_shown if errors_shown is not None else set()
     for record in records:
         try:
+            if isinstance(record, ev.Error) and record.detail:
+                shown.add(one_line(sanitize(str(record.detail)), 160))
+            elif isinstance(record, ev.Outcome) and one_line(record.reason, 160) in shown:
+                record = dataclasses.replace(record, reason="")
             out.extend(format_record(record, clock, glyphs, wrap, full))
         except Exception as exc:  # a malformed record must not break the pane
             out.append(f"{clock.hhmmss(None)}  [error] unreadable record ({type(exc).__name__})")
@@ -78,6 +95,8 @@ def format_record(
             return [f"{stamp}  ~ session started" + (f" ({one_line(' · '.join(map(str, bits)), 80)})" if bits else "")]
         case ev.TokenUsage() | ev.RateLimit():
             return []  # shown in the header and the issue list, not worth a line each
+        case ev.Unknown(event_type=str() as kind) if kind in PROVIDER_NOISE:
+            return []
         case ev.Unknown(raw=dict() as raw):
             label = raw.get("type") or raw.get("kind") or raw
             return [f"{stamp}  ~ unhandled event {one_line(str(label), 60)}"]

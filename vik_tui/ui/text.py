@@ -83,6 +83,30 @@ def mmss(seconds: float | None) -> str:
     return f"{total // 60}:{total % 60:02d}"
 
 
+def wrap_lines(lines: list[str], width: int) -> list[str]:
+    """Lines no wider than `width`, a long one continued on the next lines under its own
+    indentation (the reader shows whole sessions; a `Log` cuts what does not fit)."""
+    width = max(width, 20)
+    out: list[str] = []
+    for line in lines:
+        if len(line) <= width:
+            out.append(line)
+            continue
+        indent = " " * min(len(line) - len(line.lstrip(" ")), width // 2)
+        out.append(line[:width])
+        rest, room = line[width:], width - len(indent)
+        while rest:
+            out.append(indent + rest[:room])
+            rest = rest[room:]
+    return out
+
+
+def retry_due(seconds: float | None) -> str:
+    """When a pending retry starts: its countdown, or once the backoff is over and it still
+    waits (every slot taken, or no SSH host with room), that it waits for a slot; not `0s`."""
+    return countdown(seconds) if seconds is None or seconds > 0 else "waits for a slot"
+
+
 def countdown(seconds: float | None) -> str:
     """Whole seconds left, rounded up so a countdown never shows 0 while still waiting."""
     if seconds is None:

@@ -154,7 +154,12 @@ def status_lines(path: Path) -> list[str]:
     """`status`: running / stale / not installed, with vik's fields and vik's wording."""
     state = read_state(path)
     if state is None:
-        return ["status: not installed", f"state_file: {path}"]
+        return [
+            "status: not installed",  # vik's word; what it means, ours:
+            "meaning: no supervisor of this workflow is running (it stopped cleanly, or none was started);"
+            " start one with `vik-tui run -d`",
+            f"state_file: {path}",
+        ]
     return [
         f"status: {'running' if pid_alive(state.pid) else 'stale'}",
         f"state_file: {path}",

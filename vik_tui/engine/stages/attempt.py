@@ -32,6 +32,7 @@ from vik_tui.engine.service.paths import Layout, resolve_from
 from vik_tui.engine.service.recovery import Entry, Registry
 from vik_tui.engine.stages import templates
 from vik_tui.engine.stages.hooks import HookResult, run_hook
+from vik_tui.engine.stages.outcome_view import TemplateOutcome
 from vik_tui.engine.stages.session import (
     SessionFacts,
     SessionLimits,
@@ -268,7 +269,7 @@ class Attempt:
         if self.snap.stop_cause in (StopCause.CANCEL, StopCause.SHUTDOWN) or not self.config.hooks.after_run:
             return
         context = self._context()
-        context["issue"]["outcome"] = self.snap.state
+        context["issue"]["outcome"] = TemplateOutcome.of(self.snap).as_context()
         await self._hook("after_run", self.config.hooks.after_run, context, float(self.workflow.loop.hook_timeout_sec))
 
     def end(self, state: SessionState, reason: str) -> None:

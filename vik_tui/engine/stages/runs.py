@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,6 +16,19 @@ from vik_tui.engine.view import RunStatus, RunView
 def backoff_delay(attempt: int, backoff_sec: float, max_backoff_sec: float) -> float:
     """Delay before retrying after failed attempt number `attempt` (1-based)."""
     return float(min(backoff_sec * (2 ** max(attempt - 1, 0)), max_backoff_sec))
+
+
+def stages_of_another_state(runs: Iterable[StageRun], issue_id: str, state: str) -> list[str]:
+    """The issue's stages still running (an `after_run` included) for a state other than
+    `state`: a stage for `state` waits for them, so two states' stages never share the issue's
+    checkout (an agent often moves its issue as its last act and goes on talking, and its
+    `after_run` commits the tree). Sibling stages of one state still run together, as in vik."""
+    return sorted(r.stage for r in runs if r.issue_id == issue_id and r.active and r.config.when.state != state)
+
+
+def waiting_text(stages: list[str]) -> str:
+    """What the view says while a stage waits for `stages` (see `stages_of_another_state`)."""
+    return f"waiting for {' and '.join(stages)} to finish"
 
 
 @dataclass

@@ -12,7 +12,6 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from vik_tui.ui.app import VikApp
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.keys import KEYS
 
@@ -63,8 +62,9 @@ class HelpScreen(ModalScreen[None]):
         Binding("escape,q,question_mark", "close", "close"),
     ]
 
-    def __init__(self) -> None:
+    def __init__(self, glyphs: Glyphs | None = None) -> None:
         super().__init__(classes="modal")
+        self.glyphs = glyphs  # the legend of the list's glyphs, when given
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help", classes="dialog"):
@@ -75,9 +75,7 @@ class HelpScreen(ModalScreen[None]):
                     yield Static(escape(text), classes="help-text")
                 yield Static("[b]Legend[/]", classes="help-key")
                 yield Static("", classes="help-text")
-                app = self.app
-                glyphs = app.glyphs if isinstance(app, VikApp) else None
-                for glyph, text in legend_rows(glyphs) if glyphs else ():
+                for glyph, text in legend_rows(self.glyphs) if self.glyphs else ():
                     yield Static(escape(glyph), classes="help-key")
                     yield Static(escape(text), classes="help-text")
             yield Static("[$text-muted]esc, q or ? closes[/]", classes="dialog-hint")

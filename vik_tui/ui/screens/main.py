@@ -1,8 +1,9 @@
 """The main screen: status line, issue list, session panes, engine log, footer.
 
 It owns the view state (selection, filter, log visibility) and the user commands. The app
-feeds it a fresh engine snapshot plus the events and records of a refresh via `apply()`; what
-it reads is the view contract of docs/architecture.md §6.
+feeds it a fresh engine snapshot plus the log lines of a refresh via `apply()`; the session
+pane takes its new text from the app's `texts`. What it reads of the engine is the view
+contract of docs/architecture.md §6; of the app, the `app_api.Vik` contract.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from textual.containers import Container, Vertical
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Input, Static
 
-from vik_tui.agents.events import AgentEvent
 from vik_tui.engine.view import (
     EngineView,
     IntakeStatus,
@@ -31,7 +31,7 @@ from vik_tui.engine.view import (
     SessionView,
     Terminal,
 )
-from vik_tui.ui.app import VikApp
+from vik_tui.ui.app_api import vik_app
 from vik_tui.ui.engine_api import Attached, inside_tmux, open_in_tmux, run_attached
 from vik_tui.ui.keys import bindings
 from vik_tui.ui.screens.confirm import ConfirmScreen
@@ -60,13 +60,13 @@ class MainScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = bindings()
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]  # noqa: RUF012 - Textual declares it per instance
 
-    vik = getters.app(VikApp)
+    vik = vik_app()
     table = getters.query_one(IssueTable)
     filter_box = getters.query_one("#filter", Input)
 
     def __init__(self) -> None:
         super().__init__(id="main")
-        self.snap: EngineView | None = None
+        self.view: EngineView | None = None
         self.selected: str | None = None  # issue id (or rejected-row key) under the cursor
         self.needle = ""
         self.attention = False  # `!`: only issues that need attention
@@ -78,7 +78,7 @@ class MainScreen(Screen[None]):
 
     @property
     def panes(self) -> StagePanes:
-        """Cached: the engine asks `wants()` for every streamed batch, a DOM query each time adds up."""
+        """Cached: every frame and every key uses it, a DOM query each time adds up."""
         cached = self._panes_ref
         if cached is None or not cached.is_attached:
             cached = self._panes_ref = self.query_one(StagePanes)
@@ -114,21 +114,20 @@ class MainScreen(Screen[None]):
     # -- refresh (called by the app's coalescing timer) ------------------------------------
     def apply(
         self,
-        snap: EngineView,
+        view: EngineView,
         log_lines: list[tuple[str, str]],
-        records: dict[str, list[AgentEvent]],
         full: bool = True,
     ) -> None:
-        """Repaint from a snapshot. `full=False` (a frame with only streamed records) feeds the
-        panes and leaves the header and the table alone: re-rendering 20 table rows on every
+        """Repaint from a snapshot. `full=False` (a frame with only streamed records) writes the
+        pane's new text and leaves the header and the table alone: re-rendering 20 table rows on every
         frame while agents stream costs more than everything else the UI does."""
-        self.snap = snap
+        self.view = view
         vik = self.vik
         table = self.table
         if full:
-            self.query_one(StatusLine).show(snap, vik.glyphs, note=vik.header_note(), rate=vik.throughput.rate())
+            self.query_one(StatusLine).show(view, vik.glyphs, note=vik.header_note(), rate=vik.throughput.rate())
             hidden = table.show(
-                snap,
+                view,
                 self.needle,
                 vik.clock,
                 vik.glyphs,
@@ -136,24 +135,28 @@ class MainScreen(Screen[None]):
                 attention=self.attention,
                 backlog=self.backlog,
             )
-            self._show_backlog_line(snap, hidden)
+            self._show_backlog_line(view, hidden)
         if self.selected is None or self.selected not in table.keys:
             self.selected = table.current_key()
         panes = self.panes
         panes.sync(self._selected_issue())
-        panes.feed(records)
+        panes.write_new()
         self.query_one(EventLog).add(log_lines)
         self.bindings_may_change()
 
-    def _show_backlog_line(self, snap: EngineView, hidden: int) -> None:
+    def _show_backlog_line(self, view: EngineView, hidden: int) -> None:
         """One line under the list: the backlog summarised, and the filter in force."""
         bits = []
-        if self.attention:
-            bits.append(f"[$error b]! needs attention[/] ({snap.attention_count}) · [$text-muted]! shows all[/]")
+        if self.attention and not view.attention_count:  # an empty list must not look like no issues
+            bits.append(
+                f"[$error b]! filter on:[/] no issue needs attention · [$text-muted]! shows all {len(view.issues):,}[/]"
+            )
+        elif self.attention:
+            bits.append(f"[$error b]! needs attention[/] ({view.attention_count}) · [$text-muted]! shows all[/]")
         if hidden:
             bits.append(f"backlog {hidden:,} [$text-muted]· b lists them[/]")
-        elif self.backlog and snap.backlog_count:
-            bits.append(f"backlog {snap.backlog_count:,} listed [$text-muted]· b hides them[/]")
+        elif self.backlog and view.backlog_count:
+            bits.append(f"backlog {view.backlog_count:,} listed [$text-muted]· b hides them[/]")
         text = "   ".join(bits)
         if text != self._backlog_text:
             self._backlog_text = text
@@ -162,13 +165,13 @@ class MainScreen(Screen[None]):
             line.display = bool(text)
 
     def _selected_issue(self) -> IssueView | RejectedView | None:
-        key, snap = self.selected, self.snap
-        if key is None or snap is None:
+        key, view = self.selected, self.view
+        if key is None or view is None:
             return None
         if key.startswith(REJECTED_PREFIX):
             index = key[len(REJECTED_PREFIX) :].partition(":")[0]
-            return next((item for item in snap.rejected if str(item.index) == index), None)
-        return snap.find_issue(key)
+            return next((item for item in view.rejected if str(item.index) == index), None)
+        return view.find_issue(key)
 
     @on(DataTable.RowHighlighted, "#issue-table")
     def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
@@ -213,8 +216,8 @@ class MainScreen(Screen[None]):
         if action == "stop_supervisor":  # attached only: in-process, q is the one way out
             return (True if not self.vik.quitting else None) if self.vik.attached else False
         issue, run, session = self.target()
-        paused = self.snap is not None and self.snap.intake.paused
-        intake_status = self.snap.intake.status if self.snap else None
+        paused = self.view is not None and self.view.intake.paused
+        intake_status = self.view.intake.status if self.view else None
         live = not self.vik.engine_done and not self.vik.quitting
         if action == "cancel":  # on a finished stage `c` says why it does nothing
             return True if live and run is not None else None
@@ -313,7 +316,7 @@ class MainScreen(Screen[None]):
         self.vik.request_refresh()
 
     def action_poll_now(self) -> None:
-        if self.snap is not None and self.snap.intake.paused:
+        if self.view is not None and self.view.intake.paused:
             self.notify("intake is paused; p resumes it (and polls)", title="not polling")
             return
         self.vik.engine.poll_now()
@@ -414,7 +417,7 @@ class MainScreen(Screen[None]):
     def action_help(self) -> None:
         from vik_tui.ui.screens.help import HelpScreen
 
-        self.app.push_screen(HelpScreen())
+        self.app.push_screen(HelpScreen(self.vik.glyphs))
 
     def action_filter(self) -> None:
         box = self.filter_box

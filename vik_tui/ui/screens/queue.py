@@ -15,35 +15,35 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from vik_tui.engine.view import EngineView
-from vik_tui.ui.app import VikApp
-from vik_tui.ui.text import countdown, human_count, one_line
+from vik_tui.ui.app_api import vik_app
+from vik_tui.ui.text import human_count, one_line, retry_due
 
 
-def queue_markup(snap: EngineView, rate: float | None) -> str:
+def queue_markup(view: EngineView, rate: float | None) -> str:
     lines = ["[b]Throughput[/]"]
-    total = snap.tokens
+    total = view.tokens
     per_sec = "—" if rate is None else f"{human_count(rate)} tokens/s"
     lines.append(
         f"  last minute: {per_sec} · total in {human_count(total.input)} out {human_count(total.output)}"
-        f" · running {snap.running}/{snap.max_issue_concurrency}"
+        f" · running {view.running}/{view.max_issue_concurrency}"
     )
     lines += ["", "[b]Rate limits[/]"]
-    if not snap.rate_limits:
+    if not view.rate_limits:
         lines.append("  [$text-muted]none reported by the agent CLIs[/]")
-    for scope, info in sorted(snap.rate_limits.items()):
+    for scope, info in sorted(view.rate_limits.items()):
         used = f"{info.used_percent:.0f}% used" if info.used_percent is not None else ""
         left = f"{info.remaining}/{info.limit} left" if info.remaining is not None and info.limit else ""
         resets = f"resets {info.resets_at}" if info.resets_at else ""
         lines.append("  " + " · ".join(bit for bit in (escape(scope), used, left, escape(resets)) if bit))
-    lines += ["", f"[b]Retry queue[/] ({len(snap.retries)})"]
-    if not snap.retries:
+    lines += ["", f"[b]Retry queue[/] ({len(view.retries)})"]
+    if not view.retries:
         lines.append("  [$text-muted]empty[/]")
     else:
         lines.append("  [$text-muted]ISSUE/STAGE             ATTEMPT  DUE IN  LAST ERROR[/]")
-    for retry in sorted(snap.retries, key=lambda r: r.due_in):
+    for retry in sorted(view.retries, key=lambda r: r.due_in):
         where = one_line(f"{retry.issue_id}/{retry.stage}", 22)
         lines.append(
-            f"  {escape(where):<22}  #{retry.attempt + 1:<6}  {countdown(retry.due_in):>6}  "
+            f"  {escape(where):<22}  #{retry.attempt + 1:<6}  {retry_due(retry.due_in):>6}  "
             f"[$error]{escape(one_line(retry.error, 80))}[/]"
         )
     return "\n".join(lines)
@@ -51,6 +51,8 @@ def queue_markup(snap: EngineView, rate: float | None) -> str:
 
 class QueueScreen(ModalScreen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,q,t", "close", "close")]
+
+    vik = vik_app()
 
     def __init__(self) -> None:
         super().__init__(classes="modal")
@@ -64,17 +66,11 @@ class QueueScreen(ModalScreen[None]):
 
     def on_mount(self) -> None:
         self._refresh()
-        if not self._vik.clock.frozen:
+        if not self.vik.clock.frozen:
             self.set_interval(1.0, self._refresh)
 
-    @property
-    def _vik(self) -> VikApp:
-        app = self.app
-        assert isinstance(app, VikApp)
-        return app
-
     def _refresh(self) -> None:
-        vik = self._vik
+        vik = self.vik
         self.query_one("#queue-text", Static).update(queue_markup(vik.engine.snapshot(), vik.throughput.rate()))
 
     def action_close(self) -> None:

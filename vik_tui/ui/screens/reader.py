@@ -18,9 +18,10 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Input, Log, Static
 
-from vik_tui.ui.app import VikApp
+from vik_tui.ui.app_api import vik_app
 from vik_tui.ui.highlight import SessionHighlighter, theme_styles
 from vik_tui.ui.records import format_records
+from vik_tui.ui.text import wrap_lines
 
 
 class ReaderScreen(ModalScreen[None]):
@@ -30,6 +31,8 @@ class ReaderScreen(ModalScreen[None]):
         Binding("n", "next_match(1)", "next"),
         Binding("N", "next_match(-1)", "previous", key_display="N"),
     ]
+
+    vik = vik_app()
 
     def __init__(self, title: str, session_file: str) -> None:
         super().__init__(classes="modal")
@@ -46,9 +49,7 @@ class ReaderScreen(ModalScreen[None]):
                 classes="dialog-title",
             )
             log = Log(highlight=True, id="reader-log")
-            vik = self.app
-            assert isinstance(vik, VikApp)
-            log.highlighter = SessionHighlighter(theme_styles(vik.theme_variables), vik.glyphs)
+            log.highlighter = SessionHighlighter(theme_styles(self.app.theme_variables), self.vik.glyphs)
             yield log
             search = Input(placeholder="search (enter: first match, n / N: next / previous)", id="reader-search")
             search.display = False
@@ -60,8 +61,7 @@ class ReaderScreen(ModalScreen[None]):
         self.run_worker(self._load(), exclusive=True)
 
     async def _load(self) -> None:
-        vik = self.app
-        assert isinstance(vik, VikApp)
+        vik = self.vik
         engine, clock, glyphs = vik.engine, vik.clock, vik.glyphs
         width = max(60, self.size.width - 8)
 
@@ -70,8 +70,9 @@ class ReaderScreen(ModalScreen[None]):
             lines = await asyncio.to_thread(format_records, records, clock, glyphs, width, full=True)
         except Exception as exc:  # an unreadable file: say so instead of failing
             lines = [f"(cannot read the session: {exc})"]
-        self.lines = lines or ["(the session has no records yet)"]
         log = self.query_one("#reader-log", Log)
+        visible = log.scrollable_content_region.width - 1  # a Log cuts what does not fit: wrap it here
+        self.lines = wrap_lines(lines, visible if visible > 20 else width) or ["(the session has no records yet)"]
         log.clear()
         log.write_lines(self.lines)
         log.scroll_end(animate=False)

@@ -16,11 +16,10 @@ from typing import Any
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
-from textual import getters
 from textual.widgets import DataTable
 
 from vik_tui.engine.view import EngineView, IssueView, RejectedView, RunStatus
-from vik_tui.ui.app import VikApp
+from vik_tui.ui.app_api import vik_app
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.highlight import theme_color
@@ -43,11 +42,6 @@ COUNTDOWN_ROOM = 4  # `↻12s` after a stage glyph
 MIN_TITLE = 8  # below this the TITLE column is left out rather than squeezed
 ROOMY_TITLE = 18  # TOKENS, then TIME, are left out before the title gets narrower than this
 REJECTED_PREFIX = "!rejected:"
-# DataTable sizes its render caches for huge tables (10,000 cells, 1,000 rows and lines). Every
-# cell update and every cursor move makes new keys, so in a table refreshed twice a second they
-# filled up with stale renders: +25 MiB, and 130,000 more objects for every full pass of the
-# garbage collector (100-300 ms each, inside key presses). This table shows one screenful.
-CELL_CACHE, ROW_CACHE = 2000, 400
 STATUS_STYLE: dict[RunStatus | None, str] = {
     RunStatus.RUNNING: "primary",
     RunStatus.RESERVED: "muted",
@@ -79,20 +73,16 @@ def rejected_key(item: RejectedView) -> str:
 class IssueTable(DataTable[Text]):
     """A row-cursor DataTable fed from snapshots; call `show()` every refresh."""
 
-    vik = getters.app(VikApp)
+    vik = vik_app()
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self._order: list[str] = []
         self._widths: list[tuple[int, int]] = []
-        self._quiet_cells: dict[tuple[str, str, str, bool, str | None], tuple[Spec, ...]] = {}
+        self._cells_without_runs: dict[tuple[str, str, str, bool, str | None], tuple[Spec, ...]] = {}
         self._cells: dict[str, tuple[Spec, ...]] = {}
         self._styles: dict[str, Style] = {}
         self.title_width = 24
-        self.rebuilds = 0
-        self._cell_render_cache.maxsize = CELL_CACHE
-        for cache in (self._row_render_cache, self._row_renderable_cache, self._line_cache):
-            cache.maxsize = ROW_CACHE
 
     def on_mount(self) -> None:
         self.refresh_styles()
@@ -134,7 +124,7 @@ class IssueTable(DataTable[Text]):
 
     def show(
         self,
-        snapshot: EngineView,
+        view: EngineView,
         needle: str,
         clock: Clock,
         glyphs: Glyphs,
@@ -147,9 +137,9 @@ class IssueTable(DataTable[Text]):
         rows: list[tuple[str, tuple[Spec, ...]]] = []
         frame = clock.spinner_index()
         hidden = 0
-        stages = snapshot.stages
-        in_backlog = snapshot.in_backlog
-        for issue in snapshot.issues:
+        stages = view.stages
+        in_backlog = view.in_backlog
+        for issue in view.issues:
             if attention and not issue.needs_attention:
                 continue
             if not backlog and not needle and in_backlog(issue):
@@ -158,10 +148,10 @@ class IssueTable(DataTable[Text]):
             if needle and not row_matches(needle, issue.id, issue.title, issue.state):
                 continue
             rows.append((issue.id, self._issue_cells(issue, stages, clock, glyphs, frame)))
-        for item in snapshot.rejected:
+        for item in view.rejected:
             if row_matches(needle, item.id, item.reason, "rejected"):
                 rows.append((rejected_key(item), self._rejected_cells(item)))
-        host_width = max((len(h.name) for h in snapshot.hosts), default=0)
+        host_width = max((len(h.name) for h in view.hosts), default=0)
         widths = self._layout(rows, len(stages), min(MAX_HOST, max(host_width, len("HOST"))) if host_width else 0)
         visible = [index for index, _width in widths]
         title_width = dict(widths).get(TITLE, 0)
@@ -184,8 +174,10 @@ class IssueTable(DataTable[Text]):
                     self.update_cell(key, COLUMNS[index][1], self._text(cells[index]))
                     updated = True
             self._cells[key] = cells
-        if updated:  # every cached render is stale now (DataTable keys them by an update count)
-            self._clear_caches()
+        if updated:
+            # every cached render is stale now (DataTable keys them by an update count): let
+            # them go at once rather than fill its caches (sized for 10,000 cells) with garbage
+            self.notify_style_update()
         return hidden
 
     def _layout(
@@ -226,7 +218,6 @@ class IssueTable(DataTable[Text]):
         widths: list[tuple[int, int]],
     ) -> None:
         """Structure or widths changed: re-add every row, then put the cursor back on the same issue."""
-        self.rebuilds += 1
         # the cursor itself first: a key that moved it may not have reached the screen's
         # `selected` yet (RowHighlighted is a message), and snapping back would lose that key
         keep = (self.current_key() if self.row_count else None) or selected
@@ -254,11 +245,11 @@ class IssueTable(DataTable[Text]):
     ) -> tuple[Spec, ...]:
         if not issue.runs:  # the common case in a big backlog: same text until the issue changes
             key = (issue.id, issue.title, issue.state, issue.listed, issue.host)
-            cached = self._quiet_cells.get(key)
+            cached = self._cells_without_runs.get(key)
             if cached is None:
-                if len(self._quiet_cells) > 50_000:
-                    self._quiet_cells.clear()
-                cached = self._quiet_cells[key] = self._cells_of(issue, stages, clock, glyphs, frame)
+                if len(self._cells_without_runs) > 50_000:
+                    self._cells_without_runs.clear()
+                cached = self._cells_without_runs[key] = self._cells_of(issue, stages, clock, glyphs, frame)
             return cached
         return self._cells_of(issue, stages, clock, glyphs, frame)
 

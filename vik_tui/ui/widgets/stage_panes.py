@@ -5,41 +5,33 @@ one `SessionLog` is refilled, synchronously, in the same call that moved the cur
 very next frame shows the new issue's tabs with its running (or latest) session selected; the
 placeholder "No session yet" appears only for an issue that has none.
 
-Each session's text lives in a `SessionBuffer`. The first time a session is shown its file is
-replayed through the engine (`session_records`, in a thread, never on the UI loop); live
-records that arrive meanwhile are held and de-duplicated against the replay's tail
-(`records.merge_replay`). Buffers of recently shown sessions are kept (a few, bounded), their
-new records stored raw and formatted only when shown again, so j/k back and forth costs no
-re-read. All lines reach the Log in one `write_lines` call per refresh.
+The text itself is not kept here: `session_text.SessionTexts` (the app's `texts`) owns every
+session's buffer. The pane opens a session there the first time it is shown (its file is read
+back in a worker), and once per frame writes the shown session's new lines in one
+`write_lines` call (`write_new`).
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import OrderedDict
 from typing import Any
 
-from rich.cells import cell_len
 from textual import getters, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.geometry import Size
 from textual.markup import escape
-from textual.reactive import Reactive
-from textual.widgets import Log, Static
+from textual.widgets import Static
 
-from vik_tui.agents.events import AgentEvent
 from vik_tui.engine.engine_events import plural
 from vik_tui.engine.view import IssueView, RejectedView, RunStatus, SessionState, SessionView
-from vik_tui.ui.app import VikApp
+from vik_tui.ui.app_api import vik_app
+from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.highlight import SessionHighlighter, theme_styles
-from vik_tui.ui.records import format_records, merge_replay
-from vik_tui.ui.text import countdown, human_count, mmss, one_line
+from vik_tui.ui.session_text import REPLAY_LIMIT, SessionText
+from vik_tui.ui.text import human_count, mmss, one_line, retry_due
+from vik_tui.ui.textual_compat import StreamLog
 from vik_tui.ui.widgets.issue_table import rejected_key
 from vik_tui.ui.widgets.tab_row import Tab, TabRow
 
-REPLAY_LIMIT = 5000
-KEEP_BUFFERS = 8  # sessions whose text stays in memory after they were shown
 STATE_STYLE = {
     SessionState.RUNNING: "$primary",
     SessionState.STARTING: "$text-muted",
@@ -50,7 +42,7 @@ STATE_STYLE = {
 NO_SESSION = "No session yet for this issue."
 
 
-class SessionLog(Log):
+class SessionLog(StreamLog):
     """The pane's text: plain lines, coloured by prefix at render time.
 
     Follows the newest line like `tail -f` until the user scrolls up, and back once they
@@ -59,45 +51,24 @@ class SessionLog(Log):
 
     following = True
     shows: str | None = None  # the session uuid whose text this is
-    # Every write grows the virtual height. Textual declares it `layout=True`, so each write
-    # re-arranged the whole screen (every widget, every FooterKey) ten times a second while
-    # an agent talks. Only this widget's scrollbar depends on it: update that, no layout
-    # (a scrollbar appearing or going still asks for one, through `show_vertical_scrollbar`).
-    virtual_size: Reactive[Size] = Reactive(Size(0, 0), layout=False)
-
-    _refilling = False
-
-    def watch_virtual_size(self, size: Size) -> None:
-        if self.is_attached and self.container_size and not self._refilling:
-            self._scroll_update(size)
 
     def blank(self) -> None:
         """No text until `refill()` (a replay under way), the scrollbar left as it is: hiding it
         for the few milliseconds of a replay would cost two layouts of the screen."""
-        self._refilling = True
+        self.hold_scrollbar = True
         self.clear()
 
     def refill(self, lines: list[str]) -> None:
         """`clear()` then `write_lines()` as one change: the scrollbar is updated once, for the
         new text (hidden then shown again would ask for a layout on every issue switch)."""
-        self._refilling = True
+        self.hold_scrollbar = True
         try:
             self.clear()
             if lines:
                 self.write_lines(lines)
         finally:
-            self._refilling = False
-        if self.is_attached and self.container_size:
-            self._scroll_update(self.virtual_size)
-
-    def _update_size(self, updates: int, lines: list[str]) -> None:  # type: ignore[override]
-        """Log measures new lines' width in a worker thread per write (20 threads a second
-        while agents stream). Lines here are already wrapped or clipped to the pane
-        (`format_records`), so measuring them in place is cheap and needs no thread."""
-        if lines:
-            self._update_maximum_width(
-                updates, max(cell_len(line) if not line.isascii() else len(line) for line in lines)
-            )
+            self.hold_scrollbar = False
+        self.update_scrollbar()
 
     def on_mouse_scroll_up(self) -> None:
         self.following = False
@@ -127,23 +98,6 @@ class SessionLog(Log):
         self.stick()
 
 
-class SessionBuffer:
-    """One session's formatted lines. `state`: loading (replaying its file) → live."""
-
-    def __init__(self, session: SessionView) -> None:
-        self.session_uuid = session.session_uuid
-        self.session_file = session.session_file
-        self.state = "loading"
-        self.lines: list[str] = []
-        self.width = 0
-        self.held: list[AgentEvent] = []  # live records while loading, or while not shown
-
-    def append(self, lines: list[str]) -> None:
-        self.lines.extend(lines)
-        if len(self.lines) > REPLAY_LIMIT * 2:
-            del self.lines[: len(self.lines) - REPLAY_LIMIT]
-
-
 def tab_numbers(issue: IssueView) -> dict[str, int]:
     """Session uuid → its number within its stage (1, 2, ... oldest first). Sessions are session
     files named by uuid7, so the numbers are the same after a restart and never repeat."""
@@ -155,8 +109,7 @@ def tab_numbers(issue: IssueView) -> dict[str, int]:
     return numbers
 
 
-def session_tab(session: SessionView, number: int, vik: VikApp) -> Tab:
-    glyphs = vik.glyphs
+def session_tab(session: SessionView, number: int, glyphs: Glyphs) -> Tab:
     state = session.state
     glyph = glyphs.running if state == SessionState.RUNNING else glyphs.for_status(state)
     return Tab(session.session_uuid, f"{session.stage} #{number} {glyph}", STATE_STYLE.get(state, "$text-muted"))
@@ -172,7 +125,7 @@ def _key(issue: IssueView | RejectedView | None) -> str | None:
 class StagePanes(Vertical):
     """Title (border), info line, tab row and the session log of the selected issue."""
 
-    vik = getters.app(VikApp)
+    vik = vik_app()
     info = getters.query_one("#pane-info", Static)
     tab_row = getters.query_one("#session-tabs", TabRow)
     log_widget = getters.query_one("#session-log", SessionLog)
@@ -184,11 +137,8 @@ class StagePanes(Vertical):
         self._active: str | None = None  # session uuid shown in the log
         self._pinned = False  # the user picked a tab: do not follow the newest session
         self._numbers: dict[str, int] = {}
-        self._buffers: OrderedDict[str, SessionBuffer] = OrderedDict()  # uuid → buffer, LRU order
-        self._by_file: dict[str, SessionBuffer] = {}
         self._info = ""
         self._title = ""
-        self.switches = 0
 
     def compose(self) -> ComposeResult:
         yield Static("", id="pane-info", markup=True)
@@ -201,22 +151,14 @@ class StagePanes(Vertical):
         self.tab_row.display = False
         self.log_widget.display = False
 
-    # -- what the app calls ----------------------------------------------------------------
-    def wants(self, session_file: str) -> bool:
-        """Live records of this session are needed (it is shown, or kept to be shown again)."""
-        return session_file in self._by_file
-
+    # -- what the screen calls --------------------------------------------------------------
     def active_session_uuid(self) -> str | None:
         return self._active
 
-    @property
-    def active_buffer(self) -> SessionBuffer | None:
-        return self._buffers.get(self._active or "")
-
     def settled(self) -> bool:
         """The shown session's text is complete (replayed), or there is none to show."""
-        buffer = self.active_buffer
-        return self._active is None or (buffer is not None and buffer.state == "live")
+        text = self.vik.texts.get(self._active)
+        return self._active is None or (text is not None and text.replayed)
 
     def sync(self, issue: IssueView | RejectedView | None) -> None:
         """Show `issue` now: tabs, the session to show, the info line. Cheap when nothing changed."""
@@ -234,34 +176,22 @@ class StagePanes(Vertical):
             default = issue.default_session
             self._active = default.session_uuid if default else None
         self._numbers = tab_numbers(issue) if isinstance(issue, IssueView) else {}
-        vik = self.vik
+        glyphs = self.vik.glyphs
         self.tab_row.display = bool(sessions)
-        self.tab_row.show([session_tab(s, self._numbers[s.session_uuid], vik) for s in sessions], self._active)
+        self.tab_row.show([session_tab(s, self._numbers[s.session_uuid], glyphs) for s in sessions], self._active)
         self._show_session(issue.find_session(self._active) if isinstance(issue, IssueView) else None)
         self._show_info(issue)
 
-    def feed(self, batches: dict[str, list[AgentEvent]]) -> None:
-        """Append live records: the shown session's are formatted and written now (one write),
-        the others' are held raw until they are shown again."""
-        for session_file, records in batches.items():
-            buffer = self._by_file.get(session_file)
-            if buffer is None:
-                continue
-            if buffer.state == "loading":
-                buffer.held.extend(records)
-                continue
-            if buffer.session_uuid != self._active:
-                buffer.held.extend(records)
-                if len(buffer.held) > REPLAY_LIMIT:  # cheaper to re-read the file when shown again
-                    self._drop(buffer)
-                continue
-            lines = format_records(records, self.vik.clock, self.vik.glyphs, self._width())
-            if lines:
-                buffer.append(lines)
-                self.log_widget.write_lines(lines)
-        buffer = self.active_buffer
-        if buffer is not None and buffer.state == "live":
-            self.log_widget.stick()
+    def write_new(self) -> None:
+        """The shown session's lines received since the last frame, in one write."""
+        texts = self.vik.texts
+        text = texts.get(self._active)
+        if text is None or not text.replayed or self.log_widget.shows != text.session_uuid:
+            return
+        lines = texts.take_new(text)
+        if lines:
+            self.log_widget.write_lines(lines)
+        self.log_widget.stick()
 
     def cycle(self, step: int) -> None:
         """tab / shift+tab: next or previous session of the issue, wrapping around."""
@@ -295,81 +225,47 @@ class StagePanes(Vertical):
         session = issue.find_session(session_uuid) if isinstance(issue, IssueView) else None
         if session is None:
             return ""
-        return session_tab(session, self._numbers.get(session_uuid, 0), self.vik).text
+        return session_tab(session, self._numbers.get(session_uuid, 0), self.vik.glyphs).text
 
     # -- the log -----------------------------------------------------------------------------
     def _show_session(self, session: SessionView | None) -> None:
         log = self.log_widget
-        buffer = self._buffers.get(session.session_uuid) if session else None
+        texts = self.vik.texts
+        text = texts.get(session.session_uuid) if session else None
         target = session.session_uuid if session else None
-        if target == log.shows and (
-            target is None or (buffer is not None and (buffer.width == self._width() or buffer.state == "loading"))
-        ):
+        width = self._text_width()
+        current = text is not None and (text.width == width or not text.replayed)
+        if target == log.shows and (target is None or current):
             return
-        self.switches += 1
         log.following = True
-        log.shows = target
+        log.shows = texts.shown = target
         log.display = session is not None
         if session is None:
             log.refill([])
             return
-        if buffer is not None and buffer.width != self._width() and buffer.state == "live":
-            self._drop(buffer)  # the pane changed width: re-read so lines wrap to the new one
-            buffer = None
-        if buffer is None:
-            buffer = self._new_buffer(session)
+        if text is not None and text.width != width and text.replayed:
+            texts.drop(text)  # the pane changed width: re-read so lines wrap to the new one
+            text = None
+        if text is None:
+            text = texts.open(session.session_uuid, session.session_file, width)
             log.blank()
+            self.run_worker(self._replay(text), group="replay")
             return
-        self._buffers.move_to_end(buffer.session_uuid)
-        if buffer.state == "live" and buffer.held:
-            held, buffer.held = buffer.held, []
-            buffer.append(format_records(held, self.vik.clock, self.vik.glyphs, buffer.width))
-        log.refill(buffer.lines[-REPLAY_LIMIT:])
-        if buffer.lines:
+        lines = texts.all_lines(text)
+        log.refill(lines)
+        if lines:
             log.scroll_end(animate=False, immediate=True, x_axis=False)
 
-    def _new_buffer(self, session: SessionView) -> SessionBuffer:
-        buffer = SessionBuffer(session)
-        buffer.width = self._width()
-        self._buffers[buffer.session_uuid] = buffer
-        self._by_file[buffer.session_file] = buffer
-        while len(self._buffers) > KEEP_BUFFERS:
-            oldest = next(iter(self._buffers.values()))
-            if oldest is buffer:
-                break
-            self._drop(oldest)
-        self.run_worker(self._replay(buffer), group="replay")
-        return buffer
-
-    def _drop(self, buffer: SessionBuffer) -> None:
-        self._buffers.pop(buffer.session_uuid, None)
-        if self._by_file.get(buffer.session_file) is buffer:
-            del self._by_file[buffer.session_file]
-
-    async def _replay(self, buffer: SessionBuffer) -> None:
-        vik = self.vik
-        engine, clock, glyphs, width = vik.engine, vik.clock, vik.glyphs, buffer.width
-
-        try:
-            records = await engine.session_records(buffer.session_file, limit=REPLAY_LIMIT)
-            lines = await asyncio.to_thread(format_records, records, clock, glyphs, width)
-        except Exception as exc:  # an unreadable file must not take the screen down
-            records, lines = [], [f"{clock.hhmmss(None)}  [error] cannot replay the session: {exc}"]
-        if self._buffers.get(buffer.session_uuid) is not buffer:
+    async def _replay(self, text: SessionText) -> None:
+        if not await self.vik.texts.replay(text):
             return  # dropped meanwhile
-        # live records not flushed yet may already be in the file as well: merge them too
-        extra = merge_replay(records, buffer.held + vik.take_pending(buffer.session_file))
-        buffer.held = []
-        lines += format_records(extra, clock, glyphs, width)
-        buffer.lines = lines
-        buffer.state = "live"
-        if buffer.session_uuid == self._active and self.log_widget.shows == self._active:
+        if text.session_uuid == self._active and self.log_widget.shows == self._active:
             log = self.log_widget
-            log.refill(lines)
+            log.refill(self.vik.texts.all_lines(text))
             log.scroll_end(animate=False, immediate=True, x_axis=False)
             self.call_after_refresh(log.stick)
 
-    def _width(self) -> int:
+    def _text_width(self) -> int:
         """Columns a line may use: this container's inner width less the Log's padding, a
         vertical scrollbar and a column of slack (an exact fit still shows a horizontal bar)."""
         width = self.content_region.width - 2 - 1 - 1  # padding, scrollbar, one column of slack
@@ -383,6 +279,8 @@ class StagePanes(Vertical):
             title = f"{one_line(str(issue.id or f'#{issue.index}'), 30)} · rejected"
         else:
             title = f"{one_line(issue.id, 30)} {one_line(issue.title, 80)} · {one_line(issue.state, 30)}"
+            if issue.waiting:
+                title += f" · {one_line(issue.waiting, 60)}"
         if title != self._title:
             self._title = title
             self.border_title = escape(title)
@@ -405,7 +303,8 @@ class StagePanes(Vertical):
         bits = [f"{escape(session.stage)} #{number}", f"[{STATE_STYLE.get(state, '$text-muted')}]{state}[/]"]
         run = issue.run_of(session.stage)
         if run and run.status == RunStatus.RETRY_WAIT and run.retry_in is not None:
-            bits.append(f"[$warning]{vik.glyphs.retry} retry in {countdown(run.retry_in)}[/]")
+            due = retry_due(run.retry_in)
+            bits.append(f"[$warning]{vik.glyphs.retry} retry {'in ' + due if due[0].isdigit() else due}[/]")
         if run and run.gave_up and session is run.session:
             bits.append(f"[$error]gave up after {plural(run.attempt, 'attempt')}[/]")
         elapsed = vik.clock.seconds_since(session.started_at, session.ended_at) if session.started_at else None

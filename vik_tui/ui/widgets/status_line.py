@@ -15,29 +15,29 @@ from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.text import countdown, human_count, one_line
 
 
-def render_status(snapshot: EngineView, glyphs: Glyphs, rate: float | None = None, note: str | None = None) -> str:
+def render_status(view: EngineView, glyphs: Glyphs, rate: float | None = None, note: str | None = None) -> str:
     """Content markup for the status line; theme variables keep it legible in any theme.
     `note` (`stopping agents…`, an attached UI's `attached to pid 4242`) follows the name."""
-    parts = [f"[b $primary]vik-tui[/]  {escape(snapshot.name)}"]
+    parts = [f"[b $primary]vik-tui[/]  {escape(view.name)}"]
     if note:
         warn = "gone" in note or "stopping" in note or note.endswith("…")
         parts.append(f"[{'$warning' if warn else '$accent'} b]{escape(note)}[/]")
-    parts.append("intake " + _intake(snapshot.intake, glyphs))
-    parts.append(f"running {snapshot.running}/{snapshot.max_issue_concurrency}")
-    if snapshot.hosts:
-        parts.append(_hosts(snapshot.hosts, glyphs))
-    if snapshot.attention_count:
-        count = snapshot.attention_count
+    parts.append("intake " + _intake(view.intake, glyphs))
+    parts.append(f"running {view.running}/{view.max_issue_concurrency}")
+    if view.hosts:
+        parts.append(_hosts(view.hosts, glyphs))
+    if view.attention_count:
+        count = view.attention_count
         parts.append(f"[$error b]! {count} need{'s' if count == 1 else ''} attention[/]")
     if rate is not None:
         parts.append(f"{human_count(rate)} tok/s")
-    if snapshot.retries:
-        count, soonest = len(snapshot.retries), min(r.due_in for r in snapshot.retries)
+    if view.retries:
+        count, soonest = len(view.retries), min(r.due_in for r in view.retries)
         noun = "retry" if count == 1 else "retries"
         parts.append(f"[$warning]{glyphs.retry} {count} {noun}, next in {countdown(soonest)}[/]")
-    tokens = snapshot.tokens
+    tokens = view.tokens
     parts.append(f"tokens in {human_count(tokens.input)} out {human_count(tokens.output)}")
-    limits = _rate_limits(snapshot.rate_limits)
+    limits = _rate_limits(view.rate_limits)
     if limits:
         parts.append(limits)
     return "   ".join(parts)
@@ -99,8 +99,8 @@ class StatusLine(Static):
         super().__init__("", markup=True, **kwargs)
         self._last = ""
 
-    def show(self, snapshot: EngineView, glyphs: Glyphs, note: str | None = None, rate: float | None = None) -> None:
-        text = render_status(snapshot, glyphs, rate, note)
+    def show(self, view: EngineView, glyphs: Glyphs, note: str | None = None, rate: float | None = None) -> None:
+        text = render_status(view, glyphs, rate, note)
         if text != self._last:
             self._last = text
             self.update(text, layout=False)  # fixed height (tcss): a layout pass per second costs ~80 ms
