@@ -366,10 +366,8 @@ def _lifecycle(command: str, workflow_path: str) -> int:
 def _no_terminal(instead: str) -> str | None:
     """The UI needs a terminal on both sides: with stdin at EOF (cron, systemd, `nohup`, `ssh
     host cmd`) it would spin on reads, and escape codes would land in a redirected stdout."""
-    if "web_driver" in os.environ.get("TEXTUAL_DRIVER", ""):
-        return (
-            None  # a `vik-tui web` tab: Textual's web driver speaks its protocol on the pipes, the page is the terminal
-        )
+    if "web_driver" in os.environ.get("TEXTUAL_DRIVER", ""):  # a `vik-tui web` tab: the page is its terminal
+        return None  # (Textual's web driver speaks its protocol on the pipes)
     missing = [name for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)) if not _is_tty(stream)]
     if not missing:
         return None
