@@ -76,7 +76,7 @@ async def test_q_detaches_without_asking() -> None:
     engine = ScriptedAttached()
     app = attached_app(engine)
     async with app.run_test(size=(140, 30)) as pilot:
-        await wait_on_screen(pilot, lambda: app.main.snap is not None, "the first frame")
+        await wait_on_screen(pilot, lambda: app.main.view is not None, "the first frame")
         header = str(app.main.query_one(StatusLine).render())
         assert "attached to pid 4242" in header
         await pilot.press("q")
@@ -89,7 +89,7 @@ async def test_shift_q_stops_the_supervisor_after_asking() -> None:
     engine = ScriptedAttached()
     app = attached_app(engine)
     async with app.run_test(size=(140, 30)) as pilot:
-        await wait_on_screen(pilot, lambda: app.main.snap is not None, "the first frame")
+        await wait_on_screen(pilot, lambda: app.main.view is not None, "the first frame")
         await pilot.press("Q")
         dialog = await wait_on_screen(
             pilot, lambda: isinstance(app.screen, ConfirmScreen) and app.screen, "the question"
@@ -109,7 +109,7 @@ async def test_shift_q_does_nothing_in_process() -> None:
     engine = scripted.busy_engine()
     app = VikApp(engine, clock=FrozenClock(scripted.NOW), bell=False, glyphs=UNICODE)
     async with app.run_test(size=(140, 30)) as pilot:
-        await wait_on_screen(pilot, lambda: app.main.snap is not None, "the first frame")
+        await wait_on_screen(pilot, lambda: app.main.view is not None, "the first frame")
         assert app.main.check_action("stop_supervisor", ()) is False
         await pilot.press("Q")
         await pilot.pause(0.2)
@@ -121,7 +121,7 @@ async def test_shell_elsewhere_shows_the_command() -> None:
     engine = ScriptedAttached(here=False)
     app = attached_app(engine)
     async with app.run_test(size=(140, 30)) as pilot:
-        await wait_on_screen(pilot, lambda: app.main.snap is not None, "the first frame")
+        await wait_on_screen(pilot, lambda: app.main.view is not None, "the first frame")
         await pilot.press("s")
         dialog = await wait_on_screen(pilot, lambda: isinstance(app.screen, CommandScreen) and app.screen, "the dialog")
         selected = app.main.selected
