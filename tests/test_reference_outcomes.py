@@ -13,7 +13,8 @@ import pytest
 from conftest import FAKES
 
 from vik_tui.agents.registry import adapter_for
-from vik_tui.engine.stages.session import SessionFacts, SessionLimits, StageSession
+from vik_tui.engine.stages.facts import SessionFacts, SessionLimits
+from vik_tui.engine.stages.session import StageSession
 
 CAPTURES = Path(__file__).parent / "data" / "reference"
 HIGH_DEMAND = "We\u2019re currently experiencing high demand, which may cause temporary errors."

@@ -15,7 +15,8 @@ from vik_tui.agents.codex import CodexMapper
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import AgentConfig
 from vik_tui.engine.processes.proc import group_alive
-from vik_tui.engine.stages.session import SessionFacts, SessionLimits, StageSession, StopCause
+from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause
+from vik_tui.engine.stages.session import StageSession
 
 
 def make_session(

@@ -13,7 +13,7 @@ from engine_helpers import Harness
 
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.processes.proc import group_alive
-from vik_tui.engine.stages.session import SessionFacts
+from vik_tui.engine.stages.facts import SessionFacts
 from vik_tui.engine.view import EngineView, IntakeStatus, RunStatus, SessionState, Tokens
 
 

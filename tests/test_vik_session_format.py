@@ -31,8 +31,9 @@ from vik_tui.agents.events import Outcome
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import AgentConfig
 from vik_tui.engine import engine_events as ee
+from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause
 from vik_tui.engine.stages.replay import outcome_of
-from vik_tui.engine.stages.session import SessionFacts, SessionLimits, StageSession, StopCause
+from vik_tui.engine.stages.session import StageSession
 
 CAPTURES = Path(__file__).parent / "data" / "reference"
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from vik_tui.agents.events import Outcome
 from vik_tui.config.schema import Workflow
 from vik_tui.engine.service.paths import Layout
+from vik_tui.engine.stages.facts import SessionFacts
 from vik_tui.engine.stages.replay import list_sessions, outcome_of
 from vik_tui.engine.stages.runs import StageRun
-from vik_tui.engine.stages.session import SessionFacts
 from vik_tui.engine.view import RunStatus, SessionState
 
 

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from vik_tui.config.schema import Workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.intake import Issue
+from vik_tui.engine.stages.facts import StopCause
 from vik_tui.engine.stages.runs import StageRun
-from vik_tui.engine.stages.session import StopCause
 from vik_tui.engine.view import RunStatus
 
 

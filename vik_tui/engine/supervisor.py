@@ -1,8 +1,10 @@
-"""The Supervisor owns all scheduling state and runs the loop: intake, dispatch, sessions.
+"""The Supervisor owns all scheduling state and makes the decisions: what runs next (dispatch,
+acting on `gate`'s verdicts), what a result means (`_finish`), what a command does.
 
-Everything else reports to it; only it mutates runs. It publishes engine events (the classes
-of `engine_events`) to subscribers, the headless printer or the Textual app, and answers
-`snapshot()` with a frozen `EngineView` (`view.py`).
+The work lives in rooms that never import it (docs/architecture.md §2): `listing` pulls,
+`reconcile` applies a pull to the runs, `holds` counts budgets and rate limits, `retrying`
+keeps the retry schedule on disk, `pacing` waits, `stages/attempt` runs one attempt,
+`service/lifetime` holds the machine, `views` builds the `EngineView` of `snapshot()`.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ from vik_tui.engine.service.recovery import RecoveryReport, Registry
 from vik_tui.engine.service.retries import RetryStore
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
 from vik_tui.engine.stages.attempt import Attempt, Attempts, StorageError
+from vik_tui.engine.stages.facts import StopCause
 from vik_tui.engine.stages.replay import read_session_records
 from vik_tui.engine.stages.runs import StageRun, started_event
-from vik_tui.engine.stages.session import StageSession, StopCause
+from vik_tui.engine.stages.session import StageSession
 from vik_tui.engine.view import EngineView, IntakeStatus, Refused, RunStatus, SessionState, Terminal
 from vik_tui.engine.workspaces import Workspaces
 

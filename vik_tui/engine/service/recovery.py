@@ -35,9 +35,9 @@ from vik_tui.engine.places.ssh import CONTROL_DIR_PREFIX
 from vik_tui.engine.processes.descendants import boot_id, is_running, kill_marked, start_time
 from vik_tui.engine.service.paths import Layout
 from vik_tui.engine.service.state import write_json_atomic
+from vik_tui.engine.stages.facts import SessionFacts, write_outcome_only
 from vik_tui.engine.stages.replay import outcome_of
 from vik_tui.engine.stages.runs import StageRun
-from vik_tui.engine.stages.session import SessionFacts, write_outcome_only
 from vik_tui.engine.view import SessionState
 
 INTERRUPTED = "interrupted: supervisor exited while the stage ran"

@@ -31,15 +31,10 @@ from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.paths import Layout, resolve_from
 from vik_tui.engine.service.recovery import Entry, Registry
 from vik_tui.engine.stages import templates
+from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause, write_outcome_only
 from vik_tui.engine.stages.hooks import HookResult, run_hook
 from vik_tui.engine.stages.outcome_view import TemplateOutcome
-from vik_tui.engine.stages.session import (
-    SessionFacts,
-    SessionLimits,
-    StageSession,
-    StopCause,
-    write_outcome_only,
-)
+from vik_tui.engine.stages.session import StageSession
 from vik_tui.engine.view import SessionState
 
 

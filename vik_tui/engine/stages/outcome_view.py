@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from vik_tui.engine.stages.session import SessionFacts
+from vik_tui.engine.stages.facts import SessionFacts
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from typing import Any
 from vik_tui.config.schema import StageConfig
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.clock import iso_in
-from vik_tui.engine.stages.session import SessionFacts, StageSession, StopCause
+from vik_tui.engine.stages.facts import SessionFacts, StopCause
+from vik_tui.engine.stages.session import StageSession
 from vik_tui.engine.view import RunStatus, RunView
 
 
