@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests"))
+from attach import daemon_pid, layout_of, ms  # noqa: E402
 from big_tracker import write_big_tracker  # noqa: E402
 from browser import WebServer, launch, screen  # noqa: E402
 from tmux_screen import TmuxApp, listed_ids, pane_issue, pct, row_has_sessions, walk  # noqa: E402
@@ -93,25 +94,6 @@ FIRST_FRAME_JS = """
   setTimeout(() => { observer.disconnect(); resolve(false); }, timeoutMs);
 })
 """
-
-
-def ms(value: float) -> str:
-    return f"{value * 1000:.0f} ms"
-
-
-def layout_of(workflow: Path) -> Any:
-    from vik_tui.config.loader import load_workflow
-    from vik_tui.engine.service.paths import Layout
-
-    result = load_workflow(workflow)
-    assert result.ok and result.workflow is not None, result.diagnostics
-    return Layout.for_workflow(result.workflow, result.path)
-
-
-def daemon_pid(workflow: Path) -> int:
-    import json
-
-    return int(json.loads(layout_of(workflow).state_file.read_text())["pid"])
 
 
 def browser_walk(page: Any, steps: int, pause: float = 0.25) -> list[float]:
