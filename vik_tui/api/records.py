@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from vik_tui.agents.events import Error
+from vik_tui.engine.stages.replay import read_back
 from vik_tui.engine.view import UNREADABLE_RECORD as UNREADABLE
 
 MAX_BYTES = 4 * 1024 * 1024  # one answer reads at most this much (plus the rest of a long line)
@@ -69,14 +70,7 @@ def read_tail(path: Path, limit: int) -> tuple[list[dict[str, Any]], int, int]:
     the last whole line, where tailing goes on."""
     with open(path, "rb") as handle:
         size = os.fstat(handle.fileno()).st_size
-        handle.seek(0, 2)
-        position = size
-        data = b""
-        while position > 0 and data.count(b"\n") <= limit:
-            step = min(BLOCK, position)
-            position -= step
-            handle.seek(position)
-            data = handle.read(step) + data
+        data, position = read_back(handle, limit, size, BLOCK)
     end = data.rfind(b"\n")
     if end < 0:
         return [], position, size

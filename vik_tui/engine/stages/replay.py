@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import orjson
 
@@ -38,19 +38,25 @@ def read_session_records(path: str | Path, limit: int | None = None) -> list[Age
     return events[-limit:] if limit is not None else events
 
 
-def _tail_lines(path: Path, limit: int, block: int = 64 * 1024) -> list[bytes]:
-    """The last `limit` non-empty lines of a file, reading backwards block by block."""
+def read_back(handle: BinaryIO, lines: int, end: int, block: int = 64 * 1024) -> tuple[bytes, int]:
+    """The file's bytes before `end`, read backwards block by block until they hold more than
+    `lines` newlines (or the file's start): (those bytes, the offset they begin at). The first
+    line is cut in the middle unless the offset is 0. The API's tail reads the same way."""
+    position, data = end, b""
+    while position > 0 and data.count(b"\n") <= lines:
+        step = min(block, position)
+        position -= step
+        handle.seek(position)
+        data = handle.read(step) + data
+    return data, position
+
+
+def _tail_lines(path: Path, limit: int) -> list[bytes]:
+    """The last `limit` non-empty lines of a file."""
     if limit <= 0:
         return []
     with open(path, "rb") as handle:
-        handle.seek(0, 2)
-        position = handle.tell()
-        data = b""
-        while position > 0 and data.count(b"\n") <= limit:
-            step = min(block, position)
-            position -= step
-            handle.seek(position)
-            data = handle.read(step) + data
+        data, position = read_back(handle, limit, handle.seek(0, 2))
     lines = [line for line in data.split(b"\n") if line.strip()]
     if position > 0 and lines:
         lines = lines[1:]  # the first one may be cut in the middle
