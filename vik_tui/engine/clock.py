@@ -9,7 +9,11 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def iso_seconds(moment: datetime) -> str:
+    """A UTC time to the second, `2026-01-15T12:00:01Z` (due times, resets, midnights)."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
 def iso_in(seconds: float) -> str:
     """The wall-clock time `seconds` from now (for display of due times)."""
-    moment = datetime.now(UTC) + timedelta(seconds=seconds)
-    return moment.isoformat(timespec="seconds").replace("+00:00", "Z")
+    return iso_seconds(datetime.now(UTC) + timedelta(seconds=seconds))

@@ -17,6 +17,7 @@ from vik_tui.agents.events import AgentEvent, RateLimit, TokenUsage
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.budget import DailyBudget, next_utc_midnight, session_over, tokens_of
+from vik_tui.engine.clock import iso_seconds
 from vik_tui.engine.rate_limits import Hold, RateLimits
 from vik_tui.engine.view import BudgetView, HoldKind, HoldView
 
@@ -93,8 +94,7 @@ class Holds:
         if self._budget_said != self.daily.day:
             self._budget_said = self.daily.day
             midnight = next_utc_midnight()
-            resumes = midnight.isoformat(timespec="seconds").replace("+00:00", "Z")
-            self._emit(ee.BudgetSpent(used=self.daily.used_today(), limit=limit, resumes_at=resumes))
+            self._emit(ee.BudgetSpent(used=self.daily.used_today(), limit=limit, resumes_at=iso_seconds(midnight)))
             self._dispatch_at("budget", midnight.timestamp() - time.time() + 1)
         return True
 
@@ -121,7 +121,7 @@ class Holds:
                 HoldView(
                     HoldKind.BUDGET,
                     "daily",
-                    midnight.isoformat(timespec="seconds").replace("+00:00", "Z"),
+                    iso_seconds(midnight),
                     max(0.0, midnight.timestamp() - wall),
                     f"daily token budget spent: {self.daily.used_today()} of {limit} tokens today (UTC)",
                 )

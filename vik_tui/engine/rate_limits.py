@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from vik_tui.agents.events import RateLimit
+from vik_tui.engine.clock import iso_seconds
 
 MIN_WAIT_SEC = 30.0  # a reset time already past (clock skew, a stale notice): wait this long
 MAX_WAIT_SEC = 7 * 24 * 3600.0  # the longest provider window (Codex's weekly one); beyond is a bad value
@@ -45,7 +46,7 @@ class Hold:
 
     @property
     def until_iso(self) -> str:
-        return datetime.fromtimestamp(self.until, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        return iso_seconds(datetime.fromtimestamp(self.until, UTC))
 
 
 def clamp(reset_at: str, now: float) -> tuple[float, str | None]:
