@@ -69,15 +69,15 @@ class Supervisor:
         self.layout = Layout.for_workflow(workflow, self.workflow_path)
         self._watch = watch
         self.runs: dict[tuple[str, str], StageRun] = {}
-        self._holds = Holds(lambda: self.workflow, self._emit, self.log, self._dispatch)
-        store = RetryStore(self.layout.service_dir)
-        self._retries = Retries(self.runs, store, lock, self._holds, lambda: self._pace.stopping, self._emit, self.log)
         # awaited once, between the first intake and its dispatch: a screen sets it so the list
         # is drawn before the stages it dispatches are spawned (and their agents take the CPU)
         self.before_first_dispatch: Callable[[], Awaitable[None]] | None = None
         self._bus = EventBus(DailyLog(self.layout.logs_dir))
         self._listing = Listing(self._emit)
         self._pace = Pacing(self._listing, lambda: self.workflow, self._now)
+        self._holds = Holds(lambda: self.workflow, self._emit, self.log, self._dispatch)
+        store = RetryStore(self.layout.service_dir)
+        self._retries = Retries(self.runs, store, lock, self._holds, lambda: self._pace.stopping, self._emit, self.log)
         self._id = new_id()  # every process we start carries a mark under it (`descendants`)
         self.registry = Registry(self.layout)
         lock_file = Lifetime.lock_for(workflow, self.workflow_path) if lock else None
