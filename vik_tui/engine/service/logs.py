@@ -7,14 +7,13 @@ engine event's (`event` names it), and there are no tracing `span`/`spans`.
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from vik_tui.engine.engine_events import EngineEvent
-from vik_tui.engine.service.journal import Journal
+from vik_tui.engine.service.journal import Journal, json_line
 
 RETENTION_DAYS = 7
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "warn": 30, "error": 40, "critical": 50, "fatal": 50}
@@ -56,11 +55,20 @@ class DailyLog:
         self._main: Journal | None = None
         self._errors: Journal | None = None
 
+    def write_event(self, event: EngineEvent) -> None:
+        """`write(log_record(event))`, and nothing raised escapes: the engine's `emit` calls it
+        for every event, and a log problem must never stop the supervisor."""
+        try:
+            self.write(log_record(event))
+        except Exception as exc:  # a bug in a record's rendering: the record is dropped and counted
+            self.failure = OSError(f"{type(exc).__name__}: {exc}")
+            self.dropped += 1
+
     def write(self, record: dict[str, Any]) -> None:
         level = LEVELS.get(str(record.get("level", "info")).lower(), 20)
         if level < LEVELS["info"]:
             return
-        line = (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+        line = json_line(record)
         try:
             self._roll()
             assert self._main is not None

@@ -25,7 +25,7 @@ from vik_tui.agents.registry import Mapper
 from vik_tui.engine.clock import now_iso
 from vik_tui.engine.processes.descendants import MARK_VAR, describe_killed, kill_marked
 from vik_tui.engine.processes.proc import kill_group
-from vik_tui.engine.service.journal import Journal, append_lines, describe_os_error
+from vik_tui.engine.service.journal import Journal, append_lines, describe_os_error, json_line
 from vik_tui.engine.view import SESSION_FINISHED, SessionState, SessionView, Tokens
 
 STDERR_TAIL_BYTES = 4096
@@ -644,11 +644,7 @@ def _adapter_error(obj: Any, exc: Exception) -> list[ev.AgentEvent]:
     return ev.mapper_failed(obj, exc, "agent")
 
 
-def _dumps_line(record: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-    except TypeError:  # e.g. an integer beyond 64 bits inside `raw`
-        return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+_dumps_line = json_line  # any text, written as a whole line (a lone surrogate as its escape)
 
 
 def _signal_name(sig: int) -> str:

@@ -1,0 +1,63 @@
+"""Issue #18, items 2, 5 and 14 (NUL, U+202E): every writer of logs, session files and the
+terminal takes any text (lone surrogates, NUL, control codes, markup) and writes it safely, and
+no log or listener failure escapes `Supervisor.emit`."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+from chaos_helpers import HeadlessProcess, chaos_workflow, last_outcome, layout_of, records
+from conftest import Project
+
+HOSTILE = "[/]\x1b]2;PWNED\x07\x1b]52;c;cHduZWQ=\x07\x1b[2J\x1b[6n[bold red]x[/bold red] \ud800 \u202e evil\x00nul"
+
+BAD_ID = "bad-\ud800"  # valid JSON (`"\ud800"`), not valid Unicode text
+
+
+def _log_lines(workflow_path: Path) -> list[dict[str, object]]:
+    logs = sorted(layout_of(workflow_path).logs_dir.glob("vik.log.*"))
+    assert logs, "no daily log written"
+    return [json.loads(line) for path in logs for line in path.read_bytes().splitlines()]
+
+
+def test_a_lone_surrogate_in_an_id_or_a_state_does_not_stop_the_supervisor(project: Project) -> None:
+    wf = chaos_workflow(project, "talk", seconds=60)
+    wf["loop"]["max_iterations"] = None
+    wf["issues"]["pull"]["idle_sec"] = 1
+    issues = [
+        {"id": BAD_ID, "title": "surrogate id", "state": "todo"},
+        {"id": "C-1", "title": "title \ud800 with NUL \x00 and [/] markup", "state": "todo"},
+    ]
+    project.set_issues(json.dumps(issues))  # json.dumps writes `\ud800`, as a tracker would
+    sup = HeadlessProcess(project.write(wf))
+    rejected = sup.wait_event("issue_rejected")
+    assert "lone surrogate" in rejected["reason"]
+    started = sup.wait_event("stage_started")
+    # a state change mid-run: reported (issue_moved), and the agent runs on
+    project.set_issues(json.dumps([{"id": "C-1", "title": "t", "state": "odd \ud800 state"}]))
+    moved = sup.wait_event("issue_moved")
+    assert moved["state"] == "odd \ud800 state"
+    sup.wait_event("intake", iteration=3)  # still pulling after it
+    sup.signal(signal.SIGTERM)
+    assert sup.wait() == 0, sup.stderr()
+    finished = sup.named("stage_finished")[0]
+    assert finished["state"] == "cancelled" and finished["reason"] == "supervisor shutting down", finished
+    assert last_outcome(Path(started["session_file"]))["state"] == "cancelled"
+    logged = _log_lines(project.workflow_path)
+    assert any(r.get("event") == "issue_rejected" and r.get("id") == BAD_ID for r in logged)
+    assert any(r.get("event") == "issue_moved" and r.get("state") == "odd \ud800 state" for r in logged)
+    assert any(r.get("event") == "supervisor_stopped" for r in logged)
+
+
+def test_hostile_agent_text_is_written_whole_to_the_session_file_and_the_log(project: Project) -> None:
+    wf = chaos_workflow(project, "hostile")
+    sup = HeadlessProcess(project.write(wf))
+    finished = sup.wait_event("stage_finished", timeout=60)
+    assert sup.wait() == 0, sup.stderr()
+    assert finished["state"] == "completed", finished
+    session = Path(finished["session_file"])
+    texts = [r.get("text") for r in records(session)]  # whole JSON lines; the surrogate as `\ud800`
+    assert HOSTILE in texts, texts
+    assert last_outcome(session)["state"] == "completed"
