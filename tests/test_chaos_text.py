@@ -5,11 +5,14 @@ no log or listener failure escapes `Supervisor.emit`."""
 from __future__ import annotations
 
 import json
+import shlex
 import signal
+import sys
 from pathlib import Path
 
 from chaos_helpers import HeadlessProcess, chaos_workflow, last_outcome, layout_of, records
 from conftest import Project
+from test_tmux_e2e import Tmux
 
 HOSTILE = "[/]\x1b]2;PWNED\x07\x1b]52;c;cHduZWQ=\x07\x1b[2J\x1b[6n[bold red]x[/bold red] \ud800 \u202e evil\x00nul"
 
@@ -61,3 +64,26 @@ def test_hostile_agent_text_is_written_whole_to_the_session_file_and_the_log(pro
     texts = [r.get("text") for r in records(session)]  # whole JSON lines; the surrogate as `\ud800`
     assert HOSTILE in texts, texts
     assert last_outcome(session)["state"] == "completed"
+
+
+def test_run_in_text_mode_prints_agent_control_sequences_as_text(project: Project, tmp_path: Path) -> None:
+    """In a real terminal (tmux): the failure reason carries the agent's stderr, escapes and all."""
+    wf = chaos_workflow(project, "hostile", fail=True)
+    path = project.write(wf)
+    done = tmp_path / "exit_code"
+    command = (
+        f"{shlex.quote(sys.executable)} -m vik_tui run --no-watch {shlex.quote(str(path))}; echo $? > {done}; "
+        "exec sleep 600"
+    )
+    tmux = Tmux()
+    try:
+        tmux.run("new-session", "-d", "-s", "vik", "-x", "200", "-y", "50", "sh", "-c", command)
+        tmux.wait(lambda: done.exists() and done.read_text().strip(), "vik-tui run to end", timeout=60)
+        screen = tmux.wait_screen(lambda s: "supervisor stopped" in s, "the last line")
+        title = tmux.run("display-message", "-p", "-t", "vik", "#{pane_title}").strip()
+        assert "PWNED" not in title  # OSC 2 not obeyed
+        assert "C-1/plan FAILED" in screen  # not cleared by ESC [2J
+        assert "\\x1b]2;PWNED\\x07" in screen and "\\x1b[6n" in screen, screen
+        assert "\\u202e" in screen
+    finally:
+        tmux.kill()
