@@ -45,6 +45,8 @@ PIPE_DRAIN_SEC = 2.0
 # one stdout line longer than this is not kept: an `error` record says it was cut, and reading
 # goes on with the next line (docs/runtimes-and-outcomes.md "Limits, stops and retries")
 MAX_LINE_BYTES = 64 * 1024 * 1024
+# the watchdog woke this much later than it asked: the process was stopped, not the agent silent
+PAUSE_GAP_SEC = 1.0
 SSH_FAILED = 255  # `ssh`'s own exit status when the connection failed or dropped
 
 
@@ -521,7 +523,7 @@ class StageSession:
     async def _watchdog(self) -> None:
         """The stage timeout, and the stall timeout: stdout silent that long. The stall clock is
         paused while a tool call is in flight (a long test run prints nothing through the agent);
-        the stage timeout still bounds it."""
+        the stage timeout still bounds it. A pause of the supervisor itself is charged to neither."""
         loop = asyncio.get_running_loop()
         stage_deadline = loop.time() + self.limits.stage_timeout_sec
         while True:
@@ -543,6 +545,13 @@ class StageSession:
                 return
             wake = min(stage_deadline, stall_deadline, now + self.limits.stall_timeout_sec)
             await asyncio.sleep(wake - now + 0.01)
+            late = loop.time() - wake
+            if late > PAUSE_GAP_SEC:
+                # the loop itself did not run (the supervisor was stopped: SIGSTOP, a suspended
+                # laptop or container, a debugger): that time is not the agent's. Its output
+                # waited in the pipe; the stall clock starts again now, after it has been read
+                self._last_output = max(self._last_output, loop.time())
+                stage_deadline += late
 
     def _stopped_outcome(self) -> tuple[SessionState, str]:
         cause, reason = self._stop_cause, self._stop_reason or ""
