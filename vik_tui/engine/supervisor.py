@@ -42,7 +42,7 @@ from vik_tui.engine.service.paths import Layout, UnsafeIssueId
 from vik_tui.engine.service.recovery import INTERRUPTED, RecoveryReport, Registry
 from vik_tui.engine.service.retries import PendingRetry, RetryStore
 from vik_tui.engine.service.state import WorkflowLock
-from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
+from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON, unless_stopped
 from vik_tui.engine.stages.attempt import Attempt, Attempts, StorageError
 from vik_tui.engine.stages.replay import read_session_records
 from vik_tui.engine.stages.runs import StageRun, backoff_delay, stages_of_another_state, waiting_text
@@ -480,7 +480,7 @@ class Supervisor:
         while not self._stopping and not self._finished_polling:
             if not self._paused:
                 self._poll_requested.clear()  # a poll_now() during this cycle must not be lost
-                await self._intake_cycle()
+                await unless_stopped(self._stop_event, self._intake_cycle())  # a hung pull yields to stop()
                 if self._stopping:
                     return
                 max_iter = self.workflow.loop.max_iterations
