@@ -119,7 +119,7 @@ def test_opening_the_daily_log_prunes_old_files(tmp_path: Path) -> None:
     today = utc_today()
     made = _dated(tmp_path, today, [1, 2, 3, 4, 5, 6, 9])  # with today's, the newest 7 are kept
     log = DailyLog(tmp_path)
-    log.write({"level": "info", "event": "start"})
+    log.write({"level": "error", "event": "start"})
     log.close()
     assert all(p.exists() for p in made[3])
     assert not any(p.exists() for p in made[9])
