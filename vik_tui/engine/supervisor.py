@@ -35,6 +35,7 @@ from vik_tui.engine.processes.descendants import (
 )
 from vik_tui.engine.rate_limits import Hold, RateLimits
 from vik_tui.engine.service import companions, daemon
+from vik_tui.engine.service.atomic import remove_service_temp_files
 from vik_tui.engine.service.completed import COMPLETED_FILE, WAITING_REASON, CompletedStore
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.logs import DailyLog
@@ -404,6 +405,8 @@ class Supervisor:
         if self._use_lock:
             self._lock.acquire(holder)  # raises AlreadyRunning
         self.layout.root.mkdir(parents=True, exist_ok=True)
+        if self._use_lock:  # ours alone now: what a kill -9 mid atomic write left
+            remove_service_temp_files(self.layout.service_dir)
         state = daemon.ServiceState.for_supervisor(self.layout, self._command, self.port, self.bind_address)
         daemon.write_state(self.layout.state_file, state)
         self._emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
