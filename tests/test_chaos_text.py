@@ -87,3 +87,37 @@ def test_run_in_text_mode_prints_agent_control_sequences_as_text(project: Projec
         assert "\\u202e" in screen
     finally:
         tmux.kill()
+
+
+def test_the_ui_shows_hostile_ids_titles_and_reasons_as_text(project: Project, tmp_path: Path) -> None:
+    """The real app in a real terminal: a valid id with markup in it, a title with a lone
+    surrogate, U+202E and markup, and a failure reason carrying the agent's hostile stderr."""
+    wf = chaos_workflow(project, "hostile", fail=True)
+    wf["loop"]["max_iterations"] = None
+    wf["issues"]["pull"]["idle_sec"] = 60
+    wf["loop"]["retry"] = {"max_attempts": 3, "backoff_sec": 600, "max_backoff_sec": 600}  # the toast says why
+    issues = [{"id": "[a=1=2]x", "title": "[/]title \ud800 \u202e [bold]b", "state": "todo"}]
+    project.set_issues(json.dumps(issues))
+    path = project.write(wf)
+    done = tmp_path / "exit_code"
+    command = (
+        f"{shlex.quote(sys.executable)} -m vik_tui --no-watch {shlex.quote(str(path))}; echo $? > {done}; "
+        "exec sleep 600"
+    )
+    tmux = Tmux()
+    try:
+        tmux.run("new-session", "-d", "-s", "vik", "-x", "160", "-y", "45", "sh", "-c", command)
+        screen = tmux.wait_screen(lambda s: "[a=1=2]x/plan failed" in s, "the failure toast", timeout=90)
+        screen = tmux.wait_screen(lambda s: "[bold red]x" in s, "the reason in the toast, as text")
+        assert not done.exists(), screen  # the app is still up
+        assert "PWNED" not in tmux.run("display-message", "-p", "-t", "vik", "#{pane_title}")
+        assert "[/]title \\ud800 \\u202e [bold]b" in screen, screen  # U+202E shown, not obeyed
+        assert "\u202e" not in screen
+        tmux.run("send-keys", "-t", "vik", "q")
+        tmux.wait_screen(lambda s: "quit" in s.lower() or done.exists(), "the quit prompt or the exit")
+        if not done.exists():
+            tmux.run("send-keys", "-t", "vik", "y")
+        tmux.wait(lambda: done.exists() and done.read_text().strip(), "the app to exit")
+        assert done.read_text().strip() == "0"
+    finally:
+        tmux.kill()
