@@ -34,6 +34,7 @@ from vik_tui.engine.stages import templates
 from vik_tui.engine.stages.creation import CreationRecords, set_aside_name
 from vik_tui.engine.stages.hooks import HookResult, run_hook
 from vik_tui.engine.stages.outcome_view import TemplateOutcome
+from vik_tui.engine.stages.prompt_file import PromptFileError, read_prompt_file
 from vik_tui.engine.stages.session import (
     SessionFacts,
     SessionLimits,
@@ -205,14 +206,14 @@ class Attempt:
             source = config.prompt
             if source is None:
                 prompt_path = resolve_from(self.shared.layout.workflow_dir, config.prompt_file or "")
-                source = prompt_path.read_text(encoding="utf-8")
+                source = await read_prompt_file(prompt_path)  # off the loop, bounded, regular files only
             # exec() runs in the supervisor's own directory, as vik runs it in its process's; on an
             # SSH host there is no such directory: it runs in the workspace there
             exec_dir = Path.cwd() if site.place.host is None else site.workdir
             prompt = await templates.render_prompt(
                 source, context, exec_dir, f"stage {self.stage} prompt", shell=site.place.shell
             )
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, PromptFileError) as exc:
             return f"cannot read prompt file: {exc}", ""
         except templates.TemplateError as exc:
             return f"prompt render failed: {exc}", ""
