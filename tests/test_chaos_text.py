@@ -121,3 +121,16 @@ def test_the_ui_shows_hostile_ids_titles_and_reasons_as_text(project: Project, t
         assert done.read_text().strip() == "0"
     finally:
         tmux.kill()
+
+
+def test_nul_in_a_title_reaches_hooks_and_prompts_as_text(project: Project) -> None:
+    """Item 14: NUL in tracker text failed the stage as `internal error: ValueError: embedded null byte`."""
+    wf = chaos_workflow(project, "complete")
+    wf["issue"]["hooks"] = {"after_create": "printf '%s' {{ issue.title | shquote }} > title.txt"}
+    project.set_issues(json.dumps([{"id": "C-1", "title": "a\x00b \ud800", "state": "todo"}]))
+    sup = HeadlessProcess(project.write(wf))
+    finished = sup.wait_event("stage_finished", timeout=60)
+    assert sup.wait() == 0, sup.stderr()
+    assert finished["state"] == "completed", finished
+    title = layout_of(project.workflow_path).issues_dir / "C-1" / "title.txt"
+    assert title.read_text(encoding="utf-8") == "a\ufffdb \ufffd"

@@ -57,13 +57,14 @@ def build_context(
     }
 
 
-_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\x00\ud800-\udfff]")
 
 
 def _valid_text(value: Any) -> Any:
-    """Tracker text with each lone surrogate (valid JSON, not valid Unicode) as U+FFFD: the
-    template engine cannot take one (the render failed), and no UTF-8 prompt or script can
-    carry one anyway."""
+    """Tracker text with each lone surrogate (valid JSON, not valid Unicode) and NUL as U+FFFD:
+    the template engine cannot take a surrogate (the render failed), and no argument, hook
+    script or environment can carry NUL (the stage failed as `internal error: ValueError:
+    embedded null byte`)."""
     if isinstance(value, str):
         return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
     if isinstance(value, dict):
