@@ -26,6 +26,7 @@ from vik_tui.engine.intake import Issue, PullResult
 from vik_tui.engine.places.coordination import HostCoordination
 from vik_tui.engine.places.hosts import HostPool
 from vik_tui.engine.places.local import Place, WorkspaceError
+from vik_tui.engine.processes.cgroups import Cgroups
 from vik_tui.engine.processes.descendants import (
     OWNER,
     Mark,
@@ -412,6 +413,7 @@ class Supervisor:
         self._emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
         OWNER.set(Mark(self._id, "supervisor", "intake"))  # this task and every task it creates
         subreaper = set_subreaper(True)
+        self._attempts.cgroups = Cgroups.open(self._id)  # one cgroup per stage, where v2 is writable
         reaper = Reaper() if subreaper else None
         reaping = asyncio.ensure_future(reaper.run()) if reaper else None
         watcher = health = None
@@ -444,6 +446,8 @@ class Supervisor:
                 await self.pool.stop()
             self._attempts.write_pending_outcomes()
             await self._attempts.kill_leftovers(f"{self._id}/", "the supervisor")
+            if self._attempts.cgroups is not None:
+                self._attempts.cgroups.close()
             if reaping is not None and reaper is not None:
                 reaping.cancel()
                 reaper.reap_once()

@@ -26,6 +26,7 @@ from vik_tui.engine.bus import EventBus
 from vik_tui.engine.intake import Issue
 from vik_tui.engine.places.local import Place, WorkspaceError
 from vik_tui.engine.places.remote import RemoteAgent, RemotePlace
+from vik_tui.engine.processes.cgroups import Cgroups
 from vik_tui.engine.processes.descendants import OWNER, Mark, describe_killed, kill_marked
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.paths import Layout, resolve_from
@@ -90,6 +91,7 @@ class Attempts:
         # issue id -> after_create of a new workspace: every stage of the issue waits for it
         self.workspace_ready: dict[str, asyncio.Future[str | None]] = {}
         self.creations = CreationRecords(layout.service_dir)  # after_create begun and not finished
+        self.cgroups: Cgroups | None = None  # set while the supervisor runs, where cgroup v2 is writable
 
     def write_outcome(self, snap: SessionFacts, state: SessionState, reason: str) -> None:
         """`write_outcome_only`, except that a failed write is reported, not raised: the snapshot
@@ -254,6 +256,11 @@ class Attempt:
             remote=(
                 RemoteAgent(site.place, self.mark.child("agent").value, self.shared.host_error)
                 if isinstance(site.place, RemotePlace)
+                else None
+            ),
+            cgroup=(
+                self.shared.cgroups.stage(self.snap.session_uuid)
+                if self.shared.cgroups is not None and site.place.host is None
                 else None
             ),
         )

@@ -23,6 +23,7 @@ import orjson
 from vik_tui.agents import events as ev
 from vik_tui.agents.registry import Mapper
 from vik_tui.engine.clock import now_iso
+from vik_tui.engine.processes.cgroups import StageCgroup
 from vik_tui.engine.processes.descendants import MARK_VAR, describe_killed, kill_marked
 from vik_tui.engine.processes.proc import kill_group
 from vik_tui.engine.service.journal import Journal, append_lines, describe_os_error, json_line
@@ -167,8 +168,10 @@ class StageSession:
         executable_label: str | None = None,
         on_start: Callable[[StageSession], None] | None = None,
         remote: RemoteEnd | None = None,
+        cgroup: StageCgroup | None = None,
     ) -> None:
         self.snap = facts
+        self.cgroup = cgroup  # the agent starts in it; whatever is left in it at the end is killed
         self.command = command
         self.cwd = cwd
         self.prompt = prompt
@@ -230,6 +233,7 @@ class StageSession:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 limit=STREAM_LIMIT,
+                preexec_fn=self.cgroup.join if self.cgroup is not None else None,
             )
         except FileNotFoundError:
             self._finish(SessionState.FAILED, f"`{self.executable_label}` not found on PATH", exit_code=None, sig=None)
@@ -308,9 +312,9 @@ class StageSession:
         """Descendants that left the agent's group (`setsid`) carry its mark: kill them too, and
         say so in the session file."""
         mark = (self.env or {}).get(MARK_VAR)
-        if not mark:
-            return
-        killed = await kill_marked([mark], self.limits.cancel_grace_sec)
+        killed = await kill_marked([mark], self.limits.cancel_grace_sec) if mark else []
+        if self.cgroup is not None:  # `env -i` lost the mark; nothing leaves the cgroup
+            killed += [pid for pid in await self.cgroup.kill() if pid not in killed]
         if killed:
             pids = describe_killed(killed)
             self._note(f"killed {len(killed)} process(es) the agent left running outside its group: pid {pids}")
