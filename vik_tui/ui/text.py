@@ -122,3 +122,11 @@ def countdown(seconds: float | None) -> str:
     if seconds is None:
         return ""
     return f"{max(0, math.ceil(seconds - 1e-9))}s"
+
+
+def markup_text(text: str) -> str:
+    """Outside text put inside a markup string, shown as text whatever it holds: every `[` is
+    escaped (Textual's `escape` leaves an unclosed `[@click=a…` cut by `one_line`, which a later
+    `]` of ours then closed), and a trailing backslash cannot escape the tag that follows."""
+    escaped = text.replace("[", "\\[")
+    return escaped + " " if escaped.endswith("\\") else escaped
