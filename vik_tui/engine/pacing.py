@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 from vik_tui.config.schema import Workflow
 from vik_tui.engine.listing import Listing
-from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
+from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON, unless_stopped
 from vik_tui.engine.stages.runs import StageRun
 from vik_tui.engine.view import IntakeStatus
 
@@ -44,7 +44,7 @@ class Pacing:
         while not self.stopping and not self.finished_polling:
             if not self.paused:
                 self.poll_requested.clear()  # a poll_now() during this cycle must not be lost
-                await intake_cycle()
+                await unless_stopped(self.stop_event, intake_cycle())  # a hung pull yields to stop()
                 if self.stopping:
                     return
                 max_iter = self._workflow().loop.max_iterations

@@ -53,7 +53,9 @@ class Reconciler:
                 continue
             reason = f"issue moved to {issue.state}" if present and issue else "issue no longer listed"
             if run.status.terminal:
-                run.rerun_allowed = True
+                # only a move out of the state lets it run again: an issue missing from one pull
+                # (an empty or partial answer between two full ones) keeps its finished stages
+                run.rerun_allowed = run.rerun_allowed or present
             elif run.status == RunStatus.RETRY_WAIT:
                 run.clear_retry()
                 run.status, run.reason = RunStatus.FAILED, f"{run.reason}; retry dropped: {reason}"

@@ -19,6 +19,7 @@ from vik_tui.engine import engine_events as ee
 from vik_tui.engine.clock import now_iso
 from vik_tui.engine.processes.descendants import Reaper, set_subreaper
 from vik_tui.engine.service import daemon
+from vik_tui.engine.service.atomic import remove_service_temp_files
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.paths import Layout
 from vik_tui.engine.service.recovery import RecoveryReport, Registry, mark_interrupted
@@ -48,11 +49,14 @@ class Lifetime:
         return WorkflowLock(Layout.for_workflow(workflow, Path(os.path.realpath(workflow_path))).lock_file)
 
     def begin(self, workflow_path: Path, command: str, port: int, bind_address: str) -> None:
-        """Take the lock (raises AlreadyRunning) and write state.json."""
+        """Take the lock (raises AlreadyRunning), remove the temp files of atomic writes a kill -9
+        interrupted, and write state.json."""
         holder = {"pid": os.getpid(), "started_at": now_iso(), "cwd": os.getcwd(), "workflow": str(workflow_path)}
         if self._lock is not None:
             self._lock.acquire(holder)  # raises AlreadyRunning
         self._layout.root.mkdir(parents=True, exist_ok=True)
+        if self._lock is not None:  # ours alone now: what a kill -9 mid atomic write left
+            remove_service_temp_files(self._layout.service_dir)
         state = daemon.ServiceState.for_supervisor(self._layout, command, port, bind_address)
         daemon.write_state(self._layout.state_file, state)
 

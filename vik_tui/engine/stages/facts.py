@@ -8,17 +8,14 @@ engine reads them (runs, views, history, recovery) and none of those needs the p
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from vik_tui.agents import events as ev
 from vik_tui.engine.clock import now_iso
-from vik_tui.engine.service.journal import append_lines
+from vik_tui.engine.service.journal import append_lines, json_line
 from vik_tui.engine.view import SESSION_FINISHED, SessionState, SessionView, Tokens
 
 
@@ -105,13 +102,6 @@ class SessionFacts:
         return view
 
 
-def dumps_line(record: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-    except TypeError:  # e.g. an integer beyond 64 bits inside `raw`
-        return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
-
-
 def write_outcome_only(facts: SessionFacts, state: SessionState, reason: str) -> None:
     """For a stage that failed before any agent started (hook, template), or whose supervisor
     died (`recovery`): the file still tells. A file cut mid-line gets a newline first."""
@@ -128,4 +118,4 @@ def write_outcome_only(facts: SessionFacts, state: SessionState, reason: str) ->
         ended_at=facts.ended_at,
         ts=facts.ended_at,
     ).to_dict()
-    append_lines(path, dumps_line(record))  # whole lines only; raises OSError
+    append_lines(path, json_line(record))  # whole lines only; raises OSError

@@ -22,10 +22,11 @@ import orjson
 from vik_tui.agents import events as ev
 from vik_tui.agents.registry import Mapper
 from vik_tui.engine.clock import now_iso
+from vik_tui.engine.processes.cgroups import StageCgroup
 from vik_tui.engine.processes.descendants import MARK_VAR, describe_killed, kill_marked
 from vik_tui.engine.processes.proc import kill_group
-from vik_tui.engine.service.journal import Journal, describe_os_error
-from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause, dumps_line
+from vik_tui.engine.service.journal import Journal, describe_os_error, json_line
+from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause
 from vik_tui.engine.view import SessionState
 
 STDERR_TAIL_BYTES = 4096
@@ -45,6 +46,8 @@ PIPE_DRAIN_SEC = 2.0
 # one stdout line longer than this is not kept: an `error` record says it was cut, and reading
 # goes on with the next line (docs/runtimes-and-outcomes.md "Limits, stops and retries")
 MAX_LINE_BYTES = 64 * 1024 * 1024
+# the watchdog woke this much later than it asked: the process was stopped, not the agent silent
+PAUSE_GAP_SEC = 1.0
 SSH_FAILED = 255  # `ssh`'s own exit status when the connection failed or dropped
 
 
@@ -82,8 +85,10 @@ class StageSession:
         executable_label: str | None = None,
         on_start: Callable[[StageSession], None] | None = None,
         remote: RemoteEnd | None = None,
+        cgroup: StageCgroup | None = None,
     ) -> None:
         self.snap = facts
+        self.cgroup = cgroup  # the agent starts in it; whatever is left in it at the end is killed
         self.command = command
         self.cwd = cwd
         self.prompt = prompt
@@ -145,6 +150,7 @@ class StageSession:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 limit=STREAM_LIMIT,
+                preexec_fn=self.cgroup.join if self.cgroup is not None else None,
             )
         except FileNotFoundError:
             self._finish(SessionState.FAILED, f"`{self.executable_label}` not found on PATH", exit_code=None, sig=None)
@@ -223,9 +229,9 @@ class StageSession:
         """Descendants that left the agent's group (`setsid`) carry its mark: kill them too, and
         say so in the session file."""
         mark = (self.env or {}).get(MARK_VAR)
-        if not mark:
-            return
-        killed = await kill_marked([mark], self.limits.cancel_grace_sec)
+        killed = await kill_marked([mark], self.limits.cancel_grace_sec) if mark else []
+        if self.cgroup is not None:  # `env -i` lost the mark; nothing leaves the cgroup
+            killed += [pid for pid in await self.cgroup.kill() if pid not in killed]
         if killed:
             pids = describe_killed(killed)
             self._note(f"killed {len(killed)} process(es) the agent left running outside its group: pid {pids}")
@@ -236,7 +242,7 @@ class StageSession:
         event.ts = now_iso()
         self._apply(event)
         self.snap.events += 1
-        self._store(dumps_line(event.to_dict()))
+        self._store(json_line(event.to_dict()))
         self._publish([event])
 
     def _store(self, data: bytes, final: bool = False) -> None:
@@ -363,7 +369,7 @@ class StageSession:
                 try:
                     put(dumps(event.to_dict(), option=newline))
                 except TypeError:  # e.g. an integer beyond 64 bits inside `raw`: the stdlib can
-                    put(dumps_line(event.to_dict()))
+                    put(json_line(event.to_dict()))
             events += [e for e in mapped if e is not self._completion] if completion_kept else mapped
         if events:
             snap = self.snap
@@ -438,7 +444,7 @@ class StageSession:
     async def _watchdog(self) -> None:
         """The stage timeout, and the stall timeout: stdout silent that long. The stall clock is
         paused while a tool call is in flight (a long test run prints nothing through the agent);
-        the stage timeout still bounds it."""
+        the stage timeout still bounds it. A pause of the supervisor itself is charged to neither."""
         loop = asyncio.get_running_loop()
         stage_deadline = loop.time() + self.limits.stage_timeout_sec
         while True:
@@ -460,6 +466,13 @@ class StageSession:
                 return
             wake = min(stage_deadline, stall_deadline, now + self.limits.stall_timeout_sec)
             await asyncio.sleep(wake - now + 0.01)
+            late = loop.time() - wake
+            if late > PAUSE_GAP_SEC:
+                # the loop itself did not run (the supervisor was stopped: SIGSTOP, a suspended
+                # laptop or container, a debugger): that time is not the agent's. Its output
+                # waited in the pipe; the stall clock starts again now, after it has been read
+                self._last_output = max(self._last_output, loop.time())
+                stage_deadline += late
 
     def _stopped_outcome(self) -> tuple[SessionState, str]:
         cause, reason = self._stop_cause, self._stop_reason or ""
@@ -522,7 +535,7 @@ class StageSession:
         # the outcome); any other with the provider's completion, if any, then an `error` one
         final: list[ev.AgentEvent] = [completion] if completion is not None and state != "completed" else []
         final.append(outcome)
-        self._store(b"".join(dumps_line(event.to_dict()) for event in final), final=True)
+        self._store(b"".join(json_line(event.to_dict()) for event in final), final=True)
         self._publish(final)
 
 

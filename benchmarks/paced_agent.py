@@ -1,0 +1,30 @@
+"""A fake `codex exec --json` that replays a JSONL file at a realistic pace, one line at a time.
+
+    python -I -S paced_agent.py FILE LINES_PER_SEC
+
+Each line is written on its own (one `write` per line, as a real CLI prints an event when it
+happens) at start + i / rate, so the pace does not drift. Arguments after the two are ignored
+(the supervisor passes `exec ... --json -m MODEL`); the prompt on stdin is not read. Standard
+library only and started with `-I -S`: a hundred of these cost little next to the supervisor.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+
+
+def main(path: str, rate: float) -> None:
+    with open(path, "rb") as handle:
+        lines = handle.readlines()
+    start = time.monotonic()
+    for i, line in enumerate(lines):
+        delay = start + i / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+        os.write(1, line)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1], float(sys.argv[2]))
