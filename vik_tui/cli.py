@@ -91,11 +91,11 @@ def _serve_local_engine(engine: object, tcp: socket.socket | None) -> None:
 
 def _serve_api(supervisor: Supervisor, tcp: socket.socket | None) -> None:
     """Every supervisor serves the HTTP API (a companion in its loop: the engine does not know it)."""
-    from vik_tui.api.server import serve
+    from vik_tui.api.server import companion
 
     if tcp is not None:
         supervisor.bind_address, supervisor.port = tcp.getsockname()[:2]
-    supervisor.add_companion(lambda: serve(supervisor, tcp))
+    supervisor.add_companion(companion(supervisor, tcp))
 
 
 def _lifecycle_parser(command: str, description: str) -> argparse.ArgumentParser:
