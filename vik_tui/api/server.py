@@ -361,6 +361,8 @@ class Api:
                 if not await client.wait(KEEPALIVE_SEC):
                     await response.write(b": keepalive\n\n")
                     continue
+                if client.overflowed:  # dropped: its connection is aborted
+                    break
                 data, ending = client.take()  # all that queued up since the last write, in one
                 if data:
                     await response.write(data)

@@ -26,6 +26,7 @@ from vik_tui.engine import engine_events as ee
 
 RING_SIZE = 4096  # events kept for Last-Event-ID replay
 CLIENT_QUEUE = 1024  # events waiting to be written to one client before it is disconnected
+FLUSH_SEC = 0.005  # a busy stream is written at most this often per client (a quiet one at once)
 LAST_EVENTS_PER_RUN = 2000  # (issue, stage) pairs whose last agent event is remembered
 
 
@@ -84,6 +85,7 @@ class Client:
         self.overflowed = False
         self._drop = drop
         self._waiter: asyncio.Future[None] | None = None
+        self._written = 0.0  # loop time of the last `take`
 
     def offer(self, entry: Entry | None) -> None:
         if self.overflowed:
@@ -92,28 +94,35 @@ class Client:
             self.overflowed = True
             self.pending.clear()  # nothing more goes to a dropped client
             self._drop()
-            return
-        self.pending.append(entry)
+        else:
+            self.pending.append(entry)
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     async def wait(self, timeout: float) -> bool:
-        """Until something is queued (True) or `timeout` seconds passed (False)."""
-        if self.pending:
-            return True
-        waiter = self._waiter = asyncio.get_running_loop().create_future()
-        try:
-            async with asyncio.timeout(timeout):
-                await waiter
-        except TimeoutError:
-            return bool(self.pending)
-        finally:
-            self._waiter = None
+        """Until something is queued (True) or `timeout` seconds passed (False). Within FLUSH_SEC
+        of the last write it waits for the rest of that time first, so what arrives meanwhile
+        goes in the same write: while agents flood, a client costs one write per FLUSH_SEC
+        instead of one per batch; after a quiet spell the first event goes out at once."""
+        loop = asyncio.get_running_loop()
+        if not self.pending and not self.overflowed:
+            waiter = self._waiter = loop.create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiter
+            except TimeoutError:
+                return bool(self.pending)
+            finally:
+                self._waiter = None
+        early = self._written + FLUSH_SEC - loop.time()
+        if early > 0 and not self.overflowed:
+            await asyncio.sleep(early)
         return True
 
     def take(self) -> tuple[bytes, bool]:
         """Everything queued, as one write's bytes, and whether the stream ends after it."""
+        self._written = asyncio.get_running_loop().time()
         frames: list[bytes] = []
         pending = self.pending
         while pending:
