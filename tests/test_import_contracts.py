@@ -47,12 +47,18 @@ def test_contracts_hold_on_the_package() -> None:
         (
             "agents/args.py",
             "import vik_tui.engine.clock",
-            "layers: cli, then ui | demo | api, then engine, agents, config",
+            "layers: cli, then ui | demo | api | web, then engine, agents, config",
         ),
         (
             "ui/text.py",
             "import vik_tui.api.wire",
             "the UI and the engine never import the API",
+        ),
+        ("web/server.py", "import textual.app", "the web server never imports the UI or Textual"),
+        (
+            "web/tabs.py",
+            "import vik_tui.api.wire",
+            "layers: cli, then ui | demo | api | web, then engine, agents, config",
         ),
         (
             "engine/stages/hooks.py",

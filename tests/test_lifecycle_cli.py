@@ -86,7 +86,8 @@ def test_detached_run_status_stop(project: Project, forever: Path) -> None:
     state = json.loads(state_file(project).read_text())
     pid = state["pid"]
     try:
-        assert list(state) == STATE_FIELDS
+        assert list(state) == [*STATE_FIELDS, "pid_start_time"]  # vik's nine, then ours (vik reads past it)
+        assert isinstance(state["pid_start_time"], int)
         assert state["command"] == f"vik-tui run -d {forever}" and state["port"] == 0
         assert process_running(pid)
         # the agent starts; its session file names it

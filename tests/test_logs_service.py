@@ -90,7 +90,7 @@ def _dated(directory: Path, today: date, ages: list[int]) -> dict[int, list[Path
 
 def test_prune_keeps_seven_days(tmp_path: Path) -> None:
     today = date(2025, 3, 10)
-    made = _dated(tmp_path, today, [0, 1, 6, 7, 8, 30, 400])
+    made = _dated(tmp_path, today, [0, 1, 2, 3, 4, 5, 6, 7, 8, 30, 400])
     others = [
         tmp_path / "vik.log",
         tmp_path / "notes.txt",
@@ -117,12 +117,12 @@ def test_prune_keeps_future_dated_files(tmp_path: Path) -> None:
 
 def test_opening_the_daily_log_prunes_old_files(tmp_path: Path) -> None:
     today = utc_today()
-    made = _dated(tmp_path, today, [3, 9])
+    made = _dated(tmp_path, today, [1, 2, 3, 4, 5, 6, 9])  # with today's, the newest 7 are kept
     log = DailyLog(tmp_path)
-    log.write({"level": "info", "event": "start"})
+    log.write({"level": "error", "event": "start"})
     log.close()
     assert all(p.exists() for p in made[3])
-    assert not any(p.exists() for p in made[9])
+    assert not made[9][0].exists()  # vik.log: today's and the newest 6 others are kept
 
 
 def test_custom_retention(tmp_path: Path) -> None:
@@ -299,3 +299,41 @@ def test_unreadable_holder_info_still_gives_a_message(tmp_path: Path) -> None:
         assert holder.stdin is not None
         holder.stdin.close()
         holder.wait(timeout=30)
+
+
+def test_a_clock_step_forward_and_back_deletes_no_daily_log(tmp_path: Path) -> None:
+    """Issue #18, item 9: the wall clock +30 days, then back: the logs written so far stay."""
+    day = [date(2026, 3, 1)]
+    log = DailyLog(tmp_path, today=lambda: day[0])
+    written = []
+    for offset in range(7):  # a week of daily logs
+        day[0] = date(2026, 3, 1) + timedelta(days=offset)
+        log.write({"level": "error", "event": "x"})
+        written.append(tmp_path / f"vik.log.{day[0]}")
+    day[0] = date(2026, 3, 7) + timedelta(days=30)  # the clock jumps a month ahead...
+    log.write({"level": "error", "event": "after the step"})
+    assert all(p.exists() for p in written[1:])  # at least the newest 7 stay, whatever the clock says
+    day[0] = date(2026, 3, 8)  # ...and back
+    log.write({"level": "info", "event": "after the step back"})
+    log.close()
+    assert all(p.exists() for p in written[1:]) and (tmp_path / "vik.log.2026-03-08").exists()
+    assert (tmp_path / "vik.log.2026-04-06").exists()  # the future-dated one is not deleted either
+
+
+def test_the_log_being_written_is_never_deleted(tmp_path: Path) -> None:
+    today = date(2026, 3, 10)
+    newer = _dated(tmp_path, today + timedelta(days=400), list(range(7)))  # seven files dated far ahead
+    log = DailyLog(tmp_path, today=lambda: today)
+    log.write({"level": "error", "event": "now"})
+    log.write({"level": "error", "event": "again"})
+    log.close()
+    assert len((tmp_path / f"vik.log.{today}").read_text().splitlines()) == 2
+    assert all(p.exists() for paths in newer.values() for p in paths)
+
+
+def test_prune_under_a_clock_a_month_ahead_keeps_the_newest_seven(tmp_path: Path) -> None:
+    today = date(2026, 3, 7)
+    made = _dated(tmp_path, today, list(range(9)))
+    removed = prune(tmp_path, today + timedelta(days=30))
+    assert sorted(removed) == sorted(made[7] + made[8])  # was: every file
+    assert all(p.exists() for age in range(7) for p in made[age])

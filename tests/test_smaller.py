@@ -5,9 +5,11 @@ by "throughput" and "rate limits" (it searches titles only)."""
 from __future__ import annotations
 
 from vik_tui.engine.view import EngineView, RetryView
+from vik_tui.ui.glyphs import UNICODE
 from vik_tui.ui.keys import KEYS
 from vik_tui.ui.screens.queue import queue_markup
 from vik_tui.ui.text import retry_due, wrap_lines
+from vik_tui.ui.widgets.status_line import render_status
 
 
 def test_a_retry_past_its_backoff_waits_for_a_slot() -> None:
@@ -16,6 +18,8 @@ def test_a_retry_past_its_backoff_waits_for_a_slot() -> None:
     snap = EngineView(workflow="w", name="w", retries=(RetryView("A-1", "plan", 1, None, 0.0, "exit 1"),))
     text = queue_markup(snap, None)
     assert "waits for a slot" in text and " 0s " not in text
+    header = render_status(snap, UNICODE)
+    assert "1 retry, next waits for a slot" in header and "next in 0s" not in header
 
 
 def test_the_palette_title_of_the_queue_names_what_it_shows() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -172,6 +173,32 @@ def _attach_parser() -> argparse.ArgumentParser:
     return parser
 
 
+WEB_PORT = 8765
+WEB_MAX_TABS = 8
+
+
+def _web_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vik-tui web",
+        description=(
+            "Serve the UI in a browser: each tab runs `vik-tui attach WORKFLOW` against the workflow's running"
+            " supervisor, behind its API token (service/api.token). Closing a tab detaches; agents go on."
+        ),
+    )
+    parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
+    parser.add_argument("--port", type=int, default=WEB_PORT, help=f"TCP port (default {WEB_PORT}; 0: any free port)")
+    parser.add_argument("--bind-address", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--allow-remote", action="store_true", help="allow a --bind-address that is not loopback (token still required)"
+    )
+    parser.add_argument("--start", action="store_true", help="start the supervisor (`run -d`) when none is running")
+    parser.add_argument(
+        "--max-tabs", type=int, default=WEB_MAX_TABS, help=f"most tabs at once, each a process (default {WEB_MAX_TABS})"
+    )
+    parser.add_argument("--no-bell", action="store_true", help="no bell in the tabs when a stage completes or fails")
+    return parser
+
+
 def _init_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vik-tui init",
@@ -190,7 +217,7 @@ def _tui_parser() -> argparse.ArgumentParser:
         description="Supervise coding agents working through tracker issues.",
         epilog=(
             "subcommands: run [-d] [--json] [WORKFLOW] | attach [WORKFLOW | URL] | status | stop [--drain]"
-            " | restart | uninstall [WORKFLOW] | explain ID [WORKFLOW]"
+            " | restart | uninstall [WORKFLOW] | explain ID [WORKFLOW] | web [WORKFLOW] [--port N]"
             " | doctor [--strict] [--json] [--deep] [WORKFLOW] | demo [--dir DIR] [--headless]"
             " | init [--runtime codex|claude_code] [DIR]"
         ),
@@ -235,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
         if argv and argv[0] == "explain":
             args = _explain_parser().parse_args(argv[1:])
             return _explain(args.issue, args.workflow, args.json)
+        if argv and argv[0] == "web":
+            return _web(_web_parser().parse_args(argv[1:]))
         if argv and argv[0] == "init":
             return _init(_init_parser().parse_args(argv[1:]))
         if argv and argv[0] == "demo":
@@ -463,6 +492,8 @@ def _explain(issue_id: str, workflow_path: str, as_json: bool) -> int:
 def _no_terminal(instead: str) -> str | None:
     """The UI needs a terminal on both sides: with stdin at EOF (cron, systemd, `nohup`, `ssh
     host cmd`) it would spin on reads, and escape codes would land in a redirected stdout."""
+    if "web_driver" in os.environ.get("TEXTUAL_DRIVER", ""):  # a `vik-tui web` tab: the page is its terminal
+        return None  # (Textual's web driver speaks its protocol on the pipes)
     missing = [name for name, stream in (("stdin", sys.stdin), ("stdout", sys.stdout)) if not _is_tty(stream)]
     if not missing:
         return None
@@ -563,6 +594,82 @@ def _run_attached(target: ApiTarget, bell: bool) -> int:
         print(refusal, file=sys.stderr)
         return 2
     return run_engine_app(AttachedEngine(target), bell=bell)
+
+
+def _web(args: argparse.Namespace) -> int:
+    """`vik-tui web`: the UI in a browser, one attached UI process per tab (vik_tui/web)."""
+    from vik_tui.api.endpoint import EndpointError, listen_tcp, read_token
+    from vik_tui.api.target import TargetError, live_supervisor
+    from vik_tui.engine.service.paths import Layout
+    from vik_tui.web.access import Access
+    from vik_tui.web.server import WebConfig, WebServer, run
+
+    if args.max_tabs < 1:
+        print(f"vik-tui web: --max-tabs must be at least 1 (got {args.max_tabs})", file=sys.stderr)
+        return 2
+    if not Path(args.workflow).is_file():
+        print(f"vik-tui web: no workflow file at {args.workflow}", file=sys.stderr)
+        return 2
+    result, code = _load_or_report(args.workflow, quiet=True)
+    if result is None or result.workflow is None:
+        return code
+    layout = Layout.for_workflow(result.workflow, result.path)
+
+    def alive() -> bool:
+        try:
+            return live_supervisor(layout, wait=0.0) is not None
+        except TargetError:
+            return False
+
+    try:
+        tcp = listen_tcp(args.bind_address, args.port, args.allow_remote)  # first: a port in use starts nothing
+    except EndpointError as exc:
+        print(f"vik-tui web: {exc}", file=sys.stderr)
+        return 1
+    try:
+        try:
+            found = live_supervisor(layout)
+            if found is None and args.start:  # a subprocess: a forked daemon would keep this port open
+                started = subprocess.run([sys.executable, "-m", "vik_tui", "run", "-d", str(result.path)], check=False)
+                if started.returncode != 0:
+                    return started.returncode
+                found = live_supervisor(layout)
+        except TargetError as exc:
+            print(f"vik-tui web: {exc}", file=sys.stderr)
+            return 1
+        if found is None:
+            print(
+                f"vik-tui web: no supervisor of {result.path} is running; start one with"
+                f" `vik-tui run -d {result.path}` (or add --start)",
+                file=sys.stderr,
+            )
+            return 1
+        token_file = layout.api_token_file
+        if read_token(token_file) is None:
+            print(f"vik-tui web: the supervisor has no API token at {token_file}; restart it", file=sys.stderr)
+            return 1
+        argv = [sys.executable, "-m", "vik_tui", "attach", str(result.path)]
+        if args.no_bell:
+            argv.append("--no-bell")
+        config = WebConfig(
+            workflow=result.path, token_file=token_file, tab_argv=argv, max_tabs=args.max_tabs, supervisor_alive=alive
+        )
+        port = tcp.getsockname()[1]
+        server = WebServer(
+            config,
+            Access(read_token=lambda: read_token(token_file), port=port),
+            say=lambda line: print(line, flush=True),
+        )
+
+        def announce(url: str) -> None:
+            print(f"vik-tui web: {result.path} at {url} (at most {args.max_tabs} tabs; Ctrl+C stops serving)")
+            login = f"{url}?token={read_token(token_file)}" if sys.stdout.isatty() else None
+            print(f"vik-tui web: log in with the token in {token_file}" + (f", or open {login}" if login else ""))
+            sys.stdout.flush()
+
+        return run(server, tcp, announce)
+    finally:
+        tcp.close()
 
 
 def _init(args: argparse.Namespace) -> int:

@@ -28,6 +28,9 @@ RING_SIZE = 4096  # events kept for Last-Event-ID replay
 CLIENT_QUEUE = 1024  # events waiting to be written to one client before it is disconnected
 FLUSH_SEC = 0.005  # a busy stream is written at most this often per client (a quiet one at once)
 LAST_EVENTS_PER_RUN = 2000  # (issue, stage) pairs whose last agent event is remembered
+# agent records the ring holds at most: a batch may carry hundreds of them, so 4096 batches of
+# flooding agents would hold hundreds of MiB; the oldest entries go first (a replay says so)
+RECORDS_KEPT = 20_000
 
 
 def encode(data: Any) -> bytes:
@@ -138,6 +141,7 @@ class EventHub:
 
     def __init__(self, ring_size: int | None = None) -> None:
         self.ring: deque[Entry] = deque(maxlen=ring_size or RING_SIZE)
+        self.records_kept = 0  # agent records held by the ring's entries
         self.last_id = 0
         self.clients: set[Client] = set()
         # (issue, stage) -> (kind, message, ts) of its newest agent event: Symphony's last_event
@@ -147,13 +151,23 @@ class EventHub:
     def __call__(self, event: ee.EngineEvent) -> None:
         self.last_id += 1
         entry = Entry(self.last_id, event)
+        if len(self.ring) == self.ring.maxlen:
+            self._forget(self.ring[0])  # the append below pushes it out
         self.ring.append(entry)
+        if isinstance(event, ee.AgentEvents):
+            self.records_kept += len(event.records)
+            while self.records_kept > RECORDS_KEPT and len(self.ring) > 1:
+                self._forget(self.ring.popleft())
         for client in tuple(self.clients):
             client.offer(entry)
         if isinstance(event, ee.AgentEvents) and event.records:
             self._remember(event)
         elif isinstance(event, ee.Intake | ee.IntakeFailed):
             self.poll_pending = False
+
+    def _forget(self, entry: Entry) -> None:
+        if isinstance(entry.event, ee.AgentEvents):
+            self.records_kept -= len(entry.event.records)
 
     def _remember(self, event: ee.AgentEvents) -> None:
         record = event.records[-1]

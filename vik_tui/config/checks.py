@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from vik_tui.config.diagnostics import Diagnostic, Severity, dotted
+from vik_tui.config.files import file_kind
 from vik_tui.config.ids import unsafe_id_reason
 from vik_tui.config.jinja import PULL_NAMES, STAGE_NAMES, check_template, outcome_compared
 from vik_tui.config.schema import DEFAULT_EXECUTABLES, RUNTIMES, Workflow, known_fields
@@ -278,13 +279,15 @@ class Checker:
                 path = Path(prompt_file).expanduser()
                 if not path.is_absolute():
                     path = self.workflow_dir / path
-                if not path.is_file():
+                kind = file_kind(path)
+                if kind is not None:
                     # vik does not look: the stage fails when it renders. A warning, so vik's verdict stands.
+                    what = "not found" if kind == "missing" else f"is {kind}"
                     self.add(
                         Severity.WARNING,
                         (*base, "prompt_file"),
-                        "prompt_file_missing",
-                        f"prompt file not found: {printable(str(path))} (the stage will fail until it exists)",
+                        "prompt_file_missing" if kind == "missing" else "prompt_file_not_regular",
+                        f"prompt file {what}: {printable(str(path))} (the stage will fail until it is a file)",
                     )
                 else:
                     self._check_prompt_file(path, (*base, "prompt_file"))

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.service.logs import DailyLog, log_record
+from vik_tui.engine.service.logs import DailyLog
 
 INTAKE_HEARTBEAT_SEC = 3600.0
 
@@ -32,8 +32,10 @@ class EventBus:
         return lambda: self._listeners.remove(listener) if listener in self._listeners else None
 
     def emit(self, event: ee.EngineEvent) -> None:
+        """To the daily log and every subscriber; nothing raised by either escapes (a record the
+        log cannot take is dropped and counted, a subscriber that raises is detached)."""
         if event.logged and self._worth_logging(event):
-            self._log.write(log_record(event))
+            self._log.write_event(event)
         for listener in list(self._listeners):
             try:
                 listener(event)
@@ -66,7 +68,7 @@ class EventBus:
         event = ee.Log(
             level="error", message=f"an engine subscriber failed and was detached: {type(exc).__name__}: {exc}"
         )
-        self._log.write(log_record(event))
+        self._log.write_event(event)
         for other in list(self._listeners):
             with contextlib.suppress(Exception):
                 other(event)

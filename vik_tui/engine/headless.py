@@ -9,14 +9,16 @@ from typing import TextIO
 
 from vik_tui.engine.engine_events import EngineEvent, Listener
 from vik_tui.engine.service.stop_signals import install_stop_signals
+from vik_tui.engine.service.terminal import printable
 from vik_tui.engine.supervisor import Supervisor
 
 LEVEL_MARKERS = {"error": "ERROR ", "warning": "WARN  "}
 
 
 def format_event(event: EngineEvent) -> str:
-    """One readable line per engine event, for people reading a terminal or a CI log."""
-    return f"{event.ts[11:19]} {LEVEL_MARKERS.get(event.level, '')}{event.describe()}"
+    """One readable line per engine event, for people reading a terminal or a CI log; text from
+    outside (agents, tracker, hooks) is printed as text, its control codes as escapes."""
+    return printable(f"{event.ts[11:19]} {LEVEL_MARKERS.get(event.level, '')}{event.describe()}")
 
 
 class Printer:

@@ -26,6 +26,7 @@ from vik_tui.engine.intake import Issue, PullResult
 from vik_tui.engine.places.coordination import HostCoordination
 from vik_tui.engine.places.hosts import HostPool
 from vik_tui.engine.places.local import Place, WorkspaceError
+from vik_tui.engine.processes.cgroups import Cgroups
 from vik_tui.engine.processes.descendants import (
     OWNER,
     Mark,
@@ -35,6 +36,7 @@ from vik_tui.engine.processes.descendants import (
 )
 from vik_tui.engine.rate_limits import Hold, RateLimits
 from vik_tui.engine.service import companions, daemon
+from vik_tui.engine.service.atomic import remove_service_temp_files
 from vik_tui.engine.service.completed import COMPLETED_FILE, WAITING_REASON, CompletedStore
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.logs import DailyLog
@@ -42,7 +44,7 @@ from vik_tui.engine.service.paths import Layout, UnsafeIssueId
 from vik_tui.engine.service.recovery import INTERRUPTED, RecoveryReport, Registry
 from vik_tui.engine.service.retries import PendingRetry, RetryStore
 from vik_tui.engine.service.state import WorkflowLock
-from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
+from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON, unless_stopped
 from vik_tui.engine.stages.attempt import Attempt, Attempts, StorageError
 from vik_tui.engine.stages.replay import read_session_records
 from vik_tui.engine.stages.runs import StageRun, backoff_delay, stages_of_another_state, waiting_text
@@ -404,11 +406,14 @@ class Supervisor:
         if self._use_lock:
             self._lock.acquire(holder)  # raises AlreadyRunning
         self.layout.root.mkdir(parents=True, exist_ok=True)
+        if self._use_lock:  # ours alone now: what a kill -9 mid atomic write left
+            remove_service_temp_files(self.layout.service_dir)
         state = daemon.ServiceState.for_supervisor(self.layout, self._command, self.port, self.bind_address)
         daemon.write_state(self.layout.state_file, state)
         self._emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
         OWNER.set(Mark(self._id, "supervisor", "intake"))  # this task and every task it creates
         subreaper = set_subreaper(True)
+        self._attempts.cgroups = Cgroups.open(self._id)  # one cgroup per stage, where v2 is writable
         reaper = Reaper() if subreaper else None
         reaping = asyncio.ensure_future(reaper.run()) if reaper else None
         watcher = health = None
@@ -441,6 +446,8 @@ class Supervisor:
                 await self.pool.stop()
             self._attempts.write_pending_outcomes()
             await self._attempts.kill_leftovers(f"{self._id}/", "the supervisor")
+            if self._attempts.cgroups is not None:
+                self._attempts.cgroups.close()
             if reaping is not None and reaper is not None:
                 reaping.cancel()
                 reaper.reap_once()
@@ -480,7 +487,7 @@ class Supervisor:
         while not self._stopping and not self._finished_polling:
             if not self._paused:
                 self._poll_requested.clear()  # a poll_now() during this cycle must not be lost
-                await self._intake_cycle()
+                await unless_stopped(self._stop_event, self._intake_cycle())  # a hung pull yields to stop()
                 if self._stopping:
                     return
                 max_iter = self.workflow.loop.max_iterations
@@ -595,7 +602,9 @@ class Supervisor:
                 continue
             reason = f"issue moved to {issue.state}" if present and issue else "issue no longer listed"
             if run.status.terminal:
-                run.rerun_allowed = True
+                # only a move out of the state lets it run again: an issue missing from one pull
+                # (an empty or partial answer between two full ones) keeps its finished stages
+                run.rerun_allowed = run.rerun_allowed or present
             elif run.status == RunStatus.RETRY_WAIT:
                 run.clear_retry()
                 run.status, run.reason = RunStatus.FAILED, f"{run.reason}; retry dropped: {reason}"

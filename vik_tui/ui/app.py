@@ -20,6 +20,7 @@ from typing import Any
 
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.worker import Worker, WorkerState
 
@@ -61,7 +62,7 @@ from vik_tui.ui.paths import stylesheet
 from vik_tui.ui.screens.confirm import ConfirmScreen
 from vik_tui.ui.screens.main import MainScreen
 from vik_tui.ui.session_text import SessionTexts
-from vik_tui.ui.text import one_line
+from vik_tui.ui.text import one_line, sanitize
 from vik_tui.ui.throughput import Throughput
 
 FIRST_LIST_WAIT = 0.5  # the engine waits at most this long for the first list to be drawn
@@ -364,6 +365,22 @@ class VikApp(App[int]):
         if isinstance(self.screen, RejectedEditScreen):
             self.screen.dismiss("close")
             self.notify("the fixed workflow was reloaded and applies now", title="workflow", timeout=4)
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast shows its text as text: ids, titles, failure reasons and agent text come
+        from outside, and a `[/]` or `[a=1=2]` in them raised MarkupError and ended the app
+        (and its agents); their control codes, bidi overrides and lone surrogates are shown as
+        escapes (`text.sanitize`). Pass `markup=True` only for text written here."""
+        message, title = sanitize(message), one_line(title, 200)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 
     def _show_rejected_config(self, errors: list[Diagnostic]) -> None:
         from vik_tui.ui.screens.diagnostics import DiagnosticsScreen, RejectedEditScreen  # rarely needed

@@ -20,10 +20,18 @@ _ESCAPES = re.compile(
     r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 )
 _NEEDS_WORK = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# bidirectional controls (U+202E turns the rest of a line around: a title can make a row say
+# what it does not) and lone surrogates (a terminal write cannot encode them): shown as escapes
+_INVISIBLE = re.compile(r"[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group().encode("unicode_escape").decode("ascii")
 
 
 def sanitize(text: str) -> str:
-    """Strip ANSI/control sequences, collapse `\\r` progress updates, expand tabs.
+    """Strip ANSI/control sequences, collapse `\\r` progress updates, expand tabs; show bidi
+    controls and lone surrogates as escapes.
 
     `"10%\\r50%\\r100%"` becomes `"100%"`: a carriage return means "overwrite this line", so
     only the last non-empty segment of each line is kept.
@@ -37,6 +45,8 @@ def sanitize(text: str) -> str:
             text = "\n".join(_last_segment(line) for line in text.split("\n"))
     if "\t" in text:
         text = text.expandtabs(4)
+    if _INVISIBLE.search(text):
+        text = _INVISIBLE.sub(_escape, text)
     return text
 
 
@@ -112,3 +122,11 @@ def countdown(seconds: float | None) -> str:
     if seconds is None:
         return ""
     return f"{max(0, math.ceil(seconds - 1e-9))}s"
+
+
+def markup_text(text: str) -> str:
+    """Outside text put inside a markup string, shown as text whatever it holds: every `[` is
+    escaped (Textual's `escape` leaves an unclosed `[@click=a…` cut by `one_line`, which a later
+    `]` of ours then closed), and a trailing backslash cannot escape the tag that follows."""
+    escaped = text.replace("[", "\\[")
+    return escaped + " " if escaped.endswith("\\") else escaped

@@ -18,6 +18,8 @@ from vik_tui.engine.processes.proc import ShellRunner, local_shell
 from vik_tui.engine.service.paths import Layout
 from vik_tui.engine.view import Terminal
 
+SET_ASIDE_DIR = "set-aside"  # under the workflow root: half-made workspaces, kept for a person to look at
+
 
 @dataclass(frozen=True, slots=True)
 class AgentSpawn:
@@ -41,6 +43,11 @@ class Place(Protocol):
         ...
 
     async def remove_workdir(self, issue_id: str) -> None: ...
+
+    async def set_aside_workdir(self, issue_id: str, name: str, reason: str) -> str | None:
+        """Rename the workspace to `<root>/set-aside/<name>`, with `<name>.reason` beside it;
+        the new path, or None when there was no workspace."""
+        ...
 
     @property
     def shell(self) -> ShellRunner:
@@ -90,6 +97,19 @@ class LocalPlace:
 
     async def remove_workdir(self, issue_id: str) -> None:
         await asyncio.to_thread(shutil.rmtree, self.layout.issue_workdir(issue_id), True)
+
+    async def set_aside_workdir(self, issue_id: str, name: str, reason: str) -> str | None:
+        path = self.layout.issue_workdir(issue_id)
+        if not path.is_dir():
+            return None
+        aside = self.layout.root / SET_ASIDE_DIR
+        try:
+            aside.mkdir(parents=True, exist_ok=True)
+            (aside / f"{name}.reason").write_text(reason + "\n", encoding="utf-8")
+            path.rename(aside / name)
+        except OSError as exc:
+            raise WorkspaceError(f"cannot set the workspace {path} aside: {exc.strerror or exc}") from exc
+        return str(aside / name)
 
     @property
     def shell(self) -> ShellRunner:

@@ -16,7 +16,7 @@ from pathlib import Path
 from vik_tui.config.ids import unsafe_id_reason
 from vik_tui.config.schema import Workflow
 from vik_tui.engine.places.hosts import Host, remote_issues_dir
-from vik_tui.engine.places.local import AgentSpawn, WorkspaceError
+from vik_tui.engine.places.local import SET_ASIDE_DIR, AgentSpawn, WorkspaceError
 from vik_tui.engine.places.ssh import (
     CHECK_TIMEOUT_SEC,
     SSH_FAILED,
@@ -82,6 +82,23 @@ class RemotePlace:
 
     async def remove_workdir(self, issue_id: str) -> None:
         await self._run(f"rm -rf -- {remote_quote(self.workdir(issue_id))}", CHECK_TIMEOUT_SEC)
+
+    async def set_aside_workdir(self, issue_id: str, name: str, reason: str) -> str | None:
+        workdir = remote_quote(self.workdir(issue_id))
+        aside = str(self.root.parent / SET_ASIDE_DIR / name)
+        note = remote_quote(aside + ".reason")
+        script = (
+            f"[ -d {workdir} ] || exit 3; mkdir -p -- {remote_quote(str(self.root.parent / SET_ASIDE_DIR))} && "
+            f"printf '%s\\n' {remote_quote(reason)} > {note} && mv -- {workdir} {remote_quote(aside)}"
+        )
+        run = await self._run(script, CHECK_TIMEOUT_SEC)
+        if run.returncode == 3:
+            return None
+        if run.returncode != 0:
+            raise WorkspaceError(
+                f"cannot set the workspace aside on {self.name}: {last_line(run.stderr) or run.returncode}"
+            )
+        return f"{self.name}:{aside}"
 
     # -- processes -------------------------------------------------------------------------
     async def shell(

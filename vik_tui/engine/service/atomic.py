@@ -4,9 +4,15 @@ half of either, and after a crash the rename has happened or it has not."""
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import tempfile
 from pathlib import Path
+
+# what `write_atomic` leaves when killed mid-write: mkstemp's `.<name>.XXXXXXXX.tmp` (and the
+# `.<name>.XXXXXXXX` of earlier versions), or `<name>.tmp.<pid>`
+_TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}(\.tmp)?$|^.+\.tmp\.\d+$")
 
 
 def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None, temp_name: str | None = None) -> None:
@@ -47,3 +53,30 @@ def fsync_dir(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def remove_temp_files(directory: Path) -> list[Path]:
+    """The temp files of atomic writes a kill -9 interrupted: only ever half a file, never read,
+    and otherwise left for ever. Call it where no writer can be at work (under the lock)."""
+    removed: list[Path] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return removed
+    for name in names:
+        if _TEMP.match(name):
+            path = directory / name
+            with contextlib.suppress(OSError):
+                path.unlink()
+                removed.append(path)
+    return removed
+
+
+def remove_service_temp_files(service_dir: Path) -> list[Path]:
+    """`remove_temp_files` in the service directory and each directory in it (`running/`, ...)."""
+    removed = remove_temp_files(service_dir)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(service_dir):
+            if entry.is_dir(follow_symlinks=False):
+                removed += remove_temp_files(Path(entry.path))
+    return removed

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from vik_tui.engine.processes.descendants import start_time
 from vik_tui.engine.service.atomic import write_atomic
 from vik_tui.engine.service.paths import API_SOCKET, API_TOKEN, Layout
 
@@ -58,6 +59,11 @@ class ServiceState:
     log_dir: str
     sessions_dir: str
     command: str
+    # ours, additive: the process's start (clock ticks since boot, /proc/<pid>/stat field 22).
+    # With the pid it names one process for ever: after a kill -9 the pid may be given to a
+    # stranger, who must not be reported running, block `run -d`, or get `stop`'s SIGTERM.
+    # None in vik's own file (then the pid alone is checked, as vik does).
+    pid_start_time: int | None = None
 
     @classmethod
     def for_supervisor(
@@ -73,6 +79,7 @@ class ServiceState:
             log_dir=str(layout.logs_dir),
             sessions_dir=str(layout.sessions_dir),
             command=command,
+            pid_start_time=start_time(os.getpid()),
         )
 
     @property
@@ -112,7 +119,9 @@ def read_state(path: Path) -> ServiceState | None:
         wrong = not isinstance(value, int) or isinstance(value, bool) if name in numbers else not isinstance(value, str)
         if wrong:
             raise LifecycleError(f"failed to parse daemon state file {path}: invalid type for `{name}`")
-    return ServiceState(**{name: data[name] for name in FIELDS})
+    started = data.get("pid_start_time")
+    started = started if isinstance(started, int) and not isinstance(started, bool) else None
+    return ServiceState(**{name: data[name] for name in FIELDS}, pid_start_time=started)
 
 
 def remove_state(path: Path, pid: int | None = None) -> None:
@@ -147,6 +156,16 @@ def pid_alive(pid: int) -> bool:
     return stat[stat.rfind(b")") + 2 :].split()[:1] not in ([b"Z"], [b"X"])
 
 
+def owner_alive(state: ServiceState) -> bool:
+    """The process the state file names still runs: its pid is alive *and*, where the file
+    records it, started when the supervisor did (a reused pid is a stranger)."""
+    if not pid_alive(state.pid):
+        return False
+    if state.pid_start_time is None:
+        return True
+    return start_time(state.pid) in (state.pid_start_time, None)  # None: no /proc to ask
+
+
 # -- the commands ---------------------------------------------------------------------------
 
 
@@ -161,7 +180,7 @@ def status_lines(path: Path) -> list[str]:
             f"state_file: {path}",
         ]
     return [
-        f"status: {'running' if pid_alive(state.pid) else 'stale'}",
+        f"status: {'running' if owner_alive(state) else 'stale'}",
         f"state_file: {path}",
         f"pid: {state.pid}",
         f"bind_address: {state.bind_address}:{state.port}",
@@ -176,7 +195,7 @@ def status_lines(path: Path) -> list[str]:
 
 def _api_lines(service_dir: Path, state: ServiceState) -> list[str]:
     """Ours, after vik's fields: where the HTTP API answers, and the token TCP asks for."""
-    if not pid_alive(state.pid):
+    if not owner_alive(state):
         return []
     lines = []
     if (service_dir / API_SOCKET).exists():
@@ -207,11 +226,11 @@ def stop(path: Path, timeout_sec: float = STOP_TIMEOUT_SEC) -> bool:
 
 
 def _stop_state(path: Path, state: ServiceState, timeout_sec: float) -> None:
-    if pid_alive(state.pid):
+    if owner_alive(state):  # never signal a process that only has the pid
         with contextlib.suppress(ProcessLookupError):
             os.kill(state.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout_sec
-        while pid_alive(state.pid):
+        while owner_alive(state):
             if time.monotonic() >= deadline:
                 raise LifecycleError(f"daemon pid {state.pid} did not exit within {int(timeout_sec * 1000)} ms")
             time.sleep(POLL_SEC)
@@ -223,7 +242,7 @@ def stop_if_running(path: Path, timeout_sec: float = STOP_TIMEOUT_SEC) -> bool:
     state = read_state(path)
     if state is None:
         return False
-    alive = pid_alive(state.pid)
+    alive = owner_alive(state)
     _stop_state(path, state, timeout_sec)
     return alive
 
@@ -234,7 +253,7 @@ def refuse_if_running(path: Path) -> None:
         state = read_state(path)
     except LifecycleError as exc:
         raise LifecycleError(f"read daemon state file: {exc}") from None
-    if state is not None and pid_alive(state.pid):
+    if state is not None and owner_alive(state):
         raise LifecycleError(f"daemon already running (pid {state.pid}, state file {path})")
 
 

@@ -11,8 +11,12 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import json
 import os
 from pathlib import Path
+from typing import Any
+
+import orjson
 
 DEFAULT_BUFFER = 128 * 1024
 
@@ -22,6 +26,21 @@ def describe_os_error(exc: OSError) -> str:
     code = errno.errorcode.get(exc.errno or 0)
     text = exc.strerror or str(exc)
     return f"{text} ({code})" if code else text
+
+
+def json_line(record: Any) -> bytes:
+    """One JSON record as a whole UTF-8 line, whatever text it holds.
+
+    Tracker and agent text is untrusted: a lone surrogate (`"\\ud800"` is valid JSON) cannot be
+    encoded as UTF-8, and raised out of every writer (the daily log took the supervisor down).
+    It is written as its JSON escape instead, so the record reads back as it came; NUL and control
+    codes are escaped by JSON itself; integers beyond 64 bits go through the stdlib.
+    """
+    try:
+        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:
+        text = json.dumps(record, ensure_ascii=False, default=str) + "\n"
+        return text.encode("utf-8", "backslashreplace")
 
 
 class Journal:

@@ -17,7 +17,7 @@ import contextlib
 import os
 import signal
 import stat
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 SHUTDOWN_REASON = "supervisor shutting down"
@@ -87,3 +87,25 @@ def install_stop_signals(
                 signal.signal(sig, previous)
 
     return remove
+
+
+async def unless_stopped(stop: asyncio.Event, work: Awaitable[None]) -> bool:
+    """Run `work` until it ends or `stop` is set; then it is cancelled (a pull command that
+    hangs is killed with its group, as `proc.run_shell` does on cancel). True if it ran to its end.
+
+    SIGTERM sets `stop`: without this, a stop waited for the pull command to finish (up to
+    `pull_timeout_sec`) and `vik-tui stop` gave up after 30 s."""
+    task = asyncio.ensure_future(work)
+    stopped = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return False
+    task.result()  # its own exception, if any
+    return True

@@ -26,13 +26,16 @@ from vik_tui.engine.bus import EventBus
 from vik_tui.engine.intake import Issue
 from vik_tui.engine.places.local import Place, WorkspaceError
 from vik_tui.engine.places.remote import RemoteAgent, RemotePlace
+from vik_tui.engine.processes.cgroups import Cgroups
 from vik_tui.engine.processes.descendants import OWNER, Mark, describe_killed, kill_marked
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.paths import Layout, resolve_from
 from vik_tui.engine.service.recovery import Entry, Registry
 from vik_tui.engine.stages import templates
+from vik_tui.engine.stages.creation import CreationRecords, set_aside_name
 from vik_tui.engine.stages.hooks import HookResult, run_hook
 from vik_tui.engine.stages.outcome_view import TemplateOutcome
+from vik_tui.engine.stages.prompt_file import PromptFileError, read_prompt_file
 from vik_tui.engine.stages.session import (
     SessionFacts,
     SessionLimits,
@@ -87,6 +90,8 @@ class Attempts:
         self.unwritten: dict[str, SessionFacts] = {}  # session files whose outcome is not written yet
         # issue id -> after_create of a new workspace: every stage of the issue waits for it
         self.workspace_ready: dict[str, asyncio.Future[str | None]] = {}
+        self.creations = CreationRecords(layout.service_dir)  # after_create begun and not finished
+        self.cgroups: Cgroups | None = None  # set while the supervisor runs, where cgroup v2 is writable
 
     def write_outcome(self, snap: SessionFacts, state: SessionState, reason: str) -> None:
         """`write_outcome_only`, except that a failed write is reported, not raised: the snapshot
@@ -203,14 +208,14 @@ class Attempt:
             source = config.prompt
             if source is None:
                 prompt_path = resolve_from(self.shared.layout.workflow_dir, config.prompt_file or "")
-                source = prompt_path.read_text(encoding="utf-8")
+                source = await read_prompt_file(prompt_path)  # off the loop, bounded, regular files only
             # exec() runs in the supervisor's own directory, as vik runs it in its process's; on an
             # SSH host there is no such directory: it runs in the issue's workspace there
             exec_dir = Path.cwd() if site.place.host is None else site.workdir
             prompt = await templates.render_prompt(
                 source, context, exec_dir, f"stage {self.stage} prompt", shell=site.place.shell
             )
-        except (OSError, UnicodeDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, PromptFileError) as exc:
             return f"cannot read prompt file: {exc}", ""
         except templates.TemplateError as exc:
             return f"prompt render failed: {exc}", ""
@@ -251,6 +256,11 @@ class Attempt:
             remote=(
                 RemoteAgent(site.place, self.mark.child("agent").value, self.shared.host_error)
                 if isinstance(site.place, RemotePlace)
+                else None
+            ),
+            cgroup=(
+                self.shared.cgroups.stage(self.snap.session_uuid)
+                if self.shared.cgroups is not None and site.place.host is None
                 else None
             ),
         )
@@ -313,7 +323,11 @@ class Attempt:
         ready_by_issue[issue_id] = ready
         failure: str | None = "workspace preparation was interrupted"
         created = False
+        creations = self.shared.creations
         try:
+            if after_create:  # a kill -9 during an earlier after_create left a half-made workspace
+                await self._set_aside_unfinished(place)
+                creations.begin(issue_id)
             created = await place.ensure_workdir(issue_id)  # the boundary is checked there too
             if created and after_create:
                 hooks_timeout = float(self.workflow.loop.hook_timeout_sec)
@@ -321,8 +335,12 @@ class Attempt:
                 failure = None if result.ok else result.summary
             else:
                 failure = None
+            if failure is None:
+                creations.finish(issue_id)
         except WorkspaceError as exc:
             failure = str(exc)
+        except OSError as exc:
+            failure = f"cannot record after_create in {creations.directory}: {describe_os_error(exc)}"
         finally:
             if failure is not None and created:  # failed or interrupted: the next attempt creates it afresh
                 with contextlib.suppress(Exception):
@@ -330,6 +348,19 @@ class Attempt:
             del ready_by_issue[issue_id]
             ready.set_result(failure)
         return failure
+
+    async def _set_aside_unfinished(self, place: Place) -> None:
+        """`creation`: the workspace of an after_create that never finished is renamed, not used."""
+        issue_id = self.issue.id
+        began = self.shared.creations.began_at(issue_id)
+        if began is None:
+            return
+        reason = f"after_create began at {began} and did not finish (the supervisor was killed)"
+        moved = await place.set_aside_workdir(issue_id, set_aside_name(issue_id), reason)
+        if moved is not None:
+            self.shared.bus.log(
+                "warning", f"{issue_id}: {reason}; the workspace was set aside as {moved} and is made again"
+            )
 
     async def _hook(self, name: str, source: str, context: dict[str, Any], timeout: float) -> HookResult:
         try:

@@ -23,9 +23,10 @@ import orjson
 from vik_tui.agents import events as ev
 from vik_tui.agents.registry import Mapper
 from vik_tui.engine.clock import now_iso
+from vik_tui.engine.processes.cgroups import StageCgroup
 from vik_tui.engine.processes.descendants import MARK_VAR, describe_killed, kill_marked
 from vik_tui.engine.processes.proc import kill_group
-from vik_tui.engine.service.journal import Journal, append_lines, describe_os_error
+from vik_tui.engine.service.journal import Journal, append_lines, describe_os_error, json_line
 from vik_tui.engine.view import SESSION_FINISHED, SessionState, SessionView, Tokens
 
 STDERR_TAIL_BYTES = 4096
@@ -45,6 +46,8 @@ PIPE_DRAIN_SEC = 2.0
 # one stdout line longer than this is not kept: an `error` record says it was cut, and reading
 # goes on with the next line (docs/runtimes-and-outcomes.md "Limits, stops and retries")
 MAX_LINE_BYTES = 64 * 1024 * 1024
+# the watchdog woke this much later than it asked: the process was stopped, not the agent silent
+PAUSE_GAP_SEC = 1.0
 SSH_FAILED = 255  # `ssh`'s own exit status when the connection failed or dropped
 
 
@@ -167,8 +170,10 @@ class StageSession:
         executable_label: str | None = None,
         on_start: Callable[[StageSession], None] | None = None,
         remote: RemoteEnd | None = None,
+        cgroup: StageCgroup | None = None,
     ) -> None:
         self.snap = facts
+        self.cgroup = cgroup  # the agent starts in it; whatever is left in it at the end is killed
         self.command = command
         self.cwd = cwd
         self.prompt = prompt
@@ -230,6 +235,7 @@ class StageSession:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 limit=STREAM_LIMIT,
+                preexec_fn=self.cgroup.join if self.cgroup is not None else None,
             )
         except FileNotFoundError:
             self._finish(SessionState.FAILED, f"`{self.executable_label}` not found on PATH", exit_code=None, sig=None)
@@ -308,9 +314,9 @@ class StageSession:
         """Descendants that left the agent's group (`setsid`) carry its mark: kill them too, and
         say so in the session file."""
         mark = (self.env or {}).get(MARK_VAR)
-        if not mark:
-            return
-        killed = await kill_marked([mark], self.limits.cancel_grace_sec)
+        killed = await kill_marked([mark], self.limits.cancel_grace_sec) if mark else []
+        if self.cgroup is not None:  # `env -i` lost the mark; nothing leaves the cgroup
+            killed += [pid for pid in await self.cgroup.kill() if pid not in killed]
         if killed:
             pids = describe_killed(killed)
             self._note(f"killed {len(killed)} process(es) the agent left running outside its group: pid {pids}")
@@ -530,7 +536,7 @@ class StageSession:
     async def _watchdog(self) -> None:
         """The stage timeout, and the stall timeout: stdout silent that long. The stall clock is
         paused while a tool call is in flight (a long test run prints nothing through the agent);
-        the stage timeout still bounds it."""
+        the stage timeout still bounds it. A pause of the supervisor itself is charged to neither."""
         loop = asyncio.get_running_loop()
         stage_deadline = loop.time() + self.limits.stage_timeout_sec
         while True:
@@ -552,6 +558,13 @@ class StageSession:
                 return
             wake = min(stage_deadline, stall_deadline, now + self.limits.stall_timeout_sec)
             await asyncio.sleep(wake - now + 0.01)
+            late = loop.time() - wake
+            if late > PAUSE_GAP_SEC:
+                # the loop itself did not run (the supervisor was stopped: SIGSTOP, a suspended
+                # laptop or container, a debugger): that time is not the agent's. Its output
+                # waited in the pipe; the stall clock starts again now, after it has been read
+                self._last_output = max(self._last_output, loop.time())
+                stage_deadline += late
 
     def _stopped_outcome(self) -> tuple[SessionState, str]:
         cause, reason = self._stop_cause, self._stop_reason or ""
@@ -654,11 +667,7 @@ def _adapter_error(obj: Any, exc: Exception) -> list[ev.AgentEvent]:
     return ev.mapper_failed(obj, exc, "agent")
 
 
-def _dumps_line(record: dict[str, Any]) -> bytes:
-    try:
-        return orjson.dumps(record, option=orjson.OPT_APPEND_NEWLINE)
-    except TypeError:  # e.g. an integer beyond 64 bits inside `raw`
-        return (json.dumps(record, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+_dumps_line = json_line  # any text, written as a whole line (a lone surrogate as its escape)
 
 
 def _signal_name(sig: int) -> str:

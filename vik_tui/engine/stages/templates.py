@@ -42,7 +42,7 @@ def build_context(
 
     `stage=None` (after_create, which runs once per issue) leaves `issue.stage` undefined, as vik does.
     """
-    issue = dict(issue_fields)
+    issue = {key: _valid_text(value) for key, value in issue_fields.items()}
     issue["workdir"] = str(workdir)
     if stage is None:
         issue.pop("stage", None)
@@ -55,6 +55,23 @@ def build_context(
         "workflow_dir": str(workflow_path.parent),
         "env": dict(os.environ),
     }
+
+
+_SURROGATE = re.compile(r"[\x00\ud800-\udfff]")
+
+
+def _valid_text(value: Any) -> Any:
+    """Tracker text with each lone surrogate (valid JSON, not valid Unicode) and NUL as U+FFFD:
+    the template engine cannot take a surrogate (the render failed), and no argument, hook
+    script or environment can carry NUL (the stage failed as `internal error: ValueError:
+    embedded null byte`)."""
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value) if _SURROGATE.search(value) else value
+    if isinstance(value, dict):
+        return {_valid_text(k): _valid_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_valid_text(item) for item in value]
+    return value
 
 
 def without_stage(context: dict[str, Any]) -> dict[str, Any]:

@@ -1,5 +1,6 @@
-"""A command to run on the supervisor's machine, shown instead of run: an attached UI whose
-supervisor (or the issue's workspace) is on another machine cannot open a shell there itself."""
+"""A command to run in a terminal, shown instead of run: an attached UI whose supervisor (or the
+issue's workspace) is on another machine cannot open a shell there itself, and a UI in a browser
+tab (`vik-tui web`) or on a terminal that cannot be suspended has no terminal to hand over."""
 
 from __future__ import annotations
 
@@ -13,6 +14,10 @@ from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+ELSEWHERE = "the workspace is on the supervisor's machine, not here. Run this there:"
+IN_BROWSER = "a browser tab has no terminal. Run this in a terminal on {host}:"
+NO_SUSPEND = "this terminal cannot be handed over. Run this in another terminal:"
+
 
 class CommandScreen(ModalScreen[None]):
     """`c` copies the command (OSC 52, where the terminal allows it); Esc, `q` or enter close."""
@@ -22,15 +27,16 @@ class CommandScreen(ModalScreen[None]):
         Binding("escape,q,enter", "close", "close", show=False),
     ]
 
-    def __init__(self, title: str, command: str) -> None:
+    def __init__(self, title: str, command: str, why: str = ELSEWHERE) -> None:
         super().__init__(classes="modal")
         self.title_text = title
         self.command = command
+        self.why = why
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm", classes="dialog"):
             yield Static(
-                f"{escape(self.title_text)}: the workspace is on the supervisor's machine, not here. Run this there:",
+                f"{escape(self.title_text)}: {escape(self.why)}",
                 id="question",
             )
             yield Static(escape(self.command), id="command", markup=True)
@@ -43,7 +49,8 @@ class CommandScreen(ModalScreen[None]):
 
     def action_copy(self) -> None:
         self.app.copy_to_clipboard(self.command)
-        self.notify("command sent to the terminal's clipboard (not every terminal accepts it)", timeout=5)
+        where = "browser's" if self.app.is_web else "terminal's"
+        self.notify(f"command sent to the {where} clipboard (not every {where[:-2]} accepts it)", timeout=5)
 
     def action_close(self) -> None:
         self.dismiss(None)

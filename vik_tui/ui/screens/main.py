@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import shlex
-from typing import ClassVar
+import socket
+from typing import ClassVar, Literal
 
 from textual import getters, on
 from textual.app import ComposeResult, SuspendNotSupported
@@ -292,11 +293,7 @@ class MainScreen(Screen[None]):
             with self.app.suspend():
                 run_attached(plan)  # synchronous on purpose: never await while suspended
         except SuspendNotSupported:
-            self.notify(
-                f"cannot suspend this terminal; run it yourself: cd {plan.cwd} && {plan.command_line}",
-                title="shell",
-                timeout=10,
-            )
+            self._show_command(plan, "shell", "no_suspend")
 
     def action_diff(self) -> None:
         issue, _run, _session = self.target()
@@ -397,15 +394,25 @@ class MainScreen(Screen[None]):
         await self._run_takeover(plan)
 
     def _shown_elsewhere(self, plan: Terminal, title: str) -> bool:
-        """Attached to a supervisor on another machine (or whose workspace is not reachable
-        here): show the exact command to run there instead of failing to run it here."""
+        """In a browser tab (`vik-tui web`: no terminal to suspend into), or attached to a
+        supervisor on another machine (or whose workspace is not reachable here): show the exact
+        command to run instead of failing to run it here."""
+        if self.app.is_web:
+            self._show_command(plan, title, "in_browser")
+            return True
         engine = self.vik.engine
         if not isinstance(engine, Attached) or engine.runs_here(plan):
             return False
-        from vik_tui.ui.screens.command import CommandScreen
-
-        self.app.push_screen(CommandScreen(title, f"cd {shlex.quote(str(plan.cwd))} && {plan.command_line}"))
+        self._show_command(plan, title, "elsewhere")
         return True
+
+    def _show_command(self, plan: Terminal, title: str, why: Literal["in_browser", "elsewhere", "no_suspend"]) -> None:
+        from vik_tui.ui.screens.command import ELSEWHERE, IN_BROWSER, NO_SUSPEND, CommandScreen
+
+        reasons = {"in_browser": IN_BROWSER.format(host=socket.gethostname()), "elsewhere": ELSEWHERE}
+        reason = reasons.get(why, NO_SUSPEND)
+        command = f"cd {shlex.quote(str(plan.cwd))} && {plan.command_line}"
+        self.app.push_screen(CommandScreen(title, command, reason))
 
     def action_stop_supervisor(self) -> None:
         self.vik.stop_supervisor()
@@ -419,11 +426,7 @@ class MainScreen(Screen[None]):
             with self.app.suspend():
                 run_attached(plan)  # synchronous on purpose: never await while suspended
         except SuspendNotSupported:
-            self.notify(
-                f"cannot suspend this terminal; run it yourself: cd {plan.cwd} && {plan.command_line}",
-                title="take over",
-                timeout=15,
-            )
+            self._show_command(plan, "take over", "no_suspend")
 
     def action_toggle_log(self) -> None:
         self.toggle_class("-show-log")

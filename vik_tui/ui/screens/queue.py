@@ -16,7 +16,7 @@ from textual.widgets import Static
 
 from vik_tui.engine.view import EngineView
 from vik_tui.ui.app_api import vik_app
-from vik_tui.ui.text import human_count, one_line, retry_due
+from vik_tui.ui.text import human_count, markup_text, one_line, retry_due
 
 
 def queue_markup(view: EngineView, rate: float | None) -> str:
@@ -43,8 +43,8 @@ def queue_markup(view: EngineView, rate: float | None) -> str:
     for retry in sorted(view.retries, key=lambda r: r.due_in):
         where = one_line(f"{retry.issue_id}/{retry.stage}", 22)
         lines.append(
-            f"  {escape(where):<22}  #{retry.attempt + 1:<6}  {retry_due(retry.due_in):>6}  "
-            f"[$error]{escape(one_line(retry.error, 80))}[/]"
+            f"  {markup_text(where):<22}  #{retry.attempt + 1:<6}  {retry_due(retry.due_in):>6}  "
+            f"[$error]{markup_text(one_line(retry.error, 80))}[/]"
         )
     return "\n".join(lines)
 

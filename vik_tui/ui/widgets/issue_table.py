@@ -265,7 +265,7 @@ class IssueTable(DataTable[Text]):
                 stage_spec.append((" ", ""))
             glyph = glyphs.for_status(status, frame)
             if run is not None and run.status == RunStatus.RETRY_WAIT and run.retry_in is not None:
-                glyph += countdown(run.retry_in)
+                glyph += countdown(run.retry_in) if run.retry_in > 0 else "slot"  # backoff over, waits for a slot
             stage_spec.append((glyph, STATUS_STYLE.get(status, "muted")))
         session = issue.latest_session
         elapsed = ""

@@ -323,4 +323,5 @@ class StagePanes(Vertical):
             bits.append(f"tokens in {human_count(tokens.input)} out {human_count(tokens.output)}")
         if state in (SessionState.FAILED, SessionState.CANCELLED) and session.reason:
             bits.append(f"[$text-muted]{escape(one_line(session.reason, 160))}[/]")
-        return " · ".join([why, *bits] if why else bits)
+        # the selected session's own line first (what the tabs select), then why the issue idles
+        return " · ".join([*bits, why] if why else bits)

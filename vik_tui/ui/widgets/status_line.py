@@ -41,7 +41,8 @@ def render_status(view: EngineView, glyphs: Glyphs, rate: float | None = None, n
     if view.retries:
         count, soonest = len(view.retries), min(r.due_in for r in view.retries)
         noun = "retry" if count == 1 else "retries"
-        parts.append(f"[$warning]{glyphs.retry} {count} {noun}, next in {countdown(soonest)}[/]")
+        when = f"next in {countdown(soonest)}" if soonest > 0 else "next waits for a slot"
+        parts.append(f"[$warning]{glyphs.retry} {count} {noun}, {when}[/]")
     tokens = view.tokens
     parts.append(f"tokens in {human_count(tokens.input)} out {human_count(tokens.output)}")
     limits = _rate_limits(view.rate_limits)

@@ -1,0 +1,59 @@
+"""Issue #18, item 12: an `env -i setsid` grandchild (no group, no session, no mark) does not
+outlive its stage: where cgroup v2 is writable each stage runs in its own cgroup, and
+`cgroup.kill` ends whatever is left in it. Where it is not, marks are all there is (README)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from chaos_helpers import HeadlessProcess, chaos_workflow, last_outcome, read_pid, records, wait_until
+from conftest import Project, process_running
+
+from vik_tui.engine.processes.descendants import MARK_VAR
+
+
+def _writable_cgroups() -> bool:
+    """A cgroup v2 tree this process may create cgroups in (checked by making one)."""
+    for mount in (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified")):
+        if not (mount / "cgroup.controllers").exists():
+            continue
+        probe = mount / f"vik-tui-probe-{os.urandom(4).hex()}"
+        try:
+            probe.mkdir()
+        except OSError:
+            continue
+        probe.rmdir()
+        return True
+    return False
+
+
+@pytest.mark.skipif(not _writable_cgroups(), reason="cgroup v2 is not writable here (root or a delegated slice)")
+def test_an_env_i_setsid_grandchild_dies_with_its_stage(project: Project, tmp_path: Path) -> None:
+    child = tmp_path / "grandchild.pid"
+    wf = chaos_workflow(project, "envi_complete", child_pidfile=str(child))
+    wf["loop"]["max_iterations"] = None
+    sup = HeadlessProcess(project.write(wf))
+    try:
+        finished = sup.wait_event("stage_finished", timeout=60)
+        grandchild = read_pid(child)
+        with contextlib.suppress(OSError):  # it may be gone already
+            assert MARK_VAR.encode() not in Path(f"/proc/{grandchild}/environ").read_bytes()  # no mark to find it by
+        wait_until(lambda: not process_running(grandchild), 20, "the grandchild to be killed")
+        assert finished["state"] == "completed", finished
+        path = Path(finished["session_file"])
+        assert f"pid {grandchild}" in path.read_text(), records(path)  # the session file says so
+        assert last_outcome(path)["state"] == "completed"
+    finally:
+        sup.signal(15)
+        assert sup.wait() == 0, sup.stderr()
+    leftover = subprocess.run(
+        ["sh", "-c", "ls -d /sys/fs/cgroup/unified/vik-tui-* /sys/fs/cgroup/vik-tui-* 2>/dev/null"],
+        capture_output=True,
+        text=True,
+    )
+    mine = [line for line in leftover.stdout.split() if "probe-" not in line]
+    assert not any(Path(p).exists() and (Path(p) / "cgroup.procs").read_text().strip() for p in mine)
