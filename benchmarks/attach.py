@@ -13,7 +13,9 @@ clients cost the supervisor.
    then `vik-tui attach` in tmux until the list shows rows and the header `attached to pid`.
 3. engine events/s: `--agents` agents flooding for `--seconds` in a daemon, with 0, 1 and 10
    attached clients (`AttachedEngine`s in this process, each republishing to a counting
-   listener); rate = session records written / span from the first start to the last end.
+   listener); rate = session records written / span from the first start to the last end; CPU
+   of the supervisor and of the clients' process (this one) per 100,000 records; the share of
+   the records the least served client received (a client that falls behind is dropped).
 4. supervisor RSS with one client that opens the event stream and never reads, while agents
    flood for `--flood-seconds`: sampled every second.
 """
@@ -264,25 +266,35 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def with_clients(workflow: Path, tracker: Path, clients: int, agents: int, pid: int) -> tuple[float, float]:
-    """events/s and the supervisor's CPU seconds per 100,000 records, with `clients` attached."""
+async def with_clients(
+    workflow: Path, tracker: Path, clients: int, agents: int, pid: int
+) -> tuple[float, float, float, float]:
+    """events/s, the supervisor's and the clients' (this process's) CPU seconds per 100,000
+    records, with `clients` attached, and the share of the records the least served client got
+    (below 1: it was dropped for falling behind, and re-attached)."""
     from vik_tui.api.attached import AttachedEngine
     from vik_tui.api.target import live_supervisor
 
     target = live_supervisor(layout_of(workflow))
     assert target is not None
+    from vik_tui.engine import engine_events as ee
+
     engines = [AttachedEngine(target) for _ in range(clients)]
-    received = [0]
+    received = [0] * clients  # agent records each client got (a dropped client misses some)
 
-    def count(_event: Any) -> None:
-        received[0] += 1
+    def counter(index: int) -> Callable[[Any], None]:
+        def count(event: Any) -> None:
+            if isinstance(event, ee.AgentEvents):
+                received[index] += len(event.records)
 
-    for engine in engines:
-        engine.subscribe(count)
+        return count
+
+    for index, engine in enumerate(engines):
+        engine.subscribe(counter(index))
     tasks = [asyncio.ensure_future(engine.run()) for engine in engines]
     while not all(engine.connected for engine in engines):
         await asyncio.sleep(0.05)
-    cpu0 = cpu_seconds(pid)
+    cpu0, mine0 = cpu_seconds(pid), time.process_time()
     tracker.write_text(json.dumps([{"id": f"F-{i}", "title": "flood", "state": "todo"} for i in range(agents)]))
     sessions_dir = layout_of(workflow).sessions_dir
 
@@ -292,31 +304,42 @@ async def with_clients(workflow: Path, tracker: Path, clients: int, agents: int,
 
     while not done():
         await asyncio.sleep(0.2)
-    cpu = cpu_seconds(pid) - cpu0
-    await asyncio.sleep(1.0)  # the last events reach the clients
+    cpu, mine = cpu_seconds(pid) - cpu0, time.process_time() - mine0
+    records, span = session_rate(workflow, agents)
+    written = records + agents  # with the outcome records, which are streamed too
+    deadline = time.monotonic() + 20
+    while min(received, default=written) < written and time.monotonic() < deadline:
+        await asyncio.sleep(0.1)  # the last events reach the clients (a dropped one never gets them all)
     for engine in engines:
         engine.stop()
     await asyncio.gather(*tasks)
-    records, span = session_rate(workflow, agents)
-    return records / span, cpu / records * 100_000
+    delivered = min(received, default=written) / written
+    return records / span, cpu / records * 100_000, mine / records * 100_000, delivered
 
 
-def events_rates(agents: int, seconds: float, rounds: int) -> tuple[dict[int, list[float]], dict[int, list[float]]]:
+Rates = dict[int, list[float]]
+
+
+def events_rates(agents: int, seconds: float, rounds: int) -> tuple[Rates, Rates, Rates, Rates]:
     """Rounds interleave the three client counts, so a busy moment of the machine hits each."""
-    rates: dict[int, list[float]] = {0: [], 1: [], 10: []}
-    cpus: dict[int, list[float]] = {0: [], 1: [], 10: []}
+    rates: Rates = {0: [], 1: [], 10: []}
+    cpus: Rates = {0: [], 1: [], 10: []}
+    client_cpus: Rates = {0: [], 1: [], 10: []}
+    delivered: Rates = {0: [], 1: [], 10: []}
     for _ in range(rounds):
         for clients in rates:
             with tempfile.TemporaryDirectory() as tmp:
                 workflow, tracker = flood_workflow(Path(tmp), agents, seconds)
                 pid = start_daemon(workflow)
                 try:
-                    rate, cpu = asyncio.run(with_clients(workflow, tracker, clients, agents, pid))
+                    rate, cpu, client_cpu, got = asyncio.run(with_clients(workflow, tracker, clients, agents, pid))
                 finally:
                     stop_daemon(workflow)
                 rates[clients].append(rate)
                 cpus[clients].append(cpu)
-    return rates, cpus
+                client_cpus[clients].append(client_cpu)
+                delivered[clients].append(got)
+    return rates, cpus, client_cpus, delivered
 
 
 # -- 4. RSS with a stalled client --------------------------------------------------------------------
@@ -392,7 +415,7 @@ def main() -> None:
         label = f"{args.issues:,} issues: client start -> view mirrored"
         rows.append((label, spread(frames["mirror"], ms), "(the client's part of it)"))
     if "rate" not in args.skip:
-        rates, cpus = events_rates(args.agents, args.seconds, args.rounds)
+        rates, cpus, client_cpus, delivered = events_rates(args.agents, args.seconds, args.rounds)
         base, base_cpu = statistics.median(rates[0]), statistics.median(cpus[0])
         for clients, values in rates.items():
             label = f"engine events/s, {clients} attached client{'s' if clients != 1 else ''}"
@@ -403,6 +426,14 @@ def main() -> None:
             label = f"supervisor CPU s per 100k events, {clients} client{'s' if clients != 1 else ''}"
             ratio = statistics.median(values) / base_cpu
             rows.append((label, spread(values, lambda v: f"{v:.2f}"), f"{ratio:.2f}x"))
+        for clients, values in client_cpus.items():
+            if clients:  # the clients' process shares the cores: what it took is not the engine's
+                label = f"clients' CPU s per 100k events, {clients} client{'s' if clients != 1 else ''}"
+                rows.append((label, spread(values, lambda v: f"{v:.2f}"), "(same cores)"))
+        for clients, values in delivered.items():
+            if clients:
+                label = f"records the least served client got, {clients} client{'s' if clients != 1 else ''}"
+                rows.append((label, spread(values, lambda v: f"{v:.0%}"), "100% (none dropped)"))
     if "rss" not in args.skip:
         samples = stalled_client_rss(args.agents, args.flood_seconds)
         values = [v for _, v in samples]

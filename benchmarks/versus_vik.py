@@ -17,10 +17,14 @@ first on PATH (both look `codex` up there):
 
 Measured from outside, whole processes (benchmarks/measure.py): wall from spawn to exit (start-up
 and vik's closing `idle_sec` sleep included: vik's intake sleeps once more before it stops, so
-its 1-agent wall has a 1 s floor); CPU is the supervisor process's own user+sys over all its
-threads, its agents apart; peak RSS is `wait4`'s, the supervisor's own (its agents, `cat` or a
-small Python, are smaller). events/s = agent stdout lines (N x lines) / wall; CPU per 100k
-events is per agent stdout line too, so a tool that writes more records per line pays for them.
+its 1-agent wall has a 1 s floor). CPU is the user+sys of the supervisor's whole process tree
+(every thread, and helper processes such as vik-tui's readers; `wait4` of the tree) minus what
+the agents report they used themselves (each writes its own user+sys with `times` when it
+ends), so the agents' work is left out for both tools. Peak RSS is the larger of the
+supervisor's own high-water mark (`wait4`) and the largest sum of the resident memory of the
+supervisor and its helper processes, sampled every 0.2 s (agents left out). events/s = agent
+stdout lines (N x lines) / wall; CPU per 100k events is per agent stdout line too, so a tool
+that writes more records per line pays for them.
 
 Nothing may win by dropping work: after every run, every session file is counted. vik a4b1e82
 writes one record per Codex line and one more for `turn.completed`'s usage; vik-tui writes what
@@ -28,7 +32,8 @@ its own Codex mapper gives for the stream (asked in a subprocess of that source 
 outcome riding on the last record. A run whose counts differ is reported as failed, not timed.
 
 Runs alternate (vik, vik-tui, then vik-tui, vik, ...) so both tools see the same moments of a
-shared machine. Every cell shows the median and the min-max over the runs; the ratio row is
+shared machine; each tool first runs once unmeasured (a warm-up that also fills Python's
+bytecode cache, as an installed package has it). Every cell shows the median and the min-max over the runs; the ratio row is
 the median of per-pair ratios (vik-tui / vik). `--also DIR` adds the vik_tui package of another
 source tree to the same interleaved runs (a before/after on a noisy machine).
 """
@@ -73,6 +78,8 @@ class Tool:
 class Run:
     stats: ProcStats
     events: int  # agent stdout lines the run had to take in
+    cpu: float  # seconds of the supervisor's tree, the agents' own left out
+    rss_mib: float  # the supervisor's peak, with its helper processes
 
 
 def find_vik() -> Path:
@@ -174,35 +181,58 @@ def check_sessions(tool: Tool, run_dir: Path, n: int, expected: int, log: Path) 
 
 def run_once(tool: Tool, work: Path, agent_bin: Path, n: int, lines: int, expected: int, timeout: float) -> Run:
     run_dir = Path(tempfile.mkdtemp(dir=work, prefix=f"{tool.name}-"))
+    cpu_dir = work / "agent-cpu"
+    shutil.rmtree(cpu_dir, ignore_errors=True)
+    cpu_dir.mkdir()
     try:
         wf = write_workflow(run_dir, n)
         log = run_dir / "out.log"
         env = dict(os.environ, PATH=f"{agent_bin}{os.pathsep}{os.environ.get('PATH', '')}", **tool.env)
-        # cwd: the run directory, so `-m vik_tui` finds the installed (or PYTHONPATH's) package
-        stats = run_measured(tool.argv(wf), run_dir, log, timeout, env)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # as installed: imports come from the bytecode cache
+        # cwd: the run directory, so `-m vik_tui` finds the installed (or PYTHONPATH's) package;
+        # the agents' command lines hold the work directory: left out of the summed RSS
+        stats = run_measured(tool.argv(wf), run_dir, log, timeout, env, tree_rss=str(agent_bin.parent))
         if stats.timed_out:
             raise SystemExit(f"{tool.name} timed out after {timeout:g} s with {n} agents")
         if stats.returncode != 0:
             raise SystemExit(f"{tool.name} exited {stats.returncode}:\n{log.read_text(errors='replace')[-2000:]}")
         check_sessions(tool, run_dir, n, expected, log)
-        return Run(stats, n * lines)
+        reports = list(cpu_dir.iterdir())
+        if len(reports) != n:
+            raise SystemExit(f"{tool.name}: {len(reports)} of {n} agents reported their CPU time")
+        agents = sum(_seconds(path.read_text()) for path in reports)
+        return Run(stats, n * lines, stats.tree_cpu - agents, max(stats.rss_mib, stats.tree_rss_mib))
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def agent_dir(work: Path, name: str, script: Path) -> Path:
-    """A directory holding one executable `codex`: `script`, first on PATH for both tools."""
+def _seconds(report: str) -> float:
+    """The sum of the figures an agent reported: `times` output (`0m0.012000s ...`) or seconds."""
+    total = 0.0
+    for word in report.split():
+        minutes, _, seconds = word.rstrip("s").rpartition("m")
+        total += float(minutes or 0) * 60 + float(seconds)
+    return total
+
+
+def agent_dir(work: Path, name: str, body: str) -> Path:
+    """A directory holding one executable `codex` (a shell script), first on PATH for both tools."""
     directory = work / name
     directory.mkdir()
-    shutil.copy(script, directory / "codex")
+    script = directory / "codex"
+    script.write_text(f"#!/bin/sh\n{body}\n")
+    script.chmod(0o755)
     return directory
 
 
+def flood_agent(work: Path, stream: Path, name: str = "flood-bin") -> Path:
+    """`cat` the stream, then report the shell's and cat's CPU time (`times`)."""
+    return agent_dir(work, name, f"cat '{stream}'\ntimes > '{work / 'agent-cpu'}'/$$")
+
+
 def paced_agent(work: Path, stream: Path, rate: float) -> Path:
-    script = work / "paced-agent"
-    script.write_text(f"#!/bin/sh\nexec '{sys.executable}' -I -S '{PACED_AGENT}' '{stream}' {rate:g}\n")
-    script.chmod(0o755)
-    return script
+    cpu = work / "agent-cpu"
+    return agent_dir(work, "paced-bin", f"exec '{sys.executable}' -I -S '{PACED_AGENT}' '{stream}' {rate:g} '{cpu}'")
 
 
 def spread(values: list[float], fmt: str) -> str:
@@ -218,16 +248,16 @@ def print_rows(label: str, results: dict[str, list[Run]]) -> None:
         print(
             f"{label:<18} | {name:<11} | {spread(walls, '.2f'):>20} | "
             f"{spread([r.events / r.stats.wall for r in runs], ',.0f'):>27} | "
-            f"{spread([r.stats.cpu / r.events * 1e5 for r in runs], '.3f'):>21} | "
-            f"{spread([r.stats.rss_mib for r in runs], '.0f'):>13}"
+            f"{spread([r.cpu / r.events * 1e5 for r in runs], '.3f'):>21} | "
+            f"{spread([r.rss_mib for r in runs], '.0f'):>13}"
         )
         label = ""
     vik = results["vik"]
     for name in names[1:]:
         pairs = list(zip(results[name], vik, strict=True))
         rate = statistics.median([v.stats.wall / t.stats.wall for t, v in pairs])
-        cpu = statistics.median([t.stats.cpu / v.stats.cpu for t, v in pairs])
-        rss = statistics.median([t.stats.rss_mib / v.stats.rss_mib for t, v in pairs])
+        cpu = statistics.median([t.cpu / v.cpu for t, v in pairs])
+        rss = statistics.median([t.rss_mib / v.rss_mib for t, v in pairs])
         print(
             f"{'':<18} | {name + '/vik':<11} | {'':>20} | {f'x{rate:.2f} events/s':>27} | "
             f"{f'x{cpu:.2f} CPU':>21} | {f'x{rss:.2f} RSS':>13}"
@@ -289,9 +319,13 @@ def main() -> None:
     print("-" * len(header))
     with tempfile.TemporaryDirectory(prefix="versus-vik-") as tmp:
         work = Path(tmp)
+        write_agent(work, "warm", codex_lines(1000))
+        warm_bin = flood_agent(work, work / "warm.jsonl", "warm-bin")
+        for tool in all_tools:
+            run_once(tool, work, warm_bin, 1, 1000, tool.expected(work / "warm.jsonl"), args.timeout)
         if args.agents:
-            flood = write_agent(work, "flood", codex_lines(args.lines))
-            flood_bin = agent_dir(work, "flood-bin", flood)
+            write_agent(work, "flood", codex_lines(args.lines))
+            flood_bin = flood_agent(work, work / "flood.jsonl")
             for n in args.agents:
                 results = measure_row(
                     all_tools, work, flood_bin, work / "flood.jsonl", n, args.lines, args.repeats, args.timeout
@@ -300,7 +334,7 @@ def main() -> None:
         if args.paced_agents:
             lines = round(args.paced_rate * args.paced_seconds)
             write_agent(work, "paced", codex_lines(lines))
-            paced_bin = agent_dir(work, "paced-bin", paced_agent(work, work / "paced.jsonl", args.paced_rate))
+            paced_bin = paced_agent(work, work / "paced.jsonl", args.paced_rate)
             results = measure_row(
                 all_tools, work, paced_bin, work / "paced.jsonl", args.paced_agents, lines, args.repeats, args.timeout
             )

@@ -327,6 +327,15 @@ class SshHost:
         detached ones, all at once: the machine went down. Open connections drop (ssh exits 255)."""
         procs = _freeze([*self._listener(), *self.remote_processes()])
         _signal(procs, signal.SIGKILL)
+        # a process in the middle of an exec (`setsid sleep`) can fail the environment read
+        # once and be missed by the scan: look again until the scan finds none
+        deadline = time.monotonic() + GONE_TIMEOUT_SEC
+        while (late := [p for p in self.remote_processes() if p.pid not in {q.pid for q in procs}]) and (
+            time.monotonic() < deadline
+        ):
+            late = _freeze(late)
+            _signal(late, signal.SIGKILL)
+            procs += late
         self._finish(procs)
 
     def _finish(self, procs: list[psutil.Process]) -> None:

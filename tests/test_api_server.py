@@ -25,7 +25,7 @@ from yarl import URL
 
 from vik_tui.api import endpoint, stream, wire
 from vik_tui.api.routes import MAX_BODY_BYTES, MAX_STREAM_CLIENTS, ROUTES, url_for
-from vik_tui.api.server import Api, serve
+from vik_tui.api.server import Api, companion
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.view import IntakeStatus, RunStatus, SessionState
 
@@ -70,13 +70,15 @@ async def serving(workflow_path: Path) -> AsyncIterator[Served]:
     supervisor.bind_address, supervisor.port = tcp.getsockname()[:2]
     captured: list[Api] = []
 
+    factory = companion(supervisor, tcp)  # as `cli` registers it: the hub listens from now on
+
     @contextlib.asynccontextmanager
-    async def companion() -> AsyncIterator[Api]:
-        async with serve(supervisor, tcp) as api:
+    async def capturing() -> AsyncIterator[Api]:
+        async with factory() as api:
             captured.append(api)
             yield api
 
-    supervisor.add_companion(companion)
+    supervisor.add_companion(capturing)
     harness.start()
     try:
         await harness.wait_for(lambda: captured and supervisor.layout.api_socket.exists())
@@ -411,6 +413,44 @@ async def test_events_are_numbered_and_replayed_after_last_event_id(served: Serv
         assert [m["data"] for m in replayed] == [m["data"] for m in events[2:5]]
 
 
+async def test_the_ring_holds_every_event_from_supervisor_started_on(served: Served) -> None:
+    """`supervisor_started` is emitted before the API starts; the hub listens from before it,
+    so a client asking from the very beginning (`Last-Event-ID: 0`) gets it first, no reset."""
+    assert served.api.hub.ring[0].id == 1 and served.api.hub.ring[0].event.name == "supervisor_started"
+    async with served.unix_session() as http, http.get(url_for("events"), headers={"Last-Event-ID": "0"}) as response:
+        _, first, second = await read_messages(response, 3)
+    assert (first["id"], first["event"], second["id"]) == ("1", "supervisor_started", "2")
+
+
+async def test_an_agent_batch_streams_the_session_file_lines_as_written(served: Served) -> None:
+    """An `agent_events` frame is spliced from the bytes the session writer wrote: the same JSON
+    as encoding the event, byte for byte, and the same records as in the session file."""
+    hub = served.api.hub
+    await served.harness.wait_for(lambda: sum(isinstance(e.event, ee.AgentEvents) for e in hub.ring) >= 4)
+    batches = [e for e in hub.ring if isinstance(e.event, ee.AgentEvents)]
+    for entry in batches:
+        event = entry.event
+        assert isinstance(event, ee.AgentEvents) and event.lines.count(b"\n") == len(event.records)
+        assert stream.event_data(event) == stream.encode(event.to_json())
+        assert entry.frame.endswith(b"data: " + stream.encode(event.to_json()) + b"\n\n")
+        session_bytes = Path(event.session_file).read_bytes()
+        assert event.lines in session_bytes
+    # lines that do not match the records (unknown, or from elsewhere) are not trusted
+    event = batches[0].event
+    assert isinstance(event, ee.AgentEvents)
+    for lines in (b"", b"{}\n" * (len(event.records) + 1)):
+        other = ee.AgentEvents(
+            issue=event.issue,
+            stage=event.stage,
+            attempt=event.attempt,
+            session_file=event.session_file,
+            records=event.records,
+            lines=lines,
+            ts=event.ts,
+        )
+        assert stream.event_data(other) == stream.encode(event.to_json())
+
+
 async def test_an_id_the_ring_no_longer_holds_gets_a_reset_first(
     project: Project, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -436,7 +476,7 @@ async def test_a_client_that_never_reads_is_dropped_and_the_engine_never_waits(s
     payload = "x" * 1000
     for number in range(20_000):
         served.supervisor.log("info", f"{number} {payload}")
-        assert client.queue.qsize() <= stream.CLIENT_QUEUE
+        assert len(client.pending) <= stream.CLIENT_QUEUE
     assert client.overflowed
     await served.harness.wait_for(lambda: not api.streams and not api.hub.clients)
     async with served.unix_session() as http:  # the server answers as before

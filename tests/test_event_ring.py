@@ -3,15 +3,14 @@ batches of flooding agents (hundreds of records each) must not pin hundreds of M
 
 from __future__ import annotations
 
-from vik_tui.agents.events import Message, RecordBatch
+from vik_tui.agents.events import Message
 from vik_tui.api.stream import RECORDS_KEPT, EventHub
 from vik_tui.engine import engine_events as ee
 
 
 def batch(records: int) -> ee.AgentEvents:
-    line = Message(text="x" * 200, ts="2026-01-01T00:00:00.000Z").to_dict()
-    data = b"".join(b'{"kind":"message","text":"%s"}\n' % line["text"].encode() for _ in range(records))
-    return ee.AgentEvents(issue="A", stage="plan", attempt=1, session_file="f", records=RecordBatch(data, records))
+    messages = tuple(Message(text="x" * 200, ts="2026-01-01T00:00:00.000Z") for _ in range(records))
+    return ee.AgentEvents(issue="A", stage="plan", attempt=1, session_file="f", records=messages)
 
 
 def test_the_ring_keeps_a_bounded_number_of_agent_records() -> None:

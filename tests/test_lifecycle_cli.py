@@ -213,3 +213,38 @@ def test_detached_run_that_cannot_start_says_why(project: Project, forever: Path
         if holder.poll() is None:
             holder.kill()
             holder.wait()
+
+
+def test_command_and_restart_keep_the_api_options(project: Project, forever: Path) -> None:
+    """state.json's `command` is the command line that started the daemon, `--port` and
+    `--bind-address` included (vik's); `restart` without them starts the new daemon on the old
+    one's port and address, and `restart --port N` moves it (vik's restart options)."""
+    import socket
+
+    with socket.socket() as probe:  # a free port (bound by the daemon, not here)
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = vik("run", "-d", "--port", str(port), "--bind-address", "127.0.0.1", str(forever))
+    assert started.returncode == 0, started.stderr
+    pids = [json.loads(state_file(project).read_text())["pid"]]
+    try:
+        state = json.loads(state_file(project).read_text())
+        assert (state["command"], state["port"]) == (f"vik-tui run -d --port {port} {forever}", port)
+        again = vik("restart", str(forever))
+        assert again.returncode == 0, again.stderr
+        state = json.loads(state_file(project).read_text())
+        pids.append(state["pid"])
+        assert pids[1] != pids[0] and (state["port"], state["bind_address"]) == (port, "127.0.0.1")
+        assert state["command"] == f"vik-tui run -d --port {port} {forever}"
+        with socket.create_connection(("127.0.0.1", port), timeout=10):
+            pass  # the new daemon serves there
+        moved = vik("restart", "--port", "0", str(forever))
+        assert moved.returncode == 0, moved.stderr
+        state = json.loads(state_file(project).read_text())
+        pids.append(state["pid"])
+        assert state["command"] == f"vik-tui run -d --port 0 {forever}" and state["port"] not in (0, port)
+    finally:
+        vik("stop", str(forever))
+        for pid in pids:
+            if process_running(pid):
+                subprocess.run(["kill", "-KILL", str(pid)], check=False)

@@ -199,15 +199,24 @@ async def test_blank_and_partial_last_lines(tmp_path: Path) -> None:
 
 
 async def test_events_callback_gets_the_recorded_events(tmp_path: Path) -> None:
-    """The listener sees AgentEvent objects, stamped, in file order, the outcome last."""
+    """The listener sees AgentEvent objects, stamped, in file order, the outcome last, each batch
+    with the very bytes written for it (one line per event: the API streams them as they are)."""
     from vik_tui.agents import events as ev
 
     seen: list[ev.AgentEvent] = []
+    written: list[bytes] = []
+
+    def on_events(_session: object, batch: list[ev.AgentEvent], lines: bytes) -> None:
+        assert lines.count(b"\n") == len(batch) and lines.endswith(b"\n")
+        seen.extend(batch)
+        written.append(lines)
+
     session = make_session(tmp_path, args={"lines": 2})
-    session.on_events = lambda _session, batch: seen.extend(batch)
+    session.on_events = on_events
     await session.run()
     assert all(isinstance(e, ev.AgentEvent) and e.ts for e in seen)
     assert [e.to_dict() for e in seen] == records(session)
+    assert b"".join(written) == Path(session.snap.session_file).read_bytes()
     assert isinstance(seen[-1], ev.Outcome) and seen[-1].state == "completed"
 
 

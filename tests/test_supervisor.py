@@ -345,6 +345,7 @@ async def test_state_file_and_daily_logs(project: Project) -> None:
     state = json.loads(text)
     assert list(state) == [  # vik's fields, in vik's order, pretty-printed without a trailing newline
         "workflow_path", "cwd", "pid", "port", "bind_address", "started_at", "log_dir", "sessions_dir", "command",
+        "pid_start_time",  # ours, last: with the pid it names this process and no other (vik reads past it)
     ]  # fmt: skip
     assert not text.endswith("\n") and state["pid"] == os.getpid() and state["port"] == 0
     assert state["started_at"].endswith("Z") and state["command"] == f"vik-tui run {project.workflow_path}"

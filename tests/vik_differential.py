@@ -225,7 +225,9 @@ def run_workflow(work: Path, templates: Iterable[str] | None = None, streams: bo
         prompt = f"FIXTURE:{{{{ workflow_dir }}}}/streams/{runtime}/{name}.jsonl"
         stages[f"stream-{runtime}-{name}"] = {"when": {"state": "todo"}, "agent": agent, "prompt": prompt}
     return {
-        "loop": {"max_iterations": 1, "wait_ms": 100},
+        # one attempt per stage (ours; vik has no retries and reads past the key): the failing
+        # streams are not retried with backoff, nor held by the rate limit they report
+        "loop": {"max_iterations": 1, "wait_ms": 100, "retry": {"max_attempts": 1}},
         "workspace": {"root": "./ws"},
         "agents": {
             "codex": {"runtime": "codex", "model": "m"},

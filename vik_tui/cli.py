@@ -69,6 +69,19 @@ def _api_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _command_line(args: argparse.Namespace, detached: bool, workflow: object) -> str:
+    """state.json's `command`: the command line that started the supervisor, API options
+    included (vik's `format_command`), so `status` shows how to start it again."""
+    parts = ["vik-tui", "run"] + (["-d"] if detached else [])
+    if getattr(args, "port", None) is not None:
+        parts.append(f"--port {args.port}")
+    if getattr(args, "bind_address", "127.0.0.1") != "127.0.0.1":
+        parts.append(f"--bind-address {args.bind_address}")
+    if getattr(args, "allow_remote", False):
+        parts.append("--allow-remote")
+    return " ".join([*parts, str(workflow)])
+
+
 def _listen(args: argparse.Namespace, verb: str) -> tuple[socket.socket | None, int]:
     """The TCP socket of `--port`, bound now so that a port in use is one line and exit 1."""
     if args.port is None:
@@ -92,16 +105,18 @@ def _serve_local_engine(engine: object, tcp: socket.socket | None) -> None:
 
 def _serve_api(supervisor: Supervisor, tcp: socket.socket | None) -> None:
     """Every supervisor serves the HTTP API (a companion in its loop: the engine does not know it)."""
-    from vik_tui.api.server import serve
+    from vik_tui.api.server import companion
 
     if tcp is not None:
         supervisor.bind_address, supervisor.port = tcp.getsockname()[:2]
-    supervisor.add_companion(lambda: serve(supervisor, tcp))
+    supervisor.add_companion(companion(supervisor, tcp))
 
 
 def _lifecycle_parser(command: str, description: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=f"vik-tui {command}", description=description)
     parser.add_argument("workflow", nargs="?", default=DEFAULT_WORKFLOW)
+    if command == "restart":  # vik's restart takes the new daemon's API options
+        _api_options(parser)
     if command == "stop":
         parser.add_argument(
             "--drain",
@@ -234,13 +249,13 @@ def main(argv: list[str] | None = None) -> int:
             if code:
                 return code
             if args.detach:
-                return _run_detached(args.workflow, args.json, watch=not args.no_watch, tcp=tcp)
-            return _headless(args.workflow, args.json, watch=not args.no_watch, tcp=tcp)
+                return _run_detached(args.workflow, args.json, watch=not args.no_watch, tcp=tcp, api=args)
+            return _headless(args.workflow, args.json, watch=not args.no_watch, tcp=tcp, api=args)
         if argv and argv[0] in LIFECYCLE:
             args = _lifecycle_parser(argv[0], LIFECYCLE[argv[0]]).parse_args(argv[1:])
             if getattr(args, "drain", False):
                 return _drain(args.workflow)
-            return _lifecycle(argv[0], args.workflow)
+            return _lifecycle(argv[0], args.workflow, args)
         if argv and argv[0] == "attach":
             args = _attach_parser().parse_args(argv[1:])
             return _attach(args.target, args.token, bell=not args.no_bell)
@@ -294,6 +309,7 @@ def _headless(
     command: str | None = None,
     on_started: Callable[[], None] | None = None,
     tcp: socket.socket | None = None,
+    api: argparse.Namespace | None = None,
 ) -> int:
     from vik_tui.engine import engine_events as ee
     from vik_tui.engine.headless import run_headless
@@ -303,7 +319,8 @@ def _headless(
     result, code = (loaded, 0) if loaded is not None else _load_or_report(workflow_path)
     if result is None or result.workflow is None:
         return code
-    supervisor = Supervisor(result.workflow, result.path, watch=watch, command=command or f"vik-tui run {result.path}")
+    command = command or _command_line(api or argparse.Namespace(), False, result.path)
+    supervisor = Supervisor(result.workflow, result.path, watch=watch, command=command)
     _serve_api(supervisor, tcp)
     listeners = [extra_listener(supervisor)] if extra_listener is not None else []
     if on_started is not None:
@@ -324,7 +341,12 @@ def _headless(
 
 
 def _run_detached(
-    workflow_path: str, as_json: bool, watch: bool, verb: str = "run -d", tcp: socket.socket | None = None
+    workflow_path: str,
+    as_json: bool,
+    watch: bool,
+    verb: str = "run -d",
+    tcp: socket.socket | None = None,
+    api: argparse.Namespace | None = None,
 ) -> int:
     """`run -d`: refuse while a supervisor of this workflow runs, else detach and return once it started."""
     from vik_tui.engine.service import daemon
@@ -342,7 +364,7 @@ def _run_detached(
                 as_json,
                 watch,
                 loaded=result,
-                command=f"vik-tui run -d {result.path}",
+                command=_command_line(api or argparse.Namespace(), True, result.path),
                 on_started=started,
                 tcp=tcp,
             ),
@@ -356,7 +378,7 @@ def _run_detached(
             tcp.close()  # the daemon has its own copy
 
 
-def _lifecycle(command: str, workflow_path: str) -> int:
+def _lifecycle(command: str, workflow_path: str, args: argparse.Namespace | None = None) -> int:
     """`status`, `stop`, `restart`, `uninstall`: vik's wording and exit codes (vik_compare §7)."""
     from vik_tui.engine.service import daemon
     from vik_tui.engine.service.paths import Layout
@@ -376,14 +398,36 @@ def _lifecycle(command: str, workflow_path: str) -> int:
             daemon.stop_if_running(state_file)
             print("daemon uninstalled (state file removed if present)")
         else:  # restart
+            api = _restart_api(args or argparse.Namespace(port=None), state_file)
             stopped = daemon.stop_if_running(state_file)
             print("daemon stopped; starting a fresh one" if stopped else "no daemon was running; starting one")
             sys.stdout.flush()
-            return _run_detached(workflow_path, as_json=False, watch=True, verb="restart")
+            tcp, code = _listen(api, "restart")  # the old daemon's port is free now
+            if code:
+                return code
+            return _run_detached(workflow_path, as_json=False, watch=True, verb="restart", tcp=tcp, api=api)
     except (daemon.LifecycleError, OSError) as exc:
         print(f"vik-tui {command} failed: {exc}", file=sys.stderr)
         return 1
     return 0
+
+
+def _restart_api(args: argparse.Namespace, state_file: Path) -> argparse.Namespace:
+    """The new daemon's `--port` / `--bind-address`: those given to `restart` (vik's), else the
+    running daemon's (from its state.json), so a restart keeps the API where clients find it."""
+    from vik_tui.api.endpoint import is_loopback
+    from vik_tui.engine.service import daemon
+
+    if args.port is not None:
+        return args
+    try:
+        state = daemon.read_state(state_file)
+    except daemon.LifecycleError:
+        state = None
+    if state is None or not state.port:
+        return args
+    allow = bool(getattr(args, "allow_remote", False)) or not is_loopback(state.bind_address)  # allowed when it started
+    return argparse.Namespace(port=state.port, bind_address=state.bind_address, allow_remote=allow)
 
 
 def _drain(workflow_path: str) -> int:

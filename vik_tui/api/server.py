@@ -33,7 +33,7 @@ from vik_tui.api.routes import (
     RECORDS_DEFAULT_LIMIT,
     RECORDS_MAX_LIMIT,
 )
-from vik_tui.api.stream import Client, Entry, EventHub, message
+from vik_tui.api.stream import Client, EventHub, message
 from vik_tui.config.ids import unsafe_id_reason
 from vik_tui.engine.clock import now_iso
 from vik_tui.engine.explain import explain
@@ -355,18 +355,19 @@ class Api:
                 reset = {"event": wire.STREAM_RESET, "asked": last_seen, "last": self.hub.last_id}
                 reset["oldest"] = self.hub.ring[0].id if self.hub.ring else None
                 await response.write(message(wire.STREAM_RESET, reset))
-            else:
-                for old in backlog:
-                    await response.write(old.frame)
+            elif backlog:
+                await response.write(b"".join(old.frame for old in backlog))
             while True:
-                try:
-                    entry: Entry | None = await asyncio.wait_for(client.queue.get(), KEEPALIVE_SEC)
-                except TimeoutError:
+                if not await client.wait(KEEPALIVE_SEC):
                     await response.write(b": keepalive\n\n")
                     continue
-                if entry is None:  # the server is stopping
+                if client.overflowed:  # dropped: its connection is aborted
                     break
-                await response.write(entry.frame)
+                data, ending = client.take()  # all that queued up since the last write, in one
+                if data:
+                    await response.write(data)
+                if ending:  # the server is stopping
+                    break
         except ConnectionError:
             pass  # the client went away (or was dropped for not reading): nothing to tell anyone
         finally:
@@ -404,13 +405,30 @@ def build_app(api: Api) -> web.Application:
     return app
 
 
-@contextlib.asynccontextmanager
-async def serve(supervisor: Supervisor, tcp: socket.socket | None = None) -> AsyncIterator[Api]:
-    """The companion: the API for as long as the supervisor runs."""
-    layout = supervisor.layout
-    token = endpoint.ensure_token(layout.api_token_file)
+def companion(supervisor: Supervisor, tcp: socket.socket | None = None) -> Callable[[], Any]:
+    """What `cli` registers (`Supervisor.add_companion`): the event hub subscribes now, so the
+    replay ring holds every event from `supervisor_started` on (emitted before companions start),
+    and the server starts with the supervisor's run."""
     hub = EventHub()
     unsubscribe = supervisor.subscribe(hub)
+    return lambda: serve(supervisor, tcp, (hub, unsubscribe))
+
+
+@contextlib.asynccontextmanager
+async def serve(
+    supervisor: Supervisor,
+    tcp: socket.socket | None = None,
+    subscribed: tuple[EventHub, Callable[[], None]] | None = None,
+) -> AsyncIterator[Api]:
+    """The API for as long as the supervisor runs; `subscribed`: a hub already listening (and
+    how to stop it), else one subscribes now."""
+    layout = supervisor.layout
+    token = endpoint.ensure_token(layout.api_token_file)
+    if subscribed is None:
+        hub = EventHub()
+        unsubscribe = supervisor.subscribe(hub)
+    else:
+        hub, unsubscribe = subscribed
     api = Api(supervisor, hub, token)
     runner = web.AppRunner(build_app(api), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()

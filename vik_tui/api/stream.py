@@ -3,9 +3,13 @@ replay, and fanned out to each Server-Sent Events client through its own bounded
 
 The supervisor's listener (`EventHub.__call__`) only appends to a deque and offers the entry to
 each client's queue, never awaits and never serialises: with no client attached an event costs
-a deque append. An entry is encoded once, by the first client that sends it. A client whose
-queue is full (it stopped reading, so its socket buffer and then its queue filled up) is
-disconnected at once: the supervisor's memory stays bounded and its loop is never blocked.
+a deque append. An entry's SSE frame is encoded once, by the first client that sends it, and
+shared as bytes by every client and every replay; an `agent_events` batch reuses the lines the
+session writer already encoded for the session file (`AgentEvents.lines`) instead of encoding
+its records again. A client's writer takes everything queued at each wakeup and writes it in
+one call. A client whose queue is full (it stopped reading, so its socket buffer and then its
+queue filled up) is disconnected at once: the supervisor's memory stays bounded and its loop is
+never blocked.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from vik_tui.engine import engine_events as ee
 
 RING_SIZE = 4096  # events kept for Last-Event-ID replay
 CLIENT_QUEUE = 1024  # events waiting to be written to one client before it is disconnected
+FLUSH_SEC = 0.005  # a busy stream is written at most this often per client (a quiet one at once)
 LAST_EVENTS_PER_RUN = 2000  # (issue, stage) pairs whose last agent event is remembered
 # agent records the ring holds at most: a batch may carry hundreds of them, so 4096 batches of
 # flooding agents would hold hundreds of MiB; the oldest entries go first (a replay says so)
@@ -34,6 +39,17 @@ def encode(data: Any) -> bytes:
         return orjson.dumps(data, default=str)
     except TypeError:
         return json.dumps(data, default=str, separators=(",", ":")).encode()
+
+
+def event_data(event: ee.EngineEvent) -> bytes:
+    """An event's wire object (`to_json()`) as one line of JSON. An `agent_events` batch whose
+    session-file lines are known is spliced from them: its `records` (the last key) are those
+    lines joined with commas, the bytes `encode(event.to_json())` would make, without building a
+    dict per record and encoding it a second time."""
+    if isinstance(event, ee.AgentEvents) and event.lines and event.lines.count(b"\n") == len(event.records):
+        head = encode(event.to_json(without=("records",)))
+        return b'%s,"records":[%s]}' % (head[:-1], event.lines[:-1].replace(b"\n", b","))
+    return encode(event.to_json())
 
 
 class Entry:
@@ -49,7 +65,7 @@ class Entry:
     @property
     def frame(self) -> bytes:
         if self._frame is None:
-            data = encode(self.event.to_json())
+            data = event_data(self.event)
             self._frame = b"id: %d\nevent: %s\ndata: %s\n\n" % (self.id, self.event.name.encode(), data)
         return self._frame
 
@@ -61,21 +77,63 @@ def message(name: str, data: Any) -> bytes:
 
 
 class Client:
-    """One SSE connection's queue. `drop` is called (once) when it overflows."""
+    """One SSE connection's queue (entries; None: the stream ends). `drop` is called (once)
+    when it overflows. A deque and one future rather than an `asyncio.Queue`: the listener's
+    `offer` runs for every event and every client, and the writer takes all that is queued at
+    once (`take`), so it writes once per wakeup, not once per event."""
 
-    def __init__(self, drop: Callable[[], None], size: int = CLIENT_QUEUE) -> None:
-        self.queue: asyncio.Queue[Entry | None] = asyncio.Queue(maxsize=size)
+    def __init__(self, drop: Callable[[], None], size: int | None = None) -> None:
+        self.pending: deque[Entry | None] = deque()
+        self.size = size or CLIENT_QUEUE
         self.overflowed = False
         self._drop = drop
+        self._waiter: asyncio.Future[None] | None = None
+        self._written = 0.0  # loop time of the last `take`
 
     def offer(self, entry: Entry | None) -> None:
         if self.overflowed:
             return
-        try:
-            self.queue.put_nowait(entry)
-        except asyncio.QueueFull:
+        if len(self.pending) >= self.size and entry is not None:
             self.overflowed = True
+            self.pending.clear()  # nothing more goes to a dropped client
             self._drop()
+        else:
+            self.pending.append(entry)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, timeout: float) -> bool:
+        """Until something is queued (True) or `timeout` seconds passed (False). Within FLUSH_SEC
+        of the last write it waits for the rest of that time first, so what arrives meanwhile
+        goes in the same write: while agents flood, a client costs one write per FLUSH_SEC
+        instead of one per batch; after a quiet spell the first event goes out at once."""
+        loop = asyncio.get_running_loop()
+        if not self.pending and not self.overflowed:
+            waiter = self._waiter = loop.create_future()
+            try:
+                async with asyncio.timeout(timeout):
+                    await waiter
+            except TimeoutError:
+                return bool(self.pending)
+            finally:
+                self._waiter = None
+        early = self._written + FLUSH_SEC - loop.time()
+        if early > 0 and not self.overflowed:
+            await asyncio.sleep(early)
+        return True
+
+    def take(self) -> tuple[bytes, bool]:
+        """Everything queued, as one write's bytes, and whether the stream ends after it."""
+        self._written = asyncio.get_running_loop().time()
+        frames: list[bytes] = []
+        pending = self.pending
+        while pending:
+            entry = pending.popleft()
+            if entry is None:
+                return b"".join(frames), True
+            frames.append(entry.frame)
+        return b"".join(frames), False
 
 
 class EventHub:

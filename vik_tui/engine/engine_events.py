@@ -48,15 +48,19 @@ class EngineEvent:
     ts: str = field(default_factory=now_iso)
     level: Level = "info"
 
-    def to_json(self) -> dict[str, Any]:
-        """The wire object: `event`, `ts`, `level`, then this event's fields in order."""
+    def to_json(self, without: tuple[str, ...] = ()) -> dict[str, Any]:
+        """The wire object: `event`, `ts`, `level`, then this event's fields in order (less
+        `without`: the HTTP API adds an agent batch's records from bytes it already has)."""
         cls = type(self)
         names = _FIELD_NAMES.get(cls)
         if names is None:
-            names = _FIELD_NAMES[cls] = tuple(f.name for f in fields(cls) if f.name not in ("ts", "level"))
+            names = _FIELD_NAMES[cls] = tuple(
+                f.name for f in fields(cls) if f.name not in ("ts", "level") and f.metadata.get("wire", True)
+            )
         data: dict[str, Any] = {"event": self.name, "ts": self.ts, "level": self.level}
         for name in names:
-            data[name] = _wire(getattr(self, name))
+            if name not in without:
+                data[name] = _wire(getattr(self, name))
         return data
 
     def describe(self) -> str:
@@ -328,6 +332,9 @@ class AgentEvents(StageEvent):
     attempt: int
     session_file: str
     records: Sequence[AgentEvent]
+    # the records' session-file lines, as the session wrote them (one per record; b"": not
+    # known): the HTTP API streams these bytes instead of encoding the records again
+    lines: bytes = field(default=b"", repr=False, compare=False, metadata={"wire": False})
 
     def describe(self) -> str:
         count = len(self.records)

@@ -401,7 +401,7 @@ class Attempt:
                 self.shared.bus.log("error", f"{snap.issue_id}/{snap.stage}: {reason}")
                 session.stop(StopCause.STORAGE, reason)
 
-    def _on_events(self, session: StageSession, records: list[AgentEvent]) -> None:
+    def _on_events(self, session: StageSession, records: list[AgentEvent], lines: bytes) -> None:
         snap = session.snap
         if self.shared.watch is not None:
             self.shared.watch(session, records)
@@ -414,5 +414,6 @@ class Attempt:
                 attempt=snap.attempt,
                 session_file=snap.session_file,
                 records=records,
+                lines=lines,
             )
         )

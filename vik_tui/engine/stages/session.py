@@ -66,7 +66,9 @@ class RemoteEnd(Protocol):
 
 
 # called with each batch of events as written to the session file (`ts` set), the outcome last
-EventsCallback = Callable[["StageSession", list[ev.AgentEvent]], None]
+EventsCallback = Callable[["StageSession", list[ev.AgentEvent], bytes], None]
+"""(session, events, their session-file lines): the bytes just written, one line per event, so a
+consumer that needs the events as JSON (the HTTP API's event stream) does not encode them again."""
 
 
 class StageSession:
@@ -242,8 +244,9 @@ class StageSession:
         event.ts = now_iso()
         self._apply(event)
         self.snap.events += 1
-        self._store(json_line(event.to_dict()))
-        self._publish([event])
+        line = json_line(event.to_dict())
+        self._store(line)
+        self._publish([event], [line])
 
     def _store(self, data: bytes, final: bool = False) -> None:
         """Into the session file; a failed write ends the session (`StopCause.STORAGE`). Only the
@@ -302,6 +305,7 @@ class StageSession:
                 lines = chunk.split(b"\n")
                 tail = lines.pop()
                 events: list[ev.AgentEvent] = []
+                encoded: list[bytes] = []  # their session-file lines, for `on_events`
                 ts = now_iso()  # one time stamp per read: the lines arrived together
                 if cut is not None and lines:  # the cut line ends here
                     cut.size += len(lines.pop(0))
@@ -310,7 +314,7 @@ class StageSession:
                 elif parts and lines:  # a line that spanned reads ends here: alone, so a huge one is not copied again
                     parts.append(lines.pop(0))
                     pending = 0
-                    events += self._handle_lines(_take_line(parts), ts)
+                    events += self._handle_lines(_take_line(parts), ts, encoded)
                 if cut is not None:
                     cut.size += len(tail)
                 elif tail:
@@ -320,13 +324,13 @@ class StageSession:
                         cut, pending = _CutLine(pending, bytes(parts[0][:200])), 0
                         parts.clear()
                 for start in range(0, len(lines), FAIR_LINES):
-                    events += self._handle_lines(lines[start : start + FAIR_LINES], ts)
+                    events += self._handle_lines(lines[start : start + FAIR_LINES], ts, encoded)
                     if loop.time() >= next_yield:
-                        self._publish(events)
-                        events = []
+                        self._publish(events, encoded)
+                        events, encoded = [], []
                         await asyncio.sleep(0)  # fairness: let other sessions and the UI run
                         next_yield = loop.time() + FAIR_SLICE_SEC
-                self._publish(events)
+                self._publish(events, encoded)
         except asyncio.CancelledError:  # stopped while a line was still arriving: say what was lost
             if cut is not None or parts:
                 size = cut.size if cut is not None else pending
@@ -335,11 +339,13 @@ class StageSession:
         if cut is not None:
             self._note(cut.describe())
         elif parts:
-            self._publish(self._handle_lines(_take_line(parts), now_iso()))
+            last: list[bytes] = []
+            self._publish(self._handle_lines(_take_line(parts), now_iso(), last), last)
 
-    def _handle_lines(self, lines: list[bytes], ts: str) -> list[ev.AgentEvent]:
+    def _handle_lines(self, lines: list[bytes], ts: str, encoded: list[bytes]) -> list[ev.AgentEvent]:
         """Decode, map, fold and encode each line in one pass; write the records with one call
-        into the file's buffer (`_publish` flushes it) and return the events.
+        into the file's buffer (`_publish` flushes it), add those bytes to `encoded` and return
+        the events (one line in `encoded` per event, in order).
 
         Called with at most FAIR_LINES lines: joining a whole 64 KiB chunk's records made glibc
         give the heap top back to the OS and fault it in again for every chunk (slower than the
@@ -374,7 +380,9 @@ class StageSession:
         if events:
             snap = self.snap
             snap.events += len(events)
-            self._store(out[0] if len(out) == 1 else b"".join(out))
+            data = out[0] if len(out) == 1 else b"".join(out)
+            self._store(data)
+            encoded.append(data)
         return events
 
     def _slow_line(self, raw: bytes) -> list[ev.AgentEvent]:
@@ -428,8 +436,9 @@ class StageSession:
                 }
         return False
 
-    def _publish(self, events: list[ev.AgentEvent]) -> None:
-        """Put the batch's records in the file now (one write), then hand its events on."""
+    def _publish(self, events: list[ev.AgentEvent], encoded: list[bytes]) -> None:
+        """Put the batch's records in the file now (one write), then hand its events on, with
+        their lines (`encoded`: what was written for exactly these events)."""
         if not events:
             return
         assert self._file is not None
@@ -439,7 +448,7 @@ class StageSession:
             except OSError as exc:
                 self._storage_failed(exc)
         if self.on_events is not None:
-            self.on_events(self, events)
+            self.on_events(self, events, encoded[0] if len(encoded) == 1 else b"".join(encoded))
 
     async def _watchdog(self) -> None:
         """The stage timeout, and the stall timeout: stdout silent that long. The stall clock is
@@ -535,8 +544,9 @@ class StageSession:
         # the outcome); any other with the provider's completion, if any, then an `error` one
         final: list[ev.AgentEvent] = [completion] if completion is not None and state != "completed" else []
         final.append(outcome)
-        self._store(b"".join(json_line(event.to_dict()) for event in final), final=True)
-        self._publish(final)
+        data = b"".join(json_line(event.to_dict()) for event in final)
+        self._store(data, final=True)
+        self._publish(final, [data])
 
 
 @dataclass
