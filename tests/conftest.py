@@ -11,10 +11,12 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +150,15 @@ async def wait_on_screen(pilot: Pilot[Any], predicate: Callable[[], Any], what: 
             return value
         await pilot.pause(0.02)
     raise AssertionError(f"timed out after {timeout:g}s waiting for {what}")
+
+
+@contextmanager
+def busy_port() -> Iterator[int]:
+    """A loopback TCP port that something already listens on, for the "port in use" cases."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1)
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        sock.close()

@@ -7,17 +7,14 @@ import json
 import os
 import pty
 import signal
-import socket
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from chaos_helpers import last_outcome, session_files, wait_until
-from conftest import Project, base_workflow, process_running
+from conftest import Project, base_workflow, busy_port, process_running
 
 from vik_tui.api.endpoint import short_path
 
@@ -41,17 +38,6 @@ def vik(*args: str, timeout: float = 90, terminal: bool = False) -> subprocess.C
 
 def service_dir(project: Project) -> Path:
     return project.root / ".vik" / "workflows" / str(project.workflow_path).replace("/", "-") / "service"
-
-
-@contextmanager
-def busy_port() -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 def curl(*args: str, unix: Path | None = None, **kwargs: Any) -> subprocess.Popen[bytes]:

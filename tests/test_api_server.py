@@ -12,14 +12,14 @@ import os
 import socket
 import stat
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-from conftest import Project, base_workflow
+from conftest import Project, base_workflow, busy_port
 from engine_helpers import Harness
 from yarl import URL
 
@@ -521,17 +521,6 @@ async def test_a_companion_that_fails_is_logged_and_the_supervisor_goes_on(proje
     assert harness.named(ee.StageFinished)[0].state == RunStatus.COMPLETED
     logs = [e.message for e in harness.named(ee.Log) if e.level == "error"]
     assert logs == ["a companion service failed to start: OSError: cannot bind"]
-
-
-@contextlib.contextmanager
-def busy_port() -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(1)
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        sock.close()
 
 
 def test_listen_refuses_a_port_in_use_and_a_remote_address_unless_asked() -> None:
