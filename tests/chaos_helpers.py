@@ -11,7 +11,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,12 @@ from vik_tui.engine.service.paths import Layout
 
 CHAOS_AGENT = FAKES / "chaos_agent"
 REPO = Path(__file__).resolve().parents[1]
+VIK = [sys.executable, "-m", "vik_tui"]
+
+
+def vik(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """One `vik-tui` command run to its end, its output captured as text."""
+    return subprocess.run([*VIK, *args], capture_output=True, text=True, timeout=timeout, check=False)
 
 
 def chaos_workflow(project: Project, mode: str, issues: int = 1, **args: Any) -> dict[str, Any]:
@@ -163,7 +170,10 @@ class HeadlessProcess:
         """Wait for the exit, keeping the child's resource usage (peak RSS) in `rusage`."""
         deadline = time.monotonic() + timeout
         while True:
-            pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            try:
+                pid, status, usage = os.wait4(self.proc.pid, os.WNOHANG)
+            except ChildProcessError:  # already reaped by a `poll()` (wait_event's exit check)
+                break
             if pid:
                 self.rusage = usage
                 self.proc.returncode = os.waitstatus_to_exitcode(status)
@@ -192,3 +202,16 @@ class HeadlessProcess:
         """The supervisor's peak RSS (see `_sample_hwm`), once it has exited."""
         assert self.rusage is not None and self._hwm_kib, "wait() first"
         return self._hwm_kib / 1024
+
+
+@contextmanager
+def supervising(workflow_path: Path) -> Iterator[HeadlessProcess]:
+    """A `HeadlessProcess` for the block; one still running when the block is left (a failed
+    assert) gets SIGTERM and is waited for, so no supervisor outlives its test."""
+    supervisor = HeadlessProcess(workflow_path)
+    try:
+        yield supervisor
+    finally:
+        if supervisor.proc.poll() is None:
+            supervisor.signal(signal.SIGTERM)
+            supervisor.wait(30)

@@ -25,6 +25,13 @@ def _log_lines(workflow_path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for path in logs for line in path.read_bytes().splitlines()]
 
 
+def _start_in_tmux(tmux: Tmux, size: tuple[int, int], args: str, done: Path) -> None:
+    """`python -m vik_tui ARGS` in the tmux session `vik`; its exit code lands in `done` and the
+    pane stays open after it (for the screen to be read)."""
+    command = f"{shlex.quote(sys.executable)} -m vik_tui {args}; echo $? > {done}; exec sleep 600"
+    tmux.run("new-session", "-d", "-s", "vik", "-x", str(size[0]), "-y", str(size[1]), "sh", "-c", command)
+
+
 def test_a_lone_surrogate_in_an_id_or_a_state_does_not_stop_the_supervisor(project: Project) -> None:
     wf = chaos_workflow(project, "talk", seconds=60)
     wf["loop"]["max_iterations"] = None
@@ -71,13 +78,9 @@ def test_run_in_text_mode_prints_agent_control_sequences_as_text(project: Projec
     wf = chaos_workflow(project, "hostile", fail=True)
     path = project.write(wf)
     done = tmp_path / "exit_code"
-    command = (
-        f"{shlex.quote(sys.executable)} -m vik_tui run --no-watch {shlex.quote(str(path))}; echo $? > {done}; "
-        "exec sleep 600"
-    )
     tmux = Tmux()
     try:
-        tmux.run("new-session", "-d", "-s", "vik", "-x", "200", "-y", "50", "sh", "-c", command)
+        _start_in_tmux(tmux, (200, 50), f"run --no-watch {shlex.quote(str(path))}", done)
         tmux.wait(lambda: done.exists() and done.read_text().strip(), "vik-tui run to end", timeout=60)
         screen = tmux.wait_screen(lambda s: "supervisor stopped" in s, "the last line")
         title = tmux.run("display-message", "-p", "-t", "vik", "#{pane_title}").strip()
@@ -100,13 +103,9 @@ def test_the_ui_shows_hostile_ids_titles_and_reasons_as_text(project: Project, t
     project.set_issues(json.dumps(issues))
     path = project.write(wf)
     done = tmp_path / "exit_code"
-    command = (
-        f"{shlex.quote(sys.executable)} -m vik_tui --no-watch {shlex.quote(str(path))}; echo $? > {done}; "
-        "exec sleep 600"
-    )
     tmux = Tmux()
     try:
-        tmux.run("new-session", "-d", "-s", "vik", "-x", "160", "-y", "45", "sh", "-c", command)
+        _start_in_tmux(tmux, (160, 45), f"--no-watch {shlex.quote(str(path))}", done)
         screen = tmux.wait_screen(lambda s: "[a=1=2]x/plan failed" in s, "the failure toast", timeout=90)
         screen = tmux.wait_screen(lambda s: "[bold red]x" in s, "the reason in the toast, as text")
         assert not done.exists(), screen  # the app is still up

@@ -3,14 +3,15 @@ restart (service/retries.jsonl), against a real Supervisor and real fake-agent p
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+from chaos_helpers import supervising, vik
 from conftest import Project, base_workflow
 from engine_helpers import Harness
 
@@ -28,18 +29,27 @@ def retries_file(workflow_path: Path) -> Path:
     return Layout.for_workflow(result.workflow, result.path).service_dir / RETRIES_FILE
 
 
-def two_issues(project: Project) -> None:
-    project.set_issues([{"id": "A", "title": "a", "state": "todo"}, {"id": "B", "title": "b", "state": "todo"}])
+def workflow_of(project: Project, *ids: str, **loop: Any) -> dict[str, Any]:
+    """`base_workflow` over todo issues `ids` (A alone by default) that runs until stopped, with
+    `loop` over its loop section."""
+    project.set_issues([{"id": i, "title": i.lower(), "state": "todo"} for i in ids or ("A",)])
+    wf = base_workflow(project)
+    wf["loop"].update(max_iterations=None, **loop)
+    return wf
+
+
+async def a_running_b_waiting(project: Project) -> Harness:
+    """A and B on todo, one slot, each agent working for a second: a supervisor with A running."""
+    wf = workflow_of(project, "A", "B", max_issue_concurrency=1)
+    wf["agents"]["codex"]["args"] = {"--sleep": 1.0}
+    h = Harness(project.write(wf)).start()
+    await h.wait_event(ee.StageStarted, issue="A")
+    return h
 
 
 # -- drain -----------------------------------------------------------------------------------------
 async def test_drain_lets_the_running_stage_finish_starts_nothing_then_exits(project: Project) -> None:
-    two_issues(project)
-    wf = base_workflow(project)
-    wf["loop"].update(max_issue_concurrency=1, max_iterations=None)
-    wf["agents"]["codex"]["args"] = {"--sleep": 1.0}
-    h = Harness(project.write(wf)).start()
-    await h.wait_event(ee.StageStarted, issue="A")
+    h = await a_running_b_waiting(project)
     said = h.supervisor.drain()
     assert said.startswith("draining: 1 running")
     view = h.supervisor.snapshot()
@@ -54,12 +64,7 @@ async def test_drain_lets_the_running_stage_finish_starts_nothing_then_exits(pro
 
 
 async def test_resume_cancels_a_drain(project: Project) -> None:
-    two_issues(project)
-    wf = base_workflow(project)
-    wf["loop"].update(max_issue_concurrency=1, max_iterations=None)
-    wf["agents"]["codex"]["args"] = {"--sleep": 1.0}
-    h = Harness(project.write(wf)).start()
-    await h.wait_event(ee.StageStarted, issue="A")
+    h = await a_running_b_waiting(project)
     h.supervisor.drain()
     h.supervisor.resume()
     await h.wait_event(ee.StageFinished, issue="B", timeout=30)
@@ -68,9 +73,7 @@ async def test_resume_cancels_a_drain(project: Project) -> None:
 
 
 async def test_drain_while_a_hook_hangs_waits_for_its_timeout_keeps_the_retry(project: Project) -> None:
-    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
-    wf = base_workflow(project)
-    wf["loop"].update(max_iterations=None, hook_timeout_sec=1, retry={"max_attempts": 3, "backoff_sec": 5})
+    wf = workflow_of(project, hook_timeout_sec=1, retry={"max_attempts": 3, "backoff_sec": 5})
     wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": "sleep 30"}
     h = Harness(project.write(wf)).start()
     await h.wait_for(lambda: h.supervisor.runs.get(("A", "plan")) and h.supervisor.runs[("A", "plan")].active)
@@ -85,9 +88,7 @@ async def test_drain_while_a_hook_hangs_waits_for_its_timeout_keeps_the_retry(pr
 
 # -- durable retries -----------------------------------------------------------------------------
 async def test_a_restart_in_the_middle_of_a_backoff_keeps_its_schedule(project: Project) -> None:
-    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
-    wf = base_workflow(project)
-    wf["loop"].update(max_iterations=None, retry={"max_attempts": 3, "backoff_sec": 6, "max_backoff_sec": 6})
+    wf = workflow_of(project, retry={"max_attempts": 3, "backoff_sec": 6, "max_backoff_sec": 6})
     wf["agents"]["codex"]["args"] = {"--mode": "turn_failed"}
     path = project.write(wf)
     first = Harness(path).start()
@@ -121,9 +122,7 @@ async def test_a_restart_in_the_middle_of_a_backoff_keeps_its_schedule(project: 
 
 
 async def test_a_corrupt_or_truncated_retries_file_keeps_the_readable_lines(project: Project) -> None:
-    project.set_issues([{"id": "A", "title": "a", "state": "todo"}, {"id": "B", "title": "b", "state": "todo"}])
-    wf = base_workflow(project)
-    wf["loop"].update(max_iterations=None, retry={"max_attempts": 5, "backoff_sec": 1})
+    wf = workflow_of(project, "A", "B", retry={"max_attempts": 5, "backoff_sec": 1})
     path = project.write(wf)
     store = retries_file(path)
     store.parent.mkdir(parents=True, exist_ok=True)
@@ -141,10 +140,7 @@ async def test_a_corrupt_or_truncated_retries_file_keeps_the_readable_lines(proj
 
 
 async def test_a_retry_whose_stage_or_issue_went_away_is_dropped_with_a_reason(project: Project) -> None:
-    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
-    wf = base_workflow(project)
-    wf["loop"].update(max_iterations=None)
-    path = project.write(wf)
+    path = project.write(workflow_of(project))
     store = RetryStore(retries_file(path).parent)
     soon = time.time() + 0.5
     store.save(
@@ -163,50 +159,16 @@ async def test_a_retry_whose_stage_or_issue_went_away_is_dropped_with_a_reason(p
     assert store.load() == ([], [])
 
 
-def _run_cli(path: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-m", "vik_tui", "run", "--json", "--no-watch", str(path), *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def _events_until(proc: subprocess.Popen[str], name: str, timeout: float = 30) -> list[dict[str, object]]:
-    assert proc.stdout is not None
-    seen: list[dict[str, object]] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        event = json.loads(line)
-        seen.append(event)
-        if event["event"] == name:
-            return seen
-    raise AssertionError(f"no {name} within {timeout}s: {[e['event'] for e in seen]}")
-
-
 def test_kill_9_in_a_backoff_keeps_the_retry_and_runs_it_once(project: Project) -> None:
-    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
-    wf = base_workflow(project)
-    wf["loop"].update(max_iterations=None, retry={"max_attempts": 2, "backoff_sec": 3, "max_backoff_sec": 3})
+    wf = workflow_of(project, retry={"max_attempts": 2, "backoff_sec": 3, "max_backoff_sec": 3})
     wf["agents"]["codex"]["args"] = {"--mode": "turn_failed"}
     path = project.write(wf)
-    proc = _run_cli(path)
-    try:
-        scheduled = _events_until(proc, "retry_scheduled")[-1]
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
-    again = _run_cli(path)
-    try:
-        events = _events_until(again, "retry_given_up", timeout=40)
-    finally:
-        again.send_signal(signal.SIGTERM)
-        again.communicate(timeout=30)
-    started = [e for e in events if e["event"] == "stage_started"]
+    with supervising(path) as first:
+        scheduled = first.wait_event("retry_scheduled")
+        first.kill()
+    with supervising(path) as again:
+        again.wait_event("retry_given_up", timeout=40)
+    started = again.named("stage_started")
     assert [e["attempt"] for e in started] == [2]  # once, as attempt 2
     assert scheduled["attempt"] == 2
 
@@ -214,33 +176,18 @@ def test_kill_9_in_a_backoff_keeps_the_retry_and_runs_it_once(project: Project) 
 def test_kill_9_during_a_drain_loses_nothing(project: Project) -> None:
     """The supervisor dies while draining: the pending retry stays; the next start drains nothing
     (a drain is a request to that process, not a setting) and runs it when due."""
-    project.set_issues([{"id": "A", "title": "a", "state": "todo"}, {"id": "B", "title": "b", "state": "todo"}])
-    wf = base_workflow(project)
-    wf["loop"].update(max_iterations=None, retry={"max_attempts": 2, "backoff_sec": 8, "max_backoff_sec": 8})
+    wf = workflow_of(project, "A", "B", retry={"max_attempts": 2, "backoff_sec": 8, "max_backoff_sec": 8})
     wf["agents"]["codex"]["args"] = {"--mode": "turn_failed"}
     path = project.write(wf)
-    proc = _run_cli(path)
-    try:
-        _events_until(proc, "retry_scheduled")
-        subprocess.run(
-            [sys.executable, "-m", "vik_tui", "stop", "--drain", str(path)],
-            check=False,
-            capture_output=True,
-            timeout=30,
-        )
-        os.kill(proc.pid, signal.SIGKILL)
-    finally:
-        proc.kill()
-        proc.wait()
+    with supervising(path) as first:
+        first.wait_event("retry_scheduled")
+        vik("stop", "--drain", str(path), timeout=30)
+        first.kill()
     pending, warnings = RetryStore(retries_file(path).parent).load()
     assert not warnings and {r.issue for r in pending} and {r.issue for r in pending} <= {"A", "B"}
-    again = _run_cli(path)
-    try:
-        events = _events_until(again, "retry_given_up", timeout=40)
-    finally:
-        again.send_signal(signal.SIGTERM)
-        again.communicate(timeout=30)
-    assert any(e["event"] == "stage_started" and e["attempt"] == 2 for e in events)
+    with supervising(path) as again:
+        again.wait_event("retry_given_up", timeout=40)
+    assert again.named("stage_started", attempt=2)
 
 
 def test_kill_9_during_the_retries_file_write_leaves_a_whole_file(tmp_path: Path) -> None:

@@ -4,25 +4,17 @@
 from __future__ import annotations
 
 import json
-import signal
-import subprocess
-import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from chaos_helpers import supervising, vik
 from conftest import Project, base_workflow
 from test_api_server import Served, call, serving, talking_workflow
 
 from vik_tui.api.routes import url_for
 from vik_tui.engine import engine_events as ee
-
-
-def cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "vik_tui", *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
 
 
 # -- the API ---------------------------------------------------------------------------------------
@@ -68,17 +60,17 @@ def _project(project: Project, **loop: object) -> Path:
 
 def test_explain_with_no_supervisor_answers_from_the_workflow_and_one_pull(project: Project) -> None:
     path = _project(project)
-    said = cli("explain", "L", str(path))
+    said = vik("explain", "L", str(path))
     assert said.returncode == 0, said.stderr
     assert said.stdout.splitlines() == [
         "L: no stage runs for state `backlog` (stages run for: todo)  [no_stage]",
         "  (no supervisor is running; from the workflow and one pull)",
     ]
-    ready = json.loads(cli("explain", "A", str(path), "--json").stdout)
+    ready = json.loads(vik("explain", "A", str(path), "--json").stdout)
     assert ready["code"] == "ready" and ready["source"].startswith("no supervisor is running")
-    rejected = cli("explain", "../x", str(path))
+    rejected = vik("explain", "../x", str(path))
     assert rejected.returncode == 0 and "rejected by intake: record #2: unsafe issue id" in rejected.stdout
-    unknown = cli("explain", "ZZ", str(path))
+    unknown = vik("explain", "ZZ", str(path))
     assert unknown.returncode == 1 and "no issue 'ZZ' in the tracker's last pull" in unknown.stdout
     assert "Traceback" not in unknown.stderr
 
@@ -89,38 +81,23 @@ def test_explain_and_stop_drain_ask_the_running_supervisor(project: Project) -> 
     release = project.root / "release-A"
     wf_text = path.read_text().replace("args: {}", f"args:\n      --until-file: {release}")
     path.write_text(wf_text)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vik_tui", "run", "--json", "--no-watch", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if json.loads(line)["event"] == "stage_started":
-                break
-        running = cli("explain", "A", str(path))
+    with supervising(path) as supervisor:
+        supervisor.wait_event("stage_started")
+        running = vik("explain", "A", str(path))
         assert "A: plan is running (attempt 1, pid" in running.stdout and "(the running supervisor)" in running.stdout
-        waiting = cli("explain", "B", str(path))
+        waiting = vik("explain", "B", str(path))
         assert "waiting for a slot: max_issue_concurrency 1 of 1 running" in waiting.stdout
-        drained = cli("stop", "--drain", str(path))
+        drained = vik("stop", "--drain", str(path))
         assert drained.returncode == 0 and drained.stdout.startswith("draining: 1 running"), drained
-        draining = cli("explain", "B", str(path))
+        draining = vik("explain", "B", str(path))
         assert "[draining]" in draining.stdout and "(the running supervisor)" in draining.stdout
         release.touch()  # A ends now
-        out, _err = proc.communicate(timeout=60)  # and the supervisor exits by itself
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            proc.communicate(timeout=30)
-    events = [json.loads(line) for line in out.splitlines()]
-    names = [e["event"] for e in events]
-    assert proc.returncode == 0
+        assert supervisor.wait(60) == 0  # and the supervisor exits by itself
+    names = [e["event"] for e in supervisor.events]
     assert "drain_finished" in names and names[-1] == "supervisor_stopped"
-    finished = [(e["issue"], e["state"]) for e in events if e["event"] == "stage_finished"]
+    finished = [(e["issue"], e["state"]) for e in supervisor.named("stage_finished")]
     assert finished == [("A", "completed")]  # A ran to its end; B never started
-    again = cli("stop", "--drain", str(path))
+    again = vik("stop", "--drain", str(path))
     assert again.returncode == 1 and "no supervisor of" in again.stderr and "is running" in again.stderr
 
 
@@ -130,26 +107,12 @@ def test_stop_drain_then_plain_stop_ends_it_at_once(project: Project) -> None:
     wf["loop"]["max_iterations"] = None
     wf["agents"]["codex"]["args"] = {"--mode": "cooperative"}  # would run for an hour
     path = project.write(wf)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vik_tui", "run", "--json", "--no-watch", str(path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if json.loads(line)["event"] == "stage_started":
-                break
-        assert cli("stop", "--drain", str(path)).returncode == 0
+    with supervising(path) as supervisor:
+        supervisor.wait_event("stage_started")
+        assert vik("stop", "--drain", str(path)).returncode == 0
         started = time.monotonic()
-        stopped = cli("stop", str(path))
+        stopped = vik("stop", str(path))
         assert stopped.returncode == 0 and "daemon stopped" in stopped.stdout
         assert time.monotonic() - started < 20
-        out, _ = proc.communicate(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.communicate()
-    finished = [json.loads(line) for line in out.splitlines() if '"stage_finished"' in line]
-    assert finished[0]["state"] == "cancelled"
+        supervisor.wait(30)
+    assert supervisor.named("stage_finished")[0]["state"] == "cancelled"
