@@ -3,10 +3,13 @@ fake agents printing Codex's and Claude Code's real shapes (tests/data/reference
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
+from pathlib import Path
 
 import pytest
+from chaos_helpers import layout_of, supervising, vik
 from conftest import FAKE_CLAUDE, Project, base_workflow
 from engine_helpers import Harness
 
@@ -15,6 +18,7 @@ from vik_tui.config.loader import load_workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.explain import explain
 from vik_tui.engine.rate_limits import MAX_WAIT_SEC, MIN_WAIT_SEC, RateLimits, clamp
+from vik_tui.engine.service.rate_holds import RATE_LIMITS_FILE
 from vik_tui.engine.view import ExplainCode, HoldKind
 
 
@@ -174,3 +178,91 @@ def _iso(epoch: float) -> str:
     from datetime import UTC, datetime
 
     return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+# -- rate limits across a restart ----------------------------------------------------------------
+def _rate_limits_file(path: Path) -> Path:
+    return layout_of(path).service_dir / RATE_LIMITS_FILE
+
+
+def test_a_rate_limit_hold_survives_a_kill_9_and_the_next_supervisor_waits_for_the_reset(project: Project) -> None:
+    """A's session hits Claude's limit (reset 20 s ahead) and gives up; B waits behind the hold.
+    The supervisor is killed with SIGKILL; the next one, a fresh process, must still wait for
+    the reset before it starts anything of claude (before: it started B at once)."""
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}, {"id": "B", "title": "b", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"].update(max_issue_concurrency=1, max_iterations=None)  # max_attempts 1: A gives up
+    claude(wf, "rate_limited", **{"--reset-in": 20})
+    path = project.write(wf)
+    with supervising(path) as first:
+        limited = first.wait_event("rate_limited")
+        first.wait_event("retry_given_up", issue="A")
+        first.kill()  # no clean shutdown: what is on disk is what was written before it was said
+    assert len(first.named("stage_started")) == 1
+    until = datetime.fromisoformat(limited["until"]).timestamp()
+
+    with supervising(path) as second:
+        restored = second.wait_event("rate_limited")
+        assert (restored["runtime"], restored["until"], restored["reason"]) == (
+            "claude_code",
+            limited["until"],
+            "claude.five_hour limit reached",
+        )
+        kept = [e for e in second.named("log") if "kept from before the restart" in e["message"]]
+        assert kept and f"until {limited['until']}" in kept[0]["message"]
+        waiting = vik("explain", "B", str(path))  # asks the running supervisor
+        assert "[rate_limited]" in waiting.stdout and "claude_code is rate-limited until" in waiting.stdout, waiting
+        started = second.wait_event("stage_started", timeout=60)
+    print(f"\nhold until {limited['until']}; after the restart the first stage started at {started['ts']}")
+    assert datetime.fromisoformat(started["ts"]).timestamp() >= until - 0.5  # not before the reset
+    saved = json.loads(_rate_limits_file(path).read_text())  # the hold, written atomically
+    assert [(h["runtime"], h["until_utc"]) for h in saved["holds"]] == [("claude_code", limited["until"])]
+
+
+async def test_a_damaged_rate_limits_file_keeps_the_readable_holds_and_drops_the_rest(project: Project) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"].update(max_iterations=None)
+    path = project.write(wf)
+    store = _rate_limits_file(path)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    now = time.time()
+    holds = [
+        {"runtime": "codex", "until": now + 600, "reason": "codex.primary limit reached"},
+        {"runtime": "claude_code", "until": "soon"},  # unreadable: dropped, said
+        {"runtime": "other", "until": now - 5, "reason": "over already"},  # its reset has passed: dropped
+    ]
+    store.write_text(json.dumps({"v": 1, "holds": holds, "backoff": {"codex": 240}}))
+    h = Harness(path).start()
+    try:
+        await h.wait_event(ee.Intake)
+        warnings = [e.message for e in h.named(ee.Log) if e.level == "warning" and RATE_LIMITS_FILE in e.message]
+        assert len(warnings) == 1 and "hold #2: until must be a number" in warnings[0]
+        assert "the others are kept" in warnings[0]
+        view = h.supervisor.snapshot()
+        assert [(hold.kind, hold.scope) for hold in view.holds] == [(HoldKind.RATE_LIMIT, "codex")]
+        said = explain(view, "A")
+        assert said.code == ExplainCode.RATE_LIMITED and "codex.primary limit reached" in said.words
+        assert not h.named(ee.StageReserved)
+    finally:
+        await h.stop()
+    rewritten = json.loads(store.read_text())  # without what was dropped; the backoff kept
+    assert [h["runtime"] for h in rewritten["holds"]] == ["codex"] and rewritten["backoff"] == {"codex": 240}
+
+
+@pytest.mark.parametrize("text", ["not json {", "[1, 2]", ""])
+async def test_an_unreadable_rate_limits_file_is_said_and_nothing_is_held(project: Project, text: str) -> None:
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"].update(max_iterations=None)
+    path = project.write(wf)
+    store = _rate_limits_file(path)
+    store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(text)
+    h = Harness(path).start()
+    try:
+        await h.wait_event(ee.StageFinished, issue="A")  # nothing held: A runs
+        warnings = [e.message for e in h.named(ee.Log) if e.level == "warning" and RATE_LIMITS_FILE in e.message]
+        assert len(warnings) == 1 and "rate limits from before are forgotten" in warnings[0]
+    finally:
+        await h.stop()

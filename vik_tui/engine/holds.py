@@ -18,7 +18,9 @@ from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.budget import DailyBudget, next_utc_midnight, session_over, tokens_of
 from vik_tui.engine.clock import iso_seconds
-from vik_tui.engine.rate_limits import Hold, RateLimits
+from vik_tui.engine.rate_limits import MAX_WAIT_SEC, Hold, RateLimits
+from vik_tui.engine.service.journal import describe_os_error
+from vik_tui.engine.service.rate_holds import HoldStore
 from vik_tui.engine.view import BudgetView, HoldKind, HoldView
 
 
@@ -37,8 +39,10 @@ class Holds:
         emit: Callable[[ee.EngineEvent], None],
         log: Callable[[ee.Level, str], None],
         dispatch: Callable[[], None],
+        store: HoldStore | None = None,
     ) -> None:
         self._workflow = workflow
+        self._store = store  # where the rate-limit holds survive a restart (None: a supervisor without the lock)
         self._emit, self._log, self._dispatch = emit, log, dispatch
         self.daily = DailyBudget()
         self._budget_said = ""  # the UTC day `budget_spent` was said
@@ -80,8 +84,53 @@ class Holds:
         if self._holds_said.get(runtime) is hold:
             return
         self._holds_said[runtime] = hold
+        self.persist()  # on disk before it is announced
         self._emit(ee.RateLimited(runtime=runtime, until=hold.until_iso, reason=hold.reason))
         self._dispatch_at(f"rate:{runtime}", hold.until - time.time() + 0.05)
+
+    def succeeded(self, runtime: str) -> None:
+        """A session of `runtime` completed: its next 429 backs off from the start again."""
+        if runtime in self.rate_limits.backoffs:
+            self.rate_limits.succeeded(runtime)
+            self.persist()
+
+    def persist(self) -> None:
+        """Write the rate-limit holds in force (and the runtimes' next backoff), so a restart
+        still waits for the reset. A write that fails is logged; the holds stay in memory."""
+        if self._store is None:
+            return
+        wall = time.time()
+        holds = [h for h in self.rate_limits.holds.values() if h.until > wall]
+        try:
+            self._store.save(sorted(holds, key=lambda h: h.runtime), self.rate_limits.backoffs)
+        except OSError as exc:
+            self._log(
+                "error",
+                f"cannot write {self._store.path}: {describe_os_error(exc)}; rate limits would not survive a restart",
+            )
+
+    def restore(self) -> None:
+        """Before the first dispatch: the holds an earlier supervisor left, each still in force
+        said (and waited for) again; one whose reset has passed meanwhile is dropped."""
+        if self._store is None:
+            return
+        holds, backoff, warnings = self._store.load()
+        for warning in warnings:
+            self._log("warning", warning)
+        for runtime, seconds in backoff.items():
+            self.rate_limits.adopt_backoff(runtime, seconds)
+        wall = time.time()
+        for kept in holds:
+            if kept.until <= wall:
+                continue
+            note = None
+            if kept.until - wall > MAX_WAIT_SEC:  # a hand edit, or a clock set back: the same clamp as a notice
+                kept = Hold(kept.runtime, wall + MAX_WAIT_SEC, kept.reason)
+                note = f"a hold kept from before the restart was more than {MAX_WAIT_SEC / 86400:g} days ahead"
+            hold = self.rate_limits.adopt(kept)
+            self._log("info", f"{hold.runtime} rate limit kept from before the restart: until {hold.until_iso}")
+            self.say_hold(hold.runtime, note)
+        self.persist()  # without the holds that are over
 
     def rate_held(self, stage: StageConfig) -> bool:
         return self.rate_limits.active(self.runtime(stage)) is not None

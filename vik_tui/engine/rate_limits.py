@@ -110,6 +110,19 @@ class RateLimits:
             return None
         return hold
 
+    def adopt(self, hold: Hold) -> Hold:
+        """A hold an earlier supervisor left, in force again (a later one standing wins)."""
+        return self._hold(hold.runtime, hold.until, hold.reason)
+
+    def adopt_backoff(self, runtime: str, backoff: float) -> None:
+        """The next backoff an earlier supervisor had reached for `runtime`."""
+        self._backoff[runtime] = min(backoff, MAX_BACKOFF_SEC)
+
+    @property
+    def backoffs(self) -> dict[str, float]:
+        """The next backoff by runtime, for those a 429 without a reset time has raised."""
+        return dict(self._backoff)
+
     def succeeded(self, runtime: str) -> None:
         """A session of `runtime` completed: the next 429 starts from the first backoff again."""
         self._backoff.pop(runtime, None)

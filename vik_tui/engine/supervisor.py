@@ -37,6 +37,7 @@ from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.lifetime import Lifetime
 from vik_tui.engine.service.logs import DailyLog
 from vik_tui.engine.service.paths import Layout, UnsafeIssueId
+from vik_tui.engine.service.rate_holds import HoldStore
 from vik_tui.engine.service.recovery import RecoveryReport, Registry
 from vik_tui.engine.service.retries import RetryStore
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
@@ -76,7 +77,8 @@ class Supervisor:
         self._bus = EventBus(DailyLog(self.layout.logs_dir))
         self._listing = Listing(self._emit)
         self._pace = Pacing(self._listing, lambda: self.workflow, self._now)
-        self._holds = Holds(lambda: self.workflow, self._emit, self.log, self._dispatch)
+        holds_store = HoldStore(self.layout.service_dir) if lock else None
+        self._holds = Holds(lambda: self.workflow, self._emit, self.log, self._dispatch, holds_store)
         store = RetryStore(self.layout.service_dir)
         self._retries = Retries(self.runs, store, lock, self._holds, lambda: self._pace.stopping, self._emit, self.log)
         self._id = new_id()  # every process we start carries a mark under it (`descendants`)
@@ -291,6 +293,8 @@ class Supervisor:
             control_dir, grace = self.pool.control_dir if self.pool is not None else None, self._grace()
             self.recovery = await self._lifetime.recover(control_dir, grace, self.runs.values())
             await self._holds.rebuild(self.layout.sessions_dir)
+            self._holds.loop = self._loop  # a hold's end wakes dispatch
+            self._holds.restore()  # before the first dispatch, which must wait for them
             self._retries.restore(self.workflow, self._loop, self._retry_due)
             watcher = asyncio.ensure_future(self._watch_config()) if self._watch else None
             if self._hosts is not None:  # before the first dispatch
@@ -521,7 +525,7 @@ class Supervisor:
         failed = run.status == RunStatus.FAILED
         runtime = self._holds.runtime(run.config)
         if run.status == RunStatus.COMPLETED:
-            self._holds.rate_limits.succeeded(runtime)
+            self._holds.succeeded(runtime)
         elif failed and ran_agent and (hold := self._holds.rate_limits.failed(runtime, snap.reason)) is not None:
             self._holds.say_hold(hold.runtime, None)
         self._emit(run.finished_event(snap, level="error" if failed else "info"))
