@@ -29,7 +29,7 @@ WIRE: dict[str, list[str]] = {
     "config_rejected": ["errors"],
     "intake_polling": [],
     "intake": ["issues", "rejected", "iteration"],
-    "intake_failed": ["error", "exit_code", "stderr", "iteration"],
+    "intake_failed": ["error", "exit_code", "stderr", "iteration", "failures", "attention"],
     "intake_paused": [],
     "intake_resumed": [],
     "issue_rejected": ["id", "index", "reason"],

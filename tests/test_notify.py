@@ -66,16 +66,33 @@ async def test_a_missing_notify_command_is_logged_and_stops_nothing(project: Pro
 
 
 async def test_intake_failing_n_cycles_notifies_once_per_streak(project: Project, tmp_path: Path) -> None:
+    """Pulls 1, 2, 4, 5, 6 fail and 3 is good: two streaks, each said once, when it reaches 2."""
     out = tmp_path / "notified.jsonl"
-    project.set_issues("this is not JSON")
+    counter = tmp_path / "pulls"
+    pull = (
+        f"n=$(($(cat {counter} 2>/dev/null || echo 0) + 1)); echo $n > {counter}; "
+        "if [ $n -eq 3 ]; then echo '[]'; else echo 'this is not JSON'; fi"
+    )
     wf = base_workflow(project)
-    wf["loop"]["max_iterations"] = 5
+    wf["issues"]["pull"]["command"] = pull
+    wf["loop"]["max_iterations"] = 6
     wf["notify"] = {"command": f"cat >> {out}", "intake_failures": 2}
     h = Harness(project.write(wf)).start()
     assert await h.finish() == 0
-    assert len(h.named(ee.IntakeFailed)) == 5
+    failed = h.named(ee.IntakeFailed)
+    assert [(e.iteration, e.failures, e.attention) for e in failed] == [
+        (1, 1, False),
+        (2, 2, True),
+        (4, 1, False),
+        (5, 2, True),
+        (6, 3, False),
+    ]
     sent = [json.loads(line) for line in out.read_text().splitlines()]
-    assert [(s["event"], s["iteration"]) for s in sent] == [("intake_failed", 2)]
+    assert [(s["event"], s["iteration"], s["failures"]) for s in sent] == [
+        ("intake_failed", 2, 2),
+        ("intake_failed", 5, 2),
+    ]
+    assert sent[0]["attention"] is True and sent[0]["summary"].startswith("intake failed 2 times in a row: ")
 
 
 def test_doctor_checks_the_notify_section(project: Project) -> None:

@@ -67,6 +67,12 @@ class EngineEvent:
         """One readable sentence, without time stamp or level (the printer adds those)."""
         return self.name.replace("_", " ")
 
+    def needs_attention(self) -> bool:
+        """Whether a person should hear of it away from the screen (`notify.command`, the UI's
+        desktop notification): a stage failed for good, a host down, the budget spent, intake
+        failing for `notify.intake_failures` cycles, a drain finished. Never a completion."""
+        return False
+
 
 Listener = Callable[[EngineEvent], None]
 
@@ -153,9 +159,16 @@ class IntakeFailed(EngineEvent):
     exit_code: int | None
     stderr: str
     iteration: int
+    failures: int = 1  # pulls failed in a row, this one included
+    attention: bool = False  # this failure made the streak reach notify.intake_failures (once per streak)
 
     def describe(self) -> str:
+        if self.attention:
+            return f"intake failed {plural(self.failures, 'time')} in a row: {self.error}"
         return f"intake failed: {self.error}"
+
+    def needs_attention(self) -> bool:
+        return self.attention
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -288,6 +301,9 @@ class RetryGivenUp(StageEvent):
     def describe(self) -> str:
         return f"{self.where} given up after {plural(self.attempts, 'attempt')}: {self.reason}"
 
+    def needs_attention(self) -> bool:
+        return True
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class RetryDropped(StageEvent):
@@ -354,6 +370,9 @@ class HostUnhealthy(EngineEvent):
     def describe(self) -> str:
         return f"host {self.host} unreachable: {self.error}; no new stage goes there until a check passes"
 
+    def needs_attention(self) -> bool:
+        return True
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HostHealthy(EngineEvent):
@@ -416,6 +435,9 @@ class DrainFinished(EngineEvent):
         )
         return f"drain finished: every running stage ended; the supervisor exits{kept}"
 
+    def needs_attention(self) -> bool:
+        return True
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class BudgetSpent(EngineEvent):
@@ -432,6 +454,9 @@ class BudgetSpent(EngineEvent):
             f"daily token budget spent ({self.used} of {self.limit}); no new stage starts until {self.resumes_at}"
             " or a reload raises loop.budget.daily_tokens"
         )
+
+    def needs_attention(self) -> bool:
+        return True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

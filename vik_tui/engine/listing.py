@@ -31,6 +31,7 @@ class Listing:
         self.error: str | None = None
         self.next_poll_at: float | None = None  # event-loop time
         self.pulled = False  # a good pull happened: the listed issues are known
+        self.failures = 0  # pulls failed in a row (a good pull ends the streak)
 
     async def cycle(self, workflow: Workflow, layout: Layout, apply: Callable[[PullResult], None]) -> bool:
         """One pull; for a good one, the table is replaced and `apply` called before it is
@@ -42,16 +43,20 @@ class Listing:
         if not result.ok:
             self.error = result.error
             self.status = IntakeStatus.ERROR
+            self.failures += 1
             self._emit(
                 ee.IntakeFailed(
                     error=result.error or "",
                     exit_code=result.exit_code,
                     stderr=result.stderr_tail[-1000:],
                     iteration=self.iterations,
+                    failures=self.failures,
+                    attention=self.failures == workflow.notify.intake_failures,
                 )
             )
             return False
         self.error = None
+        self.failures = 0
         self.pulled = True
         self.listed = [i.id for i in result.issues]
         self.issues.update((issue.id, issue) for issue in result.issues)

@@ -31,18 +31,18 @@ Log = Callable[[ee.Level, str], None]
 
 
 class Notifier:
-    """A bus listener that picks attention events and runs the command for each, in order."""
+    """A bus listener that picks attention events (`EngineEvent.needs_attention`, the same
+    choice the UI's desktop notification makes) and runs the command for each, in order."""
 
     def __init__(self, config: Callable[[], NotifyConfig], workflow_path: Path, log: Log) -> None:
         self.config = config  # read at each event: a reload applies
         self.workflow_path = workflow_path
         self.log = log
         self.queue: asyncio.Queue[dict[str, object]] = asyncio.Queue(QUEUE_LIMIT)
-        self._intake_failures = 0
         self.sent = 0  # commands that ran to a clean exit (for tests and benchmarks)
 
     def __call__(self, event: ee.EngineEvent) -> None:
-        if not self.config().command or not self.attention(event):
+        if not self.config().command or not event.needs_attention():
             return
         payload: dict[str, object] = {
             **event.to_json(),
@@ -53,19 +53,6 @@ class Notifier:
             self.queue.put_nowait(payload)
         except asyncio.QueueFull:
             self.log("warning", f"notify: {QUEUE_LIMIT} notifications already waiting; {event.name} not sent")
-
-    def attention(self, event: ee.EngineEvent) -> bool:
-        """Whether a person should hear of it (and, for intake, whether the streak just reached N)."""
-        match event:
-            case ee.Intake():
-                self._intake_failures = 0
-                return False
-            case ee.IntakeFailed():
-                self._intake_failures += 1
-                return self._intake_failures == self.config().intake_failures
-            case ee.RetryGivenUp() | ee.HostUnhealthy() | ee.BudgetSpent() | ee.DrainFinished():
-                return True
-        return False
 
     async def run(self) -> None:
         while True:
