@@ -9,7 +9,7 @@ from conftest import Project, wait_on_screen
 from test_ui_app import SIZE, quit_app, run_status, supervisor, workflow
 from textual.widgets import Static
 
-from vik_tui.engine.engine_events import DrainFinished, RetryGivenUp, StageFinished
+from vik_tui.engine.engine_events import DrainFinished, IntakeFailed, RetryGivenUp, StageFinished
 from vik_tui.engine.view import RunStatus
 from vik_tui.ui.app import VikApp
 from vik_tui.ui.clock import FrozenClock
@@ -80,3 +80,27 @@ async def test_attention_events_notify_the_desktop_and_completions_do_not() -> N
         await wait_on_screen(pilot, lambda: len(app.desktop_notifications) == 2, "two notifications")
         assert "B/plan given up after 3 attempts" in app.desktop_notifications[0]
         assert "drain finished" in app.desktop_notifications[1]
+
+
+async def test_intake_failing_for_n_cycles_notifies_the_desktop_once() -> None:
+    """The engine marks the failure that makes the streak reach `notify.intake_failures`; the UI
+    sends the desktop notification for that one only (the toast says every new error)."""
+    engine = scripted.SCENARIOS["idle"]()
+    app = VikApp(engine, clock=FrozenClock(scripted.NOW), bell=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause(0.2)
+        for failures in (1, 2, 3):
+            engine.emit(
+                IntakeFailed(
+                    error="pull exited with code 3",
+                    exit_code=3,
+                    stderr="",
+                    iteration=failures,
+                    failures=failures,
+                    attention=failures == 2,
+                )
+            )
+        engine.emit(DrainFinished(retries_kept=0))  # comes after them all: once it is sent, they were seen
+        await wait_on_screen(pilot, lambda: any("drain finished" in n for n in app.desktop_notifications), "the last")
+        assert len(app.desktop_notifications) == 2
+        assert "intake failed 2 times in a row: pull exited with code 3" in app.desktop_notifications[0]

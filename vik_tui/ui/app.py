@@ -28,10 +28,8 @@ from vik_tui.config.diagnostics import Diagnostic
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.engine.engine_events import (
     AgentEvents,
-    BudgetSpent,
     ConfigRejected,
     ConfigReloaded,
-    DrainFinished,
     EngineEvent,
     HostUnhealthy,
     Intake,
@@ -296,7 +294,7 @@ class VikApp(App[int]):
         edit opens its dialog and nothing else."""
         fresh: list[tuple[str, str]] = []
         for event in events:
-            if isinstance(event, RetryGivenUp | HostUnhealthy | BudgetSpent | DrainFinished):
+            if event.needs_attention():  # the engine's choice, the same as notify.command's
                 self._desktop_notify(event)
             match event:
                 case StageFinished(state=RunStatus.FAILED):
