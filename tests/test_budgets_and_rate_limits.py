@@ -200,6 +200,8 @@ def test_a_rate_limit_hold_survives_a_kill_9_and_the_next_supervisor_waits_for_t
         first.kill()  # no clean shutdown: what is on disk is what was written before it was said
     assert len(first.named("stage_started")) == 1
     until = datetime.fromisoformat(limited["until"]).timestamp()
+    offline = vik("explain", "B", str(path))  # no supervisor: from the files it left
+    assert "[rate_limited]" in offline.stdout and "no supervisor is running" in offline.stdout, offline
 
     with supervising(path) as second:
         restored = second.wait_event("rate_limited")

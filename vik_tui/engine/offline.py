@@ -1,5 +1,5 @@
 """The view a supervisor would have, built without one: from the workflow, the files an
-earlier supervisor left (session files, pending retries) and one pull of the tracker.
+earlier supervisor left (session files, pending retries, rate-limit holds) and one pull of the tracker.
 `vik-tui explain` uses it when no supervisor of the workflow is running, so its answer is
 `explain()`'s own, over the same kind of view."""
 
@@ -16,6 +16,7 @@ from vik_tui.engine.clock import iso_in
 from vik_tui.engine.history import adopt_sessions
 from vik_tui.engine.intake import PullResult, run_pull
 from vik_tui.engine.service.paths import Layout
+from vik_tui.engine.service.rate_holds import HoldStore
 from vik_tui.engine.service.retries import RetryStore
 from vik_tui.engine.stages import templates
 from vik_tui.engine.stages.runs import StageRun
@@ -68,6 +69,13 @@ async def offline_view(workflow: Workflow, workflow_path: Path) -> tuple[EngineV
     holds: tuple[HoldView, ...] = ()
     if limit is not None and used >= limit:
         holds = (HoldView(HoldKind.BUDGET, "daily", None, None, f"daily token budget spent: {used} of {limit} tokens"),)
+    kept, _backoff, _said = HoldStore(layout.service_dir).load()  # what the next start waits for
+    wall = time.time()
+    holds += tuple(
+        HoldView(HoldKind.RATE_LIMIT, hold.runtime, hold.until_iso, hold.until - wall, hold.reason)
+        for hold in sorted(kept, key=lambda h: h.runtime)
+        if hold.until > wall
+    )
     view = EngineView(
         workflow=str(workflow_path),
         name=workflow_path.parent.name + "/" + workflow_path.name,
