@@ -221,23 +221,29 @@ def test_a_rate_limit_hold_survives_a_kill_9_and_the_next_supervisor_waits_for_t
     assert [(h["runtime"], h["until_utc"]) for h in saved["holds"]] == [("claude_code", limited["until"])]
 
 
-async def test_a_damaged_rate_limits_file_keeps_the_readable_holds_and_drops_the_rest(project: Project) -> None:
+def _planted(project: Project, text: str) -> tuple[Path, Path]:
+    """(a workflow with issue A on the fake codex, its service/rate_limits.json holding `text`)."""
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
     wf = base_workflow(project)
     wf["loop"].update(max_iterations=None)
     path = project.write(wf)
     store = _rate_limits_file(path)
     store.parent.mkdir(parents=True, exist_ok=True)
+    store.write_text(text)
+    return path, store
+
+
+async def test_a_damaged_rate_limits_file_keeps_the_readable_holds_and_drops_the_rest(project: Project) -> None:
     now = time.time()
     holds = [
         {"runtime": "codex", "until": now + 600, "reason": "codex.primary limit reached"},
         {"runtime": "claude_code", "until": "soon"},  # unreadable: dropped, said
         {"runtime": "other", "until": now - 5, "reason": "over already"},  # its reset has passed: dropped
     ]
-    store.write_text(json.dumps({"v": 1, "holds": holds, "backoff": {"codex": 240}}))
+    path, store = _planted(project, json.dumps({"v": 1, "holds": holds, "backoff": {"codex": 240}}))
     h = Harness(path).start()
     try:
-        await h.wait_event(ee.Intake)
+        await h.wait_for(lambda: len(h.named(ee.Intake)) >= 2)  # two pulls, each followed by a dispatch
         warnings = [e.message for e in h.named(ee.Log) if e.level == "warning" and RATE_LIMITS_FILE in e.message]
         assert len(warnings) == 1 and "hold #2: until must be a number" in warnings[0]
         assert "the others are kept" in warnings[0]
@@ -254,13 +260,7 @@ async def test_a_damaged_rate_limits_file_keeps_the_readable_holds_and_drops_the
 
 @pytest.mark.parametrize("text", ["not json {", "[1, 2]", ""])
 async def test_an_unreadable_rate_limits_file_is_said_and_nothing_is_held(project: Project, text: str) -> None:
-    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
-    wf = base_workflow(project)
-    wf["loop"].update(max_iterations=None)
-    path = project.write(wf)
-    store = _rate_limits_file(path)
-    store.parent.mkdir(parents=True, exist_ok=True)
-    store.write_text(text)
+    path, _store = _planted(project, text)
     h = Harness(path).start()
     try:
         await h.wait_event(ee.StageFinished, issue="A")  # nothing held: A runs
