@@ -186,13 +186,14 @@ def _rate_limits_file(path: Path) -> Path:
 
 
 def test_a_rate_limit_hold_survives_a_kill_9_and_the_next_supervisor_waits_for_the_reset(project: Project) -> None:
-    """A's session hits Claude's limit (reset 20 s ahead) and gives up; B waits behind the hold.
-    The supervisor is killed with SIGKILL; the next one, a fresh process, must still wait for
-    the reset before it starts anything of claude (before: it started B at once)."""
+    """A's session hits Claude's limit (reset 30 s ahead: room for two starts on a loaded
+    machine) and gives up; B waits behind the hold. The supervisor is killed with SIGKILL; the
+    next one, a fresh process, must still wait for the reset before it starts anything of
+    claude (before: it started B at once)."""
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}, {"id": "B", "title": "b", "state": "todo"}])
     wf = base_workflow(project)
     wf["loop"].update(max_issue_concurrency=1, max_iterations=None)  # max_attempts 1: A gives up
-    claude(wf, "rate_limited", **{"--reset-in": 20})
+    claude(wf, "rate_limited", **{"--reset-in": 30})
     path = project.write(wf)
     with supervising(path) as first:
         limited = first.wait_event("rate_limited")
