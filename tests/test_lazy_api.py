@@ -2,11 +2,12 @@
 the start, but loads the HTTP server (aiohttp, the wire schemas, the handlers) only when the
 first client connects, and that first client is served like any other.
 
-Both against real `vik-tui run` processes, with `python -X importtime`, which lists on stderr
-every module the process imported, when it imported it."""
+Against real `vik-tui run` processes, with `python -X importtime`, which lists on stderr every
+module the process imported, when it imported it; and a knock that hangs up, in-process."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -14,11 +15,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import aiohttp
 from chaos_helpers import session_files, wait_until
 from conftest import Project, base_workflow, process_running
+from engine_helpers import Harness
 
 from vik_tui.api.ask import ask
-from vik_tui.api.endpoint import read_token
+from vik_tui.api.endpoint import read_token, short_path
+from vik_tui.api.front import companion
 from vik_tui.api.routes import url_for
 
 # what a run nobody asks must not load: the API's server and its schemas, and any UI
@@ -99,3 +103,34 @@ def test_the_first_client_after_start_is_served_on_the_socket_and_the_port(proje
     assert not process_running(proc.pid)
     assert not (service / "api.sock").exists()
     assert not os.path.exists(service / f".api.sock.{proc.pid}")
+
+
+async def test_a_first_client_that_leaves_before_it_is_accepted_loads_the_server_for_the_next(
+    project: Project,
+) -> None:
+    """A knock that hangs up at once (a port scanner, `attach` killed) starts the server all the
+    same; the next client is served, and stopping removes the socket."""
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    wf = base_workflow(project)
+    wf["loop"]["max_iterations"] = None
+    wf["agents"]["codex"]["args"] = {"--mode": "cooperative"}
+    harness = Harness(project.write(wf))
+    harness.supervisor.add_companion(companion(harness.supervisor))  # as `cli` registers it
+    harness.start()
+    sock = harness.supervisor.layout.api_socket
+    try:
+        await harness.wait_for(lambda: sock.exists() and session_files(project.workflow_path))
+        with short_path(sock) as unix:
+            _reader, writer = await asyncio.open_unix_connection(unix)
+            writer.close()  # gone before anything accepted it
+            await writer.wait_closed()
+            async with (
+                aiohttp.ClientSession("http://vik-tui", connector=aiohttp.UnixConnector(path=unix)) as http,
+                http.get(url_for("state")) as response,
+            ):
+                assert response.status == 200
+                assert (await response.json())["counts"]["running"] == 1
+    finally:
+        await harness.stop()
+    assert not sock.exists()
+    assert not [e for e in harness.events if getattr(e, "level", None) == "error"]
