@@ -24,8 +24,9 @@ from engine_helpers import Harness
 from yarl import URL
 
 from vik_tui.api import endpoint, stream, wire
+from vik_tui.api.front import Front, companion
 from vik_tui.api.routes import MAX_BODY_BYTES, MAX_STREAM_CLIENTS, ROUTES, url_for
-from vik_tui.api.server import Api, companion
+from vik_tui.api.server import Api
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.view import IntakeStatus, RunStatus, SessionState
 
@@ -35,7 +36,7 @@ ISSUES = [{"id": "A", "title": "first", "state": "todo"}, {"id": "B", "title": "
 @dataclass
 class Served:
     harness: Harness
-    api: Api
+    front: Front
     unix: str  # a connectable path to service/api.sock (short enough for sun_path)
     tcp_url: str
     token: str
@@ -43,6 +44,12 @@ class Served:
     @property
     def supervisor(self) -> Any:
         return self.harness.supervisor
+
+    @property
+    def api(self) -> Api:
+        """The server's handlers: there once a client connected (the server starts then)."""
+        assert self.front.api is not None, "no client connected yet: the server is not loaded"
+        return self.front.api
 
     def unix_session(self) -> aiohttp.ClientSession:
         return aiohttp.ClientSession("http://vik-tui", connector=aiohttp.UnixConnector(path=self.unix))
@@ -68,15 +75,15 @@ async def serving(workflow_path: Path) -> AsyncIterator[Served]:
     supervisor = harness.supervisor
     tcp = endpoint.listen_tcp("127.0.0.1", 0, allow_remote=False)
     supervisor.bind_address, supervisor.port = tcp.getsockname()[:2]
-    captured: list[Api] = []
+    captured: list[Front] = []
 
     factory = companion(supervisor, tcp)  # as `cli` registers it: the hub listens from now on
 
     @contextlib.asynccontextmanager
-    async def capturing() -> AsyncIterator[Api]:
-        async with factory() as api:
-            captured.append(api)
-            yield api
+    async def capturing() -> AsyncIterator[Front]:
+        async with factory() as front:
+            captured.append(front)
+            yield front
 
     supervisor.add_companion(capturing)
     harness.start()
@@ -416,7 +423,7 @@ async def test_events_are_numbered_and_replayed_after_last_event_id(served: Serv
 async def test_the_ring_holds_every_event_from_supervisor_started_on(served: Served) -> None:
     """`supervisor_started` is emitted before the API starts; the hub listens from before it,
     so a client asking from the very beginning (`Last-Event-ID: 0`) gets it first, no reset."""
-    assert served.api.hub.ring[0].id == 1 and served.api.hub.ring[0].event.name == "supervisor_started"
+    assert served.front.hub.ring[0].id == 1 and served.front.hub.ring[0].event.name == "supervisor_started"
     async with served.unix_session() as http, http.get(url_for("events"), headers={"Last-Event-ID": "0"}) as response:
         _, first, second = await read_messages(response, 3)
     assert (first["id"], first["event"], second["id"]) == ("1", "supervisor_started", "2")
@@ -425,7 +432,7 @@ async def test_the_ring_holds_every_event_from_supervisor_started_on(served: Ser
 async def test_an_agent_batch_streams_the_session_file_lines_as_written(served: Served) -> None:
     """An `agent_events` frame is spliced from the bytes the session writer wrote: the same JSON
     as encoding the event, byte for byte, and the same records as in the session file."""
-    hub = served.api.hub
+    hub = served.front.hub
     await served.harness.wait_for(lambda: sum(isinstance(e.event, ee.AgentEvents) for e in hub.ring) >= 4)
     batches = [e for e in hub.ring if isinstance(e.event, ee.AgentEvents)]
     for entry in batches:
@@ -456,8 +463,8 @@ async def test_an_id_the_ring_no_longer_holds_gets_a_reset_first(
 ) -> None:
     monkeypatch.setattr(stream, "RING_SIZE", 8)
     async with serving(talking_workflow(project)) as s, s.unix_session() as http:
-        await s.harness.wait_for(lambda: s.api.hub.last_id > 20)
-        for asked in ("1", str(s.api.hub.last_id + 1000)):  # older than the ring; another supervisor's numbering
+        await s.harness.wait_for(lambda: s.front.hub.last_id > 20)
+        for asked in ("1", str(s.front.hub.last_id + 1000)):  # older than the ring; another supervisor's numbering
             async with http.get(url_for("events"), headers={"Last-Event-ID": asked}) as response:
                 hello, reset, following = await read_messages(response, 3)
             assert reset["event"] == wire.STREAM_RESET and "id" not in reset
@@ -466,11 +473,11 @@ async def test_an_id_the_ring_no_longer_holds_gets_a_reset_first(
 
 
 async def test_a_client_that_never_reads_is_dropped_and_the_engine_never_waits(served: Served) -> None:
-    api = served.api
     reader, writer = await asyncio.open_unix_connection(served.unix)
     writer.write(b"GET /api/v1/events HTTP/1.1\r\nHost: x\r\n\r\n")
     await writer.drain()
-    await served.harness.wait_for(lambda: len(api.streams) == 1)
+    await served.harness.wait_for(lambda: served.front.api is not None and len(served.front.api.streams) == 1)
+    api = served.api
     client = next(iter(api.streams))
     # flood: 20 MB of events, emitted synchronously; nobody reads the socket
     payload = "x" * 1000
@@ -541,7 +548,7 @@ async def test_the_in_process_ui_serves_the_socket_and_answers_commands(project:
     from conftest import wait_on_screen
     from textual.app import App
 
-    from vik_tui.cli import _serve_api
+    from vik_tui.cli.run import serve_api
     from vik_tui.ui.app import VikApp
     from vik_tui.ui.screens.confirm import ConfirmScreen
 
@@ -551,7 +558,7 @@ async def test_the_in_process_ui_serves_the_socket_and_answers_commands(project:
     wf["agents"]["codex"]["args"] = {"--mode": "cooperative"}
     harness = Harness(project.write(wf))
     supervisor = harness.supervisor
-    _serve_api(supervisor, None)
+    serve_api(supervisor, None)
     app = VikApp(supervisor, bell=False)
     pilot_app: App[Any] = app
     async with pilot_app.run_test(size=(120, 40)) as pilot:

@@ -55,6 +55,8 @@ def test_contracts_hold_on_the_package() -> None:
             "the UI and the engine never import the API",
         ),
         ("web/server.py", "import textual.app", "the web server never imports the UI or Textual"),
+        ("cli/run.py", "import vik_tui.cli.tui", "the headless commands never import the UI or Textual"),
+        ("cli/lifecycle.py", "import textual.app", "the headless commands never import the UI or Textual"),
         (
             "web/tabs.py",
             "import vik_tui.api.wire",

@@ -11,6 +11,8 @@ never imports its server. Layout of the package:
 - `routes`: the route table (method, path, what it answers), shared by the server and any client.
 - `endpoint`: where a supervisor listens: `service/api.sock` (0600, no token) and, with
   `--port`, TCP behind a bearer token kept in `service/api.token` (0600).
+- `front`: the companion: the sockets listen from the start, the server is loaded when the
+  first client connects (a run nobody asks pays neither its import nor its memory).
 - `server`: the aiohttp application (auth and error-envelope middlewares, the handlers, the
-  Server-Sent Events stream with its replay ring) and the companion that runs it.
+  Server-Sent Events stream with its replay ring, `stream`).
 """

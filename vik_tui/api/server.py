@@ -1,7 +1,7 @@
 """The HTTP API server: an aiohttp application in the supervisor's own loop.
 
-`serve(supervisor, tcp)` is the companion `cli` registers (`Supervisor.add_companion`): it
-serves `service/api.sock` always and the TCP socket `cli` bound for `--port`. Two middlewares
+`start(api, sockets)` serves it on the sockets `front` listens on (`service/api.sock` always,
+and the TCP socket `cli` bound for `--port`) once their first client knocks. Two middlewares
 do the cross-cutting work: `_envelope` turns every error into `{"error": {"code", "message"}}`
 (keeping 405's `Allow`), and `_guard` refuses a token in the query string, asks TCP clients for
 the bearer token (constant-time compare), and caps requests in flight. Handlers read the
@@ -11,19 +11,18 @@ supervisor's typed view and call its commands; nothing here can block or stop th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hmac
 import os
 import re
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from vik_tui.api import bodies, endpoint, wire
+from vik_tui.api import bodies, wire
 from vik_tui.api.records import read_from, read_tail
 from vik_tui.api.routes import (
     BY_NAME,
@@ -405,51 +404,14 @@ def build_app(api: Api) -> web.Application:
     return app
 
 
-def companion(supervisor: Supervisor, tcp: socket.socket | None = None) -> Callable[[], Any]:
-    """What `cli` registers (`Supervisor.add_companion`): the event hub subscribes now, so the
-    replay ring holds every event from `supervisor_started` on (emitted before companions start),
-    and the server starts with the supervisor's run."""
-    hub = EventHub()
-    unsubscribe = supervisor.subscribe(hub)
-    return lambda: serve(supervisor, tcp, (hub, unsubscribe))
-
-
-@contextlib.asynccontextmanager
-async def serve(
-    supervisor: Supervisor,
-    tcp: socket.socket | None = None,
-    subscribed: tuple[EventHub, Callable[[], None]] | None = None,
-) -> AsyncIterator[Api]:
-    """The API for as long as the supervisor runs; `subscribed`: a hub already listening (and
-    how to stop it), else one subscribes now."""
-    layout = supervisor.layout
-    token = endpoint.ensure_token(layout.api_token_file)
-    if subscribed is None:
-        hub = EventHub()
-        unsubscribe = supervisor.subscribe(hub)
-    else:
-        hub, unsubscribe = subscribed
-    api = Api(supervisor, hub, token)
+async def start(api: Api, sockets: Sequence[socket.socket]) -> web.AppRunner:
+    """Serve `api` on listening `sockets` (`front` bound them); the runner stops it (`cleanup`)."""
     runner = web.AppRunner(build_app(api), access_log=None, handle_signals=False, shutdown_timeout=1.0)
     await runner.setup()
-    unix: socket.socket | None = None
     try:
-        unix = endpoint.bind_unix(layout.api_socket)
-        await web.SockSite(runner, unix).start()
-        where = f"HTTP API on {layout.api_socket}"
-        if tcp is not None:
-            await web.SockSite(runner, tcp).start()
-            host, port = tcp.getsockname()[:2]
-            host = f"[{host}]" if ":" in host else host
-            where += f" and http://{host}:{port} (bearer token in {layout.api_token_file})"
-        supervisor.log("info", where)
-        yield api
-    finally:
-        hub.close_all()
-        unsubscribe()
+        for sock in sockets:
+            await web.SockSite(runner, sock).start()
+    except BaseException:
         await runner.cleanup()
-        if unix is not None:
-            endpoint.remove_unix(layout.api_socket)
-            unix.close()
-        if tcp is not None:
-            tcp.close()
+        raise
+    return runner

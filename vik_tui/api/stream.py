@@ -31,6 +31,12 @@ LAST_EVENTS_PER_RUN = 2000  # (issue, stage) pairs whose last agent event is rem
 # agent records the ring holds at most: a batch may carry hundreds of them, so 4096 batches of
 # flooding agents would hold hundreds of MiB; the oldest entries go first (a replay says so)
 RECORDS_KEPT = 20_000
+# and bytes: the encoded size of what it holds (an agent batch's session-file lines). The decoded
+# records of a batch take about five times its lines (measured on Codex streams), so 1 MiB of
+# lines holds ~4,000 records and ~5 MiB of memory (20,000 records pinned ~26 MiB under a flood);
+# at a realistic pace (one record per batch) RING_SIZE is the bound that counts.
+BYTES_KEPT = 1 << 20
+EVENT_BYTES = 200  # what any other event (or a record without its line) is counted as
 
 
 def encode(data: Any) -> bytes:
@@ -55,12 +61,17 @@ def event_data(event: ee.EngineEvent) -> bytes:
 class Entry:
     """One numbered event; its SSE frame is built when first needed, then shared."""
 
-    __slots__ = ("_frame", "event", "id")
+    __slots__ = ("_frame", "event", "id", "records", "size")
 
     def __init__(self, number: int, event: ee.EngineEvent) -> None:
         self.id = number
         self.event = event
         self._frame: bytes | None = None
+        self.records = 0  # agent records it holds
+        self.size = EVENT_BYTES  # bytes it is counted for (`EventHub.bytes_kept`)
+        if isinstance(event, ee.AgentEvents):
+            self.records = len(event.records)
+            self.size = len(event.lines) or EVENT_BYTES * self.records
 
     @property
     def frame(self) -> bytes:
@@ -142,6 +153,7 @@ class EventHub:
     def __init__(self, ring_size: int | None = None) -> None:
         self.ring: deque[Entry] = deque(maxlen=ring_size or RING_SIZE)
         self.records_kept = 0  # agent records held by the ring's entries
+        self.bytes_kept = 0  # and their size (`Entry.size`)
         self.last_id = 0
         self.clients: set[Client] = set()
         # (issue, stage) -> (kind, message, ts) of its newest agent event: Symphony's last_event
@@ -151,13 +163,14 @@ class EventHub:
     def __call__(self, event: ee.EngineEvent) -> None:
         self.last_id += 1
         entry = Entry(self.last_id, event)
-        if len(self.ring) == self.ring.maxlen:
-            self._forget(self.ring[0])  # the append below pushes it out
-        self.ring.append(entry)
-        if isinstance(event, ee.AgentEvents):
-            self.records_kept += len(event.records)
-            while self.records_kept > RECORDS_KEPT and len(self.ring) > 1:
-                self._forget(self.ring.popleft())
+        ring = self.ring
+        if len(ring) == ring.maxlen:
+            self._forget(ring[0])  # the append below pushes it out
+        ring.append(entry)
+        self.records_kept += entry.records
+        self.bytes_kept += entry.size
+        while (self.records_kept > RECORDS_KEPT or self.bytes_kept > BYTES_KEPT) and len(ring) > 1:
+            self._forget(ring.popleft())
         for client in tuple(self.clients):
             client.offer(entry)
         if isinstance(event, ee.AgentEvents) and event.records:
@@ -166,8 +179,8 @@ class EventHub:
             self.poll_pending = False
 
     def _forget(self, entry: Entry) -> None:
-        if isinstance(entry.event, ee.AgentEvents):
-            self.records_kept -= len(entry.event.records)
+        self.records_kept -= entry.records
+        self.bytes_kept -= entry.size
 
     def _remember(self, event: ee.AgentEvents) -> None:
         record = event.records[-1]
