@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path, PurePath
 from typing import Any
 
+from rich.text import Text
 from textual.app import App, SystemCommand
 from textual.css.query import NoMatches
 from textual.notifications import SeverityLevel
@@ -171,8 +172,10 @@ class VikApp(App[int]):
             self.pace.changed()
 
     def _fail(self, message: str) -> None:
+        """Exit with `message` printed after the terminal is restored: as text (a Rich `Text`),
+        since it carries outside text (paths, the API's errors) and a str would be Rich markup."""
         self.exit_message = message
-        self.exit(return_code=1, message=message)
+        self.exit(return_code=1, message=Text(sanitize(message)))
 
     def on_unmount(self) -> None:
         if self._unsubscribe:
@@ -373,12 +376,14 @@ class VikApp(App[int]):
         timeout: float | None = None,
         markup: bool = False,
     ) -> None:
-        """Every toast shows its text as text: ids, titles, failure reasons and agent text come
-        from outside, and a `[/]` or `[a=1=2]` in them raised MarkupError and ended the app
-        (and its agents); their control codes, bidi overrides and lone surrogates are shown as
-        escapes (`text.sanitize`). Pass `markup=True` only for text written here."""
+        """Every toast shows its text as text, never markup: ids, titles, failure reasons and
+        agent text come from outside, and a `[/]` or `[a=1=2]` in them raised MarkupError and
+        ended the app (and its agents). `markup` is ignored: a screen's or widget's `notify`
+        passes `markup=True` by default. Control codes are dropped, bidi overrides and lone
+        surrogates shown as escapes (`text.sanitize`)."""
+        del markup  # Textual's signature; never markup
         message, title = sanitize(message), one_line(title, 200)
-        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=False)
 
     def _show_rejected_config(self, errors: list[Diagnostic]) -> None:
         from vik_tui.ui.screens.diagnostics import DiagnosticsScreen, RejectedEditScreen  # rarely needed

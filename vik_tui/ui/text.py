@@ -125,8 +125,12 @@ def countdown(seconds: float | None) -> str:
 
 
 def markup_text(text: str) -> str:
-    """Outside text put inside a markup string, shown as text whatever it holds: every `[` is
-    escaped (Textual's `escape` leaves an unclosed `[@click=a…` cut by `one_line`, which a later
-    `]` of ours then closed), and a trailing backslash cannot escape the tag that follows."""
-    escaped = text.replace("[", "\\[")
+    """Outside text (ids, titles, states, stage and host names, reasons, agent text, paths,
+    error messages) put into a markup string of ours: the one way it gets there. Sanitized
+    (`sanitize`: control codes dropped, bidi controls shown), then every `[` escaped, so no tag
+    can start inside it (Textual's `escape` misses `[$error]`, `[ b]`, `[A=1]`, an unclosed
+    `[@click=a…` cut by `one_line` that a later `]` of ours closed, and a trailing backslash);
+    a trailing backslash cannot escape the tag that follows. Text bound for a widget that
+    parses no markup (a `Log`, a `Text` cell, a toast) needs only `sanitize`."""
+    escaped = sanitize(text).replace("[", "\\[")
     return escaped + " " if escaped.endswith("\\") else escaped

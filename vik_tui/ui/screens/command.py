@@ -10,9 +10,10 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
+
+from vik_tui.ui.text import markup_text
 
 ELSEWHERE = "the workspace is on the supervisor's machine, not here. Run this there:"
 IN_BROWSER = "a browser tab has no terminal. Run this in a terminal on {host}:"
@@ -36,10 +37,10 @@ class CommandScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm", classes="dialog"):
             yield Static(
-                f"{escape(self.title_text)}: {escape(self.why)}",
+                f"{markup_text(self.title_text)}: {markup_text(self.why)}",
                 id="question",
             )
-            yield Static(escape(self.command), id="command", markup=True)
+            yield Static(markup_text(self.command), id="command", markup=True)
             with Horizontal(classes="buttons"):
                 yield Button("Copy (c)", variant="primary", id="copy")
                 yield Button("Close (esc)", variant="default", id="close")

@@ -9,12 +9,12 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from vik_tui.config.diagnostics import Diagnostic, Severity
 from vik_tui.engine.engine_events import plural
+from vik_tui.ui.text import markup_text
 
 
 def findings_markup(findings: Sequence[Diagnostic], file_name: str) -> str:
@@ -26,10 +26,10 @@ def findings_markup(findings: Sequence[Diagnostic], file_name: str) -> str:
         where = f"{file_name}:{item.line}" if item.line else file_name
         if item.line and item.column:
             where += f":{item.column}"
-        pointer = f" · [b]{escape(item.pointer)}[/]" if item.pointer else ""
+        pointer = f" · [b]{markup_text(item.pointer)}[/]" if item.pointer else ""
         blocks.append(
-            f"[{style} b]{severity}[/] [$text-muted]\\[{escape(item.code)}][/] "
-            f"{escape(where)}{pointer}\n    {escape(item.message)}"
+            f"[{style} b]{severity}[/] [$text-muted]\\[{markup_text(item.code)}][/] "
+            f"{markup_text(where)}{pointer}\n    {markup_text(item.message)}"
         )
     return "\n\n".join(blocks) if blocks else "[$success]No findings.[/]"
 
@@ -59,7 +59,7 @@ class DiagnosticsScreen(ModalScreen[str]):
     def compose(self) -> ComposeResult:
         with Vertical(id="diagnostics", classes="dialog"):
             yield Static(
-                f"[b $error]{escape(self.headline)}[/]\n[b]{escape(self.path)}[/] · {summary(self.findings)}",
+                f"[b $error]{markup_text(self.headline)}[/]\n[b]{markup_text(self.path)}[/] · {summary(self.findings)}",
                 classes="dialog-title",
             )
             with VerticalScroll(id="findings"):

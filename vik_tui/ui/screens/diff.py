@@ -8,12 +8,11 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Log, Static
 
 from vik_tui.ui.highlight import DiffHighlighter, theme_styles
-from vik_tui.ui.text import sanitize
+from vik_tui.ui.text import markup_text, sanitize
 
 MAX_DIFF_LINES = 50_000
 
@@ -30,7 +29,7 @@ class DiffScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="diff", classes="dialog"):
             yield Static(
-                f"[b]git diff[/] · {escape(self.issue_id)} · [$text-muted]{escape(self.where)}[/]",
+                f"[b]git diff[/] · {markup_text(self.issue_id)} · [$text-muted]{markup_text(self.where)}[/]",
                 classes="dialog-title",
             )
             log = Log(max_lines=MAX_DIFF_LINES, highlight=True, id="diff-log")

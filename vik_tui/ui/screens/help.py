@@ -8,12 +8,12 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical, VerticalScroll
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.keys import KEYS
+from vik_tui.ui.text import markup_text
 
 EXTRA = (
     ("↑ ↓", "Move in the issue list (when it has focus)."),
@@ -71,13 +71,13 @@ class HelpScreen(ModalScreen[None]):
             yield Static("[b]Keys[/]", classes="dialog-title")
             with VerticalScroll(), Grid(id="help-keys"):
                 for key, text in help_rows():
-                    yield Static(escape(key), classes="help-key")
-                    yield Static(escape(text), classes="help-text")
+                    yield Static(markup_text(key), classes="help-key")
+                    yield Static(markup_text(text), classes="help-text")
                 yield Static("[b]Legend[/]", classes="help-key")
                 yield Static("", classes="help-text")
                 for glyph, text in legend_rows(self.glyphs) if self.glyphs else ():
-                    yield Static(escape(glyph), classes="help-key")
-                    yield Static(escape(text), classes="help-text")
+                    yield Static(markup_text(glyph), classes="help-key")
+                    yield Static(markup_text(text), classes="help-text")
             yield Static("[$text-muted]esc, q or ? closes[/]", classes="dialog-hint")
 
     def action_close(self) -> None:

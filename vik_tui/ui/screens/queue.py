@@ -10,7 +10,6 @@ from typing import ClassVar
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
@@ -34,7 +33,12 @@ def queue_markup(view: EngineView, rate: float | None) -> str:
         used = f"{info.used_percent:.0f}% used" if info.used_percent is not None else ""
         left = f"{info.remaining}/{info.limit} left" if info.remaining is not None and info.limit else ""
         resets = f"resets {info.resets_at}" if info.resets_at else ""
-        lines.append("  " + " · ".join(bit for bit in (escape(scope), used, left, escape(resets)) if bit))
+        lines.append(
+            "  "
+            + " · ".join(
+                bit for bit in (markup_text(one_line(scope, 40)), used, left, markup_text(one_line(resets, 60))) if bit
+            )
+        )
     lines += ["", f"[b]Retry queue[/] ({len(view.retries)})"]
     if not view.retries:
         lines.append("  [$text-muted]empty[/]")
@@ -43,7 +47,7 @@ def queue_markup(view: EngineView, rate: float | None) -> str:
     for retry in sorted(view.retries, key=lambda r: r.due_in):
         where = one_line(f"{retry.issue_id}/{retry.stage}", 22)
         lines.append(
-            f"  {markup_text(where):<22}  #{retry.attempt + 1:<6}  {retry_due(retry.due_in):>6}  "
+            f"  {markup_text(where.ljust(22))}  #{retry.attempt + 1:<6}  {retry_due(retry.due_in):>6}  "
             f"[$error]{markup_text(one_line(retry.error, 80))}[/]"
         )
     return "\n".join(lines)

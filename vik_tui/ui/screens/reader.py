@@ -14,14 +14,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Input, Log, Static
 
 from vik_tui.ui.app_api import vik_app
 from vik_tui.ui.highlight import SessionHighlighter, theme_styles
 from vik_tui.ui.records import format_records
-from vik_tui.ui.text import wrap_lines
+from vik_tui.ui.text import markup_text, sanitize, wrap_lines
 
 
 class ReaderScreen(ModalScreen[None]):
@@ -45,7 +44,7 @@ class ReaderScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="reader", classes="dialog"):
             yield Static(
-                f"[b]{escape(self.title_text)}[/] · [$text-muted]{escape(self.session_file)}[/]",
+                f"[b]{markup_text(self.title_text)}[/] · [$text-muted]{markup_text(self.session_file)}[/]",
                 classes="dialog-title",
             )
             log = Log(highlight=True, id="reader-log")
@@ -69,7 +68,7 @@ class ReaderScreen(ModalScreen[None]):
             records = await engine.session_records(self.session_file)
             lines = await asyncio.to_thread(format_records, records, clock, glyphs, width, full=True)
         except Exception as exc:  # an unreadable file: say so instead of failing
-            lines = [f"(cannot read the session: {exc})"]
+            lines = sanitize(f"(cannot read the session: {exc})").split("\n")
         log = self.query_one("#reader-log", Log)
         visible = log.scrollable_content_region.width - 1  # a Log cuts what does not fit: wrap it here
         self.lines = wrap_lines(lines, visible if visible > 20 else width) or ["(the session has no records yet)"]

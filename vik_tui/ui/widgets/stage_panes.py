@@ -18,7 +18,6 @@ from typing import Any
 from textual import getters, on
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.markup import escape
 from textual.widgets import Static
 
 from vik_tui.engine.engine_events import plural
@@ -27,7 +26,7 @@ from vik_tui.ui.app_api import vik_app
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.highlight import SessionHighlighter, theme_styles
 from vik_tui.ui.session_text import REPLAY_LIMIT, SessionText
-from vik_tui.ui.text import human_count, mmss, one_line, retry_due
+from vik_tui.ui.text import human_count, markup_text, mmss, one_line, retry_due
 from vik_tui.ui.textual_compat import StreamLog
 from vik_tui.ui.widgets.issue_table import rejected_key
 from vik_tui.ui.widgets.tab_row import Tab, TabRow
@@ -112,7 +111,9 @@ def tab_numbers(issue: IssueView) -> dict[str, int]:
 def session_tab(session: SessionView, number: int, glyphs: Glyphs) -> Tab:
     state = session.state
     glyph = glyphs.running if state == SessionState.RUNNING else glyphs.for_status(state)
-    return Tab(session.session_uuid, f"{session.stage} #{number} {glyph}", STATE_STYLE.get(state, "$text-muted"))
+    return Tab(
+        session.session_uuid, f"{one_line(session.stage, 40)} #{number} {glyph}", STATE_STYLE.get(state, "$text-muted")
+    )
 
 
 def _key(issue: IssueView | RejectedView | None) -> str | None:
@@ -286,7 +287,7 @@ class StagePanes(Vertical):
                 title += f" · {one_line(issue.waiting, 60)}"
         if title != self._title:
             self._title = title
-            self.border_title = escape(title)
+            self.border_title = markup_text(title)
         text = self._info_text(issue)
         if text != self._info:
             self._info = text
@@ -296,15 +297,18 @@ class StagePanes(Vertical):
         if issue is None:
             return "[$text-muted]No issue selected.[/]"
         if isinstance(issue, RejectedView):
-            return f"[$warning]rejected:[/] {escape(one_line(issue.reason, 200))}"
-        why = f"[$warning]why idle:[/] {escape(one_line(self._why.words, 200))}" if self._why is not None else ""
+            return f"[$warning]rejected:[/] {markup_text(one_line(issue.reason, 200))}"
+        why = f"[$warning]why idle:[/] {markup_text(one_line(self._why.words, 200))}" if self._why is not None else ""
         session = issue.find_session(self._active)
         if session is None:
             return f"[$text-muted]{NO_SESSION}[/]" + (f" · {why}" if why else "")
         vik = self.vik
         state = session.state
         number = self._numbers.get(session.session_uuid, session.attempt)
-        bits = [f"{escape(session.stage)} #{number}", f"[{STATE_STYLE.get(state, '$text-muted')}]{state}[/]"]
+        bits = [
+            f"{markup_text(one_line(session.stage, 40))} #{number}",
+            f"[{STATE_STYLE.get(state, '$text-muted')}]{state}[/]",
+        ]
         run = issue.run_of(session.stage)
         if run and run.status == RunStatus.RETRY_WAIT and run.retry_in is not None:
             due = retry_due(run.retry_in)
@@ -315,13 +319,13 @@ class StagePanes(Vertical):
         if elapsed is not None:
             bits.append(mmss(elapsed))
         if session.host:
-            bits.append(f"on {escape(session.host)}")
+            bits.append(f"on {markup_text(one_line(session.host, 60))}")
         if session.pid and state == SessionState.RUNNING:
             bits.append(f"pid {session.pid}" if not session.host else f"ssh pid {session.pid}")
         tokens = session.tokens
         if tokens.input or tokens.output:
             bits.append(f"tokens in {human_count(tokens.input)} out {human_count(tokens.output)}")
         if state in (SessionState.FAILED, SessionState.CANCELLED) and session.reason:
-            bits.append(f"[$text-muted]{escape(one_line(session.reason, 160))}[/]")
+            bits.append(f"[$text-muted]{markup_text(one_line(session.reason, 160))}[/]")
         # the selected session's own line first (what the tabs select), then why the issue idles
         return " · ".join([*bits, why] if why else bits)

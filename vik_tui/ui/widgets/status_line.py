@@ -7,28 +7,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from textual.markup import escape
 from textual.widgets import Static
 
 from vik_tui.engine.view import EngineView, HoldKind, HostView, IntakeStatus, IntakeView, RateLimitView
 from vik_tui.ui.glyphs import Glyphs
-from vik_tui.ui.text import countdown, human_count, one_line
+from vik_tui.ui.text import countdown, human_count, markup_text, one_line
 
 
 def render_status(view: EngineView, glyphs: Glyphs, rate: float | None = None, note: str | None = None) -> str:
     """Content markup for the status line; theme variables keep it legible in any theme.
     `note` (`stopping agents…`, an attached UI's `attached to pid 4242`) follows the name."""
-    parts = [f"[b $primary]vik-tui[/]  {escape(view.name)}"]
+    parts = [f"[b $primary]vik-tui[/]  {markup_text(one_line(view.name, 80))}"]
     if note:
         warn = "gone" in note or "stopping" in note or note.endswith("…")
-        parts.append(f"[{'$warning' if warn else '$accent'} b]{escape(note)}[/]")
+        parts.append(f"[{'$warning' if warn else '$accent'} b]{markup_text(one_line(note, 120))}[/]")
     parts.append("intake " + _intake(view.intake, glyphs))
     if view.draining:
         parts.append(f"[$warning b]draining · {view.active_run_count} running[/]")
     else:
         parts.append(f"running {view.running}/{view.max_issue_concurrency}")
     for hold in view.holds:  # what keeps new stages from starting until a time
-        what = "budget spent" if hold.kind == HoldKind.BUDGET else f"{escape(hold.scope)} rate-limited"
+        what = (
+            "budget spent" if hold.kind == HoldKind.BUDGET else f"{markup_text(one_line(hold.scope, 40))} rate-limited"
+        )
         until = f" {countdown(hold.until_in)}" if hold.until_in is not None else ""
         parts.append(f"[$error]{what}{until}[/]")
     if view.hosts:
@@ -55,7 +56,7 @@ def _hosts(hosts: tuple[HostView, ...], glyphs: Glyphs) -> str:
     """`hosts b1 2/2 · b2 ✗`: each SSH host's stages against its cap; an unreachable one in red."""
     shown = []
     for host in hosts:
-        name = escape(host.name)
+        name = markup_text(one_line(host.name, 40))
         if host.healthy is False:
             shown.append(f"[$error]{name} {glyphs.failed}[/]")
         elif host.healthy is None:
@@ -78,7 +79,7 @@ def _intake(intake: IntakeView, glyphs: Glyphs) -> str:
     if status == IntakeStatus.PAUSED:
         return f"[$warning]{glyphs.paused} paused[/]"
     if status == IntakeStatus.ERROR:
-        message = escape(one_line(intake.error, 60)) or "pull failed"
+        message = markup_text(one_line(intake.error, 60)) or "pull failed"
         return f"[$error]{glyphs.failed} error: {message}[/]{when}"
     if status == IntakeStatus.DONE:
         return f"[$success]{glyphs.completed} done[/]"
@@ -93,10 +94,10 @@ def _rate_limits(limits: Mapping[str, RateLimitView]) -> str:
         pct = info.used_percent
         if pct is not None:
             style = "$error" if pct >= 90 else "$warning" if pct >= 70 else "$text-muted"
-            shown.append(f"[{style}]{escape(scope)} {pct:.0f}%[/]")
+            shown.append(f"[{style}]{markup_text(one_line(scope, 40))} {pct:.0f}%[/]")
         elif info.remaining is not None:
             total = f"/{info.limit}" if info.limit is not None else ""
-            shown.append(f"{escape(scope)} {info.remaining}{total}")
+            shown.append(f"{markup_text(one_line(scope, 40))} {info.remaining}{total}")
     return ("rate " + " ".join(shown)) if shown else ""
 
 

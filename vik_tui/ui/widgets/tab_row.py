@@ -16,6 +16,8 @@ from textual import events
 from textual.message import Message
 from textual.widgets import Static
 
+from vik_tui.ui.text import markup_text
+
 GAP = 2  # columns between labels
 
 
@@ -80,8 +82,6 @@ class TabRow(Static):
         self._render_row()
 
     def _render_row(self) -> None:
-        from textual.markup import escape
-
         tabs = self._tabs
         room = self.size.width or 200
         widths = [cell_len(tab.text) + 2 for tab in tabs]  # one space of padding each side
@@ -100,7 +100,7 @@ class TabRow(Static):
                 parts.append(" " * GAP)
                 x += GAP
             name, _, glyph = tab.text.rpartition(" ")
-            body = f" {escape(name)} [{tab.style}]{escape(glyph)}[/] "
+            body = f" {markup_text(name)} [{tab.style}]{markup_text(glyph)}[/] "
             if tab.key == self._active:
                 parts.append(f"[b reverse]{body}[/]")
             else:
