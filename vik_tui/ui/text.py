@@ -124,13 +124,17 @@ def countdown(seconds: float | None) -> str:
     return f"{max(0, math.ceil(seconds - 1e-9))}s"
 
 
+WORD_JOINER = "\u2060"  # zero width: what keeps a trailing backslash from escaping our next tag
+
+
 def markup_text(text: str) -> str:
     """Outside text (ids, titles, states, stage and host names, reasons, agent text, paths,
     error messages) put into a markup string of ours: the one way it gets there. Sanitized
     (`sanitize`: control codes dropped, bidi controls shown), then every `[` escaped, so no tag
     can start inside it (Textual's `escape` misses `[$error]`, `[ b]`, `[A=1]`, an unclosed
-    `[@click=a…` cut by `one_line` that a later `]` of ours closed, and a trailing backslash);
-    a trailing backslash cannot escape the tag that follows. Text bound for a widget that
-    parses no markup (a `Log`, a `Text` cell, a toast) needs only `sanitize`."""
+    `[@click=a…` cut by `one_line` that a later `]` of ours closed, and a trailing backslash).
+    A backslash just before a tag always escapes it in Textual's markup, so a trailing one is
+    followed by an invisible word joiner. Text bound for a widget that parses no markup (a
+    `Log`, a `Text` cell, a toast) needs only `sanitize`."""
     escaped = sanitize(text).replace("[", "\\[")
-    return escaped + " " if escaped.endswith("\\") else escaped
+    return escaped + WORD_JOINER if escaped.endswith("\\") else escaped
