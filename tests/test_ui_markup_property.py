@@ -393,3 +393,19 @@ async def test_a_search_for_markup_in_the_reader_says_so_as_text(tmp_path: Path)
         await _close(pilot, app)
         await _quit(pilot, app)
     assert app.return_code == 0
+
+
+async def test_control_characters_are_shown_as_escapes(tmp_path: Path) -> None:
+    """A title and an agent's stderr with terminal escapes, NUL and backspace: each is on the
+    screen as its escape (what was sent, visibly), none reaches the terminal; colours go."""
+    hostile = "a\x1b]52;c;cHduZWQ=\x07b\x00c\bd\x1b[2J\x1b[31mred\x1b[0m"
+    shown = "a\\x1b]52;c;cHduZWQ=\\x07b\\x00c\\x08d\\x1b[2Jred"
+    case = Case(tmp_path, "E-1", hostile, "todo", "plan", hostile)
+    app = VikApp(case.supervisor(), bell=False)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await _failed(pilot, app, "E-1", "plan")
+        panes = app.main.query_one(StagePanes)
+        assert panes._border_title is not None and panes._border_title.plain == f"E-1 {shown} · todo"
+        await wait_on_screen(pilot, lambda: f"stderr: {shown}" in _check_screen(app, shown), "the toast on screen")
+        await _quit(pilot, app)
+    assert app.return_code == 0

@@ -46,6 +46,15 @@ def test_sanitize_removes_every_escape(raw: str) -> None:
     assert all(ch in "\n\t" or (ord(ch) >= 32 and not 0x7F <= ord(ch) <= 0x9F) for ch in clean)
 
 
+def test_sanitize_shows_control_characters_as_escapes() -> None:
+    """What was sent stays visible (as `run`'s text output shows it); only colours are dropped."""
+    assert sanitize("a\x1b]52;c;cHduZWQ=\x07b") == "a\\x1b]52;c;cHduZWQ=\\x07b"
+    assert sanitize("\x1b[2J\x1b[6n") == "\\x1b[2J\\x1b[6n"
+    assert sanitize("nul\x00 bs\b \x9b2J") == "nul\\x00 bs\\x08 \\x9b2J"
+    assert sanitize("x\x1b]2;left open\nnext line") == "x\\x1b]2;left open\nnext line"
+    assert sanitize(sanitize("\x1b]2;t\x07")) == sanitize("\x1b]2;t\x07")  # shown once, not escaped again
+
+
 def test_sanitize_keeps_text_and_collapses_progress() -> None:
     assert sanitize("\x1b[31mred\x1b[0m text") == "red text"
     assert sanitize("10%\r50%\r100%") == "100%"
@@ -182,7 +191,8 @@ def test_status_line_text() -> None:
         snap, intake=IntakeView(status=IntakeStatus.ERROR, error="pull failed: \x1b[2Jboom", next_poll_in=1.0)
     )
     text = render_status(snap, UNICODE)
-    assert "error: pull failed: boom" in text and "\x1b" not in text
+    # the escape is shown, not obeyed; its `[` escaped in the markup (`text.markup_text`)
+    assert "error: pull failed: \\x1b\\[2Jboom" in text and "\x1b" not in text
     snap = dataclasses.replace(snap, intake=IntakeView(status=IntakeStatus.PAUSED, paused=True))
     assert "paused" in render_status(snap, UNICODE)
 

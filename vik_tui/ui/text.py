@@ -2,7 +2,7 @@
 
 Agent output is untrusted: an escape sequence written into a `Log` reaches the real terminal
 (measured: `\x1b[2J` cleared it). Everything shown from an agent or a tracker goes through
-`sanitize()` first.
+`sanitize()` first; text put into markup, through `markup_text()`.
 """
 
 from __future__ import annotations
@@ -10,12 +10,15 @@ from __future__ import annotations
 import math
 import re
 
+# colours and text styles (SGR: CSI ... m): formatting of tools' output, dropped
+_SGR = re.compile(r"(?:\x1b\[|\x9b)[0-?]*[ -/]*m")
 # CSI (incl. 8-bit \x9b), OSC (ended by BEL or ST), DCS/SOS/PM/APC strings, two-byte ESC
-# sequences, then any remaining C0/C1 control except \t \n \r (handled separately).
+# sequences, then any remaining C0/C1 control except \t \n \r (handled separately). A string
+# left open ends at the line's end: shown, it must not swallow the lines after it.
 _ESCAPES = re.compile(
     r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]"
-    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?"
-    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c]*(?:\x1b\\|\x9c)?"
+    r"|(?:\x1b\]|\x9d)[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"
+    r"|(?:\x1b[PX^_]|[\x90\x98\x9e\x9f])[^\x1b\x9c\n]*(?:\x1b\\|\x9c)?"
     r"|\x1b[ -/]*[0-~]?"
     r"|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]"
 )
@@ -30,7 +33,9 @@ def _escape(match: re.Match[str]) -> str:
 
 
 def sanitize(text: str) -> str:
-    """Strip ANSI/control sequences, collapse `\\r` progress updates, expand tabs; show bidi
+    """Drop colours (SGR), show every other escape sequence and control character as its
+    escape (`\\x1b]52;c;…\\x07`: the reader sees what was sent, the terminal obeys none of
+    it, as `run`'s text output does), collapse `\\r` progress updates, expand tabs; show bidi
     controls and lone surrogates as escapes.
 
     `"10%\\r50%\\r100%"` becomes `"100%"`: a carriage return means "overwrite this line", so
@@ -40,7 +45,7 @@ def sanitize(text: str) -> str:
         return ""
     if _NEEDS_WORK.search(text):
         text = text.replace("\r\n", "\n")
-        text = _ESCAPES.sub("", text)
+        text = _ESCAPES.sub(_escape, _SGR.sub("", text))
         if "\r" in text:
             text = "\n".join(_last_segment(line) for line in text.split("\n"))
     if "\t" in text:
