@@ -23,6 +23,7 @@ from vik_tui.agents.events import AgentEvent
 from vik_tui.ui.clock import Clock
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.records import format_records, merge_replay
+from vik_tui.ui.text import one_line
 
 REPLAY_LIMIT = 5000
 KEEP = 8  # sessions whose text stays in memory after they were shown
@@ -123,7 +124,7 @@ class SessionTexts:
             shown = text.errors_shown
             lines = await asyncio.to_thread(format_records, records, clock, glyphs, width, False, shown)
         except Exception as exc:  # an unreadable file must not take the screen down
-            records, lines = [], [f"{clock.hhmmss(None)}  [error] cannot replay the session: {exc}"]
+            records, lines = [], [f"{clock.hhmmss(None)}  [error] cannot replay the session: {one_line(str(exc))}"]
         if not self.kept(text):
             return False
         # live records may already be in the file as well: only the ones after its tail count
