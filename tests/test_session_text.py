@@ -9,8 +9,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vik_tui.agents.events import AgentEvent, Message
+from conftest import Project, base_workflow
+
+from vik_tui.agents.events import AgentEvent, Message, ToolCall
+from vik_tui.config.loader import load_workflow
+from vik_tui.engine.engine_events import AgentEvents, EngineEvent
 from vik_tui.engine.stages.replay import read_session_records
+from vik_tui.engine.supervisor import Supervisor
 from vik_tui.ui.clock import FrozenClock
 from vik_tui.ui.glyphs import UNICODE
 from vik_tui.ui.session_text import KEEP, REPLAY_LIMIT, SessionTexts
@@ -124,3 +129,33 @@ async def test_an_unreadable_session_becomes_one_error_line(tmp_path: Path) -> N
     assert await texts.replay(text)
     (line,) = texts.all_lines(text)
     assert "[error] cannot replay the session: cannot open" in line
+
+
+async def test_live_records_of_a_real_codex_session_equal_their_copies_read_back(project: Project) -> None:
+    """A live event carries vik's form of its record (`vik`); read back from the file it carries
+    the record as written. They are the same event: when every live record arrived during the
+    replay, the pane shows each once (it showed tool calls twice before)."""
+    project.set_issues([{"id": "S-1", "title": "streams", "state": "todo"}])
+    data = base_workflow(project)
+    data["agents"]["codex"]["args"] = {"--mode": "success", "--lines": 2}
+    loaded = load_workflow(project.write(data))
+    assert loaded.workflow is not None
+    supervisor = Supervisor(loaded.workflow, loaded.path, watch=False)
+    live: dict[str, list[AgentEvent]] = {}
+
+    def listen(event: EngineEvent) -> None:
+        if isinstance(event, AgentEvents):
+            live.setdefault(event.session_file, []).extend(event.records)
+
+    supervisor.subscribe(listen)
+    await supervisor.run()  # max_iterations 1: one cycle, its stage to the end
+    (session_file, records), *_ = live.items()
+    assert sum(isinstance(record, ToolCall) for record in records) == 4  # 2 commands, started + done
+    texts = SessionTexts(supervisor.session_records, FrozenClock(NOW), UNICODE)
+    text = texts.open("u1", session_file, 100)
+    texts.receive(session_file, records)  # all of it arrived while the file was read back
+    assert await texts.replay(text)
+    alone = SessionTexts(supervisor.session_records, FrozenClock(NOW), UNICODE)
+    only_replayed = alone.open("u2", session_file, 100)
+    assert await alone.replay(only_replayed)
+    assert texts.all_lines(text) == alone.all_lines(only_replayed)

@@ -72,7 +72,9 @@ class AgentEvent:
     kind: ClassVar[str] = ""
     VIK_FIELDS: ClassVar[tuple[str, ...]] = ()
     ts: str | None = None
-    vik: dict[str, Any] | None = None  # the record as vik writes it, when that is not our reading
+    # the record as vik writes it, when that is not our reading. Not part of what the event *is*:
+    # a live event and its copy read back from the session file compare equal (`merge_replay`)
+    vik: dict[str, Any] | None = field(default=None, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """`kind`, vik's fields (null included), our fields that are set, `ts` last."""
