@@ -7,8 +7,9 @@ field defensively and keeps anything it does not understand as an `Unknown` even
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from vik_tui.agents.args import (
     as_dict,
@@ -182,6 +183,9 @@ class CodexMapper:
     (a `shell` call with its command, the reasoning text, the plan) rides on the same record.
     """
 
+    # item type -> its fast path (set below the class)
+    FAST_PATH: ClassVar[dict[str, Callable[[dict[str, Any], dict[str, Any], bool], list[AgentEvent] | None]]]
+
     def feed(self, obj: object) -> list[AgentEvent]:
         """Map one decoded JSON value. Never raises: a mapping bug keeps the line as `unknown`
         and says so in a notice naming the exception.
@@ -196,7 +200,7 @@ class CodexMapper:
                 item = obj.get("item")
                 if type(item) is dict:
                     item_type = item.get("type")
-                    fast = _FAST.get(item_type) if type(item_type) is str else None
+                    fast = self.FAST_PATH.get(item_type) if type(item_type) is str else None
                     if fast is not None:
                         event_type = obj.get("type")
                         if event_type == "item.completed" or event_type == "item.started":
@@ -459,4 +463,8 @@ def _fast_command(obj: dict[str, Any], item: dict[str, Any], done: bool) -> list
     return [event]
 
 
-_FAST = {"command_execution": _fast_command, "agent_message": _fast_message, "reasoning": _fast_reasoning}
+CodexMapper.FAST_PATH = {
+    "command_execution": _fast_command,
+    "agent_message": _fast_message,
+    "reasoning": _fast_reasoning,
+}
