@@ -153,3 +153,17 @@ def _without_ts(data: bytes) -> bytes:
     """The file's bytes with the times of reading blanked: each record's `ts`, a rate limit's
     `observed_at` (the rest of every record, byte for byte)."""
     return re.sub(rb'"(ts|observed_at)": ?"[^"]*"', rb'"\1":""', data)
+
+
+@pytest.mark.parametrize("ns", [0, 1_767_225_599_999_999_999, 1_767_225_600_000_000_000, 1_767_225_600_123_456_789])
+def test_now_iso_is_the_text_datetime_gives(ns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clock that stamps every read keeps the text of its second: the same text as
+    `datetime.isoformat` (milliseconds, cut not rounded, `Z`), across a second's edge too."""
+    from datetime import UTC, datetime
+
+    from vik_tui.engine import clock
+
+    for step in (ns, ns + 1_000_000, ns + 999_000_000):
+        monkeypatch.setattr(clock.time, "time_ns", lambda step=step: step)
+        moment = datetime.fromtimestamp(step // 1000 / 1e6, UTC)
+        assert clock.now_iso() == moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
