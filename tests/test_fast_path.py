@@ -22,6 +22,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from vik_tui.agents.claude_code import ClaudeMapper
 from vik_tui.agents.codex import CodexMapper
 from vik_tui.agents.events import AgentEvent, mapper_failed
 from vik_tui.engine.service.journal import Journal
@@ -88,6 +89,81 @@ def test_codex_fast_path_gives_the_general_paths_events_and_records(line: dict[s
             assert list(event.wire.items()) == list(reference.to_dict().items())
 
 
+ids = st.sampled_from(["t1", "t2"]) | texts
+tool_uses = st.fixed_dictionaries(
+    {
+        "type": st.just("tool_use"),
+        "id": mostly(ids),
+        "name": mostly(st.sampled_from(["Bash", "Read", "Task", ""])),
+        "input": mostly(st.fixed_dictionaries({}, optional={"command": mostly(texts), "path": texts})),
+    }
+)
+text_blocks = st.fixed_dictionaries({"type": st.sampled_from(["text", "text", "thinking"]), "text": mostly(texts)})
+tool_results = st.fixed_dictionaries(
+    {"type": st.just("tool_result"), "tool_use_id": mostly(ids), "content": mostly(texts)},
+    optional={"is_error": mostly(st.booleans())},
+)
+usage = st.fixed_dictionaries({"input_tokens": st.integers(0, 9), "output_tokens": st.integers(0, 9)})
+assistant_lines = st.fixed_dictionaries(
+    {
+        "type": st.just("assistant"),
+        "message": mostly(
+            st.fixed_dictionaries(
+                {
+                    "id": st.sampled_from(["m1", "m2"]),
+                    "content": mostly(st.lists(mostly(tool_uses | text_blocks), max_size=3)),
+                },
+                optional={"usage": usage, "model": st.sampled_from(["claude", "<synthetic>"])},
+            )
+        ),
+    }
+)
+user_lines = st.fixed_dictionaries(
+    {
+        "type": st.just("user"),
+        "message": mostly(
+            st.fixed_dictionaries({"content": mostly(st.lists(mostly(tool_results | text_blocks), max_size=3))})
+        ),
+    }
+)
+
+
+def slow_claude_feed(mapper: ClaudeMapper, obj: object) -> list[AgentEvent]:
+    try:
+        return mapper._map(obj)
+    except Exception as exc:
+        return mapper_failed(obj, exc, "claude_code")
+
+
+@SETTINGS
+@given(st.lists(assistant_lines | user_lines, max_size=8))
+def test_claude_fast_path_gives_the_general_paths_events_records_and_state(lines: list[dict[str, Any]]) -> None:
+    """A sequence, since the mapper remembers tool calls and usage between lines."""
+    fast_mapper, slow_mapper = ClaudeMapper(), ClaudeMapper()
+    for line in lines:
+        fast = fast_mapper.feed(line)
+        slow = slow_claude_feed(slow_mapper, line)
+        assert fast == slow
+        for event, reference in zip(fast, slow, strict=True):
+            if event.wire is not None:
+                assert list(event.wire.items()) == list(reference.to_dict().items())
+        assert vars_of(fast_mapper) == vars_of(slow_mapper)
+
+
+def vars_of(mapper: ClaudeMapper) -> tuple[object, ...]:
+    return (list(mapper.tools.items()), mapper.last_text, mapper._usage_seen, mapper._reported)
+
+
+def test_the_frequent_claude_lines_take_the_fast_path() -> None:
+    """Assistant text, a Bash call and its result, as in the real capture: records made."""
+    from hot_path import claude_lines
+
+    mapper = ClaudeMapper()
+    slow = [orjson.loads(raw) for raw in claude_lines(300)]
+    made = [event.wire is not None for obj in slow for event in mapper.feed(obj) if event.kind != "token_usage"]
+    assert made.count(False) <= 2  # the init line and the result
+
+
 def test_the_frequent_codex_lines_take_the_fast_path() -> None:
     """Every line of the benchmark stream but the session's few others (thread, turn, token
     count) comes with its record made: the fast path is taken, not only correct."""
@@ -102,11 +178,11 @@ def test_the_frequent_codex_lines_take_the_fast_path() -> None:
     assert set(kinds) <= {"thread.started/None", "turn.started/None", "token_count/None", "turn.completed/None"}
 
 
-def _session_bytes(data: bytes, tmp_path: Path, name: str) -> bytes:
+def _session_bytes(data: bytes, tmp_path: Path, name: str, mapper: type = CodexMapper) -> bytes:
     """The session file a real StageSession writes for this stdout (read in pipe-sized chunks)."""
     path = tmp_path / f"{name}.jsonl"
     facts = SessionFacts(issue_id="I-1", stage="work", attempt=1, session_uuid=name, session_file=str(path))
-    session = StageSession(facts, ["agent"], tmp_path, "", CodexMapper(), SessionLimits())
+    session = StageSession(facts, ["agent"], tmp_path, "", mapper(), SessionLimits())
 
     async def read() -> None:
         reader = asyncio.StreamReader(limit=64 * 1024)
@@ -146,6 +222,19 @@ def test_session_files_are_byte_for_byte_those_of_the_general_path(
     monkeypatch.setattr(CodexMapper, "feed", slow_feed)
     slow = _session_bytes(data, tmp_path, "slow")
     assert fast.count(b"\n") >= data.count(b"\n") - 1
+    assert _without_ts(fast) == _without_ts(slow)
+
+
+@pytest.mark.parametrize("name", [*sorted(p.name for p in CAPTURES.glob("claude_code-*.jsonl")), "benchmark-stream"])
+def test_claude_session_files_are_byte_for_byte_those_of_the_general_path(
+    name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from hot_path import claude_lines
+
+    data = b"".join(claude_lines(3000)) if name == "benchmark-stream" else (CAPTURES / name).read_bytes()
+    fast = _session_bytes(data, tmp_path, "fast", ClaudeMapper)
+    monkeypatch.setattr(ClaudeMapper, "feed", slow_claude_feed)
+    slow = _session_bytes(data, tmp_path, "slow", ClaudeMapper)
     assert _without_ts(fast) == _without_ts(slow)
 
 
