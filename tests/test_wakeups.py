@@ -65,6 +65,22 @@ def test_a_wait_is_rounded_up_to_the_tick_and_takes_all_that_came(
     assert batched.wakeups == 2
 
 
+def test_a_burst_is_taken_at_once(pipes: tuple[selectors.DefaultSelector, list[tuple[int, int]]]) -> None:
+    """A wake-up that finds a pipe holding a burst (a flooding agent) does not wait out the tick:
+    the pipe would fill and stall the agent meanwhile."""
+    selector, made = pipes
+    batched = BatchedSelect(selector.select, tick_sec=60.0)
+    batched.woken = time.monotonic()
+    writer = threading.Thread(target=lambda: (time.sleep(0.05), os.write(made[1][1], b"x" * 8192)))
+    writer.start()
+    start = time.monotonic()
+    ready = batched(None)  # would sleep 60 s for a line; a burst goes at once
+    writer.join()
+    assert [key.fd for key, _ in ready] == [made[1][0]]
+    assert time.monotonic() - start < 30
+    assert batched.wakeups == 1
+
+
 def test_the_wait_never_passes_the_loops_next_timer(
     pipes: tuple[selectors.DefaultSelector, list[tuple[int, int]]],
 ) -> None:
