@@ -327,8 +327,15 @@ async def test_terminal_state_never_changes(tmp_path: Path) -> None:
     assert sum(1 for r in records(session) if "outcome" in r) == 1
 
 
+def _planted_bug(*_args: object) -> list[ev.AgentEvent]:
+    raise ValueError("planted mapper bug")
+
+
 class _RaisingMapper(CodexMapper):
-    """A planted bug: the mapper raises on every agent message (inside the `feed` safety net)."""
+    """A planted bug: the mapper raises on every completed item (inside the `feed` safety net),
+    on the fast path of the frequent lines and on the general one."""
+
+    FAST_PATH = dict.fromkeys(CodexMapper.FAST_PATH, _planted_bug)
 
     def _map(self, obj: object) -> list[ev.AgentEvent]:
         if isinstance(obj, dict) and obj.get("type") == "item.completed":

@@ -167,11 +167,112 @@ class ClaudeMapper:
 
     def feed(self, obj: object) -> list[AgentEvent]:
         """Map one decoded JSON value. Never raises: a mapping bug keeps the line as `unknown`
-        and says so in a notice naming the exception."""
+        and says so in a notice naming the exception.
+
+        The lines of nearly every run (an assistant line of text and tool calls, a user line of
+        text tool results, every field of the expected type) take a fast path that makes the
+        events and their records (`wire`) in one pass; `_map` reads anything else, and gives
+        the same events and records for these lines too (tests/test_fast_path.py).
+        """
         try:
+            if type(obj) is dict:
+                event_type = obj.get("type")
+                found = (
+                    self._fast_assistant(obj)
+                    if event_type == "assistant"
+                    else self._fast_user(obj)
+                    if event_type == "user"
+                    else None
+                )
+                if found is not None:
+                    return found
             return self._map(obj)
         except Exception as exc:
             return mapper_failed(obj, exc, "claude_code")
+
+    def _fast_assistant(self, obj: dict[str, Any]) -> list[AgentEvent] | None:
+        """An assistant line of text blocks and tool calls (not a sub-agent's): `_assistant`'s
+        events and records, or None (nothing changed) for `_map` to read it."""
+        message = obj.get("message")
+        if type(message) is not dict or message.get("model") == SYNTHETIC_MODEL:
+            return None
+        content = message.get("content")
+        if type(content) is not list or not content:
+            return None
+        texts: list[str] = []
+        for block in content:  # checked whole first: a line given back to `_map` left no trace
+            if type(block) is not dict:
+                return None
+            block_type = block.get("type")
+            if block_type == "text":
+                if type(block.get("text")) is not str:
+                    return None
+                texts.append(block["text"])
+            elif block_type == "tool_use":
+                name = block.get("name")
+                if (
+                    type(block.get("id")) is not str
+                    or type(name) is not str
+                    or not name
+                    or name in SUBAGENT_TOOLS
+                    or type(block.get("input")) is not dict
+                ):
+                    return None
+            else:
+                return None
+        usage = self._assistant_usage(message)
+        events: list[AgentEvent] = []
+        joined = "\n".join(texts)
+        if joined:
+            self.last_text = joined
+            events.append(Message(text=joined, wire={"kind": "message", "text": joined, "role": "assistant"}))
+        for block in content:
+            if block["type"] == "tool_use":
+                call_id, name, given = block["id"], block["name"], block["input"]
+                command = given.get("command") if name == "Bash" else None
+                if type(command) is not str:
+                    command = compact_json(given)
+                self.tools[call_id] = (name, None, command)
+                vik = {"kind": "tool_call", "call_id": call_id, "name": name, "phase": "request"}
+                vik.update(input=given, output=None, raw=None)
+                call = ToolCall(call_id=call_id, name=name, status="started", input=command, vik=vik)
+                call.wire = {**vik, "vik_tui_input": command, "status": "started"}
+                events.append(call)
+        return (events or [Unknown(raw=obj)]) + usage
+
+    def _fast_user(self, obj: dict[str, Any]) -> list[AgentEvent] | None:
+        """A user line of tool results with text content (not a sub-agent's): `_user`'s events
+        and records, or None (nothing changed) for `_map` to read it."""
+        message = obj.get("message")
+        content = message.get("content") if type(message) is dict else None
+        if type(content) is not list or not content:
+            return None
+        for block in content:  # checked whole first: a line given back to `_map` left no trace
+            if type(block) is not dict or block.get("type") != "tool_result":
+                return None
+            call_id = block.get("tool_use_id")
+            if type(call_id) is not str or type(block.get("content")) is not str:
+                return None
+            remembered = self.tools.get(call_id)
+            if remembered is not None and remembered[1] is not None:
+                return None
+        events: list[AgentEvent] = []
+        for block in content:
+            result_id: str = block["tool_use_id"]
+            output: str = block["content"]
+            status = "failed" if block.get("is_error") is True else "completed"
+            remembered = self.tools.pop(result_id, None)
+            name, _subagent, detail = remembered or ("tool", None, None)
+            vik = {"kind": "tool_call", "call_id": result_id, "name": None, "phase": "result"}
+            vik.update(input=None, output=output, raw=None)
+            wire = {**vik, "vik_tui_name": name}
+            if detail is not None:
+                wire["vik_tui_input"] = detail
+            wire["status"] = status
+            call = ToolCall(call_id=result_id, name=name, status=status, input=detail, output=output, vik=vik)
+            call.wire = wire
+            events.append(call)
+        return events
 
     def _map(self, obj: object) -> list[AgentEvent]:
         if not isinstance(obj, dict):

@@ -7,8 +7,9 @@ field defensively and keeps anything it does not understand as an `Unknown` even
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from vik_tui.agents.args import (
     as_dict,
@@ -182,10 +183,30 @@ class CodexMapper:
     (a `shell` call with its command, the reasoning text, the plan) rides on the same record.
     """
 
+    # item type -> its fast path (set below the class)
+    FAST_PATH: ClassVar[dict[str, Callable[[dict[str, Any], dict[str, Any], bool], list[AgentEvent] | None]]]
+
     def feed(self, obj: object) -> list[AgentEvent]:
         """Map one decoded JSON value. Never raises: a mapping bug keeps the line as `unknown`
-        and says so in a notice naming the exception."""
+        and says so in a notice naming the exception.
+
+        The lines of nearly every run (a started or completed command, a completed message or
+        reasoning item, with every field of the expected type) take a fast path that makes
+        the events and their records (`wire`) in one pass; `_map` reads anything else, and
+        gives the same events and records for these lines too (tests/test_adapters_property.py).
+        """
         try:
+            if type(obj) is dict:
+                item = obj.get("item")
+                if type(item) is dict:
+                    item_type = item.get("type")
+                    fast = self.FAST_PATH.get(item_type) if type(item_type) is str else None
+                    if fast is not None:
+                        event_type = obj.get("type")
+                        if event_type == "item.completed" or event_type == "item.started":
+                            found = fast(obj, item, event_type == "item.completed")
+                            if found is not None:
+                                return found
             return self._map(obj)
         except Exception as exc:
             return mapper_failed(obj, exc, "codex")
@@ -374,3 +395,76 @@ class CodexMapper:
         if snapshot is None and ("primary" in payload or "secondary" in payload):
             snapshot = payload
         return rate_limits_from_snapshot(snapshot, obj)
+
+
+# -- the fast path: the frequent lines, events and records made in one pass ----------------------
+# Each returns None for a line it does not take (a field of another type, a started message):
+# `_map` then reads it. What each builds is exactly what `_map` and `to_dict()` give.
+
+
+def _fast_message(obj: dict[str, Any], item: dict[str, Any], done: bool) -> list[AgentEvent] | None:
+    """A completed agent message: our `message`, which is also vik's record."""
+    text = item.get("text")
+    if not done or type(text) is not str:
+        return None
+    return [Message(text=text, wire={"kind": "message", "text": text, "role": "assistant"})]
+
+
+def _fast_reasoning(obj: dict[str, Any], item: dict[str, Any], done: bool) -> list[AgentEvent] | None:
+    """A completed reasoning item: vik's `unknown` with the line, our reasoning message after it."""
+    text = item.get("text")
+    if not done or type(text) is not str:
+        return None
+    vik = {"kind": "unknown", "event_type": "item.completed", "raw": obj}
+    wire = {**vik, "vik_tui_kind": "message", "text": text, "role": "reasoning"}
+    return [Message(text=text, role="reasoning", vik=vik, wire=wire)]
+
+
+def _fast_command(obj: dict[str, Any], item: dict[str, Any], done: bool) -> list[AgentEvent] | None:
+    """A started or completed shell command: vik's `command_execution` tool call holding the
+    item, our `shell` call with its command and output after it."""
+    item_id = item.get("id")
+    command = item.get("command")
+    output = item.get("aggregated_output")
+    exit_code = item.get("exit_code")
+    given = item.get("status")
+    if (
+        type(item_id) is not str
+        or type(command) is not str
+        or type(output) is not str
+        or type(given) is not str
+        or (exit_code is not None and type(exit_code) is not int)
+    ):
+        return None
+    status = _STATUS.get(given) or ("completed" if done else "started")
+    if exit_code is not None and exit_code != 0:
+        status = "failed"
+    ours = output if output or status != "started" else None
+    vik: dict[str, Any] = {
+        "kind": "tool_call",
+        "call_id": item_id,
+        "name": "command_execution",
+        "phase": "result" if done else "request",
+        "input": None if done else item,
+        "output": item if done else None,
+        "raw": None,
+    }
+    wire = {**vik, "vik_tui_name": "shell", "vik_tui_input": command}
+    # vik's `output` (the item) holds ours when ours is the item's output; a request has none
+    if (ours is None) if done else (ours is not None):
+        wire["vik_tui_output"] = ours
+    wire["status"] = status
+    if exit_code is not None:
+        wire["exit_code"] = exit_code
+    event = ToolCall(
+        call_id=item_id, name="shell", status=status, input=command, output=ours, exit_code=exit_code, vik=vik
+    )
+    event.wire = wire
+    return [event]
+
+
+CodexMapper.FAST_PATH = {
+    "command_execution": _fast_command,
+    "agent_message": _fast_message,
+    "reasoning": _fast_reasoning,
+}

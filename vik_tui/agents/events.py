@@ -50,7 +50,7 @@ _LEGACY_NAMES = {
 OURS = "vik_tui_"  # prefix of our value of a field whose plain name holds vik's
 NOTICE = "vik_tui.notice"  # event_type of the engine's own notices
 MAPPER_ERROR = "vik_tui.mapper_error"  # event_type of an adapter's failure on one line
-_NOT_WRITTEN = frozenset({"ts", "vik"})
+_NOT_WRITTEN = frozenset({"ts", "vik", "wire"})
 
 
 def _layout(cls: type) -> tuple[tuple[str, bool], ...]:
@@ -67,6 +67,10 @@ class AgentEvent:
 
     `ts` is stamped by the session when the line is read (UTC ISO-8601); it is written last
     in the record so the other fields read first in a session file.
+
+    `wire`, when a mapper set it, is what `to_dict()` returns but `ts`, made in the same pass
+    as the event (a mapper's fast path for the frequent lines: one dict, no second reading of
+    the event's fields); `to_dict()` itself never reads it, and tests hold the two equal.
     """
 
     kind: ClassVar[str] = ""
@@ -75,6 +79,9 @@ class AgentEvent:
     # the record as vik writes it, when that is not our reading. Not part of what the event *is*:
     # a live event and its copy read back from the session file compare equal (`merge_replay`)
     vik: dict[str, Any] | None = field(default=None, compare=False)
+    # `to_dict()` without `ts`, built by a mapper's fast path for the common lines; the session
+    # takes it (and clears it) instead of working the record out again. Never compared.
+    wire: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """`kind`, vik's fields (null included), our fields that are set, `ts` last."""

@@ -11,6 +11,7 @@ from vik_tui.engine.engine_events import EngineEvent, Listener
 from vik_tui.engine.service.stop_signals import install_stop_signals
 from vik_tui.engine.service.terminal import printable
 from vik_tui.engine.supervisor import Supervisor
+from vik_tui.engine.wakeups import batch_wakeups
 
 LEVEL_MARKERS = {"error": "ERROR ", "warning": "WARN  "}
 
@@ -46,12 +47,15 @@ async def run_headless(
     extra_listener: Listener | None = None,
 ) -> int:
     """Run to completion; SIGINT, SIGTERM and SIGHUP (a closed terminal) stop every session
-    cleanly first."""
+    cleanly first. No screen waits on the loop, so its wake-ups are batched (`wakeups`)."""
     supervisor.subscribe(Printer(out or sys.stdout, as_json))
     if extra_listener is not None:
         supervisor.subscribe(extra_listener)
-    remove_handlers = install_stop_signals(asyncio.get_running_loop(), supervisor.stop)
+    loop = asyncio.get_running_loop()
+    remove_handlers = install_stop_signals(loop, supervisor.stop)
+    unbatch = batch_wakeups(loop)
     try:
         return await supervisor.run()
     finally:
+        unbatch()
         remove_handlers()

@@ -372,10 +372,16 @@ class StageSession:
                 if apply(event):  # the provider's completion: written later, with the outcome
                     completion_kept = True
                     continue
+                record = event.wire  # the mapper's fast path made the record already
+                if record is None:
+                    record = event.to_dict()
+                else:
+                    event.wire = None
+                    record["ts"] = ts
                 try:
-                    put(dumps(event.to_dict(), option=newline))
+                    put(dumps(record, option=newline))
                 except TypeError:  # e.g. an integer beyond 64 bits inside `raw`: the stdlib can
-                    put(json_line(event.to_dict()))
+                    put(json_line(record))
             events += [e for e in mapped if e is not self._completion] if completion_kept else mapped
         if events:
             snap = self.snap

@@ -1,0 +1,157 @@
+"""Batched wake-ups (engine/wakeups.py) on real pipes: what is readable goes at once, a wait for
+input is rounded up to the tick and then takes everything that became readable, a timer is
+never passed, and a loop using it loses no byte.
+
+The tick is long here (seconds), so what each test checks does not hang on the machine's speed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import selectors
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from vik_tui.engine.wakeups import BatchedSelect, batch_wakeups
+
+
+@pytest.fixture
+def pipes() -> Iterator[tuple[selectors.DefaultSelector, list[tuple[int, int]]]]:
+    selector = selectors.DefaultSelector()
+    made = [os.pipe() for _ in range(3)]
+    for read_end, _ in made:
+        selector.register(read_end, selectors.EVENT_READ)
+    yield selector, made
+    selector.close()
+    for read_end, write_end in made:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def _later(delay: float, fd: int) -> threading.Thread:
+    thread = threading.Thread(target=lambda: (time.sleep(delay), os.write(fd, b"line\n")))
+    thread.start()
+    return thread
+
+
+def test_what_is_readable_is_taken_at_once(pipes: tuple[selectors.DefaultSelector, list[tuple[int, int]]]) -> None:
+    selector, made = pipes
+    batched = BatchedSelect(selector.select, tick_sec=30.0)
+    batched.woken = time.monotonic()  # a wake-up just now: a wait would sleep the whole tick
+    os.write(made[0][1], b"line\n")
+    ready = batched(None)  # would hang for 30 s if it waited
+    assert [key.fd for key, _ in ready] == [made[0][0]]
+    assert batched.wakeups == 0  # not a wake-up after a wait
+
+
+def test_a_wait_is_rounded_up_to_the_tick_and_takes_all_that_came(
+    pipes: tuple[selectors.DefaultSelector, list[tuple[int, int]]],
+) -> None:
+    selector, made = pipes
+    batched = BatchedSelect(selector.select, tick_sec=3.0)
+    first = _later(0.05, made[0][1])
+    assert [key.fd for key, _ in batched(10.0)] == [made[0][0]]  # the first wake-up: at once
+    first.join()
+    os.read(made[0][0], 100)
+    writers = [_later(0.05, made[1][1]), _later(0.3, made[2][1])]
+    ready = batched(10.0)  # woken by the first line, it sleeps out the tick: the second comes too
+    for writer in writers:
+        writer.join()
+    assert sorted(key.fd for key, _ in ready) == sorted([made[1][0], made[2][0]])
+    assert batched.wakeups == 2
+
+
+def test_a_burst_is_taken_at_once(pipes: tuple[selectors.DefaultSelector, list[tuple[int, int]]]) -> None:
+    """A wake-up that finds a pipe holding a burst (a flooding agent) does not wait out the tick:
+    the pipe would fill and stall the agent meanwhile."""
+    selector, made = pipes
+    batched = BatchedSelect(selector.select, tick_sec=60.0)
+    batched.woken = time.monotonic()
+    writer = threading.Thread(target=lambda: (time.sleep(0.05), os.write(made[1][1], b"x" * 8192)))
+    writer.start()
+    start = time.monotonic()
+    ready = batched(None)  # would sleep 60 s for a line; a burst goes at once
+    writer.join()
+    assert [key.fd for key, _ in ready] == [made[1][0]]
+    assert time.monotonic() - start < 30
+    assert batched.wakeups == 1
+
+
+def test_the_wait_never_passes_the_loops_next_timer(
+    pipes: tuple[selectors.DefaultSelector, list[tuple[int, int]]],
+) -> None:
+    selector, made = pipes
+    batched = BatchedSelect(selector.select, tick_sec=60.0)
+    batched.woken = time.monotonic()
+    writer = _later(0.05, made[0][1])
+    start = time.monotonic()
+    ready = batched(0.5)  # a timer is due in 0.5 s: the line goes then, not after the 60 s tick
+    writer.join()
+    assert [key.fd for key, _ in ready] == [made[0][0]]
+    assert time.monotonic() - start < 30
+
+
+async def _read_all(readers: list[int], expected: int) -> dict[int, bytes]:
+    """Read every pipe to its end on the running loop."""
+    loop = asyncio.get_running_loop()
+    got = {fd: b"" for fd in readers}
+    done = asyncio.Event()
+
+    def take(fd: int) -> None:
+        data = os.read(fd, 65536)
+        if not data:
+            loop.remove_reader(fd)
+        got[fd] += data
+        if sum(len(v) for v in got.values()) == expected:
+            done.set()
+
+    for fd in readers:
+        loop.add_reader(fd, take, fd)
+    await done.wait()
+    for fd in readers:
+        loop.remove_reader(fd)
+    return got
+
+
+def test_a_batched_loop_gets_every_byte_with_fewer_wakeups() -> None:
+    """Three writers at a slow pace (a line each every 10 ms): every byte arrives, in order, and
+    the loop woke about once per tick, not once per line."""
+    made = [os.pipe() for _ in range(3)]
+    lines = 30
+    payload = [b"".join(b"%d:%03d\n" % (n, i) for i in range(lines)) for n in range(3)]
+
+    def write(n: int, fd: int) -> None:
+        for i in range(lines):
+            os.write(fd, b"%d:%03d\n" % (n, i))
+            time.sleep(0.01)
+
+    async def main() -> tuple[dict[int, bytes], int]:
+        loop = asyncio.get_running_loop()
+        undo = batch_wakeups(loop, tick_sec=0.25)
+        batched = loop._selector.select  # type: ignore[attr-defined]
+        assert isinstance(batched, BatchedSelect)
+        writers = [threading.Thread(target=write, args=(n, w)) for n, (_, w) in enumerate(made)]
+        for writer in writers:
+            writer.start()
+        try:
+            got = await _read_all([r for r, _ in made], sum(len(p) for p in payload))
+        finally:
+            for writer in writers:
+                writer.join()
+            undo()
+        assert not isinstance(loop._selector.select, BatchedSelect)  # type: ignore[attr-defined]
+        return got, batched.wakeups
+
+    try:
+        got, wakeups = asyncio.run(main())
+    finally:
+        for read_end, write_end in made:
+            os.close(read_end)
+            os.close(write_end)
+    assert [got[r] for r, _ in made] == payload
+    # 90 lines over at least 0.3 s: one wake-up per 0.25 s tick (a slow machine only batches more)
+    assert wakeups < lines * 3 / 4
