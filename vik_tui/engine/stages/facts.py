@@ -36,6 +36,7 @@ class StopCause(StrEnum):
     RECONCILE = "reconcile"  # the issue left the stage's state (loop.reconcile)
     STORAGE = "storage"  # the session file cannot be written: failed (and retried), never a wedge
     BUDGET = "budget"  # loop.budget.session_tokens passed: failed, and not retried (it would spend again)
+    READ = "read"  # vik-tui could not read the agent's output (out of memory, a bug): failed (and retried)
 
     @property
     def counts_as_cancelled(self) -> bool:

@@ -43,6 +43,10 @@ FAIR_LINES = 32
 # the session file's buffer: a published batch of records fits, so it costs one write syscall
 FILE_BUFFER = 128 * 1024
 PIPE_DRAIN_SEC = 2.0
+# a record longer than this is encoded by the stdlib: orjson reserves several times a string's
+# length up front and dies by SIGSEGV when that allocation fails (orjson 3.13, a 60 MiB message
+# under an address-space limit), where the stdlib raises MemoryError, which ends the session only
+LONG_LINE_BYTES = 1024 * 1024
 # one stdout line longer than this is not kept: an `error` record says it was cut, and reading
 # goes on with the next line (docs/runtimes-and-outcomes.md "Limits, stops and retries")
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -114,6 +118,7 @@ class StageSession:
         self._last_output = 0.0
         self._file: Journal | None = None
         self._write_error: OSError | None = None  # the first failed write; nothing is written after it
+        self._long_line = 0  # bytes of the long line being handled (what a failure names)
         self.outcome_unwritten = False  # even the final record could not be written
 
     # -- public ------------------------------------------------------------------------
@@ -281,10 +286,13 @@ class StageSession:
 
     async def _read_stderr(self) -> None:
         assert self.proc and self.proc.stderr
-        while chunk := await self.proc.stderr.read(65536):
-            self._stderr_tail += chunk
-            if len(self._stderr_tail) > STDERR_TAIL_BYTES:
-                del self._stderr_tail[: len(self._stderr_tail) - STDERR_TAIL_BYTES]
+        try:
+            while chunk := await self.proc.stderr.read(65536):
+                self._stderr_tail += chunk
+                if len(self._stderr_tail) > STDERR_TAIL_BYTES:
+                    del self._stderr_tail[: len(self._stderr_tail) - STDERR_TAIL_BYTES]
+        except Exception as exc:
+            self._reading_failed(exc, "stderr")
 
     async def _read_stdout(self) -> None:
         """Read chunks and split lines ourselves: no line length can crash the reader.
@@ -314,7 +322,7 @@ class StageSession:
                 elif parts and lines:  # a line that spanned reads ends here: alone, so a huge one is not copied again
                     parts.append(lines.pop(0))
                     pending = 0
-                    events += self._handle_lines(_take_line(parts), ts, encoded)
+                    events += self._handle_long_line(parts, ts, encoded)
                 if cut is not None:
                     cut.size += len(tail)
                 elif tail:
@@ -336,13 +344,42 @@ class StageSession:
                 size = cut.size if cut is not None else pending
                 self._note(f"the output ended in the middle of a line of {size} bytes (not recorded)")
             raise
-        if cut is not None:
-            self._note(cut.describe())
-        elif parts:
-            last: list[bytes] = []
-            self._publish(self._handle_lines(_take_line(parts), now_iso(), last), last)
+        except Exception as exc:  # MemoryError above all: the session ends, saying so; the supervisor goes on
+            size = self._long_line or pending
+            parts.clear()  # give the memory back before anything else is tried
+            self._reading_failed(exc, "output", size)
+            return
+        try:
+            if cut is not None:
+                self._note(cut.describe())
+            elif parts:
+                last: list[bytes] = []
+                self._publish(self._handle_long_line(parts, now_iso(), last), last)
+        except Exception as exc:
+            parts.clear()
+            self._reading_failed(exc, "output", self._long_line)
 
-    def _handle_lines(self, lines: list[bytes], ts: str, encoded: list[bytes]) -> list[ev.AgentEvent]:
+    def _handle_long_line(self, parts: list[bytes], ts: str, encoded: list[bytes]) -> list[ev.AgentEvent]:
+        """A line that spanned reads (`parts`, emptied): `_handle_lines`, with the stdlib encoder
+        for a long one (LONG_LINE_BYTES), and its size kept for a failure to name."""
+        self._long_line = size = sum(map(len, parts))
+        events = self._handle_lines(_take_line(parts), ts, encoded, _stdlib_dumps if size > LONG_LINE_BYTES else None)
+        self._long_line = 0
+        return events
+
+    def _reading_failed(self, exc: Exception, stream: str, size: int = 0) -> None:
+        """Reading the agent's output raised (no memory for a huge line, a bug): the session
+        ends with a reason that names it, never as the agent's own failure to complete."""
+        line = f" (line of {size / 2**20:.3g} MiB)" if size >= 2**20 else f" (line of {size} bytes)" if size else ""
+        if isinstance(exc, MemoryError):
+            reason = f"vik-tui ran out of memory reading the agent's {stream}{line}"
+        else:
+            reason = f"vik-tui failed reading the agent's {stream}{line}: {type(exc).__name__}: {exc}"
+        self.stop(StopCause.READ, reason)
+
+    def _handle_lines(
+        self, lines: list[bytes], ts: str, encoded: list[bytes], dumps: Callable[..., bytes] | None = None
+    ) -> list[ev.AgentEvent]:
         """Decode, map, fold and encode each line in one pass; write the records with one call
         into the file's buffer (`_publish` flushes it), add those bytes to `encoded` and return
         the events (one line in `encoded` per event, in order).
@@ -355,7 +392,7 @@ class StageSession:
         events: list[ev.AgentEvent] = []
         out: list[bytes] = []
         feed, apply, put = self.mapper.feed, self._apply, out.append
-        loads, dumps, newline = orjson.loads, orjson.dumps, orjson.OPT_APPEND_NEWLINE
+        loads, dumps, newline = orjson.loads, dumps or orjson.dumps, orjson.OPT_APPEND_NEWLINE
         for raw in lines:
             try:
                 obj = loads(raw)
@@ -493,7 +530,7 @@ class StageSession:
         cause, reason = self._stop_cause, self._stop_reason or ""
         if cause is not None and cause.counts_as_cancelled:
             return SessionState.CANCELLED, reason
-        if cause in (StopCause.STORAGE, StopCause.BUDGET):
+        if cause in (StopCause.STORAGE, StopCause.BUDGET, StopCause.READ):
             return SessionState.FAILED, reason
         if self._completed_ok and self._provider_failure is None:
             return SessionState.COMPLETED, f"completed; then {reason}"
@@ -568,6 +605,16 @@ class _CutLine:
             f"output line cut: {self.size} bytes is over the {MAX_LINE_BYTES // 2**20} MiB limit"
             f" (not recorded; reading goes on); it began: {preview}"
         )
+
+
+def _stdlib_dumps(record: Any, option: int = 0) -> bytes:
+    """`orjson.dumps(record, option=OPT_APPEND_NEWLINE)` by the stdlib, which raises MemoryError
+    where orjson would crash the process (LONG_LINE_BYTES). NaN is orjson's (null: valid JSON)."""
+    try:
+        text = json.dumps(record, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:
+        return json_line(record)
+    return text.encode("utf-8", "backslashreplace") + b"\n"
 
 
 def _take_line(parts: list[bytes]) -> list[bytes]:
