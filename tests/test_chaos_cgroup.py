@@ -57,3 +57,56 @@ def test_an_env_i_setsid_grandchild_dies_with_its_stage(project: Project, tmp_pa
     )
     mine = [line for line in leftover.stdout.split() if "probe-" not in line]
     assert not any(Path(p).exists() and (Path(p) / "cgroup.procs").read_text().strip() for p in mine)
+
+
+def _escapee(pidfile: Path) -> str:
+    """Shell that starts an `env -i setsid` grandchild (no group, no session, no mark), writes
+    its pid, and goes on (the caller then hangs)."""
+    inner = f"echo $$ > {pidfile}.tmp && mv {pidfile}.tmp {pidfile}; exec sleep 3600"
+    return f"env -i /usr/bin/setsid /bin/sh -c '{inner}' >/dev/null 2>&1 < /dev/null & "
+
+
+def _reap(pid: int | None) -> None:
+    """Nothing is left behind, whatever the test found."""
+    if pid is not None and process_running(pid):
+        with contextlib.suppress(OSError):
+            os.kill(pid, 9)
+
+
+@pytest.mark.skipif(not _writable_cgroups(), reason="cgroup v2 is not writable here (root or a delegated slice)")
+def test_a_hooks_env_i_setsid_grandchild_dies_when_the_hook_times_out(project: Project, tmp_path: Path) -> None:
+    child = tmp_path / "grandchild.pid"
+    wf = chaos_workflow(project, "complete")
+    wf["loop"]["hook_timeout_sec"] = 2
+    wf["loop"]["max_iterations"] = None
+    wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": _escapee(child) + "sleep 3600"}
+    sup = HeadlessProcess(project.write(wf))
+    grandchild = None
+    try:
+        grandchild = read_pid(child)
+        hook = sup.wait_event("hook_finished", timeout=60)
+        assert hook["timed_out"] and not hook["ok"], hook
+        wait_until(lambda: not process_running(grandchild), 20, "the hook's grandchild to be killed")
+    finally:
+        sup.signal(15)
+        assert sup.wait() == 0, sup.stderr()
+        _reap(grandchild)
+
+
+@pytest.mark.skipif(not _writable_cgroups(), reason="cgroup v2 is not writable here (root or a delegated slice)")
+def test_a_pulls_env_i_setsid_grandchild_dies_when_sigterm_ends_the_pull(project: Project, tmp_path: Path) -> None:
+    child = tmp_path / "grandchild.pid"
+    wf = chaos_workflow(project, "complete")
+    wf["loop"]["max_iterations"] = None
+    wf["issues"]["pull"]["command"] = _escapee(child) + "sleep 3600"
+    sup = HeadlessProcess(project.write(wf))
+    grandchild = None
+    try:
+        grandchild = read_pid(child)
+        sup.signal(15)
+        assert sup.wait() == 0, sup.stderr()
+        wait_until(lambda: not process_running(grandchild), 20, "the pull's grandchild to be killed")
+    finally:
+        if sup.proc.returncode is None:
+            sup.kill()
+        _reap(grandchild)

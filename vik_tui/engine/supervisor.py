@@ -27,7 +27,7 @@ from vik_tui.engine.pacing import Pacing
 from vik_tui.engine.places.coordination import HostCoordination
 from vik_tui.engine.places.hosts import HostPool
 from vik_tui.engine.places.local import Place, WorkspaceError
-from vik_tui.engine.processes.cgroups import Cgroups
+from vik_tui.engine.processes.cgroups import SHELL_CGROUPS, Cgroups, RunCgroups
 from vik_tui.engine.processes.descendants import OWNER, Mark, new_id
 from vik_tui.engine.reconcile import Reconciler
 from vik_tui.engine.retrying import Retries
@@ -283,7 +283,9 @@ class Supervisor:
         self._emit(ee.SupervisorStarted(workflow=str(self.workflow_path), root=str(self.layout.root), pid=os.getpid()))
         OWNER.set(Mark(self._id, "supervisor", "intake"))  # this task and every task it creates
         self._lifetime.start_reaping()
-        self._attempts.cgroups = Cgroups.open(self._id)  # one cgroup per stage, where v2 is writable
+        self._attempts.cgroups = cgroups = Cgroups.open(self._id)  # one cgroup per stage, where v2 is writable
+        if cgroups is not None:  # and one per pull command run
+            SHELL_CGROUPS.set(RunCgroups(cgroups, "intake"))
         watcher = health = None
         try:
             await self._companions.start(lambda message: self.log("error", message))
@@ -313,8 +315,9 @@ class Supervisor:
                 await self.pool.stop()
             self._attempts.write_pending_outcomes()
             await self._attempts.kill_leftovers(f"{self._id}/", "the supervisor")
-            if self._attempts.cgroups is not None:
-                self._attempts.cgroups.close()
+            if cgroups is not None:
+                await cgroups.kill()  # what a pull left running without its mark
+                cgroups.close()
             self._lifetime.stop_reaping()
             self.registry.supervisor_stopped()
             self._emit(ee.SupervisorStopped(iterations=self._listing.iterations))

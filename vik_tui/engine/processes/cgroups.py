@@ -6,6 +6,11 @@ cgroup is inherited whatever a process does to its environment, session or group
 `1` to `cgroup.kill` ends every process in it at once (Linux 5.14+; before that, each pid in
 `cgroup.procs` is sent SIGKILL). This is what systemd's `KillMode=control-group` relies on.
 
+Shell runs (hooks, exec() in prompts, the pull command) get a cgroup each too, from the
+`RunCgroups` of their scope (`SHELL_CGROUPS`, a context variable set by the stage attempt and
+by the intake): a timeout or a stop kills it, and what a run left in the background on purpose
+is killed when its scope ends (the attempt), as the marks do.
+
 Where the tree is not writable (not root, no delegated slice, cgroup v1 only), `Cgroups.open`
 returns None and the marks are all there is, as before. On a hybrid host the v2 tree is at
 `/sys/fs/cgroup/unified`.
@@ -17,6 +22,7 @@ import asyncio
 import contextlib
 import os
 import signal
+from contextvars import ContextVar
 from pathlib import Path
 
 MOUNTS = (Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/unified"))
@@ -66,6 +72,15 @@ class Cgroups:
             return None
         return StageCgroup(path)
 
+    async def kill(self) -> list[int]:
+        """Kill whatever is left in every child cgroup (the supervisor ends); the pids killed."""
+        killed: list[int] = []
+        with contextlib.suppress(OSError):
+            for child in list(self.directory.iterdir()):
+                if child.is_dir():
+                    killed += await StageCgroup(child).kill()
+        return killed
+
     def close(self) -> None:
         with contextlib.suppress(OSError):
             for child in self.directory.iterdir():
@@ -91,6 +106,12 @@ class StageCgroup:
         finally:
             os.close(fd)
 
+    def try_join(self) -> None:
+        """`join`, but a cgroup that cannot be joined leaves the process where it is (its group
+        and mark still reach it) rather than fail the run."""
+        with contextlib.suppress(OSError):
+            self.join()
+
     def pids(self) -> list[int]:
         try:
             return [int(line) for line in Path(self._procs).read_text().split()]
@@ -114,3 +135,40 @@ class StageCgroup:
         with contextlib.suppress(OSError):
             self.path.rmdir()
         return pids
+
+
+class RunCgroups:
+    """The cgroups of one scope's shell runs (a stage attempt's hooks and exec(), the intake's
+    pulls): one per run, named `<prefix>-<n>` under the supervisor's cgroup."""
+
+    def __init__(self, root: Cgroups, prefix: str) -> None:
+        self.root = root
+        self.prefix = prefix
+        self._runs: list[StageCgroup] = []
+        self._count = 0
+
+    def new(self) -> StageCgroup | None:
+        self._count += 1
+        cgroup = self.root.stage(f"{self.prefix}-{self._count}")
+        if cgroup is not None:
+            self._runs.append(cgroup)
+        return cgroup
+
+    def done(self, cgroup: StageCgroup) -> None:
+        """A run ended: its cgroup goes if it is empty; what it left running stays (and stays
+        in it) until the scope ends."""
+        if not cgroup.pids():
+            with contextlib.suppress(OSError):
+                cgroup.path.rmdir()
+            with contextlib.suppress(ValueError):
+                self._runs.remove(cgroup)
+
+    async def kill(self) -> list[int]:
+        """The scope ends: everything its runs left, killed; the pids."""
+        killed: list[int] = []
+        while self._runs:
+            killed += await self._runs.pop().kill()
+        return killed
+
+
+SHELL_CGROUPS: ContextVar[RunCgroups | None] = ContextVar("vik_tui_shell_cgroups", default=None)

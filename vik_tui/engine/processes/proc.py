@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
+from vik_tui.engine.processes.cgroups import SHELL_CGROUPS
 from vik_tui.engine.processes.descendants import Mark, kill_marked, mark_for_run
 
 
@@ -194,11 +195,15 @@ async def run_shell(
     When the shell exits but children it left behind still hold stdout/stderr open, they get
     `drain_sec` to finish and are then killed the same way (`held_pipes`), so a caller never
     hangs on them. Every kill also reaches the run's descendants that left the group (`setsid`):
-    the run is marked under `mark`, else under the current `descendants.OWNER`, if any. Output
-    read before a kill is kept. Raises OSError when `sh` cannot be started (a missing `cwd`).
+    the run is marked under `mark`, else under the current `descendants.OWNER`, if any; and
+    where the scope has cgroups (`cgroups.SHELL_CGROUPS`) the run has its own, so even an
+    `env -i setsid` descendant is killed. Output read before a kill is kept. Raises OSError
+    when `sh` cannot be started (a missing `cwd`).
     """
     loop = asyncio.get_running_loop()
     mark = mark_for_run(mark)
+    cgroups = SHELL_CGROUPS.get()
+    group = cgroups.new() if cgroups is not None else None
     spawn = asyncio.ensure_future(
         loop.subprocess_exec(
             lambda: _ExitAwareProtocol(2**16, loop),
@@ -211,6 +216,7 @@ async def run_shell(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=group.try_join if group is not None else None,
         )
     )
 
@@ -218,6 +224,8 @@ async def run_shell(
         await kill_group(proc, grace_sec)
         if mark is not None:
             await kill_marked([mark.value], grace_sec)
+        if group is not None:
+            await group.kill()
 
     try:
         transport, protocol = await asyncio.shield(spawn)
@@ -228,6 +236,10 @@ async def run_shell(
             transport, protocol = await spawn
             await kill_all(asyncio.subprocess.Process(transport, protocol, loop))
             transport.close()
+        raise
+    except BaseException:
+        if cgroups is not None and group is not None:
+            cgroups.done(group)
         raise
     proc = asyncio.subprocess.Process(transport, protocol, loop)
     out, err = Bounded(stdout_limit, cap=stdout_cap), Bounded(stderr_limit)
@@ -263,6 +275,8 @@ async def run_shell(
         overflow.cancel()
         readers.cancel()
         transport.close()
+        if cgroups is not None and group is not None:
+            cgroups.done(group)
     return ShellRun(
         proc.returncode,
         out.value(),

@@ -26,7 +26,7 @@ from vik_tui.engine.bus import EventBus
 from vik_tui.engine.intake import Issue
 from vik_tui.engine.places.local import Place, WorkspaceError
 from vik_tui.engine.places.remote import RemoteAgent, RemotePlace
-from vik_tui.engine.processes.cgroups import Cgroups
+from vik_tui.engine.processes.cgroups import SHELL_CGROUPS, Cgroups, RunCgroups
 from vik_tui.engine.processes.descendants import OWNER, Mark, describe_killed, kill_marked
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.paths import Layout, resolve_from
@@ -170,6 +170,7 @@ class Attempt:
         self.session_uuid = session_uuid
         self.snap = SessionFacts(issue.id, stage, number, session_uuid, str(session_file), host=host)
         self.mark = Mark(shared.supervisor_id, session_uuid, "stage")
+        self.shells: RunCgroups | None = None  # the cgroups of its hooks and exec() runs, where writable
         self.entry = Entry(session_uuid, str(session_file), issue.id, stage, number, self.mark.scope_prefix, host=host)
 
     @property
@@ -181,6 +182,9 @@ class Attempt:
         processes as the attempt's. Raises StorageError."""
         self.shared.write_pending_outcomes()
         OWNER.set(self.mark)  # this task's hooks and exec() runs are marked as the attempt's
+        if self.shared.cgroups is not None:  # and run in cgroups of the attempt's
+            self.shells = RunCgroups(self.shared.cgroups, f"{self.session_uuid}-shell")
+            SHELL_CGROUPS.set(self.shells)
         try:
             self.shared.registry.record(self.entry)
         except OSError as exc:
@@ -289,6 +293,13 @@ class Attempt:
         and its registry entry once its outcome is in the file."""
         shared = self.shared
         await asyncio.shield(shared.kill_leftovers(self.mark.scope_prefix, self.label, self.site))
+        if self.shells is not None:  # what a hook left running without its mark (`env -i`)
+            killed = await asyncio.shield(self.shells.kill())
+            if killed:
+                shared.bus.log(
+                    "warning",
+                    f"killed {len(killed)} process(es) left running by {self.label}: pid {describe_killed(killed)}",
+                )
         shared.entries.pop(self.session_uuid, None)
         if self.snap.finished and self.snap.session_file not in shared.unwritten:
             shared.registry.forget(self.session_uuid)  # else the next start's sweep gives it an outcome
