@@ -23,6 +23,7 @@ from conftest import Project, process_running
 
 from vik_tui.engine.service.journal import Journal, append_lines
 from vik_tui.engine.service.logs import DailyLog
+from vik_tui.engine.stages.replay import outcome_of
 
 FSIZE_LIMIT = 2 * 1024 * 1024
 
@@ -141,3 +142,34 @@ def test_daily_log_drops_records_it_cannot_write_and_recovers(tmp_path: Path) ->
     text = next((tmp_path / "logs").glob("vik.log.*")).read_text()
     assert [line for line in text.splitlines() if "lost" in line] == []
     assert "first" in text and "again" in text
+
+
+@pytest.mark.skipif(shutil.which("mount") is None or os.geteuid() != 0, reason="mounting a tmpfs needs root")
+def test_the_enospc_reason_survives_a_crash_to_the_outcome_written_at_the_next_start(
+    project: Project, tmp_path: Path
+) -> None:
+    """Issue #18 item 14: the disk is full, so the failed stage's outcome stays out of its session
+    file; the supervisor is killed before there is room again. The next start writes the reason
+    that was known (ENOSPC), not `interrupted`."""
+    with small_tmpfs(tmp_path / "disk") as disk:
+        wf = chaos_workflow(project, "talk", seconds=30)
+        wf["workspace"] = {"root": str(disk)}
+        path = project.write(wf)
+        sup = HeadlessProcess(path)
+        try:
+            started = sup.wait_event("stage_started")
+            wait_until(lambda: Path(started["session_file"]).exists(), 30)
+            filler = _fill(disk)
+            failed = sup.wait_event("stage_finished", timeout=60)
+            assert failed["state"] == "failed" and "ENOSPC" in failed["reason"], failed
+            assert outcome_of(Path(started["session_file"])) is None  # the disk kept the outcome out
+            sup.kill()  # SIGKILL while the disk is still full: nothing more is written
+            filler.unlink()
+            project.set_issues([])  # the restart only recovers
+            again = HeadlessProcess(path)
+            assert again.wait() == 0, again.stderr()
+        finally:
+            sup.kill()
+        outcome = last_outcome(Path(started["session_file"]))
+        assert outcome["state"] == "failed", outcome
+        assert "No space left on device (ENOSPC)" in outcome["reason"], outcome

@@ -10,7 +10,11 @@ their own sessions, and their session files end without an outcome. So, in
 - `<session uuid>.json` names one stage attempt: its session file, the mark its processes carry
   (`descendants.Mark`), and once the agent exists its pid, process group and start time (from
   `/proc/<pid>/stat`). It is written with fsync before the supervisor reads the agent's first
-  byte, and removed once the attempt's outcome is in its session file.
+  byte, and removed once the attempt's outcome is in its session file. It is written with
+  room to spare (OUTCOME_ROOM bytes of blanks after the JSON): when a full disk keeps the
+  outcome out of the session file, the outcome is written into the entry *in place*
+  (`note_outcome`), which needs no new block, so the next start writes the reason that was
+  known ("No space left on device (ENOSPC)"), not `interrupted`.
 
 On start, before anything is dispatched, `sweep()` kills every process a dead supervisor left
 (by mark, and each recorded group whose leader still has the recorded start time, so a reused
@@ -33,6 +37,7 @@ from typing import Any
 
 from vik_tui.engine.places.ssh import CONTROL_DIR_PREFIX
 from vik_tui.engine.processes.descendants import boot_id, is_running, kill_marked, start_time
+from vik_tui.engine.service.atomic import write_atomic
 from vik_tui.engine.service.paths import Layout
 from vik_tui.engine.service.state import write_json_atomic
 from vik_tui.engine.stages.facts import SessionFacts, write_outcome_only
@@ -42,6 +47,7 @@ from vik_tui.engine.view import SessionState
 
 INTERRUPTED = "interrupted: supervisor exited while the stage ran"
 SUPERVISOR_FILE = "supervisor.json"
+OUTCOME_ROOM = 2048  # blanks kept after an entry's JSON: an outcome fits without growing the file
 
 
 @dataclass
@@ -60,6 +66,7 @@ class Entry:
     start_time: int | None = None  # clock ticks since boot, /proc/<pid>/stat field 22
     boot_id: str | None = None
     host: str | None = None  # the SSH host it ran on: its processes there are swept by mark once the host answers
+    outcome: dict[str, str] | None = None  # {state, reason} decided but kept out of the session file (full disk)
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Entry:
@@ -75,6 +82,9 @@ class RecoveryReport:
     killed: list[int] = field(default_factory=list)
     interrupted: list[str] = field(default_factory=list)  # session files given an outcome
     unwritable: list[str] = field(default_factory=list)  # ... that could not be given one
+    reasons: dict[str, str] = field(
+        default_factory=dict
+    )  # session file -> the outcome known before, if not INTERRUPTED
     remote: list[tuple[str, str]] = field(default_factory=list)  # (SSH host, mark prefix) left to sweep there
     seconds: float = 0.0
 
@@ -118,8 +128,30 @@ class Registry:
 
     # -- stage attempts --------------------------------------------------------------------
     def record(self, entry: Entry) -> None:
-        """Write (or rewrite) an attempt's entry durably; raises OSError (a storage failure)."""
-        write_json_atomic(self.directory / f"{entry.session_uuid}.json", asdict(entry))
+        """Write (or rewrite) an attempt's entry durably, with room for its outcome; raises
+        OSError (a storage failure)."""
+        text = json.dumps(asdict(entry), indent=2, default=str) + "\n"
+        write_atomic(self.directory / f"{entry.session_uuid}.json", text + " " * OUTCOME_ROOM + "\n")
+
+    def note_outcome(self, entry: Entry, state: str, reason: str) -> None:
+        """The outcome could not be written to the session file (a full disk): keep it in the
+        entry, overwritten in place within the room it was written with (no new block is
+        needed), for the next start to write. Raises OSError."""
+        path = self.directory / f"{entry.session_uuid}.json"
+        fd = os.open(path, os.O_WRONLY)
+        try:
+            size = os.fstat(fd).st_size
+            for cut in (len(reason), 1000, 200):
+                entry.outcome = {"state": state, "reason": reason[:cut]}
+                raw = (json.dumps(asdict(entry), indent=2, default=str) + "\n").encode("utf-8")
+                if len(raw) < size:
+                    break
+            else:
+                raise OSError(f"no room for the outcome in {path}")
+            os.pwrite(fd, raw + b" " * (size - len(raw) - 1) + b"\n", 0)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
     def agent_started(self, entry: Entry, pid: int) -> None:
         """The agent exists: record its pid, group and start time before reading it."""
@@ -177,14 +209,16 @@ class Registry:
         for entry in entries:
             if entry.host and entry.mark_prefix:
                 report.remote.append((entry.host, entry.mark_prefix))
-            self._close_session(entry.session_file, report)
+            self._close_session(entry.session_file, report, entry.outcome)
             self.forget(entry.session_uuid)
         for path in _session_files(self.layout.sessions_dir):
             self._close_session(str(path), report)
         report.seconds = time.monotonic() - began
         return report
 
-    def _close_session(self, session_file: str, report: RecoveryReport) -> None:
+    def _close_session(self, session_file: str, report: RecoveryReport, known: dict[str, str] | None = None) -> None:
+        """An `interrupted` outcome for a session file without one; or, when the entry kept the
+        outcome decided before (a full disk kept it out), that one."""
         path = Path(session_file)
         if session_file in report.interrupted or session_file in report.unwritable or not path.is_file():
             return
@@ -193,12 +227,18 @@ class Registry:
         parsed = Layout.parse_session_name(path)
         stage, session_uuid = parsed if parsed else ("?", path.stem)
         snap = SessionFacts(path.parent.name, stage, 0, session_uuid, session_file)
+        state, reason = SessionState.FAILED, INTERRUPTED
+        if known is not None and known.get("reason"):
+            with contextlib.suppress(ValueError):
+                state, reason = SessionState(str(known.get("state"))), str(known["reason"])
         try:
-            write_outcome_only(snap, SessionState.FAILED, INTERRUPTED)
+            write_outcome_only(snap, state, reason)
         except OSError:
             report.unwritable.append(session_file)
         else:
             report.interrupted.append(session_file)
+            if reason != INTERRUPTED:
+                report.reasons[session_file] = reason
 
 
 def mark_interrupted(runs: Iterable[StageRun], report: RecoveryReport) -> None:
@@ -207,9 +247,9 @@ def mark_interrupted(runs: Iterable[StageRun], report: RecoveryReport) -> None:
     for run in runs:
         for snap in run.sessions:
             if snap.session_file in closed:
-                snap.reason = INTERRUPTED
+                snap.reason = report.reasons.get(snap.session_file, INTERRUPTED)
         if run.sessions and run.sessions[-1].session_file in closed:
-            run.reason = INTERRUPTED
+            run.reason = report.reasons.get(run.sessions[-1].session_file, INTERRUPTED)
 
 
 def _same_process(entry: Entry) -> bool:

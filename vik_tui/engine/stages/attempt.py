@@ -95,8 +95,18 @@ class Attempts:
             write_outcome_only(snap, state, reason)
         except OSError as exc:
             snap.state, snap.reason = state, reason
-            self.unwritten[snap.session_file] = snap
+            self.keep_unwritten(snap)
             self.bus.log("error", f"cannot write the outcome of {snap.session_file}: {describe_os_error(exc)}")
+
+    def keep_unwritten(self, snap: SessionFacts) -> None:
+        """An outcome a full disk kept out of its session file: written later by this process
+        (`write_pending_outcomes`), and kept in the attempt's registry entry (in place, no new
+        block) so that the next start writes it, not `interrupted`, if this process dies first."""
+        self.unwritten[snap.session_file] = snap
+        entry = self.entries.get(snap.session_uuid)
+        if entry is not None and snap.state is not None:
+            with contextlib.suppress(OSError):
+                self.registry.note_outcome(entry, str(snap.state), snap.reason or "")
 
     def write_pending_outcomes(self) -> None:
         """Outcomes a full disk kept out of their files: try again (a new stage starts, or the
@@ -270,7 +280,7 @@ class Attempt:
         except OSError as exc:  # the session file cannot even be opened
             raise StorageError(f"cannot write the session file {snap.session_file}", exc) from exc
         if session.outcome_unwritten:
-            self.shared.unwritten[snap.session_file] = snap
+            self.shared.keep_unwritten(snap)
         if snap.stop_cause == StopCause.STORAGE:
             self.shared.bus.log("error", f"{self.label}: {snap.reason} ({snap.session_file}); the agent was stopped")
 
