@@ -11,14 +11,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from chaos_helpers import HeadlessProcess, chaos_workflow, notices, records
 from conftest import Project
 from engine_helpers import Harness
 
 from vik_tui.engine.engine_events import StageFinished
 from vik_tui.engine.intake import PULL_MAX_BYTES
+from vik_tui.engine.stages.render_child import RENDER_MAX_BYTES
 from vik_tui.engine.stages.session import MAX_LINE_BYTES
-from vik_tui.engine.stages.templates import EXEC_MAX_BYTES
+from vik_tui.engine.stages.templates import EXEC_MAX_BYTES, TemplateError, render
 
 RSS_CEILING_MIB = 200  # an idle supervisor is ~40 MiB; buffering one flood second is ~1 GiB
 
@@ -99,3 +101,31 @@ async def test_a_line_cut_by_a_stop_is_said_in_the_session_file(project: Project
     said = ("ended in the middle of a line", "undecodable output line skipped (Unterminated string")
     assert any(r["detail"].startswith(said) for r in notices(found)), found[-2:]
     await h.finish()
+
+
+# Issue #18 item 14: fuel bounds a template's steps, not its memory; this one is 300 steps of
+# 1 MB each and took the supervisor to 610 MiB RSS (a thousand times more was OOM-killed)
+TEMPLATE_BOMB = '{% for i in range(300) %}{{ "abcdefghij" * 100000 }}{% endfor %}'
+
+
+def test_a_template_bomb_fails_the_stage_and_keeps_the_supervisor_small(project: Project) -> None:
+    wf = chaos_workflow(project, "complete")
+    wf["issue"]["stages"]["plan"]["prompt"] = TEMPLATE_BOMB
+    sup = HeadlessProcess(project.write(wf))
+    finished = sup.wait_event("stage_finished", timeout=60)
+    assert finished["state"] == "failed", finished
+    assert "prompt render failed: stage plan prompt: template ran out of memory (over 256 MiB)" in finished["reason"], (
+        finished
+    )
+    assert sup.wait() == 0, sup.stderr()
+    assert sup.peak_rss_mib < RSS_CEILING_MIB
+
+
+def test_a_render_over_the_size_limit_is_refused() -> None:
+    context = {"issue": {"id": "X-1"}, "env": {}, "workflow_path": "/w", "workflow_dir": "/", "workspace_root": "/"}
+    with pytest.raises(TemplateError, match=r"hook before_run: template rendered 19\.1 MiB, over the 16 MiB limit"):
+        render('{{ "x" * 20000000 }}', context, "hook before_run")
+    big = {**context, "issue": {"id": "X-1", "description": "y" * (RENDER_MAX_BYTES + 1)}}
+    with pytest.raises(TemplateError, match="over the 16 MiB limit"):  # plain, rendered in the process
+        render("{{ issue.description }}", big, "prompt")
+    assert render('{% if true %}{{ "x" * 3 }}{% endif %} {{ issue.id }}', context) == "xxx X-1"

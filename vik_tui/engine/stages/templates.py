@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Callable
 from pathlib import Path, PurePath
 from typing import Any
 
@@ -16,6 +17,7 @@ import minijinja
 
 from vik_tui.config.jinja import TEMPLATE_NAME, environment, shquote, with_context
 from vik_tui.engine.processes.proc import ShellRunner, describe_exit, local_shell, tail
+from vik_tui.engine.stages.render_child import RENDER_MAX_BYTES, RenderRefused, render_bounded, too_long
 
 __all__ = ["shquote"]  # re-exported: hooks quote tracker text with it
 
@@ -91,13 +93,42 @@ def pull_context(workflow_path: Path, workspace_root: Path) -> dict[str, Any]:
 
 
 def render(source: str, context: dict[str, Any], name: str = "template") -> str:
-    """Render strictly: an unknown variable is an error naming it."""
+    """Render strictly: an unknown variable is an error naming it. The render runs in a child
+    process with bounded memory and output (`render_child`)."""
+    return _bounded(lambda: _render_here(source, context, name), name, source)
+
+
+def _render_here(source: str, context: dict[str, Any], name: str) -> str:
     try:
         return _ENV.render_str(with_context(source, context), TEMPLATE_NAME)
     except minijinja.TemplateError as exc:
         raise TemplateError(describe_template_error(exc, name, source, context)) from None
     except Exception as exc:  # a filter may raise anything on a bad value
         raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from None
+
+
+# `{{ issue.title }}`, `{{ issue.id | shquote }}`: text that can grow no larger than the data
+_PLAIN_EXPR = re.compile(r"\{\{-?\s*[A-Za-z_][\w.]*\s*(?:\|\s*(?:shquote|trim|lower|upper|string)\s*)*-?\}\}")
+
+
+def _plain(source: str) -> bool:
+    """Only plain substitutions: no statement, no operator, no call, so the output is at most
+    the source and the values it names; rendered in the process (a fork costs 7-40 ms)."""
+    return "{%" not in source and "{#" not in source and "{{" not in _PLAIN_EXPR.sub("", source)
+
+
+def _bounded(render_fn: Callable[[], str], name: str, source: str) -> str:
+    """`render_fn` in a child process with bounded memory (`render_child`), unless the source is
+    plain; either way an output over RENDER_MAX_BYTES is refused."""
+    try:
+        if not _plain(source):
+            return render_bounded(render_fn, (TemplateError,))
+        text = render_fn()
+    except RenderRefused as exc:
+        raise TemplateError(f"{name}: template {exc}") from None
+    if len(text) > RENDER_MAX_BYTES:
+        raise TemplateError(f"{name}: template {too_long(len(text))}")
+    return text
 
 
 def describe_template_error(
@@ -199,10 +230,20 @@ async def render_prompt(
     (an issue title, say) stays literal text.
     """
     marked, pattern = _nonce_markers(source)
-    try:
-        rendered = _ENV.render_str(with_context(marked, context), TEMPLATE_NAME)
-    except minijinja.TemplateError as exc:
-        raise TemplateError(describe_template_error(exc, name, source, context)) from None
-    except Exception as exc:  # a filter may raise anything on a bad value
-        raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from None
-    return await _expand(rendered, pattern, str(cwd), exec_timeout_sec, shell)
+
+    def render_here() -> str:
+        try:
+            return _ENV.render_str(with_context(marked, context), TEMPLATE_NAME)
+        except minijinja.TemplateError as exc:
+            raise TemplateError(describe_template_error(exc, name, source, context)) from None
+        except Exception as exc:  # a filter may raise anything on a bad value
+            raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from None
+
+    rendered = _bounded(render_here, name, source)
+    prompt = await _expand(rendered, pattern, str(cwd), exec_timeout_sec, shell)
+    if len(prompt) > RENDER_MAX_BYTES:  # the exec() outputs spliced in took it over
+        raise TemplateError(
+            f"{name}: the prompt is {len(prompt) / 2**20:.1f} MiB with its exec() output,"
+            f" over the {RENDER_MAX_BYTES // 2**20} MiB limit"
+        )
+    return prompt
