@@ -110,3 +110,26 @@ def test_a_pulls_env_i_setsid_grandchild_dies_when_sigterm_ends_the_pull(project
         if sup.proc.returncode is None:
             sup.kill()
         _reap(grandchild)
+
+
+@pytest.mark.skipif(not _writable_cgroups(), reason="cgroup v2 is not writable here (root or a delegated slice)")
+def test_an_orphan_a_hook_left_without_its_mark_dies_when_the_stage_ends(project: Project, tmp_path: Path) -> None:
+    """The hook exits at once; its `env -i setsid` grandchild, adopted by the supervisor (a
+    subreaper), lives on through the stage, as a hook's background process may, and dies with it."""
+    child = tmp_path / "grandchild.pid"
+    wf = chaos_workflow(project, "talk", seconds=1)
+    wf["loop"]["max_iterations"] = None
+    wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": _escapee(child) + "true"}
+    sup = HeadlessProcess(project.write(wf))
+    grandchild = None
+    try:
+        grandchild = read_pid(child)
+        finished = sup.wait_event("stage_finished", timeout=60)
+        assert finished["state"] == "completed", finished
+        wait_until(lambda: not process_running(grandchild), 20, "the hook's orphan to be killed")
+        killed = [e for e in sup.named("log") if f"pid {grandchild}" in e["message"]]
+        assert killed and "killed 1 process(es) left running by C-1/plan" in killed[0]["message"], sup.tail()
+    finally:
+        sup.signal(15)
+        assert sup.wait() == 0, sup.stderr()
+        _reap(grandchild)
