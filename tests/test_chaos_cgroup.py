@@ -126,9 +126,9 @@ def test_an_orphan_a_hook_left_without_its_mark_dies_when_the_stage_ends(project
         grandchild = read_pid(child)
         finished = sup.wait_event("stage_finished", timeout=60)
         assert finished["state"] == "completed", finished
+        said = f"killed 1 process(es) left running by C-1/plan: pid {grandchild}"
+        wait_until(lambda: any(said in e["message"] for e in sup.named("log")), 20, "the log to say it killed it")
         wait_until(lambda: not process_running(grandchild), 20, "the hook's orphan to be killed")
-        killed = [e for e in sup.named("log") if f"pid {grandchild}" in e["message"]]
-        assert killed and "killed 1 process(es) left running by C-1/plan" in killed[0]["message"], sup.tail()
     finally:
         sup.signal(15)
         assert sup.wait() == 0, sup.stderr()
