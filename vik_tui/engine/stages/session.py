@@ -3,6 +3,7 @@
 Rules (docs/architecture.md §3, outcome): the terminal state is decided once. Completed needs a provider completion
 and no provider-reported failure. Exit before completion, a non-zero exit, or death by signal
 fail with the exit status and the stderr tail. An undecodable line is recorded and skipped.
+A failure of our own reading (MemoryError on a huge line) fails the session naming it.
 Every stop (cancel, timeout, stall, shutdown, reconcile) kills the whole process group.
 """
 
