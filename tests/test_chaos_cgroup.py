@@ -133,3 +133,23 @@ def test_an_orphan_a_hook_left_without_its_mark_dies_when_the_stage_ends(project
         sup.signal(15)
         assert sup.wait() == 0, sup.stderr()
         _reap(grandchild)
+
+
+@pytest.mark.skipif(not _writable_cgroups(), reason="cgroup v2 is not writable here (root or a delegated slice)")
+def test_a_hooks_env_i_setsid_grandchild_dies_when_sigterm_stops_the_hook(project: Project, tmp_path: Path) -> None:
+    child = tmp_path / "grandchild.pid"
+    wf = chaos_workflow(project, "complete")
+    wf["loop"]["hook_timeout_sec"] = 600
+    wf["loop"]["max_iterations"] = None
+    wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": _escapee(child) + "sleep 3600"}
+    sup = HeadlessProcess(project.write(wf))
+    grandchild = None
+    try:
+        grandchild = read_pid(child)
+        sup.signal(15)
+        assert sup.wait() == 0, sup.stderr()
+        wait_until(lambda: not process_running(grandchild), 20, "the hook's grandchild to be killed")
+    finally:
+        if sup.proc.returncode is None:
+            sup.kill()
+        _reap(grandchild)
