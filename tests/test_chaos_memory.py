@@ -9,6 +9,9 @@ the flood would take (issue #9 saw 2.8 GiB and 1.1 GiB), whichever tests ran bef
 
 from __future__ import annotations
 
+import resource
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,9 +19,9 @@ from chaos_helpers import HeadlessProcess, chaos_workflow, notices, records
 from conftest import Project
 from engine_helpers import Harness
 
+from vik_tui.config.render_child import RENDER_MAX_BYTES
 from vik_tui.engine.engine_events import StageFinished
 from vik_tui.engine.intake import PULL_MAX_BYTES
-from vik_tui.engine.stages.render_child import RENDER_MAX_BYTES
 from vik_tui.engine.stages.session import MAX_LINE_BYTES
 from vik_tui.engine.stages.templates import EXEC_MAX_BYTES, TemplateError, render
 
@@ -129,3 +132,25 @@ def test_a_render_over_the_size_limit_is_refused() -> None:
     with pytest.raises(TemplateError, match="over the 16 MiB limit"):  # plain, rendered in the process
         render("{{ issue.description }}", big, "prompt")
     assert render('{% if true %}{{ "x" * 3 }}{% endif %} {{ issue.id }}', context) == "xxx X-1"
+
+
+# the check renders with a stand-in for every name the template reads (`range` too): a loop over a string
+DOCTOR_BOMB = '{{ issue.stage }}{% for c in "x" * 300 %}{{ "abcdefghij" * 100000 }}{% endfor %}'
+
+
+def test_doctors_after_create_check_renders_a_bomb_in_a_bounded_child(tmp_path: Path) -> None:
+    """Doctor renders `after_create` with stand-ins to judge its `issue.stage` (and runs in the
+    supervisor on every reload): in the process this bomb took 605 MiB RSS, and under a 400 MiB
+    address-space limit it aborted the process (the Rust engine's answer to a failed allocation);
+    now the render's child dies, not the caller, and the template is not judged."""
+    code = (
+        "from vik_tui.config.jinja import STAGE_NAMES, check_template\n"
+        f"print(check_template({DOCTOR_BOMB!r}, STAGE_NAMES, stage=False))\n"
+    )
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (400 * 2**20, resource.RLIM_INFINITY))
+
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, preexec_fn=limit, timeout=120)
+    assert done.returncode == 0, done.stderr[-500:]
+    assert done.stdout.strip() == b"None"

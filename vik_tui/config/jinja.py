@@ -27,6 +27,8 @@ from typing import Any
 
 import minijinja
 
+from vik_tui.config.render_child import RenderRefused, render_bounded
+
 # About 0.4 s of work on a slow machine: far beyond any real prompt, short enough not to stall
 # the event loop for long. vik sets no limit (a difference listed in docs/vik-compatibility.md).
 FUEL = 10_000_000
@@ -232,7 +234,15 @@ def _fails_only_without_stage(source: str, nested: set[str]) -> bool:
     """Whether after_create really reads `issue.stage` (vik runs a guarded use: `is defined`,
     `| default(...)`, a branch that never runs): rendered with a stand-in for every name it
     uses, it fails without `issue.stage` and renders with it. A template whose render depends
-    on the tracker's data (it fails either way) is not judged."""
+    on the tracker's data (it fails either way) is not judged. Rendered in a child process with
+    bounded memory (`render_child`): doctor runs in the supervisor too, on every reload."""
+    try:
+        return render_bounded(lambda: "yes" if _fails_here(source, nested) else "", ()) == "yes"
+    except RenderRefused:
+        return False
+
+
+def _fails_here(source: str, nested: set[str]) -> bool:
     try:
         _CHECK_ENV.render_str(source, TEMPLATE_NAME, **_stand_ins(nested, with_stage=True))
     except Exception:

@@ -16,8 +16,8 @@ from typing import Any
 import minijinja
 
 from vik_tui.config.jinja import TEMPLATE_NAME, environment, shquote, with_context
+from vik_tui.config.render_child import RENDER_MAX_BYTES, RenderRefused, render_bounded, too_long
 from vik_tui.engine.processes.proc import ShellRunner, describe_exit, local_shell, tail
-from vik_tui.engine.stages.render_child import RENDER_MAX_BYTES, RenderRefused, render_bounded, too_long
 
 __all__ = ["shquote"]  # re-exported: hooks quote tracker text with it
 

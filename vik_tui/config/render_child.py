@@ -8,6 +8,8 @@ already there), limited to the address space it had plus RENDER_ROOM, and a resu
 RENDER_MAX_BYTES is refused. The supervisor's own memory never holds more than the capped text.
 
 Where fork is missing (not POSIX), the render runs in the process as before.
+It lives in `config` beside the engine's set-up (`jinja`) because doctor renders too (its
+`after_create` check), and doctor may not import the engine.
 """
 
 from __future__ import annotations
@@ -74,7 +76,9 @@ def _child(render: Callable[[], str], errors: tuple[type[Exception], ...], fd: i
         os.dup2(null, 2)
         room = _address_space()
         if room:
-            resource.setrlimit(resource.RLIMIT_AS, (room + RENDER_ROOM, room + RENDER_ROOM))
+            hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+            limit = room + RENDER_ROOM if hard == resource.RLIM_INFINITY else min(room + RENDER_ROOM, hard)
+            resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
         try:
             text = render()
             if len(text) > RENDER_MAX_BYTES:  # characters; checked again in bytes by the caller's use
