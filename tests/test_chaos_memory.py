@@ -9,6 +9,7 @@ the flood would take (issue #9 saw 2.8 GiB and 1.1 GiB), whichever tests ran bef
 
 from __future__ import annotations
 
+import asyncio
 import resource
 import subprocess
 import sys
@@ -23,7 +24,7 @@ from vik_tui.config.render_child import RENDER_MAX_BYTES
 from vik_tui.engine.engine_events import StageFinished
 from vik_tui.engine.intake import PULL_MAX_BYTES
 from vik_tui.engine.stages.session import MAX_LINE_BYTES
-from vik_tui.engine.stages.templates import EXEC_MAX_BYTES, TemplateError, render
+from vik_tui.engine.stages.templates import EXEC_MAX_BYTES, TemplateError, render, render_async
 
 RSS_CEILING_MIB = 200  # an idle supervisor is ~40 MiB; buffering one flood second is ~1 GiB
 
@@ -132,6 +133,19 @@ def test_a_render_over_the_size_limit_is_refused() -> None:
     with pytest.raises(TemplateError, match="over the 16 MiB limit"):  # plain, rendered in the process
         render("{{ issue.description }}", big, "prompt")
     assert render('{% if true %}{{ "x" * 3 }}{% endif %} {{ issue.id }}', context) == "xxx X-1"
+
+
+async def test_a_render_in_its_child_leaves_the_event_loop_running() -> None:
+    """A template that is more than substitution forks a child and waits for it: off the loop,
+    so every session keeps streaming meanwhile (on the loop, nothing else ran until it ended)."""
+    context = {"issue": {"id": "X-1"}, "env": {}, "workflow_path": "/w", "workflow_dir": "/", "workspace_root": "/"}
+    rendering = asyncio.ensure_future(render_async('{% for i in range(300) %}{{ "x" * 40000 }}{% endfor %}', context))
+    turns = 0
+    while not rendering.done():
+        turns += 1
+        await asyncio.sleep(0)
+    assert len(await rendering) == 300 * 40000
+    assert turns > 1, "the loop did not turn while the template rendered"
 
 
 # the check renders with a stand-in for every name the template reads (`range` too): a loop over a string

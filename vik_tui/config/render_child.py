@@ -20,6 +20,7 @@ import pickle
 import resource
 import select
 import signal
+import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -27,6 +28,11 @@ from collections.abc import Callable
 RENDER_MAX_BYTES = 16 * 1024 * 1024  # a prompt or hook longer than this is refused
 RENDER_ROOM = 256 * 1024 * 1024  # address space the child may add to what it was forked with
 RENDER_TIMEOUT_SEC = 30.0  # fuel ends a runaway loop long before; this bounds anything else
+
+# Renders run in threads (off the event loop). A fork copies only the forking thread, so a lock
+# another thread held at that moment (the template engine's own) would stay locked in the child
+# for good: in-process renders hold RENDER_LOCK, and a fork takes it for the fork itself.
+RENDER_LOCK = threading.Lock()
 
 
 class RenderRefused(Exception):
@@ -39,7 +45,7 @@ def render_bounded(render: Callable[[], str], errors: tuple[type[Exception], ...
     if not hasattr(os, "fork"):
         return render()
     read_end, write_end = os.pipe()
-    with warnings.catch_warnings():  # 3.12+: fork of a threaded process; the child only renders
+    with RENDER_LOCK, warnings.catch_warnings():  # 3.12+: fork of a threaded process; the child only renders
         warnings.simplefilter("ignore", DeprecationWarning)
         pid = os.fork()
     if pid == 0:  # the child: render, report, exit without running anything of the parent's

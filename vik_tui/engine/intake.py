@@ -198,7 +198,7 @@ async def pull(workflow: Workflow, layout: Layout) -> PullResult:
     in the workflow directory within `loop.pull_timeout_sec`, parse what it printed."""
     pull = workflow.issues.pull
     try:
-        command = templates.render(
+        command = await templates.render_async(
             pull.command, templates.pull_context(layout.workflow_path, layout.root), "issues.pull.command"
         )
     except templates.TemplateError as exc:

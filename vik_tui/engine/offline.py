@@ -50,7 +50,7 @@ async def offline_view(workflow: Workflow, workflow_path: Path) -> tuple[EngineV
         run.retry_due, run.retry_due_at = delay, iso_in(delay)  # `now` below is 0: due_in is the delay
         runs[(item.issue, item.stage)] = run
     try:
-        command = templates.render(
+        command = await templates.render_async(
             workflow.issues.pull.command, templates.pull_context(workflow_path, layout.root), "issues.pull.command"
         )
     except templates.TemplateError as exc:

@@ -380,7 +380,7 @@ class Attempt:
 
     async def _hook(self, name: str, source: str, context: dict[str, Any], timeout: float) -> HookResult:
         try:
-            script = templates.render(source, context, f"hook {name}")
+            script = await templates.render_async(source, context, f"hook {name}")
         except templates.TemplateError as exc:
             result = HookResult(name, False, None, "", "", error=str(exc))
         else:

@@ -6,6 +6,7 @@ The environment's settings live in `config.jinja` (doctor checks templates with 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import secrets
@@ -16,7 +17,7 @@ from typing import Any
 import minijinja
 
 from vik_tui.config.jinja import TEMPLATE_NAME, environment, shquote, with_context
-from vik_tui.config.render_child import RENDER_MAX_BYTES, RenderRefused, render_bounded, too_long
+from vik_tui.config.render_child import RENDER_LOCK, RENDER_MAX_BYTES, RenderRefused, render_bounded, too_long
 from vik_tui.engine.processes.proc import ShellRunner, describe_exit, local_shell, tail
 
 __all__ = ["shquote"]  # re-exported: hooks quote tracker text with it
@@ -98,6 +99,12 @@ def render(source: str, context: dict[str, Any], name: str = "template") -> str:
     return _bounded(lambda: _render_here(source, context, name), name, source)
 
 
+async def render_async(source: str, context: dict[str, Any], name: str = "template") -> str:
+    """`render` off the event loop: a fork and its wait (7-40 ms, more for a heavy template)
+    must not hold up every session's streaming."""
+    return await asyncio.to_thread(render, source, context, name)
+
+
 def _render_here(source: str, context: dict[str, Any], name: str) -> str:
     try:
         return _ENV.render_str(with_context(source, context), TEMPLATE_NAME)
@@ -123,7 +130,8 @@ def _bounded(render_fn: Callable[[], str], name: str, source: str) -> str:
     try:
         if not _plain(source):
             return render_bounded(render_fn, (TemplateError,))
-        text = render_fn()
+        with RENDER_LOCK:  # no fork for another render while this one holds the engine's lock
+            text = render_fn()
     except RenderRefused as exc:
         raise TemplateError(f"{name}: template {exc}") from None
     if len(text) > RENDER_MAX_BYTES:
@@ -239,7 +247,7 @@ async def render_prompt(
         except Exception as exc:  # a filter may raise anything on a bad value
             raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from None
 
-    rendered = _bounded(render_here, name, source)
+    rendered = await asyncio.to_thread(_bounded, render_here, name, source)
     prompt = await _expand(rendered, pattern, str(cwd), exec_timeout_sec, shell)
     if len(prompt) > RENDER_MAX_BYTES:  # the exec() outputs spliced in took it over
         raise TemplateError(
