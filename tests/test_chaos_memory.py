@@ -13,6 +13,7 @@ import asyncio
 import resource
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,8 @@ from chaos_helpers import HeadlessProcess, chaos_workflow, notices, records
 from conftest import Project
 from engine_helpers import Harness
 
-from vik_tui.config.render_child import RENDER_MAX_BYTES
+from vik_tui.config import render_child
+from vik_tui.config.render_child import RENDER_MAX_BYTES, RenderRefused, render_bounded
 from vik_tui.engine.engine_events import StageFinished
 from vik_tui.engine.intake import PULL_MAX_BYTES
 from vik_tui.engine.stages.session import MAX_LINE_BYTES
@@ -146,6 +148,23 @@ async def test_a_render_in_its_child_leaves_the_event_loop_running() -> None:
         await asyncio.sleep(0)
     assert len(await rendering) == 300 * 40000
     assert turns > 1, "the loop did not turn while the template rendered"
+
+
+async def test_a_stop_ends_a_render_in_progress() -> None:
+    """The supervisor's stop kills render children (`kill_renders`): its shutdown does not wait
+    for a render (fuel bounds a template's steps; this bounds whatever else a render waits on)."""
+
+    def slow() -> str:
+        time.sleep(60)
+        return "never"
+
+    rendering = asyncio.ensure_future(asyncio.to_thread(render_bounded, slow, ()))
+    while not render_child._CHILDREN:
+        await asyncio.sleep(0.01)
+    render_child.kill_renders()
+    with pytest.raises(RenderRefused, match="died by signal SIGKILL"):
+        await rendering
+    assert not render_child._CHILDREN
 
 
 # the check renders with a stand-in for every name the template reads (`range` too): a loop over a string

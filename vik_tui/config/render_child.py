@@ -33,6 +33,7 @@ RENDER_TIMEOUT_SEC = 30.0  # fuel ends a runaway loop long before; this bounds a
 # another thread held at that moment (the template engine's own) would stay locked in the child
 # for good: in-process renders hold RENDER_LOCK, and a fork takes it for the fork itself.
 RENDER_LOCK = threading.Lock()
+_CHILDREN: set[int] = set()  # render children alive now (`kill_renders`)
 
 
 class RenderRefused(Exception):
@@ -52,6 +53,7 @@ def render_bounded(render: Callable[[], str], errors: tuple[type[Exception], ...
         os.close(read_end)
         _child(render, errors, write_end)
     os.close(write_end)
+    _CHILDREN.add(pid)
     try:
         data = _read_all(read_end, time.monotonic() + RENDER_TIMEOUT_SEC)
     except TimeoutError:
@@ -60,6 +62,7 @@ def render_bounded(render: Callable[[], str], errors: tuple[type[Exception], ...
         raise RenderRefused(f"took longer than {RENDER_TIMEOUT_SEC:g}s") from None
     finally:
         os.close(read_end)
+        _CHILDREN.discard(pid)  # before the wait: until then its pid cannot name another process
         status = _wait(pid)
     if not data:
         raise RenderRefused(_death(status))
@@ -69,6 +72,14 @@ def render_bounded(render: Callable[[], str], errors: tuple[type[Exception], ...
     if kind == "error":
         raise errors[index](text)
     raise RenderRefused(text)
+
+
+def kill_renders() -> None:
+    """End every render in progress (a stop must not wait for a heavy template): each one's
+    caller gets RenderRefused at once, and the thread it ran in ends with it."""
+    for pid in list(_CHILDREN):
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
 
 
 def _child(render: Callable[[], str], errors: tuple[type[Exception], ...], fd: int) -> None:

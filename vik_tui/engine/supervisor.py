@@ -16,6 +16,7 @@ from pathlib import Path
 
 from vik_tui.agents.events import AgentEvent
 from vik_tui.config.loader import LoadResult
+from vik_tui.config.render_child import kill_renders
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine import gate, history, notify, reload, views
@@ -233,6 +234,7 @@ class Supervisor:
             self._listing.status = IntakeStatus.STOPPING
             self._pace.stop_event.set()
             self._pace.poke()
+            kill_renders()
 
     # -- snapshot ----------------------------------------------------------------------
     def snapshot(self) -> EngineView:
