@@ -7,6 +7,7 @@ The environment's settings live in `config.jinja` (doctor checks templates with 
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import secrets
@@ -105,11 +106,13 @@ async def render_async(source: str, context: dict[str, Any], name: str = "templa
     return await asyncio.to_thread(render, source, context, name)
 
 
-def _render_here(source: str, context: dict[str, Any], name: str) -> str:
+def _render_here(source: str, context: dict[str, Any], name: str, written: str | None = None) -> str:
+    """Render `source`; an error quotes `written` (the source as its author wrote it, when
+    `source` was marked up first), or `source` itself."""
     try:
         return _ENV.render_str(with_context(source, context), TEMPLATE_NAME)
     except minijinja.TemplateError as exc:
-        raise TemplateError(describe_template_error(exc, name, source, context)) from None
+        raise TemplateError(describe_template_error(exc, name, written or source, context)) from None
     except Exception as exc:  # a filter may raise anything on a bad value
         raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from None
 
@@ -238,15 +241,7 @@ async def render_prompt(
     (an issue title, say) stays literal text.
     """
     marked, pattern = _nonce_markers(source)
-
-    def render_here() -> str:
-        try:
-            return _ENV.render_str(with_context(marked, context), TEMPLATE_NAME)
-        except minijinja.TemplateError as exc:
-            raise TemplateError(describe_template_error(exc, name, source, context)) from None
-        except Exception as exc:  # a filter may raise anything on a bad value
-            raise TemplateError(f"{name}: {type(exc).__name__}: {exc}") from None
-
+    render_here = functools.partial(_render_here, marked, context, name, source)
     rendered = await asyncio.to_thread(_bounded, render_here, name, source)
     prompt = await _expand(rendered, pattern, str(cwd), exec_timeout_sec, shell)
     if len(prompt) > RENDER_MAX_BYTES:  # the exec() outputs spliced in took it over
