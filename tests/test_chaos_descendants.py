@@ -139,3 +139,31 @@ def test_subreaper_adopts_and_reaps_orphans() -> None:
     finally:
         descendants.set_subreaper(False)
     assert not descendants.is_subreaper()
+
+
+def _escaped(mark: descendants.Mark, pidfile: Path) -> int:
+    """A marked `setsid` grandchild whose shell has exited: an orphan, re-parented."""
+    shell = subprocess.Popen(
+        ["sh", "-c", f"setsid sh -c 'echo $$ > {pidfile}; exec sleep 3600' >/dev/null 2>&1 &"],
+        env=mark.env(),
+    )
+    shell.wait()
+    return read_pid(pidfile)
+
+
+def test_our_marks_are_looked_for_below_us_while_we_are_a_subreaper(tmp_path: Path) -> None:
+    mark = descendants.Mark("sup-below", "scope", "run")
+    outside = _escaped(mark, tmp_path / "outside")  # not a subreaper yet: adopted above us
+    if not descendants.set_subreaper(True):
+        asyncio.run(descendants.kill_marked([mark.scope_prefix], grace_sec=2))
+        return  # not Linux: nothing to adopt with
+    try:
+        adopted = _escaped(mark, tmp_path / "adopted")  # re-parented to us
+        assert descendants.find_marked([mark.scope_prefix], ours=True) == [adopted]
+        assert sorted(descendants.find_marked([mark.scope_prefix])) == sorted([adopted, outside])
+        assert asyncio.run(descendants.kill_marked([mark.scope_prefix], grace_sec=2, ours=True)) == [adopted]
+        assert not process_running(adopted)
+    finally:
+        descendants.set_subreaper(False)
+        asyncio.run(descendants.kill_marked([mark.scope_prefix], grace_sec=2))
+    assert not process_running(outside)

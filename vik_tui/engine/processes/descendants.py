@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
+import functools
 import os
 import signal
 import sys
@@ -138,21 +139,56 @@ def _ancestors() -> set[int]:
     return pids
 
 
-def find_marked(prefixes: Iterable[str]) -> list[int]:
-    """Running processes whose mark starts with one of `prefixes` (a full mark matches itself)."""
+def _below(pid: int) -> list[int]:
+    """Every process below `pid`: each thread's children list (`/proc/<pid>/task/*/children`),
+    walked down (the kernel must have them: `_has_children_lists`)."""
+    found: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop()
+        try:
+            tasks = os.listdir(f"/proc/{parent}/task")
+        except OSError:  # gone meanwhile
+            continue
+        for tid in tasks:
+            try:
+                with open(f"/proc/{parent}/task/{tid}/children", "rb") as handle:
+                    children = handle.read().split()
+            except OSError:
+                continue
+            for child in children:
+                found.append(int(child))
+                todo.append(int(child))
+    return found
+
+
+def _has_children_lists() -> bool:
+    return os.path.exists(f"/proc/self/task/{os.getpid()}/children")
+
+
+def find_marked(prefixes: Iterable[str], *, ours: bool = False) -> list[int]:
+    """Running processes whose mark starts with one of `prefixes` (a full mark matches itself).
+
+    `ours`: the marks are this supervisor's own. While it is a child subreaper, every process
+    carrying them is below it (an orphan is re-parented to us, not to PID 1), so only its
+    descendants are read, not every process on the machine (a session's end cost a read of
+    every process's environment, growing with sessions x processes). Otherwise, and for the
+    marks of a supervisor that is gone (recovery), all of `/proc` is read."""
     wanted = tuple(prefixes)
     if not wanted:
         return []
-    try:
-        entries = os.listdir("/proc")
-    except OSError:
-        return []
-    mine = _ancestors()
+    if ours and is_subreaper() and _has_children_lists():
+        candidates: Iterable[int] = _below(os.getpid())
+        mine: set[int] = set()  # nothing below us is above us
+    else:
+        try:
+            entries = os.listdir("/proc")
+        except OSError:
+            return []
+        candidates = (int(entry) for entry in entries if entry.isdigit())
+        mine = _ancestors()
     found = []
-    for entry in entries:
-        if not entry.isdigit():
-            continue
-        pid = int(entry)
+    for pid in candidates:
         if pid in mine:
             continue
         mark = _mark_of(pid)
@@ -167,11 +203,12 @@ def _signal_all(pids: Iterable[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
-async def kill_marked(prefixes: Iterable[str], grace_sec: float) -> list[int]:
+async def kill_marked(prefixes: Iterable[str], grace_sec: float, *, ours: bool = False) -> list[int]:
     """SIGTERM every running process carrying one of the marks, SIGKILL what is left after
-    `grace_sec`; returns the pids that were found (empty when nothing was left)."""
+    `grace_sec`; returns the pids that were found (empty when nothing was left). `ours`: as
+    for `find_marked`."""
     wanted = tuple(prefixes)
-    found = find_marked(wanted)
+    found = find_marked(wanted, ours=ours)
     if not found:
         return []
     _signal_all(found, signal.SIGTERM)
@@ -184,7 +221,7 @@ async def kill_marked(prefixes: Iterable[str], grace_sec: float) -> list[int]:
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.1)
     for _ in range(3):  # children forked while we waited are killed too
-        left = find_marked(wanted)
+        left = find_marked(wanted, ours=ours)
         if not left:
             break
         _signal_all(left, signal.SIGKILL)
@@ -194,24 +231,30 @@ async def kill_marked(prefixes: Iterable[str], grace_sec: float) -> list[int]:
 
 
 # -- child subreaper ---------------------------------------------------------------------------
-def _prctl(option: int, value: int) -> bool:
+@functools.cache
+def _libc() -> ctypes.CDLL | None:
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        return int(libc.prctl(option, value, 0, 0, 0)) == 0
-    except (OSError, AttributeError):
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return None
+
+
+def _prctl(option: int, value: int) -> bool:
+    libc = _libc()
+    try:
+        return libc is not None and int(libc.prctl(option, value, 0, 0, 0)) == 0
+    except AttributeError:
         return False
 
 
 def is_subreaper() -> bool:
-    if not sys.platform.startswith("linux"):
-        return False
+    libc = _libc()
     value = ctypes.c_int(0)
     try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        ok = int(libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0)) == 0
-    except (OSError, AttributeError):
+        ok = libc is not None and int(libc.prctl(PR_GET_CHILD_SUBREAPER, ctypes.byref(value), 0, 0, 0)) == 0
+    except AttributeError:
         return False
     return ok and value.value != 0
 

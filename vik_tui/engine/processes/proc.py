@@ -223,7 +223,7 @@ async def run_shell(
     async def kill_all(proc: asyncio.subprocess.Process) -> None:
         await kill_group(proc, grace_sec)
         if mark is not None:
-            await kill_marked([mark.value], grace_sec)
+            await kill_marked([mark.value], grace_sec, ours=True)
         if group is not None:
             await group.kill()
 

@@ -18,6 +18,7 @@ from vik_tui.config.schema import Workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.clock import now_iso
 from vik_tui.engine.processes.descendants import Reaper, set_subreaper
+from vik_tui.engine.processes.watcher import use_pidfd_watcher
 from vik_tui.engine.service import daemon
 from vik_tui.engine.service.atomic import remove_service_temp_files
 from vik_tui.engine.service.journal import describe_os_error
@@ -61,6 +62,7 @@ class Lifetime:
         daemon.write_state(self._layout.state_file, state)
 
     def start_reaping(self) -> None:
+        use_pidfd_watcher()  # one pidfd per agent in the loop, not a waiting thread each
         self._subreaper = set_subreaper(True)
         self._reaper = Reaper() if self._subreaper else None
         self._reaping = asyncio.ensure_future(self._reaper.run()) if self._reaper else None

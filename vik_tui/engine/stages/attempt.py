@@ -123,7 +123,7 @@ class Attempts:
         """Kill what is left carrying a mark under `prefix` (`setsid` ones too), here and on the
         issue's SSH host; say so."""
         grace = self.grace_sec()
-        killed = await kill_marked([prefix], grace)
+        killed = await kill_marked([prefix], grace, ours=True)
         if killed:
             pids = describe_killed(killed)
             self.bus.log("warning", f"killed {len(killed)} process(es) left running by {owner}: pid {pids}")

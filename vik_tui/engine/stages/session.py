@@ -237,7 +237,10 @@ class StageSession:
         """Descendants that left the agent's group (`setsid`) carry its mark: kill them too, and
         say so in the session file."""
         mark = (self.env or {}).get(MARK_VAR)
-        killed = await kill_marked([mark], self.limits.cancel_grace_sec) if mark else []
+        # every process of the agent is in its cgroup (`env -i` ones too): an empty cgroup means
+        # nothing escaped, without reading the marks of the supervisor's whole tree
+        left = self.cgroup is None or bool(self.cgroup.pids())
+        killed = await kill_marked([mark], self.limits.cancel_grace_sec, ours=True) if mark and left else []
         if self.cgroup is not None:  # `env -i` lost the mark; nothing leaves the cgroup
             killed += [pid for pid in await self.cgroup.kill() if pid not in killed]
         if killed:
