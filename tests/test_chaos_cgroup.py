@@ -13,6 +13,7 @@ import pytest
 from chaos_helpers import HeadlessProcess, chaos_workflow, last_outcome, read_pid, records, wait_until
 from conftest import Project, process_running
 
+from vik_tui.engine.processes.cgroups import Cgroups, StageCgroup
 from vik_tui.engine.processes.descendants import MARK_VAR
 
 
@@ -153,3 +154,57 @@ def test_a_hooks_env_i_setsid_grandchild_dies_when_sigterm_stops_the_hook(projec
         if sup.proc.returncode is None:
             sup.kill()
         _reap(grandchild)
+
+
+def _stage_cgroup(tmp_path: Path) -> tuple[Cgroups, StageCgroup]:
+    groups = Cgroups.open(f"test-{os.urandom(4).hex()}")
+    assert groups is not None
+    stage = groups.stage("stage")
+    assert stage is not None
+    return groups, stage
+
+
+@pytest.mark.skipif(not _writable_cgroups(), reason="cgroup v2 is not writable here (root or a delegated slice)")
+def test_an_agent_joins_its_cgroup_before_it_runs_without_a_preexec_hook(tmp_path: Path) -> None:
+    """The program is exec'd in the cgroup with its own pid and arguments (so it and all it
+    starts are in it from its first instruction), found on the child's PATH."""
+    groups, stage = _stage_cgroup(tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    agent = bin_dir / "agent"
+    agent.write_text('#!/bin/sh\necho "$$ $*"; cat /proc/self/cgroup; exec sleep 30\n')
+    agent.chmod(0o755)
+    proc = subprocess.Popen(
+        stage.command(["agent", "a b", "c"], {"PATH": f"/nonexistent:{bin_dir}"}, tmp_path),
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == f"{proc.pid} a b c"  # same pid: exec, not a child
+        v2 = next(line for line in iter(proc.stdout.readline, "") if line.startswith("0::"))
+        assert v2.strip().endswith(f"{groups.directory.name}/stage")
+        assert stage.pids() == [proc.pid]
+    finally:
+        proc.kill()
+        proc.wait()
+        groups.close()
+
+
+@pytest.mark.skipif(not _writable_cgroups(), reason="cgroup v2 is not writable here (root or a delegated slice)")
+def test_a_missing_or_unrunnable_agent_fails_as_before_in_a_cgroup(tmp_path: Path) -> None:
+    groups, stage = _stage_cgroup(tmp_path)
+    try:
+        plain = tmp_path / "plain"
+        plain.write_text("not a program\n")
+        with pytest.raises(FileNotFoundError):
+            stage.command(["definitely-not-installed-agent"], {"PATH": str(tmp_path)}, tmp_path)
+        with pytest.raises(FileNotFoundError):
+            stage.command(["./nothing-here"], None, tmp_path)
+        with pytest.raises(PermissionError):
+            stage.command(["plain"], {"PATH": str(tmp_path)}, tmp_path)
+        with pytest.raises(PermissionError):
+            stage.command([str(plain)], {"PATH": ""}, tmp_path)
+    finally:
+        groups.close()

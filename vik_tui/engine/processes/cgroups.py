@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import signal
+from collections.abc import Mapping, Sequence
 from contextvars import ContextVar
 from pathlib import Path
 
@@ -90,27 +92,50 @@ class Cgroups:
             self.directory.rmdir()
 
 
+# $0: cgroup.procs; "$@": the program and its arguments
+_JOIN_AND_EXEC = 'echo 0 2>/dev/null >"$0"; exec "$@"'
+
+
+def _resolve(program: str, path: str, cwd: Path) -> str:
+    """The file `execvp(program)` would run (with the child's PATH and cwd), or its error."""
+    if "/" in program:
+        candidates = [cwd / program]
+    else:
+        candidates = [(cwd / entry if entry else cwd) / program for entry in path.split(os.pathsep)]
+    denied = False
+    for candidate in candidates:
+        if candidate.is_file():
+            if os.access(candidate, os.X_OK):
+                return str(candidate)
+            denied = True
+        elif candidate.exists():  # a directory
+            denied = True
+    if denied:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), program)
+    raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), program)
+
+
 class StageCgroup:
-    """One stage attempt's cgroup: processes join it at exec (`join`, a preexec hook), and
+    """One stage attempt's cgroup: its agent joins it at exec (`command`), and
     `kill()` ends every one of them, `setsid`, `env -i` and double-forked alike."""
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._procs = str(path / "cgroup.procs")
 
-    def join(self) -> None:
-        """In the child, between fork and exec: move this process into the cgroup."""
-        fd = os.open(self._procs, os.O_WRONLY)
-        try:
-            os.write(fd, b"0")
-        finally:
-            os.close(fd)
+    def command(self, argv: Sequence[str], env: Mapping[str, str] | None, cwd: Path) -> list[str]:
+        """`argv` started so that it joins the cgroup before it runs: `/bin/sh` writes its own
+        pid to `cgroup.procs`, then execs the program (same pid, nothing forked in between).
 
-    def try_join(self) -> None:
-        """`join`, but a cgroup that cannot be joined leaves the process where it is (its group
-        and mark still reach it) rather than fail the run."""
-        with contextlib.suppress(OSError):
-            self.join()
+        A `preexec_fn` would do the same in Python, but CPython must then fork the whole
+        supervisor (page tables copied, every page it writes afterwards faulted and copied:
+        ~2 ms of its CPU per agent at 50 MiB, and its loop stopped meanwhile) instead of
+        vfork-ing; the shell's start-up is the agent's own CPU. The program is looked up here,
+        as `execvp` would, so a missing or non-executable one raises the same
+        FileNotFoundError/PermissionError as before. Joining that fails (the cgroup removed
+        under us) leaves the agent to its mark, as on a host without cgroups."""
+        program = _resolve(argv[0], (env if env is not None else os.environ).get("PATH", os.defpath), cwd)
+        return ["/bin/sh", "-c", _JOIN_AND_EXEC, self._procs, program, *argv[1:]]
 
     def pids(self) -> list[int]:
         try:

@@ -204,19 +204,20 @@ async def run_shell(
     mark = mark_for_run(mark)
     cgroups = SHELL_CGROUPS.get()
     group = cgroups.new() if cgroups is not None else None
+    env = mark.env() if mark is not None else None
+    argv = ["sh", "-c", script]
+    # the run joins its cgroup by exec (`StageCgroup.command`), not a `preexec_fn`, which would
+    # make CPython fork the whole supervisor instead of vfork-ing; a failed join is tolerated
     spawn = asyncio.ensure_future(
         loop.subprocess_exec(
             lambda: _ExitAwareProtocol(2**16, loop),
-            "sh",
-            "-c",
-            script,
+            *(group.command(argv, env, Path(cwd)) if group is not None else argv),
             cwd=str(cwd),
-            env=mark.env() if mark is not None else None,
+            env=env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=group.try_join if group is not None else None,
         )
     )
 

@@ -149,8 +149,10 @@ class StageSession:
             self._finish(*self._stopped_outcome(), exit_code=None, sig=None)
             return
         try:
+            # the agent joins its cgroup by a shell's exec, not a `preexec_fn`: CPython vforks then
+            command = self.command if self.cgroup is None else self.cgroup.command(self.command, self.env, self.cwd)
             self.proc = await asyncio.create_subprocess_exec(
-                *self.command,
+                *command,
                 cwd=str(self.cwd),
                 env=self.env,
                 start_new_session=True,
@@ -158,7 +160,6 @@ class StageSession:
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.PIPE,
                 limit=STREAM_LIMIT,
-                preexec_fn=self.cgroup.join if self.cgroup is not None else None,
             )
         except FileNotFoundError:
             self._finish(SessionState.FAILED, f"`{self.executable_label}` not found on PATH", exit_code=None, sig=None)
