@@ -48,7 +48,7 @@ def test_the_ring_keeps_a_bounded_number_of_bytes() -> None:
     for _ in range(4 * BYTES_KEPT // len(big.lines)):
         hub(big)
     kept = [e for e in hub.ring if isinstance(e.event, ee.AgentEvents)]
-    assert hub.bytes_kept == sum(len(e.event.lines) for e in kept) <= BYTES_KEPT
+    assert hub.bytes_kept == sum(e.size for e in kept) == len(kept) * len(big.lines) <= BYTES_KEPT
     assert len(kept) == BYTES_KEPT // len(big.lines) and hub.records_kept == 100 * len(kept) < RECORDS_KEPT
     assert kept[-1].id == hub.last_id and hub.since(0)[1]  # the newest stays; a replay from 0 hears of the loss
     hub(batch(3))  # a batch without its lines is counted per record
@@ -62,3 +62,22 @@ def test_one_batch_larger_than_the_bound_is_still_kept_alone() -> None:
     hub(ee.Log(level="info", message="before"))
     hub(huge)
     assert [e.event for e in hub.ring] == [huge] and hub.bytes_kept == len(huge.lines)
+
+
+def test_a_big_batch_is_kept_as_its_lines_and_streams_the_same_bytes() -> None:
+    """A flood's batch pins its lines, not its decoded records (five times their size, freed cold
+    when the ring pushed them out); its frame and description are those of the whole batch."""
+    hub = EventHub()
+    big, small = batch(stream.SLIM_RECORDS, with_lines=True), batch(stream.SLIM_RECORDS - 1, with_lines=True)
+    hub(big)
+    hub(small)
+    slim, whole = hub.ring
+    assert isinstance(slim.event, ee.AgentEvents) and slim.event.records == ()
+    assert slim.records == stream.SLIM_RECORDS and hub.records_kept == 2 * stream.SLIM_RECORDS - 1
+    assert slim.frame == b"id: 1\nevent: agent_events\ndata: %s\n\n" % stream.encode(big.to_json())
+    assert slim.describe() == big.describe() == f"A/plan {stream.SLIM_RECORDS} agent events"
+    assert whole.event is small and whole.describe() == small.describe()  # a small batch is kept whole
+    assert whole.frame.endswith(b"data: %s\n\n" % stream.encode(small.to_json()))
+    unknown = batch(stream.SLIM_RECORDS)  # lines not known: kept whole, encoded from its records
+    hub(unknown)
+    assert hub.ring[-1].event is unknown

@@ -142,7 +142,7 @@ def issue_body(
         for s in issue.sessions
     ]
     recent = tuple(
-        wire.RecentEvent(at=entry.event.ts, event=entry.event.name, message=entry.event.describe())
+        wire.RecentEvent(at=entry.event.ts, event=entry.event.name, message=entry.describe())
         for entry in hub.recent(issue.id, 20)
     )
     view: Any = wire.adapter(IssueView).dump_python(issue, mode="json")
