@@ -29,15 +29,19 @@ def pidfd_watcher() -> object:
 
 async def _run_children() -> tuple[list[int | None], int]:
     threads = threading.active_count()
+    watcher = asyncio.get_child_watcher()
+    assert isinstance(watcher, PidfdWatcher)
     procs = [
         await asyncio.create_subprocess_exec("sh", "-c", f"sleep 0.2; exit {code}", start_new_session=True)
         for code in (0, 3, 7)
     ]
     killed = await asyncio.create_subprocess_exec("sleep", "30")
     running_threads = threading.active_count() - threads
+    assert {proc.pid for proc in procs} | {killed.pid} <= watcher.watched  # the reaper leaves them be
     killed.send_signal(signal.SIGTERM)
     codes: list[int | None] = [await proc.wait() for proc in procs]
     codes.append(await killed.wait())
+    assert not watcher.watched & ({proc.pid for proc in procs} | {killed.pid})
     return codes, running_threads
 
 

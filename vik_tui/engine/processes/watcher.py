@@ -25,16 +25,25 @@ Ts = TypeVarTuple("Ts")
 class PidfdWatcher(asyncio.AbstractChildWatcher):
     """One pidfd per child in the running loop's selector; its exit is read when it is readable."""
 
+    def __init__(self) -> None:
+        self.watched: set[int] = set()  # children some loop waits for (the reaper leaves them be)
+
     def add_child_handler(self, pid: int, callback: Callable[[int, int, Unpack[Ts]], object], *args: *Ts) -> None:
         loop = asyncio.get_running_loop()
         pidfd = os.pidfd_open(pid)
         loop.add_reader(pidfd, self._do_wait, loop, pid, pidfd, callback, args)
+        self.watched.add(pid)
 
-    @staticmethod
     def _do_wait(
-        loop: asyncio.AbstractEventLoop, pid: int, pidfd: int, callback: Callable[..., object], args: tuple[Any, ...]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pid: int,
+        pidfd: int,
+        callback: Callable[..., object],
+        args: tuple[Any, ...],
     ) -> None:
         loop.remove_reader(pidfd)
+        self.watched.discard(pid)
         try:
             _, status = os.waitpid(pid, 0)
         except ChildProcessError:  # collected elsewhere: as asyncio's own watchers say it
@@ -65,18 +74,20 @@ class PidfdWatcher(asyncio.AbstractChildWatcher):
         pass
 
 
-def use_pidfd_watcher() -> bool:
-    """Install `PidfdWatcher` on Python 3.11 where the kernel has `pidfd_open`; True if it is in
-    place. Children started before keep the watcher they had."""
+def use_pidfd_watcher() -> PidfdWatcher | None:
+    """Install `PidfdWatcher` on Python 3.11 where the kernel has `pidfd_open`; the watcher in
+    place (None: asyncio's own). Children started before keep the watcher they had."""
     if sys.version_info >= (3, 12) or not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
         fd = os.pidfd_open(os.getpid())
     except (AttributeError, OSError):  # no such call in this kernel (or this build)
-        return False
+        return None
     os.close(fd)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        if not isinstance(asyncio.get_child_watcher(), PidfdWatcher):
-            asyncio.set_child_watcher(PidfdWatcher())
-    return True
+        watcher = asyncio.get_child_watcher()
+        if not isinstance(watcher, PidfdWatcher):
+            watcher = PidfdWatcher()
+            asyncio.set_child_watcher(watcher)
+    return watcher

@@ -62,9 +62,9 @@ class Lifetime:
         daemon.write_state(self._layout.state_file, state)
 
     def start_reaping(self) -> None:
-        use_pidfd_watcher()  # one pidfd per agent in the loop, not a waiting thread each
+        watcher = use_pidfd_watcher()  # one pidfd per agent in the loop, not a waiting thread each
         self._subreaper = set_subreaper(True)
-        self._reaper = Reaper() if self._subreaper else None
+        self._reaper = Reaper(waited=watcher.watched if watcher is not None else ()) if self._subreaper else None
         self._reaping = asyncio.ensure_future(self._reaper.run()) if self._reaper else None
 
     def stop_reaping(self) -> None:
