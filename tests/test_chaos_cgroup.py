@@ -185,7 +185,8 @@ def test_an_agent_joins_its_cgroup_before_it_runs_without_a_preexec_hook(tmp_pat
         assert proc.stdout.readline().strip() == f"{proc.pid} a b c"  # same pid: exec, not a child
         v2 = next(line for line in iter(proc.stdout.readline, "") if line.startswith("0::"))
         assert v2.strip().endswith(f"{groups.directory.name}/stage")
-        assert stage.pids() == [proc.pid]
+        # (`cat`, its child, may still be there a moment)
+        wait_until(lambda: stage.pids() == [proc.pid], 20, "the agent alone in its cgroup")
     finally:
         proc.kill()
         proc.wait()
