@@ -16,7 +16,7 @@ from typing import Any
 from chaos_helpers import last_outcome, session_files, wait_until
 from conftest import Project, base_workflow, busy_port, process_running
 
-from vik_tui.api.endpoint import short_path
+from vik_tui.api.endpoint import ensure_token, short_path
 
 VIK = [sys.executable, "-m", "vik_tui"]
 
@@ -147,3 +147,25 @@ def test_a_client_killed_mid_stream_changes_nothing(project: Project) -> None:
     assert [last_outcome(f)["state"] for f in session_files(path)] == ["completed"] * 3
     assert [e for e in events if e["level"] in ("error", "warning")] == []
     assert not (service_dir(project) / "api.sock").exists()
+
+
+def test_a_new_token_never_reads_as_an_option(tmp_path: Path) -> None:
+    """`vik-tui attach URL --token TOKEN` with the token `status` prints: URL-safe base64 began
+    with `-` one time in 64, and argparse took it for an option ("expected one argument")."""
+    tokens = {ensure_token(tmp_path / f"api-{n}.token") for n in range(300)}
+    assert len(tokens) == 300
+    for token in tokens:
+        assert len(token) == 64 and all(c in "0123456789abcdef" for c in token), token
+
+
+def test_attach_takes_a_token_that_begins_with_a_dash() -> None:
+    """A token made by an older vik-tui (URL-safe base64) may begin with `-`: attach still reads
+    it as the token, and says the supervisor cannot be reached, not "expected one argument"."""
+    out = subprocess.run(
+        [sys.executable, "-m", "vik_tui", "attach", "http://127.0.0.1:9", "--token", "-qUx0ld"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert out.returncode == 1, out.stderr
+    assert "cannot attach to http://127.0.0.1:9: cannot connect" in out.stderr

@@ -114,8 +114,9 @@ def listen_tcp(bind_address: str, port: int, allow_remote: bool) -> socket.socke
 
 
 def ensure_token(path: Path) -> str:
-    """The bearer token in `path`, made (0600, random, URL-safe) when there is none yet; a file
-    someone loosened is made owner-only again."""
+    """The bearer token in `path`, made (0600, random, hex) when there is none yet; a file
+    someone loosened is made owner-only again. Hex, not URL-safe base64: a token starting with
+    `-` would read as an option in `vik-tui attach URL --token TOKEN`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -126,7 +127,7 @@ def ensure_token(path: Path) -> str:
         if token:
             return token
         fd = os.open(path, os.O_WRONLY | os.O_TRUNC)  # empty (a crash while writing it): make one
-    token = secrets.token_urlsafe(TOKEN_BYTES)
+    token = secrets.token_hex(TOKEN_BYTES)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(token + "\n")
     return token

@@ -68,8 +68,18 @@ def main(argv: list[str]) -> int:
 
 
 def attach_main(argv: list[str]) -> int:
-    args = attach_parser().parse_args(argv)
+    args = attach_parser().parse_args(_token_joined(argv))
     return attach(args.target, args.token, bell=not args.no_bell)
+
+
+def _token_joined(argv: list[str]) -> list[str]:
+    """`--token VALUE` as `--token=VALUE`: a token made before tokens were hex may begin with
+    `-`, which argparse would take for an option."""
+    joined: list[str] = []
+    values = iter(argv)
+    for arg in values:
+        joined.append(f"--token={next(values, '')}" if arg == "--token" else arg)
+    return joined
 
 
 def no_workflow(workflow_path: str) -> str | None:
