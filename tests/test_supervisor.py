@@ -432,7 +432,8 @@ async def test_pause_resume_and_poll_now(project: Project) -> None:
     wf["issues"]["pull"]["idle_sec"] = 3600  # only poll_now / resume can trigger a second cycle
     h = Harness(project.write(wf)).start()
     await h.wait_event(ee.Intake)
-    assert 3500 < (h.supervisor.snapshot().intake.next_poll_in or 0) <= 3600
+    # the idle wait (and its countdown) begins just after the cycle's Intake event, not with it
+    await h.wait_for(lambda: 3500 < (h.supervisor.snapshot().intake.next_poll_in or 0) <= 3600)
     project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
     h.supervisor.poll_now()
     await h.wait_for(lambda: len(h.named(ee.Intake)) == 2)
