@@ -74,14 +74,20 @@ def _reap(pid: int | None) -> None:
             os.kill(pid, 9)
 
 
+def _hanging_hook(project: Project, child: Path, hook_timeout_sec: float) -> HeadlessProcess:
+    """A supervisor whose plan's before_run hook leaves an `env -i setsid` grandchild (its pid
+    in `child`) and then hangs."""
+    wf = chaos_workflow(project, "complete")
+    wf["loop"]["hook_timeout_sec"] = hook_timeout_sec
+    wf["loop"]["max_iterations"] = None
+    wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": _escapee(child) + "sleep 3600"}
+    return HeadlessProcess(project.write(wf))
+
+
 @pytest.mark.skipif(not _writable_cgroups(), reason="cgroup v2 is not writable here (root or a delegated slice)")
 def test_a_hooks_env_i_setsid_grandchild_dies_when_the_hook_times_out(project: Project, tmp_path: Path) -> None:
     child = tmp_path / "grandchild.pid"
-    wf = chaos_workflow(project, "complete")
-    wf["loop"]["hook_timeout_sec"] = 2
-    wf["loop"]["max_iterations"] = None
-    wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": _escapee(child) + "sleep 3600"}
-    sup = HeadlessProcess(project.write(wf))
+    sup = _hanging_hook(project, child, hook_timeout_sec=2)
     grandchild = None
     try:
         grandchild = read_pid(child)
@@ -139,11 +145,7 @@ def test_an_orphan_a_hook_left_without_its_mark_dies_when_the_stage_ends(project
 @pytest.mark.skipif(not _writable_cgroups(), reason="cgroup v2 is not writable here (root or a delegated slice)")
 def test_a_hooks_env_i_setsid_grandchild_dies_when_sigterm_stops_the_hook(project: Project, tmp_path: Path) -> None:
     child = tmp_path / "grandchild.pid"
-    wf = chaos_workflow(project, "complete")
-    wf["loop"]["hook_timeout_sec"] = 600
-    wf["loop"]["max_iterations"] = None
-    wf["issue"]["stages"]["plan"]["hooks"] = {"before_run": _escapee(child) + "sleep 3600"}
-    sup = HeadlessProcess(project.write(wf))
+    sup = _hanging_hook(project, child, hook_timeout_sec=600)
     grandchild = None
     try:
         grandchild = read_pid(child)
