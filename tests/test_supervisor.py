@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import os
@@ -367,6 +368,7 @@ async def test_hot_reload_applies_clean_config_and_keeps_last_good(project: Proj
     wf["issues"]["pull"]["idle_sec"] = 1
     h = Harness(project.write(wf), watch=True).start()
     await h.wait_event(ee.Intake)
+    await asyncio.wait_for(h.supervisor.config_watched.wait(), 30)  # watched from a thread of its own
     wf["issue"]["stages"]["plan"]["prompt"] = "changed"
     project.write(wf)
     await h.wait_event(ee.ConfigReloaded)

@@ -11,6 +11,7 @@ code (that waits for the first client, `api.front`), `vik-tui --help` not even a
 - `lifecycle`: `status`, `stop [--drain]`, `restart`, `uninstall`
 - `explain`, `doctor`, `init`, `web`, `demo`: one command each
 - `tui`: the UI (`vik-tui [WORKFLOW]`, in-process or attached) and `attach`
+- `lean`: what `run` does to its own process (no TLS loaded, no interpreter teardown)
 - `common`: what several of them share (loading a workflow, the API options, terminal checks)
 """
 
@@ -22,6 +23,7 @@ LIFECYCLE_COMMANDS = ("status", "stop", "restart", "uninstall")
 
 
 def main(argv: list[str] | None = None) -> int:
+    program = argv is None  # the process is ours: `vik-tui ...` or `python -m vik_tui ...`
     argv = list(sys.argv[1:] if argv is None else argv)
     command, rest = (argv[0], argv[1:]) if argv else ("", [])
     try:
@@ -30,8 +32,11 @@ def main(argv: list[str] | None = None) -> int:
 
             return doctor.main(rest)
         if command == "run":
-            from vik_tui.cli import run
+            from vik_tui.cli import lean, run
 
+            if program:  # not a caller's process (`lean`)
+                lean.leave_out_tls()
+                lean.end(run.main(rest))
             return run.main(rest)
         if command in LIFECYCLE_COMMANDS:
             from vik_tui.cli import lifecycle

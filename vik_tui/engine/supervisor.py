@@ -71,6 +71,7 @@ class Supervisor:
         self.workflow_path = Path(os.path.abspath(workflow_path))
         self.layout = Layout.for_workflow(workflow, self.workflow_path)
         self._watch = watch
+        self.config_watched = asyncio.Event()  # set once hot reload watches the files (`reload.watch`)
         self.runs: dict[tuple[str, str], StageRun] = {}
         # awaited once, between the first intake and its dispatch: a screen sets it so the list
         # is drawn before the stages it dispatches are spawned (and their agents take the CPU)
@@ -581,7 +582,12 @@ class Supervisor:
 
     async def _watch_config(self) -> None:
         await reload.watch(
-            self._watched_paths, self.reload, self._pace.stop_event, lambda: self._pace.stopping, self.log
+            self._watched_paths,
+            self.reload,
+            self._pace.stop_event,
+            lambda: self._pace.stopping,
+            self.log,
+            self.config_watched.set,
         )
 
     # -- helpers -----------------------------------------------------------------------
