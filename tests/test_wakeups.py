@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import selectors
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -79,6 +80,47 @@ def test_a_burst_is_taken_at_once(pipes: tuple[selectors.DefaultSelector, list[t
     assert [key.fd for key, _ in ready] == [made[1][0]]
     assert time.monotonic() - start < 30
     assert batched.wakeups == 1
+
+
+def test_an_end_is_taken_at_once() -> None:
+    """A pipe at its EOF (an agent or a pull command closed its output) does not wait out the
+    tick: the next step (the stage's outcome, the pull's issues) waits for it."""
+    selector = selectors.DefaultSelector()
+    read_end, write_end = os.pipe()
+    selector.register(read_end, selectors.EVENT_READ)
+    try:
+        batched = BatchedSelect(selector.select, tick_sec=60.0)
+        batched.woken = time.monotonic()  # a wake-up just now: a line would sleep the whole tick
+        closer = threading.Thread(target=lambda: (time.sleep(0.05), os.close(write_end)))
+        closer.start()
+        start = time.monotonic()
+        ready = batched(None)
+        closer.join()
+        assert [key.fd for key, _ in ready] == [read_end]
+        assert time.monotonic() - start < 30
+    finally:
+        selector.close()
+        os.close(read_end)
+
+
+def test_a_process_end_is_taken_at_once() -> None:
+    """The pidfd of a child that exited (how the loop waits for agents, processes/watcher.py)
+    is an end too."""
+    selector = selectors.DefaultSelector()
+    child = subprocess.Popen(["sleep", "0.05"])
+    pidfd = os.pidfd_open(child.pid)
+    selector.register(pidfd, selectors.EVENT_READ)
+    try:
+        batched = BatchedSelect(selector.select, tick_sec=60.0)
+        batched.woken = time.monotonic()
+        start = time.monotonic()
+        ready = batched(None)
+        assert [key.fd for key, _ in ready] == [pidfd]
+        assert time.monotonic() - start < 30
+    finally:
+        selector.close()
+        os.close(pidfd)
+        child.wait()
 
 
 def test_the_wait_never_passes_the_loops_next_timer(

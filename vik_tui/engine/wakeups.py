@@ -7,7 +7,8 @@ input and is woken by some sleeps out the rest of a short tick (`TICK_SEC` after
 such wake-up, never past the loop's next timer) and then takes everything that became readable
 meanwhile in the same turn. What is readable at once is taken at once, and so is a wake-up that
 found a pipe holding a burst (`BURST_BYTES` or more: a flooding agent, whose pipe would fill and
-stall it during the tick); a line after a quiet spell goes at once too. So a line waits at most
+stall it during the tick), and so is an end (a pipe at its EOF, a process that exited); a line
+after a quiet spell goes at once too. So a line waits at most
 one tick, and at a slow pace the wake-ups follow the ticks, not the lines.
 
 It wraps the `select` of the loop's selector (asyncio's selector event loop, the default on
@@ -34,13 +35,16 @@ Ready = list[tuple[selectors.SelectorKey, int]]
 
 def _burst(ready: Ready) -> bool:
     """Whether one of the readable descriptors holds BURST_BYTES or more (pipes and sockets say
-    how much with FIONREAD; any other kind counts as small)."""
+    how much with FIONREAD), or is an end: a pipe readable with nothing in it is at its EOF (an
+    agent or a pull command closed its output), and a descriptor FIONREAD does not know is the
+    pidfd of a process that ended. An end is taken at once: it is what the next step waits for
+    (the pull's issues, the stage's outcome), and it comes once per process."""
     for key, _events in ready:
         try:
             pending = int.from_bytes(fcntl.ioctl(key.fd, termios.FIONREAD, b"\0\0\0\0"), sys.byteorder)
         except OSError:
-            continue
-        if pending >= BURST_BYTES:
+            return True
+        if pending >= BURST_BYTES or pending == 0:
             return True
     return False
 
