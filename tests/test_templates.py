@@ -5,13 +5,17 @@ from __future__ import annotations
 import contextlib
 import shlex
 import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from vik_tui.config.jinja import STAGE_NAMES, TEMPLATE_NAME, check_template, environment, plain_text, with_context
 from vik_tui.engine.intake import Issue
 from vik_tui.engine.stages.templates import (
     EXEC_TIMEOUT_SEC,
@@ -351,3 +355,40 @@ def test_filters_vik_does_not_have_are_absent(context: dict[str, Any], source: s
     """vik's MiniJinja is built without `json` and `urlencode`: a workflow using them fails there."""
     with pytest.raises(TemplateError, match="is unknown"):
         render(source, context)
+
+
+# Text with braces, percent and hash signs, newlines of every kind, but none of `{{`, `{%`, `{#`.
+_PLAIN = (
+    st.lists(st.sampled_from(["a", " ", "\n", "\r", "\r\n", "\t", "{", "}", "%", "#", "é", "$", "`"]))
+    .map("".join)
+    .filter(lambda text: "{{" not in text and "{%" not in text and "{#" not in text)
+)
+
+
+@given(source=_PLAIN)
+def test_a_template_without_syntax_renders_as_minijinja_renders_it(source: str) -> None:
+    """Templates with no syntax at all skip MiniJinja (`config.jinja.plain_text`): what they
+    give is what MiniJinja gives for them (the text, less one trailing newline), with the same
+    context set first, and doctor finds nothing wrong with them either."""
+    context = {"issue": {"id": "A", "title": "t"}, "env": {"HOME": "/root"}, "workflow_dir": "/w"}
+    assert plain_text(source)
+    assert render(source, context) == environment().render_str(with_context(source, context), TEMPLATE_NAME)
+    assert check_template(source, STAGE_NAMES) is None
+
+
+def test_a_run_with_plain_templates_never_loads_minijinja(tmp_path: Path) -> None:
+    """A workflow whose pull command and prompt have no template syntax is checked and rendered
+    without the engine (2.6 MiB of a supervisor); one with syntax still loads it."""
+    code = (
+        "import sys\n"
+        "from vik_tui.config.jinja import check_template, STAGE_NAMES\n"
+        "from vik_tui.engine.stages.templates import render\n"
+        "assert check_template('cat issues.json\\n', STAGE_NAMES) is None\n"
+        "assert render('Fix it.\\n', {'issue': {}}) == 'Fix it.'\n"
+        "print('minijinja' in sys.modules)\n"
+        "assert render('{{ issue.id }}', {'issue': {'id': 'A'}}) == 'A'\n"
+        "print('minijinja' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]

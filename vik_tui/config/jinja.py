@@ -17,17 +17,19 @@ filter, and a fuel limit so a runaway loop fails instead of hanging the supervis
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import minijinja
+from typing import TYPE_CHECKING, Any
 
 from vik_tui.config.render_child import RenderRefused, render_bounded
+
+if TYPE_CHECKING:
+    import minijinja
 
 # About 0.4 s of work on a slow machine: far beyond any real prompt, short enough not to stall
 # the event loop for long. vik sets no limit (a difference listed in docs/vik-compatibility.md).
@@ -131,8 +133,32 @@ def with_context(source: str, context: Mapping[str, Any]) -> str:
     return sets + source
 
 
+def plain_text(source: str) -> bool:
+    """No template syntax at all (no `{{`, `{%`, `{#`) and valid Unicode: MiniJinja would give
+    the text back as it is, less one trailing newline (`rendered_plain`). Such templates (most
+    pull commands and prompts) are checked and rendered without loading MiniJinja: 2.6 MiB and a
+    few ms of a supervisor's start."""
+    if "{{" in source or "{%" in source or "{#" in source:
+        return False
+    try:
+        source.encode("utf-8")
+    except UnicodeError:  # a lone surrogate: MiniJinja's error says so
+        return False
+    return True
+
+
+def rendered_plain(source: str) -> str:
+    """What MiniJinja renders a `plain_text` template to: `keep_trailing_newline=False` drops
+    one trailing `\r\n`, `\n` or `\r`."""
+    if source.endswith("\r\n"):
+        return source[:-2]
+    return source[:-1] if source.endswith(("\n", "\r")) else source
+
+
 def environment() -> minijinja.Environment:
     """A fresh environment with vik's settings and ours (see the module docstring)."""
+    import minijinja
+
     env = minijinja.Environment(
         undefined_behavior="strict",
         keep_trailing_newline=False,
@@ -145,7 +171,10 @@ def environment() -> minijinja.Environment:
     return env
 
 
-_CHECK_ENV = environment()
+@functools.cache
+def check_env() -> minijinja.Environment:
+    """Doctor's environment, made at its first template with syntax in it (`plain_text`)."""
+    return environment()
 
 
 @dataclass(frozen=True)
@@ -162,9 +191,13 @@ def check_template(source: str, names: frozenset[str], *, stage: bool = True) ->
     `issue.<field>` cannot be checked (tracker fields vary) except `issue.stage` where there is
     no stage (after_create), and `env.<NAME>` depends on the environment the supervisor runs in.
     """
+    if plain_text(source):
+        return None  # no names, no filters, nothing to get wrong
+    import minijinja
+
     try:
-        top = _CHECK_ENV.undeclared_variables_in_str(source)
-        nested = _CHECK_ENV.undeclared_variables_in_str(source, nested=True)
+        top = check_env().undeclared_variables_in_str(source)
+        nested = check_env().undeclared_variables_in_str(source, nested=True)
     except minijinja.TemplateError as exc:
         return TemplateProblem(exc.line, f"template syntax error: {exc.detail or exc.message}")
     except UnicodeError:  # a lone surrogate from a broken YAML escape
@@ -192,6 +225,8 @@ _TEST = re.compile(r"\bis\s+(?:not\s+)?([A-Za-z_]\w*)")
 def _unknown_filter_or_test(source: str) -> TemplateProblem | None:
     """A filter or test no environment has (`| shqoute`): MiniJinja finds it only when it
     renders, so every stage would fail at its hook; doctor finds it here, with its line."""
+    import minijinja
+
     for block in re.finditer(r"\{\{.*?\}\}|\{%.*?%\}", source, re.DOTALL):
         code = _STRING.sub('""', block.group(0))
         for kind, regex, probe in (("filter", _FILTER, "none | {}"), ("test", _TEST, "none is {}")):
@@ -200,7 +235,7 @@ def _unknown_filter_or_test(source: str) -> TemplateProblem | None:
                 if kind == "test" and name in ("not", "defined", "undefined", "none"):
                     continue
                 try:
-                    _CHECK_ENV.eval_expr(probe.format(name))
+                    check_env().eval_expr(probe.format(name))
                 except minijinja.TemplateError as exc:
                     if exc.kind not in ("UnknownFilter", "UnknownTest"):
                         continue  # known, only not for this probe's arguments
@@ -236,6 +271,7 @@ def _fails_only_without_stage(source: str, nested: set[str]) -> bool:
     uses, it fails without `issue.stage` and renders with it. A template whose render depends
     on the tracker's data (it fails either way) is not judged. Rendered in a child process with
     bounded memory (`render_child`): doctor runs in the supervisor too, on every reload."""
+    check_env()  # made here, not again in each child
     try:
         return render_bounded(lambda: "yes" if _fails_here(source, nested) else "", ()) == "yes"
     except RenderRefused:
@@ -243,12 +279,14 @@ def _fails_only_without_stage(source: str, nested: set[str]) -> bool:
 
 
 def _fails_here(source: str, nested: set[str]) -> bool:
+    import minijinja
+
     try:
-        _CHECK_ENV.render_str(source, TEMPLATE_NAME, **_stand_ins(nested, with_stage=True))
+        check_env().render_str(source, TEMPLATE_NAME, **_stand_ins(nested, with_stage=True))
     except Exception:
         return False
     try:
-        _CHECK_ENV.render_str(source, TEMPLATE_NAME, **_stand_ins(nested, with_stage=False))
+        check_env().render_str(source, TEMPLATE_NAME, **_stand_ins(nested, with_stage=False))
     except minijinja.TemplateError:
         return True
     return False
@@ -277,8 +315,10 @@ def _stand_ins(nested: set[str], *, with_stage: bool) -> dict[str, Any]:
 
 def _is_global(name: str) -> bool:
     """A MiniJinja global such as `range`, `dict` or `namespace`."""
+    import minijinja
+
     try:
-        return bool(_CHECK_ENV.eval_expr(f"{name} is defined"))
+        return bool(check_env().eval_expr(f"{name} is defined"))
     except minijinja.TemplateError:
         return False
 

@@ -13,13 +13,14 @@ import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path, PurePath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import minijinja
-
-from vik_tui.config.jinja import TEMPLATE_NAME, environment, shquote, with_context
+from vik_tui.config.jinja import TEMPLATE_NAME, environment, plain_text, rendered_plain, shquote, with_context
 from vik_tui.config.render_child import RENDER_LOCK, RENDER_MAX_BYTES, RenderRefused, render_bounded, too_long
 from vik_tui.engine.processes.proc import ShellRunner, describe_exit, local_shell, tail
+
+if TYPE_CHECKING:
+    import minijinja
 
 __all__ = ["shquote"]  # re-exported: hooks quote tracker text with it
 
@@ -32,7 +33,11 @@ class TemplateError(Exception):
     """A template that cannot be rendered; the message says which and why."""
 
 
-_ENV = environment()
+@functools.cache
+def _env() -> minijinja.Environment:
+    """The engine's environment, made at the first template with syntax in it (a template
+    without any is rendered without MiniJinja: `config.jinja.plain_text`)."""
+    return environment()
 
 
 def build_context(
@@ -109,8 +114,12 @@ async def render_async(source: str, context: dict[str, Any], name: str = "templa
 def _render_here(source: str, context: dict[str, Any], name: str, written: str | None = None) -> str:
     """Render `source`; an error quotes `written` (the source as its author wrote it, when
     `source` was marked up first), or `source` itself."""
+    if plain_text(source):
+        return rendered_plain(source)
+    import minijinja
+
     try:
-        return _ENV.render_str(with_context(source, context), TEMPLATE_NAME)
+        return _env().render_str(with_context(source, context), TEMPLATE_NAME)
     except minijinja.TemplateError as exc:
         raise TemplateError(describe_template_error(exc, name, written or source, context)) from None
     except Exception as exc:  # a filter may raise anything on a bad value
@@ -132,6 +141,7 @@ def _bounded(render_fn: Callable[[], str], name: str, source: str) -> str:
     plain; either way an output over RENDER_MAX_BYTES is refused."""
     try:
         if not _plain(source):
+            _env()  # made here, not again in each child
             return render_bounded(render_fn, (TemplateError,))
         with RENDER_LOCK:  # no fork for another render while this one holds the engine's lock
             text = render_fn()
@@ -162,8 +172,10 @@ def describe_template_error(
 def _missing_names(source: str, context: dict[str, Any]) -> list[str]:
     """The dotted names the template reads that its context lacks (MiniJinja 2.19 does not name
     them), shortest first: `issue.nope`, `env.UNSET`, `who`."""
+    import minijinja
+
     try:
-        names = _ENV.undeclared_variables_in_str(source, nested=True)
+        names = _env().undeclared_variables_in_str(source, nested=True)
     except minijinja.TemplateError:
         return []
     missing = []
