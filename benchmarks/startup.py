@@ -7,8 +7,8 @@
 with one issue whose agent (a fake `codex` first on PATH) prints 4 Codex lines, and `vik-tui
 --help`. Per run, from outside the process: the wall time and CPU time (user+sys of every thread
 of the supervisor, from /proc/PID/task/*/schedstat, its agents and the pull left out) when its
-first line (`supervisor started`) arrives; wall and CPU when its last line arrives and when it
-has exited; its peak RSS (VmHWM, read at its last line). Medians and min-max over the runs;
+first line (`supervisor started`) arrives; wall when its last line arrives and when it has
+exited, and its own CPU time then; its peak RSS (VmHWM, read at its last line). Medians and min-max over the runs;
 runs of the trees alternate, after one unmeasured warm-up each (the bytecode cache).
 """
 
@@ -22,6 +22,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -95,19 +96,6 @@ def run_once(src: Path | None, work: Path, agent_bin: Path) -> Run:
         shutil.rmtree(run_dir, ignore_errors=True)
 
 
-def help_once(src: Path | None) -> tuple[float, float, float]:
-    """`vik-tui --help`: wall, user+sys, peak RSS (wait4)."""
-    env = dict(os.environ)
-    if src is not None:
-        env["PYTHONPATH"] = str(src)
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vik_tui", "--help"], cwd=tempfile.gettempdir(), env=env, stdout=subprocess.DEVNULL
-    )
-    _, _, usage = os.wait4(proc.pid, 0)
-    return time.perf_counter() - start, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
-
-
 def spread(values: list[float], fmt: str) -> str:
     return f"{format(statistics.median(values), fmt)} ({format(min(values), fmt)}-{format(max(values), fmt)})"
 
@@ -123,7 +111,6 @@ def main() -> None:
     print(f"vik-tui: {ROOT}" + "".join(f"; ^{i}: {src}" for i, src in enumerate(args.also, 1)))
     print(f"{args.runs} interleaved runs per tree: median (min-max)\n")
     runs: dict[str, list[Run]] = {name: [] for name in names}
-    helps: dict[str, list[tuple[float, float, float]]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="startup-") as tmp:
         work = Path(tmp)
         (work / "agent-cpu").mkdir()
@@ -135,8 +122,7 @@ def main() -> None:
             order = list(zip(names, trees, strict=True))
             for name, src in order if i % 2 == 0 else reversed(order):
                 runs[name].append(run_once(src, work, agent_bin))
-                helps[name].append(help_once(src))
-    rows = [
+    rows: list[tuple[str, Callable[[list[Run]], list[float]], str]] = [
         ("run: CPU until its first line, s", lambda r: [x.first_cpu for x in r], ".3f"),
         ("run: wall until its first line, s", lambda r: [x.first_wall for x in r], ".3f"),
         ("run: whole run, CPU s", lambda r: [x.cpu for x in r], ".3f"),
@@ -147,12 +133,6 @@ def main() -> None:
     print(f"{'':<38} | " + " | ".join(f"{name:>22}" for name in names))
     for label, pick, fmt in rows:
         print(f"{label:<38} | " + " | ".join(f"{spread(pick(runs[name]), fmt):>22}" for name in names))
-    for label, index, fmt in (
-        ("--help: CPU s", 1, ".3f"),
-        ("--help: wall s", 0, ".3f"),
-        ("--help: peak RSS MiB", 2, ".1f"),
-    ):
-        print(f"{label:<38} | " + " | ".join(f"{spread([h[index] for h in helps[n]], fmt):>22}" for n in names))
     print(f"\nload average at the end {load()}")
 
 
