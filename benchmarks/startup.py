@@ -4,12 +4,12 @@
     python benchmarks/startup.py --runs 9 --also /tmp/old # and another source tree's vik_tui, interleaved
 
 `vik-tui run` on the workflow of `versus_vik.py` (vik's schema, one stage, `max_iterations: 1`)
-with one issue whose agent (a fake `codex` first on PATH) prints 4 Codex lines, and `vik-tui
---help`. Per run, from outside the process: the wall time and CPU time (user+sys of every thread
-of the supervisor, from /proc/PID/task/*/schedstat, its agents and the pull left out) when its
-first line (`supervisor started`) arrives; wall when its last line arrives and when it has
-exited, and its own CPU time then; its peak RSS (VmHWM, read at its last line). Medians and min-max over the runs;
-runs of the trees alternate, after one unmeasured warm-up each (the bytecode cache).
+with one issue whose agent (a fake `codex` first on PATH) prints 4 Codex lines. Per run, from
+outside the process: the wall time and CPU time (every thread of the supervisor, from
+/proc/PID/task/*/schedstat; its agents and the pull left out) when its first line (`supervisor
+started`) arrives; the wall time when its last line arrives and when it has exited, and its own
+user+sys then; its peak RSS (VmHWM, read at its last line). Medians and min-max over the runs;
+the trees' runs alternate, after one unmeasured warm-up each (the bytecode cache).
 """
 
 from __future__ import annotations
