@@ -10,6 +10,7 @@ keeps the retry schedule on disk, `pacing` waits, `stages/attempt` runs one atte
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -53,6 +54,7 @@ from vik_tui.engine.workspaces import Workspaces
 STAGE_REMOVED = "stage removed"
 DRAINED = "drained"  # the stop reason once a drain is over
 HOST_PINS_FILE = "hosts.json"  # in the service directory: which SSH host each issue lives on
+WATCH_AFTER_SEC = 1.0  # hot reload's start waits for the first intake cycle at most this long
 
 
 class Supervisor:
@@ -72,6 +74,7 @@ class Supervisor:
         self.layout = Layout.for_workflow(workflow, self.workflow_path)
         self._watch = watch
         self.config_watched = asyncio.Event()  # set once hot reload watches the files (`reload.watch`)
+        self._cycled = asyncio.Event()  # the first intake cycle is over (hot reload starts after it)
         self.runs: dict[tuple[str, str], StageRun] = {}
         # awaited once, between the first intake and its dispatch: a screen sets it so the list
         # is drawn before the stages it dispatches are spawned (and their agents take the CPU)
@@ -349,12 +352,15 @@ class Supervisor:
 
     # -- intake ------------------------------------------------------------------------
     async def _intake_cycle(self) -> None:
-        if not await self._listing.cycle(self.workflow, self.layout, self._apply_intake):
-            return
-        hook, self.before_first_dispatch = self.before_first_dispatch, None
-        if hook is not None:
-            await hook()
-        self._dispatch()
+        try:
+            if not await self._listing.cycle(self.workflow, self.layout, self._apply_intake):
+                return
+            hook, self.before_first_dispatch = self.before_first_dispatch, None
+            if hook is not None:
+                await hook()
+            self._dispatch()
+        finally:
+            self._cycled.set()
 
     def _apply_intake(self, result: PullResult) -> None:
         self._completed_write(self.completed.seen, {i.id: i.state for i in result.issues})
@@ -581,6 +587,10 @@ class Supervisor:
         return result
 
     async def _watch_config(self) -> None:
+        # after the first pull and dispatch (or WATCH_AFTER_SEC): watchfiles' import, in the
+        # watcher's thread, would take the GIL from them
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._cycled.wait(), WATCH_AFTER_SEC)
         await reload.watch(
             self._watched_paths,
             self.reload,
