@@ -8,7 +8,7 @@ with one issue whose agent (a fake `codex` first on PATH) prints 4 Codex lines. 
 outside the process: the wall time and CPU time (every thread of the supervisor, from
 /proc/PID/task/*/schedstat; its agents and the pull left out) when its first line (`supervisor
 started`) arrives; the wall time when its last line arrives and when it has exited, and its own
-user+sys then; its peak RSS (VmHWM, read at its last line). Medians and min-max over the runs;
+user+sys then; its peak RSS (VmHWM, the last reading while it has memory). Medians and min-max over the runs;
 the trees' runs alternate, after one unmeasured warm-up each (the bytecode cache).
 """
 
@@ -39,7 +39,7 @@ class Run:
     last_wall: float  # s, spawn to the last stdout line
     wall: float  # s, spawn to exit
     cpu: float  # s of the supervisor's own user+sys at exit (/proc/PID/stat of the zombie)
-    rss_mib: float  # VmHWM at the last line
+    rss_mib: float  # VmHWM, read at each line (a high-water mark: the last reading it has)
 
 
 def thread_cpu(pid: int) -> float:
@@ -54,6 +54,7 @@ def thread_cpu(pid: int) -> float:
 
 
 def peak_rss(pid: int) -> float:
+    """VmHWM in MiB; 0 once the process is exiting (its memory is gone)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
@@ -83,7 +84,7 @@ def run_once(src: Path | None, work: Path, agent_bin: Path) -> Run:
         first_wall, first_cpu = time.perf_counter() - start, thread_cpu(proc.pid)
         last_wall, rss = first_wall, peak_rss(proc.pid)
         for line in proc.stdout:
-            last_wall, rss = time.perf_counter() - start, peak_rss(proc.pid)
+            last_wall, rss = time.perf_counter() - start, max(rss, peak_rss(proc.pid))
             if b"supervisor stopped" in line:
                 break
         os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)
