@@ -19,6 +19,7 @@ from vik_tui.config.loader import load_workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.explain import explain
 from vik_tui.engine.service.paths import Layout
+from vik_tui.engine.service.rate_holds import RATE_LIMITS_FILE
 from vik_tui.engine.service.retries import RETRIES_FILE, PendingRetry, RetryStore
 from vik_tui.engine.view import ExplainCode
 
@@ -215,3 +216,21 @@ def test_kill_9_during_the_retries_file_write_leaves_a_whole_file(tmp_path: Path
         assert len(retries) == 200 and len({r.attempt for r in retries}) == 1  # one whole set, never a mix
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != RETRIES_FILE]
     assert all(name.startswith(f".{RETRIES_FILE}.") for name in leftovers)  # temp files are ignored
+
+
+async def test_a_run_with_nothing_to_keep_writes_no_retries_or_holds_file(project: Project) -> None:
+    """No pending retry and no rate-limit hold: neither file is written (a start used to write
+    both, each an fsynced atomic write, before the first pull); a retry still is."""
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    path = project.write(base_workflow(project))
+    h = Harness(path).start()
+    await h.finish()
+    service = retries_file(path).parent
+    assert h.named(ee.StageFinished) and not retries_file(path).exists()
+    assert not (service / RATE_LIMITS_FILE).exists()
+    store = RetryStore(service)  # a missing file: nothing to write until there is a retry
+    store.load()
+    store.save([])
+    assert not retries_file(path).exists()
+    store.save([PendingRetry("A", "plan", 1, time.time() + 60, "failed", "todo", None)])
+    assert retries_file(path).exists()

@@ -55,6 +55,7 @@ class HoldStore:
         try:
             text = self.path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
+            self._written = self._text([], {})  # no file is no holds: nothing to write until there are some
             return [], {}, []
         except OSError as exc:
             return [], {}, [f"cannot read {self.path}: {exc.strerror or exc}; rate limits from before are forgotten"]
@@ -83,13 +84,18 @@ class HoldStore:
 
     def save(self, holds: Iterable[Hold], backoff: Mapping[str, float]) -> None:
         """Write the whole set atomically, unless it is what the file already holds. Raises OSError."""
-        entries = [
-            {"runtime": hold.runtime, "until": hold.until, "until_utc": hold.until_iso, "reason": hold.reason}
-            for hold in holds
-        ]
-        text = json.dumps({"v": VERSION, "holds": entries, "backoff": dict(backoff)}, ensure_ascii=False, indent=1)
-        text += "\n"
+        text = self._text(holds, backoff)
         if text == self._written:
             return
         write_atomic(self.path, text)
         self._written = text
+
+    @staticmethod
+    def _text(holds: Iterable[Hold], backoff: Mapping[str, float]) -> str:
+        entries = [
+            {"runtime": hold.runtime, "until": hold.until, "until_utc": hold.until_iso, "reason": hold.reason}
+            for hold in holds
+        ]
+        return (
+            json.dumps({"v": VERSION, "holds": entries, "backoff": dict(backoff)}, ensure_ascii=False, indent=1) + "\n"
+        )

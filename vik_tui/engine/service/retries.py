@@ -78,6 +78,7 @@ class RetryStore:
         try:
             text = self.path.read_text(encoding="utf-8", errors="replace")
         except FileNotFoundError:
+            self._written = ()  # no file is no retries: nothing to write until there are some
             return [], []
         except OSError as exc:
             return [], [f"cannot read {self.path}: {exc.strerror or exc}; pending retries are lost"]
