@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -189,7 +188,7 @@ def _session_bytes(data: bytes, tmp_path: Path, name: str, mapper: type = CodexM
         for start in range(0, len(data), 4096):
             reader.feed_data(data[start : start + 4096])
         reader.feed_eof()
-        session.proc = types.SimpleNamespace(stdout=reader)  # type: ignore[assignment]
+        session._stdout = reader  # type: ignore[assignment]
         await session._read_stdout()
 
     session._file = Journal(path)

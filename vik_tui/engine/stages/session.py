@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import signal as signal_mod
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from vik_tui.agents.registry import Mapper
 from vik_tui.engine.clock import now_iso
 from vik_tui.engine.processes.cgroups import StageCgroup
 from vik_tui.engine.processes.descendants import MARK_VAR, describe_killed, kill_marked
+from vik_tui.engine.processes.pipes import PipeReader, pipe
 from vik_tui.engine.processes.proc import kill_group
 from vik_tui.engine.service.journal import Journal, describe_os_error, json_line
 from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause
@@ -118,6 +120,8 @@ class StageSession:
         self._stderr_tail = bytearray()
         self._last_output = 0.0
         self._file: Journal | None = None
+        self._stdout: PipeReader | None = None
+        self._stderr: PipeReader | None = None
         self._write_error: OSError | None = None  # the first failed write; nothing is written after it
         self._long_line = 0  # bytes of the long line being handled (what a failure names)
         self.outcome_unwritten = False  # even the final record could not be written
@@ -144,10 +148,11 @@ class StageSession:
         return self.snap
 
     # -- internals ---------------------------------------------------------------------
-    async def _run(self) -> None:
-        if self._stop_cause is not None:  # stopped before it could start
-            self._finish(*self._stopped_outcome(), exit_code=None, sig=None)
-            return
+    async def _spawn(self) -> None:
+        """Start the agent in its own session (and cgroup), its stdout and stderr our pipes."""
+        # stdout and stderr are pipes of our own, read from the loop's selector (`PipeReader`:
+        # a line at a slow pace is one callback, not asyncio's three layers of transport)
+        (out_fd, out_child), (err_fd, err_child) = pipe(), pipe()
         try:
             # the agent joins its cgroup by a shell's exec, not a `preexec_fn`: CPython vforks then
             command = self.command if self.cgroup is None else self.cgroup.command(self.command, self.env, self.cwd)
@@ -157,10 +162,25 @@ class StageSession:
                 env=self.env,
                 start_new_session=True,
                 stdin=asyncio.subprocess.PIPE,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.PIPE,
+                stdout=out_child,
+                stderr=err_child,
                 limit=STREAM_LIMIT,
             )
+        except BaseException:
+            os.close(out_fd)
+            os.close(err_fd)
+            raise
+        finally:
+            os.close(out_child)
+            os.close(err_child)
+        self._stdout, self._stderr = PipeReader(out_fd), PipeReader(err_fd)
+
+    async def _run(self) -> None:
+        if self._stop_cause is not None:  # stopped before it could start
+            self._finish(*self._stopped_outcome(), exit_code=None, sig=None)
+            return
+        try:
+            await self._spawn()
         except FileNotFoundError:
             self._finish(SessionState.FAILED, f"`{self.executable_label}` not found on PATH", exit_code=None, sig=None)
             return
@@ -222,6 +242,9 @@ class StageSession:
         finally:
             for task in (watchdog, stop_wait, exited, *tasks):
                 task.cancel()
+            for pipe_end in (self._stdout, self._stderr):
+                if pipe_end is not None:
+                    pipe_end.close()
         self._decide_and_finish()
 
     async def _sweep_remote(self, grace_sec: float) -> None:
@@ -290,9 +313,9 @@ class StageSession:
                 self.proc.stdin.close()
 
     async def _read_stderr(self) -> None:
-        assert self.proc and self.proc.stderr
+        assert self._stderr is not None
         try:
-            while chunk := await self.proc.stderr.read(65536):
+            while chunk := await self._stderr.read(65536):
                 self._stderr_tail += chunk
                 if len(self._stderr_tail) > STDERR_TAIL_BYTES:
                     del self._stderr_tail[: len(self._stderr_tail) - STDERR_TAIL_BYTES]
@@ -305,16 +328,16 @@ class StageSession:
         A line that spans chunks is kept as a list of parts and joined once when it ends, so
         even a line of hundreds of MiB costs linear time (no `pending + chunk` copies).
         """
-        assert self.proc and self.proc.stdout
-        stdout = self.proc.stdout
+        assert self._stdout is not None
+        stdout = self._stdout
         loop = asyncio.get_running_loop()
         parts: list[bytes] = []
         pending = 0  # bytes in `parts`
         cut: _CutLine | None = None  # a line over MAX_LINE_BYTES, skipped to its end
-        next_yield = loop.time() + FAIR_SLICE_SEC
         try:
             while chunk := await stdout.read(READ_CHUNK):
-                self._last_output = loop.time()
+                self._last_output = now = loop.time()
+                next_yield = now + FAIR_SLICE_SEC  # a slice per read: a line at a slow pace never yields
                 lines = chunk.split(b"\n")
                 tail = lines.pop()
                 events: list[ev.AgentEvent] = []

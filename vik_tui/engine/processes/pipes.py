@@ -1,0 +1,114 @@
+"""An agent's output pipe read straight from the loop's selector, without asyncio's transport.
+
+asyncio's subprocess pipes hand each read through three layers before the reader sees it: the
+transport's `_read_ready`, a `call_soon` of the subprocess protocol's `pipe_data_received` (one
+more turn of the loop), and the `StreamReader`'s buffer and waiter. At a slow pace (a hundred
+agents each printing a line now and then) every line is such a read, and those layers cost
+about as much as the line's own work (decode, map, encode, write). `PipeReader` is the read end
+of a pipe the supervisor made itself (the child's end is passed as its stdout or stderr): one
+selector callback reads what the pipe holds into a buffer and wakes the one task that waits in
+`read()`; the buffer is bounded (reading stops while it is full: the agent's writes block, as
+they would on a full pipe), and end of file, or a read error, is the empty read that ends the
+reader's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+READ_SIZE = 64 * 1024  # what one pipe holds by default: one read takes it all
+
+
+def pipe() -> tuple[int, int]:
+    """(read end, write end), both close-on-exec (the child gets the write end as a standard
+    stream, which is not); the read end does not block."""
+    read_end, write_end = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(read_end, False)
+    return read_end, write_end
+
+
+class PipeReader:
+    """The read end `fd` of a pipe (owned from now on: `close()` closes it), read in the running
+    loop. One task at a time may wait in `read()`."""
+
+    def __init__(self, fd: int, limit: int = 2 * READ_SIZE) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._fd = fd
+        self._limit = limit  # reading pauses while this much is buffered
+        self._chunks: list[bytes] = []
+        self._size = 0  # bytes in `_chunks`
+        self._eof = False
+        self._error: OSError | None = None
+        self._waiter: asyncio.Future[None] | None = None
+        self._reading = True
+        self._closed = False
+        self._loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:  # EIO and the like: end the stream, saying why
+            self._error = exc
+            data = b""
+        if data:
+            self._chunks.append(data)
+            self._size += len(data)
+            if self._size >= self._limit:
+                self._pause()
+        else:
+            self._eof = True
+            self._pause()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _pause(self) -> None:
+        if self._reading:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+
+    async def read(self, n: int = READ_SIZE) -> bytes:
+        """What the pipe gave so far, up to `n` bytes (at least one); b"" at end of file.
+        Raises the OSError that ended the reading, once what came before it was read."""
+        while not self._chunks:
+            if self._eof or self._closed:
+                if self._error is not None:
+                    error, self._error = self._error, None
+                    raise error
+                return b""
+            self._waiter = self._loop.create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        chunks = self._chunks
+        if len(chunks) == 1 and len(chunks[0]) <= n:
+            data = chunks.pop()
+        else:
+            data = b"".join(chunks)
+            chunks.clear()
+            if len(data) > n:
+                chunks.append(data[n:])
+                data = data[:n]
+        self._size -= len(data)
+        if not self._reading and not self._eof and not self._closed and self._size < self._limit:
+            self._reading = True
+            self._loop.add_reader(self._fd, self._readable)
+        return data
+
+    def close(self) -> None:
+        """Stop reading and close the pipe; what was not read yet is dropped, and `read()`
+        returns b"" from now on (the session that owns it is over)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._pause()
+        os.close(self._fd)
+        self._chunks.clear()
+        self._size = 0
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
