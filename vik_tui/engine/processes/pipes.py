@@ -10,12 +10,19 @@ selector callback reads what the pipe holds into a buffer and wakes the one task
 `read()`; the buffer is bounded (reading stops while it is full: the agent's writes block, as
 they would on a full pipe), and end of file, or a read error, is the empty read that ends the
 reader's loop.
+
+`direct` goes one step further for what comes while the reader waits: data read while a task
+waits in `read()` with nothing buffered is offered to `direct(data)` first, in the selector's
+callback; when it returns True it has taken the data (the waiting task is not woken and never
+sees it), so a lone line costs no turn of the task at all. Order holds: nothing is buffered
+and the task is idle, so everything before that data was handled already.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 
 READ_SIZE = 64 * 1024  # what one pipe holds by default: one read takes it all
 
@@ -43,6 +50,7 @@ class PipeReader:
         self._waiter: asyncio.Future[None] | None = None
         self._reading = True
         self._closed = False
+        self.direct: Callable[[bytes], bool] | None = None  # see the module's docstring
         self._loop.add_reader(fd, self._readable)
 
     def _readable(self) -> None:
@@ -53,7 +61,11 @@ class PipeReader:
         except OSError as exc:  # EIO and the like: end the stream, saying why
             self._error = exc
             data = b""
+        waiter = self._waiter
         if data:
+            if waiter is not None and not waiter.done() and not self._chunks and self.direct is not None:
+                if self.direct(data):
+                    return
             self._chunks.append(data)
             self._size += len(data)
             if self._size >= self._limit:
@@ -61,7 +73,6 @@ class PipeReader:
         else:
             self._eof = True
             self._pause()
-        waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 

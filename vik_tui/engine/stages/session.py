@@ -122,6 +122,7 @@ class StageSession:
         self._file: Journal | None = None
         self._stdout: PipeReader | None = None
         self._stderr: PipeReader | None = None
+        self._between_lines = True  # the stdout reader holds no part of a line (`_take_whole_lines`)
         self._write_error: OSError | None = None  # the first failed write; nothing is written after it
         self._long_line = 0  # bytes of the long line being handled (what a failure names)
         self.outcome_unwritten = False  # even the final record could not be written
@@ -174,6 +175,7 @@ class StageSession:
             os.close(out_child)
             os.close(err_child)
         self._stdout, self._stderr = PipeReader(out_fd), PipeReader(err_fd)
+        self._stdout.direct = self._take_whole_lines
 
     async def _run(self) -> None:
         if self._stop_cause is not None:  # stopped before it could start
@@ -367,6 +369,7 @@ class StageSession:
                         await asyncio.sleep(0)  # fairness: let other sessions and the UI run
                         next_yield = loop.time() + FAIR_SLICE_SEC
                 self._publish(events, encoded)
+                self._between_lines = cut is None and not parts
         except asyncio.CancelledError:  # stopped while a line was still arriving: say what was lost
             if cut is not None or parts:
                 size = cut.size if cut is not None else pending
@@ -386,6 +389,25 @@ class StageSession:
         except Exception as exc:
             parts.clear()
             self._reading_failed(exc, "output", self._long_line)
+
+    def _take_whole_lines(self, data: bytes) -> bool:
+        """The stdout pipe's direct path (`PipeReader.direct`): a few whole lines that came
+        while `_read_stdout` waited between lines are handled here, in the selector's callback,
+        as that loop would handle them (a line at a slow pace then costs no turn of its task).
+        False leaves anything else to the loop: a part of a line, more than FAIR_LINES lines."""
+        if not self._between_lines or not data.endswith(b"\n") or data.count(b"\n") > FAIR_LINES:
+            return False
+        assert self._stdout is not None
+        self._last_output = asyncio.get_running_loop().time()
+        lines = data.split(b"\n")
+        lines.pop()  # the b"" after the last newline
+        encoded: list[bytes] = []
+        try:
+            self._publish(self._handle_lines(lines, now_iso(), encoded), encoded)
+        except Exception as exc:  # as in `_read_stdout`: the session ends, saying so
+            self._stdout.direct = None
+            self._reading_failed(exc, "output")
+        return True
 
     def _handle_long_line(self, parts: list[bytes], ts: str, encoded: list[bytes]) -> list[ev.AgentEvent]:
         """A line that spanned reads (`parts`, emptied): `_handle_lines`, with the stdlib encoder
