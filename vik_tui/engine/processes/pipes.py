@@ -63,9 +63,9 @@ class PipeReader:
             data = b""
         waiter = self._waiter
         if data:
-            if waiter is not None and not waiter.done() and not self._chunks and self.direct is not None:
-                if self.direct(data):
-                    return
+            direct = self.direct
+            if direct is not None and waiter is not None and not waiter.done() and not self._chunks and direct(data):
+                return  # taken while the reader waited: nothing to wake it for
             self._chunks.append(data)
             self._size += len(data)
             if self._size >= self._limit:
