@@ -460,6 +460,7 @@ class Supervisor:
             return
         snap = attempt.snap
         run.sessions.append(snap)
+        settled = False  # the attempt ran to its end: every process it started was waited for
         try:
             attempt.record()
             run.status = RunStatus.PREPARING
@@ -473,6 +474,7 @@ class Supervisor:
                 self._attempts.write_outcome(snap, state, failure)
                 snap.stop_cause = run.abort[0] if run.abort else None
                 await self._finish(run, attempt, ran_agent=False)
+                settled = True
                 return
 
             def started(session: StageSession) -> None:
@@ -480,6 +482,7 @@ class Supervisor:
 
             await attempt.run_agent(prompt, lambda session: setattr(run, "session", session), started)
             await self._finish(run, attempt, ran_agent=True)
+            settled = True
         except asyncio.CancelledError:
             attempt.end(SessionState.CANCELLED, self._pace.stop_reason)
             run.status, run.reason = RunStatus.CANCELLED, snap.reason
@@ -500,7 +503,7 @@ class Supervisor:
             self._emit(run.finished_event(snap, level="error"))
         finally:
             run.session = None
-            await attempt.close()
+            await attempt.close(settled)
             self._pace.wake.set()
             if not self._pace.stopping:
                 self._dispatch()

@@ -139,9 +139,10 @@ def _ancestors() -> set[int]:
     return pids
 
 
-def _below(pid: int) -> list[int]:
+def _below(pid: int, apart: Collection[int] = ()) -> list[int]:
     """Every process below `pid`: each thread's children list (`/proc/<pid>/task/*/children`),
-    walked down (the kernel must have them: `_has_children_lists`)."""
+    walked down (the kernel must have them: `_has_children_lists`); `apart` and what is below
+    them are left out."""
     found: list[int] = []
     todo = [pid]
     while todo:
@@ -156,9 +157,10 @@ def _below(pid: int) -> list[int]:
                     children = handle.read().split()
             except OSError:
                 continue
-            for child in children:
-                found.append(int(child))
-                todo.append(int(child))
+            for child in map(int, children):
+                if child not in apart:
+                    found.append(child)
+                    todo.append(child)
     return found
 
 
@@ -166,19 +168,25 @@ def _has_children_lists() -> bool:
     return os.path.exists(f"/proc/self/task/{os.getpid()}/children")
 
 
-def find_marked(prefixes: Iterable[str], *, ours: bool = False) -> list[int]:
+def find_marked(prefixes: Iterable[str], *, ours: bool = False, apart: Collection[int] = ()) -> list[int]:
     """Running processes whose mark starts with one of `prefixes` (a full mark matches itself).
 
     `ours`: the marks are this supervisor's own. While it is a child subreaper, every process
     carrying them is below it (an orphan is re-parented to us, not to PID 1), so only its
     descendants are read, not every process on the machine (a session's end cost a read of
     every process's environment, growing with sessions x processes). Otherwise, and for the
-    marks of a supervisor that is gone (recovery), all of `/proc` is read."""
+    marks of a supervisor that is gone (recovery), all of `/proc` is read.
+
+    `apart` (with `ours`): children of ours that belong to other scopes than the marks', each
+    with all that is below it (the other sessions' live agents, which the loop waits for): not
+    read. An orphan is re-parented to its nearest subreaper *ancestor*, so what one scope left
+    is never below another scope's child; a hundred agents' environments are not read at each
+    session's end."""
     wanted = tuple(prefixes)
     if not wanted:
         return []
     if ours and is_subreaper() and _has_children_lists():
-        candidates: Iterable[int] = _below(os.getpid())
+        candidates: Iterable[int] = _below(os.getpid(), apart)
         mine: set[int] = set()  # nothing below us is above us
     else:
         try:
@@ -203,12 +211,14 @@ def _signal_all(pids: Iterable[int], sig: int) -> None:
             os.kill(pid, sig)
 
 
-async def kill_marked(prefixes: Iterable[str], grace_sec: float, *, ours: bool = False) -> list[int]:
+async def kill_marked(
+    prefixes: Iterable[str], grace_sec: float, *, ours: bool = False, apart: Collection[int] = ()
+) -> list[int]:
     """SIGTERM every running process carrying one of the marks, SIGKILL what is left after
-    `grace_sec`; returns the pids that were found (empty when nothing was left). `ours`: as
-    for `find_marked`."""
+    `grace_sec`; returns the pids that were found (empty when nothing was left). `ours` and
+    `apart`: as for `find_marked`."""
     wanted = tuple(prefixes)
-    found = find_marked(wanted, ours=ours)
+    found = find_marked(wanted, ours=ours, apart=apart)
     if not found:
         return []
     _signal_all(found, signal.SIGTERM)
@@ -221,7 +231,7 @@ async def kill_marked(prefixes: Iterable[str], grace_sec: float, *, ours: bool =
         await asyncio.sleep(delay)
         delay = min(delay * 2, 0.1)
     for _ in range(3):  # children forked while we waited are killed too
-        left = find_marked(wanted, ours=ours)
+        left = find_marked(wanted, ours=ours, apart=apart)
         if not left:
             break
         _signal_all(left, signal.SIGKILL)

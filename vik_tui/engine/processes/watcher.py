@@ -74,6 +74,15 @@ class PidfdWatcher(asyncio.AbstractChildWatcher):
         pass
 
 
+_installed: PidfdWatcher | None = None
+
+
+def waited_for() -> frozenset[int]:
+    """The children the installed `PidfdWatcher` waits for now (none installed: empty). Such a
+    pid is not reaped, so it cannot be reused, while it is in the set."""
+    return frozenset(_installed.watched) if _installed is not None else frozenset()
+
+
 def use_pidfd_watcher() -> PidfdWatcher | None:
     """Install `PidfdWatcher` on Python 3.11 where the kernel has `pidfd_open`; the watcher in
     place (None: asyncio's own). Children started before keep the watcher they had."""
@@ -90,4 +99,6 @@ def use_pidfd_watcher() -> PidfdWatcher | None:
         if not isinstance(watcher, PidfdWatcher):
             watcher = PidfdWatcher()
             asyncio.set_child_watcher(watcher)
+    global _installed
+    _installed = watcher
     return watcher

@@ -15,10 +15,16 @@ from pathlib import Path
 _TEMP = re.compile(r"^\..+\.[a-z0-9_]{8}(\.tmp)?$|^.+\.tmp\.\d+$")
 
 
-def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None, temp_name: str | None = None) -> None:
+def write_atomic(
+    path: Path, data: str | bytes, *, mode: int | None = None, temp_name: str | None = None, fsync: bool = True
+) -> None:
     """Replace `path` with `data` (text is UTF-8). The temp file is a private `mkstemp` one
     (`mode` then sets its permissions), or `temp_name` beside it, created as `open` would (vik
-    writes state.json through `state.json.tmp.<pid>`). Raises OSError; leaves no temp file."""
+    writes state.json through `state.json.tmp.<pid>`). Raises OSError; leaves no temp file.
+
+    `fsync=False` leaves out both fsyncs (~0.4 ms of CPU and ~10 ms of wall time on ext4): the
+    replacement is still atomic for every reader and survives a kill of the process (the page
+    cache has it), only not a crash of the machine, where the file may hold the old content."""
     path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
     if temp_name is not None:
@@ -33,12 +39,14 @@ def write_atomic(path: Path, data: str | bytes, *, mode: int | None = None, temp
                 os.fchmod(handle.fileno(), mode)
             handle.write(raw)
             handle.flush()
-            os.fsync(handle.fileno())
+            if fsync:
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    fsync_dir(path.parent)
+    if fsync:
+        fsync_dir(path.parent)
 
 
 def fsync_dir(directory: Path) -> None:

@@ -35,6 +35,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from vik_tui.engine.places.ssh import CONTROL_DIR_PREFIX
 from vik_tui.engine.processes.descendants import boot_id, is_running, kill_marked, start_time
 from vik_tui.engine.service.atomic import write_atomic
@@ -127,11 +129,11 @@ class Registry:
             (self.directory / SUPERVISOR_FILE).unlink()
 
     # -- stage attempts --------------------------------------------------------------------
-    def record(self, entry: Entry) -> None:
-        """Write (or rewrite) an attempt's entry durably, with room for its outcome; raises
-        OSError (a storage failure)."""
-        text = json.dumps(asdict(entry), indent=2, default=str) + "\n"
-        write_atomic(self.directory / f"{entry.session_uuid}.json", text + " " * OUTCOME_ROOM + "\n")
+    def record(self, entry: Entry, *, durable: bool = True) -> None:
+        """Write (or rewrite) an attempt's entry, with room for its outcome; raises OSError (a
+        storage failure). `durable`: with fsync, so it survives a crash of the machine too."""
+        raw = _entry_json(entry) + b" " * OUTCOME_ROOM + b"\n"
+        write_atomic(self.directory / f"{entry.session_uuid}.json", raw, fsync=durable)
 
     def note_outcome(self, entry: Entry, state: str, reason: str) -> None:
         """The outcome could not be written to the session file (a full disk): keep it in the
@@ -143,7 +145,7 @@ class Registry:
             size = os.fstat(fd).st_size
             for cut in (len(reason), 1000, 200):
                 entry.outcome = {"state": state, "reason": reason[:cut]}
-                raw = (json.dumps(asdict(entry), indent=2, default=str) + "\n").encode("utf-8")
+                raw = _entry_json(entry)
                 if len(raw) < size:
                     break
             else:
@@ -154,11 +156,17 @@ class Registry:
             os.close(fd)
 
     def agent_started(self, entry: Entry, pid: int) -> None:
-        """The agent exists: record its pid, group and start time before reading it."""
+        """The agent exists: record its pid, group and start time before reading it.
+
+        Without fsync (a session's most expensive write, ~0.5 ms of CPU and ~10 ms of the loop
+        on ext4, at every start): a pid means something only while the machine is up, and a
+        killed supervisor leaves the page cache, so the next start reads it all the same. After
+        a crash of the machine the entry is the durable one written before, or this one; either
+        way the sweep gives the session file its outcome (it reads every session file too)."""
         entry.pid = entry.pgid = pid
         entry.start_time = start_time(pid)
         entry.boot_id = boot_id()
-        self.record(entry)
+        self.record(entry, durable=False)
 
     def forget(self, session_uuid: str) -> None:
         with contextlib.suppress(OSError):
@@ -259,6 +267,12 @@ def _same_process(entry: Entry) -> bool:
     if entry.boot_id and entry.boot_id != boot_id():
         return False
     return start_time(entry.pid) == entry.start_time
+
+
+def _entry_json(entry: Entry) -> bytes:
+    """The entry as indented JSON and a newline (orjson: the stdlib's indented encoder is
+    pure Python, ~0.2 ms an entry)."""
+    return orjson.dumps(asdict(entry), default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

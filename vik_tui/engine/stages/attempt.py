@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +28,7 @@ from vik_tui.engine.places.local import Place, WorkspaceError
 from vik_tui.engine.places.remote import RemoteAgent, RemotePlace
 from vik_tui.engine.processes.cgroups import SHELL_CGROUPS, Cgroups, RunCgroups
 from vik_tui.engine.processes.descendants import OWNER, Mark, describe_killed, kill_marked
+from vik_tui.engine.processes.watcher import waited_for
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.paths import Layout, resolve_from
 from vik_tui.engine.service.recovery import Entry, Registry
@@ -119,11 +120,14 @@ class Attempts:
             del self.unwritten[path]
             self.registry.forget(snap.session_uuid)
 
-    async def kill_leftovers(self, prefix: str, owner: str, site: Site | None = None) -> list[int]:
+    async def kill_leftovers(
+        self, prefix: str, owner: str, site: Site | None = None, *, apart: Collection[int] = ()
+    ) -> list[int]:
         """Kill what is left carrying a mark under `prefix` (`setsid` ones too), here and on the
-        issue's SSH host; say so."""
+        issue's SSH host; say so. `apart`: children of other scopes, not looked into
+        (`find_marked`)."""
         grace = self.grace_sec()
-        killed = await kill_marked([prefix], grace, ours=True)
+        killed = await kill_marked([prefix], grace, ours=True, apart=apart)
         if killed:
             pids = describe_killed(killed)
             self.bus.log("warning", f"killed {len(killed)} process(es) left running by {owner}: pid {pids}")
@@ -298,11 +302,15 @@ class Attempt:
         if not self.snap.finished:
             self.shared.write_outcome(self.snap, state, reason)
 
-    async def close(self) -> None:
+    async def close(self, settled: bool = False) -> None:
         """Whatever the attempt started and left (a hook's or the agent's `setsid` children),
-        and its registry entry once its outcome is in the file."""
+        and its registry entry once its outcome is in the file. `settled`: it ran to its end
+        (no exception, no cancel), so every process it started was waited for and the
+        children the loop still waits for are other attempts' (`kill_leftovers`)."""
         shared = self.shared
-        await asyncio.shield(shared.kill_leftovers(self.mark.scope_prefix, self.label, self.site))
+        own = {self.snap.pid} if self.snap.pid is not None else set()
+        apart = waited_for() - own if settled else frozenset()
+        await asyncio.shield(shared.kill_leftovers(self.mark.scope_prefix, self.label, self.site, apart=apart))
         if self.shells is not None:  # what a hook left running without its mark (`env -i`)
             killed = await asyncio.shield(self.shells.kill())
             if killed:

@@ -149,7 +149,7 @@ class StageSession:
         return self.snap
 
     # -- internals ---------------------------------------------------------------------
-    async def _spawn(self) -> None:
+    async def _spawn(self) -> asyncio.subprocess.Process:
         """Start the agent in its own session (and cgroup), its stdout and stderr our pipes."""
         # stdout and stderr are pipes of our own, read from the loop's selector (`PipeReader`:
         # a line at a slow pace is one callback, not asyncio's three layers of transport)
@@ -157,7 +157,7 @@ class StageSession:
         try:
             # the agent joins its cgroup by a shell's exec, not a `preexec_fn`: CPython vforks then
             command = self.command if self.cgroup is None else self.cgroup.command(self.command, self.env, self.cwd)
-            self.proc = await asyncio.create_subprocess_exec(
+            proc = await asyncio.create_subprocess_exec(
                 *command,
                 cwd=str(self.cwd),
                 env=self.env,
@@ -176,13 +176,14 @@ class StageSession:
             os.close(err_child)
         self._stdout, self._stderr = PipeReader(out_fd), PipeReader(err_fd)
         self._stdout.direct = self._take_whole_lines
+        return proc
 
     async def _run(self) -> None:
         if self._stop_cause is not None:  # stopped before it could start
             self._finish(*self._stopped_outcome(), exit_code=None, sig=None)
             return
         try:
-            await self._spawn()
+            self.proc = await self._spawn()
         except FileNotFoundError:
             self._finish(SessionState.FAILED, f"`{self.executable_label}` not found on PATH", exit_code=None, sig=None)
             return
