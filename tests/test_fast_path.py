@@ -255,3 +255,32 @@ def test_now_iso_is_the_text_datetime_gives(ns: int, monkeypatch: pytest.MonkeyP
         monkeypatch.setattr(clock.time, "time_ns", lambda step=step: step)
         moment = datetime.fromtimestamp(step // 1000 / 1e6, UTC)
         assert clock.now_iso() == moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@pytest.mark.parametrize("name", ["codex-0.169.0-command-success.jsonl", "codex-0.169.0-429-once-then-success.jsonl"])
+def test_lines_taken_as_they_come_make_the_same_session_file(name: str, tmp_path: Path) -> None:
+    """A real agent process printing a line at a time, each after the reader went back to waiting:
+    the lines take the pipe's direct path (`StageSession._take_whole_lines`, in the selector's
+    callback), and the session file is byte for byte what the reading loop writes for them (the
+    provider's completion is held for the outcome, the last record, in both)."""
+    data = (CAPTURES / name).read_bytes()
+    capture = tmp_path / "capture.jsonl"
+    capture.write_bytes(data)
+    script = f"cat >/dev/null; while IFS= read -r line; do printf '%s\\n' \"$line\"; sleep 0.02; done < '{capture}'"
+    path = tmp_path / "paced.jsonl"
+    facts = SessionFacts(issue_id="I-1", stage="work", attempt=1, session_uuid="paced", session_file=str(path))
+    session = StageSession(facts, ["sh", "-c", script], tmp_path, "", CodexMapper(), SessionLimits(60, 60, 1))
+    direct: list[int] = []
+    take = session._take_whole_lines
+
+    def counted(chunk: bytes) -> bool:
+        taken = take(chunk)
+        direct.append(taken)
+        return taken
+
+    session._take_whole_lines = counted  # type: ignore[method-assign]
+    asyncio.run(session.run())
+    paced = path.read_bytes()
+    general = _session_bytes(data, tmp_path, "general")
+    assert sum(direct) >= data.count(b"\n") // 2  # most lines went the direct way
+    assert _without_ts(paced.rsplit(b"\n", 2)[0] + b"\n") == _without_ts(general)
