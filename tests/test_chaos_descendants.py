@@ -167,3 +167,37 @@ def test_our_marks_are_looked_for_below_us_while_we_are_a_subreaper(tmp_path: Pa
         descendants.set_subreaper(False)
         asyncio.run(descendants.kill_marked([mark.scope_prefix], grace_sec=2))
     assert not process_running(outside)
+
+
+def test_children_apart_are_not_looked_into(tmp_path: Path) -> None:
+    """`apart`: another scope's live child and everything below it are not read (at a session's
+    end, the other sessions' agents); what the ending scope left beside them is still found."""
+    mark = descendants.Mark("sup-apart", "scope", "run")
+    if not descendants.set_subreaper(True):
+        return  # not Linux: nothing to adopt with
+    other = None
+    try:
+        adopted = _escaped(mark, tmp_path / "adopted")  # the scope's leftover, re-parented to us
+        # another scope's child whose own child carries the mark (a stand-in: a real one never
+        # could, which is why it may be left apart)
+        other = subprocess.Popen(["sh", "-c", "sleep 3600 & wait"], env=mark.env())
+        below = wait_until(lambda: _child_of(other.pid), 20, "the other scope's child started")
+        assert sorted(descendants.find_marked([mark.scope_prefix], ours=True)) == sorted([adopted, other.pid, below])
+        assert descendants.find_marked([mark.scope_prefix], ours=True, apart={other.pid}) == [adopted]
+        killed = asyncio.run(descendants.kill_marked([mark.scope_prefix], grace_sec=2, ours=True, apart={other.pid}))
+        assert killed == [adopted] and not process_running(adopted)
+        assert process_running(other.pid) and process_running(below)
+    finally:
+        if other is not None:
+            other.kill()
+            other.wait()
+        descendants.set_subreaper(False)
+        asyncio.run(descendants.kill_marked([mark.scope_prefix], grace_sec=2))
+
+
+def _child_of(pid: int) -> int | None:
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None

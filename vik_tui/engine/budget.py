@@ -35,8 +35,10 @@ def next_utc_midnight(at: datetime | None = None) -> datetime:
 
 def session_over(counts: Mapping[str, int], limit: int | None) -> str | None:
     """The stop reason for a session past `loop.budget.session_tokens`, or None."""
+    if limit is None:  # (every batch of every session asks)
+        return None
     used = tokens_of(counts)
-    if limit is None or used <= limit:
+    if used <= limit:
         return None
     return f"budget: {used} tokens > {limit} (loop.budget.session_tokens)"
 

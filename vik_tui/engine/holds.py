@@ -58,16 +58,19 @@ class Holds:
         """Today's tokens from the session files (a restart keeps the day's count), off the loop."""
         self.daily.adopt(*await asyncio.to_thread(DailyBudget.rebuild, sessions_dir))
 
-    def count(self, runtime: str, records: Sequence[AgentEvent], tokens: Mapping[str, int]) -> str | None:
-        """A batch of a session's events: tokens for the budgets, rate-limit notices. Returns why
-        the session is over its own budget, if it is."""
+    def count(
+        self, runtime: Callable[[], str], records: Sequence[AgentEvent], tokens: Mapping[str, int]
+    ) -> str | None:
+        """A batch of a session's events: tokens for the budgets, rate-limit notices (`runtime`:
+        the session's, asked only for one). Returns why the session is over its own budget, if it is."""
         for record in records:
             if isinstance(record, TokenUsage):
                 self.daily.add(tokens_of(record.counts()))
             elif isinstance(record, RateLimit):
-                found = self.rate_limits.observe(runtime, record)
+                name = runtime()
+                found = self.rate_limits.observe(name, record)
                 if found is not None:
-                    self.say_hold(runtime, found[1])
+                    self.say_hold(name, found[1])
         return session_over(tokens, self._workflow().loop.budget.session_tokens)
 
     def check_daily(self) -> None:

@@ -520,7 +520,8 @@ class Supervisor:
         session over its own token budget is stopped."""
         snap = session.snap
         run = self.runs.get((snap.issue_id, snap.stage))
-        over = self._holds.count(self._holds.runtime(run.config) if run is not None else "?", records, snap.tokens)
+        holds = self._holds
+        over = holds.count(lambda: holds.runtime(run.config) if run is not None else "?", records, snap.tokens)
         if over is not None:
             session.stop(StopCause.BUDGET, over)
         self._holds.check_daily()

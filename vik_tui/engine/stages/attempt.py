@@ -23,6 +23,7 @@ from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.bus import EventBus
+from vik_tui.engine.clock import now_iso
 from vik_tui.engine.intake import Issue
 from vik_tui.engine.places.local import Place, WorkspaceError
 from vik_tui.engine.places.remote import RemoteAgent, RemotePlace
@@ -432,12 +433,16 @@ class Attempt:
 
     def _on_events(self, session: StageSession, records: list[AgentEvent], lines: bytes) -> None:
         snap = session.snap
-        if self.shared.watch is not None:
-            self.shared.watch(session, records)
-        if not self.shared.bus.listened:
+        shared = self.shared
+        if shared.watch is not None:
+            shared.watch(session, records)
+        if not shared.bus.listened:
             return
-        self.shared.bus.emit(
+        shared.bus.emit(
             ee.AgentEvents(
+                # stamped when its records were read (they are handed on at once): at a slow
+                # pace a batch is a line, and the clock was read for it already
+                ts=records[-1].ts or now_iso(),
                 issue=snap.issue_id,
                 stage=snap.stage,
                 attempt=snap.attempt,

@@ -14,6 +14,7 @@ import contextlib
 import json
 import os
 import signal as signal_mod
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,6 +124,7 @@ class StageSession:
         self._stdout: PipeReader | None = None
         self._stderr: PipeReader | None = None
         self._between_lines = True  # the stdout reader holds no part of a line (`_take_whole_lines`)
+        self._clock: Callable[[], float] = time.monotonic  # the loop's (set with the pipes)
         self._write_error: OSError | None = None  # the first failed write; nothing is written after it
         self._long_line = 0  # bytes of the long line being handled (what a failure names)
         self.outcome_unwritten = False  # even the final record could not be written
@@ -176,6 +178,7 @@ class StageSession:
             os.close(err_child)
         self._stdout, self._stderr = PipeReader(out_fd), PipeReader(err_fd)
         self._stdout.direct = self._take_whole_lines
+        self._clock = asyncio.get_running_loop().time
         return proc
 
     async def _run(self) -> None:
@@ -399,7 +402,7 @@ class StageSession:
         if not self._between_lines or not data.endswith(b"\n") or data.count(b"\n") > FAIR_LINES:
             return False
         assert self._stdout is not None
-        self._last_output = asyncio.get_running_loop().time()
+        self._last_output = self._clock()
         lines = data.split(b"\n")
         lines.pop()  # the b"" after the last newline
         encoded: list[bytes] = []
