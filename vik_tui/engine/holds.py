@@ -58,9 +58,7 @@ class Holds:
         """Today's tokens from the session files (a restart keeps the day's count), off the loop."""
         self.daily.adopt(*await asyncio.to_thread(DailyBudget.rebuild, sessions_dir))
 
-    def count(
-        self, runtime: Callable[[], str], records: Sequence[AgentEvent], tokens: Mapping[str, int]
-    ) -> str | None:
+    def count(self, runtime: Callable[[], str], records: Sequence[AgentEvent], tokens: Mapping[str, int]) -> str | None:
         """A batch of a session's events: tokens for the budgets, rate-limit notices (`runtime`:
         the session's, asked only for one). Returns why the session is over its own budget, if it is."""
         for record in records:
