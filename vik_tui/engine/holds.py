@@ -62,9 +62,12 @@ class Holds:
         """A batch of a session's events: tokens for the budgets, rate-limit notices. Returns why
         the session is over its own budget, if it is."""
         for record in records:
-            if isinstance(record, TokenUsage):
+            kind = type(record)  # (exact types: a flood's batch is hundreds of other kinds)
+            if kind is TokenUsage:
+                assert isinstance(record, TokenUsage)
                 self.daily.add(tokens_of(record.counts()))
-            elif isinstance(record, RateLimit):
+            elif kind is RateLimit:
+                assert isinstance(record, RateLimit)
                 found = self.rate_limits.observe(runtime, record)
                 if found is not None:
                     self.say_hold(runtime, found[1])

@@ -23,6 +23,7 @@ from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import StageConfig, Workflow
 from vik_tui.engine import engine_events as ee
 from vik_tui.engine.bus import EventBus
+from vik_tui.engine.clock import now_iso
 from vik_tui.engine.intake import Issue
 from vik_tui.engine.places.local import Place, WorkspaceError
 from vik_tui.engine.places.remote import RemoteAgent, RemotePlace
@@ -436,5 +437,6 @@ class Attempt:
                 session_file=snap.session_file,
                 records=records,
                 lines=lines,
+                ts=records[-1].ts or now_iso(),  # the batch's read time (now_iso per batch: 1 % of a flood)
             )
         )
