@@ -41,8 +41,6 @@ STREAM_LIMIT = 64 * 1024
 # a 3x loop lag with 8 flooding agents; the old yield per 16 KiB read also cost a read each time.
 FAIR_SLICE_SEC = 0.0002
 FAIR_LINES = 32
-# the session file's buffer (unused: each batch of records is written at once, in one write)
-FILE_BUFFER = 128 * 1024
 PIPE_DRAIN_SEC = 2.0
 # a record longer than this is encoded by the stdlib: orjson reserves several times a string's
 # length up front and dies by SIGSEGV when that allocation fails (orjson 3.13, a 60 MiB message
@@ -132,7 +130,8 @@ class StageSession:
     async def run(self) -> SessionFacts:
         path = Path(self.snap.session_file)
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = handle = Journal(path, FILE_BUFFER)  # raises OSError: the caller's storage failure
+        # each batch of records is one write (`_store`): the journal's buffer is not used
+        self._file = handle = Journal(path)  # raises OSError: the caller's storage failure
         self.snap.started_at = now_iso()
         try:
             await self._run()
@@ -309,7 +308,7 @@ class StageSession:
         pending = 0  # bytes in `parts`
         cut: _CutLine | None = None  # a line over MAX_LINE_BYTES, skipped to its end
         next_yield = loop.time() + FAIR_SLICE_SEC
-        events: list[ev.AgentEvent] = []  # taken, not yet published
+        events: list[ev.AgentEvent] = []  # taken, not yet published (none at an `await`)
         encoded: list[bytes] = []  # their session-file lines
         try:
             while chunk := await stdout.read(READ_CHUNK):
@@ -349,7 +348,6 @@ class StageSession:
                 self._publish(done, encoded)
                 encoded = []
         except asyncio.CancelledError:  # stopped while a line was still arriving: say what was lost
-            self._publish(events, encoded)  # what was taken (stopped inside a publish, say)
             if cut is not None or parts:
                 size = cut.size if cut is not None else pending
                 self._note(f"the output ended in the middle of a line of {size} bytes (not recorded)")
