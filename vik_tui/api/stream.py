@@ -88,7 +88,8 @@ class Entry:
             count = self.records = len(event.records)
             lines = event.lines
             self.size = len(lines) or EVENT_BYTES * count
-            if count >= SLIM_RECORDS and lines.count(b"\n") == count:
+            # `lines` is one line per record (AgentEvents): counting them cost 2.5 % of a flood
+            if count >= SLIM_RECORDS and lines.endswith(b"\n"):
                 self.event = dataclasses.replace(event, records=(), lines=b"")
                 self._lines = lines
 

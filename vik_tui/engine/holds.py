@@ -62,9 +62,12 @@ class Holds:
         """A batch of a session's events: tokens for the budgets, rate-limit notices (`runtime`:
         the session's, asked only for one). Returns why the session is over its own budget, if it is."""
         for record in records:
-            if isinstance(record, TokenUsage):
+            kind = type(record)  # (exact types: a flood's batch is hundreds of other kinds)
+            if kind is TokenUsage:
+                assert isinstance(record, TokenUsage)
                 self.daily.add(tokens_of(record.counts()))
-            elif isinstance(record, RateLimit):
+            elif kind is RateLimit:
+                assert isinstance(record, RateLimit)
                 name = runtime()
                 found = self.rate_limits.observe(name, record)
                 if found is not None:

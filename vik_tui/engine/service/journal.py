@@ -78,10 +78,18 @@ class Journal:
                 self.flush()
         return len(data)
 
+    def append(self, data: bytes) -> None:
+        """Whole lines into the file now, after any buffered ones: one write, no copy of `data`
+        when nothing is buffered (a session's batch of records)."""
+        if self._buffer:
+            self._buffer += data
+            self.flush()
+        else:
+            self._commit(data)
+
     def flush(self) -> None:
         if self._buffer:
-            data = bytes(self._buffer)
-            self._buffer.clear()  # on failure these records are lost, never half-written
+            data, self._buffer = self._buffer, bytearray()  # on failure these records are lost, never half-written
             self._commit(data)
 
     def discard(self) -> None:
@@ -98,7 +106,7 @@ class Journal:
             self.closed = True
             os.close(self._fd)
 
-    def _commit(self, data: bytes) -> None:
+    def _commit(self, data: bytes | bytearray) -> None:
         prefix = b"\n" if self._needs_newline else b""
         try:
             if prefix:
@@ -127,7 +135,7 @@ class Journal:
             return b""
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes | bytearray) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
