@@ -267,7 +267,20 @@ def timed_walk(app: TmuxApp, keys: int, pause: float, name: str) -> Walk:
     spy = None
     if PROFILE:
         out = Path(PROFILE["dir"]) / f"{name}.txt"
-        command = ["py-spy", "record", "--pid", str(app.pid()), "--rate", "250", "--format", "raw", "-o", str(out)]
+        out.parent.mkdir(parents=True, exist_ok=True)
+        beside = Path(sys.executable).parent / "py-spy"  # installed in the same venv, or on PATH
+        command = [
+            str(beside) if beside.exists() else "py-spy",
+            "record",
+            "--pid",
+            str(app.pid()),
+            "--rate",
+            "250",
+            "--format",
+            "raw",
+            "-o",
+            str(out),
+        ]
         spy = subprocess.Popen([*command, *PROFILE.get("args", "").split()], stdout=subprocess.DEVNULL)
         time.sleep(1.0)  # py-spy attaches
     c1, t1 = app.cpu_seconds(), time.perf_counter()
