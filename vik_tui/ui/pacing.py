@@ -14,7 +14,8 @@ from __future__ import annotations
 FRAME = 0.05  # the repaint timer
 FULL_EVERY = 0.25  # header and table at most 4x/s unless an engine event changed them
 BUSY_STREAMS = 5  # more sessions than this streamed since the last frame: busy
-FULL_EVERY_BUSY = 0.5  # ... and 2x/s while busy
+FULL_EVERY_BUSY = 1.0  # ... and once a second while busy (the TIME column's pace; each full
+# repaint moves every running row's spinner and re-renders those rows)
 PANE_EVERY_BUSY = 0.1  # ... the pane's text 10x/s while busy (each write re-renders its lines)
 
 
