@@ -1,6 +1,7 @@
 """Building the frozen `EngineView` the screens read (`Supervisor.snapshot`) from the live
-runs. Cheap enough for every frame: the view of an issue that never ran is kept and handed out
-again until intake replaces the issue, so a list of 10,000 issues costs one pass."""
+runs. Cheap enough for every frame: between pulls the list is kept as one frame (the views of
+issues that never ran, and where the live ones go), so a snapshot of a 10,000-issue tracker
+builds only the issues with runs."""
 
 from __future__ import annotations
 
