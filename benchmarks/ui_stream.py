@@ -1,12 +1,17 @@
 """Benchmark: the app with 20 fake agents streaming, in-process and in a real terminal.
 
     python benchmarks/ui_stream.py [--agents 20] [--seconds 10] [--skip-flood] [--skip-tmux]
+        [--rows demo,big,many] [--keys 60] [--many 100] [--many-rate 5] [--py-spy DIR]
 
 In-process (run_test) it measures what the app's state says; in tmux (`tmux_screen.py`:
 send-keys, then capture-pane polled until the screen shows the result) it measures what a
-person sees: the demo at human pace, and a 10,000-issue tracker (`big_tracker.py`: 20 issues
-in a stage's state, 20 fake agents talking) for key -> screen, first frame and RSS (2 s after
-the agents run, once the tracker was pulled three times, and after the keys).
+person sees, `--keys` j/k presses per row: the demo at human pace (`demo`), a 10,000-issue
+tracker (`big_tracker.py`: 20 issues in a stage's state, 20 fake agents talking) for key ->
+screen, first frame and RSS (2 s after the agents run, once the tracker was pulled three times,
+and after the keys) (`big`), and the same tracker with 100 agents printing 5 lines a second
+each (`many`: #20's budget, key -> screen p95 <= 100 ms). Each row also gives the CPU of the
+app's loop thread: per key (over what it spends without keys) and its load without / with
+keys; `--py-spy DIR` profiles each row's keys (py-spy from the same venv or PATH).
 
 Same run, two phases: the engine alone (headless Supervisor), then the same workload with the
 Textual app attached. Prints events/s absorbed in each, the UI loop's lag (a 10 ms probe timer's
@@ -251,6 +256,8 @@ class Walk:
 
     switches: list[Any]
     cpu_per_key: float  # CPU seconds of the app per key, over what it spends streaming alone
+    rest_load: float  # the loop thread's CPU seconds per second while the agents stream, no keys
+    walk_load: float  # ... and while the keys are pressed
 
 
 PROFILE: dict[str, str] = {}  # `--py-spy DIR`: {"dir": DIR}; each row's walk is profiled there
@@ -285,11 +292,12 @@ def timed_walk(app: TmuxApp, keys: int, pause: float, name: str) -> Walk:
         time.sleep(1.0)  # py-spy attaches
     c1, t1 = app.cpu_seconds(), time.perf_counter()
     switches = bounce(app, keys, pause=pause)
-    spent = app.cpu_seconds() - c1 - rest_rate * (time.perf_counter() - t1)
+    walk_cpu, walk_wall = app.cpu_seconds() - c1, time.perf_counter() - t1
+    spent = walk_cpu - rest_rate * walk_wall
     if spy is not None:
         spy.send_signal(signal.SIGINT)
         spy.wait()
-    return Walk(switches, spent / max(1, len(switches)))
+    return Walk(switches, spent / max(1, len(switches)), rest_rate, walk_cpu / walk_wall)
 
 
 def tmux_demo(keys: int) -> Walk:
@@ -338,7 +346,10 @@ def report_switches(label: str, walked: Walk, target: str) -> None:
     flashes = sum(s.flashes for s in walked.switches)
     value = f"{ms(pct(times, 0.5))} / {ms(pct(times, 0.95))} / {ms(max(times))}"
     cpu = f"{walked.cpu_per_key * 1000:.1f} ms"
-    print(f"{label:<46} | {value:>24} | {cpu:>8} | {len(times):>4} | {target}; placeholder flashes: {flashes}")
+    loop = f"{walked.rest_load:.0%} / {walked.walk_load:.0%}"
+    print(
+        f"{label:<46} | {value:>24} | {cpu:>8} | {loop:>9} | {len(times):>4} | {target}; placeholder flashes: {flashes}"
+    )
 
 
 def ms(value: float) -> str:
@@ -365,8 +376,8 @@ def main() -> None:
         rows = set(args.rows.split(","))
         print(f"real terminal (tmux 160x45, capture-pane polled every 2-3 ms), {os.cpu_count()} cores")
         print(f"load average before: {' '.join(f'{v:.2f}' for v in os.getloadavg())}\n")
-        print(f"{'measure':<46} | {'p50 / p95 / max':>24} | {'CPU/key':>8} | {'keys':>4} | target")
-        print("-" * 120)
+        print(f"{'measure':<46} | {'p50 / p95 / max':>24} | {'CPU/key':>8} | {'loop CPU':>9} | {'keys':>4} | target")
+        print("-" * 132)
         if "demo" in rows:
             demo = tmux_demo(args.keys)
             report_switches("demo, 3 agents: j/k -> pane shows the issue", demo, "p95 <= 100 ms")
@@ -375,10 +386,11 @@ def main() -> None:
             label = f"{args.issues:,} issues, {args.agents} agents: j/k -> pane"
             report_switches(label, big["walk"], "p95 <= 150 ms")
             label = f"{args.issues:,} issues: process start -> list on screen"
-            print(f"{label:<46} | {ms(big['first_frame']):>24} | {'':>8} | {'':>4} | <= 1.0 s")
+            print(f"{label:<46} | {ms(big['first_frame']):>24} | {'':>8} | {'':>9} | {'':>4} | <= 1.0 s")
             rss = big["rss"]
             label = f"{args.issues:,} issues: RSS early / settled / after keys"
-            print(f"{label:<46} | {f'{rss[0]:.0f} / {rss[1]:.0f} / {rss[2]:.0f} MiB':>24} | {'':>8} | {'':>4} | flat")
+            rss_text = f"{rss[0]:.0f} / {rss[1]:.0f} / {rss[2]:.0f} MiB"
+            print(f"{label:<46} | {rss_text:>24} | {'':>8} | {'':>9} | {'':>4} | flat")
         if "many" in rows:
             interval = 3 / args.many_rate  # talk mode prints 3 lines per interval
             many = tmux_big(args.issues, args.many, args.keys, interval=interval)
