@@ -108,6 +108,14 @@ class TmuxApp:
     def pid(self) -> int:
         return int(self.tmux("list-panes", "-t", "vik", "-F", "#{pane_pid}").split()[0])
 
+    def cpu_seconds(self) -> float:
+        """The CPU time so far (user + system) of the app's main thread, the one its event loop
+        runs on (not its worker threads, nor its agents)."""
+        pid = self.pid()
+        stat = Path(f"/proc/{pid}/task/{pid}/stat").read_text()
+        fields = stat[stat.rfind(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def rss_mib(self) -> float:
         with open(f"/proc/{self.pid()}/status") as handle:
             for line in handle:
@@ -196,6 +204,31 @@ def walk(
         if not 0 <= index < len(ids):
             continue
         target = ids[index]
+        results.append(switch(app, key, target, has_sessions(text, target)))
+        time.sleep(pause)
+    return results
+
+
+def bounce(
+    app: TmuxApp, keys: int, has_sessions: Callable[[str, str], bool] = row_has_sessions, pause: float = 0.25
+) -> list[Switch]:
+    """`keys` key presses: j down the rows on screen, k back up at the last one shown, j again
+    at the top, so any list (3 rows or 100, scrolled or not) gives as many samples as asked."""
+    results: list[Switch] = []
+    key = "j"
+    while len(results) < keys:
+        text = app.screen()
+        ids, current = listed_ids(text), pane_issue(text)
+        if current not in ids:
+            raise RuntimeError(f"the selected issue {current} is not in the list:\n{text}")
+        if len(ids) < 2:
+            raise RuntimeError(f"fewer than two issues listed:\n{text}")
+        index = ids.index(current)
+        if key == "j" and index + 1 >= len(ids):
+            key = "k"
+        elif key == "k" and index == 0:
+            key = "j"
+        target = ids[index + (1 if key == "j" else -1)]
         results.append(switch(app, key, target, has_sessions(text, target)))
         time.sleep(pause)
     return results

@@ -18,7 +18,7 @@ from vik_tui.engine.stages.replay import read_session_records
 from vik_tui.engine.supervisor import Supervisor
 from vik_tui.ui.clock import FrozenClock
 from vik_tui.ui.glyphs import UNICODE
-from vik_tui.ui.session_text import KEEP, REPLAY_LIMIT, SessionTexts
+from vik_tui.ui.session_text import KEEP, KEEP_LINES, KEEP_MIN, REPLAY_LIMIT, SessionTexts
 
 NOW = "2026-01-02T03:04:05.000Z"
 
@@ -102,12 +102,29 @@ async def test_at_most_keep_sessions_and_lines_are_bounded(tmp_path: Path) -> No
     assert len(texts) == KEEP
     assert [texts.get(f"u{i}") for i in range(2)] == [None, None]  # the least recently opened went
     last = opened[-1]
+    texts.shown = last.session_uuid  # on screen: never dropped for what it receives
     assert await texts.replay(last)
     for _ in range(3):
         texts.receive(last.session_file, [Message(text="x", ts=NOW)] * REPLAY_LIMIT)
         texts.take_new(last)
     assert REPLAY_LIMIT <= len(last.lines) <= 2 * REPLAY_LIMIT
     assert len(texts.all_lines(last)) == REPLAY_LIMIT
+
+
+async def test_kept_sessions_are_bounded_by_their_lines_too(tmp_path: Path) -> None:
+    texts = texts_of()
+    for i in range(KEEP_MIN + 10):
+        path = tmp_path / f"s{i}.jsonl"
+        path.touch()
+        text = texts.open(f"u{i}", str(path), 80)
+        text.lines = ["x"] * (KEEP_LINES // 10)  # a replayed session of a tenth of the budget
+    assert len(texts) == 11  # checked as one opens (before its replay): ten full, the newest on top
+    assert texts.get(f"u{KEEP_MIN + 9}") is not None and texts.get("u0") is None
+    for i in range(KEEP_MIN + 10, KEEP_MIN + 20):
+        path = tmp_path / f"s{i}.jsonl"
+        path.touch()
+        texts.open(f"u{i}", str(path), 80).lines = ["x"] * KEEP_LINES  # huge ones: KEEP_MIN stay anyway
+    assert len(texts) == KEEP_MIN
 
 
 async def test_a_session_dropped_during_its_replay_is_not_revived(tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ import textual
 from textual.app import App, ComposeResult
 from textual.reactive import Reactive
 from textual.widget import Widget
-from textual.widgets import Log
+from textual.widgets import DataTable, Log
 
-from vik_tui.ui.textual_compat import PRIVATE_NAMES, StreamLog
+from vik_tui.ui.textual_compat import PRIVATE_NAMES, CellCacheTable, StreamLog
 
 WHERE = "vik_tui/ui/textual_compat.py relies on it"
 
@@ -83,3 +83,59 @@ async def test_a_stream_log_write_asks_no_layout_starts_no_thread_and_shows_its_
         assert layouts == []
         await pilot.pause()
         assert log.vertical_scrollbar.window_virtual_size == 55  # kept up to date without a layout
+
+
+class OneTable(App[None]):
+    def compose(self) -> ComposeResult:
+        yield CellCacheTable(cursor_type="row")
+
+
+async def test_a_cell_cache_table_renders_only_the_changed_cell_and_shows_every_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = OneTable()
+    async with app.run_test(size=(60, 12)) as pilot:
+        table = app.query_one(CellCacheTable)
+        name, value = table.add_columns("name", "value")
+        for i in range(6):
+            table.add_row(f"row {i}", f"v{i}", key=f"k{i}")
+        await pilot.pause()
+
+        def text(y: int) -> str:  # screen line y of the table (line 0 is the header)
+            return table.render_line(y).text
+
+        def style(y: int) -> Any:  # the colours of the first text on line y (not its row index)
+            found = next(segment.style for segment in table.render_line(y) if segment.text.strip())
+            return found.clear_meta_and_links() if found else None
+
+        assert "row 2" in text(3) and "v2" in text(3)
+        rendered: list[tuple[int, int]] = []
+        render_cell = DataTable._render_cell
+
+        def counting(self: Any, row: int, column: int, *args: Any, **kwargs: Any) -> Any:
+            rendered.append((row, column))
+            return render_cell(self, row, column, *args, **kwargs)
+
+        monkeypatch.setattr(DataTable, "_render_cell", counting)
+        table.update_cell("k2", value, "v9")
+        table.drop_stale_renders()
+        lines = [text(y) for y in range(1, 7)]
+        assert "v9" in lines[2] and "v2" not in lines[2]
+        assert [line for i, line in enumerate(lines) if i != 2] == [text(y) for y in (1, 2, 4, 5, 6)]
+        assert [cell for cell in rendered if cell[0] >= 0] == [(2, 1)]  # a DataTable renders all 12 again
+
+        rendered.clear()
+        cursor_style = style(1)  # row 0 has the cursor
+        plain_style = style(2)
+        table.move_cursor(row=3)
+        await pilot.pause()
+        assert style(4) == cursor_style  # the cursor moved with its colours
+        assert style(1) == plain_style
+        assert sorted({row for row, _column in rendered if row >= 0}) == [0, 3]  # only the two rows re-rendered
+
+        table.update_cell("k4", name, "row X")  # a new value is rendered even with the cursor elsewhere
+        table.drop_stale_renders()
+        assert "row X" in text(5)
+        app.theme = "textual-light" if app.theme != "textual-light" else "textual-dark"
+        await pilot.pause()
+        assert style(2) != plain_style  # new theme: nothing kept from the old

@@ -65,3 +65,18 @@ def test_a_forced_refresh_is_full_even_while_busy() -> None:
     everyone_talks()
     pace.force_full()  # a command, the filter, a resize: not held back
     assert pace.next_frame(PANE_EVERY_BUSY + FRAME, events=False) is True
+
+
+def test_agents_that_print_in_bursts_keep_the_busy_pace_between_bursts() -> None:
+    """100 agents printing every 0.6 s together: the ticks between their bursts see no stream,
+    and were taken for a quiet screen (a full repaint every 0.25 s)."""
+    pace = settled_pace()
+    fulls = []
+    for i in range(1, 61):  # 3 s of ticks
+        now = round(FRAME * i, 3)
+        if i % 12 == 1:  # a burst every 0.6 s
+            for n in range(100):
+                pace.streamed(f"{n}.jsonl")
+        if pace.next_frame(now, events=False):
+            fulls.append(now)
+    assert fulls and all(b - a >= FULL_EVERY_BUSY - 1e-9 for a, b in pairwise(fulls)), fulls

@@ -70,3 +70,29 @@ async def test_moving_between_two_running_issues_keeps_the_footer() -> None:
         await wait_on_screen(pilot, lambda: main.selected == "ENG-13", "the next issue selected")
         await pilot.pause()
         assert calls == []
+
+
+async def test_a_key_that_changes_the_footer_shows_the_pane_first() -> None:
+    """The footer is recomposed after the screen refresh that shows the new pane, not inside
+    the key (30-40 ms of CPU before the pane could be painted), and it still follows."""
+    app = busy_app()
+    async with app.run_test(size=SIZE) as pilot:
+        main = app.main
+        await wait_on_screen(pilot, lambda: main.selected == "ENG-12", "the first issue selected")
+        main.action_cursor_down()
+        main.action_cursor_down()
+        await wait_on_screen(pilot, lambda: main.selected == "ENG-14", "ENG-14 selected")
+        await pilot.pause()
+        calls: list[str | None] = []
+        refresh_bindings = main.refresh_bindings
+
+        def spy() -> None:
+            calls.append(main.selected)
+            refresh_bindings()
+
+        main.refresh_bindings = spy  # type: ignore[method-assign]
+        main.action_cursor_down()  # to the rejected record: no stage to cancel, no session to read
+        assert main.selected.startswith("!rejected:") and calls == []  # the pane is synced, the footer waits
+        await wait_on_screen(pilot, lambda: calls != [], "the footer refreshed")
+        assert len(calls) == 1
+        assert main.check_action("cancel", ()) is None  # what the footer now shows greyed out

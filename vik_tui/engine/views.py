@@ -1,6 +1,7 @@
 """Building the frozen `EngineView` the screens read (`Supervisor.snapshot`) from the live
-runs. Cheap enough for every frame: the view of an issue that never ran is kept and handed out
-again until intake replaces the issue, so a list of 10,000 issues costs one pass."""
+runs. Cheap enough for every frame: between pulls the list is kept as one frame (the views of
+issues that never ran, and where the live ones go), so a snapshot of a 10,000-issue tracker
+builds only the issues with runs."""
 
 from __future__ import annotations
 
@@ -19,12 +20,28 @@ from vik_tui.engine.stages.runs import StageRun
 from vik_tui.engine.view import EngineView, IssueView, RateLimitView, RetryView, RunStatus, StageSpec, Tokens
 
 
+@dataclass(frozen=True, slots=True)
+class _Frame:
+    """The list as of one pull: every issue's place, the views of those that never ran, and
+    where the ones with runs go (built afresh every snapshot)."""
+
+    listed_order: Sequence[str]
+    issue_count: int
+    live: frozenset[str]  # issues with runs, or waiting for another state's stages
+    pins: dict[str, str]
+    views: list[IssueView | None]  # None where a live issue goes
+    slots: tuple[tuple[int, str, bool], ...]  # (position, issue id, listed) of the live issues
+
+
 class IssueViews:
-    """Issue views in list order; keeps those of issues that never ran between snapshots."""
+    """Issue views in list order. Between pulls only the issues with runs are built again: the
+    rest of the list (a 10,000-issue tracker's backlog) is kept as it was, so a snapshot costs
+    the live issues, not the tracker's size."""
 
     def __init__(self) -> None:
         # issue id -> (the issue object, listed, its view) for issues without runs
         self._never_ran: dict[str, tuple[Issue, bool, IssueView]] = {}
+        self._frame: _Frame | None = None
 
     def build(
         self,
@@ -36,26 +53,66 @@ class IssueViews:
         waiting: Mapping[str, str] | None = None,
     ) -> tuple[IssueView, ...]:
         """Listed issues first, then the unlisted ones that still have runs."""
+        waiting = waiting or {}
+        live = by_issue.keys() | waiting.keys()
+        frame = self._frame
+        if (
+            frame is None
+            or frame.listed_order is not listed_order  # a new pull
+            or frame.issue_count != len(issues)
+            or frame.live != live  # an issue ran for the first time, or began or ended waiting
+            or frame.pins != pins
+        ):
+            frame = self._frame = self._new_frame(listed_order, issues, by_issue, pins, frozenset(live))
+        views = frame.views.copy()
+        for position, issue_id, is_listed in frame.slots:
+            issue = issues[issue_id]
+            views[position] = IssueView(
+                id=issue.id,
+                title=issue.title,
+                state=issue.state,
+                description=issue.description,
+                listed=is_listed,
+                extra=issue.extra,
+                runs=tuple(run.to_view(now) for run in by_issue.get(issue_id, ())),
+                host=pins.get(issue_id),
+                waiting=waiting.get(issue_id),
+            )
+        return tuple(views)  # type: ignore[arg-type]  # every None slot was filled above
+
+    def _new_frame(
+        self,
+        listed_order: Sequence[str],
+        issues: Mapping[str, Issue],
+        by_issue: Mapping[str, list[StageRun]],
+        pins: Mapping[str, str],
+        live: frozenset[str],
+    ) -> _Frame:
+        """One pass over the list: the views of issues that never ran (kept from the last pass
+        while intake hands the same issue again), and the places of the others."""
         listed = set(listed_order)
         order = list(listed_order) + [i for i in issues if i not in listed and i in by_issue]
-        views = []
+        views: list[IssueView | None] = []
+        slots: list[tuple[int, str, bool]] = []
         cache = self._never_ran
         for issue_id in order:
             issue = issues[issue_id]
-            runs = by_issue.get(issue_id)
             is_listed = issue_id in listed
-            if not runs:  # an issue that never ran: the same view until intake replaces the issue
-                cached = cache.get(issue_id)
-                if (
-                    cached is not None
-                    and cached[1] == is_listed
-                    and (cached[0] is issue or cached[0] == issue)
-                    and cached[2].host == pins.get(issue_id)
-                ):
-                    if cached[0] is not issue:  # a new pull, the same issue: keep the view, remember the object
-                        cache[issue_id] = (issue, is_listed, cached[2])
-                    views.append(cached[2])
-                    continue
+            if issue_id in live:
+                slots.append((len(views), issue_id, is_listed))
+                views.append(None)
+                continue
+            cached = cache.get(issue_id)
+            if (
+                cached is not None
+                and cached[1] == is_listed
+                and (cached[0] is issue or cached[0] == issue)
+                and cached[2].host == pins.get(issue_id)
+            ):
+                if cached[0] is not issue:  # a new pull, the same issue: keep the view, remember the object
+                    cache[issue_id] = (issue, is_listed, cached[2])
+                views.append(cached[2])
+                continue
             view = IssueView(
                 id=issue.id,
                 title=issue.title,
@@ -63,16 +120,15 @@ class IssueViews:
                 description=issue.description,
                 listed=is_listed,
                 extra=issue.extra,
-                runs=tuple(run.to_view(now) for run in runs or ()),
+                runs=(),
                 host=pins.get(issue_id),
-                waiting=waiting.get(issue_id) if waiting else None,
+                waiting=None,  # not live: it waits for nothing
             )
-            if not runs:
-                cache[issue_id] = (issue, is_listed, view)
+            cache[issue_id] = (issue, is_listed, view)
             views.append(view)
         if len(cache) > 2 * len(issues) + 100:  # forget issues intake no longer knows
             self._never_ran = {k: v for k, v in cache.items() if k in issues}
-        return tuple(views)
+        return _Frame(listed_order, len(issues), live, dict(pins), views, tuple(slots))
 
 
 def runs_by_issue(runs: Iterable[StageRun], stages: Sequence[str]) -> dict[str, list[StageRun]]:

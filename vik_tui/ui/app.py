@@ -4,7 +4,7 @@ Engine events arrive through `subscribe()` (a plain callback in the same loop). 
 into buffers: streamed records into the session's own text (`texts`, a `SessionTexts`), every
 other event into a pending list; a 50 ms timer turns a burst into one repaint: one snapshot,
 changed table cells, one `write_lines` to the session pane, one write to the log pane. While
-many agents stream, the pane's text is written every 100 ms and the table twice a second.
+many agents stream, the pane's text is written every 100 ms and the table once a second.
 """
 
 from __future__ import annotations

@@ -14,8 +14,11 @@ from __future__ import annotations
 FRAME = 0.05  # the repaint timer
 FULL_EVERY = 0.25  # header and table at most 4x/s unless an engine event changed them
 BUSY_STREAMS = 5  # more sessions than this streamed since the last frame: busy
-FULL_EVERY_BUSY = 0.5  # ... and 2x/s while busy
+FULL_EVERY_BUSY = 1.0  # ... and once a second while busy (the TIME column's pace; each full
+# repaint moves every running row's spinner and re-renders those rows)
 PANE_EVERY_BUSY = 0.1  # ... the pane's text 10x/s while busy (each write re-renders its lines)
+BUSY_HOLD = 1.0  # busy lasts this long after a frame that saw it: a tick 50 ms after a frame
+# sees only a few of 100 agents that print every half second, and was taken for quiet
 
 
 class FramePace:
@@ -27,6 +30,7 @@ class FramePace:
         self._streams: set[str] = set()  # sessions that streamed since the last repaint
         self._last_frame = float("-inf")
         self._last_full = float("-inf")
+        self._busy_until = float("-inf")
 
     def changed(self) -> None:
         """Something on screen changed (an engine event, the engine stopped, quitting)."""
@@ -45,7 +49,9 @@ class FramePace:
         else whether it is a full one."""
         if not (self._dirty or events or now - self._last_full >= FULL_EVERY):
             return None
-        busy = len(self._streams) > BUSY_STREAMS
+        if len(self._streams) > BUSY_STREAMS:
+            self._busy_until = now + BUSY_HOLD
+        busy = now < self._busy_until
         if busy and not (events or self._forced) and now - self._last_frame < PANE_EVERY_BUSY:
             return None  # only streamed text, and its last write was under 100 ms ago
         self._dirty = False

@@ -5,11 +5,13 @@ no widget is touched there); the stage pane, once per frame, takes the shown ses
 lines with `take_new()` and writes them. A session is kept only once the pane asked for it
 (`open()`): its file is read back first (`replay()`, in a thread), and records that arrived
 meanwhile are merged against the replay's tail (`records.merge_replay`). Sessions shown
-recently stay kept (`KEEP`, the least recently opened dropped first), their new records stored
-raw and formatted only when shown again, so j/k back and forth costs no re-read.
+recently stay kept (up to `KEEP` of them while they hold under `KEEP_LINES` lines, at least
+`KEEP_MIN`; the least recently opened dropped first), their new records stored raw and
+formatted only when shown again, so j/k up and down a list of running agents re-reads no file
+(a re-read is on the key's path: the pane waits for it).
 
 Bounded: a session keeps at most `2 * REPLAY_LIMIT` lines (cut back to `REPLAY_LIMIT`), and
-one not on screen that gathers more than `REPLAY_LIMIT` raw records is dropped (re-reading its
+one not on screen that gathers more than `HIDDEN_LIMIT` raw records is dropped (re-reading its
 file when it is shown again is cheaper).
 """
 
@@ -26,7 +28,11 @@ from vik_tui.ui.records import format_records, merge_replay
 from vik_tui.ui.text import one_line
 
 REPLAY_LIMIT = 5000
-KEEP = 8  # sessions whose text stays in memory after they were shown
+KEEP = 64  # sessions whose text stays in memory after they were shown, at most ...
+KEEP_LINES = 50_000  # ... while all of them hold fewer lines and raw records than this (~10 MiB)
+KEEP_MIN = 8  # ... and this many whatever their size
+HIDDEN_LIMIT = 1000  # raw records a session not on screen gathers before it is dropped
+INLINE_FORMAT = 500  # a replay of this many records is formatted on the loop (~2 ms), not in a thread
 
 ReadRecords = Callable[[str, int], Awaitable[list[AgentEvent]]]  # (session file, limit) -> its last records
 
@@ -74,7 +80,7 @@ class SessionTexts:
         if text is None:
             return  # read from its file if it is ever shown
         text.unformatted.extend(records)
-        if len(text.unformatted) > REPLAY_LIMIT and text.session_uuid != self.shown:
+        if len(text.unformatted) > HIDDEN_LIMIT and text.session_uuid != self.shown:
             self.drop(text)
 
     # -- out: lines for the pane ---------------------------------------------------------------
@@ -86,9 +92,13 @@ class SessionTexts:
         text = SessionText(session_uuid, session_file, width)
         self._texts[session_file] = text
         self._by_uuid[session_uuid] = text
-        while len(self._texts) > KEEP:
+        while len(self._texts) > KEEP_MIN and (len(self._texts) > KEEP or self._held() > KEEP_LINES):
             self.drop(next(iter(self._texts.values())))
         return text
+
+    def _held(self) -> int:
+        """Lines and raw records of every kept session (what memory they take, roughly)."""
+        return sum(len(text.lines) + len(text.unformatted) for text in self._texts.values())
 
     def all_lines(self, text: SessionText) -> list[str]:
         """Every line of a replayed session, its unformatted records formatted first; marks it
@@ -122,7 +132,10 @@ class SessionTexts:
         try:
             records = await self._read(text.session_file, REPLAY_LIMIT)
             shown = text.errors_shown
-            lines = await asyncio.to_thread(format_records, records, clock, glyphs, width, False, shown)
+            if len(records) <= INLINE_FORMAT:  # a thread would wait for the busy loop's GIL twice
+                lines = format_records(records, clock, glyphs, width, False, shown)
+            else:
+                lines = await asyncio.to_thread(format_records, records, clock, glyphs, width, False, shown)
         except Exception as exc:  # an unreadable file must not take the screen down
             records, lines = [], [f"{clock.hhmmss(None)}  [error] cannot replay the session: {one_line(str(exc))}"]
         if not self.kept(text):

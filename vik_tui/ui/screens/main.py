@@ -75,6 +75,7 @@ class MainScreen(Screen[None]):
         self.backlog = False  # `b`: list the backlog too
         self._backlog_text = ""
         self._binding_state: tuple[object, ...] = ()
+        self._footer_due = False  # a footer refresh waits for the next screen refresh
         self.ready = False  # composed and mounted: apply() may run
         self._panes_ref: StagePanes | None = None
 
@@ -211,11 +212,22 @@ class MainScreen(Screen[None]):
         """refresh_bindings() only when what the keys would do changed. Each refresh recomposes
         the footer (a widget per key, then a layout of the screen), so the state compared is
         exactly what `check_action` answers: moving between two running issues, or the intake
-        going from polling to idle, changes nothing there."""
+        going from polling to idle, changes nothing there.
+
+        It runs after the next screen refresh, not now: recomposing the footer and the layout
+        it asks for took 30-40 ms of CPU, and a j/k between a running and a finished issue
+        showed the new pane only after them. Keys are checked when pressed (`check_action`), so
+        a footer a frame late never lets a key do what it should not."""
         state = tuple(self.check_action(action, ()) for action in ENGINE_ACTIONS)
         if state != self._binding_state:
             self._binding_state = state
-            self.refresh_bindings()
+            if not self._footer_due:
+                self._footer_due = True
+                self.call_after_refresh(self._refresh_footer)
+
+    def _refresh_footer(self) -> None:
+        self._footer_due = False
+        self.refresh_bindings()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("cursor_down", "cursor_up"):  # priority keys: typed into the filter box

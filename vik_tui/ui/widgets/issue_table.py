@@ -16,7 +16,6 @@ from typing import Any
 from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
-from textual.widgets import DataTable
 
 from vik_tui.engine.view import EngineView, IssueView, RejectedView, RunStatus
 from vik_tui.ui.app_api import vik_app
@@ -24,6 +23,7 @@ from vik_tui.ui.clock import Clock
 from vik_tui.ui.glyphs import Glyphs
 from vik_tui.ui.highlight import theme_color
 from vik_tui.ui.text import countdown, human_count, mmss, one_line, truncate
+from vik_tui.ui.textual_compat import CellCacheTable
 
 COLUMNS = (
     ("ID", "id"),
@@ -70,7 +70,7 @@ def rejected_key(item: RejectedView) -> str:
     return f"{REJECTED_PREFIX}{item.index}:{item.id}"
 
 
-class IssueTable(DataTable[Text]):
+class IssueTable(CellCacheTable[Text]):
     """A row-cursor DataTable fed from snapshots; call `show()` every refresh."""
 
     vik = vik_app()
@@ -138,12 +138,13 @@ class IssueTable(DataTable[Text]):
         frame = clock.spinner_index()
         hidden = 0
         stages = view.stages
-        in_backlog = view.in_backlog
+        stage_states = view.stage_states
+        summarise = not backlog and not needle
         for issue in view.issues:
             if attention and not issue.needs_attention:
                 continue
-            if not backlog and not needle and in_backlog(issue):
-                hidden += 1
+            if summarise and not issue.runs and issue.state not in stage_states:  # view.in_backlog, inlined:
+                hidden += 1  # this loop sees every issue of the tracker at every refresh
                 continue
             if needle and not row_matches(needle, issue.id, issue.title, issue.state):
                 continue
@@ -175,9 +176,9 @@ class IssueTable(DataTable[Text]):
                     updated = True
             self._cells[key] = cells
         if updated:
-            # every cached render is stale now (DataTable keys them by an update count): let
-            # them go at once rather than fill its caches (sized for 10,000 cells) with garbage
-            self.notify_style_update()
+            # every render the DataTable cached is stale now (it keys them by an update count):
+            # let them go at once rather than fill its caches (sized for 10,000 cells) with garbage
+            self.drop_stale_renders()
         return hidden
 
     def _layout(
