@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import sys
-import types
 from pathlib import Path
 
 import orjson
@@ -64,7 +63,7 @@ def test_each_batch_is_one_write_of_its_records(tmp_path: Path, monkeypatch: pyt
     session = _session(tmp_path, batches)
 
     async def read() -> None:
-        session.proc = types.SimpleNamespace(stdout=_reader(chunks))  # type: ignore[assignment]
+        session._stdout = _reader(chunks)  # type: ignore[assignment]
         await session._read_stdout()
 
     asyncio.run(read())
@@ -88,7 +87,7 @@ def test_stopped_while_yielding_mid_read_keeps_what_it_took(tmp_path: Path, monk
     session = _session(tmp_path, batches)
 
     async def read() -> None:
-        session.proc = types.SimpleNamespace(stdout=_reader([data]))  # type: ignore[assignment]
+        session._stdout = _reader([data])  # type: ignore[assignment]
         task = asyncio.ensure_future(session._read_stdout())
         for _ in range(3):  # the reader takes FAIR_LINES lines and yields, three times
             await asyncio.sleep(0)
