@@ -226,11 +226,17 @@ def test_killing_an_attached_ui_changes_nothing_for_the_supervisor(
     wait_until(lambda: len(outcomes()) == 3, 90, "three outcomes")
     assert [o["state"] for o in outcomes()] == ["completed"] * 3
     assert process_running(pid)
+
+    def logged() -> list[dict[str, Any]]:
+        return [json.loads(line) for f in layout.logs_dir.glob("vik.log.*") for line in f.read_text().splitlines()]
+
+    # the outcome is the session file's last record; `stage_finished` is logged after it
+    # (after the stage's closing work), so it is waited for, not assumed
+    wait_until(lambda: sum(1 for r in logged() if r.get("event") == "stage_finished") >= 3, 60, "three stage_finished")
     errors = list(layout.logs_dir.glob("vik-error.log.*"))
     assert [e.read_text() for e in errors if e.read_text().strip()] == []
-    logged = [json.loads(line) for f in layout.logs_dir.glob("vik.log.*") for line in f.read_text().splitlines()]
-    assert [r for r in logged if r["level"] in ("ERROR", "WARN")] == []
-    assert sum(1 for r in logged if r.get("event") == "stage_finished") == 3
+    assert [r for r in logged() if r["level"] in ("ERROR", "WARN")] == []
+    assert sum(1 for r in logged() if r.get("event") == "stage_finished") == 3
 
 
 def test_attach_bad_input_is_a_message(project: Project) -> None:
