@@ -17,7 +17,7 @@ from vik_tui.engine.intake import Issue
 from vik_tui.engine.listing import Listing
 from vik_tui.engine.places.hosts import HostPool
 from vik_tui.engine.stages.runs import StageRun
-from vik_tui.engine.view import EngineView, IssueView, RateLimitView, RetryView, RunStatus, StageSpec, Tokens
+from vik_tui.engine.view import EngineView, IssueView, RateLimitView, RetryView, RunStatus, RunView, StageSpec, Tokens
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,17 +67,8 @@ class IssueViews:
         views = frame.views.copy()
         for position, issue_id, is_listed in frame.slots:
             issue = issues[issue_id]
-            views[position] = IssueView(
-                id=issue.id,
-                title=issue.title,
-                state=issue.state,
-                description=issue.description,
-                listed=is_listed,
-                extra=issue.extra,
-                runs=tuple(run.to_view(now) for run in by_issue.get(issue_id, ())),
-                host=pins.get(issue_id),
-                waiting=waiting.get(issue_id),
-            )
+            runs = tuple(run.to_view(now) for run in by_issue.get(issue_id, ()))
+            views[position] = _issue_view(issue, is_listed, pins.get(issue_id), runs, waiting.get(issue_id))
         return tuple(views)  # type: ignore[arg-type]  # every None slot was filled above
 
     def _new_frame(
@@ -113,17 +104,7 @@ class IssueViews:
                     cache[issue_id] = (issue, is_listed, cached[2])
                 views.append(cached[2])
                 continue
-            view = IssueView(
-                id=issue.id,
-                title=issue.title,
-                state=issue.state,
-                description=issue.description,
-                listed=is_listed,
-                extra=issue.extra,
-                runs=(),
-                host=pins.get(issue_id),
-                waiting=None,  # not live: it waits for nothing
-            )
+            view = _issue_view(issue, is_listed, pins.get(issue_id), (), None)  # not live: no runs, no wait
             cache[issue_id] = (issue, is_listed, view)
             views.append(view)
         if len(cache) > 2 * len(issues) + 100:  # forget issues intake no longer knows
@@ -234,4 +215,21 @@ def engine_view(
         stage_specs=tuple(
             StageSpec(name, stage.when.state, holds.runtime(stage)) for name, stage in workflow.issue.stages.items()
         ),
+    )
+
+
+def _issue_view(
+    issue: Issue, listed: bool, host: str | None, runs: tuple[RunView, ...], waiting: str | None
+) -> IssueView:
+    """An issue's view: what intake gave, and what the supervisor adds (its runs, its place, why it waits)."""
+    return IssueView(
+        id=issue.id,
+        title=issue.title,
+        state=issue.state,
+        description=issue.description,
+        listed=listed,
+        extra=issue.extra,
+        runs=runs,
+        host=host,
+        waiting=waiting,
     )
