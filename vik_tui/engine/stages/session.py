@@ -344,7 +344,6 @@ class StageSession:
                 next_yield = now + FAIR_SLICE_SEC  # a slice per read: a line at a slow pace never yields
                 lines = chunk.split(b"\n")
                 tail = lines.pop()
-                events, encoded = [], []
                 ts = now_iso()  # one time stamp per read: the lines arrived together
                 if cut is not None and lines:  # the cut line ends here
                     cut.size += len(lines.pop(0))

@@ -138,13 +138,13 @@ class IssueTable(CellCacheTable[Text]):
         frame = clock.spinner_index()
         hidden = 0
         stages = view.stages
-        stage_states = view.stage_states
+        in_backlog = view.in_backlog
         summarise = not backlog and not needle
         for issue in view.issues:
             if attention and not issue.needs_attention:
                 continue
-            if summarise and not issue.runs and issue.state not in stage_states:  # view.in_backlog, inlined:
-                hidden += 1  # this loop sees every issue of the tracker at every refresh
+            if summarise and in_backlog(issue):
+                hidden += 1
                 continue
             if needle and not row_matches(needle, issue.id, issue.title, issue.state):
                 continue
