@@ -14,7 +14,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from vik_tui.engine.service.state import write_json_atomic
+import orjson
+
+from vik_tui.engine.service.atomic import write_atomic
 
 COMPLETED_FILE = "completed.json"
 WAITING_REASON = "completed; waiting for the tracker to move"
@@ -83,4 +85,6 @@ class CompletedStore:
         return changed
 
     def _save(self) -> None:
-        write_json_atomic(self.path, self._done)
+        """The whole record, replaced atomically with fsync (orjson: the stdlib's indented
+        encoder is pure Python and this is written at every completion)."""
+        write_atomic(self.path, orjson.dumps(self._done, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE))

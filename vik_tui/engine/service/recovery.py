@@ -35,11 +35,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from vik_tui.engine.places.ssh import CONTROL_DIR_PREFIX
 from vik_tui.engine.processes.descendants import boot_id, is_running, kill_marked, start_time
 from vik_tui.engine.service.atomic import write_atomic
 from vik_tui.engine.service.paths import Layout
-from vik_tui.engine.service.state import pretty_json, write_json_atomic
+from vik_tui.engine.service.state import write_json_atomic
 from vik_tui.engine.stages.facts import SessionFacts, write_outcome_only
 from vik_tui.engine.stages.replay import outcome_of
 from vik_tui.engine.stages.runs import StageRun
@@ -268,7 +270,9 @@ def _same_process(entry: Entry) -> bool:
 
 
 def _entry_json(entry: Entry) -> bytes:
-    return pretty_json(asdict(entry))
+    """The entry as indented JSON and a newline (orjson: the stdlib's indented encoder is
+    pure Python, ~0.2 ms an entry)."""
+    return orjson.dumps(asdict(entry), default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
 
 
 def _read_json(path: Path) -> dict[str, Any]:

@@ -8,8 +8,6 @@ import os
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from vik_tui.engine.service.atomic import write_atomic
 
 
@@ -17,16 +15,9 @@ class AlreadyRunning(Exception):
     """Another supervisor holds the workflow's lock; the message says who."""
 
 
-def pretty_json(data: Any) -> bytes:
-    """Indented JSON and a newline, what a person may read in the service directory (orjson:
-    the stdlib's indented encoder is pure Python, ~0.2 ms for a registry entry, written at
-    every session's start and completion)."""
-    return orjson.dumps(data, default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
-
-
 def write_json_atomic(path: Path, data: Any) -> None:
-    """`pretty_json`, replaced whole (`atomic.write_atomic`, with fsync)."""
-    write_atomic(path, pretty_json(data))
+    """Pretty JSON with a final newline, replaced whole (`atomic.write_atomic`)."""
+    write_atomic(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 class WorkflowLock:
