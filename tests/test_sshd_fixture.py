@@ -132,6 +132,7 @@ def test_stop_leaves_no_process_behind(ssh_lab: SshLab) -> None:
 
 LEAKY = textwrap.dedent("""\
     import subprocess
+    import time
     from pathlib import Path
 
     def test_leaves_a_remote_process(ssh_lab):
@@ -139,6 +140,11 @@ LEAKY = textwrap.dedent("""\
         command = "setsid sleep 1000 </dev/null >/dev/null 2>&1 & echo $!"
         out = subprocess.run(ssh_lab.ssh("host-a", command), capture_output=True, text=True, check=True, timeout=60)
         Path(__file__).with_name("remote.pid").write_text(out.stdout)
+        # until `setsid` has exec'd `sleep` (the guard names what it finds by its command line)
+        cmdline = Path(f"/proc/{int(out.stdout)}/cmdline")
+        deadline = time.monotonic() + 60
+        while not cmdline.read_bytes().startswith(b"sleep") and time.monotonic() < deadline:
+            time.sleep(0.01)
     """)
 
 
