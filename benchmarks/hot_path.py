@@ -9,8 +9,8 @@ before/after in one command. The stages, per line of the stream:
 
 - floor: `orjson.loads` then `orjson.dumps` of the same value (what any reader must do);
 - decode + map: `loads` and the runtime's mapper (`feed`), events dropped;
-- session: the real `StageSession._read_stdout` reading the stream from an asyncio
-  `StreamReader` in 64 KiB chunks (the size a pipe read gives): decode, map, fold into the
+- session: the real `StageSession._read_stdout` reading the stream from a real pipe (`cat`
+  writes it; its CPU is not counted) through the session's own `PipeReader`: decode, map, fold into the
   session's facts, encode in vik's record form, append to a real session file, one `on_events`
   call per batch (listeners: the supervisor's budget count, as `run` has it with no client).
 
@@ -89,13 +89,14 @@ def claude_lines(count: int) -> list[bytes]:
 
 
 CHILD = r"""
-import asyncio, gc, json, os, sys, tempfile, time, types
+import asyncio, gc, json, os, subprocess, sys, tempfile, time
 from pathlib import Path
 import orjson
 from vik_tui.agents.codex import CodexMapper
 from vik_tui.agents.claude_code import ClaudeMapper
 from vik_tui.engine.stages.facts import SessionFacts, SessionLimits
 from vik_tui.engine.stages.session import StageSession
+from vik_tui.engine.processes.pipes import PipeReader, pipe
 
 stream, runtime, repeats = sys.argv[1], sys.argv[2], int(sys.argv[3])
 data = Path(stream).read_bytes()
@@ -133,12 +134,16 @@ def session():
                     tokens[key] = tokens.get(key, 0) + value
     s = StageSession(facts, ["agent"], Path(work), "", new_mapper(), SessionLimits(), on_events=on_events)
     async def go():
-        reader = asyncio.StreamReader(limit=64 * 1024)
-        for start in range(0, len(data), 64 * 1024):
-            reader.feed_data(data[start : start + 64 * 1024])
-        reader.feed_eof()
-        s.proc = types.SimpleNamespace(stdout=reader)
+        # a real pipe, fed by `cat` (its CPU is not this process's), read as a session reads it
+        read_end, write_end = pipe()
+        feeder = subprocess.Popen(["cat", stream], stdout=write_end)
+        os.close(write_end)
+        s._stdout = PipeReader(read_end)
+        s._stdout.direct = s._take_whole_lines
+        s._clock = asyncio.get_running_loop().time
         await s._read_stdout()
+        s._stdout.close()
+        feeder.wait()
     from vik_tui.engine.service.journal import Journal
     s._file = Journal(path, 128 * 1024)
     asyncio.run(go())

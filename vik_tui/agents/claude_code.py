@@ -7,7 +7,7 @@ tool_use's name; Task/Agent tool calls are sub-agents and are reported as `Subag
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vik_tui.agents.args import (
     as_dict,
@@ -34,7 +34,9 @@ from vik_tui.agents.events import (
     as_vik_unknown,
     mapper_failed,
 )
-from vik_tui.config.schema import AgentConfig
+
+if TYPE_CHECKING:  # a reader process imports the mappers without pydantic (`stages.offload`)
+    from vik_tui.config.schema import AgentConfig
 
 SUBAGENT_TOOLS = frozenset({"Task", "Agent"})
 SYNTHETIC_MODEL = "<synthetic>"

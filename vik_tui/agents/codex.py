@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from vik_tui.agents.args import (
     as_dict,
@@ -35,7 +35,9 @@ from vik_tui.agents.events import (
     as_vik_unknown,
     mapper_failed,
 )
-from vik_tui.config.schema import AgentConfig
+
+if TYPE_CHECKING:  # a reader process imports the mappers without pydantic (`stages.offload`)
+    from vik_tui.config.schema import AgentConfig
 
 ITEM_EVENTS = frozenset({"item.started", "item.updated", "item.completed"})
 _FAILED = frozenset({"failed", "declined", "errored", "error", "cancelled", "canceled"})

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
 import signal as signal_mod
 import time
@@ -19,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
-
-import orjson
 
 from vik_tui.agents import events as ev
 from vik_tui.agents.registry import Mapper
@@ -31,6 +28,7 @@ from vik_tui.engine.processes.pipes import PipeReader, pipe
 from vik_tui.engine.processes.proc import kill_group
 from vik_tui.engine.service.journal import Journal, describe_os_error, json_line
 from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause
+from vik_tui.engine.stages.lines import LONG_LINE_BYTES, LineWork, ProviderSignals, stdlib_dumps
 from vik_tui.engine.view import SessionState
 
 STDERR_TAIL_BYTES = 4096
@@ -45,10 +43,6 @@ STREAM_LIMIT = 64 * 1024
 FAIR_SLICE_SEC = 0.0002
 FAIR_LINES = 32
 PIPE_DRAIN_SEC = 2.0
-# a record longer than this is encoded by the stdlib: orjson reserves several times a string's
-# length up front and dies by SIGSEGV when that allocation fails (orjson 3.13, a 60 MiB message
-# under an address-space limit), where the stdlib raises MemoryError, which ends the session only
-LONG_LINE_BYTES = 1024 * 1024
 # one stdout line longer than this is not kept: an `error` record says it was cut, and reading
 # goes on with the next line (docs/runtimes-and-outcomes.md "Limits, stops and retries")
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -100,7 +94,6 @@ class StageSession:
         self.command = command
         self.cwd = cwd
         self.prompt = prompt
-        self.mapper = mapper
         self.limits = limits
         self.on_events = on_events
         self.env = env
@@ -112,10 +105,8 @@ class StageSession:
         self._stop_cause: StopCause | None = None
         self._stop_reason: str | None = None
         self._stopped = asyncio.Event()
-        self._completed_ok = False
-        self._completion: ev.Completed | None = None  # written with the outcome (one final record)
-        self._retry_notice: str | None = None  # the CLI's last retry notice, if nothing came after
-        self._provider_failure: str | None = None
+        self._signals = ProviderSignals()  # what the agent's events say about the outcome
+        self._work = LineWork(mapper, facts, self._signals)  # each line's decode, map, fold, encode
         self._stderr_tail = bytearray()
         self._last_output = 0.0
         self._file: Journal | None = None
@@ -128,6 +119,15 @@ class StageSession:
         self.outcome_unwritten = False  # even the final record could not be written
 
     # -- public ------------------------------------------------------------------------
+    @property
+    def mapper(self) -> Mapper:
+        """The runtime's mapper of this session's lines (kept by its `LineWork`)."""
+        return self._work.mapper
+
+    @mapper.setter
+    def mapper(self, mapper: Mapper) -> None:
+        self._work.mapper = mapper
+
     def stop(self, cause: StopCause, reason: str) -> None:
         """Ask the session to end; the first cause wins. Safe to call repeatedly."""
         if self._stop_cause is None and not self.snap.finished:
@@ -280,7 +280,7 @@ class StageSession:
         """A notice of the engine's own (a cut line, killed leftovers): vik's `unknown` form."""
         event = ev.notice(message)
         event.ts = now_iso()
-        self._apply(event)
+        self._work.apply(event)
         self.snap.events += 1
         self._publish([event], [json_line(event.to_dict())])
 
@@ -420,7 +420,7 @@ class StageSession:
         """A line that spanned reads (`parts`, emptied): `_handle_lines`, with the stdlib encoder
         for a long one (LONG_LINE_BYTES), and its size kept for a failure to name."""
         self._long_line = size = sum(map(len, parts))
-        events = self._handle_lines(_take_line(parts), ts, encoded, _stdlib_dumps if size > LONG_LINE_BYTES else None)
+        events = self._handle_lines(_take_line(parts), ts, encoded, stdlib_dumps if size > LONG_LINE_BYTES else None)
         self._long_line = 0
         return events
 
@@ -437,101 +437,8 @@ class StageSession:
     def _handle_lines(
         self, lines: list[bytes], ts: str, encoded: list[bytes], dumps: Callable[..., bytes] | None = None
     ) -> list[ev.AgentEvent]:
-        """Decode, map, fold and encode each line in one pass; write the records with one call
-        into the file's buffer (`_publish` flushes it), add those bytes to `encoded` and return
-        the events (one line in `encoded` per event, in order).
-
-        Called with at most FAIR_LINES lines: joining a whole 64 KiB chunk's records made glibc
-        give the heap top back to the OS and fault it in again for every chunk (slower than the
-        JSON work itself); a few KiB at a time stays in the cache and in the heap.
-        """
-        assert self._file is not None
-        events: list[ev.AgentEvent] = []
-        out: list[bytes] = []
-        feed, apply, put = self.mapper.feed, self._apply, out.append
-        loads, dumps, newline = orjson.loads, dumps or orjson.dumps, orjson.OPT_APPEND_NEWLINE
-        for raw in lines:
-            try:
-                obj = loads(raw)
-            except ValueError:
-                mapped = self._slow_line(raw)
-            else:
-                try:
-                    mapped = feed(obj)
-                except Exception as exc:  # an adapter bug must not kill the session
-                    mapped = _adapter_error(obj, exc)
-            completion_kept = False
-            for event in mapped:
-                event.ts = ts
-                if apply(event):  # the provider's completion: written later, with the outcome
-                    completion_kept = True
-                    continue
-                record = event.wire  # the mapper's fast path made the record already
-                if record is None:
-                    record = event.to_dict()
-                else:
-                    event.wire = None
-                    record["ts"] = ts
-                try:
-                    put(dumps(record, option=newline))
-                except TypeError:  # e.g. an integer beyond 64 bits inside `raw`: the stdlib can
-                    put(json_line(record))
-            events += [e for e in mapped if e is not self._completion] if completion_kept else mapped
-        if events:
-            self.snap.events += len(events)
-            encoded.append(out[0] if len(out) == 1 else b"".join(out))
-        return events
-
-    def _slow_line(self, raw: bytes) -> list[ev.AgentEvent]:
-        """A line orjson refused: the stdlib may still read it (huge ints, NaN); if not, it is
-        recorded as an error (a blank line is skipped)."""
-        try:
-            obj = json.loads(raw)
-        except ValueError as exc:
-            return [_undecodable(raw, exc)] if raw.strip() else []
-        try:
-            return self.mapper.feed(obj)
-        except Exception as exc:  # an adapter bug must not kill the session
-            return _adapter_error(obj, exc)
-
-    def _apply(self, event: ev.AgentEvent) -> bool:
-        """Fold one event into the session's facts and the outcome facts (most frequent kinds first).
-        True for the provider's completion, which is held: it is written as (or just before)
-        the outcome record, so a completed session has one `completed`, as vik's have."""
-        snap = self.snap
-        match event:
-            case ev.Message():
-                if event.role == "assistant" and event.text:
-                    snap.last_message = event.text
-                    self._retry_notice = None
-            case ev.ToolCall() | ev.Subagent():
-                key = event.call_id or event.name
-                if event.status == "started":
-                    snap.tools_in_flight[key] = event.name
-                else:
-                    snap.tools_in_flight.pop(key, None)
-                self._retry_notice = None
-            case ev.TokenUsage():
-                tokens = snap.tokens
-                for key, value in event.counts().items():
-                    tokens[key] = tokens.get(key, 0) + value
-            case ev.Completed():
-                self._completed_ok = True
-                self._completion = event
-                return True
-            case ev.Error():
-                if event.fatal:
-                    if self._provider_failure is None:
-                        self._provider_failure = event.detail or "the agent reported a fatal error"
-                elif event.retry:
-                    self._retry_notice = event.detail
-            case ev.SessionStarted():
-                snap.agent_session_id = event.session_id or snap.agent_session_id
-            case ev.RateLimit():
-                snap.rate_limits[event.scope] = {
-                    k: v for k, v in event.to_dict().items() if k not in ("kind", "raw", "ts")
-                }
-        return False
+        """`LineWork.handle`: the batch's records added to `encoded` (written by `_publish`)."""
+        return self._work.handle(lines, ts, encoded, dumps)
 
     def _publish(self, events: list[ev.AgentEvent], encoded: list[bytes], final: bool = False) -> None:
         """Write the batch's records (`encoded`: one line per event, in order) to the file now,
@@ -582,11 +489,11 @@ class StageSession:
             return SessionState.CANCELLED, reason
         if cause in (StopCause.STORAGE, StopCause.BUDGET, StopCause.READ):
             return SessionState.FAILED, reason
-        if self._completed_ok and self._provider_failure is None:
+        if self._signals.completed_ok and self._signals.provider_failure is None:
             return SessionState.COMPLETED, f"completed; then {reason}"
-        if cause in (StopCause.TIMEOUT, StopCause.STALL) and self._retry_notice:
+        if cause in (StopCause.TIMEOUT, StopCause.STALL) and self._signals.retry_notice:
             # the agent was only retrying the API: say so, it is the likely cause
-            return SessionState.FAILED, f"{reason}; last retry notice: {self._retry_notice}"
+            return SessionState.FAILED, f"{reason}; last retry notice: {self._signals.retry_notice}"
         return SessionState.FAILED, reason
 
     def _decide_and_finish(self) -> None:
@@ -601,17 +508,22 @@ class StageSession:
             state, reason = self._stopped_outcome()
         elif self._host_failure is not None:
             state, reason = SessionState.FAILED, self._host_failure
-        elif self._provider_failure is not None:
-            state, reason = SessionState.FAILED, self._provider_failure
+        elif self._signals.provider_failure is not None:
+            state, reason = SessionState.FAILED, self._signals.provider_failure
         elif sig is not None:
             state, reason = SessionState.FAILED, f"killed by signal {_signal_name(sig)}"
         elif exit_code not in (0, None):
             state, reason = SessionState.FAILED, f"exited with code {exit_code}"
-        elif not self._completed_ok:
+        elif not self._signals.completed_ok:
             state, reason = SessionState.FAILED, f"exited with code {exit_code} before completing"
         else:
             state, reason = SessionState.COMPLETED, "completed"
-        if state == SessionState.FAILED and stderr and self._provider_failure is None and self._host_failure is None:
+        if (
+            state == SessionState.FAILED
+            and stderr
+            and self._signals.provider_failure is None
+            and self._host_failure is None
+        ):
             reason = f"{reason}; stderr: {stderr}"
         self._finish(state, reason, exit_code, sig)
 
@@ -621,7 +533,7 @@ class StageSession:
         snap.stop_cause = self._stop_cause
         snap.ended_at = now_iso()
         snap.tools_in_flight.clear()
-        completion = self._completion
+        completion = self._signals.completion
         outcome = ev.Outcome(
             state=state.value,
             reason=reason,
@@ -655,34 +567,11 @@ class _CutLine:
         )
 
 
-def _stdlib_dumps(record: Any, option: int = 0) -> bytes:
-    """`orjson.dumps(record, option=OPT_APPEND_NEWLINE)` by the stdlib, which raises MemoryError
-    where orjson would crash the process (LONG_LINE_BYTES). NaN is orjson's (null: valid JSON)."""
-    try:
-        text = json.dumps(record, ensure_ascii=False, default=str, allow_nan=False)
-    except ValueError:
-        return json_line(record)
-    return text.encode("utf-8", "backslashreplace") + b"\n"
-
-
 def _take_line(parts: list[bytes]) -> list[bytes]:
     """The parts joined into one line; `parts` is emptied first, so a huge line is held once."""
     line = b"".join(parts)
     parts.clear()
     return [line]
-
-
-UNDECODABLE = "vik_tui.undecodable_line"  # vik writes an `error` and fails; we skip the line
-
-
-def _undecodable(raw: bytes, exc: ValueError) -> ev.Error:
-    preview = raw[:200].decode("utf-8", "replace")
-    return ev.notice(f"undecodable output line skipped ({exc}): {preview}", UNDECODABLE)
-
-
-def _adapter_error(obj: Any, exc: Exception) -> list[ev.AgentEvent]:
-    """The line kept whole, and the adapter's failure said, instead of losing the session."""
-    return ev.mapper_failed(obj, exc, "agent")
 
 
 def _signal_name(sig: int) -> str:
