@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 from vik_tui.agents.events import AgentEvent
@@ -45,6 +45,7 @@ from vik_tui.engine.service.retries import RetryStore
 from vik_tui.engine.service.stop_signals import SHUTDOWN_REASON
 from vik_tui.engine.stages.attempt import Attempt, Attempts, StorageError
 from vik_tui.engine.stages.facts import StopCause
+from vik_tui.engine.stages.offload import Readers
 from vik_tui.engine.stages.replay import read_session_records
 from vik_tui.engine.stages.runs import StageRun, started_event
 from vik_tui.engine.stages.session import StageSession
@@ -290,6 +291,7 @@ class Supervisor:
         OWNER.set(Mark(self._id, "supervisor", "intake"))  # this task and every task it creates
         self._lifetime.start_reaping()
         self._attempts.cgroups = cgroups = Cgroups.open(self._id)  # one cgroup per stage, where v2 is writable
+        self._attempts.readers = readers = Readers(log=self.log)  # started when a flood needs one
         if cgroups is not None:  # and one per pull command run
             SHELL_CGROUPS.set(RunCgroups(cgroups, "intake"))
         watcher = health = None
@@ -317,6 +319,7 @@ class Supervisor:
                 health.cancel()
             self._holds.cancel_timers()
             await self._shutdown()
+            await readers.close()
             if self.pool is not None:
                 await self.pool.stop()
             self._attempts.write_pending_outcomes()
@@ -515,7 +518,7 @@ class Supervisor:
             run.status = RunStatus.RUNNING  # only once the process exists, so a running stage has a pid
         self._emit(started_event(snap))
 
-    def _on_agent_events(self, session: StageSession, records: list[AgentEvent]) -> None:
+    def _on_agent_events(self, session: StageSession, records: Sequence[AgentEvent]) -> None:
         """Every batch of a session's events: counted for the budgets and rate limits; a
         session over its own token budget is stopped."""
         snap = session.snap

@@ -51,6 +51,10 @@ class PipeReader:
         self._reading = True
         self._closed = False
         self.direct: Callable[[bytes], bool] | None = None  # see the module's docstring
+        # read only when asked (`read()`), not as data comes: a reader that is often behind
+        # (a flood handed to a reader process) then takes the full pipe in one read, not a
+        # few KiB per wakeup as the agent writes them
+        self._on_demand = False
         self._loop.add_reader(fd, self._readable)
 
     def _readable(self) -> None:
@@ -68,7 +72,7 @@ class PipeReader:
                 return  # taken while the reader waited: nothing to wake it for
             self._chunks.append(data)
             self._size += len(data)
-            if self._size >= self._limit:
+            if self._size >= self._limit or self._on_demand:
                 self._pause()
         else:
             self._eof = True
@@ -90,6 +94,11 @@ class PipeReader:
                     error, self._error = self._error, None
                     raise error
                 return b""
+            if self._on_demand:
+                self._readable()  # what the pipe holds now, if anything
+                if self._chunks or self._eof:
+                    continue
+                self._resume()  # nothing yet: wait for it
             self._waiter = self._loop.create_future()
             try:
                 await self._waiter
@@ -105,10 +114,20 @@ class PipeReader:
                 chunks.append(data[n:])
                 data = data[:n]
         self._size -= len(data)
-        if not self._reading and not self._eof and not self._closed and self._size < self._limit:
+        if self._size < self._limit and not self._on_demand:
+            self._resume()
+        return data
+
+    def on_demand(self, on: bool) -> None:
+        """Read the pipe only inside `read()` (on) or as data comes (off, the default)."""
+        self._on_demand = on
+        if not on and self._size < self._limit:
+            self._resume()
+
+    def _resume(self) -> None:
+        if not self._reading and not self._eof and not self._closed:
             self._reading = True
             self._loop.add_reader(self._fd, self._readable)
-        return data
 
     def close(self) -> None:
         """Stop reading and close the pipe; what was not read yet is dropped, and `read()`

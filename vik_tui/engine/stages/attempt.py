@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -37,6 +37,7 @@ from vik_tui.engine.stages import templates
 from vik_tui.engine.stages.creation import CreationRecords, set_aside_name
 from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause, write_outcome_only
 from vik_tui.engine.stages.hooks import HookResult, run_hook
+from vik_tui.engine.stages.offload import Readers, RecordLines
 from vik_tui.engine.stages.outcome_view import TemplateOutcome
 from vik_tui.engine.stages.prompt_file import PromptFileError, read_prompt_file
 from vik_tui.engine.stages.session import StageSession
@@ -82,13 +83,14 @@ class Attempts:
         self.bus = bus
         self.host_error = host_error
         # the Supervisor's look at every batch of agent events (budgets, rate limits)
-        self.watch: Callable[[StageSession, list[AgentEvent]], None] | None = None
+        self.watch: Callable[[StageSession, Sequence[AgentEvent]], None] | None = None
         self.entries: dict[str, Entry] = {}  # session uuid -> its registry entry, while it runs
         self.unwritten: dict[str, SessionFacts] = {}  # session files whose outcome is not written yet
         # issue id -> after_create of a new workspace: every stage of the issue waits for it
         self.workspace_ready: dict[str, asyncio.Future[str | None]] = {}
         self.creations = CreationRecords(layout.service_dir)  # after_create begun and not finished
         self.cgroups: Cgroups | None = None  # set while the supervisor runs, where cgroup v2 is writable
+        self.readers: Readers | None = None  # reader processes for floods, while the supervisor runs
 
     def write_outcome(self, snap: SessionFacts, state: SessionState, reason: str) -> None:
         """`write_outcome_only`, except that a failed write is reported, not raised: the snapshot
@@ -277,6 +279,7 @@ class Attempt:
                 if self.shared.cgroups is not None and site.place.host is None
                 else None
             ),
+            readers=self.shared.readers,
         )
         on_session(session)
         snap = self.snap
@@ -431,18 +434,20 @@ class Attempt:
                 self.shared.bus.log("error", f"{snap.issue_id}/{snap.stage}: {reason}")
                 session.stop(StopCause.STORAGE, reason)
 
-    def _on_events(self, session: StageSession, records: list[AgentEvent], lines: bytes) -> None:
+    def _on_events(self, session: StageSession, records: Sequence[AgentEvent], lines: bytes) -> None:
         snap = session.snap
         shared = self.shared
+        # a reader's batch: its events are decoded on demand; it carries the few the budget count needs
+        handed = records if isinstance(records, RecordLines) else None
         if shared.watch is not None:
-            shared.watch(session, records)
+            shared.watch(session, handed.counted if handed is not None else records)
         if not shared.bus.listened:
             return
         shared.bus.emit(
             ee.AgentEvents(
                 # stamped when its records were read (they are handed on at once): at a slow
                 # pace a batch is a line, and the clock was read for it already
-                ts=records[-1].ts or now_iso(),
+                ts=handed.ts if handed is not None else records[-1].ts or now_iso(),
                 issue=snap.issue_id,
                 stage=snap.stage,
                 attempt=snap.attempt,

@@ -4,8 +4,8 @@ facts, encode in vik's record form.
 It lives apart from `session.py` (the process, its pipes and its outcome) because the same work
 runs in two places: in the supervisor for most sessions, and in a reader process for sessions
 that flood while the supervisor has other floods to read (`offload`). Both must make the same
-records from the same lines, so there is one copy of it. Nothing here imports pydantic or
-asyncio: a reader process imports this and the mappers only.
+records from the same lines, so there is one copy of it. Nothing here imports pydantic,
+asyncio or pathlib: a reader process imports this and the mappers only (~14 MiB).
 """
 
 from __future__ import annotations
@@ -18,11 +18,10 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from vik_tui.agents import events as ev
-from vik_tui.engine.service.journal import json_line
-from vik_tui.engine.stages.facts import SessionFacts
 
 if TYPE_CHECKING:
     from vik_tui.agents.registry import Mapper
+    from vik_tui.engine.stages.facts import SessionFacts
 
 # a record longer than this is encoded by the stdlib: orjson reserves several times a string's
 # length up front and dies by SIGSEGV when that allocation fails (orjson 3.13, a 60 MiB message
@@ -42,11 +41,26 @@ class ProviderSignals:
     provider_failure: str | None = None
 
 
+class FoldedFacts:
+    """The part of `SessionFacts` a session's lines fold into: what a reader process keeps of a
+    session it maps (it has no use for the rest, nor for what importing it costs)."""
+
+    __slots__ = ("agent_session_id", "events", "last_message", "rate_limits", "tokens", "tools_in_flight")
+
+    def __init__(self) -> None:
+        self.last_message: str | None = None
+        self.tools_in_flight: dict[str, str] = {}
+        self.tokens: dict[str, int] = dict.fromkeys(ev.TOKEN_KEYS, 0)
+        self.rate_limits: dict[str, dict[str, Any]] = {}
+        self.agent_session_id: str | None = None
+        self.events = 0
+
+
 class LineWork:
     """Turns whole stdout lines into records for one session: `snap` and `signals` are folded
     in place, `mapper` keeps whatever state its runtime needs between lines."""
 
-    def __init__(self, mapper: Mapper, snap: SessionFacts, signals: ProviderSignals) -> None:
+    def __init__(self, mapper: Mapper, snap: SessionFacts | FoldedFacts, signals: ProviderSignals) -> None:
         self.mapper = mapper
         self.snap = snap
         self.signals = signals
@@ -91,7 +105,7 @@ class LineWork:
                 try:
                     put(dumps(record, option=newline))
                 except TypeError:  # e.g. an integer beyond 64 bits inside `raw`: the stdlib can
-                    put(json_line(record))
+                    put(_json_line(record))
             events += [e for e in mapped if e is not signals.completion] if completion_kept else mapped
         if events:
             self.snap.events += len(events)
@@ -157,8 +171,15 @@ def stdlib_dumps(record: Any, option: int = 0) -> bytes:
     try:
         text = json.dumps(record, ensure_ascii=False, default=str, allow_nan=False)
     except ValueError:
-        return json_line(record)
+        return _json_line(record)
     return text.encode("utf-8", "backslashreplace") + b"\n"
+
+
+def _json_line(record: Any) -> bytes:
+    """`journal.json_line`, imported when needed: a reader process does without pathlib."""
+    from vik_tui.engine.service.journal import json_line
+
+    return json_line(record)
 
 
 def undecodable(raw: bytes, exc: ValueError) -> ev.Error:

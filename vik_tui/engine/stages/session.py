@@ -14,7 +14,7 @@ import contextlib
 import os
 import signal as signal_mod
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +29,8 @@ from vik_tui.engine.processes.proc import kill_group
 from vik_tui.engine.service.journal import Journal, describe_os_error, json_line
 from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause
 from vik_tui.engine.stages.lines import LONG_LINE_BYTES, LineWork, ProviderSignals, stdlib_dumps
+from vik_tui.engine.stages.offload import Lane, Readers, RecordLines
+from vik_tui.engine.stages.reader_worker import fold_into, folded
 from vik_tui.engine.view import SessionState
 
 STDERR_TAIL_BYTES = 4096
@@ -43,6 +45,15 @@ STREAM_LIMIT = 64 * 1024
 FAIR_SLICE_SEC = 0.0002
 FAIR_LINES = 32
 PIPE_DRAIN_SEC = 2.0
+# a session floods once this many reads in a row came back full: it may be handed to a reader
+# process (`offload`), and asks again every OFFER_EVERY full reads while it is not
+FLOOD_READS = 3
+OFFER_EVERY = 16
+# a handed-over session reads by itself again after this many small reads in a row (the flood
+# is over: a line sent to another process costs more than it saves), or before a line this long
+SMALL_READ = 4096
+CALM_READS = 8
+HANDED_LINE_MAX = 4 * READ_CHUNK
 # one stdout line longer than this is not kept: an `error` record says it was cut, and reading
 # goes on with the next line (docs/runtimes-and-outcomes.md "Limits, stops and retries")
 MAX_LINE_BYTES = 64 * 1024 * 1024
@@ -66,7 +77,7 @@ class RemoteEnd(Protocol):
 
 
 # called with each batch of events as written to the session file (`ts` set), the outcome last
-EventsCallback = Callable[["StageSession", list[ev.AgentEvent], bytes], None]
+EventsCallback = Callable[["StageSession", Sequence[ev.AgentEvent], bytes], None]
 """(session, events, their session-file lines): the bytes just written, one line per event, so a
 consumer that needs the events as JSON (the HTTP API's event stream) does not encode them again."""
 
@@ -88,8 +99,10 @@ class StageSession:
         on_start: Callable[[StageSession], None] | None = None,
         remote: RemoteEnd | None = None,
         cgroup: StageCgroup | None = None,
+        readers: Readers | None = None,
     ) -> None:
         self.snap = facts
+        self.readers = readers  # reader processes a flood may be handed to (`offload`)
         self.cgroup = cgroup  # the agent starts in it; whatever is left in it at the end is killed
         self.command = command
         self.cwd = cwd
@@ -338,6 +351,9 @@ class StageSession:
         cut: _CutLine | None = None  # a line over MAX_LINE_BYTES, skipped to its end
         events: list[ev.AgentEvent] = []  # taken, not yet published (none at an `await`)
         encoded: list[bytes] = []  # their session-file lines
+        full = 0  # reads in a row that came back full (a flood: `offload`)
+        flooding = False  # counted in `readers.flooding`
+        readers = self.readers
         try:
             while chunk := await stdout.read(READ_CHUNK):
                 self._last_output = now = loop.time()
@@ -376,6 +392,28 @@ class StageSession:
                 self._publish(done, encoded)
                 encoded = []
                 self._between_lines = cut is None and not parts
+                if readers is None:
+                    continue
+                full = full + 1 if len(chunk) == READ_CHUNK else 0
+                if full < FLOOD_READS:
+                    if flooding and not full:
+                        flooding = False
+                        readers.flooding -= 1
+                    continue
+                if not flooding:
+                    flooding = True
+                    readers.flooding += 1
+                if (full - FLOOD_READS) % OFFER_EVERY or cut is not None or not readers.wants_lane():
+                    continue
+                lane = await readers.lane(self.mapper, self._signals, folded(self.snap), self._batch_done)
+                if lane is None:
+                    continue
+                flooding = False
+                readers.flooding -= 1
+                full = 0
+                ended, pending = await self._read_through(lane, parts, pending)
+                if ended:
+                    break
         except asyncio.CancelledError:  # stopped while a line was still arriving: say what was lost
             if cut is not None or parts:
                 size = cut.size if cut is not None else pending
@@ -387,6 +425,9 @@ class StageSession:
             self._publish(events, encoded)  # the read's lines taken before it failed
             self._reading_failed(exc, "output", size)
             return
+        finally:
+            if flooding and readers is not None:
+                readers.flooding -= 1
         try:
             if cut is not None:
                 self._note(cut.describe())
@@ -396,6 +437,83 @@ class StageSession:
         except Exception as exc:
             parts.clear()
             self._reading_failed(exc, "output", self._long_line)
+
+    async def _read_through(self, lane: Lane, parts: list[bytes], pending: int) -> tuple[bool, int]:
+        """While the session has a reader's lane: read the pipe, send its whole lines there
+        (`parts` keeps the unfinished one), and take the lane back when the flood ends, before
+        a long line, or when the reader is gone. (ended, bytes in `parts`)."""
+        assert self._stdout is not None
+        stdout, loop = self._stdout, asyncio.get_running_loop()
+        stdout.direct = None  # every read in order, through the lane
+        stdout.on_demand(True)  # a full pipe per read (the lane is often the slower side)
+        ended = False
+        calm = 0  # small reads in a row
+        try:
+            while not lane.lost:
+                await lane.room()
+                if lane.lost:
+                    break
+                chunk = await stdout.read(READ_CHUNK)
+                if not chunk:
+                    ended = True
+                    break
+                self._last_output = loop.time()
+                calm = calm + 1 if len(chunk) < SMALL_READ else 0
+                end = chunk.rfind(b"\n") + 1
+                if not end:  # no line ends in it
+                    parts.append(chunk)
+                    pending += len(chunk)
+                    if pending > HANDED_LINE_MAX:
+                        break  # a long line: read by the session itself (its limits, its notes)
+                    continue
+                if parts:
+                    parts.append(chunk[:end])
+                    whole = b"".join(parts)
+                    parts.clear()
+                else:
+                    whole = chunk if end == len(chunk) else chunk[:end]
+                pending = len(chunk) - end
+                if pending:
+                    parts.append(chunk[end:])
+                lane.send(now_iso(), whole)
+                if calm >= CALM_READS or (self.readers is not None and self.readers.too_many_lanes()):
+                    break
+            await lane.drained()
+        finally:  # also when cancelled: what the reader did not answer is done here, now
+            self._take_back(lane)
+        self._between_lines = not parts
+        return ended, pending
+
+    def _batch_done(self, head: tuple[Any, ...], records: bytes) -> None:
+        """A reader's answer to one batch (`reader_worker.handle_batch`): its records written
+        and published as the session's own, the facts they folded taken over."""
+        _, _, count, counted, values, signals, _, ts = head
+        fold_into(self.snap, values)
+        ours = self._signals
+        ours.completed_ok, ours.completion = signals.completed_ok, signals.completion
+        ours.retry_notice, ours.provider_failure = signals.retry_notice, signals.provider_failure
+        if count:
+            self.snap.events += count
+            self._publish(RecordLines(records, count, counted, ts), [records])
+
+    def _take_back(self, lane: Lane) -> None:
+        """The session maps its lines itself again: from the mapper's state as of the reader's
+        last answer, starting with the batches it sent and had no answer for."""
+        lane.close()
+        self.mapper = lane.mapper
+        if lane.failed is not None:
+            self._reading_failed(RuntimeError(lane.failed), "output")
+        batches = list(lane.unanswered)
+        lane.unanswered.clear()
+        for ts, data in batches:
+            lines = data.split(b"\n")
+            lines.pop()
+            for start in range(0, len(lines), FAIR_LINES):
+                encoded: list[bytes] = []
+                self._publish(self._handle_lines(lines[start : start + FAIR_LINES], ts, encoded), encoded)
+        assert self._stdout is not None
+        self._stdout.on_demand(False)
+        self._stdout.direct = self._take_whole_lines
 
     def _take_whole_lines(self, data: bytes) -> bool:
         """The stdout pipe's direct path (`PipeReader.direct`): a few whole lines that came
@@ -440,7 +558,7 @@ class StageSession:
         """`LineWork.handle`: the batch's records added to `encoded` (written by `_publish`)."""
         return self._work.handle(lines, ts, encoded, dumps)
 
-    def _publish(self, events: list[ev.AgentEvent], encoded: list[bytes], final: bool = False) -> None:
+    def _publish(self, events: Sequence[ev.AgentEvent], encoded: list[bytes], final: bool = False) -> None:
         """Write the batch's records (`encoded`: one line per event, in order) to the file now,
         in one write, then hand its events on with those bytes. `final`: the outcome (`_store`)."""
         if not events:
