@@ -46,15 +46,20 @@ RECEIVE_BUFFER = 256 * 1024  # answers are received into this (it grows for a lo
 Answer = Callable[[tuple[Any, ...], bytes], None]
 
 
-def reader_count() -> int:
-    """How many reader processes this supervisor may start (`VIK_TUI_READERS`)."""
+def reader_count() -> tuple[int, str | None]:
+    """How many reader processes this supervisor may start (`VIK_TUI_READERS`), and what is
+    wrong with the variable if it is set to something else than a count."""
+    default = max(0, min(len(os.sched_getaffinity(0)) - 1, MAX_READERS))
     given = os.environ.get(READERS_VAR, "").strip()
-    if given:
-        try:
-            return max(0, int(given))
-        except ValueError:
-            pass
-    return max(0, min(len(os.sched_getaffinity(0)) - 1, MAX_READERS))
+    if not given:
+        return default, None
+    try:
+        count = int(given)
+    except ValueError:
+        count = -1
+    if count < 0:
+        return default, f"{READERS_VAR}={given!r} is not a count of processes; {default} reader(s) it is"
+    return count, None
 
 
 class RecordLines(Sequence[ev.AgentEvent]):
@@ -161,6 +166,7 @@ class _Reader(asyncio.BufferedProtocol):
         self._filled = 0  # bytes of unread frames at the start of `_buffer`
         self._on_exit = on_exit
         self.crash: str | None = None  # what the reader said before it ended (a bug of ours)
+        self.answered = False  # it answered a batch: it works (one that never did is not tried again)
 
     @classmethod
     async def start(cls, on_exit: Callable[[_Reader, str], None]) -> _Reader:
@@ -213,6 +219,7 @@ class _Reader(asyncio.BufferedProtocol):
             if head[0] == CRASHED:
                 self.crash = str(head[2])
             elif lane is not None:
+                self.answered = True
                 lane.answered(head, view[body + meta_size : stop].tobytes())
             start = stop
         if start:  # the unfinished frame (if any) moves to the front
@@ -257,8 +264,14 @@ class _Reader(asyncio.BufferedProtocol):
 class Readers:
     """The reader processes of one supervisor, started when a flood first needs one."""
 
-    def __init__(self, count: int | None = None, log: Callable[[Level, str], None] | None = None) -> None:
-        self.count = reader_count() if count is None else count
+    def __init__(
+        self, count: int | None = None, log: Callable[[Level, str], None] | None = None, own_share: int = 1
+    ) -> None:
+        wrong = None
+        if count is None:
+            count, wrong = reader_count()
+        self.count = count
+        self.own_share = own_share  # the supervisor's share of the floods (`_share`); 0: none
         self.flooding = 0  # sessions flooding that the supervisor reads and maps itself
         self._readers: list[_Reader] = []
         self._ids = itertools.count(1)
@@ -267,8 +280,11 @@ class Readers:
         self._closed = False
         self._asked = 0  # lanes asked for and not given yet
         self.broken: str | None = None  # why no reader can start: floods stay in the supervisor
+        if wrong is not None:
+            self._say("warning", wrong)
 
-    def _lanes(self) -> int:
+    def lanes(self) -> int:
+        """Lanes the live readers hold now."""
         return sum(len(reader.lanes) for reader in self._readers if reader.alive)
 
     def _share(self, floods: int) -> int:
@@ -277,20 +293,20 @@ class Readers:
         spends ~4.6 on a line it maps and ~1 on one a reader mapped: reading, writing and
         publishing stay with it). One flood alone stays in the supervisor."""
         per = 2 * self.count
-        return floods * per // (per + 1)
+        return floods * per // (per + self.own_share)
 
     def wants_lane(self) -> bool:
         """Hand one more flooding session over? (A session asking is still counted in
         `flooding`, and as a lane already, so that several asking at once do not all get one.)"""
         if self.count == 0 or self.broken is not None or self._closed:
             return False
-        lanes = self._lanes()
+        lanes = self.lanes()
         return lanes + self._asked < self._share(self.flooding + lanes)
 
     def too_many_lanes(self) -> bool:
         """Should a lane be given back? When the floods the supervisor kept have ended and the
         readers would be left with the rest while the supervisor waits (one lane of slack)."""
-        lanes = self._lanes()
+        lanes = self.lanes()
         return lanes > self._share(self.flooding + lanes) + 1
 
     async def lane(self, mapper: Any, signals: Any, folded: tuple[Any, ...], answer: Answer) -> Lane | None:
@@ -301,7 +317,7 @@ class Readers:
             reader = await self._reader()
         finally:
             self._asked -= 1
-        if reader is None:
+        if reader is None or not reader.alive:  # (it may have died while it started)
             return None
         lane = Lane(reader, next(self._ids), mapper, answer)
         reader.lanes[lane.id] = lane
@@ -330,17 +346,28 @@ class Readers:
             await reader.stop()
             return None
         self._readers.append(reader)
+        assert reader.proc is not None
+        self._say("info", f"reader process {reader.proc.pid} started: floods are mapped on another core too")
         return reader
 
     def _exited(self, reader: _Reader, why: str) -> None:
         if reader in self._readers:
             self._readers.remove(reader)
-        if not self._closed:
-            self._say("warning", f"a reader process ended ({why}); its sessions are read by the supervisor")
+        if self._closed:
+            return
+        message = f"a reader process ended ({why}); its sessions are read by the supervisor"
+        if not reader.answered:  # it cannot work here: no more are started
+            self.broken = f"a reader process ended before it answered ({why})"
+            message += "; no other reader is started"
+        self._say("warning", message)
 
     def _say(self, level: Level, message: str) -> None:
         if self._log is not None:
             self._log(level, message)
+
+    def pids(self) -> list[int]:
+        """The reader processes running now."""
+        return [r.proc.pid for r in self._readers if r.alive and r.proc is not None]
 
     async def close(self) -> None:
         """Stop every reader (at the supervisor's end; sessions are over by then)."""

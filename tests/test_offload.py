@@ -1,0 +1,272 @@
+"""Reader processes (`stages/offload.py`): a flood handed to a reader process on another core
+writes the same records as the supervisor would, in the same order, once each; nothing is lost
+when the reader dies or cannot start; the reader ends with the supervisor, also after kill -9."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from chaos_helpers import supervising, wait_until
+from conftest import Project, base_workflow, process_running
+
+from vik_tui.agents.codex import CodexMapper
+from vik_tui.agents.events import AgentEvent
+from vik_tui.engine.stages import offload
+from vik_tui.engine.stages.facts import SessionFacts, SessionLimits
+from vik_tui.engine.stages.offload import Readers, RecordLines
+from vik_tui.engine.stages.session import StageSession
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+from codex_stream import codex_lines
+
+
+@pytest.fixture(scope="module")
+def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Codex stream of 60,000 lines (~15 MiB: a few hundred full pipe reads)."""
+    path = tmp_path_factory.mktemp("stream") / "codex.jsonl"
+    path.write_bytes(b"".join(codex_lines(60_000)))
+    return path
+
+
+def _session(tmp_path: Path, stream: Path, name: str, readers: Readers | None) -> StageSession:
+    facts = SessionFacts("I-1", "work", 1, name, str(tmp_path / f"{name}.jsonl"))
+    return StageSession(
+        facts, ["cat", str(stream)], tmp_path, "", CodexMapper(), SessionLimits(60, 60, 1), readers=readers
+    )
+
+
+def _records(session: StageSession) -> list[dict[str, Any]]:
+    """The session file's records, without what depends on when they were read or written."""
+    data = Path(session.snap.session_file).read_bytes()
+    assert data.endswith(b"\n")
+    found = [orjson.loads(line) for line in data.splitlines()]
+    for record in found:
+        record.pop("ts", None)
+        record.pop("observed_at", None)  # a rate limit's: when it was read
+        outcome = record.get("outcome")
+        if isinstance(outcome, dict):
+            for key in ("started_at", "ended_at"):
+                outcome.pop(key, None)
+    return found
+
+
+async def _local(tmp_path: Path, stream: Path) -> list[dict[str, Any]]:
+    session = _session(tmp_path, stream, "local", None)
+    snap = await session.run()
+    assert snap.state == "completed", snap.reason
+    return _records(session)
+
+
+def _facts(snap: SessionFacts) -> tuple[Any, ...]:
+    """What a session's lines fold into, but when its rate limits were read."""
+    limits = {scope: {k: v for k, v in seen.items() if k != "observed_at"} for scope, seen in snap.rate_limits.items()}
+    return (snap.events, snap.tokens, snap.last_message, limits, snap.agent_session_id, snap.tools_in_flight)
+
+
+async def test_a_flood_handed_to_a_reader_writes_what_the_supervisor_would(tmp_path: Path, stream: Path) -> None:
+    """Byte for byte but the time stamps: the same records in the same order, the same facts,
+    and the reader really did the work (it was asked for lanes and answered batches)."""
+    local = _session(tmp_path, stream, "local", None)
+    await local.run()
+    expected = _records(local)
+    readers = Readers(count=1, own_share=0)  # every flood goes to the reader
+    answered: list[int] = []
+    session = _session(tmp_path, stream, "handed", readers)
+    real_done = session._batch_done
+
+    def counting(head: tuple[Any, ...], records: bytes) -> None:
+        answered.append(head[2])
+        real_done(head, records)
+
+    session._batch_done = counting  # type: ignore[method-assign]
+    try:
+        snap = await session.run()
+    finally:
+        await readers.close()
+    assert snap.state == "completed", snap.reason
+    assert _records(session) == expected
+    assert sum(answered) > len(expected) // 2, "the reader mapped most of the stream"
+    assert _facts(snap) == _facts(local.snap)
+    assert snap.tokens["output"] > 0 and snap.last_message
+    assert not readers.pids(), "the reader ended with close()"
+
+
+async def test_killing_the_reader_mid_flood_loses_nothing(tmp_path: Path, stream: Path) -> None:
+    """kill -9 of the reader while it holds a lane: what it had not answered is mapped by the
+    supervisor from the mapper's last state; every record once, in order; the log says so."""
+    expected = await _local(tmp_path, stream)
+    said: list[tuple[str, str]] = []
+    readers = Readers(count=1, own_share=0, log=lambda level, message: said.append((level, message)))
+    session = _session(tmp_path, stream, "killed", readers)
+    run = asyncio.ensure_future(session.run())
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while not (readers.pids() and readers.lanes() and session.snap.events > 2000):
+            assert not run.done() and asyncio.get_running_loop().time() < deadline, "no lane was handed over"
+            await asyncio.sleep(0.002)
+        at_kill = session.snap.events
+        os.kill(readers.pids()[0], signal.SIGKILL)
+        snap = await run
+    finally:
+        await readers.close()
+    assert snap.state == "completed", snap.reason
+    assert at_kill < len(expected) // 2, "the reader was killed early in the stream"
+    assert _records(session) == expected
+    assert any(level == "warning" and "reader process ended" in message for level, message in said), said
+
+
+async def test_a_reader_that_cannot_start_leaves_the_flood_to_the_supervisor(
+    tmp_path: Path, stream: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    expected = await _local(tmp_path, stream)
+    said: list[tuple[str, str]] = []
+    monkeypatch.setattr(offload.sys, "executable", str(tmp_path / "no-such-python"))
+    readers = Readers(count=1, own_share=0, log=lambda level, message: said.append((level, message)))
+    session = _session(tmp_path, stream, "unstarted", readers)
+    try:
+        snap = await session.run()
+    finally:
+        await readers.close()
+    assert snap.state == "completed", snap.reason
+    assert _records(session) == expected
+    assert readers.broken and "cannot start a reader process" in readers.broken
+    assert [message for level, message in said if level == "warning"] == [
+        f"{readers.broken}; floods are read by the supervisor alone"
+    ]
+
+
+async def test_a_reader_that_dies_at_once_leaves_the_flood_to_the_supervisor(
+    tmp_path: Path, stream: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reader that exits before answering anything (a broken interpreter): the batches it was
+    sent are mapped by the supervisor."""
+    expected = await _local(tmp_path, stream)
+    said: list[tuple[str, str]] = []
+    monkeypatch.setattr(offload.sys, "executable", "/bin/false")
+    readers = Readers(count=1, own_share=0, log=lambda level, message: said.append((level, message)))
+    session = _session(tmp_path, stream, "died", readers)
+    try:
+        snap = await session.run()
+    finally:
+        await readers.close()
+    assert snap.state == "completed", snap.reason
+    assert _records(session) == expected
+    assert any("reader process ended (it exited)" in message for _level, message in said), said
+
+
+def test_one_flood_stays_and_two_of_three_go() -> None:
+    """The balance: one flood alone stays in the supervisor (a reader would cost it more than it
+    saves); of several, two in three go to one reader; lanes come back when the floods the
+    supervisor kept have ended."""
+    readers = Readers(count=1)
+    assert [readers._share(floods) for floods in (1, 2, 3, 4, 8, 16)] == [0, 1, 2, 2, 5, 10]
+    readers.flooding = 1
+    assert not readers.wants_lane()
+    readers.flooding = 4
+    assert readers.wants_lane()
+    assert not Readers(count=0).wants_lane()
+    two = Readers(count=2)
+    assert [two._share(floods) for floods in (1, 2, 5)] == [0, 1, 4]
+
+
+@pytest.mark.parametrize(("given", "count"), [("0", 0), ("2", 2), ("", None), ("many", None), ("-1", None)])
+def test_vik_tui_readers_sets_the_count(given: str, count: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A count is taken as it is (0: none); anything else is said, and the default used."""
+    monkeypatch.setenv("VIK_TUI_READERS", given)
+    said: list[tuple[str, str]] = []
+    readers = Readers(log=lambda level, message: said.append((level, message)))
+    default = max(0, min(len(os.sched_getaffinity(0)) - 1, 3))
+    assert readers.count == (default if count is None else count)
+    if given in ("many", "-1"):
+        assert said == [
+            ("warning", f"VIK_TUI_READERS={given!r} is not a count of processes; {default} reader(s) it is")
+        ]
+    else:
+        assert said == []
+
+
+def test_record_lines_decode_to_the_events_they_were() -> None:
+    """A reader's batch reaches listeners as its lines; decoded, they are the mapper's events."""
+    mapper = CodexMapper()
+    events: list[AgentEvent] = []
+    for line in codex_lines(40):
+        events += mapper.feed(orjson.loads(line))
+    for event in events:
+        event.ts = "2026-12-07T00:00:00.000Z"
+    lines = b"".join(orjson.dumps(e.to_dict(), option=orjson.OPT_APPEND_NEWLINE) for e in events)
+    batch = RecordLines(lines, len(events), [], "2026-12-07T00:00:00.000Z")
+    assert len(batch) == len(events)
+    assert batch[-1] == AgentEvent.from_record(orjson.loads(lines.splitlines()[-1]))
+    assert list(batch) == [AgentEvent.from_record(orjson.loads(line)) for line in lines.splitlines()]
+
+
+def _flood_workflow(project: Project, stream: Path, issues: int) -> Path:
+    agent = project.root / "flood_agent"
+    agent.write_text(f"#!/bin/sh\ncat > /dev/null\nexec cat '{stream}'\n")
+    agent.chmod(0o755)
+    wf = base_workflow(project)
+    wf["agents"]["codex"]["command"] = str(agent)
+    wf["loop"]["max_issue_concurrency"] = issues
+    project.set_issues([{"id": f"F-{i}", "title": f"flood {i}", "state": "todo"} for i in range(1, issues + 1)])
+    return project.write(wf)
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        found += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def _reader_pids(supervisor: int) -> list[int]:
+    pids = []
+    for child in _children(supervisor):
+        try:
+            cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"reader_worker" in cmdline:
+            pids.append(child)
+    return pids
+
+
+def test_run_maps_floods_on_a_reader_and_it_ends_with_the_supervisor(project: Project, stream: Path) -> None:
+    """A real `vik-tui run` with four flooding agents: a reader process starts (the log says
+    which), every session file holds every record, outcome last, and the reader is gone when
+    `run` exits."""
+    workflow = _flood_workflow(project, stream, 4)
+    mapper = CodexMapper()
+    expected = sum(len(mapper.feed(orjson.loads(line))) for line in stream.read_bytes().splitlines())
+    with supervising(workflow) as supervisor:
+        said = wait_until(
+            lambda: [e for e in supervisor.events if "reader process" in str(e.get("message"))],
+            timeout=60,
+            what="a reader process",
+        )[0]
+        reader = int(str(said["message"]).split()[2])
+        assert supervisor.wait(120) == 0
+    assert not process_running(reader)
+    files = sorted(project.root.rglob("sessions/*/*.jsonl"))
+    assert len(files) == 4
+    for path in files:
+        lines = path.read_bytes().splitlines()
+        assert len(lines) == expected
+        last = json.loads(lines[-1])
+        assert last["kind"] == "completed" and last["outcome"]["state"] == "completed"
+
+
+def test_kill_9_of_the_supervisor_ends_its_reader(project: Project, stream: Path) -> None:
+    """The reader reads the supervisor's socket: when the supervisor dies, it ends too."""
+    workflow = _flood_workflow(project, stream, 4)
+    with supervising(workflow) as supervisor:
+        readers = wait_until(lambda: _reader_pids(supervisor.proc.pid), timeout=60, what="a reader process")
+        supervisor.kill()
+    wait_until(lambda: not any(process_running(pid) for pid in readers), timeout=30, what="the reader to end")
