@@ -162,6 +162,31 @@ async def test_a_reader_that_dies_at_once_leaves_the_flood_to_the_supervisor(
     assert any("reader process ended (it exited)" in message for _level, message in said), said
 
 
+async def test_a_reader_that_fails_on_a_batch_fails_the_session_saying_so(
+    tmp_path: Path, stream: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The line work fails inside the reader (out of memory, a bug): the session ends failed
+    with a reason that names the reader, as the supervisor's own reading failure would, and
+    what was mapped before it is in the file, whole lines, outcome last."""
+    here = str(Path(__file__).resolve().parent)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH")) if p))
+    from offload_mappers import BreaksAfter
+
+    readers = Readers(count=1, own_share=0)
+    session = _session(tmp_path, stream, "broken", readers)
+    session.mapper = BreaksAfter(20_000)
+    try:
+        snap = await session.run()
+    finally:
+        await readers.close()
+    assert snap.state == "failed"
+    assert snap.reason and snap.reason.startswith("vik-tui's reader process failed mapping the agent's output: ")
+    assert "TypeError" in snap.reason
+    found = _records(session)
+    assert 20_000 <= len(found) < 30_000  # about what the mapper took, not the 60,000 lines
+    assert found[-1]["outcome"]["state"] == "failed"
+
+
 def test_one_flood_stays_and_two_of_three_go() -> None:
     """The balance: one flood alone stays in the supervisor (a reader would cost it more than it
     saves); of several, two in three go to one reader; lanes come back when the floods the

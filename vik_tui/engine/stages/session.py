@@ -449,9 +449,9 @@ class StageSession:
         ended = False
         calm = 0  # small reads in a row
         try:
-            while not lane.lost:
+            while not lane.lost and lane.failed is None:
                 await lane.room()
-                if lane.lost:
+                if lane.lost or lane.failed is not None:
                     break
                 chunk = await stdout.read(READ_CHUNK)
                 if not chunk:
@@ -501,8 +501,8 @@ class StageSession:
         last answer, starting with the batches it sent and had no answer for."""
         lane.close()
         self.mapper = lane.mapper
-        if lane.failed is not None:
-            self._reading_failed(RuntimeError(lane.failed), "output")
+        if lane.failed is not None:  # as `_reading_failed` says it for the supervisor's own reading
+            self.stop(StopCause.READ, f"vik-tui's reader process failed mapping the agent's output: {lane.failed}")
         batches = list(lane.unanswered)
         lane.unanswered.clear()
         for ts, data in batches:
