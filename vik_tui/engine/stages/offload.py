@@ -40,6 +40,10 @@ from vik_tui.engine.stages.reader_worker import CLOSE, CRASHED, DONE, HEADER, LI
 
 READERS_VAR = "VIK_TUI_READERS"
 MAX_READERS = 3
+# a session floods once this many reads in a row came back full (`FloodWatch`): it may be handed
+# to a reader, and asks again every OFFER_EVERY full reads while it is not
+FLOOD_READS = 3
+OFFER_EVERY = 16
 IN_FLIGHT = 2  # batches a lane may have sent and not had answered (the pipe waits meanwhile)
 RECEIVE_BUFFER = 256 * 1024  # answers are received into this (it grows for a longer frame)
 
@@ -98,6 +102,41 @@ class RecordLines(Sequence[ev.AgentEvent]):
 
 def _event(line: bytes) -> ev.AgentEvent:
     return ev.AgentEvent.from_record(orjson.loads(line))
+
+
+class FloodWatch:
+    """One session's reads, as `Readers` needs to know them: whether it floods (counted in
+    `Readers.flooding` while the supervisor maps it) and when it should ask for a lane."""
+
+    __slots__ = ("counted", "full", "readers")
+
+    def __init__(self, readers: Readers) -> None:
+        self.readers = readers
+        self.full = 0  # reads in a row that came back full
+        self.counted = False  # in `readers.flooding`
+
+    def read(self, full: bool) -> bool:
+        """After each read the supervisor mapped itself: True when it should ask for a lane."""
+        self.full = self.full + 1 if full else 0
+        if self.full < FLOOD_READS:
+            if not self.full:
+                self.ended()
+            return False
+        if not self.counted:
+            self.counted = True
+            self.readers.flooding += 1
+        return (self.full - FLOOD_READS) % OFFER_EVERY == 0 and self.readers.wants_lane()
+
+    def handed(self) -> None:
+        """It has a lane now: the readers map it."""
+        self.ended()
+        self.full = 0
+
+    def ended(self) -> None:
+        """The flood is over (or the session is): no longer counted."""
+        if self.counted:
+            self.counted = False
+            self.readers.flooding -= 1
 
 
 class Lane:
@@ -227,7 +266,12 @@ class _Reader(asyncio.BufferedProtocol):
             view[: self._filled] = view[start:end]
 
     def connection_lost(self, exc: Exception | None) -> None:
-        why = f"it failed: {self.crash}" if self.crash else "it exited" if exc is None else f"its socket failed: {exc}"
+        if self.crash:
+            why = f"it failed: {self.crash}"
+        elif exc is None or isinstance(exc, ConnectionResetError | BrokenPipeError):  # (reset: died with data unread)
+            why = "it exited"
+        else:
+            why = f"its socket failed: {exc}"
         self._gone(why)
 
     # -- the supervisor's side ---------------------------------------------------------------

@@ -29,7 +29,7 @@ from vik_tui.engine.processes.proc import kill_group
 from vik_tui.engine.service.journal import Journal, describe_os_error, json_line
 from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause
 from vik_tui.engine.stages.lines import LONG_LINE_BYTES, LineWork, ProviderSignals, stdlib_dumps
-from vik_tui.engine.stages.offload import Lane, Readers, RecordLines
+from vik_tui.engine.stages.offload import FloodWatch, Lane, Readers, RecordLines
 from vik_tui.engine.stages.reader_worker import fold_into, folded
 from vik_tui.engine.view import SessionState
 
@@ -45,10 +45,6 @@ STREAM_LIMIT = 64 * 1024
 FAIR_SLICE_SEC = 0.0002
 FAIR_LINES = 32
 PIPE_DRAIN_SEC = 2.0
-# a session floods once this many reads in a row came back full: it may be handed to a reader
-# process (`offload`), and asks again every OFFER_EVERY full reads while it is not
-FLOOD_READS = 3
-OFFER_EVERY = 16
 # a handed-over session reads by itself again after this many small reads in a row (the flood
 # is over: a line sent to another process costs more than it saves), or before a line this long
 SMALL_READ = 4096
@@ -351,9 +347,7 @@ class StageSession:
         cut: _CutLine | None = None  # a line over MAX_LINE_BYTES, skipped to its end
         events: list[ev.AgentEvent] = []  # taken, not yet published (none at an `await`)
         encoded: list[bytes] = []  # their session-file lines
-        full = 0  # reads in a row that came back full (a flood: `offload`)
-        flooding = False  # counted in `readers.flooding`
-        readers = self.readers
+        flood = FloodWatch(self.readers) if self.readers is not None else None  # (`offload`)
         try:
             while chunk := await stdout.read(READ_CHUNK):
                 self._last_output = now = loop.time()
@@ -392,25 +386,12 @@ class StageSession:
                 self._publish(done, encoded)
                 encoded = []
                 self._between_lines = cut is None and not parts
-                if readers is None:
+                if flood is None or not flood.read(len(chunk) == READ_CHUNK) or cut is not None:
                     continue
-                full = full + 1 if len(chunk) == READ_CHUNK else 0
-                if full < FLOOD_READS:
-                    if flooding and not full:
-                        flooding = False
-                        readers.flooding -= 1
-                    continue
-                if not flooding:
-                    flooding = True
-                    readers.flooding += 1
-                if (full - FLOOD_READS) % OFFER_EVERY or cut is not None or not readers.wants_lane():
-                    continue
-                lane = await readers.lane(self.mapper, self._signals, folded(self.snap), self._batch_done)
+                lane = await flood.readers.lane(self.mapper, self._signals, folded(self.snap), self._batch_done)
                 if lane is None:
                     continue
-                flooding = False
-                readers.flooding -= 1
-                full = 0
+                flood.handed()
                 ended, pending = await self._read_through(lane, parts, pending)
                 if ended:
                     break
@@ -426,8 +407,8 @@ class StageSession:
             self._reading_failed(exc, "output", size)
             return
         finally:
-            if flooding and readers is not None:
-                readers.flooding -= 1
+            if flood is not None:
+                flood.ended()
         try:
             if cut is not None:
                 self._note(cut.describe())
