@@ -14,7 +14,9 @@ bottleneck. Both sides are whole processes spawned the same way:
 - floor: benchmarks/floor.py (spawn, read big chunks, split, orjson decode + encode, append).
 
 events/s = agent stdout lines (N x lines) / wall time of the whole process, start-up included.
-CPU s/100k = the process's own user+sys seconds (not its agents') per 100k lines. Every cell is
+CPU s/100k = user+sys seconds per 100k lines of the whole tree (the process, the engine's reader
+processes for floods, and the agents' `cat`s, the same for engine and floor); RSS = the process's
+peak, or its tree's summed peak without the agents when that is larger. Every cell is
 the median over the repeats; floor and engine runs alternate so they share the machine's noise.
 Below the table: the event loop's lag while the most agents stream (benchmarks/loop_lag.py),
 and start-up plus shut-down alone. `--versus DIR` runs the vik_tui of another source tree in
@@ -59,6 +61,11 @@ def write_workflow(run_dir: Path, agent: Path, n: int) -> Path:
     return path
 
 
+def _rss(stats: ProcStats) -> float:
+    """The process's peak RSS, or its tree's (with its reader processes) when that is larger."""
+    return max(stats.rss_mib, stats.tree_rss_mib)
+
+
 def check_engine(run_dir: Path, out: Path, n: int) -> int:
     """Every stage completed and every session file is whole; returns the number of records."""
     events = [json.loads(line) for line in out.read_text().splitlines() if line.startswith("{")]
@@ -84,7 +91,9 @@ def run_engine(work: Path, agent: Path, n: int, timeout: float, src: Path | None
         out = run_dir / "out.jsonl"
         argv = [sys.executable, "-m", "vik_tui", "run", "--headless", "--json", str(wf)]
         env = dict(os.environ, PYTHONPATH=str(src)) if src else None
-        stats = run_measured(argv, run_dir, out, timeout, env)  # cwd: not ROOT, or `-m` finds ./vik_tui first
+        # cwd: not ROOT, or `-m` finds ./vik_tui first; the agents' command lines hold the work
+        # directory: left out of the summed RSS (the reader processes are in it)
+        stats = run_measured(argv, run_dir, out, timeout, env, tree_rss=str(work))
         if not stats.timed_out:
             if stats.returncode != 0:
                 raise SystemExit(f"engine exited {stats.returncode}:\n{out.read_text()[-2000:]}")
@@ -98,7 +107,8 @@ def run_floor(work: Path, agent: Path, n: int, expected: int, timeout: float) ->
     run_dir = Path(tempfile.mkdtemp(dir=work, prefix="floor-"))
     try:
         out = run_dir / "out.txt"
-        stats = run_measured([sys.executable, str(FLOOR), str(run_dir / "s"), str(agent), str(n)], ROOT, out, timeout)
+        argv = [sys.executable, str(FLOOR), str(run_dir / "s"), str(agent), str(n)]
+        stats = run_measured(argv, ROOT, out, timeout, tree_rss=str(work))
         if not stats.timed_out and (stats.returncode != 0 or int(out.read_text().split()[-1]) != expected):
             raise SystemExit(f"floor run failed ({stats.returncode}): {out.read_text()[-2000:]}")
         return stats
@@ -145,15 +155,15 @@ def stream_table(work: Path, agents: list[int], lines: int, repeats: int, timeou
             for src in engines:
                 eng[src].append(run_engine(work, agent, n, timeout, src))
         f_rate = median([total / s.wall for s in flo])
-        f_cpu = median([s.cpu for s in flo]) / total * 1e5
-        f_rss = median([s.rss_mib for s in flo])
+        f_cpu = median([s.tree_cpu for s in flo]) / total * 1e5
+        f_rss = median([_rss(s) for s in flo])
         for src, runs in eng.items():
             ratio = median([f.wall / e.wall for e, f in zip(runs, flo, strict=True)])
             label = f"{n:>3}" if src is None else "  ^"
             print(
                 f"{label} | {median([total / s.wall for s in runs]):>11,.0f} | {f_rate:>10,.0f} | {ratio:>5.2f} | "
-                f"{median([s.cpu for s in runs]) / total * 1e5:>10.3f} | {f_cpu:>16.3f} | "
-                f"{median([s.rss_mib for s in runs]):>7.1f} | {f_rss:>13.1f}"
+                f"{median([s.tree_cpu for s in runs]) / total * 1e5:>10.3f} | {f_cpu:>16.3f} | "
+                f"{median([_rss(s) for s in runs]):>7.1f} | {f_rss:>13.1f}"
             )
     print("(ratio = median of the per-repeat engine/floor ratios", end="")
     print(f"; ^ = the engine of {versus}, same runs)" if versus else ")")

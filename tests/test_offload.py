@@ -21,7 +21,9 @@ from vik_tui.agents.codex import CodexMapper
 from vik_tui.agents.events import AgentEvent
 from vik_tui.engine.stages import offload
 from vik_tui.engine.stages.facts import SessionFacts, SessionLimits
+from vik_tui.engine.stages.lines import FoldedFacts, ProviderSignals
 from vik_tui.engine.stages.offload import Readers, RecordLines
+from vik_tui.engine.stages.reader_worker import folded
 from vik_tui.engine.stages.session import StageSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -185,6 +187,30 @@ async def test_a_reader_that_fails_on_a_batch_fails_the_session_saying_so(
     found = _records(session)
     assert 20_000 <= len(found) < 30_000  # about what the mapper took, not the 60,000 lines
     assert found[-1]["outcome"]["state"] == "failed"
+
+
+async def test_ctrl_c_in_the_terminal_does_not_end_a_reader() -> None:
+    """A reader runs in a session of its own (a terminal's Ctrl-C is the supervisor's to handle)
+    and ignores SIGINT: it goes on answering until the supervisor closes its end."""
+    readers = Readers(count=1)
+    answers: list[tuple[Any, ...]] = []
+    lines = b"".join(codex_lines(50))
+    try:
+        answer = lambda head, _records: answers.append(head)  # noqa: E731
+        lane = await readers.lane(CodexMapper(), ProviderSignals(), folded(FoldedFacts()), answer)
+        assert lane is not None
+        pid = readers.pids()[0]
+        assert os.getsid(pid) == pid
+        lane.send("2026-12-07T00:00:00.000Z", lines)
+        await asyncio.wait_for(lane.drained(), 30)  # it runs (past its imports)
+        os.kill(pid, signal.SIGINT)
+        lane.send("2026-12-07T00:00:01.000Z", lines)
+        await asyncio.wait_for(lane.drained(), 30)
+        assert not lane.lost and len(answers) == 2 and answers[1][2] > 0
+        assert process_running(pid)
+    finally:
+        await readers.close()
+    assert not readers.pids() and not process_running(pid)
 
 
 def test_one_flood_stays_and_two_of_three_go() -> None:

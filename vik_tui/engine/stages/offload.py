@@ -222,6 +222,7 @@ class _Reader(asyncio.BufferedProtocol):
                 stdin=theirs.fileno(),
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=asyncio.subprocess.DEVNULL,  # it tells its failures on the socket (CRASHED)
+                start_new_session=True,  # a terminal's Ctrl-C is the supervisor's to handle, not its
                 env={**os.environ, "PYTHONPATH": path},
             )
         except BaseException:

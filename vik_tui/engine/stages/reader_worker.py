@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import pickle
+import signal
 import struct
 from typing import TYPE_CHECKING, Any
 
@@ -101,9 +102,12 @@ def serve(fd: int) -> None:
 def main() -> None:
     """Serve on standard input; a bug of ours is told to the supervisor (it logs it and maps the
     sessions itself), never printed: standard error may be the supervisor's screen."""
+    # it runs in a session of its own (a terminal's Ctrl-C does not reach it); a SIGINT sent to it
+    # anyway does not end it either: it ends when the supervisor closes its end, not before
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         serve(0)
-    except (BrokenPipeError, ConnectionResetError, KeyboardInterrupt):
+    except (BrokenPipeError, ConnectionResetError):
         pass  # the supervisor is gone: nothing of ours is left to save
     except BaseException as exc:
         with contextlib.suppress(OSError):
