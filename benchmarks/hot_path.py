@@ -9,6 +9,8 @@ before/after in one command. The stages, per line of the stream:
 
 - floor: `orjson.loads` then `orjson.dumps` of the same value (what any reader must do);
 - decode + map: `loads` and the runtime's mapper (`feed`), events dropped;
+- reader: what a reader process does for a flood handed to it (`stages/reader_worker.py`): the
+  same line work on the whole lines of each 64 KiB read, and the answer's frame (no socket);
 - session: the real `StageSession._read_stdout` reading the stream from a real pipe (`cat`
   writes it; its CPU is not counted) through the session's own `PipeReader`: decode, map, fold into the
   session's facts, encode in vik's record form, append to a real session file, one `on_events`
@@ -153,7 +155,25 @@ def session():
     os.rmdir(work)
     assert facts.events == written, (facts.events, written)
 
-print(json.dumps({"floor": best(floor), "map": best(mapped), "session": best(session)}))
+def reader():
+    # what a reader process does per batch of a handed-over flood: whole lines of one pipe read
+    from vik_tui.engine.stages.lines import FoldedFacts, LineWork, ProviderSignals
+    from vik_tui.engine.stages.reader_worker import frame, handle_batch
+    work = LineWork(new_mapper(), FoldedFacts(), ProviderSignals())
+    pos = 0
+    while pos < len(data):
+        end = data.rfind(b"\n", pos, pos + 64 * 1024) + 1 or len(data)
+        head, records = handle_batch(work, "2026-12-07T00:00:00.000Z", data[pos:end])
+        frame((head[0], 1, *head[1:]), records)
+        pos = end
+
+try:
+    import vik_tui.engine.stages.reader_worker
+    has_reader = True
+except ImportError:  # a tree from before the reader processes
+    has_reader = False
+print(json.dumps({"floor": best(floor), "map": best(mapped), "session": best(session),
+                  "reader": best(reader) if has_reader else None}))
 """
 
 
@@ -181,16 +201,20 @@ def main() -> None:
     args = parser.parse_args()
     trees = [("this tree", ROOT), *((f"^{i} {src}", src) for i, src in enumerate(args.also, 1))]
     with tempfile.TemporaryDirectory() as work:
-        print(f"{'stream':<12} | {'tree':<30} | {'floor us/line':>13} | {'decode+map':>10} | {'session':>8}")
-        print("-" * 86)
+        print(
+            f"{'stream':<12} | {'tree':<30} | {'floor us/line':>13} | {'decode+map':>10} | {'session':>8} | {'reader':>6}"
+        )
+        print("-" * 95)
         for runtime in args.runtime:
             stream = Path(work) / f"{runtime}.jsonl"
             lines = codex_lines(args.lines) if runtime == "codex" else claude_lines(args.lines)
             stream.write_bytes(b"".join(lines))
             for name, src in trees:
                 cell = measure(src, stream, runtime, args.repeats)
+                reader = "-" if cell["reader"] is None else f"{cell['reader']:.2f}"
                 print(
-                    f"{runtime:<12} | {name[:30]:<30} | {cell['floor']:>13.2f} | {cell['map']:>10.2f} | {cell['session']:>8.2f}"
+                    f"{runtime:<12} | {name[:30]:<30} | {cell['floor']:>13.2f} | {cell['map']:>10.2f} | "
+                    f"{cell['session']:>8.2f} | {reader:>6}"
                 )
 
 

@@ -672,3 +672,26 @@ def test_epoch_to_iso() -> None:
     assert epoch_to_iso(float("inf")) is None
     assert epoch_to_iso(10**400) is None
     assert epoch_to_iso(True) is None
+
+
+def test_claude_usage_is_counted_once_per_message_and_only_recent_messages_are_kept() -> None:
+    """Every content block of one API call repeats its usage: counted once. The mapper keeps the
+    usage of the last USAGE_KEPT messages only (their lines come together), so its state stays
+    small however long the session (a reader process sends it back with every batch)."""
+    mapper = ClaudeMapper()
+
+    def line(message_id: str | None, text: str) -> dict[str, Any]:
+        message = {"role": "assistant", "content": [{"type": "text", "text": text}],
+                   "usage": {"input_tokens": 10, "output_tokens": 2}}  # fmt: skip
+        if message_id is not None:
+            message["id"] = message_id
+        return {"type": "assistant", "message": message}
+
+    counted = 0
+    for step in range(1000):
+        for block in range(3):  # three blocks of one call
+            counted += sum(e.output for e in mapper.feed(line(f"msg_{step}", f"b{block}")) if isinstance(e, TokenUsage))
+    assert counted == 1000 * 2
+    assert len(mapper._usage_seen) == claude_code.USAGE_KEPT
+    unnamed = [e for e in mapper.feed(line(None, "x")) + mapper.feed(line(None, "y")) if isinstance(e, TokenUsage)]
+    assert [u.output for u in unnamed] == [2, 2]  # without an id, each line is its own call

@@ -17,8 +17,10 @@ import pytest
 from chaos_helpers import supervising, wait_until
 from conftest import Project, base_workflow, process_running
 
+from vik_tui.agents.claude_code import ClaudeMapper
 from vik_tui.agents.codex import CodexMapper
 from vik_tui.agents.events import AgentEvent
+from vik_tui.agents.registry import Mapper
 from vik_tui.engine.stages import offload
 from vik_tui.engine.stages.facts import SessionFacts, SessionLimits
 from vik_tui.engine.stages.lines import FoldedFacts, ProviderSignals
@@ -28,6 +30,7 @@ from vik_tui.engine.stages.session import StageSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from codex_stream import codex_lines
+from hot_path import claude_lines
 
 
 @pytest.fixture(scope="module")
@@ -38,11 +41,19 @@ def stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _session(tmp_path: Path, stream: Path, name: str, readers: Readers | None) -> StageSession:
+@pytest.fixture(scope="module")
+def claude_stream(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A Claude Code stream of 30,000 lines (text, a tool call, its result; usage on every line)."""
+    path = tmp_path_factory.mktemp("stream") / "claude.jsonl"
+    path.write_bytes(b"".join(claude_lines(30_000)))
+    return path
+
+
+def _session(
+    tmp_path: Path, stream: Path, name: str, readers: Readers | None, mapper: type[Mapper] = CodexMapper
+) -> StageSession:
     facts = SessionFacts("I-1", "work", 1, name, str(tmp_path / f"{name}.jsonl"))
-    return StageSession(
-        facts, ["cat", str(stream)], tmp_path, "", CodexMapper(), SessionLimits(60, 60, 1), readers=readers
-    )
+    return StageSession(facts, ["cat", str(stream)], tmp_path, "", mapper(), SessionLimits(60, 60, 1), readers=readers)
 
 
 def _records(session: StageSession) -> list[dict[str, Any]]:
@@ -73,15 +84,20 @@ def _facts(snap: SessionFacts) -> tuple[Any, ...]:
     return (snap.events, snap.tokens, snap.last_message, limits, snap.agent_session_id, snap.tools_in_flight)
 
 
-async def test_a_flood_handed_to_a_reader_writes_what_the_supervisor_would(tmp_path: Path, stream: Path) -> None:
+@pytest.mark.parametrize("runtime", ["codex", "claude_code"])
+async def test_a_flood_handed_to_a_reader_writes_what_the_supervisor_would(
+    tmp_path: Path, stream: Path, claude_stream: Path, runtime: str
+) -> None:
     """Byte for byte but the time stamps: the same records in the same order, the same facts,
     and the reader really did the work (it was asked for lanes and answered batches)."""
-    local = _session(tmp_path, stream, "local", None)
+    mapper: type[Mapper] = CodexMapper if runtime == "codex" else ClaudeMapper
+    source = stream if runtime == "codex" else claude_stream
+    local = _session(tmp_path, source, "local", None, mapper)
     await local.run()
     expected = _records(local)
     readers = Readers(count=1, own_share=0)  # every flood goes to the reader
     answered: list[int] = []
-    session = _session(tmp_path, stream, "handed", readers)
+    session = _session(tmp_path, source, "handed", readers, mapper)
     real_done = session._batch_done
 
     def counting(head: tuple[Any, ...], records: bytes) -> None:

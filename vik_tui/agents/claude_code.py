@@ -147,6 +147,9 @@ def _count(value: Any) -> int:
     return number if number is not None and number >= 0 else 0
 
 
+USAGE_KEPT = 64  # message ids whose usage is remembered (`ClaudeMapper._usage_seen`)
+
+
 class ClaudeMapper:
     """Maps decoded Claude Code stream-json lines to AgentEvents, one line at a time.
 
@@ -164,7 +167,11 @@ class ClaudeMapper:
         # tool_use id -> (tool name, subagent name or None, input or subagent description)
         self.tools: dict[str, tuple[str, str | None, str | None]] = {}
         self.last_text: str | None = None  # the last assistant text block, to spot an equal result
-        self._usage_seen: dict[str, dict[str, int]] = {}  # message id -> usage already reported
+        # message id -> usage already reported, for the last USAGE_KEPT messages: the lines of one
+        # API call come together, so an older id is never seen again (and a session of 100,000
+        # lines would otherwise keep tens of thousands of them, in the supervisor or a reader)
+        self._usage_seen: dict[str, dict[str, int]] = {}
+        self._unnamed = 0  # messages without an id (each one its own)
         self._reported = dict.fromkeys(TOKEN_KEYS, 0)
 
     def feed(self, obj: object) -> list[AgentEvent]:
@@ -351,10 +358,15 @@ class ClaudeMapper:
         if not isinstance(usage, dict):
             return []
         counts = _usage_counts(usage)
-        key = as_str(message.get("id")) or f"#{len(self._usage_seen)}"
+        key = as_str(message.get("id"))
+        if key is None:
+            self._unnamed += 1
+            key = f"#{self._unnamed}"
         seen = self._usage_seen.get(key)
         delta = {k: max(0, v - seen[k]) for k, v in counts.items()} if seen else counts
         self._usage_seen[key] = {k: max(v, seen[k]) for k, v in counts.items()} if seen else counts
+        if len(self._usage_seen) > USAGE_KEPT:
+            del self._usage_seen[next(iter(self._usage_seen))]
         return self._report(delta) if any(delta.values()) else []
 
     def _report(self, delta: dict[str, int]) -> list[AgentEvent]:
