@@ -175,7 +175,10 @@ class Lane:
         self.unanswered.popleft()
         if head[0] == DONE:
             self.mapper = head[6]  # (DONE, lane, count, counted, folded, signals, mapper, ts)
-            self._answer(head, records)
+            try:
+                self._answer(head, records)
+            except Exception as exc:  # ours, not the reader's: the session fails saying so
+                self.failed = f"{type(exc).__name__}: {exc}"
         else:
             self.failed = str(head[2])
         self._changed.set()
