@@ -46,8 +46,31 @@ class SessionText:
         self.width = width
         self.replayed = False
         self.lines: list[str] = []
-        self.unformatted: list[AgentEvent] = []  # arrived during the replay, or not formatted yet
+        self._unformatted: list[AgentEvent] = []  # arrived during the replay, or not formatted yet
+        # streamed batches not looked at yet: a reader process's batch is decoded from its lines
+        # only when read, so a kept session that is not on screen costs no decoding
+        self._batches: list[Sequence[AgentEvent]] = []
+        self.waiting = 0  # records in both
         self.errors_shown: set[str] = set()  # `format_records`: the outcome line does not repeat them
+
+    @property
+    def unformatted(self) -> list[AgentEvent]:
+        """The records received and not formatted yet, in order."""
+        if self._batches:
+            for batch in self._batches:
+                self._unformatted.extend(batch)
+            self._batches.clear()
+        return self._unformatted
+
+    @unformatted.setter
+    def unformatted(self, records: list[AgentEvent]) -> None:
+        self._unformatted = records
+        self._batches.clear()
+        self.waiting = len(records)
+
+    def receive(self, records: Sequence[AgentEvent]) -> None:
+        self._batches.append(records)
+        self.waiting += len(records)
 
     def append(self, lines: list[str]) -> None:
         self.lines.extend(lines)
@@ -79,8 +102,8 @@ class SessionTexts:
         text = self._texts.get(session_file)
         if text is None:
             return  # read from its file if it is ever shown
-        text.unformatted.extend(records)
-        if len(text.unformatted) > HIDDEN_LIMIT and text.session_uuid != self.shown:
+        text.receive(records)
+        if text.waiting > HIDDEN_LIMIT and text.session_uuid != self.shown:
             self.drop(text)
 
     # -- out: lines for the pane ---------------------------------------------------------------
@@ -98,7 +121,7 @@ class SessionTexts:
 
     def _held(self) -> int:
         """Lines and raw records of every kept session (what memory they take, roughly)."""
-        return sum(len(text.lines) + len(text.unformatted) for text in self._texts.values())
+        return sum(len(text.lines) + text.waiting for text in self._texts.values())
 
     def all_lines(self, text: SessionText) -> list[str]:
         """Every line of a replayed session, its unformatted records formatted first; marks it
@@ -109,7 +132,7 @@ class SessionTexts:
 
     def take_new(self, text: SessionText) -> list[str]:
         """The lines of the records received since last asked (none before the replay)."""
-        if not text.replayed or not text.unformatted:
+        if not text.replayed or not text.waiting:
             return []
         records, text.unformatted = text.unformatted, []
         lines = format_records(records, self._clock, self._glyphs, text.width, errors_shown=text.errors_shown)
