@@ -176,3 +176,23 @@ async def test_live_records_of_a_real_codex_session_equal_their_copies_read_back
     only_replayed = alone.open("u2", session_file, 100)
     assert await alone.replay(only_replayed)
     assert texts.all_lines(text) == alone.all_lines(only_replayed)
+
+
+async def test_a_reader_batch_is_decoded_only_when_its_session_is_read(tmp_path: Path) -> None:
+    """A reader process's batch (`RecordLines`: its session-file lines) kept for a session that
+    is not on screen stays undecoded; once the session is shown, it reads as the records were."""
+    from vik_tui.engine.stages.offload import RecordLines
+
+    session = tmp_path / "plan-1.jsonl"
+    session.write_text("")
+    texts = texts_of()
+    text = texts.open("u1", str(session), 80)
+    assert await texts.replay(text)
+    records = said("one", "two")
+    batch = RecordLines(b"".join(json.dumps(r.to_dict()).encode() + b"\n" for r in records), 2, [], NOW)
+    texts.shown = "another session"
+    texts.receive(str(session), batch)
+    assert text.waiting == 2 and batch._events is None  # kept, not decoded
+    texts.shown = "u1"
+    assert shown_text(texts.take_new(text)) == ["one", "two"]
+    assert text.waiting == 0
