@@ -141,6 +141,33 @@ async def test_killing_the_reader_mid_flood_loses_nothing(tmp_path: Path, stream
     assert any(level == "warning" and "reader process ended" in message for level, message in said), said
 
 
+async def test_a_stopped_reader_is_given_up_and_nothing_is_lost(
+    tmp_path: Path, stream: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGSTOP of the reader mid-flood (a wedged reader): after PATIENCE_SEC without an answer
+    it is killed, and the supervisor maps what it had sent; every record once, in order."""
+    expected = await _local(tmp_path, stream)
+    monkeypatch.setattr(offload, "PATIENCE_SEC", 1.0)
+    said: list[tuple[str, str]] = []
+    readers = Readers(count=1, own_share=0, log=lambda level, message: said.append((level, message)))
+    session = _session(tmp_path, stream, "stopped", readers)
+    run = asyncio.ensure_future(session.run())
+    try:
+        deadline = asyncio.get_running_loop().time() + 60
+        while not (readers.pids() and readers.lanes() and session.snap.events > 2000):
+            assert not run.done() and asyncio.get_running_loop().time() < deadline, "no lane was handed over"
+            await asyncio.sleep(0.002)
+        stopped = readers.pids()[0]
+        os.kill(stopped, signal.SIGSTOP)
+        snap = await run
+    finally:
+        await readers.close()
+    assert snap.state == "completed", snap.reason
+    assert _records(session) == expected
+    assert any("answered nothing for" in message and "was killed" in message for _level, message in said), said
+    wait_until(lambda: not process_running(stopped), timeout=30, what="the stopped reader to be killed")
+
+
 async def test_a_reader_that_cannot_start_leaves_the_flood_to_the_supervisor(
     tmp_path: Path, stream: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -26,6 +26,7 @@ import os
 import pickle
 import socket
 import sys
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -44,6 +45,7 @@ MAX_READERS = 3
 # to a reader, and asks again every OFFER_EVERY full reads while it is not
 FLOOD_READS = 3
 OFFER_EVERY = 16
+PATIENCE_SEC = 30.0  # a reader silent this long while batches wait for it is given up (`Lane`)
 IN_FLIGHT = 2  # batches a lane may have sent and not had answered (the pipe waits meanwhile)
 RECEIVE_BUFFER = 256 * 1024  # answers are received into this (it grows for a longer frame)
 
@@ -160,14 +162,21 @@ class Lane:
     async def room(self) -> None:
         """Until fewer than IN_FLIGHT batches wait for their answer (or the reader is gone)."""
         while len(self.unanswered) >= IN_FLIGHT and not self.lost:
-            self._changed.clear()
-            await self._changed.wait()
+            await self._answer_or_patience()
 
     async def drained(self) -> None:
         """Until every batch sent was answered (or the reader is gone)."""
         while self.unanswered and not self.lost:
-            self._changed.clear()
-            await self._changed.wait()
+            await self._answer_or_patience()
+
+    async def _answer_or_patience(self) -> None:
+        """Until something changes; a reader that answered nothing for PATIENCE_SEC while
+        batches wait (stopped, wedged) is given up: its sessions are mapped here again."""
+        self._changed.clear()
+        try:
+            await asyncio.wait_for(self._changed.wait(), PATIENCE_SEC)
+        except TimeoutError:
+            self.reader.give_up_if_silent()
 
     def answered(self, head: tuple[Any, ...], records: bytes) -> None:
         if self.lost or not self.unanswered:
@@ -209,6 +218,7 @@ class _Reader(asyncio.BufferedProtocol):
         self._on_exit = on_exit
         self.crash: str | None = None  # what the reader said before it ended (a bug of ours)
         self.answered = False  # it answered a batch: it works (one that never did is not tried again)
+        self.last_answer = time.monotonic()  # (or when it started)
 
     @classmethod
     async def start(cls, on_exit: Callable[[_Reader, str], None]) -> _Reader:
@@ -263,6 +273,7 @@ class _Reader(asyncio.BufferedProtocol):
                 self.crash = str(head[2])
             elif lane is not None:
                 self.answered = True
+                self.last_answer = time.monotonic()
                 lane.answered(head, view[body + meta_size : stop].tobytes())
             start = stop
         if start:  # the unfinished frame (if any) moves to the front
@@ -286,6 +297,17 @@ class _Reader(asyncio.BufferedProtocol):
     def close_lane(self, lane: Lane) -> None:
         if self.lanes.pop(lane.id, None) is not None:
             self.send(frame((CLOSE, lane.id)))
+
+    def give_up_if_silent(self) -> None:
+        """Kill the process if it answered nothing for PATIENCE_SEC; its lanes are lost."""
+        silent = time.monotonic() - self.last_answer
+        if not self.alive or silent < PATIENCE_SEC:
+            return
+        if self.proc is not None and self.proc.returncode is None:
+            self.proc.kill()
+        if self._transport is not None:
+            self._transport.abort()
+        self._gone(f"it answered nothing for {silent:.0f} s and was killed")
 
     def _gone(self, why: str) -> None:
         if not self.alive:
