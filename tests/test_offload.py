@@ -117,55 +117,40 @@ async def test_a_flood_handed_to_a_reader_writes_what_the_supervisor_would(
     assert not readers.pids(), "the reader ended with close()"
 
 
-async def test_killing_the_reader_mid_flood_loses_nothing(tmp_path: Path, stream: Path) -> None:
-    """kill -9 of the reader while it holds a lane: what it had not answered is mapped by the
-    supervisor from the mapper's last state; every record once, in order; the log says so."""
-    expected = await _local(tmp_path, stream)
-    said: list[tuple[str, str]] = []
-    readers = Readers(count=1, own_share=0, log=lambda level, message: said.append((level, message)))
-    session = _session(tmp_path, stream, "killed", readers)
-    run = asyncio.ensure_future(session.run())
-    try:
-        deadline = asyncio.get_running_loop().time() + 60
-        while not (readers.pids() and readers.lanes() and session.snap.events > 2000):
-            assert not run.done() and asyncio.get_running_loop().time() < deadline, "no lane was handed over"
-            await asyncio.sleep(0.002)
-        at_kill = session.snap.events
-        os.kill(readers.pids()[0], signal.SIGKILL)
-        snap = await run
-    finally:
-        await readers.close()
-    assert snap.state == "completed", snap.reason
-    assert at_kill < len(expected) // 2, "the reader was killed early in the stream"
-    assert _records(session) == expected
-    assert any(level == "warning" and "reader process ended" in message for level, message in said), said
-
-
-async def test_a_stopped_reader_is_given_up_and_nothing_is_lost(
-    tmp_path: Path, stream: Path, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("sig", "said_so"),
+    [
+        (signal.SIGKILL, "a reader process ended (it exited)"),
+        (signal.SIGSTOP, "answered nothing for 1 s and was killed"),
+    ],
+)
+async def test_a_reader_killed_or_stopped_mid_flood_loses_nothing(
+    tmp_path: Path, stream: Path, monkeypatch: pytest.MonkeyPatch, sig: signal.Signals, said_so: str
 ) -> None:
-    """SIGSTOP of the reader mid-flood (a wedged reader): after PATIENCE_SEC without an answer
-    it is killed, and the supervisor maps what it had sent; every record once, in order."""
+    """kill -9 of the reader while it holds a lane, or SIGSTOP (a wedged reader, given up after
+    PATIENCE_SEC without an answer and killed): what it had not answered is mapped by the
+    supervisor from the mapper's last state; every record once, in order; the log says so."""
     expected = await _local(tmp_path, stream)
     monkeypatch.setattr(offload, "PATIENCE_SEC", 1.0)
     said: list[tuple[str, str]] = []
     readers = Readers(count=1, own_share=0, log=lambda level, message: said.append((level, message)))
-    session = _session(tmp_path, stream, "stopped", readers)
+    session = _session(tmp_path, stream, sig.name, readers)
     run = asyncio.ensure_future(session.run())
     try:
         deadline = asyncio.get_running_loop().time() + 60
         while not (readers.pids() and readers.lanes() and session.snap.events > 2000):
             assert not run.done() and asyncio.get_running_loop().time() < deadline, "no lane was handed over"
             await asyncio.sleep(0.002)
-        stopped = readers.pids()[0]
-        os.kill(stopped, signal.SIGSTOP)
+        at_signal, reader = session.snap.events, readers.pids()[0]
+        os.kill(reader, sig)
         snap = await run
     finally:
         await readers.close()
     assert snap.state == "completed", snap.reason
+    assert at_signal < len(expected) // 2, "the reader was signalled early in the stream"
     assert _records(session) == expected
-    assert any("answered nothing for" in message and "was killed" in message for _level, message in said), said
-    wait_until(lambda: not process_running(stopped), timeout=30, what="the stopped reader to be killed")
+    assert any(level == "warning" and said_so in message for level, message in said), said
+    wait_until(lambda: not process_running(reader), timeout=30, what="the reader to end")
 
 
 async def test_a_reader_that_cannot_start_leaves_the_flood_to_the_supervisor(
