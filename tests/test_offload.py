@@ -78,6 +78,17 @@ async def _local(tmp_path: Path, stream: Path) -> list[dict[str, Any]]:
     return _records(session)
 
 
+async def _completes_as(session: StageSession, readers: Readers, expected: list[dict[str, Any]]) -> SessionFacts:
+    """Run the session to its end (the readers closed after it): completed, with `expected`."""
+    try:
+        snap = await session.run()
+    finally:
+        await readers.close()
+    assert snap.state == "completed", snap.reason
+    assert _records(session) == expected
+    return snap
+
+
 def _facts(snap: SessionFacts) -> tuple[Any, ...]:
     """What a session's lines fold into, but when its rate limits were read."""
     limits = {scope: {k: v for k, v in seen.items() if k != "observed_at"} for scope, seen in snap.rate_limits.items()}
@@ -105,12 +116,7 @@ async def test_a_flood_handed_to_a_reader_writes_what_the_supervisor_would(
         real_done(head, records)
 
     session._batch_done = counting  # type: ignore[method-assign]
-    try:
-        snap = await session.run()
-    finally:
-        await readers.close()
-    assert snap.state == "completed", snap.reason
-    assert _records(session) == expected
+    snap = await _completes_as(session, readers, expected)
     assert sum(answered) > len(expected) // 2, "the reader mapped most of the stream"
     assert _facts(snap) == _facts(local.snap)
     assert snap.tokens["output"] > 0 and snap.last_message
@@ -170,12 +176,7 @@ async def test_a_reader_that_cannot_start_or_dies_at_once_leaves_the_flood_to_th
     monkeypatch.setattr(offload.sys, "executable", str(tmp_path / interpreter))
     readers = Readers(count=1, own_share=0, log=lambda level, message: said.append((level, message)))
     session = _session(tmp_path, stream, "unstarted", readers)
-    try:
-        snap = await session.run()
-    finally:
-        await readers.close()
-    assert snap.state == "completed", snap.reason
-    assert _records(session) == expected
+    snap = await _completes_as(session, readers, expected)
     assert readers.broken is not None
     warnings = [message for level, message in said if level == "warning"]
     assert len(warnings) == 1 and warnings[0].startswith(said_so), warnings
