@@ -176,7 +176,7 @@ async def test_a_reader_that_cannot_start_or_dies_at_once_leaves_the_flood_to_th
     monkeypatch.setattr(offload.sys, "executable", str(tmp_path / interpreter))
     readers = Readers(count=1, own_share=0, log=lambda level, message: said.append((level, message)))
     session = _session(tmp_path, stream, "unstarted", readers)
-    snap = await _completes_as(session, readers, expected)
+    await _completes_as(session, readers, expected)
     assert readers.broken is not None
     warnings = [message for level, message in said if level == "warning"]
     assert len(warnings) == 1 and warnings[0].startswith(said_so), warnings
