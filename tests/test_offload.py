@@ -339,3 +339,32 @@ def test_kill_9_of_the_supervisor_ends_its_reader(project: Project, stream: Path
         readers = wait_until(lambda: _reader_pids(supervisor.proc.pid), timeout=60, what="a reader process")
         supervisor.kill()
     wait_until(lambda: not any(process_running(pid) for pid in readers), timeout=30, what="the reader to end")
+
+
+def test_a_frame_larger_than_the_socket_buffer_arrives_whole() -> None:
+    """A reader's answer of several MiB (a batch of long lines) goes out in pieces and arrives
+    as the one frame it was."""
+    import socket
+    import threading
+
+    from vik_tui.engine.stages.reader_worker import HEADER, send_frame
+
+    ours, theirs = socket.socketpair()
+    payload = bytes(range(256)) * (12 * 4096)  # 12 MiB
+    received = bytearray()
+
+    def read() -> None:
+        while chunk := ours.recv(1 << 20):
+            received.extend(chunk)
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    try:
+        send_frame(theirs.fileno(), ("done", 7, "x"), payload)
+    finally:
+        theirs.close()
+        reader.join(30)
+        ours.close()
+    meta_size, payload_size = HEADER.unpack_from(received)
+    assert payload_size == len(payload) and len(received) == HEADER.size + meta_size + payload_size
+    assert bytes(received[HEADER.size + meta_size :]) == payload

@@ -65,10 +65,17 @@ def handle_batch(work: LineWork, ts: str, data: bytes) -> tuple[tuple[Any, ...],
     return (DONE, count, counted, folded(work.snap), work.signals, work.mapper, ts), b"".join(encoded)
 
 
-def send_all(fd: int, data: bytes) -> None:
-    view = memoryview(data)
-    while view:
-        view = view[os.write(fd, view) :]
+def send_frame(fd: int, head: tuple[Any, ...], payload: bytes = b"") -> None:
+    """`frame(head, payload)` written to `fd` (blocking) without copying the payload into it."""
+    meta = pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL)
+    parts = [HEADER.pack(len(meta), len(payload)) + meta, payload]
+    while parts:
+        written = os.writev(fd, parts)
+        while parts and written >= len(parts[0]):
+            written -= len(parts[0])
+            parts.pop(0)
+        if parts and written:
+            parts[0] = parts[0][written:]
 
 
 def serve(fd: int) -> None:
@@ -89,7 +96,7 @@ def serve(fd: int) -> None:
                 reply, records = handle_batch(work, head[2], payload)
             except Exception as exc:  # MemoryError above all: the session ends, saying so
                 reply, records = (FAILED, f"{type(exc).__name__}: {exc}"), b""
-            send_all(fd, frame((reply[0], lane, *reply[1:]), records))
+            send_frame(fd, (reply[0], lane, *reply[1:]), records)
         elif kind == OPEN:
             _, _, mapper, values, signals = head
             snap = FoldedFacts()
@@ -111,7 +118,7 @@ def main() -> None:
         pass  # the supervisor is gone: nothing of ours is left to save
     except BaseException as exc:
         with contextlib.suppress(OSError):
-            send_all(0, frame((CRASHED, 0, f"{type(exc).__name__}: {exc}")))
+            send_frame(0, (CRASHED, 0, f"{type(exc).__name__}: {exc}"))
         os._exit(1)
     os._exit(0)
 
