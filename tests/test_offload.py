@@ -123,6 +123,26 @@ async def test_a_flood_handed_to_a_reader_writes_what_the_supervisor_would(
     assert not readers.pids(), "the reader ended with close()"
 
 
+async def test_two_readers_share_the_floods(tmp_path: Path, stream: Path) -> None:
+    """With two readers allowed (a machine of three CPUs or more), two floods go to two readers,
+    each of which writes what the supervisor would."""
+    expected = await _local(tmp_path, stream)
+    readers = Readers(count=2, own_share=0)
+    sessions = [_session(tmp_path, stream, f"two-{i}", readers) for i in range(2)]
+    runs = [asyncio.ensure_future(session.run()) for session in sessions]
+    seen: set[int] = set()
+    try:
+        while not all(run.done() for run in runs):
+            seen.update(readers.pids())
+            await asyncio.sleep(0.005)
+    finally:
+        await readers.close()
+    assert len(seen) == 2
+    for session, run in zip(sessions, runs, strict=True):
+        assert run.result().state == "completed"
+        assert _records(session) == expected
+
+
 @pytest.mark.parametrize(
     ("sig", "said_so"),
     [

@@ -346,7 +346,7 @@ class Readers:
         self._readers: list[_Reader] = []
         self._ids = itertools.count(1)
         self._log = log
-        self._starting: asyncio.Future[_Reader | None] | None = None
+        self._starting: list[asyncio.Future[_Reader | None]] = []  # readers being started
         self._closed = False
         self._asked = 0  # lanes asked for and not given yet
         self.broken: str | None = None  # why no reader can start: floods stay in the supervisor
@@ -395,15 +395,17 @@ class Readers:
         return lane
 
     async def _reader(self) -> _Reader | None:
+        """The least busy reader; a new one while fewer than `count` run or start and each
+        running one has a lane already; else one that is starting."""
         alive = [reader for reader in self._readers if reader.alive]
-        if alive and (len(alive) >= self.count or min(len(r.lanes) for r in alive) == 0):
+        idle = any(not reader.lanes for reader in alive)
+        if not idle and len(alive) + len(self._starting) < self.count:
+            starting = asyncio.ensure_future(self._start())
+            self._starting.append(starting)
+            starting.add_done_callback(self._starting.remove)
+        elif alive:
             return min(alive, key=lambda reader: len(reader.lanes))
-        if self._starting is None:
-            self._starting = asyncio.ensure_future(self._start())
-        try:
-            return await asyncio.shield(self._starting)
-        finally:
-            self._starting = None
+        return await asyncio.shield(self._starting[-1])
 
     async def _start(self) -> _Reader | None:
         try:
