@@ -1,5 +1,7 @@
 """`vik-tui run` as a lean process (`cli/lean.py`): no TLS loaded (`ssl` and `_hashlib` halted),
-no anyio event-loop backend, no MiniJinja for plain templates, no interpreter teardown; and all
+no pydantic plugin lookup (`importlib.metadata`), no anyio event-loop backend, no MiniJinja for
+plain templates, nothing imported only for a mistake or a feature not in use, no interpreter
+teardown; and all
 it serves still works in that process: the HTTP API, hot reload, the agents, the exit code.
 
 Against a real `vik-tui run` with `python -X importtime`, which lists on stderr every module
@@ -24,7 +26,15 @@ from vik_tui.api.routes import url_for
 
 # what headless `run` leaves out; Textual and the API server have their own tests (test_lazy_api).
 # (`ssl` and `_hashlib` themselves are listed by -X importtime when their import is halted.)
-NEVER = ("_ssl", "anyio._backends", "minijinja")
+NEVER = (
+    "_ssl",
+    "anyio._backends",
+    "minijinja",
+    "importlib.metadata",  # pydantic's plugin lookup (and the uuid6 package's version)
+    "uuid6",
+    "difflib",  # a near miss in a workflow's names
+    "_strptime",
+)
 OPENSSL = ("libssl", "libcrypto")  # in the process's memory map: what leaving out TLS saves
 
 
@@ -112,3 +122,24 @@ def test_a_lean_run_ends_with_its_own_exit_code_and_every_line(project: Project)
         [sys.executable, "-m", "vik_tui", "run", str(path)], capture_output=True, text=True, timeout=120
     )
     assert refused.returncode == 1 and "cannot start" in refused.stderr
+
+
+def test_pydantic_finds_no_plugins_and_imports_no_metadata_for_it() -> None:
+    """`lean.leave_out_pydantic_plugins`: models build and validate, `get_plugins()` is empty, and
+    any other name asked of the stand-in is the real loader's (which then takes its place)."""
+    code = (
+        "import sys\n"
+        "from vik_tui.cli import lean\n"
+        "lean.leave_out_pydantic_plugins()\n"
+        "import pydantic\n"
+        "class M(pydantic.BaseModel):\n"
+        "    x: int\n"
+        "assert M(x=1).x == 1 and pydantic.TypeAdapter(list[int]).validate_python(['2']) == [2]\n"
+        "assert 'importlib.metadata' not in sys.modules, 'pydantic looked for plugins'\n"
+        "from pydantic.plugin import _loader\n"
+        "assert list(_loader.get_plugins()) == []\n"
+        "assert _loader.PYDANTIC_ENTRY_POINT_GROUP == 'pydantic'\n"
+        "assert sys.modules['pydantic.plugin._loader'] is not _loader and 'importlib.metadata' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
