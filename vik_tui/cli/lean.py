@@ -10,6 +10,9 @@ first line. Both are optional in the standard library (CPython builds without Op
 one), which asyncio and hashlib catch; asyncio then has no TLS, and hashlib keeps its built-in
 md5, sha1, sha2, sha3 and blake2. `tests/test_lean_run.py` holds a run to it, API and all.
 
+No bzip2 and xz either: `shutil` imports both codecs (for `make_archive`), and nothing in a
+supervisor compresses; they are optional the same way (`shutil` catches the ImportError).
+
 No pydantic plugins: at its first model pydantic looks for plugins among the entry points of
 every installed distribution (`pydantic.plugin._loader`), and importing that loader imports
 `importlib.metadata` (with zipfile, email, csv, tempfile and importlib.resources): 2 MiB of a
@@ -35,7 +38,9 @@ import sys
 import types
 from typing import Any, NoReturn
 
-WITHOUT = ("ssl", "_hashlib")  # the standard library's two users of OpenSSL
+# the standard library's two users of OpenSSL, and its bzip2 and xz codecs (which shutil imports
+# for archives a supervisor never makes: each maps its library, 0.25 MiB in all)
+WITHOUT = ("ssl", "_hashlib", "_bz2", "_lzma")
 PYDANTIC_PLUGIN_LOADER = "pydantic.plugin._loader"
 
 
