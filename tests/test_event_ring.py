@@ -81,3 +81,45 @@ def test_a_big_batch_is_kept_as_its_lines_and_streams_the_same_bytes() -> None:
     unknown = batch(stream.SLIM_RECORDS)  # lines not known: kept whole, encoded from its records
     hub(unknown)
     assert hub.ring[-1].event is unknown
+
+
+def test_with_no_client_only_the_newest_lines_are_kept_for_a_replay() -> None:
+    """A flood with nobody attached: slim batches beyond LINES_KEPT of lines give them up (their
+    entries stay, for `recent` and the counts); a replay from before them hears of the loss and
+    one from after them gets every frame."""
+    hub = EventHub()
+    big = batch(stream.SLIM_RECORDS * 4, text="y" * 300, with_lines=True)
+    count = 4 * stream.LINES_KEPT // len(big.lines)
+    for _ in range(count):
+        hub(big)
+    assert len(hub.ring) == count and hub.bytes_kept == count * len(big.lines) <= BYTES_KEPT  # the ring as before
+    solid = [e for e in hub.ring if not e.hollow]
+    assert hub.lines_kept == len(solid) * len(big.lines) <= stream.LINES_KEPT < hub.lines_kept + len(big.lines)
+    assert solid == list(hub.ring)[-len(solid) :] and hub.oldest == solid[0].id == hub.hollowed + 1
+    entries, lost = hub.since(0)
+    assert lost and entries == solid
+    entries, lost = hub.since(solid[0].id - 1)
+    assert not lost and entries == solid and all(e.frame.startswith(b"id: %d\n" % e.id) for e in entries)
+    assert hub.since(solid[0].id - 2)[1]  # one hollowed entry short: lost
+    recent = list(hub.recent("A", 20))
+    assert len(recent) == 20 and recent[0].hollow  # the issue's recent events are all there
+    assert {e.describe() for e in recent} == {big.describe()}
+    with pytest.raises(RuntimeError, match="hollowed out"):
+        _ = recent[0].frame
+
+
+async def test_while_a_client_is_attached_no_lines_are_given_up() -> None:
+    """A client's queue may still hold an old entry to send: nothing is hollowed out meanwhile,
+    and once it has gone the next batch brings the lines back to LINES_KEPT."""
+    hub = EventHub()
+    client = stream.Client(drop=lambda: None, size=10_000)
+    hub.clients.add(client)
+    big = batch(stream.SLIM_RECORDS * 4, text="y" * 300, with_lines=True)
+    for _ in range(3 * stream.LINES_KEPT // len(big.lines)):
+        hub(big)
+    assert not any(e.hollow for e in hub.ring) and hub.lines_kept > stream.LINES_KEPT
+    data, ended = client.take()
+    assert not ended and data.count(b"event: agent_events\n") == len(hub.ring)
+    hub.clients.discard(client)
+    hub(big)
+    assert hub.lines_kept <= stream.LINES_KEPT and hub.ring[0].hollow and not hub.ring[-1].hollow

@@ -352,7 +352,7 @@ class Api:
             await response.write(message("hello", wire.adapter(wire.Hello).dump_python(hello, mode="json")))
             if lost:
                 reset = {"event": wire.STREAM_RESET, "asked": last_seen, "last": self.hub.last_id}
-                reset["oldest"] = self.hub.ring[0].id if self.hub.ring else None
+                reset["oldest"] = self.hub.oldest
                 await response.write(message(wire.STREAM_RESET, reset))
             elif backlog:
                 await response.write(b"".join(old.frame for old in backlog))

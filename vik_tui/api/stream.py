@@ -37,6 +37,11 @@ RECORDS_KEPT = 20_000
 # lines holds ~4,000 records and ~5 MiB of memory (20,000 records pinned ~26 MiB under a flood);
 # at a realistic pace (one record per batch) RING_SIZE is the bound that counts.
 BYTES_KEPT = 1 << 20
+# of which the lines of big agent batches (`Entry` keeps them to splice their frames) that a
+# Last-Event-ID replay may still send: with no client attached, the older ones are dropped
+# (`Entry.hollow`) and their entries stay for `recent` and the counts. Under a flood this is a
+# few thousandths of a second either way; the memory is 0.8 MiB of a supervisor's peak.
+LINES_KEPT = 1 << 18
 # an agent batch of at least this many records is kept as its lines alone (`Entry`); a smaller
 # one (a realistic pace's batch holds one) is kept whole: copying its event would cost more
 SLIM_RECORDS = 16
@@ -73,15 +78,17 @@ class Entry:
     records dropped from `event` at once): the frame is spliced from the lines anyway, and a
     flood's records then die young, in the cache, instead of being pinned by the ring (~5x the
     bytes of their lines) and freed cold when the ring pushes them out (9 % of a 4-agent
-    flood's CPU with no client attached)."""
+    flood's CPU with no client attached). Its lines may later be dropped too (`hollow_out`:
+    LINES_KEPT); it then stays for its description and the counts, never to be sent again."""
 
-    __slots__ = ("_frame", "_lines", "event", "id", "records", "size")
+    __slots__ = ("_frame", "_lines", "event", "id", "records", "size", "slim")
 
     def __init__(self, number: int, event: ee.EngineEvent) -> None:
         self.id = number
         self.event = event
         self._frame: bytes | None = None
         self._lines: bytes | None = None  # a slim agent batch's lines (its records dropped)
+        self.slim = False  # kept as its lines (or, hollowed, as nothing but its description)
         self.records = 0  # agent records it holds
         self.size = EVENT_BYTES  # bytes it is counted for (`EventHub.bytes_kept`)
         if isinstance(event, ee.AgentEvents):
@@ -92,10 +99,19 @@ class Entry:
             if count >= SLIM_RECORDS and lines.endswith(b"\n"):
                 self.event = dataclasses.replace(event, records=(), lines=b"")
                 self._lines = lines
+                self.slim = True
+
+    @property
+    def hollow(self) -> bool:
+        """Its lines were dropped: it can no longer be sent."""
+        return self.slim and self._lines is None
+
+    def hollow_out(self) -> None:
+        self._lines = self._frame = None
 
     def describe(self) -> str:
         """The event's one-line description (a slim batch counts the records it had)."""
-        if self._lines is not None and isinstance(self.event, ee.AgentEvents):
+        if self.slim and isinstance(self.event, ee.AgentEvents):
             return f"{self.event.where} {ee.plural(self.records, 'agent event')}"
         return self.event.describe()
 
@@ -104,6 +120,8 @@ class Entry:
         if self._frame is None:
             if self._lines is not None and isinstance(self.event, ee.AgentEvents):
                 data = _spliced(self.event, self._lines)
+            elif self.slim:
+                raise RuntimeError(f"event {self.id} was hollowed out: it cannot be sent")
             else:
                 data = event_data(self.event)
             self._frame = b"id: %d\nevent: %s\ndata: %s\n\n" % (self.id, self.event.name.encode(), data)
@@ -183,6 +201,9 @@ class EventHub:
         self.ring: deque[Entry] = deque(maxlen=ring_size or RING_SIZE)
         self.records_kept = 0  # agent records held by the ring's entries
         self.bytes_kept = 0  # and their size (`Entry.size`)
+        self.lined: deque[Entry] = deque()  # the slim entries that still hold their lines, oldest first
+        self.lines_kept = 0  # and those lines' bytes
+        self.hollowed = 0  # the id of the newest entry hollowed out: a replay cannot reach back to it
         self.last_id = 0
         self.clients: set[Client] = set()
         # (issue, stage) -> (kind, message, ts) of its newest agent event: Symphony's last_event
@@ -200,6 +221,11 @@ class EventHub:
         self.bytes_kept += entry.size
         while (self.records_kept > RECORDS_KEPT or self.bytes_kept > BYTES_KEPT) and len(ring) > 1:
             self._forget(ring.popleft())
+        if entry.slim:
+            self.lined.append(entry)
+            self.lines_kept += entry.size
+            if not self.clients:  # (a client's queue may still hold an older entry to send)
+                self._hollow_out()
         for client in tuple(self.clients):
             client.offer(entry)
         if isinstance(event, ee.AgentEvents) and event.records:
@@ -210,6 +236,25 @@ class EventHub:
     def _forget(self, entry: Entry) -> None:
         self.records_kept -= entry.records
         self.bytes_kept -= entry.size
+        if self.lined and self.lined[0] is entry:  # (both are in the ring's order)
+            self.lined.popleft()
+            self.lines_kept -= entry.size
+
+    def _hollow_out(self) -> None:
+        """The oldest slim entries give up their lines until LINES_KEPT (the newest keeps them)."""
+        lined = self.lined
+        while self.lines_kept > LINES_KEPT and len(lined) > 1:
+            entry = lined.popleft()
+            self.lines_kept -= entry.size
+            entry.hollow_out()
+            self.hollowed = entry.id
+
+    @property
+    def oldest(self) -> int | None:
+        """The id of the oldest entry a replay can send (None: the ring is empty)."""
+        if not self.ring:
+            return None
+        return max(self.ring[0].id, self.hollowed + 1)
 
     def _remember(self, event: ee.AgentEvents) -> None:
         record = event.records[-1]
@@ -221,13 +266,14 @@ class EventHub:
             del self.last_agent_event[next(iter(self.last_agent_event))]
 
     def since(self, last_seen: int) -> tuple[list[Entry], bool]:
-        """The kept entries after `last_seen`, and whether some in between were lost (the ring
-        moved past them, or the id is from another supervisor's numbering)."""
+        """The kept entries after `last_seen` that can be sent, and whether some in between were
+        lost (the ring moved past them or hollowed them out, or the id is from another
+        supervisor's numbering)."""
         if last_seen > self.last_id:
             return [], True
-        oldest = self.ring[0].id if self.ring else self.last_id + 1
+        oldest = self.oldest or self.last_id + 1
         lost = last_seen + 1 < oldest
-        return [entry for entry in self.ring if entry.id > last_seen], lost
+        return [entry for entry in self.ring if entry.id > last_seen and not entry.hollow], lost
 
     def recent(self, issue_id: str, count: int) -> Iterable[Entry]:
         """The newest `count` kept events about one issue, oldest first."""

@@ -11,7 +11,7 @@ code (that waits for the first client, `api.front`), `vik-tui --help` not even a
 - `lifecycle`: `status`, `stop [--drain]`, `restart`, `uninstall`
 - `explain`, `doctor`, `init`, `web`, `demo`: one command each
 - `tui`: the UI (`vik-tui [WORKFLOW]`, in-process or attached) and `attach`
-- `lean`: what `run` does to its own process (no TLS loaded, no interpreter teardown)
+- `lean`: what `run` does to its own process (no TLS, no pydantic plugins, no interpreter teardown)
 - `common`: what several of them share (loading a workflow, the API options, terminal checks)
 """
 
@@ -36,6 +36,7 @@ def main(argv: list[str] | None = None) -> int:
 
             if program:  # not a caller's process (`lean`)
                 lean.leave_out_tls()
+                lean.leave_out_pydantic_plugins()
                 lean.end(run.main(rest))
             return run.main(rest)
         if command in LIFECYCLE_COMMANDS:

@@ -1,5 +1,5 @@
 """What `vik-tui run` does to its own process, as the program (not when a caller runs it
-in-process): it loads no TLS, and it ends without the interpreter's teardown.
+in-process): it loads no TLS and no pydantic plugins, and it ends without the interpreter's teardown.
 
 No TLS: nothing in a supervisor's process speaks TLS. The HTTP API is plain HTTP on a unix socket
 and on a loopback (or token-guarded) TCP port, SSH workers use the `ssh` program, and trackers,
@@ -9,6 +9,18 @@ first line. Both are optional in the standard library (CPython builds without Op
 `sys.modules` makes their import raise ImportError (the import system's documented way to halt
 one), which asyncio and hashlib catch; asyncio then has no TLS, and hashlib keeps its built-in
 md5, sha1, sha2, sha3 and blake2. `tests/test_lean_run.py` holds a run to it, API and all.
+
+No bzip2 and xz either: `shutil` imports both codecs (for `make_archive`), and nothing in a
+supervisor compresses; they are optional the same way (`shutil` catches the ImportError).
+
+No pydantic plugins: at its first model pydantic looks for plugins among the entry points of
+every installed distribution (`pydantic.plugin._loader`), and importing that loader imports
+`importlib.metadata` (with zipfile, email, csv, tempfile and importlib.resources): 2 MiB of a
+supervisor's ~36 MiB, at every start. A plugin would watch pydantic validate vik-tui's own
+schema, nothing a supervisor needs. pydantic's own switch (`PYDANTIC_DISABLE_PLUGINS`) skips the
+lookup but not that import, and as an environment variable it would reach every agent. So a
+stand-in for the loader goes into `sys.modules` first: its `get_plugins` finds none, and any
+other name pydantic might ask of it (a later release) is the real loader's.
 
 No teardown: once `run` is over, the interpreter would free every object and module one by one
 before exiting (80-100 ms of CPU after the last line, at 45 MiB). Nothing needs it: the engine
@@ -20,11 +32,16 @@ streams and logging are flushed, then `os._exit` (as the daemon of `run -d` alre
 from __future__ import annotations
 
 import contextlib
+import importlib
 import os
 import sys
-from typing import NoReturn
+import types
+from typing import Any, NoReturn
 
-WITHOUT = ("ssl", "_hashlib")  # the standard library's two users of OpenSSL
+# the standard library's two users of OpenSSL, and its bzip2 and xz codecs (which shutil imports
+# for archives a supervisor never makes: each maps its library, 0.25 MiB in all)
+WITHOUT = ("ssl", "_hashlib", "_bz2", "_lzma")
+PYDANTIC_PLUGIN_LOADER = "pydantic.plugin._loader"
 
 
 def leave_out_tls() -> None:
@@ -32,6 +49,30 @@ def leave_out_tls() -> None:
     (a module already loaded stays as it is)."""
     for name in WITHOUT:
         sys.modules.setdefault(name, None)  # type: ignore[arg-type]  # None: the import system's "halted"
+
+
+def leave_out_pydantic_plugins() -> None:
+    """Before pydantic builds its first model: it finds no plugins, without `importlib.metadata`
+    (a loader already imported stays as it is)."""
+    sys.modules.setdefault(PYDANTIC_PLUGIN_LOADER, _NoPlugins(PYDANTIC_PLUGIN_LOADER))
+
+
+class _NoPlugins(types.ModuleType):
+    """`pydantic.plugin._loader` without plugins: `get_plugins()` is empty, as pydantic's is
+    with `PYDANTIC_DISABLE_PLUGINS=1`."""
+
+    @staticmethod
+    def get_plugins() -> tuple[()]:
+        return ()
+
+    def __getattr__(self, name: str) -> Any:
+        """Anything else pydantic asks for: the real loader takes this one's place and answers.
+        (The import system's own questions, such as `__path__`, are this module's to answer.)"""
+        if name.startswith("__"):
+            raise AttributeError(name)
+        if sys.modules.get(self.__name__) is self:
+            del sys.modules[self.__name__]
+        return getattr(importlib.import_module(self.__name__), name)
 
 
 def end(code: int) -> NoReturn:

@@ -9,7 +9,6 @@ import shutil
 import types
 import typing
 from collections.abc import Iterable, Iterator
-from difflib import get_close_matches
 from pathlib import Path
 from typing import Any
 
@@ -433,7 +432,10 @@ def ssh_destination_problem(host: str) -> str | None:
 
 
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """`; did you mean `x`?` for a near miss among `choices` (difflib), else nothing."""
+    """`; did you mean `x`?` for a near miss among `choices` (difflib), else nothing. difflib is
+    imported here, for a workflow with a mistake: a supervisor's start does not need it."""
+    from difflib import get_close_matches
+
     close = get_close_matches(word, sorted(choices), n=1, cutoff=0.6)
     return f"; did you mean `{close[0]}`?" if close else ""
 

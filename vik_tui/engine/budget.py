@@ -82,7 +82,7 @@ class DailyBudget:
     def rebuild(sessions_dir: Path) -> tuple[str, int]:
         """(day, tokens) of the session files last written today (UTC); run off the loop."""
         day = utc_day()
-        start = datetime.strptime(day, "%Y-%m-%d").replace(tzinfo=UTC).timestamp()
+        start = datetime.fromisoformat(day).replace(tzinfo=UTC).timestamp()  # not strptime: no _strptime, calendar
         total = 0
         if not sessions_dir.is_dir():
             return day, 0

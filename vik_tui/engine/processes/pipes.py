@@ -25,6 +25,9 @@ import os
 from collections.abc import Callable
 
 READ_SIZE = 64 * 1024  # what one pipe holds by default: one read takes it all
+# Reading pauses once READ_SIZE is buffered (`limit`): a flooding agent's next 64 KiB wait in the
+# pipe itself, and a reader that asks for READ_SIZE gets one read's bytes as they came, never two
+# joined and cut again (at twice that, a flood held three copies per agent: 0.3 MiB at 4 agents).
 
 
 def pipe() -> tuple[int, int]:
@@ -39,7 +42,7 @@ class PipeReader:
     """The read end `fd` of a pipe (owned from now on: `close()` closes it), read in the running
     loop. One task at a time may wait in `read()`."""
 
-    def __init__(self, fd: int, limit: int = 2 * READ_SIZE) -> None:
+    def __init__(self, fd: int, limit: int = READ_SIZE) -> None:
         self._loop = asyncio.get_running_loop()
         self._fd = fd
         self._limit = limit  # reading pauses while this much is buffered

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import uuid6
-
 from vik_tui.agents.events import AgentEvent
 from vik_tui.agents.registry import adapter_for
 from vik_tui.config.schema import StageConfig, Workflow
@@ -41,6 +39,7 @@ from vik_tui.engine.stages.offload import Readers, RecordLines
 from vik_tui.engine.stages.outcome_view import TemplateOutcome
 from vik_tui.engine.stages.prompt_file import PromptFileError, read_prompt_file
 from vik_tui.engine.stages.session import StageSession
+from vik_tui.engine.uuid7 import uuid7
 from vik_tui.engine.view import SessionState
 
 
@@ -156,7 +155,7 @@ class Attempts:
     ) -> Attempt:
         """A fresh attempt with its own session uuid and file. Raises UnsafeIssueId for an id
         that escapes the sessions directory, WorkspaceError when its host cannot be used."""
-        session_uuid = str(uuid6.uuid7())
+        session_uuid = str(uuid7())
         session_file = self.layout.session_file(issue.id, stage, session_uuid)
         return Attempt(self, issue, stage, config, number, workflow, site(), session_file, session_uuid, host)
 
