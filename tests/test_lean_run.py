@@ -34,8 +34,6 @@ NEVER = (
     "uuid6",
     "difflib",  # a near miss in a workflow's names
     "_strptime",
-    "watchfiles",  # hot reload is inotify's, from the loop
-    "multiprocessing",
 )
 # in the process's memory map: what leaving out TLS (and the bzip2 and xz codecs) saves
 NOT_MAPPED = ("libssl", "libcrypto", "libbz2", "liblzma")

@@ -6,13 +6,15 @@ reads the files and says what is wrong with them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from vik_tui.config.loader import LoadResult, load_workflow
 from vik_tui.config.schema import Workflow
 from vik_tui.engine import engine_events as ee
-from vik_tui.engine.inotify import Inotify, saved
 from vik_tui.engine.service.paths import Layout, resolve_from
 
 
@@ -52,22 +54,88 @@ async def watch(
     the set of prompt files may have changed), until `stop_event`. A watcher failure is logged
     and ends the watching, never the engine.
 
-    The directories of the files are watched with inotify from the loop (`engine.inotify`): no
-    thread, nothing imported, no wake-up while nothing changes. `armed` is called once the files
-    are watched, the first time and after each rebuild."""
+    The watching runs in a daemon thread (watchfiles' blocking `watch`, its Rust notifier under
+    it), which also imports watchfiles: neither holds the loop while the first pull and agents
+    start, leaving needs no join, and anyio's event-loop backend (`awatch`'s, which imports
+    `ssl`: `cli.lean`) is never loaded. `armed` is called (in the loop) once the files are
+    watched, the first time and after each rebuild."""
+    loop = asyncio.get_running_loop()
     stopped = asyncio.ensure_future(stop_event.wait())
+    halt = _Halt(loop, armed)
     try:
         while not stopping():
             targets = frozenset(str(p) for p in paths())
             dirs = sorted({str(Path(p).parent) for p in targets if Path(p).parent.exists()})
+            changed: asyncio.Future[bool] = loop.create_future()
+            halt = _Halt(loop, armed)
+            threading.Thread(
+                target=_first_change, args=(dirs, targets, halt, loop, changed), name="config watcher", daemon=True
+            ).start()
+            await asyncio.wait((changed, stopped), return_when=asyncio.FIRST_COMPLETED)
+            if not changed.done():
+                return
             try:
-                with Inotify(dirs) as notify:
-                    armed()
-                    if not await saved(notify, targets, stopped):
-                        return
+                if not changed.result():
+                    return
             except Exception as exc:  # never let the watcher take the supervisor down
                 log("warning", f"config watcher stopped: {exc}")
                 return
             on_change()  # then rebuild the watch: the set of prompt files may have changed
     finally:
+        halt.set()
         stopped.cancel()
+
+
+class _Halt(threading.Event):
+    """The watcher thread's `stop_event`, set to stop it (watchfiles asks every `step` ms). It
+    is first asked from inside watchfiles' Rust watch, so once the files are watched: that first
+    ask calls `armed` in the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, armed: Callable[[], object]) -> None:
+        super().__init__()
+        self._loop: asyncio.AbstractEventLoop | None = loop
+        self._armed = armed
+
+    def is_set(self) -> bool:
+        if self._loop is not None:
+            loop, self._loop = self._loop, None
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+                loop.call_soon_threadsafe(self._armed)
+        return super().is_set()
+
+
+def _first_change(
+    dirs: list[str],
+    targets: frozenset[str],
+    halt: _Halt,
+    loop: asyncio.AbstractEventLoop,
+    changed: asyncio.Future[bool],
+) -> None:
+    """In the watcher's thread: wait for the first save of one of `targets` (True) or for `halt`
+    (False), and hand the answer (or the failure) to the loop."""
+    outcome: tuple[Callable[[Any], None], Any]
+    try:
+        import watchfiles
+
+        found = False
+        for _changes in watchfiles.watch(
+            *dirs,
+            watch_filter=lambda _change, path: path in targets,
+            recursive=False,
+            stop_event=halt,
+            debounce=200,
+            step=50,
+            raise_interrupt=False,
+        ):
+            found = True
+            break
+        outcome = (changed.set_result, found)
+    except Exception as exc:
+        outcome = (changed.set_exception, exc)
+    with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+        loop.call_soon_threadsafe(_settle, changed, *outcome)
+
+
+def _settle(future: asyncio.Future[bool], settle: Callable[[Any], None], value: Any) -> None:
+    if not future.done():
+        settle(value)

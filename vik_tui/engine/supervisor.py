@@ -594,7 +594,8 @@ class Supervisor:
         return result
 
     async def _watch_config(self) -> None:
-        # after the first pull and dispatch (or WATCH_AFTER_SEC): nothing runs before them
+        # after the first pull and dispatch (or WATCH_AFTER_SEC): watchfiles' import, in the
+        # watcher's thread, would take the GIL from them
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._cycled.wait(), WATCH_AFTER_SEC)
         await reload.watch(
