@@ -158,7 +158,8 @@ def session():
 def reader():
     # what a reader process does per batch of a handed-over flood: whole lines of one pipe read
     from vik_tui.engine.stages.lines import FoldedFacts, LineWork, ProviderSignals
-    from vik_tui.engine.stages.reader_worker import frame, handle_batch
+    from vik_tui.engine.stages.frames import frame
+    from vik_tui.engine.stages.reader_worker import handle_batch
     work = LineWork(new_mapper(), FoldedFacts(), ProviderSignals())
     pos = 0
     while pos < len(data):

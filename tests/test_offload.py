@@ -23,9 +23,8 @@ from vik_tui.agents.events import AgentEvent
 from vik_tui.agents.registry import Mapper
 from vik_tui.engine.stages import offload
 from vik_tui.engine.stages.facts import SessionFacts, SessionLimits
-from vik_tui.engine.stages.lines import FoldedFacts, ProviderSignals
+from vik_tui.engine.stages.lines import FoldedFacts, ProviderSignals, folded
 from vik_tui.engine.stages.offload import Readers, RecordLines
-from vik_tui.engine.stages.reader_worker import folded
 from vik_tui.engine.stages.session import StageSession
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -367,7 +366,8 @@ def test_a_frame_larger_than_the_socket_buffer_arrives_whole() -> None:
     import socket
     import threading
 
-    from vik_tui.engine.stages.reader_worker import HEADER, send_frame
+    from vik_tui.engine.stages.frames import HEADER
+    from vik_tui.engine.stages.reader_worker import send_frame
 
     ours, theirs = socket.socketpair()
     payload = bytes(range(256)) * (12 * 4096)  # 12 MiB

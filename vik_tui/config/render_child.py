@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import pickle
 import resource
 import select
 import signal
@@ -45,6 +44,8 @@ def render_bounded(render: Callable[[], str], errors: tuple[type[Exception], ...
     with its message), or RenderRefused naming the limit it passed."""
     if not hasattr(os, "fork"):
         return render()
+    import pickle  # here: a supervisor whose templates are plain text renders nothing in a child
+
     read_end, write_end = os.pipe()
     with RENDER_LOCK, warnings.catch_warnings():  # 3.12+: fork of a threaded process; the child only renders
         warnings.simplefilter("ignore", DeprecationWarning)
@@ -83,6 +84,8 @@ def kill_renders() -> None:
 
 
 def _child(render: Callable[[], str], errors: tuple[type[Exception], ...], fd: int) -> None:
+    import pickle  # imported by `render_bounded` before the fork: already there
+
     code = 0
     try:
         for sig in (signal.SIGTERM, signal.SIGINT):  # not the parent's handlers (its loop's wakeup fd)

@@ -56,6 +56,19 @@ class FoldedFacts:
         self.events = 0
 
 
+# the facts a session's lines fold into (`LineWork.apply`), handed to a reader process and back
+FOLDED = ("last_message", "tools_in_flight", "tokens", "rate_limits", "agent_session_id")
+
+
+def folded(snap: SessionFacts | FoldedFacts) -> tuple[Any, ...]:
+    return tuple(getattr(snap, name) for name in FOLDED)
+
+
+def fold_into(snap: SessionFacts | FoldedFacts, values: tuple[Any, ...]) -> None:
+    for name, value in zip(FOLDED, values, strict=True):
+        setattr(snap, name, value)
+
+
 class LineWork:
     """Turns whole stdout lines into records for one session: `snap` and `signals` are folded
     in place, `mapper` keeps whatever state its runtime needs between lines."""

@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import os
-import pickle
 import socket
 import sys
 import time
@@ -37,7 +36,7 @@ import orjson
 import vik_tui
 from vik_tui.agents import events as ev
 from vik_tui.engine.engine_events import Level
-from vik_tui.engine.stages.reader_worker import CLOSE, CRASHED, DONE, HEADER, LINES, OPEN, frame
+from vik_tui.engine.stages.frames import CLOSE, CRASHED, DONE, HEADER, LINES, OPEN, decode_head, frame
 
 READERS_VAR = "VIK_TUI_READERS"
 MAX_READERS = 3
@@ -267,7 +266,7 @@ class _Reader(asyncio.BufferedProtocol):
             stop = body + meta_size + payload_size
             if stop > end:
                 break
-            head = pickle.loads(view[body : body + meta_size])
+            head = decode_head(view[body : body + meta_size])
             lane = self.lanes.get(head[1])
             if head[0] == CRASHED:
                 self.crash = str(head[2])

@@ -8,8 +8,7 @@ pipe or a process: the supervisor keeps reading each agent's pipe, writing every
 deciding everything (`offload`). It ends when the supervisor's end closes. Only the mappers,
 the event classes and orjson are imported (no pydantic, no asyncio): a small process.
 
-Frames, both ways: `<II` (length of the pickled head, length of the payload), the head (a
-tuple whose first item names the frame), the payload (raw bytes).
+Frames, both ways: `frames.py`.
 """
 
 from __future__ import annotations
@@ -18,37 +17,15 @@ import contextlib
 import os
 import pickle
 import signal
-import struct
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from vik_tui.agents import events as ev
-from vik_tui.engine.stages.lines import FoldedFacts, LineWork, ProviderSignals
+from vik_tui.engine.stages.frames import CLOSE, CRASHED, DONE, FAILED, HEADER, LINES, OPEN, encode_head
+from vik_tui.engine.stages.lines import FoldedFacts, LineWork, ProviderSignals, fold_into, folded
 
-if TYPE_CHECKING:
-    from vik_tui.engine.stages.facts import SessionFacts
-
-HEADER = struct.Struct("<II")
-OPEN, LINES, CLOSE = "open", "lines", "close"  # supervisor -> reader
-DONE, FAILED, CRASHED = "done", "failed", "crashed"  # reader -> supervisor
-# the facts a session's lines fold into (`LineWork.apply`), handed over and back
-FOLDED = ("last_message", "tools_in_flight", "tokens", "rate_limits", "agent_session_id")
 # what the supervisor needs as events (its budget and rate-limit count); the rest travel as records
 COUNTED = (ev.TokenUsage, ev.RateLimit)
 SLICE_LINES = 32  # lines encoded per join (`LineWork.handle`'s note on the heap)
-
-
-def folded(snap: SessionFacts | FoldedFacts) -> tuple[Any, ...]:
-    return tuple(getattr(snap, name) for name in FOLDED)
-
-
-def fold_into(snap: SessionFacts | FoldedFacts, values: tuple[Any, ...]) -> None:
-    for name, value in zip(FOLDED, values, strict=True):
-        setattr(snap, name, value)
-
-
-def frame(head: tuple[Any, ...], payload: bytes = b"") -> bytes:
-    meta = pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL)
-    return HEADER.pack(len(meta), len(payload)) + meta + payload
 
 
 def handle_batch(work: LineWork, ts: str, data: bytes) -> tuple[tuple[Any, ...], bytes]:
@@ -67,8 +44,7 @@ def handle_batch(work: LineWork, ts: str, data: bytes) -> tuple[tuple[Any, ...],
 
 def send_frame(fd: int, head: tuple[Any, ...], payload: bytes = b"") -> None:
     """`frame(head, payload)` written to `fd` (blocking) without copying the payload into it."""
-    meta = pickle.dumps(head, protocol=pickle.HIGHEST_PROTOCOL)
-    parts = [HEADER.pack(len(meta), len(payload)) + meta, payload]
+    parts = [encode_head(head, len(payload)), payload]
     while parts:
         written = os.writev(fd, parts)
         while parts and written >= len(parts[0]):

@@ -28,9 +28,8 @@ from vik_tui.engine.processes.pipes import PipeReader, pipe
 from vik_tui.engine.processes.proc import kill_group
 from vik_tui.engine.service.journal import Journal, describe_os_error, json_line
 from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause
-from vik_tui.engine.stages.lines import LONG_LINE_BYTES, LineWork, ProviderSignals, stdlib_dumps
+from vik_tui.engine.stages.lines import LONG_LINE_BYTES, LineWork, ProviderSignals, fold_into, folded, stdlib_dumps
 from vik_tui.engine.stages.offload import FloodWatch, Lane, Readers, RecordLines
-from vik_tui.engine.stages.reader_worker import fold_into, folded
 from vik_tui.engine.view import SessionState
 
 STDERR_TAIL_BYTES = 4096
