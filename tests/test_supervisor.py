@@ -468,3 +468,25 @@ def test_session_views_are_frozen_copies_and_finished_ones_are_made_once() -> No
     snap.state, snap.reason = SessionState.COMPLETED, "completed"
     done = snap.to_view()
     assert done.state is SessionState.COMPLETED and snap.to_view() is done
+
+
+async def test_an_attempt_that_cannot_be_created_fails_its_stage_and_the_run_ends(
+    project: Project, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failure while the attempt itself is made (no session id, a place that raises): the stage
+    fails saying so, and a run of one intake cycle still ends (it waited for the stage forever)."""
+    from vik_tui.engine.stages import attempt as attempt_mod
+
+    def broken() -> object:
+        raise RuntimeError("no session id today")
+
+    monkeypatch.setattr(attempt_mod, "uuid7", broken)
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    h = Harness(project.write(base_workflow(project))).start()
+    assert await h.finish(60) == 0
+    issue = next(i for i in h.supervisor.snapshot().issues if i.id == "A")
+    run = issue.runs[0]
+    assert run.status == RunStatus.FAILED
+    assert run.reason == "internal error: RuntimeError: no session id today"
+    logged = [e.message for e in h.named(ee.Log) if e.level == "error"]
+    assert any("A/plan: internal error: RuntimeError: no session id today" in m for m in logged), logged

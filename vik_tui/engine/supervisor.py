@@ -460,6 +460,12 @@ class Supervisor:
         except (UnsafeIssueId, WorkspaceError) as exc:  # intake already filters these; defence in depth
             run.status, run.reason = RunStatus.FAILED, str(exc)
             self._emit(ee.IssueRejected(level="error", id=issue.id, index=None, reason=str(exc)))
+            self._after_attempt()
+            return
+        except Exception as exc:  # a bug: the stage fails saying so (a reserved run was waited for forever)
+            run.status, run.reason = RunStatus.FAILED, f"internal error: {type(exc).__name__}: {exc}"
+            self.log("error", f"{issue.id}/{run.stage}: {run.reason}")
+            self._after_attempt()
             return
         snap = attempt.snap
         run.sessions.append(snap)
@@ -507,10 +513,14 @@ class Supervisor:
         finally:
             run.session = None
             await attempt.close(settled)
-            self._pace.wake.set()
-            if not self._pace.stopping:
-                self._dispatch()
-            self._drained()
+            self._after_attempt()
+
+    def _after_attempt(self) -> None:
+        """An attempt ended (or could not be made): wake the pace, dispatch what may start now."""
+        self._pace.wake.set()
+        if not self._pace.stopping:
+            self._dispatch()
+        self._drained()
 
     def _on_session_start(self, run: StageRun, session: StageSession) -> None:
         snap = session.snap
