@@ -115,7 +115,7 @@ def test_the_agents_pid_goes_into_its_entry_in_place(project: Project) -> None:
     registry.note_outcome(entry, "failed", "x" * 900)  # a full disk's outcome still has room
     assert [e.outcome for e in registry.entries()] == [{"state": "failed", "reason": "x" * 900}]
 
-    path.write_text('{"session_uuid": "%s"}' % uuid)  # no room: an entry of an earlier version
+    path.write_text(f'{{"session_uuid": "{uuid}"}}')  # no room: an entry of an earlier version
     registry.agent_started(entry, os.getpid())
     assert [e.pid for e in registry.entries()] == [os.getpid()]
     path.unlink()  # gone: written anew

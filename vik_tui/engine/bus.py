@@ -19,7 +19,9 @@ class EventBus:
 
     def __init__(self, log: DailyLog) -> None:
         self._listeners: list[ee.Listener] = []
-        self._calls: tuple[ee.Listener, ...] = ()  # the listeners as `emit` calls them (a copy per change, not per event)
+        self._calls: tuple[
+            ee.Listener, ...
+        ] = ()  # the listeners as `emit` calls them (a copy per change, not per event)
         self._log = log
         self._intake_logged: tuple[int, int, float] | None = None  # counts and when, of the last one logged
 

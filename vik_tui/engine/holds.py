@@ -23,7 +23,6 @@ from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.rate_holds import HoldStore
 from vik_tui.engine.view import BudgetView, HoldKind, HoldView
 
-
 _COUNTED = frozenset((TokenUsage, RateLimit))  # the record types `Holds.count` looks at
 
 

@@ -311,7 +311,10 @@ class Reaper:
     """
 
     def __init__(
-        self, interval_sec: float = REAP_INTERVAL_SEC, waited: Collection[int] = (), idle_max_sec: float = REAP_IDLE_MAX_SEC
+        self,
+        interval_sec: float = REAP_INTERVAL_SEC,
+        waited: Collection[int] = (),
+        idle_max_sec: float = REAP_IDLE_MAX_SEC,
     ) -> None:
         self.interval_sec = interval_sec
         self.idle_max_sec = max(idle_max_sec, interval_sec)
