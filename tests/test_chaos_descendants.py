@@ -141,6 +141,38 @@ def test_subreaper_adopts_and_reaps_orphans() -> None:
     assert not descendants.is_subreaper()
 
 
+async def test_the_reaper_passes_rarely_while_idle_and_still_reaps_an_orphan() -> None:
+    """With nothing to reap its passes back off (a hundred agents' supervisor read its threads'
+    children lists twice a second for nothing); an orphan that comes is reaped all the same,
+    two passes after it was first seen."""
+    if not descendants.set_subreaper(True):
+        return  # not Linux: nothing to adopt with
+    passes: list[float] = []
+
+    class Counted(descendants.Reaper):
+        def reap_once(self) -> int:
+            passes.append(asyncio.get_running_loop().time())
+            return super().reap_once()
+
+    task: asyncio.Future[None] | None = None
+    try:
+        task = asyncio.ensure_future(Counted(interval_sec=0.02, idle_max_sec=0.3).run())
+        await asyncio.sleep(1.0)
+        # 0.02, 0.04, 0.08, 0.16, then 0.3 s apart: a handful of passes, not fifty
+        assert 4 <= len(passes) <= 9, passes
+        shell = subprocess.run(["sh", "-c", "sleep 0.1 >/dev/null & echo $!"], check=True, capture_output=True)
+        orphan = int(shell.stdout)
+        for _ in range(200):
+            if not Path(f"/proc/{orphan}").exists():
+                break
+            await asyncio.sleep(0.05)
+        assert not Path(f"/proc/{orphan}").exists(), "the orphan's zombie was not reaped"
+    finally:
+        if task is not None:
+            task.cancel()
+        descendants.set_subreaper(False)
+
+
 def _escaped(mark: descendants.Mark, pidfile: Path) -> int:
     """A marked `setsid` grandchild whose shell has exited: an orphan, re-parented."""
     shell = subprocess.Popen(

@@ -95,6 +95,35 @@ async def test_sweep_never_kills_a_reused_pid(project: Project, tmp_path: Path) 
         stranger.wait()
 
 
+def test_the_agents_pid_goes_into_its_entry_in_place(project: Project) -> None:
+    """`agent_started` rewrites the entry within the room it was written with (the same file,
+    no temp file and rename), the outcome still fits after it, and an entry without that room
+    (or none at all) is written anew."""
+    layout = layout_of(project.write(chaos_workflow(project, "hang")))
+    registry = Registry(layout)
+    uuid = "0190d7a0-0000-7000-8000-000000000001"
+    entry = Entry(uuid, "/nowhere/s.jsonl", "C-1", "plan", 1, "sup/x/")
+    registry.record(entry)
+    path = registry.directory / f"{uuid}.json"
+    before = path.stat()
+    registry.agent_started(entry, os.getpid())
+    after = path.stat()
+    assert (after.st_ino, after.st_size) == (before.st_ino, before.st_size)  # the same file, rewritten
+    assert [(e.pid, e.pgid, e.start_time) for e in registry.entries()] == [
+        (os.getpid(), os.getpid(), descendants.start_time(os.getpid()))
+    ]
+    registry.note_outcome(entry, "failed", "x" * 900)  # a full disk's outcome still has room
+    assert [e.outcome for e in registry.entries()] == [{"state": "failed", "reason": "x" * 900}]
+
+    path.write_text(f'{{"session_uuid": "{uuid}"}}')  # no room: an entry of an earlier version
+    registry.agent_started(entry, os.getpid())
+    assert [e.pid for e in registry.entries()] == [os.getpid()]
+    path.unlink()  # gone: written anew
+    registry.agent_started(entry, os.getpid())
+    assert [e.pid for e in registry.entries()] == [os.getpid()]
+    assert sorted(p.name for p in registry.directory.iterdir()) == [f"{uuid}.json"]  # no temp file left
+
+
 def last_outcome_reason(line: bytes) -> str:
     import json
 

@@ -278,3 +278,52 @@ def test_symlinked_home_is_fine(project: Project, home: Path, tmp_path: Path) ->
     layout.issues_dir.mkdir(parents=True)
     assert layout.issue_workdir("ENG-9") == link / "workflows" / layout.root.name / "issues" / "ENG-9"
     assert os.path.realpath(layout.issue_workdir("ENG-9")).startswith(str(real))
+
+
+def test_a_plain_path_below_the_root_is_checked_without_realpath(
+    project: Project, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No symlink below the root: one `lstat` per name, not `realpath` (five checks per stage
+    attempt, an `lstat` of every component from `/` each); the answer is the same."""
+    layout = layout_for(project)
+    (layout.issues_dir / "ENG-1").mkdir(parents=True)
+
+    def refused(_path: object, **_kwargs: object) -> str:
+        raise AssertionError("realpath was asked")
+
+    monkeypatch.setattr(os.path, "realpath", refused)
+    assert layout.issue_workdir("ENG-1") == layout.issues_dir / "ENG-1"
+    assert layout.session_file("ENG-2", "plan", "u").parent == layout.sessions_dir / "ENG-2"  # not made yet
+
+
+def test_the_plain_check_answers_as_realpath_does(project: Project, home: Path, tmp_path: Path) -> None:
+    """Every way a name below the root can resolve: the check refuses exactly the paths whose
+    real location leaves the root."""
+    layout = layout_for(project)
+    issues = layout.issues_dir
+    (issues / "real" / "deep").mkdir(parents=True)
+    (tmp_path / "out").mkdir()
+    (issues / "file").write_text("")
+    links = {
+        "in": "real",
+        "in-abs": str(issues / "real"),
+        "out": str(tmp_path / "out"),
+        "dangling-in": "nothing-yet",
+        "dangling-out": "/nonexistent-root-escape",
+        "up": "..",
+        "loop": "loop",
+    }
+    for name, target in links.items():
+        (issues / name).symlink_to(target)
+    (issues / "real" / "back-out").symlink_to("../../..")
+    candidates = [*links, "real", "real/deep", "real/deep/x", "real/back-out", "real/back-out/y", "missing/z", "file/x"]
+    for name in candidates:
+        path = issues / name
+        real, real_root = os.path.realpath(path), os.path.realpath(issues)
+        inside = real == real_root or real.startswith(real_root + "/")
+        try:
+            layout._ensure_inside(path, issues)
+        except UnsafeIssueId:
+            assert not inside, name
+        else:
+            assert inside, name

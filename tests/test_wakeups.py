@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from vik_tui.engine.wakeups import BatchedSelect, batch_wakeups
+from vik_tui.engine.wakeups import TICK_SEC, BatchedSelect, batch_wakeups
 
 
 @pytest.fixture
@@ -37,6 +37,13 @@ def _later(delay: float, fd: int) -> threading.Thread:
     thread = threading.Thread(target=lambda: (time.sleep(delay), os.write(fd, b"line\n")))
     thread.start()
     return thread
+
+
+def test_the_tick_keeps_an_attached_screen_within_its_budget() -> None:
+    """A line waits at most one tick in the supervisor: what an attached screen shows may be at
+    most ~50 ms behind the agent (issue #20), and a longer tick saves little more (the wake-ups
+    are two per tick already)."""
+    assert 0.02 <= TICK_SEC <= 0.05
 
 
 def test_what_is_readable_is_taken_at_once(pipes: tuple[selectors.DefaultSelector, list[tuple[int, int]]]) -> None:

@@ -35,8 +35,7 @@ def main(argv: list[str] | None = None) -> int:
             from vik_tui.cli import lean, run
 
             if program:  # not a caller's process (`lean`)
-                lean.leave_out_tls()
-                lean.leave_out_pydantic_plugins()
+                lean.as_program()
                 lean.end(run.main(rest))
             return run.main(rest)
         if command in LIFECYCLE_COMMANDS:

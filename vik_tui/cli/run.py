@@ -88,6 +88,9 @@ def headless(
         for listener in listeners:
             listener(event)
 
+    from vik_tui.cli import lean
+
+    lean.quiet_collector()  # the workflow is loaded and the engine imported: the start-up heap is frozen
     try:
         return asyncio.run(run_headless(supervisor, as_json, extra_listener=fan_out if listeners else None))
     except AlreadyRunning as exc:

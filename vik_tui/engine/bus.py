@@ -19,6 +19,9 @@ class EventBus:
 
     def __init__(self, log: DailyLog) -> None:
         self._listeners: list[ee.Listener] = []
+        self._calls: tuple[
+            ee.Listener, ...
+        ] = ()  # the listeners as `emit` calls them (a copy per change, not per event)
         self._log = log
         self._intake_logged: tuple[int, int, float] | None = None  # counts and when, of the last one logged
 
@@ -29,14 +32,20 @@ class EventBus:
 
     def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
         self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener) if listener in self._listeners else None
+        self._calls = tuple(self._listeners)
+        return lambda: self._unsubscribe(listener)
+
+    def _unsubscribe(self, listener: ee.Listener) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+            self._calls = tuple(self._listeners)
 
     def emit(self, event: ee.EngineEvent) -> None:
         """To the daily log and every subscriber; nothing raised by either escapes (a record the
         log cannot take is dropped and counted, a subscriber that raises is detached)."""
         if event.logged and self._worth_logging(event):
             self._log.write_event(event)
-        for listener in list(self._listeners):
+        for listener in self._calls:
             try:
                 listener(event)
             except Exception as exc:  # a broken subscriber must never stop the engine
@@ -63,8 +72,7 @@ class EventBus:
 
     def _listener_failed(self, listener: ee.Listener, exc: Exception) -> None:
         """Drop a subscriber that raised, and say so once (in the log file and to the others)."""
-        if listener in self._listeners:
-            self._listeners.remove(listener)
+        self._unsubscribe(listener)
         event = ee.Log(
             level="error", message=f"an engine subscriber failed and was detached: {type(exc).__name__}: {exc}"
         )

@@ -23,6 +23,8 @@ from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.rate_holds import HoldStore
 from vik_tui.engine.view import BudgetView, HoldKind, HoldView
 
+_COUNTED = frozenset((TokenUsage, RateLimit))  # the record types `Holds.count` looks at
+
 
 def runtime_of(workflow: Workflow, stage: StageConfig) -> str:
     """The runtime a stage's agent runs on ("?" for an agent no longer configured)."""
@@ -57,6 +59,16 @@ class Holds:
     async def rebuild(self, sessions_dir: Path) -> None:
         """Today's tokens from the session files (a restart keeps the day's count), off the loop."""
         self.daily.adopt(*await asyncio.to_thread(DailyBudget.rebuild, sessions_dir))
+
+    def idle_for(self, records: Sequence[AgentEvent]) -> bool:
+        """Whether `count` would do nothing for this batch: no token or rate-limit record in it
+        and no budget to check (most batches at a slow pace: one line, a message or a tool
+        call), so a caller may skip it."""
+        for record in records:
+            if type(record) in _COUNTED:
+                return False
+        budget = self._workflow().loop.budget
+        return budget.session_tokens is None and budget.daily_tokens is None
 
     def count(self, runtime: Callable[[], str], records: Sequence[AgentEvent], tokens: Mapping[str, int]) -> str | None:
         """A batch of a session's events: tokens for the budgets, rate-limit notices (`runtime`:

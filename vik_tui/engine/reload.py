@@ -124,7 +124,9 @@ def _first_change(
             recursive=False,
             stop_event=halt,
             debounce=200,
-            step=50,
+            # how often the Rust watch takes the GIL to ask `halt` (and yields a save once quiet
+            # this long): 5 times a second, not 20, beside a loop that sleeps between ticks
+            step=200,
             raise_interrupt=False,
         ):
             found = True

@@ -531,9 +531,11 @@ class Supervisor:
     def _on_agent_events(self, session: StageSession, records: Sequence[AgentEvent]) -> None:
         """Every batch of a session's events: counted for the budgets and rate limits; a
         session over its own token budget is stopped."""
+        holds = self._holds
+        if holds.idle_for(records):
+            return
         snap = session.snap
         run = self.runs.get((snap.issue_id, snap.stage))
-        holds = self._holds
         over = holds.count(lambda: holds.runtime(run.config) if run is not None else "?", records, snap.tokens)
         if over is not None:
             session.stop(StopCause.BUDGET, over)

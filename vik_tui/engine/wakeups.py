@@ -27,7 +27,11 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-TICK_SEC = 0.02  # a line waits at most this long; 500 lines/s then cost at most 50 wake-ups/s
+# a line waits at most this long (what an attached screen shows stays within ~50 ms of the
+# agent's write); 500 lines/s then cost about 2 wake-ups per tick (the first line, the tick's
+# end): at 20 ms the wake-ups, each refilling caches a hundred agents had emptied, were a sixth
+# of the supervisor's CPU at 100 agents x 5 lines/s (issue #20, docs/benchmarks.md)
+TICK_SEC = 0.045
 
 BURST_BYTES = 4096  # a wake-up that finds this much in one pipe is taken at once (a flood, not a pace)
 Ready = list[tuple[selectors.SelectorKey, int]]

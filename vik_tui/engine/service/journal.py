@@ -111,7 +111,9 @@ class Journal:
         try:
             if prefix:
                 _write_all(self._fd, prefix)
-            _write_all(self._fd, data)
+            written = os.write(self._fd, data)  # all of it, on a regular file with room
+            if written < len(data):
+                _write_all(self._fd, memoryview(data)[written:])
         except OSError:
             self._cut_back()
             raise
@@ -135,7 +137,7 @@ class Journal:
             return b""
 
 
-def _write_all(fd: int, data: bytes | bytearray) -> None:
+def _write_all(fd: int, data: bytes | bytearray | memoryview) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
