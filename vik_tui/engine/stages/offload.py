@@ -45,6 +45,7 @@ MAX_READERS = 3
 FLOOD_READS = 3
 OFFER_EVERY = 16
 PATIENCE_SEC = 30.0  # a reader silent this long while batches wait for it is given up (`Lane`)
+CALM_READS = 8  # reads in a row that were not full: the flood is over (`FloodWatch`)
 IN_FLIGHT = 2  # batches a lane may have sent and not had answered (the pipe waits meanwhile)
 RECEIVE_BUFFER = 256 * 1024  # answers are received into this (it grows for a longer frame)
 
@@ -107,26 +108,39 @@ def _event(line: bytes) -> ev.AgentEvent:
 
 class FloodWatch:
     """One session's reads, as `Readers` needs to know them: whether it floods (counted in
-    `Readers.flooding` while the supervisor maps it) and when it should ask for a lane."""
+    `Readers.flooding` while the supervisor maps it) and when it should ask for a lane. A flood
+    begins with FLOOD_READS full reads in a row and ends after CALM_READS reads in a row that
+    were not full: one short read in a flood (the agent's writes and ours out of step) must not
+    take its count away, or the readers would give lanes back to the supervisor and ask again."""
 
-    __slots__ = ("counted", "full", "readers")
+    __slots__ = ("calm", "counted", "full", "readers", "since_offer")
 
     def __init__(self, readers: Readers) -> None:
         self.readers = readers
-        self.full = 0  # reads in a row that came back full
+        self.full = 0  # full reads in a row
+        self.calm = 0  # reads in a row that were not full
         self.counted = False  # in `readers.flooding`
+        self.since_offer = 0  # full reads since it last asked for a lane
 
     def read(self, full: bool) -> bool:
         """After each read the supervisor mapped itself: True when it should ask for a lane."""
-        self.full = self.full + 1 if full else 0
-        if self.full < FLOOD_READS:
-            if not self.full:
+        if not full:
+            self.full = 0
+            self.calm += 1
+            if self.calm >= CALM_READS:
                 self.ended()
             return False
+        self.full += 1
+        self.calm = 0
         if not self.counted:
+            if self.full < FLOOD_READS:
+                return False
             self.counted = True
             self.readers.flooding += 1
-        return (self.full - FLOOD_READS) % OFFER_EVERY == 0 and self.readers.wants_lane()
+            self.since_offer = 0
+        else:
+            self.since_offer += 1
+        return self.since_offer % OFFER_EVERY == 0 and self.readers.wants_lane()
 
     def handed(self) -> None:
         """It has a lane now: the readers map it."""
@@ -155,6 +169,8 @@ class Lane:
 
     def send(self, ts: str, data: bytes) -> None:
         """Whole lines (`data` ends with a newline), read at `ts`."""
+        if not self.unanswered:  # the reader's patience counts from the first batch it owes
+            self.reader.owed_since(time.monotonic())
         self.unanswered.append((ts, data))
         self.reader.send(frame((LINES, self.id, ts), data))
 
@@ -169,13 +185,9 @@ class Lane:
             await self._answer_or_patience()
 
     async def _answer_or_patience(self) -> None:
-        """Until something changes; a reader that answered nothing for PATIENCE_SEC while
-        batches wait (stopped, wedged) is given up: its sessions are mapped here again."""
+        """Until something changes: an answer, or the reader given up (`Readers._check_patience`)."""
         self._changed.clear()
-        try:
-            await asyncio.wait_for(self._changed.wait(), PATIENCE_SEC)
-        except TimeoutError:
-            self.reader.give_up_if_silent()
+        await self._changed.wait()
 
     def answered(self, head: tuple[Any, ...], records: bytes) -> None:
         if self.lost or not self.unanswered:
@@ -297,10 +309,18 @@ class _Reader(asyncio.BufferedProtocol):
         if self.lanes.pop(lane.id, None) is not None:
             self.send(frame((CLOSE, lane.id)))
 
+    def owed_since(self, now: float) -> None:
+        """A lane sends its first batch since its last answer: if the reader owed nothing
+        before, its silence counts from now."""
+        if not any(lane.unanswered for lane in self.lanes.values()):
+            self.last_answer = now
+
     def give_up_if_silent(self) -> None:
-        """Kill the process if it answered nothing for PATIENCE_SEC; its lanes are lost."""
+        """Kill the process if it answered nothing for PATIENCE_SEC while it owes batches (it is
+        stopped or wedged): its lanes are lost, and their sessions map their lines themselves."""
         silent = time.monotonic() - self.last_answer
-        if not self.alive or silent < PATIENCE_SEC:
+        owes = any(lane.unanswered for lane in self.lanes.values())
+        if not self.alive or not owes or silent < PATIENCE_SEC:
             return
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()
@@ -348,6 +368,7 @@ class Readers:
         self._starting: list[asyncio.Future[_Reader | None]] = []  # readers being started
         self._closed = False
         self._asked = 0  # lanes asked for and not given yet
+        self._patience: asyncio.TimerHandle | None = None  # the next `_check_patience`
         self.broken: str | None = None  # why no reader can start: floods stay in the supervisor
         if wrong is not None:
             self._say("warning", wrong)
@@ -406,6 +427,15 @@ class Readers:
             return min(alive, key=lambda reader: len(reader.lanes))
         return await asyncio.shield(self._starting[-1])
 
+    def _check_patience(self) -> None:
+        """Every PATIENCE_SEC / 4 while readers run: give up a silent one (`give_up_if_silent`):
+        one timer for all lanes, not one per wait for an answer."""
+        self._patience = None
+        for reader in list(self._readers):
+            reader.give_up_if_silent()
+        if self._readers and not self._closed:
+            self._patience = asyncio.get_running_loop().call_later(PATIENCE_SEC / 4, self._check_patience)
+
     async def _start(self) -> _Reader | None:
         try:
             reader = await _Reader.start(self._exited)
@@ -417,6 +447,8 @@ class Readers:
             await reader.stop()
             return None
         self._readers.append(reader)
+        if self._patience is None:
+            self._patience = asyncio.get_running_loop().call_later(PATIENCE_SEC / 4, self._check_patience)
         assert reader.proc is not None
         self._say("info", f"reader process {reader.proc.pid} started: floods are mapped on another core too")
         return reader
@@ -443,5 +475,8 @@ class Readers:
     async def close(self) -> None:
         """Stop every reader (at the supervisor's end; sessions are over by then)."""
         self._closed = True
+        if self._patience is not None:
+            self._patience.cancel()
+            self._patience = None
         readers, self._readers = self._readers, []
         await asyncio.gather(*(reader.stop() for reader in readers), return_exceptions=True)

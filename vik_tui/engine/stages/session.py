@@ -29,7 +29,7 @@ from vik_tui.engine.processes.proc import kill_group
 from vik_tui.engine.service.journal import Journal, describe_os_error, json_line
 from vik_tui.engine.stages.facts import SessionFacts, SessionLimits, StopCause
 from vik_tui.engine.stages.lines import LONG_LINE_BYTES, LineWork, ProviderSignals, fold_into, folded, stdlib_dumps
-from vik_tui.engine.stages.offload import FloodWatch, Lane, Readers, RecordLines
+from vik_tui.engine.stages.offload import CALM_READS, FloodWatch, Lane, Readers, RecordLines
 from vik_tui.engine.view import SessionState
 
 STDERR_TAIL_BYTES = 4096
@@ -47,7 +47,6 @@ PIPE_DRAIN_SEC = 2.0
 # a handed-over session reads by itself again after this many small reads in a row (the flood
 # is over: a line sent to another process costs more than it saves), or before a line this long
 SMALL_READ = 4096
-CALM_READS = 8
 HANDED_LINE_MAX = 4 * READ_CHUNK
 # one stdout line longer than this is not kept: an `error` record says it was cut, and reading
 # goes on with the next line (docs/runtimes-and-outcomes.md "Limits, stops and retries")
