@@ -177,15 +177,15 @@ class Lane:
     async def room(self) -> None:
         """Until fewer than IN_FLIGHT batches wait for their answer (or the reader is gone)."""
         while len(self.unanswered) >= IN_FLIGHT and not self.lost:
-            await self._answer_or_patience()
+            await self._next_change()
 
     async def drained(self) -> None:
         """Until every batch sent was answered (or the reader is gone)."""
         while self.unanswered and not self.lost:
-            await self._answer_or_patience()
+            await self._next_change()
 
-    async def _answer_or_patience(self) -> None:
-        """Until something changes: an answer, or the reader given up (`Readers._check_patience`)."""
+    async def _next_change(self) -> None:
+        """Until an answer comes or the reader is gone (dead, or given up by `Readers._check_patience`)."""
         self._changed.clear()
         await self._changed.wait()
 
