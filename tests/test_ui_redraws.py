@@ -64,7 +64,14 @@ async def test_moving_between_two_running_issues_keeps_the_footer() -> None:
     async with app.run_test(size=SIZE) as pilot:
         main = app.main
         await wait_on_screen(pilot, lambda: main.selected == "ENG-12", "the first issue selected")
-        await pilot.pause()
+
+        def settled() -> bool:
+            # the pane shows ENG-12's session and no footer refresh is still queued from getting
+            # there: one that was (the pane's session arriving after the first frame) would land
+            # after the key and be counted against it
+            return bool(main.panes.settled() and main.panes.active_session_uuid()) and not main._footer_due
+
+        await wait_on_screen(pilot, settled, "ENG-12's session shown and the footer up to date")
         calls: list[int] = []
         refresh_bindings = main.refresh_bindings
 
@@ -75,6 +82,7 @@ async def test_moving_between_two_running_issues_keeps_the_footer() -> None:
         main.refresh_bindings = spy  # type: ignore[method-assign]
         await pilot.press("j")  # ENG-13: also a running stage with a running session
         await wait_on_screen(pilot, lambda: main.selected == "ENG-13", "the next issue selected")
+        await wait_on_screen(pilot, settled, "ENG-13's session shown")
         await pilot.pause()
         assert calls == []
 
