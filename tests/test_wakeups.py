@@ -17,18 +17,22 @@ from collections.abc import Iterator
 
 import pytest
 
-from vik_tui.engine.wakeups import TICK_SEC, BatchedSelect, batch_wakeups
+from vik_tui.engine.processes.pipes import PipeReader
+from vik_tui.engine.wakeups import PATIENT, TICK_SEC, BatchedSelect, batch_wakeups
 
 
 @pytest.fixture
 def pipes() -> Iterator[tuple[selectors.DefaultSelector, list[tuple[int, int]]]]:
+    """Three pipes standing for agents' output (in `PATIENT`, as `PipeReader` puts them)."""
     selector = selectors.DefaultSelector()
     made = [os.pipe() for _ in range(3)]
     for read_end, _ in made:
         selector.register(read_end, selectors.EVENT_READ)
+        PATIENT.add(read_end)
     yield selector, made
     selector.close()
     for read_end, write_end in made:
+        PATIENT.discard(read_end)
         os.close(read_end)
         os.close(write_end)
 
@@ -90,11 +94,12 @@ def test_a_burst_is_taken_at_once(pipes: tuple[selectors.DefaultSelector, list[t
 
 
 def test_an_end_is_taken_at_once() -> None:
-    """A pipe at its EOF (an agent or a pull command closed its output) does not wait out the
-    tick: the next step (the stage's outcome, the pull's issues) waits for it."""
+    """A pipe at its EOF (an agent closed its output) does not wait out the tick: the next step
+    (the stage's outcome) waits for it."""
     selector = selectors.DefaultSelector()
     read_end, write_end = os.pipe()
     selector.register(read_end, selectors.EVENT_READ)
+    PATIENT.add(read_end)
     try:
         batched = BatchedSelect(selector.select, tick_sec=60.0)
         batched.woken = time.monotonic()  # a wake-up just now: a line would sleep the whole tick
@@ -106,6 +111,7 @@ def test_an_end_is_taken_at_once() -> None:
         assert [key.fd for key, _ in ready] == [read_end]
         assert time.monotonic() - start < 30
     finally:
+        PATIENT.discard(read_end)
         selector.close()
         os.close(read_end)
 
@@ -117,6 +123,7 @@ def test_a_process_end_is_taken_at_once() -> None:
     child = subprocess.Popen(["sleep", "0.05"])
     pidfd = os.pidfd_open(child.pid)
     selector.register(pidfd, selectors.EVENT_READ)
+    PATIENT.add(pidfd)  # even where it is counted as patient, an end goes at once
     try:
         batched = BatchedSelect(selector.select, tick_sec=60.0)
         batched.woken = time.monotonic()
@@ -125,6 +132,7 @@ def test_a_process_end_is_taken_at_once() -> None:
         assert [key.fd for key, _ in ready] == [pidfd]
         assert time.monotonic() - start < 30
     finally:
+        PATIENT.discard(pidfd)
         selector.close()
         os.close(pidfd)
         child.wait()
@@ -170,6 +178,7 @@ def test_a_batched_loop_gets_every_byte_with_fewer_wakeups() -> None:
     """Three writers at a slow pace (a line each every 10 ms): every byte arrives, in order, and
     the loop woke about once per tick, not once per line."""
     made = [os.pipe() for _ in range(3)]
+    PATIENT.update(r for r, _ in made)
     lines = 30
     payload = [b"".join(b"%d:%03d\n" % (n, i) for i in range(lines)) for n in range(3)]
 
@@ -199,8 +208,71 @@ def test_a_batched_loop_gets_every_byte_with_fewer_wakeups() -> None:
         got, wakeups = asyncio.run(main())
     finally:
         for read_end, write_end in made:
+            PATIENT.discard(read_end)
             os.close(read_end)
             os.close(write_end)
     assert [got[r] for r, _ in made] == payload
     # 90 lines over at least 0.3 s: one wake-up per 0.25 s tick (a slow machine only batches more)
     assert wakeups < lines * 3 / 4
+
+
+def test_a_wake_up_that_is_not_an_agents_output_is_taken_at_once() -> None:
+    """Only agents' output waits for the tick. A small write on any other descriptor (a pull's
+    output, an API client's request) goes at once: it is what the next step waits for."""
+    selector = selectors.DefaultSelector()
+    read_end, write_end = os.pipe()
+    selector.register(read_end, selectors.EVENT_READ)
+    try:
+        batched = BatchedSelect(selector.select, tick_sec=60.0)
+        batched.woken = time.monotonic()  # a wake-up just now: an agent's line would sleep the tick
+        writer = _later(0.05, write_end)
+        start = time.monotonic()
+        ready = batched(None)
+        writer.join()
+        assert [key.fd for key, _ in ready] == [read_end]
+        assert time.monotonic() - start < 30
+    finally:
+        selector.close()
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_a_threads_result_is_not_held_for_the_tick() -> None:
+    """`to_thread` results (the pull's parsed issues, a rendered prompt) wake the loop through
+    its own socket: with a minute-long tick, steps that each wait for a thread still follow one
+    another at once. Batched, a run's start-up waited out a tick at each of them."""
+
+    tick = 20.0
+
+    async def main() -> float:
+        loop = asyncio.get_running_loop()
+        undo = batch_wakeups(loop, tick_sec=tick)
+        try:  # no timer on the loop: a batched wait would sleep the whole tick at each step
+            start = time.monotonic()
+            for step in range(3):
+                assert await asyncio.to_thread(lambda: step) == step
+            return time.monotonic() - start
+        finally:
+            undo()
+
+    assert asyncio.run(main()) < tick / 2
+
+
+def test_an_agents_pipe_is_patient_while_it_is_read() -> None:
+    """`PipeReader` (agents' stdout and stderr) puts its descriptor in `PATIENT` and takes it
+    out before closing it, so a number reused for a pull's pipe is not batched."""
+
+    async def main() -> None:
+        read_end, write_end = os.pipe()
+        os.set_blocking(read_end, False)
+        reader = PipeReader(read_end)
+        try:
+            assert read_end in PATIENT
+            os.write(write_end, b"line\n")
+            assert await reader.read() == b"line\n"
+        finally:
+            reader.close()
+            os.close(write_end)
+        assert read_end not in PATIENT
+
+    asyncio.run(main())

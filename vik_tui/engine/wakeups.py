@@ -8,8 +8,14 @@ such wake-up, never past the loop's next timer) and then takes everything that b
 meanwhile in the same turn. What is readable at once is taken at once, and so is a wake-up that
 found a pipe holding a burst (`BURST_BYTES` or more: a flooding agent, whose pipe would fill and
 stall it during the tick), and so is an end (a pipe at its EOF, a process that exited); a line
-after a quiet spell goes at once too. So a line waits at most
-one tick, and at a slow pace the wake-ups follow the ticks, not the lines.
+after a quiet spell goes at once too. So a line waits at most one tick, and at a slow pace the
+wake-ups follow the ticks, not the lines.
+
+Only agents' output may wait (`PATIENT`: the pipes `processes.pipes.PipeReader` reads). Every
+other wake-up goes at once: a thread's result or a signal (the loop's own socket), a pull's
+output, a hook's, an API client's request. Each of those is what the next step waits for, and
+they come once per step, not once per line: batched, a run's start-up (pull, parse, render,
+spawn) waited out a tick at each step.
 
 It wraps the `select` of the loop's selector (asyncio's selector event loop, the default on
 Linux and macOS); on a loop without one it does nothing. Headless `run` uses it; the terminal UI
@@ -36,6 +42,10 @@ TICK_SEC = 0.045
 BURST_BYTES = 4096  # a wake-up that finds this much in one pipe is taken at once (a flood, not a pace)
 Ready = list[tuple[selectors.SelectorKey, int]]
 
+# the descriptors whose wake-ups may wait for the tick: agents' output pipes, added and removed
+# by their reader (`PipeReader`); a loop that does not batch never looks at it
+PATIENT: set[int] = set()
+
 
 def _burst(ready: Ready) -> bool:
     """Whether one of the readable descriptors holds BURST_BYTES or more (pipes and sockets say
@@ -56,9 +66,12 @@ def _burst(ready: Ready) -> bool:
 class BatchedSelect:
     """A selector's `select`, with the wait for input rounded up to the tick (see above)."""
 
-    def __init__(self, select: Callable[[float | None], Ready], tick_sec: float = TICK_SEC) -> None:
+    def __init__(
+        self, select: Callable[[float | None], Ready], tick_sec: float = TICK_SEC, patient: set[int] = PATIENT
+    ) -> None:
         self.select = select
         self.tick_sec = tick_sec
+        self.patient = patient  # only these wait for the tick (agents' output)
         self.woken = 0.0  # monotonic time of the last wake-up by input after a wait
         self.wakeups = 0  # such wake-ups so far (what the batching saves is counted in these)
 
@@ -74,12 +87,17 @@ class BatchedSelect:
         pause = self.woken + self.tick_sec - now
         if timeout is not None:
             pause = min(pause, start + timeout - now)  # never past the loop's next timer
-        if pause > 0 and not _burst(ready):
+        if pause > 0 and self._may_wait(ready):
             time.sleep(pause)
             ready = self.select(0)  # everything that became readable meanwhile
         self.woken = time.monotonic()
         self.wakeups += 1
         return ready
+
+    def _may_wait(self, ready: Ready) -> bool:
+        """Only agents' output, none of it a burst or an end, waits for the tick."""
+        patient = self.patient
+        return all(key.fd in patient for key, _events in ready) and not _burst(ready)
 
 
 def batch_wakeups(loop: asyncio.AbstractEventLoop, tick_sec: float = TICK_SEC) -> Callable[[], None]:

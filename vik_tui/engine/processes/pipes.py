@@ -24,6 +24,8 @@ import asyncio
 import os
 from collections.abc import Callable
 
+from vik_tui.engine.wakeups import PATIENT
+
 READ_SIZE = 64 * 1024  # what one pipe holds by default: one read takes it all
 # Reading pauses once READ_SIZE is buffered (`limit`): a flooding agent's next 64 KiB wait in the
 # pipe itself, and a reader that asks for READ_SIZE gets one read's bytes as they came, never two
@@ -58,6 +60,7 @@ class PipeReader:
         # (a flood handed to a reader process) then takes the full pipe in one read, not a
         # few KiB per wakeup as the agent writes them
         self._on_demand = False
+        PATIENT.add(fd)  # an agent's output: a headless loop may batch its wake-ups (`wakeups`)
         self._loop.add_reader(fd, self._readable)
 
     def _readable(self) -> None:
@@ -139,6 +142,7 @@ class PipeReader:
             return
         self._closed = True
         self._pause()
+        PATIENT.discard(self._fd)  # (before the number can be reused)
         os.close(self._fd)
         self._chunks.clear()
         self._size = 0
