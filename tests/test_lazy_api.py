@@ -134,3 +134,20 @@ async def test_a_first_client_that_leaves_before_it_is_accepted_loads_the_server
         await harness.stop()
     assert not sock.exists()
     assert not [e for e in harness.events if getattr(e, "level", None) == "error"]
+
+
+def test_asking_whether_a_supervisor_runs_loads_no_http_client(project: Project) -> None:
+    """The UI asks at every start whether the workflow's supervisor runs (`running_supervisor`)
+    and, when none does, runs the engine in-process: aiohttp's client (its connector makes a TLS
+    context as it is imported, ~0.1 s before the first frame) is loaded only to connect."""
+    project.set_issues([{"id": "A", "title": "a", "state": "todo"}])
+    path = project.write(base_workflow(project))
+    code = (
+        "import sys\n"
+        "from vik_tui.cli.tui import running_supervisor\n"
+        f"assert running_supervisor({str(path)!r}) is None\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] == 'aiohttp'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "[]"

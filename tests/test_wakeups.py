@@ -250,7 +250,7 @@ def test_a_threads_result_is_not_held_for_the_tick() -> None:
         try:  # no timer on the loop: a batched wait would sleep the whole tick at each step
             start = time.monotonic()
             for step in range(3):
-                assert await asyncio.to_thread(lambda: step) == step
+                assert await asyncio.to_thread(int, step) == step
             return time.monotonic() - start
         finally:
             undo()

@@ -7,12 +7,14 @@ import ipaddress
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from vik_tui.engine.service import daemon
 from vik_tui.engine.service.paths import Layout
+
+if TYPE_CHECKING:  # imported when a connection is made: the UI asks `live_supervisor` at every
+    import aiohttp  # start, and aiohttp's client (with its TLS context) is ~0.1 s it rarely needs
 
 SOCKET_WAIT_SEC = 5.0  # a supervisor that just took the lock opens its socket right after
 
@@ -53,6 +55,8 @@ class ApiTarget:
     def connector(self, socket_path: str | None = None) -> aiohttp.BaseConnector:
         """`socket_path`: the socket as `endpoint.short_path` spells it (a deep workflow root is
         longer than a socket address may be)."""
+        import aiohttp
+
         if self.socket is not None:
             return aiohttp.UnixConnector(path=socket_path or str(self.socket))
         return aiohttp.TCPConnector(limit=8)
