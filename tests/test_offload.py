@@ -265,6 +265,27 @@ def test_one_flood_stays_and_two_of_three_go() -> None:
     assert [two._share(floods) for floods in (1, 2, 5)] == [0, 1, 4]
 
 
+def test_when_one_kept_flood_ends_one_lane_goes_back_not_all() -> None:
+    """Every lane asks after each batch whether it should go back, and one going back holds its
+    lane until its answers came: a lane told yes counts itself out at once, so the others do not
+    all see the same surplus and go back together (a 16-agent flood gave all 10 lanes back when
+    one of its floods ended, and asked for them again)."""
+    readers = Readers(count=1)
+    held = 10
+    readers.lanes = lambda: held  # type: ignore[method-assign]  # ten lanes open on the reader
+    readers.flooding = 6  # the supervisor's own floods: 10 of 16 with the readers is the balance
+    assert [readers.give_back() for _ in range(10)] == [False] * 10
+    readers.flooding = 3  # three of them ended: 10 of 13 is one more than the slack allows
+    told = [readers.give_back() for _ in range(10)]
+    assert told == [True] + [False] * 9
+    held -= 1  # that lane is closed
+    readers.given_back()
+    assert not readers.give_back()
+    readers.flooding = 0  # the supervisor's floods are all over: of the 9 left, 6 stay with the
+    # reader and the slack (two in three, plus one), and 2 go back (floods the supervisor maps)
+    assert [readers.give_back() for _ in range(9)] == [True, True] + [False] * 7
+
+
 @pytest.mark.parametrize(("given", "count"), [("0", 0), ("2", 2), ("", None), ("many", None), ("-1", None)])
 def test_vik_tui_readers_sets_the_count(given: str, count: int | None, monkeypatch: pytest.MonkeyPatch) -> None:
     """A count is taken as it is (0: none); anything else is said, and the default used."""

@@ -229,6 +229,7 @@ class _Reader(asyncio.BufferedProtocol):
         self._on_exit = on_exit
         self.crash: str | None = None  # what the reader said before it ended (a bug of ours)
         self.answered = False  # it answered a batch: it works (one that never did is not tried again)
+        self.promised = 0  # lanes it was chosen for and does not hold yet (`Readers.lane`)
         self.last_answer = time.monotonic()  # (or when it started)
 
     @classmethod
@@ -368,6 +369,7 @@ class Readers:
         self._starting: list[asyncio.Future[_Reader | None]] = []  # readers being started
         self._closed = False
         self._asked = 0  # lanes asked for and not given yet
+        self._returning = 0  # lanes told to go back (`give_back`) and not closed yet
         self._patience: asyncio.TimerHandle | None = None  # the next `_check_patience`
         self.broken: str | None = None  # why no reader can start: floods stay in the supervisor
         if wrong is not None:
@@ -393,11 +395,23 @@ class Readers:
         lanes = self.lanes()
         return lanes + self._asked < self._share(self.flooding + lanes)
 
-    def too_many_lanes(self) -> bool:
-        """Should a lane be given back? When the floods the supervisor kept have ended and the
-        readers would be left with the rest while the supervisor waits (one lane of slack)."""
-        lanes = self.lanes()
-        return lanes > self._share(self.flooding + lanes) + 1
+    def give_back(self) -> bool:
+        """Should this lane be given back? When the floods the supervisor kept have ended and the
+        readers would be left with the rest while the supervisor waits (one lane of slack).
+        A lane told yes counts itself out at once (until `given_back`): every lane asks after
+        each batch, and a lane going back is held until its answers came, so without that all
+        of them would see the same surplus and go back together, and ask again (a 16-agent
+        flood handed 10 lanes back when one of its floods ended, and spent a third of its run
+        on the churn)."""
+        lanes = self.lanes()  # (those going back are floods still: the supervisor's next)
+        if lanes - self._returning > self._share(self.flooding + lanes) + 1:
+            self._returning += 1
+            return True
+        return False
+
+    def given_back(self) -> None:
+        """A lane `give_back` sent back is closed."""
+        self._returning -= 1
 
     async def lane(self, mapper: Any, signals: Any, folded: tuple[Any, ...], answer: Answer) -> Lane | None:
         """A lane on the least busy reader (one is started if fewer than `count` run); None if
@@ -409,6 +423,7 @@ class Readers:
             self._asked -= 1
         if reader is None or not reader.alive:  # (it may have died while it started)
             return None
+        reader.promised = max(0, reader.promised - 1)
         lane = Lane(reader, next(self._ids), mapper, answer)
         reader.lanes[lane.id] = lane
         reader.send(frame((OPEN, lane.id, mapper, folded, signals)))
@@ -418,13 +433,18 @@ class Readers:
         """The least busy reader; a new one while fewer than `count` run or start and each
         running one has a lane already; else one that is starting."""
         alive = [reader for reader in self._readers if reader.alive]
-        idle = any(not reader.lanes for reader in alive)
-        if not idle and len(alive) + len(self._starting) < self.count:
+        # (a reader just started is promised to the lane that started it, and its start is over
+        # before its future leaves `_starting`: a second flood asking meanwhile starts another)
+        idle = any(not reader.lanes and not reader.promised for reader in alive)
+        pending = sum(not future.done() for future in self._starting)
+        if not idle and len(alive) + pending < self.count:
             starting = asyncio.ensure_future(self._start())
             self._starting.append(starting)
             starting.add_done_callback(self._starting.remove)
         elif alive:
-            return min(alive, key=lambda reader: len(reader.lanes))
+            chosen = min(alive, key=lambda reader: len(reader.lanes) + reader.promised)
+            chosen.promised += 1
+            return chosen
         return await asyncio.shield(self._starting[-1])
 
     def _check_patience(self) -> None:
@@ -447,6 +467,7 @@ class Readers:
             await reader.stop()
             return None
         self._readers.append(reader)
+        reader.promised += 1  # to the lane that started it
         if self._patience is None:
             self._patience = asyncio.get_running_loop().call_later(PATIENCE_SEC / 4, self._check_patience)
         assert reader.proc is not None

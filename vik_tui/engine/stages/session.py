@@ -427,6 +427,7 @@ class StageSession:
         stdout.on_demand(True)  # a full pipe per read (the lane is often the slower side)
         ended = False
         calm = 0  # small reads in a row
+        returning = False  # `Readers.give_back` said so: counted out until the lane is closed
         try:
             while not lane.lost and lane.failed is None:
                 await lane.room()
@@ -455,11 +456,18 @@ class StageSession:
                 if pending:
                     parts.append(chunk[end:])
                 lane.send(now_iso(), whole)
-                if calm >= CALM_READS or (self.readers is not None and self.readers.too_many_lanes()):
+                if calm >= CALM_READS:
+                    break
+                if self.readers is not None and self.readers.give_back():
+                    returning = True
                     break
             await lane.drained()
         finally:  # also when cancelled: what the reader did not answer is done here, now
-            self._take_back(lane)
+            try:
+                self._take_back(lane)
+            finally:
+                if returning and self.readers is not None:
+                    self.readers.given_back()
         self._between_lines = not parts
         return ended, pending
 
