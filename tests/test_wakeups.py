@@ -13,7 +13,7 @@ import selectors
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -41,6 +41,23 @@ def _later(delay: float, fd: int) -> threading.Thread:
     thread = threading.Thread(target=lambda: (time.sleep(delay), os.write(fd, b"line\n")))
     thread.start()
     return thread
+
+
+def _taken_at_once(selector: selectors.BaseSelector, fd: int, trigger: Callable[[], object] | None) -> BatchedSelect:
+    """Select with a minute-long tick right after a wake-up (an agent's line would sleep the
+    whole tick), `trigger` run 50 ms later in a thread: `fd` must come back at once."""
+    batched = BatchedSelect(selector.select, tick_sec=60.0)
+    batched.woken = time.monotonic()
+    thread = threading.Thread(target=lambda: (time.sleep(0.05), trigger())) if trigger else None
+    if thread is not None:
+        thread.start()
+    start = time.monotonic()
+    ready = batched(None)
+    if thread is not None:
+        thread.join()
+    assert [key.fd for key, _ in ready] == [fd]
+    assert time.monotonic() - start < 30
+    return batched
 
 
 def test_the_tick_keeps_an_attached_screen_within_its_budget() -> None:
@@ -81,15 +98,7 @@ def test_a_burst_is_taken_at_once(pipes: tuple[selectors.DefaultSelector, list[t
     """A wake-up that finds a pipe holding a burst (a flooding agent) does not wait out the tick:
     the pipe would fill and stall the agent meanwhile."""
     selector, made = pipes
-    batched = BatchedSelect(selector.select, tick_sec=60.0)
-    batched.woken = time.monotonic()
-    writer = threading.Thread(target=lambda: (time.sleep(0.05), os.write(made[1][1], b"x" * 8192)))
-    writer.start()
-    start = time.monotonic()
-    ready = batched(None)  # would sleep 60 s for a line; a burst goes at once
-    writer.join()
-    assert [key.fd for key, _ in ready] == [made[1][0]]
-    assert time.monotonic() - start < 30
+    batched = _taken_at_once(selector, made[1][0], lambda: os.write(made[1][1], b"x" * 8192))
     assert batched.wakeups == 1
 
 
@@ -101,15 +110,7 @@ def test_an_end_is_taken_at_once() -> None:
     selector.register(read_end, selectors.EVENT_READ)
     PATIENT.add(read_end)
     try:
-        batched = BatchedSelect(selector.select, tick_sec=60.0)
-        batched.woken = time.monotonic()  # a wake-up just now: a line would sleep the whole tick
-        closer = threading.Thread(target=lambda: (time.sleep(0.05), os.close(write_end)))
-        closer.start()
-        start = time.monotonic()
-        ready = batched(None)
-        closer.join()
-        assert [key.fd for key, _ in ready] == [read_end]
-        assert time.monotonic() - start < 30
+        _taken_at_once(selector, read_end, lambda: os.close(write_end))
     finally:
         PATIENT.discard(read_end)
         selector.close()
@@ -125,12 +126,7 @@ def test_a_process_end_is_taken_at_once() -> None:
     selector.register(pidfd, selectors.EVENT_READ)
     PATIENT.add(pidfd)  # even where it is counted as patient, an end goes at once
     try:
-        batched = BatchedSelect(selector.select, tick_sec=60.0)
-        batched.woken = time.monotonic()
-        start = time.monotonic()
-        ready = batched(None)
-        assert [key.fd for key, _ in ready] == [pidfd]
-        assert time.monotonic() - start < 30
+        _taken_at_once(selector, pidfd, None)  # the child exits by itself
     finally:
         PATIENT.discard(pidfd)
         selector.close()
@@ -223,14 +219,7 @@ def test_a_wake_up_that_is_not_an_agents_output_is_taken_at_once() -> None:
     read_end, write_end = os.pipe()
     selector.register(read_end, selectors.EVENT_READ)
     try:
-        batched = BatchedSelect(selector.select, tick_sec=60.0)
-        batched.woken = time.monotonic()  # a wake-up just now: an agent's line would sleep the tick
-        writer = _later(0.05, write_end)
-        start = time.monotonic()
-        ready = batched(None)
-        writer.join()
-        assert [key.fd for key, _ in ready] == [read_end]
-        assert time.monotonic() - start < 30
+        _taken_at_once(selector, read_end, lambda: os.write(write_end, b"line\n"))
     finally:
         selector.close()
         os.close(read_end)
