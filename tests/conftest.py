@@ -12,6 +12,7 @@ import json
 import os
 import shlex
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -129,6 +130,14 @@ def python_exe() -> str:
 
 
 WaitFn = Callable[..., Any]
+
+
+def fresh_python(code: str) -> str:
+    """Run `code` in a new interpreter (what a module imports shows only there) and return what
+    it printed; it must exit 0."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
 
 
 def process_running(pid: int) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import aiohttp
 from chaos_helpers import session_files, wait_until
-from conftest import Project, base_workflow, process_running
+from conftest import Project, base_workflow, fresh_python, process_running
 from engine_helpers import Harness
 
 from vik_tui.api.ask import ask
@@ -148,6 +148,4 @@ def test_asking_whether_a_supervisor_runs_loads_no_http_client(project: Project)
         f"assert running_supervisor({str(path)!r}) is None\n"
         "print(sorted(name for name in sys.modules if name.split('.')[0] == 'aiohttp'))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip() == "[]"
+    assert fresh_python(code).strip() == "[]"

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from conftest import Project, base_workflow, process_running
+from conftest import Project, base_workflow, fresh_python, process_running
 from test_lazy_api import imported, loaded, service_dir
 
 from vik_tui.api.ask import ask
@@ -151,5 +151,4 @@ def test_pydantic_finds_no_plugins_and_imports_no_metadata_for_it() -> None:
         "assert _loader.PYDANTIC_ENTRY_POINT_GROUP == 'pydantic'\n"
         "assert sys.modules['pydantic.plugin._loader'] is not _loader and 'importlib.metadata' in sys.modules\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert done.returncode == 0, done.stderr
+    fresh_python(code)

@@ -18,10 +18,9 @@ class EventBus:
     """Listeners in subscription order, and the daily log the logged events are written to."""
 
     def __init__(self, log: DailyLog) -> None:
-        self._listeners: list[ee.Listener] = []
-        self._calls: tuple[
-            ee.Listener, ...
-        ] = ()  # the listeners as `emit` calls them (a copy per change, not per event)
+        # a new tuple per change, so `emit` iterates it as it was when the event came, with no
+        # copy per event
+        self._listeners: tuple[ee.Listener, ...] = ()
         self._log = log
         self._intake_logged: tuple[int, int, float] | None = None  # counts and when, of the last one logged
 
@@ -31,21 +30,20 @@ class EventBus:
         return bool(self._listeners)
 
     def subscribe(self, listener: ee.Listener) -> Callable[[], None]:
-        self._listeners.append(listener)
-        self._calls = tuple(self._listeners)
+        self._listeners = (*self._listeners, listener)
         return lambda: self._unsubscribe(listener)
 
     def _unsubscribe(self, listener: ee.Listener) -> None:
         if listener in self._listeners:
-            self._listeners.remove(listener)
-            self._calls = tuple(self._listeners)
+            at = self._listeners.index(listener)
+            self._listeners = self._listeners[:at] + self._listeners[at + 1 :]
 
     def emit(self, event: ee.EngineEvent) -> None:
         """To the daily log and every subscriber; nothing raised by either escapes (a record the
         log cannot take is dropped and counted, a subscriber that raises is detached)."""
         if event.logged and self._worth_logging(event):
             self._log.write_event(event)
-        for listener in self._calls:
+        for listener in self._listeners:
             try:
                 listener(event)
             except Exception as exc:  # a broken subscriber must never stop the engine
@@ -77,6 +75,6 @@ class EventBus:
             level="error", message=f"an engine subscriber failed and was detached: {type(exc).__name__}: {exc}"
         )
         self._log.write_event(event)
-        for other in list(self._listeners):
+        for other in self._listeners:
             with contextlib.suppress(Exception):
                 other(event)

@@ -21,9 +21,8 @@ from vik_tui.engine.clock import iso_seconds
 from vik_tui.engine.rate_limits import MAX_WAIT_SEC, Hold, RateLimits
 from vik_tui.engine.service.journal import describe_os_error
 from vik_tui.engine.service.rate_holds import HoldStore
+from vik_tui.engine.stages.lines import COUNTED
 from vik_tui.engine.view import BudgetView, HoldKind, HoldView
-
-_COUNTED = frozenset((TokenUsage, RateLimit))  # the record types `Holds.count` looks at
 
 
 def runtime_of(workflow: Workflow, stage: StageConfig) -> str:
@@ -65,7 +64,7 @@ class Holds:
         and no budget to check (most batches at a slow pace: one line, a message or a tool
         call), so a caller may skip it."""
         for record in records:
-            if type(record) in _COUNTED:
+            if type(record) in COUNTED:
                 return False
         budget = self._workflow().loop.budget
         return budget.session_tokens is None and budget.daily_tokens is None

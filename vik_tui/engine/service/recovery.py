@@ -150,7 +150,7 @@ class Registry:
                     break
             else:
                 raise OSError(f"no room for the outcome in {path}")
-            os.pwrite(fd, raw + b" " * (size - len(raw) - 1) + b"\n", 0)
+            os.pwrite(fd, _filling(raw, size), 0)
             os.fsync(fd)
         finally:
             os.close(fd)
@@ -180,7 +180,7 @@ class Registry:
         try:
             size = os.fstat(fd).st_size
             if len(raw) < size:
-                data = raw + b" " * (size - len(raw) - 1) + b"\n"
+                data = _filling(raw, size)
                 if os.pwrite(fd, data, 0) == len(data):
                     return
         finally:
@@ -292,6 +292,12 @@ def _entry_json(entry: Entry) -> bytes:
     """The entry as indented JSON and a newline (orjson: the stdlib's indented encoder is
     pure Python, ~0.2 ms an entry)."""
     return orjson.dumps(asdict(entry), default=str, option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE)
+
+
+def _filling(raw: bytes, size: int) -> bytes:
+    """`raw` padded with spaces to `size` bytes (a newline last): an entry rewritten in place
+    over one of that size (`len(raw) < size`)."""
+    return raw + b" " * (size - len(raw) - 1) + b"\n"
 
 
 def _read_json(path: Path) -> dict[str, Any]:

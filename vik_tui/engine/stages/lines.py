@@ -56,6 +56,10 @@ class FoldedFacts:
         self.events = 0
 
 
+# the event kinds the supervisor's budget and rate-limit count reads (`Holds.count`): a reader
+# process sends these back as events, the rest as records only
+COUNTED = frozenset((ev.TokenUsage, ev.RateLimit))
+
 # the facts a session's lines fold into (`LineWork.apply`), handed to a reader process and back
 FOLDED = ("last_message", "tools_in_flight", "tokens", "rate_limits", "agent_session_id")
 

@@ -310,18 +310,22 @@ class _Reader(asyncio.BufferedProtocol):
         if self.lanes.pop(lane.id, None) is not None:
             self.send(frame((CLOSE, lane.id)))
 
+    @property
+    def owes(self) -> bool:
+        """Some lane waits for an answer."""
+        return any(lane.unanswered for lane in self.lanes.values())
+
     def owed_since(self, now: float) -> None:
         """A lane sends its first batch since its last answer: if the reader owed nothing
         before, its silence counts from now."""
-        if not any(lane.unanswered for lane in self.lanes.values()):
+        if not self.owes:
             self.last_answer = now
 
     def give_up_if_silent(self) -> None:
         """Kill the process if it answered nothing for PATIENCE_SEC while it owes batches (it is
         stopped or wedged): its lanes are lost, and their sessions map their lines themselves."""
         silent = time.monotonic() - self.last_answer
-        owes = any(lane.unanswered for lane in self.lanes.values())
-        if not self.alive or not owes or silent < PATIENCE_SEC:
+        if not self.alive or not self.owes or silent < PATIENCE_SEC:
             return
         if self.proc is not None and self.proc.returncode is None:
             self.proc.kill()
@@ -454,7 +458,10 @@ class Readers:
         for reader in list(self._readers):
             reader.give_up_if_silent()
         if self._readers and not self._closed:
-            self._patience = asyncio.get_running_loop().call_later(PATIENCE_SEC / 4, self._check_patience)
+            self._schedule_patience()
+
+    def _schedule_patience(self) -> None:
+        self._patience = asyncio.get_running_loop().call_later(PATIENCE_SEC / 4, self._check_patience)
 
     async def _start(self) -> _Reader | None:
         try:
@@ -469,7 +476,7 @@ class Readers:
         self._readers.append(reader)
         reader.promised += 1  # to the lane that started it
         if self._patience is None:
-            self._patience = asyncio.get_running_loop().call_later(PATIENCE_SEC / 4, self._check_patience)
+            self._schedule_patience()
         assert reader.proc is not None
         self._say("info", f"reader process {reader.proc.pid} started: floods are mapped on another core too")
         return reader

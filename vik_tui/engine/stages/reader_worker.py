@@ -21,10 +21,8 @@ from typing import Any
 
 from vik_tui.agents import events as ev
 from vik_tui.engine.stages.frames import CLOSE, CRASHED, DONE, FAILED, HEADER, LINES, OPEN, encode_head
-from vik_tui.engine.stages.lines import FoldedFacts, LineWork, ProviderSignals, fold_into, folded
+from vik_tui.engine.stages.lines import COUNTED, FoldedFacts, LineWork, ProviderSignals, fold_into, folded
 
-# what the supervisor needs as events (its budget and rate-limit count); the rest travel as records
-COUNTED = (ev.TokenUsage, ev.RateLimit)
 SLICE_LINES = 32  # lines encoded per join (`LineWork.handle`'s note on the heap)
 
 
